@@ -1,0 +1,287 @@
+"""Canonical tables: the package's internal contract (domain note §3).
+
+Readers map agency columns onto these names; every later stage sees only these tables. Each table is described
+by a :class:`TableSpec` (columns with a logical type, whether the column is required/nullable and, for coded
+columns, the allowed codes). Unknown codes are an error until mapped (``io`` validates them).
+
+Logical types
+-------------
+``str``      text (pseudonyms are always text, even when they look like numbers)
+``int``      integer (nullable where ``nullable=True``)
+``float``    real number
+``date``     calendar date (``datetime64[ns]`` in pandas, ``DATE`` in DuckDB / ``date32`` in Arrow)
+``month``    calendar month as the text ``YYYY-MM``
+``code``     text restricted to ``codes``
+``codeset``  ``;``-separated set of codes from ``codes`` (SUS support fields)
+
+Derived tables between stages are documented in ``docs/tables.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+INSATS_TYPES: tuple[str, ...] = ("rehab_work_education", "preparatory", "assessment", "preventive", "other")
+SUPPORT_CODES: tuple[str, ...] = (
+    "sickness_benefit",
+    "disability_benefit",
+    "unemployment_insurance",
+    "activity_support",
+    "social_assistance",
+    "student_aid",
+    "other_public",
+    "none",
+)
+STATUS_AT_END: tuple[str, ...] = (
+    "work",
+    "studies",
+    "job_seeker",
+    "other_programme",
+    "sick_leave",
+    "other",
+    "dropout",
+)
+PUBLIC_SUPPORT_BEFORE: tuple[str, ...] = ("lt1y", "1to3y", "3to6y", "6to10y", "gt10y", "not_applicable")
+SEX_CODES: tuple[str, ...] = ("K", "M")
+BIRTH_REGIONS: tuple[str, ...] = ("sweden", "nordic", "europe", "outside_europe")
+REGISTRATION_KINDS: tuple[str, ...] = ("person", "anonymous")
+EDUCATION_LEVELS: tuple[str, ...] = ("compulsory", "upper_secondary", "post_secondary")
+
+#: Benefit codes of ``benefit_spells`` and the outcome group each belongs to (domain note §3).
+BENEFIT_GROUPS: dict[str, str] = {
+    "SJP": "sickness",  # sjukpenning (FK)
+    "RHP": "sickness",  # rehabiliteringspenning (FK)
+    "SA": "disability",  # sjukersättning (FK)
+    "AE": "disability",  # aktivitetsersättning (FK)
+    "AKS": "labour_market",  # aktivitetsstöd (AF)
+    "UTV": "labour_market",  # utvecklingsersättning (AF)
+    "AKA": "unemployment",  # a-kassa
+}
+BENEFIT_CODES: tuple[str, ...] = tuple(BENEFIT_GROUPS)
+#: Spell-based benefit groups, in report order. Social assistance is a further group (monthly amounts).
+SPELL_GROUPS: tuple[str, ...] = ("sickness", "disability", "labour_market", "unemployment")
+#: Who pays each group (domain note §6): FK and AF are the state; a-kassa is configurable in cost_benefit.
+GROUP_PAYER: dict[str, str] = {
+    "sickness": "FK",
+    "disability": "FK",
+    "labour_market": "AF",
+    "unemployment": "akassa",
+    "social_assistance": "kommun",
+}
+
+#: Monthly outcome columns of the person-month panel (domain note §4), in report order.
+OUTCOMES: tuple[str, ...] = (
+    "public_support",
+    "self_support",
+    *(f"days_{g}" for g in SPELL_GROUPS),
+    *(f"sek_{g}" for g in SPELL_GROUPS),
+    "social_assistance_sek",
+    "benefit_sek",
+    "earnings_sek",
+)
+BINARY_OUTCOMES: tuple[str, ...] = ("public_support", "self_support")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a canonical table."""
+
+    name: str
+    kind: str  # str | int | float | date | month | code | codeset
+    required: bool = True  # must be present after mapping
+    nullable: bool = False  # empty values allowed
+    codes: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A canonical table: its columns and the columns that identify one row."""
+
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()
+    description: str = ""
+    person_column: str | None = "person_id"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"{self.name} has no column {name!r}")
+
+
+TABLES: dict[str, TableSpec] = {
+    "population": TableSpec(
+        "population",
+        (
+            Column("person_id", "str", description="pseudonym (LopNr)"),
+            Column("sex", "code", codes=SEX_CODES),
+            Column("birth_year", "int"),
+            Column("education", "code", codes=EDUCATION_LEVELS, nullable=True),
+            Column("kommun", "str", description="4-digit kommun code"),
+            Column("birth_region", "code", codes=BIRTH_REGIONS, nullable=True),
+            Column("immigration_date", "date", nullable=True),
+            Column("emigration_date", "date", nullable=True),
+            Column("death_date", "date", nullable=True),
+        ),
+        key=("person_id",),
+        description="every resident person (comparison pool)",
+    ),
+    "sus_registrations": TableSpec(
+        "sus_registrations",
+        (
+            Column("person_id", "str", nullable=True, description="pseudonym; empty if anonymous"),
+            Column("registration_kind", "code", codes=REGISTRATION_KINDS),
+            Column("forbund_id", "str"),
+            Column("insats_id", "str"),
+            Column("insats_type", "code", codes=INSATS_TYPES),
+            Column("start_date", "date"),
+            Column("end_date", "date", nullable=True, description="empty = ongoing"),
+            Column("sex", "code", codes=SEX_CODES, nullable=True),
+            Column("birth_year", "int", nullable=True),
+            Column("education", "code", codes=EDUCATION_LEVELS, nullable=True),
+            Column("kommun", "str", nullable=True),
+            Column("support_at_start", "codeset", codes=SUPPORT_CODES, nullable=True),
+            Column("support_at_end", "codeset", codes=SUPPORT_CODES, nullable=True),
+            Column("status_at_end", "code", codes=STATUS_AT_END, nullable=True),
+            Column("public_support_before", "code", codes=PUBLIC_SUPPORT_BEFORE, nullable=True),
+        ),
+        key=(),
+        description="one row per registration of a person in an insats",
+    ),
+    "sus_volume": TableSpec(
+        "sus_volume",
+        (
+            Column("forbund_id", "str"),
+            Column("insats_id", "str"),
+            Column("year", "int"),
+            Column("participations", "int"),
+        ),
+        key=("forbund_id", "insats_id", "year"),
+        description="volume insatser: counts only",
+        person_column=None,
+    ),
+    "benefit_spells": TableSpec(
+        "benefit_spells",
+        (
+            Column("person_id", "str"),
+            Column("benefit", "code", codes=BENEFIT_CODES),
+            Column("from_date", "date"),
+            Column("to_date", "date", nullable=True, description="empty = open"),
+            Column("extent", "float", description="omfattning, 0 < extent <= 1"),
+            Column("amount_sek", "float"),
+        ),
+        key=("person_id", "benefit", "from_date", "to_date", "extent", "amount_sek"),
+        description="paid benefit spells (MiDAS-style)",
+    ),
+    "social_assistance": TableSpec(
+        "social_assistance",
+        (Column("person_id", "str"), Column("month", "month"), Column("amount_sek", "float")),
+        key=("person_id", "month"),
+        description="ekonomiskt bistånd per person and month",
+    ),
+    "earnings": TableSpec(
+        "earnings",
+        (Column("person_id", "str"), Column("month", "month"), Column("earnings_sek", "float")),
+        key=("person_id", "month"),
+        description="gross monthly earnings per person",
+    ),
+    "insats_costs": TableSpec(
+        "insats_costs",
+        (
+            Column("forbund_id", "str"),
+            Column("insats_id", "str"),
+            Column("year", "int"),
+            Column("cost_sek", "float"),
+        ),
+        key=("forbund_id", "insats_id", "year"),
+        description="förbund's cost per insats and year",
+        person_column=None,
+    ),
+}
+
+#: Agency-style column names (MiDAS/SUS/SCB habits), used by ``synth --format agency-csv`` and the
+#: agency config template. Canonical name -> agency name, per table.
+AGENCY_COLUMNS: dict[str, dict[str, str]] = {
+    "population": {
+        "person_id": "LopNr",
+        "sex": "Kon",
+        "birth_year": "FodelseAr",
+        "education": "Sun2000Niva",
+        "kommun": "Kommun",
+        "birth_region": "FodelseRegion",
+        "immigration_date": "InvandringDatum",
+        "emigration_date": "UtvandringDatum",
+        "death_date": "DodDatum",
+    },
+    "sus_registrations": {
+        "person_id": "LopNr",
+        "registration_kind": "RegTyp",
+        "forbund_id": "ForbundId",
+        "insats_id": "InsatsId",
+        "insats_type": "InsatsTyp",
+        "start_date": "StartDatum",
+        "end_date": "SlutDatum",
+        "sex": "Kon",
+        "birth_year": "FodelseAr",
+        "education": "Utbildning",
+        "kommun": "Kommun",
+        "support_at_start": "ForsorjningStart",
+        "support_at_end": "ForsorjningSlut",
+        "status_at_end": "StatusAvslut",
+        "public_support_before": "TidOffForsorjning",
+    },
+    "sus_volume": {
+        "forbund_id": "ForbundId",
+        "insats_id": "InsatsId",
+        "year": "Ar",
+        "participations": "AntalDeltagande",
+    },
+    "benefit_spells": {
+        "person_id": "LopNr",
+        "benefit": "FORMAN",
+        "from_date": "FROM_DATUM",
+        "to_date": "TOM_DATUM",
+        "extent": "OMF",
+        "amount_sek": "BELOPP",
+    },
+    "social_assistance": {"person_id": "LopNr", "month": "Manad", "amount_sek": "EkBistand"},
+    "earnings": {"person_id": "LopNr", "month": "Period", "earnings_sek": "KontantErsattning"},
+    "insats_costs": {"forbund_id": "ForbundId", "insats_id": "InsatsId", "year": "Ar", "cost_sek": "Kostnad"},
+}
+
+#: Agency codes for coded columns (agency code -> canonical code), used with ``AGENCY_COLUMNS``.
+AGENCY_CODES: dict[str, dict[str, dict[str, str]]] = {
+    "benefit_spells": {
+        "benefit": {
+            "SJP": "SJP",
+            "REHAB": "RHP",
+            "SJE": "SA",
+            "AKE": "AE",
+            "AKTSTOD": "AKS",
+            "UTVERS": "UTV",
+            "AKASSA": "AKA",
+        }
+    },
+    "sus_registrations": {
+        "insats_type": {
+            "Arbetslivsinriktad rehabilitering": "rehab_work_education",
+            "Förberedande": "preparatory",
+            "Kartläggning": "assessment",
+            "Förebyggande": "preventive",
+            "Övrigt": "other",
+        },
+        "registration_kind": {"Person": "person", "Anonym": "anonymous"},
+    },
+}
+
+
+def month_str(year: int, month: int) -> str:
+    """``YYYY-MM`` text of a calendar month."""
+    return f"{year:04d}-{month:02d}"
