@@ -285,3 +285,13 @@ AGENCY_CODES: dict[str, dict[str, dict[str, str]]] = {
 def month_str(year: int, month: int) -> str:
     """``YYYY-MM`` text of a calendar month."""
     return f"{year:04d}-{month:02d}"
+
+
+#: Default monthly earnings (SEK) at or above which a month with no public support counts as self-support
+#: (egen försörjning). Configurable per analysis; synth's truth uses the same default.
+DEFAULT_SELF_SUPPORT_THRESHOLD_SEK: float = 10_000.0
+#: Registrations of one person belong to the same episode when they overlap or the next starts at most this many
+#: days after the previous one ended (double registrations; dropout and return). Configurable in linkage.
+DEFAULT_EPISODE_GAP_DAYS: int = 90
+#: Disclosure threshold: no published cell may rest on fewer persons than this.
+DEFAULT_DISCLOSURE_THRESHOLD: int = 5
