@@ -6,14 +6,34 @@ codes map onto the canonical ones (see ``docs/tables.md``). The analysis config 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Strict,
+    StringConstraints,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
-from .schema import TABLES
+from .schema import (
+    DEFAULT_DISCLOSURE_THRESHOLD,
+    DEFAULT_EPISODE_GAP_DAYS,
+    DEFAULT_SELF_SUPPORT_THRESHOLD_SEK,
+    OUTCOMES,
+    SPELL_GROUPS,
+    TABLES,
+)
 
 FileFormat = Literal["auto", "parquet", "csv", "sas", "spss", "stata"]
 
@@ -92,3 +112,326 @@ def load_input_spec(path: Path) -> InputSpec:
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc, str(path))) from exc
     return spec.resolved(path.parent)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The analysis config (issue 9): one YAML file describes one reproducible analysis.
+# ---------------------------------------------------------------------------------------------------------------
+
+StrictInt = Annotated[int, Strict()]
+StrictFloat = Annotated[float, Strict()]
+StrictBool = Annotated[bool, Strict()]
+Month = Annotated[str, Strict(), StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+
+#: Register-history covariates produced by ``panel.history_features`` (docs/tables.md), the default PS model.
+DEFAULT_COVARIATES: tuple[str, ...] = (
+    "ps_months_3",
+    "ps_months_12",
+    "ps_months_24",
+    *(f"days_{g}_{w}" for g in SPELL_GROUPS for w in (3, 12, 24)),
+    "sa_months_12",
+    "sa_months_24",
+    "benefit_sek_12",
+    "earnings_12",
+    "work_months_12",
+    "months_since_work",
+    "age",
+    "sex",
+    "education",
+    "birth_region",
+)
+SUBGROUP_VARIABLES: tuple[str, ...] = (
+    "sex",
+    "age_band",
+    "insats_type",
+    "forbund_id",
+    "public_support_before",
+)
+ESTIMATORS: tuple[str, ...] = ("att", "regression", "did", "ipw", "aipw", "cs_did")
+
+
+class WindowSettings(StrictModel):
+    """Calendar months in which participants' reference month (start of first linkable insats) may lie."""
+
+    start: Month = Field(description="first reference month u (YYYY-MM), inclusive")
+    end: Month = Field(description="last reference month u (YYYY-MM), inclusive")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WindowSettings:
+        if self.end < self.start:
+            raise ValueError(f"window.end {self.end} is before window.start {self.start}")
+        return self
+
+
+class AgeSettings(StrictModel):
+    """Age range (completed years at the reference month) for treated and candidate controls alike."""
+
+    min: StrictInt = Field(16, ge=0, le=120, description="youngest age at u, inclusive")
+    max: StrictInt = Field(64, ge=0, le=120, description="oldest age at u, inclusive")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AgeSettings:
+        if self.max < self.min:
+            raise ValueError(f"age.max {self.max} is below age.min {self.min}")
+        return self
+
+
+class EligibilitySettings(StrictModel):
+    """Who may be a candidate control in month u (treated persons must meet the same rule at their own u)."""
+
+    rule: Literal["recent_public_support", "any_resident"] = Field(
+        "recent_public_support",
+        description="recent_public_support: some public support in the lookback months before u; "
+        "any_resident: every resident of working age not (yet) in an insats",
+    )
+    lookback_months: StrictInt = Field(12, ge=1, le=120, description="months before u the rule looks at")
+    min_history_months: StrictInt = Field(
+        24, ge=0, le=120, description="register history needed before u (months observed in the data)"
+    )
+    candidate_sample_rate: StrictFloat = Field(
+        1.0, gt=0, le=1, description="random share of candidate person-months kept per month (1 = full pool)"
+    )
+
+
+class MatchingSettings(StrictModel):
+    """Nearest-neighbour matching with MatchIt's semantics (Ho, Imai, King & Stuart 2011), or IPW."""
+
+    method: Literal["nearest", "ipw"] = Field(
+        "nearest", description="nearest-neighbour matching or ATT weighting"
+    )
+    distance: Literal["glm", "logit", "mahalanobis"] = Field(
+        "glm",
+        description="glm: propensity score from a logit model; logit: its linear predictor; "
+        "mahalanobis: Mahalanobis distance on the covariates (within the PS caliper if one is set)",
+    )
+    ratio: StrictInt = Field(1, ge=1, le=20, description="controls per treated (k:1)")
+    replace: StrictBool = Field(
+        False, description="match with replacement (a control may serve several treated)"
+    )
+    caliper: StrictFloat | None = Field(
+        0.2, gt=0, description="maximum distance; in SD units of the distance when std_caliper (Austin 2011)"
+    )
+    std_caliper: StrictBool = Field(
+        True, description="caliper in SD units of the distance (MatchIt std.caliper)"
+    )
+    exact: list[str] = Field(
+        default_factory=lambda: ["ref_month"],
+        description="exact-matching strata; ref_month (calendar month) is always added in the staggered design",
+    )
+    m_order: Literal["largest", "smallest", "data", "random"] = Field(
+        "largest", description="order in which treated are matched (MatchIt m.order)"
+    )
+    reuse_max: StrictInt | None = Field(None, ge=1, description="max times a control may be reused")
+    unit_id: StrictBool = Field(
+        False, description="use each person at most once as a control across all months (MatchIt unit.id)"
+    )
+    ipw_trim: StrictFloat | None = Field(None, gt=0, lt=0.5, description="trim PS outside [t, 1-t] for IPW")
+
+    @field_validator("exact")
+    @classmethod
+    def _month_exact(cls, v: list[str]) -> list[str]:
+        return v if "ref_month" in v else ["ref_month", *v]
+
+
+class OutcomeSettings(StrictModel):
+    """Outcomes (domain note §4) and the horizons k at which effects are read."""
+
+    names: list[str] = Field(
+        default_factory=lambda: list(OUTCOMES), description="outcomes of schema.OUTCOMES"
+    )
+    horizons: list[StrictInt] = Field(default_factory=lambda: [3, 6, 12], description="months after u")
+    self_support_threshold_sek: StrictFloat = Field(
+        DEFAULT_SELF_SUPPORT_THRESHOLD_SEK,
+        ge=0,
+        description="monthly earnings for self-support (egen försörjning)",
+    )
+    path_window: StrictInt = Field(
+        24, ge=1, le=60, description="outcome paths and event study from u-w to u+w"
+    )
+
+    @field_validator("names")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        unknown = [o for o in v if o not in OUTCOMES]
+        if unknown:
+            raise ValueError(f"unknown outcome(s) {unknown}; known outcomes are {list(OUTCOMES)}")
+        if not v:
+            raise ValueError("at least one outcome is needed")
+        return v
+
+    @field_validator("horizons")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if not v or any(k < 1 or k > 60 for k in v):
+            raise ValueError("horizons must be a non-empty list of months between 1 and 60")
+        return sorted(set(v))
+
+
+class InferenceSettings(StrictModel):
+    """Standard errors (Abadie & Imbens 2006; cluster-robust CR1 after matching, MatchIt vignette)."""
+
+    se: Literal["cluster", "bootstrap", "abadie_imbens"] = Field("cluster", description="standard-error type")
+    cluster: Literal["person_id", "subclass"] = Field("person_id", description="cluster level for se=cluster")
+    bootstrap_reps: StrictInt = Field(199, ge=10, le=100_000, description="cluster-bootstrap replications")
+    alpha: StrictFloat = Field(0.05, gt=0, lt=0.5, description="1 - confidence level")
+
+
+class CostBenefitSettings(StrictModel):
+    """Cost-benefit per financier (domain note §6); parameters from a file, with overrides."""
+
+    enabled: StrictBool = Field(True, description="run the cost-benefit stage")
+    parameters: Path | None = Field(
+        None, description="parameters YAML (relative to this config); None = the package defaults"
+    )
+    overrides: dict[str, Any] = Field(default_factory=dict, description="parameter -> value, applied on top")
+
+
+class LinkageSettings(StrictModel):
+    """How double registrations are merged into episodes."""
+
+    episode_gap_days: StrictInt = Field(
+        DEFAULT_EPISODE_GAP_DAYS, ge=0, le=3650, description="max gap between registrations of one episode"
+    )
+
+
+def _inputs_kind(v: Any) -> str:
+    return "inline" if isinstance(v, dict | InputSpec) else "file"
+
+
+class AnalysisConfig(StrictModel):
+    """One analysis: inputs, design, estimation, cost-benefit and reporting. See ``configs/analysis_template.yaml``."""
+
+    title: str = Field("Finsam effect evaluation", description="title of the report")
+    question: str = Field("", description="the question the analysis answers, in words (shown in the report)")
+    inputs: Annotated[
+        Annotated[InputSpec, Tag("inline")] | Annotated[Path, Tag("file")], Discriminator(_inputs_kind)
+    ] = Field(description="an input spec inline (base_dir, tables) or the path of an input-spec YAML file")
+    window: WindowSettings = Field(description="calendar months of the reference month u (start, end)")
+    age: AgeSettings = Field(default_factory=AgeSettings, description="age range at u (min, max)")
+    eligibility: EligibilitySettings = Field(
+        default_factory=EligibilitySettings, description="who may be a candidate control in month u"
+    )
+    linkage: LinkageSettings = Field(
+        default_factory=LinkageSettings, description="merging double registrations into episodes"
+    )
+    covariates: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_COVARIATES), description="history features in the PS model"
+    )
+    matching: MatchingSettings = Field(
+        default_factory=MatchingSettings, description="matching design (MatchIt semantics)"
+    )
+    later_treated: Literal["keep", "censor"] = Field(
+        "keep",
+        description="controls who later start an insats: keep (starting now vs not now, intention to treat) "
+        "or censor their follow-up at their own start",
+    )
+    outcomes: OutcomeSettings = Field(
+        default_factory=OutcomeSettings, description="outcomes, horizons and the self-support threshold"
+    )
+    subgroups: list[Literal["sex", "age_band", "insats_type", "forbund_id", "public_support_before"]] = Field(
+        default_factory=lambda: ["sex", "age_band", "insats_type"], description="subgroup effects"
+    )
+    estimators: list[Literal["att", "regression", "did", "ipw", "aipw", "cs_did"]] = Field(
+        default_factory=lambda: ["att", "regression", "did"], description="effect estimators (first = main)"
+    )
+    inference: InferenceSettings = Field(
+        default_factory=InferenceSettings, description="standard errors and confidence level"
+    )
+    event_study: StrictBool = Field(
+        True, description="estimate the event study u-w..u+w with a pre-trend test"
+    )
+    sensitivity: StrictBool = Field(True, description="Rosenbaum bounds, E-values and placebo checks")
+    cost_benefit: CostBenefitSettings = Field(
+        default_factory=CostBenefitSettings, description="cost-benefit parameters file and overrides"
+    )
+    disclosure_threshold: StrictInt = Field(
+        DEFAULT_DISCLOSURE_THRESHOLD,
+        ge=1,
+        description="no published cell may rest on fewer persons than this",
+    )
+    language: Literal["sv", "en"] = Field("sv", description="report language")
+    seed: StrictInt = Field(20240101, ge=0, description="seed of every random step")
+
+    @field_validator("estimators")
+    @classmethod
+    def _some(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("at least one estimator is needed")
+        return v
+
+    def resolved(self, root: Path) -> AnalysisConfig:
+        """A copy with absolute paths (relative ones taken from ``root``) and the input spec loaded inline."""
+        root = Path(root).resolve()
+        inputs = self.inputs
+        if isinstance(inputs, Path):
+            spec_path = inputs if inputs.is_absolute() else root / inputs
+            if not spec_path.is_file():
+                raise ConfigError(f"inputs: input spec file not found: {spec_path}")
+            inputs = load_input_spec(spec_path)
+        else:
+            inputs = inputs.resolved(root)
+        cb = self.cost_benefit
+        if cb.parameters is not None and not cb.parameters.is_absolute():
+            cb = cb.model_copy(update={"parameters": (root / cb.parameters).resolve()})
+            if not cb.parameters.is_file():
+                raise ConfigError(f"cost_benefit.parameters: file not found: {cb.parameters}")
+        return self.model_copy(update={"inputs": inputs, "cost_benefit": cb})
+
+    @property
+    def input_spec(self) -> InputSpec:
+        """The input spec (after :meth:`resolved`)."""
+        if not isinstance(self.inputs, InputSpec):
+            raise ConfigError("inputs: the config has not been resolved; use load_config()")
+        return self.inputs
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict of the config (paths as text), as written to ``manifest.json``."""
+        return self.model_dump(mode="json")
+
+    def config_hash(self) -> str:
+        """SHA-256 of the canonical JSON of the resolved config."""
+        text = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _config_error_text(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if p not in ("inline", "file")) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see configs/analysis_template.yaml)"
+        elif e["type"] == "string_pattern_mismatch" and loc.startswith("window."):
+            msg = f"expected a month as YYYY-MM, got {e['input']!r}"
+        lines.append(f"{source}: {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict, root: Path, source: str = "<config>") -> AnalysisConfig:
+    """Validate a config mapping and resolve its paths against ``root``; errors name ``source`` and the key."""
+    try:
+        cfg = AnalysisConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_config_error_text(exc, source)) from exc
+    except ValueError as exc:  # raised by InputSpec.model_post_init outside pydantic's error collection
+        raise ConfigError(f"{source}: inputs: {exc}") from exc
+    try:
+        return cfg.resolved(root)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+
+
+def load_config(path: Path, *, language: str | None = None) -> AnalysisConfig:
+    """Read an analysis config YAML; relative paths resolve against the config file's folder.
+
+    Raises
+    ------
+    ConfigError
+        Unknown keys, wrong types or missing files, each naming the file and the key path (e.g.
+        ``config.yaml: matching.ratio: Input should be a valid integer``).
+    """
+    path = Path(path)
+    data = load_yaml(path)
+    if language is not None:
+        data = {**data, "language": language}
+    return parse_config(data, path.resolve().parent, str(path))
