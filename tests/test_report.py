@@ -1,0 +1,207 @@
+"""Disclosure control and the output writer, on small hand-made result frames in the documented formats."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from finsam_effekt.errors import ConfigError
+from finsam_effekt.report import (
+    ReportContent,
+    atomic_output_dir,
+    check_publishable,
+    sha256_path,
+    suppress_counts,
+    suppress_estimates,
+    write_manifest,
+    write_outputs,
+)
+
+
+def _effects() -> pd.DataFrame:
+    rows = []
+    for k in (3, 6, 12):
+        e = -0.05 * k / 3
+        rows.append(
+            ("public_support", k, "status", "all", "att", e, 0.01, e - 0.02, e + 0.02, 0.001, 120, 240)
+        )
+    rows.append(
+        ("public_support", 3, "status", "sex=K", "att", -0.2, 0.1, -0.4, 0.0, 0.05, 4, 80)
+    )  # 4 treated
+    rows.append(
+        ("public_support", 3, "status", "sex=M", "att", -0.1, 0.05, -0.2, 0.0, 0.04, 116, 3)
+    )  # 3 controls
+    cols = [
+        "outcome",
+        "horizon_months",
+        "measure",
+        "subgroup",
+        "estimator",
+        "estimate",
+        "std_error",
+        "ci_lower",
+        "ci_upper",
+        "p_value",
+        "n_treated",
+        "n_control",
+    ]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _content() -> ReportContent:
+    linkage = pd.DataFrame(
+        {
+            "step": ["registrations", "anonymous", "persons"],
+            "step_label": ["Registreringar", "Anonyma", "Personer"],
+            "forbund_id": ["ALL", "ALL", "ALL"],
+            "start_year": [0, 0, 0],
+            "n": [500, 3, 0],
+            "suppressed": [False, False, False],
+        }
+    )
+    balance = pd.DataFrame(
+        {
+            "covariate": ["age", "age", "ps_months_12", "ps_months_12"],
+            "sample": ["before", "after", "before", "after"],
+            "smd": [0.5, 0.02, 1.1, -0.05],
+            "variance_ratio": [1.2, 1.0, 0.8, 0.97],
+        }
+    )
+    es = pd.DataFrame(
+        {
+            "outcome": "public_support",
+            "rel_month": np.arange(-3, 4),
+            "estimate": [0.0, 0.01, -0.01, 0.0, -0.05, -0.08, -0.1],
+            "std_error": 0.01,
+            "ci_lower": np.array([0.0, 0.01, -0.01, 0.0, -0.05, -0.08, -0.1]) - 0.02,
+            "ci_upper": np.array([0.0, 0.01, -0.01, 0.0, -0.05, -0.08, -0.1]) + 0.02,
+        }
+    )
+    return ReportContent(
+        tables={"effects": _effects(), "linkage_report": linkage, "balance": balance, "event_study": es},
+        title="Test",
+        question="Minskar insatsen beroendet av offentlig försörjning?",
+        estimand="ATT at 3, 6 and 12 months",
+        not_run={"cost_benefit": "no cost parameters"},
+        config_hash="abc",
+    )
+
+
+def test_suppress_counts_hand_case():
+    df = pd.DataFrame({"n": [0, 1, 4, 5, 100]})
+    out = suppress_counts(df, threshold=5)
+    assert out["n"].tolist()[0] == 0 and out["n"].tolist()[3:] == [5, 100]
+    assert out["n"].isna().tolist() == [False, True, True, False, False]
+    assert out["suppressed"].tolist() == [False, True, True, False, False]
+
+
+def test_suppress_estimates_blanks_small_arms():
+    out = suppress_estimates(_effects(), threshold=5)
+    small = out["subgroup"].isin(["sex=K", "sex=M"])
+    assert out.loc[small, ["estimate", "std_error", "ci_lower", "ci_upper", "p_value"]].isna().all().all()
+    assert out.loc[small, "suppressed"].all() and not out.loc[~small, "suppressed"].any()
+    assert out.loc[~small, "estimate"].notna().all()
+    assert pd.isna(out.loc[out["subgroup"] == "sex=K", "n_treated"]).all()  # 4 < 5 blanked
+    assert out.loc[out["subgroup"] == "sex=K", "n_control"].iloc[0] == 80  # 80 is publishable
+    assert pd.isna(out.loc[out["subgroup"] == "sex=M", "n_control"]).all()
+    # threshold 3: only the 4-treated row survives, the 3-control row too
+    assert not suppress_estimates(_effects(), threshold=3)["suppressed"].any()
+
+
+def test_check_publishable_refuses_person_ids():
+    with pytest.raises(ValueError, match="identifying column"):
+        check_publishable(pd.DataFrame({"person_id": ["a"], "x": [1]}), "t")
+    with pytest.raises(ValueError, match="never published"):
+        write_outputs(
+            ReportContent(tables={"effects": pd.DataFrame({"LopNr": ["a"]})}), __import__("pathlib").Path(".")
+        )
+
+
+def test_write_outputs_sv_and_en(tmp_path):
+    for lang in ("sv", "en"):
+        d = tmp_path / lang
+        d.mkdir()
+        files = write_outputs(_content(), d, lang=lang, threshold=5)
+        names = {p.relative_to(d).as_posix() for p in files}
+        assert {
+            "effects.csv",
+            "balance.csv",
+            "linkage_report.csv",
+            "event_study.csv",
+            "results.xlsx",
+            "report.html",
+            "figures/love_plot.png",
+            "figures/love_plot.svg",
+            "figures/effects.png",
+            "figures/event_study__public_support.svg",
+        } <= names
+        eff = pd.read_csv(d / "effects.csv")
+        assert list(eff.columns[:12]) == list(_effects().columns)
+        assert eff["suppressed"].tolist() == [False, False, False, True, True]
+        assert eff.loc[3, ["estimate", "n_treated"]].isna().all()
+        lr = pd.read_csv(d / "linkage_report.csv")
+        assert lr["n"].isna().tolist() == [False, True, False]  # 3 anonymous suppressed, 0 kept
+        page = (d / "report.html").read_text(encoding="utf-8")
+        assert "<script" not in page and "http://" not in page and "https://" not in page
+        assert page.count("data:image/png;base64,") == 3
+        assert re.search(r"<img[^>]+src=\"(?!data:)", page) is None
+        assert ('lang="sv"' in page) == (lang == "sv")
+        assert ("Effekter efter 3, 6 och 12 månader" in page) == (lang == "sv")
+        assert ("Effects at 3, 6 and 12 months" in page) == (lang == "en")
+        assert "no cost parameters" in page
+        wb = load_workbook(d / "results.xlsx")
+        sheet = "Effekter" if lang == "sv" else "Effects"
+        assert wb[sheet]["F1"].value == ("Skattning" if lang == "sv" else "Estimate")
+        assert wb[sheet]["F5"].value is None  # suppressed estimate left empty
+
+
+def test_csv_and_figures_are_byte_identical_on_rerun(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    fa = write_outputs(_content(), a)
+    write_outputs(_content(), b)
+    for p in fa:
+        rel = p.relative_to(a)
+        if p.suffix in (".csv", ".svg", ".png", ".html"):
+            assert p.read_bytes() == (b / rel).read_bytes(), rel
+
+
+def test_atomic_output_dir(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError), atomic_output_dir(out) as tmp:
+        (tmp / "x.csv").write_text("1")
+        raise RuntimeError("stage failed")
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    with atomic_output_dir(out) as tmp:
+        (tmp / "x.csv").write_text("1")
+    assert (out / "x.csv").read_text() == "1"
+    with pytest.raises(ConfigError, match="output directory exists; use --force"), atomic_output_dir(out):
+        pass
+    with atomic_output_dir(out, force=True) as tmp:
+        (tmp / "y.csv").write_text("2")
+    assert sorted(p.name for p in out.iterdir()) == ["y.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_manifest(tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("a,b\n1,2\n")
+    m = write_manifest(
+        tmp_path,
+        config={"seed": 3},
+        config_hash="h",
+        inputs={"earnings": src},
+        seed=3,
+        timings={"read": 0.1234},
+        rows={"read": 2},
+    )
+    data = json.loads(m.read_text())
+    assert data["inputs"]["earnings"]["sha256"] == sha256_path(src)
+    assert data["inputs"]["earnings"]["sha256"] == __import__("hashlib").sha256(b"a,b\n1,2\n").hexdigest()
+    assert data["seed"] == 3 and data["rows"] == {"read": 2} and data["timings_seconds"] == {"read": 0.123}
+    assert "pandas" in data["versions"]
