@@ -147,7 +147,15 @@ SUBGROUP_VARIABLES: tuple[str, ...] = (
     "forbund_id",
     "public_support_before",
 )
-ESTIMATORS: tuple[str, ...] = ("att", "regression", "did", "ipw", "aipw", "cs_did")
+#: Effect estimators of ``estimation.estimate_effects`` (names as there).
+ESTIMATORS: tuple[str, ...] = (
+    "weighted_mean_diff",
+    "regression_adjustment",
+    "matched_did",
+    "ipw",
+    "aipw",
+    "cs_did",
+)
 
 
 class WindowSettings(StrictModel):
@@ -331,8 +339,12 @@ class AnalysisConfig(StrictModel):
     subgroups: list[Literal["sex", "age_band", "insats_type", "forbund_id", "public_support_before"]] = Field(
         default_factory=lambda: ["sex", "age_band", "insats_type"], description="subgroup effects"
     )
-    estimators: list[Literal["att", "regression", "did", "ipw", "aipw", "cs_did"]] = Field(
-        default_factory=lambda: ["att", "regression", "did"], description="effect estimators (first = main)"
+    estimators: list[
+        Literal["weighted_mean_diff", "regression_adjustment", "matched_did", "ipw", "aipw", "cs_did"]
+    ] = Field(
+        default_factory=lambda: ["weighted_mean_diff", "regression_adjustment", "matched_did"],
+        description="effect estimators (the first is the main one): weighted_mean_diff (matched ATT), "
+        "regression_adjustment, matched_did, ipw and aipw (unmatched cohort), cs_did (Callaway & Sant'Anna 2021)",
     )
     inference: InferenceSettings = Field(
         default_factory=InferenceSettings, description="standard errors and confidence level"
