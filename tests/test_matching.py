@@ -1,0 +1,213 @@
+"""matching: MatchIt 4.7.2 golden fixtures (tests/fixtures/matchit/make_fixtures.R), brute-force checks, IPW."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from finsam_effekt.errors import ConfigError, InputError
+from finsam_effekt.matching import (
+    REASON_CALIPER,
+    REASON_NO_STRATUM,
+    _partial_sort,
+    estimate_propensity,
+    ipw_weights,
+    mahalanobis,
+    match_nearest,
+    pooled_within_cov,
+)
+
+FIX = Path(__file__).parent / "fixtures" / "matchit"
+
+#: The cases of make_fixtures.R, as match_nearest arguments.
+CASES = {
+    "nn1": dict(distance="dist"),
+    "caliper02": dict(distance="dist", caliper=0.2),
+    "ratio2": dict(distance="dist", ratio=2),
+    "replace": dict(distance="dist", replace=True),
+    "ratio3_replace": dict(distance="dist", ratio=3, replace=True),
+    "exact_month": dict(distance="dist", exact="month", caliper=0.25),
+    "unit_id": dict(distance="dist", exact="month", unit_id="person"),
+    "unit_id_ratio2": dict(distance="dist", exact="month", unit_id="person", ratio=2),
+    "reuse_max2": dict(distance="dist", reuse_max=2, ratio=2),
+    "smallest": dict(distance="dist", m_order="smallest", caliper=0.1),
+    "data_order": dict(distance="dist", m_order="data"),
+    "ties_ratio2": dict(distance="dist_tie", ratio=2),
+    "ties_replace3": dict(distance="dist_tie", ratio=3, replace=True),
+    "ties_exact": dict(distance="dist_tie", exact="month"),
+}
+
+
+@pytest.fixture(scope="module")
+def fx():
+    data = pd.read_csv(FIX / "data.csv")
+    return {
+        "data": data,
+        "matches": pd.read_csv(FIX / "matches.csv"),
+        "weights": pd.read_csv(FIX / "weights.csv"),
+        "calipers": pd.read_csv(FIX / "calipers.csv"),
+    }
+
+
+def test_fixture_versions():
+    text = (FIX / "versions.txt").read_text()
+    assert "MatchIt 4.7.2" in text
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_matched_sets_equal_matchit(fx, case):
+    data = fx["data"]
+    res = match_nearest(data, "treat", **CASES[case])
+    # identical match matrix: same controls, same column (k) per treated row
+    exp = fx["matches"].query("case == @case")[["treated_row", "k", "control_row"]]
+    exp = exp.sort_values(["treated_row", "k"]).reset_index(drop=True)
+    got = pd.DataFrame(
+        {
+            "treated_row": res.pairs["treated_row"] + 1,
+            "k": res.pairs["k"],
+            "control_row": res.pairs["control_row"] + 1,
+        }
+    )
+    got = got.sort_values(["treated_row", "k"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, exp, check_dtype=False)
+    # identical weights and subclasses
+    w = fx["weights"].query("case == @case").sort_values("row")
+    np.testing.assert_allclose(res.weights, w["weights"].to_numpy(), rtol=0, atol=1e-12)
+    if w["subclass"].notna().any():
+        sc = w["subclass"].fillna(0).astype(int).to_numpy()
+        np.testing.assert_array_equal(res.subclass, sc)
+    cal = fx["calipers"].query("case == @case")["caliper"].iloc[0]
+    if pd.isna(cal):
+        assert res.caliper is None
+    else:
+        assert res.caliper == pytest.approx(cal, rel=1e-12)
+
+
+def test_matched_data_like_match_data(fx):
+    res = match_nearest(fx["data"], "treat", distance="dist", ratio=2)
+    md = res.matched_data()
+    assert {"weights", "subclass", "distance"} <= set(md.columns)
+    assert (md["weights"] > 0).all()
+    # control weights sum to the number of matched controls; every set has one treated row
+    c = md[md["treat"] == 0]
+    assert c["weights"].sum() == pytest.approx(len(c))
+    assert (md[md["treat"] == 1].groupby("subclass").size() == 1).all()
+    assert "ratio 2:1" in res.summary()
+    assert len(res.to_frame()) == len(res.pairs)
+
+
+def test_unmatched_reasons(fx):
+    data = fx["data"]
+    res = match_nearest(data, "treat", distance="dist", exact="month", caliper=0.01)
+    month4 = set(np.flatnonzero(data["month"].to_numpy() == 4))
+    um = res.unmatched.set_index("treated_row")["reason"]
+    assert {r for r in um.index if um[r] == REASON_NO_STRATUM} == month4
+    assert (um == REASON_CALIPER).sum() > 0
+    # every kept pair respects the caliper
+    assert (res.pairs["distance"] <= res.caliper).all()
+    assert "outside_caliper" in res.summary()
+
+
+def _brute_force_1to1(d, treat, order, cal):
+    """Plain O(n_t · n_c) greedy matching (no ties in d): nearest unused control within the caliper."""
+    used = np.zeros(len(d), dtype=bool)
+    out = {}
+    controls = np.flatnonzero(~treat)
+    for t in order:
+        dist = np.abs(d[controls] - d[t])
+        dist[used[controls]] = np.inf
+        j = int(np.argmin(dist))
+        if np.isfinite(dist[j]) and dist[j] <= cal:
+            out[t] = controls[j]
+            used[controls[j]] = True
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_against_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    n = 3000
+    treat = rng.random(n) < 0.2
+    d = rng.normal(size=n) + treat * 0.8
+    data = pd.DataFrame({"t": treat.astype(int), "d": d})
+    res = match_nearest(data, "t", distance="d", caliper=0.05)
+    order = np.flatnonzero(treat)[np.argsort(-d[treat], kind="stable")]
+    bf = _brute_force_1to1(d, treat, order, res.caliper)
+    got = dict(zip(res.pairs["treated_row"], res.pairs["control_row"], strict=True))
+    assert got == bf
+
+
+def test_hand_case_ties_and_order():
+    # treated at 0.5 (largest first) takes the control found first among equally near ones: the left one at
+    # 0.4 (one step left) beats the right one at 0.6 (one step right); the treated at 0.0 then gets 0.1.
+    data = pd.DataFrame({"t": [1, 0, 0, 1, 0], "d": [0.5, 0.4, 0.6, 0.0, 0.1]})
+    res = match_nearest(data, "t", distance="d")
+    pairs = dict(zip(res.pairs["treated_row"], res.pairs["control_row"], strict=True))
+    assert pairs == {0: 1, 3: 4}
+    np.testing.assert_allclose(res.weights, [1, 1, 0, 1, 1])
+    np.testing.assert_array_equal(res.subclass, [1, 1, 0, 2, 2])
+
+
+def test_partial_sort_matches_heap_semantics():
+    # std::partial_sort is not stable; expected values from g++ 12 (libstdc++) on the same inputs
+    assert _partial_sort(3, 1, [0.2, 0.1, 0.1]) == [1]
+    assert _partial_sort(4, 2, [0.3, 0.1, 0.2, 0.1]) == [3, 1]
+    assert _partial_sort(6, 3, [0.2, 0.1, 0.1, 0.1, 0.3, 0.1]) == [3, 1, 2]
+    assert sorted(_partial_sort(5, 3, [0.5, 0.4, 0.3, 0.2, 0.1])) == [2, 3, 4]
+
+
+def test_errors():
+    data = pd.DataFrame({"t": [1, 0], "d": [0.1, np.nan]})
+    with pytest.raises(InputError, match="missing or infinite"):
+        match_nearest(data, "t", distance="d")
+    with pytest.raises(ConfigError, match="m_order must be one of"):
+        match_nearest(data.fillna(0), "t", distance="d", m_order="closest")
+    with pytest.raises(InputError, match="need both treated and control"):
+        match_nearest(pd.DataFrame({"t": [1, 1], "d": [0.1, 0.2]}), "t", distance="d")
+
+
+def test_propensity_and_ipw():
+    rng = np.random.default_rng(5)
+    n = 4000
+    x = rng.normal(size=n)
+    g = rng.choice(["a", "b", "c"], size=n)
+    month = rng.choice(["2020-01", "2020-02"], size=n)
+    lp = -1 + 0.7 * x + (g == "b") * 0.5 + (month == "2020-02") * 0.3
+    t = (rng.random(n) < 1 / (1 + np.exp(-lp))).astype(int)
+    data = pd.DataFrame({"t": t, "x": x, "g": g, "ref_month": month})
+    ps = estimate_propensity(data, "t", ["x", "g"], time_effects="ref_month")
+    assert ps.params["x"] == pytest.approx(0.7, abs=0.12)
+    assert ps.params["g_b"] == pytest.approx(0.5, abs=0.2)
+    np.testing.assert_allclose(ps.ps, 1 / (1 + np.exp(-ps.linear_predictor)))
+    # score equation of a logit with intercept: mean fitted = mean treated
+    assert ps.ps.mean() == pytest.approx(t.mean(), abs=1e-6)
+    assert "Logit" in ps.summary() and len(ps.to_frame()) == len(ps.params)
+    w = ipw_weights(ps.ps, t)
+    assert (w[t == 1] == 1).all()
+    assert w[t == 0].sum() == pytest.approx((t == 0).sum())
+    # weighted control mean of x close to treated mean (ATT weights balance the score's covariates)
+    assert np.average(x[t == 0], weights=w[t == 0]) == pytest.approx(x[t == 1].mean(), abs=0.05)
+    e = np.array([0.5, 0.995, 0.2])
+    np.testing.assert_allclose(
+        ipw_weights(e, np.array([0, 0, 1]), trim=(0.01, 0.99), normalize=False), [1, 99, 1]
+    )
+    with pytest.raises(InputError, match="strictly between 0 and 1"):
+        ipw_weights(np.array([1.0, 0.5]), np.array([0, 1]))
+
+
+def test_mahalanobis_pooled_cov():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 2))
+    t = np.r_[np.ones(20), np.zeros(30)]
+    S = pooled_within_cov(X, t)
+    Xc = X.copy()
+    Xc[t == 1] -= X[t == 1].mean(0)
+    Xc[t == 0] -= X[t == 0].mean(0)
+    np.testing.assert_allclose(S, Xc.T @ Xc / (50 - 2))
+    df = pd.DataFrame({"t": t, "a": X[:, 0], "b": X[:, 1]})
+    D = mahalanobis(df, "t", ["a", "b"])
+    diff = X[0] - X[20]
+    assert D[0, 0] == pytest.approx(np.sqrt(diff @ np.linalg.inv(S) @ diff))
