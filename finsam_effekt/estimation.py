@@ -1,0 +1,1077 @@
+"""Effects on försörjning at 3, 6 and 12 months: estimators, inference, subgroups (domain note §4–5).
+
+The estimators work on plain DataFrames so that researchers can use them without the pipeline:
+
+* ``data`` — the matched analysis table as ``MatchResult.matched_data()`` gives it (``person_id``, ``ref_month``,
+  ``treated`` 0/1, ``weights``, ``subclass``, covariates) joined with the horizon outcomes of
+  ``panel.horizon_outcomes``: ``{o}_m{k}`` (status in month u+k) and ``{o}_cum{k}`` (sum over months u+1..u+k)
+  for each outcome ``o`` of :data:`finsam_effekt.schema.OUTCOMES`; NaN when censored. Rows with a NaN outcome are
+  dropped *per outcome* and the remaining n is reported.
+* ``cohort`` — the unmatched cohort (treated and every candidate control person-month) with the same horizon
+  outcomes, for the IPW and AIPW design cross-checks.
+* ``panel`` — a long person × calendar-month table for the Callaway & Sant'Anna (2021) cross-check.
+
+One call, inference as an option (linearmodels/pyfixest style)::
+
+    res = estimate_effects(matched, horizons=(3, 6, 12), se="cluster", cluster="person_id")
+    res.summary(); res.to_frame(); res.cov("weighted_mean_diff"); res.draws("weighted_mean_diff", 1000, seed=1)
+
+Inference
+---------
+Every estimator here is asymptotically linear: ``estimate − θ ≈ Σ_i ψ_i`` with an influence contribution ``ψ_i``
+per row. The cluster-robust (CR1) variance sums the contributions within a cluster first,
+
+    V = c · Σ_g (Σ_{i∈g} ψ_i)²,   c = G/(G−1) · (n−1)/(n−p),
+
+with G clusters, n rows and p regression coefficients (p = 0 correction factor 1 for the non-regression
+estimators' (n−1)/(n−p) term is dropped: c = G/(G−1)). For the weighted regression estimators ψ is the treatment
+row of ``(X'WX)⁻¹ x_i w_i e_i`` and V equals Stata's ``vce(cluster)`` and R's
+``sandwich::vcovCL(type = "HC1")`` exactly (Cameron & Miller 2015; Zeileis, Köll & Graham 2020) — the tests check
+this against fixtures made with MatchIt 4.7.2 + sandwich. Stacking the per-cluster sums of all outcomes ×
+horizons of one estimator gives their joint covariance (:meth:`EffectResults.cov`), used for contrasts and by the
+cost-benefit Monte Carlo (:meth:`EffectResults.draws`).
+
+Which cluster? MatchIt's vignette *Estimating Effects After Matching* (Greifer 2024) recommends clustering on the
+matched set (``subclass``) after pair matching without replacement (Abadie & Spiess 2022) and on the unit
+identifier when units recur (matching with replacement, or the same person in several rows). In the staggered
+risk-set design a person can be a control in many months and later a participant, so the default here is
+``cluster="person_id"``; ``cluster="subclass"`` is available for 1:k matching without replacement where persons
+do not recur. When in doubt, report both: the person level is the conservative choice when persons recur.
+
+``se="bootstrap"`` resamples clusters with replacement (seeded, ``n_boot`` replicates, the same draws for every
+estimate so the joint covariance is the covariance of the replicates); the matching itself is held fixed
+(conditional on the matched sets, as MatchIt's vignette does). ``se="abadie_imbens"`` gives the Abadie & Imbens
+(2006) variance of the nearest-neighbour matching estimator (with replacement) for the weighted difference in
+means.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from . import months as _months
+from .errors import InputError
+from .schema import OUTCOMES
+
+#: Estimators on the matched sample (``data``).
+MATCHED_ESTIMATORS: tuple[str, ...] = ("weighted_mean_diff", "regression_adjustment", "matched_did")
+#: Estimators on the unmatched cohort (``cohort=``).
+COHORT_ESTIMATORS: tuple[str, ...] = ("ipw", "aipw")
+#: Estimators on the long person-month panel (``panel=``).
+PANEL_ESTIMATORS: tuple[str, ...] = ("cs_did",)
+ESTIMATORS: tuple[str, ...] = MATCHED_ESTIMATORS + COHORT_ESTIMATORS + PANEL_ESTIMATORS
+SE_TYPES: tuple[str, ...] = ("cluster", "bootstrap", "abadie_imbens")
+MEASURES: tuple[str, ...] = ("status", "cumulative")
+FRAME_COLUMNS: list[str] = [
+    "outcome",
+    "horizon_months",
+    "measure",
+    "subgroup",
+    "estimator",
+    "estimate",
+    "std_error",
+    "ci_lower",
+    "ci_upper",
+    "p_value",
+    "n_treated",
+    "n_control",
+]
+#: Age bands used when ``subgroups`` asks for ``age_band`` and the data has ``age`` (years at u).
+AGE_BANDS: tuple[tuple[int, int, str], ...] = (
+    (0, 25, "16-24"),
+    (25, 30, "25-29"),
+    (30, 40, "30-39"),
+    (40, 50, "40-49"),
+    (50, 200, "50+"),
+)
+_Z = float(stats.norm.ppf(0.975))
+
+
+def outcome_column(outcome: str, horizon: int, measure: str) -> str:
+    """Name of a horizon-outcome column: ``{o}_m{k}`` (status) or ``{o}_cum{k}`` (cumulative)."""
+    return f"{outcome}_m{horizon}" if measure == "status" else f"{outcome}_cum{horizon}"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Results
+# ----------------------------------------------------------------------------------------------------------------
+@dataclass
+class _Est:
+    """One estimate with what its inference needs."""
+
+    outcome: str
+    horizon: int
+    measure: str
+    subgroup: str
+    estimator: str
+    estimate: float
+    n_treated: int
+    n_control: int
+    rows: np.ndarray | None = None  # cluster codes (global) of the rows that contributed
+    psi: np.ndarray | None = None  # influence contribution per contributing row
+    n_params: int = 0  # regression coefficients (for the (n−1)/(n−p) factor); 0 = none
+    boot: np.ndarray | None = None  # bootstrap replicates of the estimate
+    se_override: float | None = None  # e.g. Abadie–Imbens
+
+
+@dataclass
+class EffectResults:
+    """Effects per outcome × horizon × measure × subgroup × estimator, with their joint covariance.
+
+    Attributes
+    ----------
+    se_type, cluster : inference settings used.
+    estimand : text describing the estimand (ATT of starting an insats in month u vs not starting then).
+    n_boot, random_state : bootstrap settings (``se="bootstrap"``).
+    notes : messages about dropped rows, skipped estimates and the like.
+    """
+
+    se_type: str
+    cluster: str
+    estimand: str
+    n_clusters: int
+    n_boot: int | None = None
+    random_state: int | None = None
+    notes: list[str] = field(default_factory=list)
+    _ests: list[_Est] = field(default_factory=list, repr=False)
+    _frame: pd.DataFrame | None = field(default=None, repr=False)
+
+    # -- construction --------------------------------------------------------------------------------------------
+    def _finalise(self) -> None:
+        rows = []
+        for e in self._ests:
+            se = self._se(e)
+            if np.isfinite(se) and se > 0:
+                z = e.estimate / se
+                p = float(2 * stats.norm.sf(abs(z)))
+            else:
+                p = float("nan")
+            rows.append(
+                {
+                    "outcome": e.outcome,
+                    "horizon_months": int(e.horizon),
+                    "measure": e.measure,
+                    "subgroup": e.subgroup,
+                    "estimator": e.estimator,
+                    "estimate": float(e.estimate),
+                    "std_error": se,
+                    "ci_lower": float(e.estimate - _Z * se),
+                    "ci_upper": float(e.estimate + _Z * se),
+                    "p_value": p,
+                    "n_treated": int(e.n_treated),
+                    "n_control": int(e.n_control),
+                }
+            )
+        self._frame = pd.DataFrame(rows, columns=FRAME_COLUMNS)
+
+    def _scale(self, e: _Est) -> float:
+        g = len(np.unique(e.rows)) if e.rows is not None else 0
+        if g < 2:
+            return float("nan")
+        c = g / (g - 1)
+        n = len(e.rows)
+        if e.n_params > 0 and n > e.n_params:
+            c *= (n - 1) / (n - e.n_params)
+        return c
+
+    def _se(self, e: _Est) -> float:
+        if e.se_override is not None:
+            return float(e.se_override)
+        if e.boot is not None:
+            b = e.boot[np.isfinite(e.boot)]
+            return float(np.std(b, ddof=1)) if len(b) > 1 else float("nan")
+        if e.psi is None:
+            return float("nan")
+        sums = np.bincount(e.rows, weights=e.psi)
+        return float(math.sqrt(self._scale(e) * float(np.sum(sums**2))))
+
+    # -- public API -----------------------------------------------------------------------------------------------
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table: one row per estimate (columns as ``docs/tables.md``, estimation section)."""
+        assert self._frame is not None
+        return self._frame.copy()
+
+    def _select(self, estimator: str, subgroup: str) -> list[_Est]:
+        sel = [e for e in self._ests if e.estimator == estimator and e.subgroup == subgroup]
+        if not sel:
+            have = sorted({e.estimator for e in self._ests})
+            raise InputError(f"no estimates for estimator {estimator!r}, subgroup {subgroup!r}; have {have}")
+        return sel
+
+    def cov(self, estimator: str = "weighted_mean_diff", subgroup: str = "all") -> pd.DataFrame:
+        """Joint covariance of one estimator's estimates across outcomes × horizons × measures.
+
+        Cluster inference: ``V_jk = sqrt(c_j c_k) Σ_g S_gj S_gk`` with ``S_gj`` the sum of estimate j's
+        influence contributions in cluster g and ``c_j`` its CR1 factor (the diagonal equals the reported SEs²).
+        Bootstrap: the covariance of the replicates. Abadie–Imbens SEs have no joint form: the off-diagonal is 0.
+        """
+        sel = self._select(estimator, subgroup)
+        idx = pd.MultiIndex.from_tuples(
+            [(e.outcome, e.horizon, e.measure) for e in sel], names=["outcome", "horizon_months", "measure"]
+        )
+        j = len(sel)
+        if all(e.boot is not None for e in sel):
+            b = np.column_stack([e.boot for e in sel])
+            b = b[np.all(np.isfinite(b), axis=1)]
+            v = np.atleast_2d(np.cov(b, rowvar=False, ddof=1))
+        elif all(e.psi is not None and e.se_override is None for e in sel):
+            n_g = self.n_clusters
+            s = np.zeros((n_g, j))
+            for k, e in enumerate(sel):
+                s[:, k] = np.bincount(e.rows, weights=e.psi, minlength=n_g)
+            c = np.sqrt(np.array([self._scale(e) for e in sel]))
+            v = (s.T @ s) * np.outer(c, c)
+        else:
+            v = np.diag([self._se(e) ** 2 for e in sel])
+        return pd.DataFrame(v, index=idx, columns=idx)
+
+    def draws(
+        self, estimator: str = "weighted_mean_diff", n: int = 1000, seed: int = 0, subgroup: str = "all"
+    ) -> pd.DataFrame:
+        """``n`` joint normal draws of the estimates (mean = estimates, covariance = :meth:`cov`), seeded."""
+        v = self.cov(estimator, subgroup)
+        sel = self._select(estimator, subgroup)
+        mean = np.array([e.estimate for e in sel])
+        rng = np.random.default_rng(seed)
+        x = rng.multivariate_normal(mean, v.to_numpy(), size=int(n), method="eigh")
+        return pd.DataFrame(x, columns=v.columns)
+
+    def summary(self) -> str:
+        """Readable text table of every estimate (statsmodels style)."""
+        f = self.to_frame()
+        lines = [
+            "Effects on försörjning (finsam_effekt.estimation)",
+            f"Estimand: {self.estimand}",
+            f"Inference: {self._se_text()}",
+            "=" * 108,
+            f"{'outcome':<22}{'k':>3} {'measure':<10}{'subgroup':<18}{'estimator':<22}"
+            f"{'estimate':>11}{'s.e.':>10}{'95% CI':>22}",
+            "-" * 108,
+        ]
+        for r in f.itertuples(index=False):
+            ci = f"[{r.ci_lower:.4g}, {r.ci_upper:.4g}]"
+            lines.append(
+                f"{r.outcome:<22}{r.horizon_months:>3} {r.measure:<10}{r.subgroup[:17]:<18}{r.estimator:<22}"
+                f"{r.estimate:>11.4g}{r.std_error:>10.3g}{ci:>22}"
+            )
+        lines.append("-" * 108)
+        if len(f):
+            lines.append(
+                f"n treated {int(f['n_treated'].min())}–{int(f['n_treated'].max())}, "
+                f"n control {int(f['n_control'].min())}–{int(f['n_control'].max())} (per outcome after censoring)"
+            )
+        lines += [f"Note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def _se_text(self) -> str:
+        if self.se_type == "bootstrap":
+            return f"cluster bootstrap by {self.cluster}, B={self.n_boot}, seed={self.random_state}"
+        if self.se_type == "abadie_imbens":
+            return "Abadie & Imbens (2006) matching variance (other estimators: CR1 by " + self.cluster + ")"
+        return f"cluster-robust CR1 by {self.cluster} ({self.n_clusters} clusters); normal 95% CI"
+
+    def __repr__(self) -> str:
+        n = 0 if self._frame is None else len(self._frame)
+        return f"EffectResults({n} estimates, se={self.se_type!r}, cluster={self.cluster!r})"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Building blocks
+# ----------------------------------------------------------------------------------------------------------------
+def _design(df: pd.DataFrame, covariates: Sequence[str]) -> np.ndarray:
+    """Covariate matrix: numeric columns as they are, text/category columns as 0/1 dummies (first level dropped);
+    columns constant in ``df`` are dropped (they are collinear with the intercept)."""
+    parts = []
+    for c in covariates:
+        s = df[c]
+        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+            parts.append(s.astype(float).to_frame(c))
+        else:
+            d = pd.get_dummies(s.astype("string").fillna("(missing)"), prefix=c, drop_first=True, dtype=float)
+            parts.append(d)
+    if not parts:
+        return np.zeros((len(df), 0))
+    x = pd.concat(parts, axis=1).to_numpy(dtype=float)
+    if np.isnan(x).any():
+        bad = [c for c in covariates if pd.api.types.is_numeric_dtype(df[c]) and df[c].isna().any()]
+        raise InputError(
+            f"covariate(s) {bad} have missing values; impute or drop them before estimate_effects "
+            "(the matching stage's covariates never have missing values)"
+        )
+    keep = np.ptp(x, axis=0) > 0
+    return x[:, keep]
+
+
+def _wls(y: np.ndarray, x: np.ndarray, w: np.ndarray, col: int = 1) -> tuple[float, np.ndarray, int]:
+    """WLS coefficient ``col`` and its influence contributions ``[(X'WX)⁻¹ x_i]_col w_i e_i``.
+
+    Linearly dependent columns are dropped (kept: the first of each dependent set, and always ``col``).
+    """
+    xtwx = x.T @ (x * w[:, None])
+    # drop collinear columns (pivoted QR on the weighted design), keeping the treatment column
+    rank = np.linalg.matrix_rank(xtwx)
+    if rank < x.shape[1]:
+        keep = [0, col]
+        for j in range(x.shape[1]):
+            if j in keep:
+                continue
+            trial = keep + [j]
+            if np.linalg.matrix_rank(xtwx[np.ix_(trial, trial)]) == len(trial):
+                keep.append(j)
+        keep = sorted(keep)
+        col = keep.index(col)
+        x = x[:, keep]
+        xtwx = x.T @ (x * w[:, None])
+    bread = np.linalg.inv(xtwx)
+    beta = bread @ (x.T @ (w * y))
+    e = y - x @ beta
+    psi = (x @ bread[:, col]) * w * e
+    return float(beta[col]), psi, x.shape[1]
+
+
+def _logit(x: np.ndarray, d: np.ndarray, w: np.ndarray | None = None, tol: float = 1e-10) -> np.ndarray:
+    """Logistic regression by Newton–Raphson (the ML estimate ``glm(family = binomial)`` gives); returns β."""
+    w = np.ones(len(d)) if w is None else w
+    beta = np.zeros(x.shape[1])
+    for _ in range(100):
+        p = 1 / (1 + np.exp(-(x @ beta)))
+        grad = x.T @ (w * (d - p))
+        h = x.T @ (x * (w * p * (1 - p))[:, None])
+        step = np.linalg.lstsq(h, grad, rcond=None)[0]
+        beta = beta + step
+        if np.max(np.abs(step)) < tol:
+            break
+    return beta
+
+
+def _dr_att(
+    y: np.ndarray, d: np.ndarray, x: np.ndarray, w: np.ndarray, outcome_model: bool
+) -> tuple[float, np.ndarray]:
+    """IPW (``outcome_model=False``) or doubly robust (AIPW) ATT with influence contributions.
+
+    Sant'Anna & Zhao (2020), ``drdid_panel`` / ``std_ipw_did_panel`` with the outcome in place of ΔY:
+    p̂ from a logit of D on (1, X); ω₁ = w D, ω₀ = w p̂(1−D)/(1−p̂); m̂₀(X) from WLS of Y on (1, X) among
+    controls (AIPW; m̂₀ = 0 for IPW);
+
+        ATT = Σ ω₁ (Y − m̂₀) / Σ ω₁ − Σ ω₀ (Y − m̂₀) / Σ ω₀
+
+    (Hájek-normalised weights). The influence function includes the estimation effect of the logit and, for AIPW,
+    of the outcome regression (their eqs. 3.4 and A.1); returned contributions are IF_i / n.
+    """
+    n = len(y)
+    xi = np.column_stack([np.ones(n), x])
+    beta = _logit(xi, d, w)
+    ps = 1 / (1 + np.exp(-(xi @ beta)))
+    ps = np.minimum(ps, 1 - 1e-6)
+    w1 = w * d
+    w0 = w * ps * (1 - d) / (1 - ps)
+    if outcome_model:
+        wo = w * (1 - d)
+        xtx = xi.T @ (xi * wo[:, None])
+        gam = np.linalg.lstsq(xtx, xi.T @ (wo * y), rcond=None)[0]
+        m0 = xi @ gam
+    else:
+        m0 = np.zeros(n)
+    r = y - m0
+    eta1 = np.mean(w1 * r) / np.mean(w1)
+    eta0 = np.mean(w0 * r) / np.mean(w0)
+    att = eta1 - eta0
+    # estimation effect of the propensity score: score × (Hessian/n)⁻¹
+    hess = xi.T @ (xi * (w * ps * (1 - ps))[:, None]) / n
+    lin_ps = (w * (d - ps))[:, None] * xi @ np.linalg.pinv(hess)
+    inf_t = w1 * r - w1 * eta1
+    inf_c = w0 * r - w0 * eta0 + lin_ps @ np.mean((w0 * (r - eta0))[:, None] * xi, axis=0)
+    if outcome_model:
+        lin_ols = (wo * r)[:, None] * xi @ np.linalg.pinv(xtx / n)
+        inf_t = inf_t - lin_ols @ np.mean(w1[:, None] * xi, axis=0)
+        inf_c = inf_c - lin_ols @ np.mean(w0[:, None] * xi, axis=0)
+    inf = inf_t / np.mean(w1) - inf_c / np.mean(w0)
+    return float(att), inf / n
+
+
+def _age_band(age: pd.Series) -> pd.Series:
+    out = pd.Series(pd.NA, index=age.index, dtype="object")
+    for lo, hi, lab in AGE_BANDS:
+        out[(age >= lo) & (age < hi)] = lab
+    return out
+
+
+def _subgroup_labels(df: pd.DataFrame, var: str, treatment: str) -> pd.Series:
+    """Subgroup value per row. In matched data a control belongs to its treated unit's subgroup (the matched set's
+    treated value, via ``subclass``) so every treated keeps its own controls; without ``subclass`` (matching with
+    replacement) each row's own value is used — exact-match on the subgroup variable in that case."""
+    if var == "age_band" and "age_band" not in df and "age" in df:
+        own = _age_band(df["age"])
+    elif var in df:
+        own = df[var].astype("object")
+    else:
+        raise InputError(
+            f"subgroup variable {var!r} is not a column of the data; columns are {sorted(map(str, df.columns))}"
+        )
+    if "subclass" in df and df["subclass"].notna().all():
+        t = df[treatment].to_numpy() == 1
+        first = pd.Series(own[t].to_numpy(), index=df["subclass"][t].to_numpy())
+        first = first[~first.index.duplicated()]
+        return df["subclass"].map(first).astype("object")
+    return own
+
+
+def pre_period_means(
+    paths: pd.DataFrame,
+    outcomes: Sequence[str] | None = None,
+    window: tuple[int, int] = (-12, -1),
+    keys: Sequence[str] = ("person_id", "ref_month", "treated"),
+    suffix: str = "_pre",
+) -> pd.DataFrame:
+    """Each unit's mean outcome over ``rel_month`` in ``window`` (default u−12..u−1) from ``outcome_paths``.
+
+    Returns ``keys`` plus ``{o}{suffix}`` per outcome; the mean is over uncensored months (NaN if none).
+    """
+    outcomes = [o for o in (outcomes or OUTCOMES) if o in paths]
+    _require(paths, [*keys, "rel_month", *outcomes], "outcome paths")
+    p = paths[(paths["rel_month"] >= window[0]) & (paths["rel_month"] <= window[1])]
+    if "censored" in p:
+        p = p[~p["censored"].astype(bool)]
+    out = p.groupby(list(keys), sort=False, dropna=False)[outcomes].mean().reset_index()
+    return out.rename(columns={o: f"{o}{suffix}" for o in outcomes})
+
+
+def _require(df: pd.DataFrame, cols: Iterable[str], what: str) -> None:
+    missing = [c for c in cols if c not in df]
+    if missing:
+        raise InputError(
+            f"{what} lacks column(s) {missing}; it has {sorted(map(str, df.columns))[:40]}. "
+            "See docs/tables.md for the tables the stages pass to each other."
+        )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The main entry point
+# ----------------------------------------------------------------------------------------------------------------
+def estimate_effects(
+    data: pd.DataFrame,
+    outcomes: Sequence[str] | None = None,
+    horizons: Sequence[int] = (3, 6, 12),
+    measures: Sequence[str] = MEASURES,
+    estimators: Sequence[str] = ("weighted_mean_diff", "regression_adjustment"),
+    treatment: str = "treated",
+    weights: str | None = "weights",
+    covariates: Sequence[str] | None = None,
+    se: str = "cluster",
+    cluster: str = "person_id",
+    subgroups: Sequence[str] | None = None,
+    n_boot: int = 499,
+    random_state: int | None = 0,
+    cohort: pd.DataFrame | None = None,
+    panel: pd.DataFrame | None = None,
+    pre_period: pd.DataFrame | None = None,
+    pairs: pd.DataFrame | None = None,
+    distance: str = "distance",
+) -> EffectResults:
+    """ATT of starting an insats on each outcome at each horizon, by several estimators, with inference.
+
+    Parameters
+    ----------
+    data : matched analysis table (``MatchResult.matched_data()`` joined with ``panel.horizon_outcomes``).
+    outcomes : outcomes ``o`` to estimate (default: every ``schema.OUTCOMES`` with horizon columns present).
+    horizons : months k after the reference month u.
+    measures : ``"status"`` (``{o}_m{k}``, the value in month u+k) and/or ``"cumulative"`` (``{o}_cum{k}``).
+    estimators : any of
+        ``weighted_mean_diff`` — ATT = Σ_T w y / Σ_T w − Σ_C w y / Σ_C w with the matching weights (MatchIt;
+        Ho, Imai, King & Stuart 2011); identical to the coefficient of WLS ``y ~ treated``.
+        ``regression_adjustment`` — coefficient of ``treated`` in WLS ``y ~ treated + covariates`` on the matched
+        sample (statsmodels; Ho et al. 2007 "matching as preprocessing").
+        ``matched_did`` — weighted mean difference of ``y − ȳ_pre``, ȳ_pre the unit's mean over u−12..u−1
+        (cumulative k: ``y_cum − k ȳ_pre``). Needs ``{o}_pre`` columns or ``pre_period`` (the ``outcome_paths``
+        table, see :func:`pre_period_means`).
+        ``ipw``, ``aipw`` — ATT on the *unmatched* ``cohort`` by inverse probability weighting and the doubly
+        robust estimator (Sant'Anna & Zhao 2020), propensity score = logit on ``covariates``.
+        ``cs_did`` — Callaway & Sant'Anna (2021) group-time ATTs with not-yet-treated controls on ``panel``,
+        aggregated by event time (:func:`callaway_santanna`).
+    treatment, weights : column names (``weights=None``: all 1).
+    covariates : columns for regression adjustment and the propensity score (text columns become dummies).
+    se : ``"cluster"`` (CR1 by ``cluster``), ``"bootstrap"`` (cluster bootstrap, ``n_boot`` replicates seeded by
+        ``random_state``) or ``"abadie_imbens"`` (Abadie & Imbens 2006 for ``weighted_mean_diff`` after nearest-
+        neighbour matching; needs ``pairs`` and a ``distance`` column; other estimators keep CR1).
+    cluster : clustering column (``person_id`` default; ``subclass`` for matched-set clustering; see module doc).
+    subgroups : columns to split by (e.g. ``sex``, ``age_band`` — derived from ``age`` —, ``insats_type``,
+        ``forbund_id``, ``public_support_before``); each value is a subgroup ``var=value`` with its own n.
+    pairs : for ``se="abadie_imbens"``: one row per match, ``treated_row`` and ``control_row`` = index labels of
+        ``data``.
+
+    Returns
+    -------
+    EffectResults
+    """
+    estimators = list(estimators)
+    bad = [e for e in estimators if e not in ESTIMATORS]
+    if bad:
+        raise InputError(f"unknown estimator(s) {bad}; choose from {list(ESTIMATORS)}")
+    if se not in SE_TYPES:
+        raise InputError(f"unknown se={se!r}; choose from {list(SE_TYPES)}")
+    bad_m = [m for m in measures if m not in MEASURES]
+    if bad_m:
+        raise InputError(f"unknown measure(s) {bad_m}; choose from {list(MEASURES)}")
+    covariates = list(covariates or [])
+    if se == "bootstrap" and (n_boot is None or n_boot < 2):
+        raise InputError(f"se='bootstrap' needs n_boot >= 2, got {n_boot}")
+
+    frames = {"matched": data}
+    if any(e in COHORT_ESTIMATORS for e in estimators):
+        if cohort is None:
+            raise InputError(
+                "estimators 'ipw'/'aipw' run on the unmatched cohort: pass cohort= (the cohort table joined "
+                "with horizon outcomes)"
+            )
+        frames["cohort"] = cohort
+    for name, df in frames.items():
+        _require(df, [treatment, cluster], f"{name} data")
+        vals = set(pd.unique(df[treatment].dropna()))
+        if not vals <= {0, 1}:
+            raise InputError(
+                f"{name} data: treatment column {treatment!r} must be 0/1, found {sorted(vals)[:5]}"
+            )
+    if any(e in MATCHED_ESTIMATORS for e in estimators) and weights is not None:
+        _require(data, [weights], "matched data")
+    _require(data, covariates, "matched data")
+
+    if outcomes is None:
+        src = (
+            frames.get("matched")
+            if any(e in MATCHED_ESTIMATORS for e in estimators)
+            else frames.get("cohort")
+        )
+        if src is None:
+            src = data
+        outcomes = [
+            o for o in OUTCOMES if any(outcome_column(o, k, m) in src for k in horizons for m in measures)
+        ]
+        if not outcomes and "cs_did" not in estimators:
+            raise InputError(
+                "no horizon outcome columns found (expected e.g. 'public_support_m3'); join "
+                "panel.horizon_outcomes onto the matched data first"
+            )
+    outcomes = list(outcomes)
+
+    # one global cluster coding so estimates of different outcomes/subgroups/estimators stack
+    keys = [data[cluster].astype(str)]
+    if "cohort" in frames:
+        keys.append(frames["cohort"][cluster].astype(str))
+    if panel is not None and "person_id" in panel:
+        keys.append(panel["person_id"].astype(str))
+    all_keys = pd.concat(keys, ignore_index=True)
+    codes_all, uniques = pd.factorize(all_keys)
+    n_g = len(uniques)
+    offsets = np.cumsum([0] + [len(k) for k in keys])
+    cl_matched = codes_all[offsets[0] : offsets[1]]
+    cl_cohort = codes_all[offsets[1] : offsets[2]] if "cohort" in frames else None
+
+    res = EffectResults(
+        se_type=se,
+        cluster=cluster,
+        estimand=(
+            "ATT: effect of starting an insats in month u, among participants, vs not starting in u "
+            "(matched risk-set controls)"
+        ),
+        n_clusters=n_g,
+        n_boot=n_boot if se == "bootstrap" else None,
+        random_state=random_state if se == "bootstrap" else None,
+    )
+    boot_counts = None
+    if se == "bootstrap":
+        rng = np.random.default_rng(random_state)
+        # multinomial cluster counts: resampling G clusters with replacement
+        boot_counts = rng.multinomial(n_g, np.full(n_g, 1.0 / n_g), size=int(n_boot)).astype(float)
+
+    # matched DiD pre-period means
+    mdata = data
+    if "matched_did" in estimators:
+        need = [f"{o}_pre" for o in outcomes]
+        if pre_period is not None:
+            pre = pre_period_means(pre_period, outcomes)
+            on = [k for k in ("person_id", "ref_month", "treated") if k in pre and k in data]
+            mdata = data.drop(columns=[c for c in need if c in data]).merge(pre, on=on, how="left")
+            mdata.index = data.index
+        missing = [c for c in need if c not in mdata]
+        if missing:
+            raise InputError(
+                f"matched_did needs pre-period mean columns {missing[:3]}...: pass pre_period=<outcome_paths "
+                "table> or add '{outcome}_pre' columns (mean over months u-12..u-1)"
+            )
+
+    groups: list[tuple[str, np.ndarray | None, np.ndarray | None]] = [("all", None, None)]
+    for var in subgroups or []:
+        lab_m = _subgroup_labels(data, var, treatment)
+        lab_c = _subgroup_labels(frames["cohort"], var, treatment) if "cohort" in frames else None
+        values = pd.unique(pd.concat([lab_m, lab_c]) if lab_c is not None else lab_m)
+        for v in sorted([v for v in values if pd.notna(v)], key=str):
+            groups.append(
+                (
+                    f"{var}={v}",
+                    (lab_m == v).to_numpy(),
+                    (lab_c == v).to_numpy() if lab_c is not None else None,
+                )
+            )
+
+    for est in estimators:
+        if est == "cs_did":
+            if panel is None:
+                raise InputError(
+                    "estimator 'cs_did' needs panel= (long person × month table, see callaway_santanna)"
+                )
+            cs = callaway_santanna(
+                panel, outcomes=outcomes, horizons=horizons, measures=measures, _codes=(uniques,)
+            )
+            for e in cs._ests:
+                if boot_counts is not None and e.psi is not None:
+                    # linearised bootstrap for the panel estimator: estimate + Σ_g (n_g* − 1) S_g
+                    s = np.bincount(e.rows, weights=e.psi, minlength=n_g)
+                    e.boot = e.estimate + (boot_counts - 1.0) @ s
+                res._ests.append(e)
+            res.notes += cs.notes
+            continue
+        on_cohort = est in COHORT_ESTIMATORS
+        df = frames["cohort"] if on_cohort else mdata
+        cl = cl_cohort if on_cohort else cl_matched
+        for sg_name, mask_m, mask_c in groups:
+            mask = mask_c if on_cohort else mask_m
+            sub = df if mask is None else df[mask]
+            sub_cl = cl if mask is None else cl[mask]
+            for o in outcomes:
+                for m in measures:
+                    for k in horizons:
+                        col = outcome_column(o, k, m)
+                        if col not in sub:
+                            res.notes.append(f"{est}: column {col!r} absent, skipped")
+                            continue
+                        e = _estimate_one(
+                            est,
+                            sub,
+                            sub_cl,
+                            col,
+                            o,
+                            k,
+                            m,
+                            sg_name,
+                            treatment,
+                            None if on_cohort else weights,
+                            covariates,
+                            boot_counts,
+                        )
+                        if e is None:
+                            res.notes.append(
+                                f"{est}: {col} in {sg_name} has no treated or no controls, skipped"
+                            )
+                            continue
+                        if se == "abadie_imbens" and est == "weighted_mean_diff":
+                            e.se_override = _ai_se_from_data(sub, col, treatment, weights, pairs, distance)
+                        res._ests.append(e)
+    res._finalise()
+    return res
+
+
+def _estimate_one(
+    est: str,
+    df: pd.DataFrame,
+    cl: np.ndarray,
+    col: str,
+    outcome: str,
+    k: int,
+    measure: str,
+    subgroup: str,
+    treatment: str,
+    weights: str | None,
+    covariates: list[str],
+    boot_counts: np.ndarray | None,
+) -> _Est | None:
+    y = df[col].to_numpy(dtype=float)
+    if est == "matched_did":
+        pre = df[f"{outcome}_pre"].to_numpy(dtype=float)
+        y = y - (k * pre if measure == "cumulative" else pre)
+    w = np.ones(len(df)) if weights is None else df[weights].to_numpy(dtype=float)
+    ok = np.isfinite(y) & (w > 0)
+    if not ok.all():
+        df = df[ok]
+        y, w, cl = y[ok], w[ok], cl[ok]
+    d = df[treatment].to_numpy(dtype=float)
+    n_t, n_c = int((d == 1).sum()), int((d == 0).sum())
+    if n_t == 0 or n_c == 0:
+        return None
+    base = _Est(outcome, k, measure, subgroup, est, float("nan"), n_t, n_c, rows=cl)
+
+    if est in ("weighted_mean_diff", "matched_did", "regression_adjustment"):
+        x = np.column_stack([np.ones(len(y)), d])
+        if est == "regression_adjustment" and covariates:
+            x = np.column_stack([x, _design(df, covariates)])
+
+        def fit(mult: np.ndarray) -> tuple[float, np.ndarray, int]:
+            return _wls(y, x, w * mult)
+
+    else:
+        xc = _design(df, covariates)
+        outcome_model = est == "aipw"
+
+        def fit(mult: np.ndarray) -> tuple[float, np.ndarray, int]:
+            a, p = _dr_att(y, d, xc, mult, outcome_model)
+            return a, p, 0
+
+    base.estimate, base.psi, base.n_params = fit(np.ones(len(y)))
+    if boot_counts is not None:
+        reps = np.full(boot_counts.shape[0], np.nan)
+        for b in range(boot_counts.shape[0]):
+            mult = boot_counts[b, cl]
+            dd = d[mult > 0]
+            if dd.min() == dd.max():
+                continue
+            try:
+                # rows of clusters not drawn get weight 0; WLS and the weighted logit handle them directly
+                reps[b] = fit(mult)[0]
+            except np.linalg.LinAlgError:
+                continue
+        base.boot = reps
+    return base
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Abadie–Imbens
+# ----------------------------------------------------------------------------------------------------------------
+def abadie_imbens_se(
+    y: np.ndarray,
+    treated: np.ndarray,
+    distance: np.ndarray,
+    matches: Sequence[Sequence[int]],
+    n_neighbours_variance: int = 1,
+) -> tuple[float, float]:
+    """ATT of nearest-neighbour matching (with replacement) and its Abadie & Imbens (2006) standard error.
+
+    ``matches[i]`` lists the M control positions matched to the i-th treated unit (positions into ``y``; treated
+    units in the order of ``np.flatnonzero(treated)``). With K(j) the number of times control j is used,
+
+        τ̂ = (1/N₁) Σ_{T} (Y_i − Ŷ_i(0)),   Ŷ_i(0) = mean of i's matches,
+        V̂ = (1/N₁²) [ Σ_T (Y_i − Ŷ_i(0) − τ̂)² + Σ_C (K(j)/M)² σ̂²_j − Σ_C (K(j)/M²) σ̂²_j ]
+
+    — i.e. Abadie & Imbens (2006) eq. for the population ATT, the control term ``K(K−1)/M² σ̂²`` (Abadie,
+    Drukker, Herr & Imbens 2004, ``nnmatch``). σ̂²_j = J/(J+1) (Y_j − mean of its J nearest same-group
+    neighbours in ``distance``)², J = ``n_neighbours_variance``. The distance is treated as known (no Abadie &
+    Imbens 2016 correction for an estimated propensity score).
+    """
+    y = np.asarray(y, float)
+    t_pos = np.flatnonzero(np.asarray(treated) == 1)
+    mlist = [np.asarray(m, int) for m in matches]
+    if len(mlist) != len(t_pos):
+        raise InputError(f"matches has {len(mlist)} entries for {len(t_pos)} treated units")
+    n1 = len(t_pos)
+    m_counts = np.array([len(m) for m in mlist])
+    y0hat = np.array([y[m].mean() for m in mlist])
+    tau = float(np.mean(y[t_pos] - y0hat))
+    kw = np.zeros(len(y))  # Σ over matches of 1/M_i
+    for m, mi in zip(mlist, m_counts, strict=True):
+        np.add.at(kw, m, 1.0 / mi)
+    ksq = np.zeros(len(y))  # Σ over matches of 1/M_i² (= K/M² for constant M)
+    for m, mi in zip(mlist, m_counts, strict=True):
+        np.add.at(ksq, m, 1.0 / mi**2)
+    sig2 = _nn_variance(y, np.asarray(treated), np.asarray(distance, float), n_neighbours_variance)
+    c = np.asarray(treated) == 0
+    v = np.sum((y[t_pos] - y0hat - tau) ** 2) + np.sum((kw[c] ** 2 - ksq[c]) * sig2[c])
+    return tau, float(math.sqrt(v) / n1)
+
+
+def _nn_variance(y: np.ndarray, d: np.ndarray, dist: np.ndarray, j: int) -> np.ndarray:
+    """σ̂²_i = J/(J+1) (Y_i − mean of the J nearest units of the same group in ``dist``)²."""
+    out = np.full(len(y), np.nan)
+    for g in (0, 1):
+        pos = np.flatnonzero(d == g)
+        if len(pos) < 2:
+            out[pos] = 0.0
+            continue
+        jj = min(j, len(pos) - 1)
+        xs = dist[pos]
+        for a, i in enumerate(pos):
+            dd = np.abs(xs - xs[a])
+            dd[a] = np.inf
+            nb = np.argsort(dd, kind="stable")[:jj]
+            out[i] = jj / (jj + 1) * (y[i] - y[pos[nb]].mean()) ** 2
+    return out
+
+
+def _ai_se_from_data(
+    df: pd.DataFrame, col: str, treatment: str, weights: str | None, pairs: pd.DataFrame | None, distance: str
+) -> float:
+    if pairs is None or distance not in df:
+        raise InputError(
+            "se='abadie_imbens' needs pairs= (MatchResult.pairs with treated_row/control_row = index labels of "
+            f"the data) and a {distance!r} column (the matching distance)"
+        )
+    _require(pairs, ["treated_row", "control_row"], "pairs")
+    ok = df[col].notna()
+    sub = df[ok]
+    pos = pd.Series(np.arange(len(sub)), index=sub.index)
+    pp = pairs[pairs["treated_row"].isin(pos.index) & pairs["control_row"].isin(pos.index)]
+    t_labels = sub.index[sub[treatment].to_numpy() == 1]
+    grouped = pp.groupby("treated_row")["control_row"].apply(list)
+    keep_t = [t for t in t_labels if t in grouped.index]
+    mask = (sub[treatment].to_numpy() == 0) | sub.index.isin(keep_t)
+    sub = sub[mask]
+    pos = pd.Series(np.arange(len(sub)), index=sub.index)
+    matches = [pos[grouped[t]].to_numpy() for t in sub.index[sub[treatment].to_numpy() == 1]]
+    _, s = abadie_imbens_se(
+        sub[col].to_numpy(float), sub[treatment].to_numpy(), sub[distance].to_numpy(float), matches
+    )
+    return s
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Callaway & Sant'Anna (2021)
+# ----------------------------------------------------------------------------------------------------------------
+def callaway_santanna(
+    panel: pd.DataFrame,
+    outcomes: Sequence[str] | None = None,
+    horizons: Sequence[int] = (3, 6, 12),
+    measures: Sequence[str] = ("status",),
+    first_treated: str = "first_treated",
+    id_col: str = "person_id",
+    month_col: str = "month",
+    fill_value: float | None = None,
+    _codes: tuple[pd.Index] | None = None,
+) -> EffectResults:
+    """Staggered-adoption DiD: group-time ATTs with not-yet-treated controls, aggregated by event time.
+
+    Callaway & Sant'Anna (2021), unconditional version with a universal base period g−1. For the group g of units
+    first treated in month g and a month t = g + e,
+
+        ATT(g, t) = E[Y_t − Y_{g−1} | G = g] − E[Y_t − Y_{g−1} | G > t]
+
+    where ``G > t`` are the not-yet-treated (including never-treated) units observed in both months. Event-time
+    aggregation with weights proportional to group size: θ(e) = Σ_g n_g ATT(g, g+e) / Σ_g n_g over the groups
+    with g+e observed. ``status`` at horizon k is θ(k); ``cumulative`` at k is Σ_{e=1..k} θ(e). Influence per
+    unit: ψ_i = Σ_g (n_g/N) [D_gi (ΔY_i − m_g)/n_g − C_gi (ΔY_i − m_Cg)/n_Cg], treating the group shares as fixed
+    (their estimation effect, included by CS, is second order here and omitted); clustered by person.
+    This estimator does not use matching: it is the design cross-check of the matched estimates.
+
+    Parameters
+    ----------
+    panel : long table ``id_col``, ``month_col`` (``YYYY-MM``), ``first_treated`` (``YYYY-MM`` of the first insats
+        start, empty/NaN if never) and outcome columns; one row per person and month. Months absent are NaN
+        (censored) unless ``fill_value`` is given (e.g. 0 for ``person_months``, whose absent months are zeros).
+    """
+    outcomes = [o for o in (outcomes or OUTCOMES) if o in panel]
+    _require(panel, [id_col, month_col, first_treated, *outcomes], "panel")
+    if not outcomes:
+        raise InputError("panel has none of the requested outcome columns")
+    ids, id_index = pd.factorize(panel[id_col].astype(str))
+    t_idx = np.asarray(_months.to_index(panel[month_col]), dtype=np.int64)
+    t0 = int(t_idx.min())
+    n_t = int(t_idx.max()) - t0 + 1
+    n_u = len(id_index)
+    ft = panel[[first_treated]].assign(_id=ids).drop_duplicates("_id").set_index("_id")[first_treated]
+    ft = ft.reindex(np.arange(n_u))
+    g_abs = np.full(n_u, np.iinfo(np.int64).max // 2, dtype=np.int64)
+    has = ft.notna() & (ft.astype(str).str.len() >= 7)
+    g_abs[has.to_numpy()] = np.asarray(_months.to_index(ft[has].astype(str)), dtype=np.int64)
+    g_rel = g_abs - t0
+    if _codes is not None:
+        global_codes = _codes[0].get_indexer(id_index)
+        n_clusters = len(_codes[0])
+    else:
+        global_codes = np.arange(n_u)
+        n_clusters = n_u
+    res = EffectResults(
+        se_type="cluster",
+        cluster=id_col,
+        estimand="ATT by event time, not-yet-treated controls (Callaway & Sant'Anna 2021)",
+        n_clusters=n_clusters,
+    )
+    max_e = max(horizons)
+    need_e = sorted({k for k in horizons} | (set(range(1, max_e + 1)) if "cumulative" in measures else set()))
+    groups = np.unique(g_rel[(g_rel >= 1) & (g_rel < n_t)])
+    for o in outcomes:
+        y = np.full((n_u, n_t), np.nan if fill_value is None else float(fill_value))
+        y[ids, t_idx - t0] = panel[o].to_numpy(float)
+        theta: dict[int, tuple[float, np.ndarray, int, int]] = {}
+        for e in need_e:
+            atts, ns, psis, ncs = [], [], [], []
+            for g in groups:
+                t = g + e
+                if t >= n_t:
+                    continue
+                dy = y[:, t] - y[:, g - 1]
+                ok = np.isfinite(dy)
+                tr = ok & (g_rel == g)
+                co = ok & (g_rel > t)
+                n1, n0 = int(tr.sum()), int(co.sum())
+                if n1 == 0 or n0 == 0:
+                    continue
+                m1, m0 = dy[tr].mean(), dy[co].mean()
+                psi = np.zeros(n_u)
+                psi[tr] = (dy[tr] - m1) / n1
+                psi[co] = -(dy[co] - m0) / n0
+                atts.append(m1 - m0)
+                ns.append(n1)
+                ncs.append(n0)
+                psis.append(psi)
+            if not atts:
+                continue
+            wts = np.asarray(ns, float) / np.sum(ns)
+            est = float(np.dot(wts, atts))
+            psi = np.sum([w * p for w, p in zip(wts, psis, strict=True)], axis=0)
+            theta[e] = (est, psi, int(np.sum(ns)), int(np.max(ncs)))
+        for m in measures:
+            for k in horizons:
+                if m == "status":
+                    if k not in theta:
+                        res.notes.append(f"cs_did: event time {k} not identified for {o}")
+                        continue
+                    est, psi, n1, n0 = theta[k]
+                else:
+                    if any(e not in theta for e in range(1, k + 1)):
+                        res.notes.append(f"cs_did: cumulative {k} not identified for {o}")
+                        continue
+                    est = float(sum(theta[e][0] for e in range(1, k + 1)))
+                    psi = np.sum([theta[e][1] for e in range(1, k + 1)], axis=0)
+                    n1, n0 = theta[k][2], theta[k][3]
+                nz = psi != 0
+                res._ests.append(
+                    _Est(o, k, m, "all", "cs_did", est, n1, n0, rows=global_codes[nz], psi=psi[nz])
+                )
+    res._finalise()
+    return res
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Event study
+# ----------------------------------------------------------------------------------------------------------------
+@dataclass
+class EventStudyResults:
+    """Monthly effects around the start (event study) with a joint pre-trend test.
+
+    ``table``: ``rel_month``, ``estimate``, ``std_error``, ``ci_lower``, ``ci_upper``, ``p_value`` (the reference
+    month has estimate 0 and no SE). ``pretrend_wald``/``pretrend_df``/``pretrend_p``: Wald test that every lead
+    (rel_month < reference) is zero, on the clustered covariance.
+    """
+
+    outcome: str
+    reference: int
+    table: pd.DataFrame
+    pretrend_wald: float
+    pretrend_df: int
+    pretrend_p: float
+    n_units: int
+    n_obs: int
+    cluster: str
+    cov: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The event-study table with the outcome name."""
+        return self.table.assign(outcome=self.outcome)[
+            ["outcome", "rel_month", "estimate", "std_error", "ci_lower", "ci_upper", "p_value"]
+        ]
+
+    def summary(self) -> str:
+        """Readable text: coefficients by month relative to the start and the pre-trend test."""
+        lines = [
+            f"Event study: {self.outcome} (treated − matched controls, relative to month {self.reference})",
+            f"PanelOLS, unit and calendar-month effects, SE clustered by {self.cluster}; "
+            f"{self.n_units} units, {self.n_obs} unit-months",
+            f"{'rel_month':>9}{'estimate':>12}{'s.e.':>10}{'95% CI':>24}",
+        ]
+        for r in self.table.itertuples(index=False):
+            ci = "" if not np.isfinite(r.std_error) else f"[{r.ci_lower:.4g}, {r.ci_upper:.4g}]"
+            lines.append(f"{r.rel_month:>9}{r.estimate:>12.4g}{r.std_error:>10.3g}{ci:>24}")
+        lines.append(
+            f"Pre-trend test (all leads = 0): Wald = {self.pretrend_wald:.3f}, df = {self.pretrend_df}, "
+            f"p = {self.pretrend_p:.4f}"
+        )
+        return "\n".join(lines)
+
+
+def event_study(
+    paths: pd.DataFrame,
+    outcome: str = "public_support",
+    treatment: str = "treated",
+    weights: str | None = "weights",
+    window: tuple[int, int] = (-24, 24),
+    reference: int = -1,
+    cluster: str = "person_id",
+    unit: Sequence[str] = ("person_id", "ref_month", "treated"),
+) -> EventStudyResults:
+    """Event study on the matched panel with linearmodels ``PanelOLS``.
+
+    Model (one row per matched unit i and calendar month t, e = t − u_i):
+
+        Y_it = α_i + λ_t + Σ_{e≠r, e≠e_min} γ_e 1[e_it = e] + Σ_{e≠r} β_e D_i 1[e_it = e] + ε_it
+
+    with unit effects α_i (unit = person × reference month × role), calendar-month effects λ_t, event-time
+    effects γ_e common to treated and controls (both were selected at u, so the Ashenfelter dip is shared; one
+    more γ is dropped because e = t − u_i is collinear with the two-way effects — Borusyak, Jaravel & Spiess
+    2024), and the effects β_e of interest relative to month r = ``reference``. Matching weights as regression
+    weights; SEs clustered by ``cluster``. The pre-trend test is the Wald statistic β_pre' V⁻¹ β_pre over all
+    leads e < r, χ² with as many df (Roth 2022 on what such tests can and cannot show).
+    """
+    from linearmodels.panel import PanelOLS
+
+    _require(paths, [*unit, "rel_month", "month", outcome, treatment, cluster], "outcome paths")
+    p = paths[(paths["rel_month"] >= window[0]) & (paths["rel_month"] <= window[1])]
+    if "censored" in p:
+        p = p[~p["censored"].astype(bool)]
+    p = p[p[outcome].notna()]
+    if weights is not None and weights in p:
+        p = p[p[weights] > 0]
+    uid, _ = pd.factorize(pd.MultiIndex.from_frame(p[list(unit)].astype(str)))
+    tid = np.asarray(_months.to_index(p["month"]), dtype=np.int64)
+    rel = p["rel_month"].to_numpy(int)
+    d = p[treatment].to_numpy(float)
+    es = [e for e in range(window[0], window[1] + 1) if e != reference and (rel == e).any()]
+    common = [e for e in es if e != min(es)]
+    cols = {}
+    for e in es:
+        cols[f"b{e}"] = (d * (rel == e)).astype(float)
+    for e in common:
+        cols[f"g{e}"] = (rel == e).astype(float)
+    idx = pd.MultiIndex.from_arrays([uid, tid], names=["unit", "time"])
+    x = pd.DataFrame(cols, index=idx)
+    y = pd.Series(p[outcome].to_numpy(float), index=idx, name=outcome)
+    w = pd.Series(p[weights].to_numpy(float), index=idx) if weights is not None and weights in p else None
+    clus = pd.DataFrame({"c": pd.factorize(p[cluster].astype(str))[0]}, index=idx)
+    mod = PanelOLS(
+        y, x, entity_effects=True, time_effects=True, weights=w, drop_absorbed=True, check_rank=False
+    )
+    fit = mod.fit(cov_type="clustered", clusters=clus)
+    params, cov = fit.params, fit.cov
+    rows = []
+    for e in range(window[0], window[1] + 1):
+        if e == reference:
+            rows.append((e, 0.0, float("nan")))
+        elif f"b{e}" in params.index:
+            rows.append((e, float(params[f"b{e}"]), float(np.sqrt(cov.loc[f"b{e}", f"b{e}"]))))
+    tab = pd.DataFrame(rows, columns=["rel_month", "estimate", "std_error"])
+    tab["ci_lower"] = tab["estimate"] - _Z * tab["std_error"]
+    tab["ci_upper"] = tab["estimate"] + _Z * tab["std_error"]
+    tab["p_value"] = 2 * stats.norm.sf(np.abs(tab["estimate"] / tab["std_error"]))
+    leads = [f"b{e}" for e in es if e < reference and f"b{e}" in params.index]
+    if leads:
+        b = params[leads].to_numpy()
+        v = cov.loc[leads, leads].to_numpy()
+        wald = float(b @ np.linalg.pinv(v) @ b)
+        df_ = int(np.linalg.matrix_rank(v))
+        pval = float(stats.chi2.sf(wald, df_))
+    else:
+        wald, df_, pval = float("nan"), 0, float("nan")
+    bcols = [c for c in params.index if c.startswith("b")]
+    return EventStudyResults(
+        outcome=outcome,
+        reference=reference,
+        table=tab,
+        pretrend_wald=wald,
+        pretrend_df=df_,
+        pretrend_p=pval,
+        n_units=int(uid.max() + 1),
+        n_obs=len(p),
+        cluster=cluster,
+        cov=cov.loc[bcols, bcols],
+    )
