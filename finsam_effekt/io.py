@@ -522,6 +522,14 @@ def _read_failure(name: str, path: Path, t: InputTable, fmt: str, exc: Exception
             example_rows=rows,
             hint="Set `encoding: latin-1` (or the file's encoding, e.g. cp1252) for this table in the input spec",
         )
+    if fmt == "csv" and "not latin-1 encoded" in text:
+        return Problem(
+            name,
+            str(path),
+            None,
+            "file is not Latin-1 text (it looks like UTF-8, which read as Latin-1 would garble å ä ö)",
+            hint="Set `encoding: utf-8` for this table in the input spec",
+        )
     first = next((line for line in text.splitlines() if line.strip()), text)
     hint = (
         f"Check `separator` ({t.separator!r}), `encoding` ({t.encoding!r}) and quoting in the input spec"

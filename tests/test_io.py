@@ -1,0 +1,381 @@
+"""Reading and validating the registers: every format reads to the same canonical tables, and every kind of bad
+input gets a message naming the file, the column, the row count, example data rows and a fix (issue 4)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from finsam_effekt.config import InputSpec, InputTable, load_input_spec
+from finsam_effekt.errors import InputError
+from finsam_effekt.io import (
+    WRITE_FORMATS,
+    read_inputs,
+    read_table,
+    to_pandas,
+    validate_inputs,
+    write_tables,
+)
+
+SPELLS = pd.DataFrame(
+    {
+        "person_id": ["p1", "p2", "p3"],
+        "benefit": ["RHP", "SA", "AKA"],
+        "from_date": pd.to_datetime(["2020-01-15", "2021-02-01", "2019-06-30"]),
+        "to_date": pd.to_datetime(["2020-03-01", None, "2019-12-31"]),
+        "extent": [0.5, 1.0, 0.25],
+        "amount_sek": [1234.5, 0.0, 99.75],
+    }
+)
+POPULATION = pd.DataFrame(
+    {
+        "person_id": ["p1", "p2", "p3", "p4"],
+        "sex": ["K", "M", "K", "M"],
+        "birth_year": [1990, 1985, 2000, 1970],
+        "education": ["compulsory", None, "post_secondary", "upper_secondary"],
+        "kommun": ["0180", "1480", "0180", "2480"],
+        "birth_region": ["sweden", "nordic", None, "outside_europe"],
+        "immigration_date": pd.to_datetime([None, "2001-03-04", None, None]),
+        "emigration_date": pd.to_datetime([None, None, None, "2023-05-01"]),
+        "death_date": pd.to_datetime([None, None, "2022-01-01", None]),
+    }
+)
+SOCIAL = pd.DataFrame({"person_id": ["p1", "p1", "p4"], "month": ["2020-01", "2020-02", "2021-12"],
+                       "amount_sek": [500.0, 600.25, 7000.0]})  # fmt: skip
+SUS = pd.DataFrame(
+    {
+        "person_id": ["p1", None, "p2"],
+        "registration_kind": ["person", "anonymous", "person"],
+        "forbund_id": ["F1", "F1", "F2"],
+        "insats_id": ["I1", "I2", "I3"],
+        "insats_type": ["preparatory", "other", "rehab_work_education"],
+        "start_date": pd.to_datetime(["2020-01-01", "2020-02-01", "2021-03-15"]),
+        "end_date": pd.to_datetime([None, "2020-05-01", "2021-09-30"]),
+        "sex": ["K", None, "M"],
+        "birth_year": pd.array([1990, pd.NA, 1985], dtype="Int64"),
+        "education": [None, None, "compulsory"],
+        "kommun": ["0180", None, "1480"],
+        "support_at_start": ["sickness_benefit;social_assistance", None, "none"],
+        "support_at_end": [None, None, "student_aid"],
+        "status_at_end": [None, "work", "studies"],
+        "public_support_before": ["lt1y", None, "gt10y"],
+    }
+)
+TABLES = {
+    "benefit_spells": SPELLS,
+    "population": POPULATION,
+    "social_assistance": SOCIAL,
+    "sus_registrations": SUS,
+}
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("fmt", WRITE_FORMATS)
+def test_every_written_format_reads_to_identical_canonical_tables(tmp_path, fmt):
+    write_tables(TABLES, tmp_path, fmt)
+    before = _hashes(tmp_path)
+    con, report = read_inputs(load_input_spec(tmp_path / "mapping.yaml"))
+    assert report.ok and report.problems == []
+    assert report.rows == {
+        "benefit_spells": 3,
+        "population": 4,
+        "social_assistance": 3,
+        "sus_registrations": 3,
+    }
+    for name, ref in TABLES.items():
+        got = to_pandas(con.table(name), name)
+        assert list(got.columns) == list(ref.columns)
+        pd.testing.assert_frame_equal(got, ref, check_dtype=False)
+    types = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE benefit_spells)").fetchall())
+    assert types == {"person_id": "VARCHAR", "benefit": "VARCHAR", "from_date": "DATE", "to_date": "DATE",
+                     "extent": "DOUBLE", "amount_sek": "DOUBLE"}  # fmt: skip
+    assert con.execute("SELECT min(month) FROM social_assistance").fetchone()[0] == "2020-01"
+    assert _hashes(tmp_path) == before  # inputs are never modified
+
+
+def test_parquet_directory_of_parts_and_numeric_pseudonyms(tmp_path):
+    parts = tmp_path / "spells"
+    parts.mkdir()
+    write_tables({"benefit_spells": SPELLS.iloc[:2]}, tmp_path / "a", "parquet")
+    write_tables({"benefit_spells": SPELLS.iloc[2:]}, tmp_path / "b", "parquet")
+    (tmp_path / "a" / "benefit_spells.parquet").rename(parts / "part-0.parquet")
+    (tmp_path / "b" / "benefit_spells.parquet").rename(parts / "part-1.parquet")
+    rel = read_table("benefit_spells", InputTable(path=parts))
+    pd.testing.assert_frame_equal(to_pandas(rel, "benefit_spells"), SPELLS, check_dtype=False)
+    # row numbers run on across parts: the bad extent sits in row 1 of part-1 = data row 3
+    bad = SPELLS.assign(extent=[0.5, 1.0, 2.0])
+    write_tables({"benefit_spells": bad.iloc[2:]}, tmp_path / "c", "parquet")
+    (tmp_path / "c" / "benefit_spells.parquet").replace(parts / "part-1.parquet")
+    report = validate_inputs(InputSpec(tables={"benefit_spells": InputTable(path=parts)}))
+    assert [(p.message, p.example_rows) for p in report.problems] == [("extent outside (0, 1]", [3])]
+    # SAS keeps LopNr as a number: 17.0 must become the text "17", not "17.0"
+    (tmp_path / "num.csv").write_text("person_id,month,earnings_sek\n17,2020-01,100\n", encoding="utf-8")
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT 17.0::DOUBLE AS person_id, '2020-01' AS month, 100.0 AS earnings_sek) "
+                f"TO '{tmp_path / 'num.parquet'}'")  # fmt: skip
+    rel = read_table("earnings", InputTable(path=tmp_path / "num.parquet"))
+    assert rel.fetchall() == [("17", "2020-01", 100.0)]
+
+
+def test_agency_stata_with_numeric_dates_and_renamed_columns(tmp_path):
+    import pyreadstat
+
+    df = pd.DataFrame({"LOPNR": [1.0, 2.0], "MANAD": [202001.0, 202002.0], "EKB": [10.5, 20.0]})
+    pyreadstat.write_dta(df, tmp_path / "ekb.dta")
+    spec = InputTable(path=tmp_path / "ekb.dta", month_format="%Y%m",
+                      columns={"LopNr": "person_id", "Manad": "month", "Ekb": "amount_sek"})  # fmt: skip
+    rel = read_table("social_assistance", spec)  # mapping keys match case-insensitively
+    assert rel.order("month").fetchall() == [("1", "2020-01", 10.5), ("2", "2020-02", 20.0)]
+
+
+# ------------------------------------------------------------------------------------------------ bad inputs
+def _problems(tmp_path: Path, name: str, text: str | bytes, **opts) -> list[str]:
+    """Validate one hand-written CSV; the files are hashed before and after (never modified)."""
+    path = tmp_path / f"{name}.csv"
+    if isinstance(text, str):
+        text = text.encode("utf-8")
+    path.write_bytes(text)
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    report = validate_inputs(InputSpec(tables={name: InputTable(path=path, **opts)}))
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    return [str(p).replace(str(tmp_path), "DIR") for p in report.problems]
+
+
+SPELL_HEAD = "person_id,benefit,from_date,to_date,extent,amount_sek\n"
+#: every sus_registrations column (all are required; nullable ones may be empty), the last two rows vary
+SUS_HEAD = (
+    "sex,birth_year,education,kommun,support_at_end,status_at_end,public_support_before,"
+    "person_id,registration_kind,forbund_id,insats_id,insats_type,start_date,end_date,support_at_start\n"
+)
+SUS_FILL = "K,1990,,0180,,,,"
+
+
+def test_missing_file(tmp_path):
+    report = validate_inputs(InputSpec(tables={"earnings": InputTable(path=tmp_path / "nope.csv")}))
+    assert not report.ok
+    assert [str(p) for p in report.problems] == [
+        f"{tmp_path / 'nope.csv'}: file not found. Check `path` for this table in the input spec (relative paths "
+        "resolve against the spec file's folder)"
+    ]
+    with pytest.raises(InputError, match="1 problem\\(s\\) make the input data unusable") as info:
+        report.raise_if_errors()
+    assert info.value.problems == report.problems
+
+
+def test_empty_file_and_header_only(tmp_path):
+    assert _problems(tmp_path, "earnings", "") == [
+        "DIR/earnings.csv: file is empty (0 bytes). Export the table again"
+    ]
+    header = (
+        "person_id,sex,birth_year,education,kommun,birth_region,immigration_date,emigration_date,death_date\n"
+    )
+    assert _problems(tmp_path, "population", header) == [
+        "DIR/population.csv: file has no data rows. Export the table again with its rows"
+    ]
+
+
+def test_missing_required_column_names_the_mapping(tmp_path):
+    got = _problems(tmp_path, "earnings", "LopNr;Manad\n1;202001\n", separator=";", month_format="%Y%m",
+                    columns={"LopNr": "person_id", "Manad": "month", "Lon": "earnings_sek"})  # fmt: skip
+    assert got == [
+        "DIR/earnings.csv, column 'earnings_sek': required column 'earnings_sek' (mapped from 'Lon') not found. "
+        "The file has columns LopNr, Manad; map the right one onto 'earnings_sek' under `columns:` in the input spec"
+    ]
+
+
+def test_duplicate_column_after_mapping(tmp_path):
+    got = _problems(tmp_path, "earnings", "LopNr,person_id,month,earnings_sek\n1,1,2020-01,5\n",
+                    columns={"LopNr": "person_id"})  # fmt: skip
+    assert got == [
+        "DIR/earnings.csv, column 'person_id': columns 'LopNr', 'person_id' all map to canonical column "
+        "'person_id'. Map only one file column onto each canonical column under `columns:` in the input spec (or "
+        "drop the extra column)"
+    ]
+
+
+def test_unparseable_date_reports_rows_not_pseudonyms(tmp_path):
+    text = (
+        SPELL_HEAD
+        + "secret1,SJP,2020-01-01,,1,10\nsecret2,SJP,2020-13-45,,1,10\nsecret3,SJP,1/2/2020,,1,10\n"
+    )
+    got = _problems(tmp_path, "benefit_spells", text)
+    assert got == [
+        "DIR/benefit_spells.csv, column 'from_date': cannot parse date with date_format '%Y-%m-%d' (2 rows; e.g. "
+        "row 2, 3). Set `date_format` for this table in the input spec to the file's format (e.g. '%Y%m%d' for "
+        "20200115)"
+    ]
+    assert "secret" not in " ".join(got)
+
+
+def test_end_before_start_and_implausible_dates(tmp_path):
+    text = (
+        SPELL_HEAD
+        + "a,SJP,2020-05-01,2020-04-30,1,10\nb,SJP,2020-01-01,9999-12-31,1,10\nc,SJP,1850-01-01,,1,1\n"
+    )
+    assert _problems(tmp_path, "benefit_spells", text) == [
+        "DIR/benefit_spells.csv, column 'from_date': date outside the plausible range 1900-01-01 to 2100-12-31 "
+        "(1 row; e.g. row 3). Correct the dates; placeholders such as 9999-12-31 for open-ended spells must be "
+        "left empty instead",
+        "DIR/benefit_spells.csv, column 'to_date': date outside the plausible range 1900-01-01 to 2100-12-31 "
+        "(1 row; e.g. row 2). Correct the dates; placeholders such as 9999-12-31 for open-ended spells must be "
+        "left empty instead",
+        "DIR/benefit_spells.csv, column 'to_date': to_date before from_date (1 row; e.g. row 1). Check the two "
+        "date columns (swapped, or a typo); to_date must be on or after from_date",
+    ]
+
+
+def test_extent_negative_amount_non_numeric_and_unknown_benefit(tmp_path):
+    text = SPELL_HEAD + (
+        "a,SJP,2020-01-01,,0,10\nb,SJP,2020-01-01,,1.5,10\nc,SJP,2020-01-01,,1,-3\n"
+        "d,SJP,2020-01-01,,1,12 kr\ne,FOO,2020-01-01,,1,1\nf,BAR,2020-01-01,,1,1\ng,FOO,2020-01-02,,1,1\n"
+    )
+    assert _problems(tmp_path, "benefit_spells", text) == [
+        "DIR/benefit_spells.csv, column 'benefit': unknown benefit code(s) 'BAR', 'FOO' (3 rows; e.g. row 5, 6, "
+        "7). Allowed codes: SJP, RHP, SA, AE, AKS, UTV, AKA. Map agency codes onto them under `codes: {benefit: "
+        "{AGENCY_CODE: canonical}}` in the input spec",
+        "DIR/benefit_spells.csv, column 'extent': extent outside (0, 1] (2 rows; e.g. row 1, 2). Omfattning is a "
+        "share of full time (1, 0.75, 0.5, 0.25); divide percentages by 100",
+        "DIR/benefit_spells.csv, column 'amount_sek': non-numeric value (1 row; e.g. row 4). Check the decimal "
+        "mark (`decimal: '.'` in the input spec) and remove text such as units, spaces or thousands separators",
+        "DIR/benefit_spells.csv, column 'amount_sek': negative amount (1 row; e.g. row 3). Amounts are paid SEK and "
+        "cannot be negative; net out reversed or corrected payments before reading",
+    ]
+
+
+def test_decimal_comma_without_decimal_setting_is_non_numeric(tmp_path):
+    text = "person_id;month;amount_sek\na;2020-01;10,5\n"
+    got = _problems(tmp_path, "social_assistance", text, separator=";")
+    assert got[0].startswith(
+        "DIR/social_assistance.csv, column 'amount_sek': non-numeric value (1 row; e.g. row 1)"
+    )
+    assert _problems(tmp_path, "social_assistance", text, separator=";", decimal=",") == []
+
+
+def test_unknown_insats_type_and_person_registration_without_id(tmp_path):
+    text = SUS_HEAD + SUS_FILL + "a,person,F1,I1,preparatory,2020-01-01,,\n"
+    text += SUS_FILL + ",person,F1,I1,Kartläggning,2020-01-01,,\n"
+    assert _problems(tmp_path, "sus_registrations", text) == [
+        "DIR/sus_registrations.csv, column 'insats_type': unknown insats_type code(s) 'Kartläggning' (1 row; e.g. "
+        "row 2). Allowed codes: rehab_work_education, preparatory, assessment, preventive, other. Map agency codes "
+        "onto them under `codes: {insats_type: {AGENCY_CODE: canonical}}` in the input spec",
+        "DIR/sus_registrations.csv, column 'person_id': person registration without person_id (1 row; e.g. row 2). "
+        "Registrations without a pseudonym must have registration_kind 'anonymous'",
+    ]
+    mapped = _problems(
+        tmp_path, "sus_registrations", text, codes={"insats_type": {"Kartläggning": "assessment"}}
+    )
+    assert mapped == [
+        "DIR/sus_registrations.csv, column 'person_id': person registration without person_id (1 row; e.g. row 2). "
+        "Registrations without a pseudonym must have registration_kind 'anonymous'"
+    ]
+
+
+def test_unknown_support_code_in_a_code_set(tmp_path):
+    text = SUS_HEAD + SUS_FILL + "a,person,F1,I1,other,2020-01-01,,none\n"
+    text += SUS_FILL + 'b,person,F1,I1,other,2020-01-01,,"social_assistance;bidrag"\n'
+    assert _problems(tmp_path, "sus_registrations", text) == [
+        "DIR/sus_registrations.csv, column 'support_at_start': unknown support_at_start code(s) 'bidrag' (1 row; "
+        "e.g. row 2). Allowed codes: sickness_benefit, disability_benefit, unemployment_insurance, activity_support, "
+        "social_assistance, student_aid, other_public, none. Map agency codes onto them under `codes: "
+        "{support_at_start: {AGENCY_CODE: canonical}}` in the input spec"
+    ]
+
+
+def test_duplicate_key_rows(tmp_path):
+    text = SPELL_HEAD + "a,SJP,2020-01-01,,1,10\nb,SJP,2020-01-01,,1,10\na,SJP,2020-01-01,,1,10\n"
+    assert _problems(tmp_path, "benefit_spells", text) == [
+        "DIR/benefit_spells.csv, column 'person_id, benefit, from_date, to_date, extent, amount_sek': identical "
+        "duplicate rows (1 row; e.g. row 3). Remove exact duplicates (e.g. retroactive corrections) before reading"
+    ]
+    text = "person_id,month,amount_sek\na,2020-01,1\na,2020-02,1\na,2020-01,5\nb,2020-01,1\na,2020-01,2\n"
+    assert _problems(tmp_path, "social_assistance", text) == [
+        "DIR/social_assistance.csv, column 'person_id, month': more than one row per (person_id, month) (2 rows; "
+        "e.g. row 3, 5). Keep one row per key (sum amounts of the same person and month) before reading"
+    ]
+
+
+def test_missing_person_id_and_bad_months(tmp_path):
+    text = "person_id,month,earnings_sek\na,2020-01,1\n,2020-02,1\nb,2020-1,1\nc,202003,1\nd,2020-13,1\n"
+    assert _problems(tmp_path, "earnings", text) == [
+        "DIR/earnings.csv, column 'person_id': missing person_id (1 row; e.g. row 2). Every row of earnings must "
+        "name a person; drop rows without one before reading or fix the export",
+        "DIR/earnings.csv, column 'month': value is not a month in YYYY-MM format (3 rows; e.g. row 3, 4, 5). Months "
+        "are calendar months like 2020-01; set `month_format` in the input spec (e.g. '%Y%m' for 202001)",
+    ]
+
+
+def test_latin1_read_as_utf8_is_an_error_never_garbled(tmp_path):
+    head = SUS_HEAD.replace(",", ";")
+    fill = SUS_FILL.replace(",", ";")
+    body = "".join(fill + f"{p};person;F1;I1;{t};2020-01-01;;\n" for p, t in [("a", "Förberedande"), ("b", "Övrigt"),
+                                                                            ("c", "x")])  # fmt: skip
+    raw = (head + body).encode("latin-1")
+    codes = {"insats_type": {"Förberedande": "preparatory", "Övrigt": "other", "x": "other"}}
+    got = _problems(tmp_path, "sus_registrations", raw, separator=";", codes=codes)
+    assert got == [
+        "DIR/sus_registrations.csv: file is not valid utf-8 text (bytes that are not utf-8, e.g. å ä ö written as "
+        "Latin-1) (2 rows; e.g. row 1, 2). Set `encoding: latin-1` (or the file's encoding, e.g. cp1252) for this "
+        "table in the input spec"
+    ]
+    assert _problems(tmp_path, "sus_registrations", raw, separator=";", codes=codes, encoding="latin-1") == []
+    # the other way round: DuckDB refuses UTF-8 declared as Latin-1 ...
+    utf8 = (head + body).encode("utf-8")
+    assert _problems(tmp_path, "sus_registrations", utf8, separator=";", codes=codes, encoding="latin-1") == [
+        "DIR/sus_registrations.csv: file is not Latin-1 text (it looks like UTF-8, which read as Latin-1 would "
+        "garble å ä ö). Set `encoding: utf-8` for this table in the input spec"
+    ]
+    # ... and UTF-8 declared as cp1252 garbles 'ö' into 'Ã¶': the unknown code says so
+    got = _problems(tmp_path, "sus_registrations", utf8, separator=";", codes=codes, encoding="cp1252")
+    assert len(got) == 1 and "unknown insats_type code(s) 'FÃ¶rberedande', 'Ã–vrigt' (2 rows" in got[0]
+    assert got[0].endswith("the codes look like UTF-8 text read as Latin-1, so check `encoding`")
+
+
+def test_cp1252_is_transcoded_to_a_temporary_copy(tmp_path):
+    path = tmp_path / "pop.csv"
+    path.write_bytes(
+        (
+            "person_id;sex;birth_year;kommun;education;birth_region;immigration_date;emigration_date;death_date\n"
+            "p1;K;1990;0180;compulsory;sweden;;;\n"
+        ).encode("cp1252")
+    )
+    rel = read_table("population", InputTable(path=path, separator=";", encoding="cp1252"))
+    assert rel.project("person_id, kommun").fetchall() == [("p1", "0180")]
+
+
+def test_persons_missing_from_population_is_a_warning(tmp_path):
+    write_tables({"population": POPULATION}, tmp_path, "parquet")
+    (tmp_path / "spells.csv").write_text(SPELL_HEAD + "p1,SJP,2020-01-01,,1,1\nx9,SJP,2020-01-01,,1,1\n"
+                                         "x9,AKA,2020-01-01,,1,1\nx8,SJP,2020-01-01,,1,1\n")  # fmt: skip
+    spec = InputSpec(tables={"population": InputTable(path=tmp_path / "population.parquet"),
+                             "benefit_spells": InputTable(path=tmp_path / "spells.csv")})  # fmt: skip
+    report = validate_inputs(spec)
+    assert report.ok
+    assert [str(p).replace(str(tmp_path), "DIR") for p in report.warnings] == [
+        "DIR/spells.csv, column 'person_id': 2 person(s) not found in population (3 rows; e.g. row 2, 3, 4). Their "
+        "rows are kept but they have no background data; check that all files come from the same extract"
+    ]
+    frame = report.to_frame()
+    assert frame[["table", "severity", "n_rows", "example_rows"]].values.tolist() == [
+        ["benefit_spells", "warning", 3, "2, 3, 4"]
+    ]
+    assert report.table_frame()["rows"].tolist() == [4, 4]
+    assert "all inputs usable" in report.summary()
+
+
+def test_read_inputs_raises_and_agency_codes_map(tmp_path):
+    write_tables({"benefit_spells": SPELLS}, tmp_path, "agency-csv")
+    text = (tmp_path / "benefit_spells.csv").read_text(encoding="latin-1")
+    (tmp_path / "benefit_spells.csv").write_text(text.replace("REHAB", "REHABX"), encoding="latin-1")
+    with pytest.raises(InputError, match="unknown benefit code\\(s\\) 'REHABX'"):
+        read_inputs(load_input_spec(tmp_path / "mapping.yaml"))
+    assert np.isclose(SPELLS["amount_sek"].sum(), 1334.25)
