@@ -1,0 +1,459 @@
+"""Tests of finsam_effekt.cost_benefit: hand-computed kronor per financier and the calculation's invariants."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from finsam_effekt import cost_benefit as cb
+from finsam_effekt.config import CostBenefitSettings
+from finsam_effekt.errors import ConfigError, InputError
+
+# One month of effect (SEK in month u+1): less sickness benefit, aktivitetsstöd, a-kassa and social assistance,
+# more earnings.
+ONE_MONTH = {
+    "sek_sickness": -2000.0,
+    "sek_disability": 0.0,
+    "sek_labour_market": -300.0,
+    "sek_unemployment": -500.0,
+    "social_assistance_sek": -1000.0,
+    "earnings_sek": 10000.0,
+}
+
+
+def effects_frame(values: dict[str, float | list[float]], horizons=(1,), se: float = 100.0, estimator="att"):
+    rows = []
+    for o, v in values.items():
+        vs = v if isinstance(v, list) else [v] * len(horizons)
+        for h, e in zip(horizons, vs, strict=True):
+            rows.append(
+                dict(
+                    outcome=o,
+                    horizon_months=h,
+                    measure="status",
+                    subgroup="all",
+                    estimator=estimator,
+                    estimate=e,
+                    std_error=se,
+                )
+            )
+    return pd.DataFrame(rows)
+
+
+def simple_params(**kw) -> cb.CostBenefitParameters:
+    base = dict(
+        kommunal_tax_rate=0.20,
+        regional_tax_rate=0.10,
+        payroll_fee_rate=0.30,
+        discount_rate=0.0,
+        persistence=cb.PersistenceSettings(kind="none"),
+        monte_carlo=cb.MonteCarloSettings(n_draws=500, seed=1),
+    )
+    base.update(kw)
+    return cb.CostBenefitParameters(**base)
+
+
+def value(res: cb.CostBenefitResults, financier: str, item: str) -> float:
+    p = res.point
+    sel = p[(p["financier"] == financier) & (p["item"] == item)]
+    assert len(sel) == 1, (financier, item)
+    return float(sel["pv_sek_per_participant"].iloc[0])
+
+
+def test_one_month_zero_discount_exact_kronor_per_financier():
+    res = cb.cost_benefit(effects_frame(ONE_MONTH), simple_params(), cost_per_participant_sek=12000)
+    # taxable base: earnings 10000 - sickness 2000 - aktivitetsstöd 300 - a-kassa 500 = 7200
+    assert value(res, "kommun", "kommunal_income_tax") == pytest.approx(0.20 * 7200)
+    assert value(res, "region", "regional_income_tax") == pytest.approx(0.10 * 7200)
+    assert value(res, "state", "payroll_fees") == pytest.approx(3000)
+    assert value(res, "state", "benefit_savings") == pytest.approx(2000 + 300 + 500)
+    expected_net = {
+        "FK": -6000 + 2000,
+        "AF": 300,
+        "state": -6000 + 2800 + 0 + 3000,
+        "region": -3000 + 720,
+        "kommun": -3000 + 1000 + 1440,
+        "public_sector_total": -12000 + 3800 + 2160 + 3000,
+        "participant": 10000 - 3800 - 2160,
+    }
+    net = res.net("public_finance")
+    for fin, v in expected_net.items():
+        assert net[fin] == pytest.approx(v), fin
+    assert res.net("socio_economic")["society"] == pytest.approx(13000 - 12000)
+
+
+def test_akassa_to_fund_moves_only_the_akassa_savings():
+    res = cb.cost_benefit(
+        effects_frame(ONE_MONTH), simple_params(akassa_payer="fund"), cost_per_participant_sek=12000
+    )
+    net = res.net("public_finance")
+    assert net["state"] == pytest.approx(-200 - 500)
+    assert net["akassa_fund"] == pytest.approx(500)
+    assert net["public_sector_total"] == pytest.approx(-3040)
+
+
+@pytest.mark.parametrize("channel", [{"FK": 1.0, "AF": 0.0}, {"FK": 0.6, "AF": 0.4}])
+@pytest.mark.parametrize("cost", [0.0, 82000.0, 12345.67])
+def test_cost_shares_sum_to_total(channel, cost):
+    res = cb.cost_benefit(
+        effects_frame(ONE_MONTH), simple_params(state_cost_channel=channel), cost_per_participant_sek=cost
+    )
+    c = {f: value(res, f, "cost") for f in ("FK", "AF", "state", "region", "kommun", "public_sector_total")}
+    assert c["FK"] + c["AF"] == pytest.approx(c["state"])
+    assert c["state"] + c["region"] + c["kommun"] == pytest.approx(-cost)
+    assert c["public_sector_total"] == pytest.approx(-cost)
+    assert c["state"] == pytest.approx(-0.5 * cost) and c["region"] == pytest.approx(-0.25 * cost)
+    assert value(res, "society", "resource_cost") == pytest.approx(-cost)
+
+
+@pytest.mark.parametrize("mcpf", [1.0, 1.3])
+def test_zero_effects_give_minus_the_cost_share(mcpf):
+    zero = dict.fromkeys(ONE_MONTH, 0.0)
+    p = cb.load_cost_benefit_parameters(overrides={"mcpf": mcpf, "monte_carlo.n_draws": 200})
+    res = cb.cost_benefit(effects_frame(zero, horizons=(3, 6, 12)), p, cost_per_participant_sek=82000)
+    net = res.net("public_finance")
+    expected = {
+        "FK": -41000,
+        "AF": 0,
+        "state": -41000,
+        "region": -20500,
+        "kommun": -20500,
+        "public_sector_total": -82000,
+        "participant": 0,
+    }
+    for fin, v in expected.items():
+        assert net[fin] == pytest.approx(v, abs=1e-9), fin
+    assert res.net("socio_economic")["society"] == pytest.approx(-mcpf * 82000)
+
+
+def test_doubling_effects_doubles_every_gain():
+    p = cb.load_cost_benefit_parameters(overrides={"monte_carlo.n_draws": 200})  # discounting, decay
+    eff = {o: [v, 0.8 * v, 1.3 * v] for o, v in ONE_MONTH.items()}
+    r1 = cb.cost_benefit(effects_frame(eff, horizons=(3, 6, 12)), p, cost_per_participant_sek=50000)
+    eff2 = {o: [2 * x for x in v] for o, v in eff.items()}
+    r2 = cb.cost_benefit(effects_frame(eff2, horizons=(3, 6, 12)), p, cost_per_participant_sek=50000)
+    gains = ~r1.point["item"].isin(["cost", "resource_cost", "net"])
+    a = r1.point.loc[gains, "pv_sek_per_participant"].to_numpy()
+    b = r2.point.loc[gains, "pv_sek_per_participant"].to_numpy()
+    assert np.abs(a).max() > 1000
+    np.testing.assert_allclose(b, 2 * a, rtol=1e-12)
+    be1 = r1.break_even_frame().set_index(["perspective", "financier"])
+    be2 = r2.break_even_frame().set_index(["perspective", "financier"])
+    np.testing.assert_allclose(be2["pv_gains"], 2 * be1["pv_gains"], rtol=1e-12)
+
+
+def test_discounting_matches_closed_form_for_a_constant_stream():
+    e, r, years = 1000.0, 0.035, 5
+    eff = dict.fromkeys(ONE_MONTH, 0.0)
+    eff["earnings_sek"] = e
+    p = simple_params(
+        discount_rate=r, horizon_years=years, persistence=cb.PersistenceSettings(kind="constant")
+    )
+    res = cb.cost_benefit(effects_frame(eff, horizons=tuple(range(1, 13))), p, cost_per_participant_sek=0)
+    d = (1 + r) ** (-1 / 12)
+    n = 12 * years
+    closed = e * d * (1 - d**n) / (1 - d)
+    assert value(res, "participant", "earnings") == pytest.approx(closed, rel=1e-12)
+    assert value(res, "society", "production_value") == pytest.approx(1.30 * closed, rel=1e-12)
+    np.testing.assert_allclose(cb.discount_factors(3, r), [d, d**2, d**3])
+
+
+@pytest.mark.parametrize("mcpf", [1.0, 1.3])
+def test_socio_economic_net_invariant_to_moving_a_transfer_between_payers(mcpf):
+    eff = effects_frame(ONE_MONTH)
+    a = cb.cost_benefit(eff, simple_params(mcpf=mcpf, akassa_payer="state"), cost_per_participant_sek=12000)
+    b = cb.cost_benefit(eff, simple_params(mcpf=mcpf, akassa_payer="fund"), cost_per_participant_sek=12000)
+    assert a.net("public_finance")["state"] != pytest.approx(b.net("public_finance")["state"])
+    assert a.net("socio_economic")["society"] == pytest.approx(b.net("socio_economic")["society"])
+    # state cost paid through AF instead of FK: same society
+    c = cb.cost_benefit(
+        eff,
+        simple_params(mcpf=mcpf, state_cost_channel={"FK": 0.0, "AF": 1.0}),
+        cost_per_participant_sek=12000,
+    )
+    assert c.net("socio_economic")["society"] == pytest.approx(a.net("socio_economic")["society"])
+
+
+def test_transfers_cancel_society_equals_public_plus_participant():
+    p = cb.load_cost_benefit_parameters(overrides={"monte_carlo.n_draws": 200})
+    eff = {o: [v, 0.5 * v, 0.25 * v] for o, v in ONE_MONTH.items()}
+    res = cb.cost_benefit(effects_frame(eff, horizons=(3, 6, 12)), p, cost_per_participant_sek=30000)
+    net = res.net("public_finance")
+    assert res.net("socio_economic")["society"] == pytest.approx(
+        net["public_sector_total"] + net["participant"]
+    )
+    assert net["public_sector_total"] == pytest.approx(net["state"] + net["region"] + net["kommun"])
+
+
+def test_excess_burden_charges_the_public_budget():
+    res = cb.cost_benefit(effects_frame(ONE_MONTH), simple_params(mcpf=1.3), cost_per_participant_sek=12000)
+    assert value(res, "society", "excess_burden") == pytest.approx(0.3 * -3040)
+    assert res.net("socio_economic")["society"] == pytest.approx(1000 + 0.3 * -3040)
+
+
+def test_break_even_scale_and_years():
+    res = cb.cost_benefit(effects_frame(ONE_MONTH), simple_params(), cost_per_participant_sek=12000)
+    be = res.break_even_frame().set_index(["perspective", "financier"])
+    fk = be.loc[("public_finance", "FK")]
+    assert fk["pv_cost"] == pytest.approx(6000) and fk["pv_gains"] == pytest.approx(2000)
+    assert fk["benefit_cost_ratio"] == pytest.approx(2000 / 6000)
+    assert fk["break_even_effect_scale"] == pytest.approx(3.0)
+    # constant 2000 a month, undiscounted, against 6000: three months
+    assert fk["break_even_years"] == pytest.approx(3 / 12)
+    # effect scale: scaling every effect by s* brings each net to zero
+    for fin in ("state", "region", "kommun", "public_sector_total"):
+        s = be.loc[("public_finance", fin), "break_even_effect_scale"]
+        scaled = {o: s * v for o, v in ONE_MONTH.items()}
+        r2 = cb.cost_benefit(effects_frame(scaled), simple_params(), cost_per_participant_sek=12000)
+        assert r2.net("public_finance")[fin] == pytest.approx(0, abs=1e-6), fin
+    assert np.isnan(be.loc[("public_finance", "participant"), "break_even_years"])
+    # no gains at all: never breaks even
+    zero = cb.cost_benefit(
+        effects_frame(dict.fromkeys(ONE_MONTH, 0.0)), simple_params(), cost_per_participant_sek=1
+    )
+    zb = zero.break_even_frame().set_index("financier")
+    assert np.isinf(zb.loc["region", "break_even_years"]) and np.isinf(
+        zb.loc["region", "break_even_effect_scale"]
+    )
+
+
+def test_stream_operator_interpolates_and_persists():
+    p = cb.CostBenefitParameters(
+        persistence=cb.PersistenceSettings(kind="linear_decay", years=1.0), persistence_base_months=1
+    )
+    L = cb.stream_operator([3, 6, 12], 30, p)
+    x = L @ np.array([30.0, 60.0, 120.0])
+    np.testing.assert_allclose(x[:12], [30, 30, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120])
+    # linear decay to zero over 12 months after month 12
+    np.testing.assert_allclose(x[12:24], 120 * (1 - np.arange(1, 13) / 12))
+    np.testing.assert_allclose(x[24:], 0)
+    pe = cb.CostBenefitParameters(persistence=cb.PersistenceSettings(kind="exponential", half_life_years=1.0))
+    xe = cb.stream_operator([1, 2, 3], 27, pe) @ np.array([1.0, 2.0, 3.0])
+    assert xe[3 + 11] == pytest.approx(2.0 * 0.5)  # base = mean of months 1..3 = 2, one half-life later
+    pn = cb.CostBenefitParameters(persistence=cb.PersistenceSettings(kind="none"))
+    assert cb.stream_operator([12], 24, pn)[12:].sum() == 0
+
+
+def test_monte_carlo_with_supplied_draws_and_seeded_normal_draws():
+    eff = effects_frame(ONE_MONTH)
+    # degenerate joint draws equal to the estimates: interval collapses onto the point
+    draws = pd.DataFrame({f"{o}_m1": np.full(300, v) for o, v in ONE_MONTH.items()})
+    res = cb.cost_benefit(eff, simple_params(), cost_per_participant_sek=12000, draws=draws)
+    fr = res.to_frame()
+    np.testing.assert_allclose(fr["ci_lower"], fr["pv_sek_per_participant"], atol=1e-8)
+    np.testing.assert_allclose(fr["ci_upper"], fr["pv_sek_per_participant"], atol=1e-8)
+    mc = res.monte_carlo_frame().set_index("financier")
+    assert mc.loc["society", "p_net_positive"] == 1.0 and mc.loc["kommun", "p_net_positive"] == 0.0
+    assert "joint draws supplied" in res.draws_source
+    # tuple columns work too; a missing column is an error naming it
+    res_t = cb.cost_benefit(
+        eff,
+        simple_params(),
+        cost_per_participant_sek=12000,
+        draws=pd.DataFrame({(o, 1): np.full(10, v) for o, v in ONE_MONTH.items()}),
+    )
+    assert res_t.net()["state"] == pytest.approx(-200)
+    with pytest.raises(InputError, match="draws: no column for"):
+        cb.cost_benefit(
+            eff, simple_params(), cost_per_participant_sek=1, draws=draws.drop(columns="earnings_sek_m1")
+        )
+    # independent normal draws: seeded, deterministic, centred on the point
+    a = cb.cost_benefit(eff, simple_params(), cost_per_participant_sek=12000)
+    b = cb.cost_benefit(eff, simple_params(), cost_per_participant_sek=12000)
+    np.testing.assert_array_equal(a.draws, b.draws)
+    assert "independent normal" in a.draws_source
+    m = a.monte_carlo_frame().set_index("financier")
+    assert m.loc["state", "ci_lower"] < m.loc["state", "net_point"] < m.loc["state", "ci_upper"]
+    assert m.loc["state", "mc_mean"] == pytest.approx(-200, abs=50)
+
+
+def test_sensitivity_cost_plus_minus_20_percent():
+    res = cb.cost_benefit(effects_frame(ONE_MONTH), simple_params(), cost_per_participant_sek=12000)
+    s = res.sensitivity_frame()
+    assert set(s["parameter"]) == {
+        "discount_rate",
+        "persistence",
+        "horizon_years",
+        "income_tax_rates",
+        "cost",
+    }
+    c = s[s["parameter"] == "cost"].set_index("financier")
+    assert c.loc["region", "net_low"] - c.loc["region", "net_base"] == pytest.approx(0.2 * 3000)
+    assert c.loc["region", "net_high"] - c.loc["region", "net_base"] == pytest.approx(-0.2 * 3000)
+    t = s[s["parameter"] == "income_tax_rates"].set_index("financier")
+    assert t.loc["kommun", "net_high"] - t.loc["kommun", "net_base"] == pytest.approx(0.01 * 7200)
+    pers = s[s["parameter"] == "persistence"].set_index("financier")
+    # effect only in month 1, none afterwards at the base: "constant" carries 2000/month for 59 more months
+    assert pers.loc["FK", "net_high"] - pers.loc["FK", "net_base"] == pytest.approx(59 * 2000)
+
+
+def test_frames_summary_and_figures():
+    res = cb.cost_benefit(effects_frame(ONE_MONTH), simple_params(), cost_per_participant_sek=12000)
+    assert list(res.to_frame().columns) == [
+        "perspective",
+        "financier",
+        "item",
+        "pv_sek_per_participant",
+        "ci_lower",
+        "ci_upper",
+    ]
+    assert set(res.to_frame()["perspective"]) == {"public_finance", "socio_economic"}
+    text = res.summary()
+    assert "never add them" in text and "public_sector_total" in text and "independent normal" in text
+    for fig in (res.waterfall_figure("kommun"), res.waterfall_figure("society"), res.tornado_figure("state")):
+        assert isinstance(fig, Figure)
+    with pytest.raises(InputError, match="no financier 'nobody'"):
+        res.waterfall_figure("nobody")
+
+
+def test_input_errors_are_actionable():
+    eff = effects_frame(ONE_MONTH)
+    with pytest.raises(InputError, match=r"no status effects \(subgroup 'all'\) for \['earnings_sek'\]"):
+        cb.cost_benefit(eff[eff["outcome"] != "earnings_sek"], simple_params(), cost_per_participant_sek=1)
+    two = pd.concat([eff, eff.assign(estimator="did")])
+    with pytest.raises(InputError, match=r"several estimators \['att', 'did'\]; choose one"):
+        cb.cost_benefit(two, simple_params(), cost_per_participant_sek=1)
+    assert (
+        cb.cost_benefit(two, simple_params(), cost_per_participant_sek=1, estimator="did").net()["AF"] == 300
+    )
+    with pytest.raises(ConfigError, match="no cost per participant"):
+        cb.cost_benefit(eff, simple_params())
+    with pytest.raises(InputError, match="missing column"):
+        cb.cost_benefit(eff.drop(columns="std_error"), simple_params(), cost_per_participant_sek=1)
+
+
+def test_cost_from_parameters_is_moved_to_base_year_prices():
+    p = simple_params(cost_per_participant_sek=10000, cost_price_year=2020)
+    res = cb.cost_benefit(effects_frame(ONE_MONTH), p)
+    assert res.cost_per_participant_sek == pytest.approx(10000 * 414.84 / 335.02)
+    with pytest.raises(ConfigError, match="no price index for 1999"):
+        cb.cost_benefit(
+            effects_frame(ONE_MONTH), simple_params(cost_per_participant_sek=1, cost_price_year=1999)
+        )
+
+
+def test_parameters_file_matches_model_defaults_and_overrides(tmp_path):
+    assert cb.load_cost_benefit_parameters(cb.DEFAULT_PARAMETERS_FILE) == cb.CostBenefitParameters()
+    p = cb.CostBenefitParameters()
+    assert (p.discount_rate, p.horizon_years, p.payroll_fee_rate) == (0.035, 5.0, 0.3142)
+    assert p.cost_shares == {"state": 0.5, "region": 0.25, "kommun": 0.25}
+    o = cb.load_cost_benefit_parameters(overrides={"persistence.kind": "constant", "discount_rate": 0.0})
+    assert o.persistence.kind == "constant" and o.discount_rate == 0.0
+    settings = CostBenefitSettings(overrides={"horizon_years": 3})
+    assert cb.parameters_from_settings(settings).horizon_years == 3
+    bad = tmp_path / "p.yaml"
+    bad.write_text("cost_shares: {state: 0.5, region: 0.3, kommun: 0.25}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="cost_shares must sum to 1"):
+        cb.load_cost_benefit_parameters(bad)
+    bad.write_text("discount_rat: 0.03\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="discount_rat: Extra inputs are not permitted"):
+        cb.load_cost_benefit_parameters(bad)
+
+
+def test_cost_per_participant_rule():
+    reg = pd.DataFrame(
+        {
+            "person_id": ["1", "1", "2", "3", "", "4", "5"],
+            "registration_kind": ["person", "person", "person", "person", "anonymous", "person", "person"],
+            "forbund_id": ["F1"] * 7,
+            "insats_id": ["A", "A", "A", "A", "A", "B", "B"],
+            "start_date": pd.to_datetime(
+                [
+                    "2023-02-01",
+                    "2023-09-01",
+                    "2023-03-01",
+                    "2023-04-01",
+                    "2023-05-01",
+                    "2024-01-10",
+                    "2024-02-01",
+                ]
+            ),
+        }
+    )
+    costs = pd.DataFrame(
+        {
+            "forbund_id": ["F1", "F1"],
+            "insats_id": ["A", "B"],
+            "year": [2023, 2024],
+            "cost_sek": [100000.0, 60000.0],
+        }
+    )
+    volume = pd.DataFrame({"forbund_id": ["F1"], "insats_id": ["B"], "year": [2024], "participations": [3]})
+    parts = pd.DataFrame(
+        {
+            "forbund_id": ["F1"] * 3,
+            "insats_id": ["A", "A", "B"],
+            "start_date": pd.to_datetime(["2023-02-01", "2023-03-01", "2024-01-10"]),
+        }
+    )
+    p = cb.CostBenefitParameters()
+    res = cb.cost_per_participant(costs, reg, parts, p, sus_volume=volume)
+    per = res.to_frame().set_index("insats_id")
+    assert per.loc["A", "n_participants"] == 4  # persons 1 (twice), 2, 3 + one anonymous
+    assert per.loc["B", "n_participants"] == 5  # persons 4, 5 + three volume participations
+    a = 100000 / 4 * 414.84 / 403.54
+    assert per.loc["A", "cost_per_participant_sek"] == pytest.approx(a)
+    assert res.mean_sek == pytest.approx((2 * a + 12000) / 3)
+    assert "3 participants" in res.summary()
+    r2 = cb.cost_benefit(effects_frame(ONE_MONTH), simple_params(), cost_per_participant_sek=res)
+    assert r2.cost_per_participant_sek == pytest.approx(res.mean_sek)
+    with pytest.raises(InputError, match="1 of 3 participants start in an insats-year without a cost row"):
+        cb.cost_per_participant(costs[costs["insats_id"] == "A"], reg, parts, p)
+
+
+def _paths(before: dict[str, list[float]], after: dict[str, list[float]]) -> pd.DataFrame:
+    rows = []
+    for i, (pid, b) in enumerate(before.items()):
+        for rel in range(-12, 13):
+            if rel == 0:
+                continue
+            val = b if rel < 0 else after[pid]
+            row = {"person_id": pid, "ref_month": "2022-01", "rel_month": rel, "censored": False}
+            row.update(dict(zip(cb.REQUIRED_OUTCOMES, val, strict=True)))
+            rows.append(row)
+        del i
+    return pd.DataFrame(rows)
+
+
+def test_before_after_effects_hand_case():
+    # outcomes: sickness, disability, labour_market, unemployment, social_assistance, earnings
+    paths = _paths(
+        {"a": [1000, 0, 0, 0, 4000, 0], "b": [3000, 0, 0, 0, 2000, 1000]},
+        {"a": [0, 0, 0, 0, 1000, 6000], "b": [1000, 0, 0, 0, 2000, 3000]},
+    )
+    # person b's month +12 censored with junk values: must be ignored
+    paths.loc[(paths["person_id"] == "b") & (paths["rel_month"] == 12), ["censored", "earnings_sek"]] = [
+        True,
+        1e9,
+    ]
+    eff, draws = cb.before_after_effects(paths, n_draws=400, seed=3)
+    e = eff[eff["horizon_months"] == 5].set_index("outcome")
+    assert e.loc["sek_sickness", "estimate"] == pytest.approx(((0 - 1000) + (1000 - 3000)) / 2)
+    assert e.loc["social_assistance_sek", "estimate"] == pytest.approx(((1000 - 4000) + 0) / 2)
+    assert e.loc["earnings_sek", "estimate"] == pytest.approx((6000 + 2000) / 2)
+    # sd of (6000, 2000) / sqrt(2)
+    assert e.loc["earnings_sek", "std_error"] == pytest.approx(np.std([6000, 2000], ddof=1) / np.sqrt(2))
+    assert sorted(eff["horizon_months"].unique()) == list(range(1, 13))
+    assert draws.shape == (400, 6 * 12)
+    # one draw per outcome, the same in every month
+    np.testing.assert_array_equal(draws[("earnings_sek", 1)], draws[("earnings_sek", 12)])
+    res = cb.before_after_cost_benefit(paths, simple_params(), cost_per_participant_sek=12000)
+    assert res.method == "before_after"
+    cf = cb.cost_benefit(effects_frame(ONE_MONTH), simple_params(), cost_per_participant_sek=12000)
+    cmp = cb.compare_methods(cf, res)
+    row = cmp.set_index("financier").loc["society"]
+    assert row["difference"] == pytest.approx(row["net_point_before_after"] - row["net_point_counterfactual"])
+    # before/after production value: 12 months x 4000 x 1.30, undiscounted, no persistence
+    assert res.net("socio_economic")["society"] == pytest.approx(12 * 4000 * 1.3 - 12000)
+
+
+def test_share_above_threshold():
+    assert cb.share_above_threshold([100_000, 700_000, 615_300, np.nan], 615_300) == pytest.approx(2 / 3)
+    with pytest.raises(InputError):
+        cb.share_above_threshold([], 1.0)
