@@ -207,10 +207,10 @@ class MatchingSettings(StrictModel):
     method: Literal["nearest", "ipw"] = Field(
         "nearest", description="nearest-neighbour matching or ATT weighting"
     )
-    distance: Literal["glm", "logit", "mahalanobis"] = Field(
+    distance: Literal["glm", "logit"] = Field(
         "glm",
-        description="glm: propensity score from a logit model; logit: its linear predictor; "
-        "mahalanobis: Mahalanobis distance on the covariates (within the PS caliper if one is set)",
+        description="glm: propensity score from a logit model (MatchIt's default); logit: its linear predictor "
+        "(Austin 2011 recommends the caliper on this scale)",
     )
     ratio: StrictInt = Field(1, ge=1, le=20, description="controls per treated (k:1)")
     replace: StrictBool = Field(
@@ -234,6 +234,7 @@ class MatchingSettings(StrictModel):
         False, description="use each person at most once as a control across all months (MatchIt unit.id)"
     )
     ipw_trim: StrictFloat | None = Field(None, gt=0, lt=0.5, description="trim PS outside [t, 1-t] for IPW")
+    time_effects: StrictBool = Field(True, description="calendar-month fixed effects in the propensity model")
 
     @field_validator("exact")
     @classmethod

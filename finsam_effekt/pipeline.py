@@ -1,0 +1,660 @@
+"""The analysis run: read → validate → link → panel → cohort → match → balance → effects → cost-benefit → report.
+
+:func:`run` composes the stages' public functions with the settings of an :class:`~finsam_effekt.config.
+AnalysisConfig`; it holds no stage logic of its own. Every stage is timed and its row count recorded (shown while
+running, written to ``DIR/run.log`` and ``DIR/manifest.json``). Output is atomic (``report.atomic_output_dir``):
+a failed run leaves no ``DIR``.
+
+Stages marked *required* must succeed for a run to produce anything; the others (event study, sensitivity,
+cost-benefit) are reported as "not run" in the report with the reason when they cannot run (e.g. no cost
+parameters), so a reader sees exactly what is missing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from . import report as _report
+from .config import AnalysisConfig
+from .errors import FinsamError, InputError
+
+log = logging.getLogger("finsam_effekt.run")
+
+
+class StageUnavailable(FinsamError):
+    """A stage's function is not available in this installation (or cannot run on this config)."""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Explain
+# --------------------------------------------------------------------------------------------------------------
+
+
+def estimand_text(cfg: AnalysisConfig, lang: str | None = None) -> str:
+    """The estimand in words (Swedish or English), as reported with every result."""
+    lang = lang or cfg.language
+    w, a = cfg.window, cfg.age
+    hz = ", ".join(str(h) for h in cfg.outcomes.horizons)
+    if lang == "sv":
+        later = (
+            "Jämförelsepersoner som själva börjar en insats senare behålls: effekten gäller att börja nu jämfört med "
+            "att inte börja just nu (de kan börja senare)."
+            if cfg.later_treated == "keep"
+            else "Jämförelsepersoner som själva börjar en insats senare följs bara fram till sin egen start: "
+            "effekten gäller att börja nu jämfört med att inte delta under uppföljningen."
+        )
+        return (
+            f"Genomsnittlig effekt för deltagarna (ATT): för personer vars första kopplingsbara insats startade "
+            f"mellan {w.start} och {w.end} och som var {a.min}–{a.max} år, skillnaden mellan deras utfall "
+            f"{hz} månader efter startmånaden u (i månaden u+k och summerat över månad 1..k) och det utfall de "
+            f"skulle ha haft utan att börja en insats i månad u. Det kontrafaktiska utfallet skattas med "
+            f"matchade jämförelsepersoner från befolkningen som i månad u var lika i registerhistorik och "
+            f"bakgrund, inte deltog i någon insats och uppfyllde behörighetsregeln ({cfg.eligibility.rule}, "
+            f"{cfg.eligibility.lookback_months} månader bakåt). {later}"
+        )
+    later = (
+        "Comparison persons who start an insats later are kept: the effect is of starting now versus not starting "
+        "now (they may start later)."
+        if cfg.later_treated == "keep"
+        else "Comparison persons who start an insats later are followed only up to their own start: the effect is "
+        "of starting now versus not taking part during follow-up."
+    )
+    return (
+        f"Average effect on the participants (ATT): for persons whose first linkable insats started between "
+        f"{w.start} and {w.end}, aged {a.min}–{a.max}, the difference between their outcome {hz} months after the "
+        f"start month u (in month u+k and summed over months 1..k) and the outcome they would have had without "
+        f"starting an insats in month u. The counterfactual is estimated from matched comparison persons from the "
+        f"population who in month u had the same register history and background, were in no insats and met the "
+        f"eligibility rule ({cfg.eligibility.rule}, {cfg.eligibility.lookback_months} months back). {later}"
+    )
+
+
+def stage_plan(cfg: AnalysisConfig) -> list[tuple[str, str]]:
+    """(stage, what it will do) for :func:`explain`, in run order."""
+    m = cfg.matching
+    cal = (
+        "no caliper"
+        if m.caliper is None
+        else f"caliper {m.caliper}{' SD' if m.std_caliper else ''} of the distance"
+    )
+    return [
+        (
+            "read & validate",
+            f"read {len(cfg.input_spec.tables)} input tables ({', '.join(cfg.input_spec.tables)}) "
+            "into canonical tables and stop with a message on any error (io.read_inputs)",
+        ),
+        (
+            "link",
+            "drop anonymous registrations, merge double registrations into episodes (gap "
+            f"{cfg.linkage.episode_gap_days} days), take the first linkable start as reference month u, find persons "
+            "in the population and count the attrition at each step (linkage)",
+        ),
+        (
+            "panel",
+            "build the person-month panel of nettodagar, SEK per benefit group, social assistance and "
+            f"earnings; self-support at ≥ {cfg.outcomes.self_support_threshold_sek:g} SEK/month (panel.person_months)",
+        ),
+        (
+            "cohort",
+            f"participants starting {cfg.window.start}..{cfg.window.end} aged {cfg.age.min}-{cfg.age.max} and, "
+            f"per month u, candidate controls: residents not in any insats by u with rule {cfg.eligibility.rule} "
+            f"(sample rate {cfg.eligibility.candidate_sample_rate:g}); register-history covariates at u (cohort, "
+            "panel.history_features)",
+        ),
+        (
+            "match",
+            f"{m.method}: propensity score (logit{' + calendar-month effects' if m.time_effects else ''}) on "
+            f"{len(cfg.covariates)} covariates, distance {m.distance}, {m.ratio}:1, replace={m.replace}, {cal}, exact "
+            f"on {', '.join(m.exact)}, order {m.m_order} (matching.match_nearest, MatchIt semantics)",
+        ),
+        (
+            "balance",
+            "standardized mean differences, variance ratios and eCDF statistics before/after (balance)",
+        ),
+        (
+            "effects",
+            f"estimators {', '.join(cfg.estimators)} for {len(cfg.outcomes.names)} outcomes at "
+            f"{cfg.outcomes.horizons} months, se={cfg.inference.se} (cluster {cfg.inference.cluster}), subgroups "
+            f"{', '.join(cfg.subgroups) or 'none'} (estimation.estimate_effects)",
+        ),
+        (
+            "event study",
+            f"monthly effects u−{cfg.outcomes.path_window}..u+{cfg.outcomes.path_window} with a pre-trend Wald test (estimation.event_study)"
+            if cfg.event_study
+            else "off",
+        ),
+        (
+            "sensitivity",
+            "Rosenbaum bounds, E-values, placebo outcomes and start dates" if cfg.sensitivity else "off",
+        ),
+        (
+            "cost-benefit",
+            "present values per financier, public-finance and socio-economic perspectives, from the "
+            "estimated monthly effects (cost_benefit.cost_benefit)"
+            if cfg.cost_benefit.enabled
+            else "off",
+        ),
+        (
+            "report",
+            f"CSV, results.xlsx, figures/, report.html ({cfg.language}) and manifest.json, with every cell "
+            f"resting on fewer than {cfg.disclosure_threshold} persons suppressed (report)",
+        ),
+    ]
+
+
+def explain(cfg: AnalysisConfig, lang: str | None = None) -> str:
+    """The resolved config (YAML), the estimand in words and what each stage will do."""
+    resolved = yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True, width=110)
+    lines = [
+        "# Resolved config",
+        resolved.rstrip(),
+        "",
+        "# Estimand",
+        estimand_text(cfg, lang),
+        "",
+        "# Stages",
+    ]
+    for i, (name, what) in enumerate(stage_plan(cfg), 1):
+        lines.append(f"{i:2d}. {name}: {what}")
+    lines.append("")
+    lines.append(f"config hash (SHA-256): {cfg.config_hash()}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Run
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StageRecord:
+    """Timing and size of one stage."""
+
+    name: str
+    seconds: float
+    rows: int | None
+    status: str  # ok | not_run
+    note: str = ""
+
+
+@dataclass
+class RunResult:
+    """What :func:`run` did: the output directory, per-stage records and the files written."""
+
+    out: Path
+    stages: list[StageRecord]
+    files: list[Path]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per stage: ``stage, status, rows, seconds, note``."""
+        return pd.DataFrame(
+            [(s.name, s.status, s.rows, round(s.seconds, 3), s.note) for s in self.stages],
+            columns=["stage", "status", "rows", "seconds", "note"],
+        )
+
+    def summary(self) -> str:
+        """Readable stage table and total time."""
+        total = sum(s.seconds for s in self.stages)
+        return f"run → {self.out}\n{self.to_frame().to_string(index=False)}\ntotal {total:.1f} s"
+
+
+def _module(name: str) -> Any:
+    try:
+        return importlib.import_module(f"finsam_effekt.{name}")
+    except ModuleNotFoundError as exc:
+        raise StageUnavailable(f"module finsam_effekt.{name} is not available in this installation") from exc
+
+
+def _fn(module: str, name: str) -> Callable:
+    mod = _module(module)
+    fn = getattr(mod, name, None)
+    if fn is None:
+        raise StageUnavailable(f"finsam_effekt.{module}.{name} is not available in this installation")
+    return fn
+
+
+@dataclass
+class _Ctx:
+    cfg: AnalysisConfig
+    con: Any = None
+    data: dict[str, Any] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
+    not_run: dict[str, str] = field(default_factory=dict)
+
+
+def _rows(x: Any) -> int | None:
+    if x is None:
+        return None
+    if isinstance(x, pd.DataFrame):
+        return len(x)
+    if hasattr(x, "num_rows"):
+        return int(x.num_rows)
+    if hasattr(x, "aggregate"):
+        return int(x.aggregate("count(*)").fetchone()[0])
+    return None
+
+
+# -- stages: each calls one stage's public functions with typed settings ---------------------------------------
+
+
+def _stage_read(ctx: _Ctx) -> int | None:
+    io = _module("io")
+    con, rep = io.read_inputs(ctx.cfg.input_spec)
+    ctx.con = con
+    ctx.data["validation"] = rep
+    for w in rep.warnings:
+        log.warning("validation: %s", w)
+    return int(sum(v or 0 for v in rep.rows.values()))
+
+
+def _table(ctx: _Ctx, name: str) -> Any:
+    if name not in ctx.cfg.input_spec.tables:
+        return None
+    return ctx.con.table(name)
+
+
+def _stage_link(ctx: _Ctx) -> int | None:
+    link = _fn("linkage", "link_participants")
+    cfg = ctx.cfg
+    res = link(
+        _table(ctx, "sus_registrations"),
+        population=_table(ctx, "population"),
+        sus_volume=_table(ctx, "sus_volume"),
+        window=(cfg.window.start, cfg.window.end),
+        age_range=(cfg.age.min, cfg.age.max),
+        episode_gap_days=cfg.linkage.episode_gap_days,
+        min_history_months=cfg.eligibility.min_history_months,
+        disclosure_threshold=cfg.disclosure_threshold,
+        con=ctx.con,
+    )
+    ctx.data["linkage"] = res
+    ctx.tables["linkage_report"] = res.linkage_report
+    ctx.facts["participants"] = len(res.participants)
+    return len(res.participants)
+
+
+def _data_end(ctx: _Ctx) -> str:
+    if ctx.cfg.outcomes.data_end:
+        return ctx.cfg.outcomes.data_end
+    cands = []
+    for name, col in (("earnings", "month"), ("social_assistance", "month")):
+        if name in ctx.cfg.input_spec.tables:
+            v = ctx.con.sql(f"SELECT max({col}) FROM {name}").fetchone()[0]
+            if v:
+                cands.append(str(v))
+    if not cands:
+        raise InputError(
+            "cannot tell the last month of data: no earnings or social_assistance input; set outcomes.data_end"
+        )
+    return max(cands)
+
+
+def _stage_panel(ctx: _Ctx) -> int | None:
+    person_months = _fn("panel", "person_months")
+    end = _data_end(ctx)
+    ctx.data["end_month"] = end
+    panel = person_months(
+        _table(ctx, "benefit_spells"),
+        _table(ctx, "social_assistance"),
+        _table(ctx, "earnings"),
+        _table(ctx, "population"),
+        end_month=end,
+        self_support_threshold=ctx.cfg.outcomes.self_support_threshold_sek,
+        con=ctx.con,
+        output="arrow",
+    )
+    ctx.data["panel"] = panel
+    ctx.facts["data_end"] = end
+    return _rows(panel)
+
+
+def _stage_cohort(ctx: _Ctx) -> int | None:
+    build = _fn("cohort", "build_cohort")
+    cfg = ctx.cfg
+    link = ctx.data["linkage"]
+    cohort = build(
+        link.participants,
+        panel=ctx.data["panel"],
+        population=_table(ctx, "population"),
+        kommun_forbund=getattr(link, "kommun_forbund", None),
+        sus_registrations=_table(ctx, "sus_registrations"),
+        window=(cfg.window.start, cfg.window.end),
+        age_range=(cfg.age.min, cfg.age.max),
+        eligibility=cfg.eligibility.rule,
+        lookback_months=cfg.eligibility.lookback_months,
+        later_treated=cfg.later_treated,
+        sample_rate=cfg.eligibility.candidate_sample_rate,
+        end_month=ctx.data["end_month"],
+        self_support_threshold=cfg.outcomes.self_support_threshold_sek,
+        seed=cfg.seed,
+        con=ctx.con,
+    )
+    ctx.data["cohort"] = cohort
+    ctx.facts["candidate_control_months"] = int((cohort["treated"] == 0).sum())
+    return len(cohort)
+
+
+def _stage_match(ctx: _Ctx) -> int | None:
+    cfg, m = ctx.cfg, ctx.cfg.matching
+    cohort = ctx.data["cohort"]
+    covs = [c for c in cfg.covariates if c in cohort.columns]
+    missing = [c for c in cfg.covariates if c not in cohort.columns]
+    if missing:
+        raise InputError(f"covariates {missing} are not in the cohort table; known: {sorted(cohort.columns)}")
+    ps = _fn("matching", "estimate_propensity")(
+        cohort, "treated", covs, time_effects="ref_month" if m.time_effects else None
+    )
+    ctx.data["propensity"] = ps
+    distance = ps.ps if m.distance == "glm" else ps.linear_predictor
+    if m.method == "ipw":
+        raise StageUnavailable("matching.method 'ipw' is not wired into the run yet; use 'nearest'")
+    res = _fn("matching", "match_nearest")(
+        cohort,
+        "treated",
+        distance,
+        ratio=m.ratio,
+        replace=m.replace,
+        caliper=m.caliper,
+        std_caliper=m.std_caliper,
+        exact=list(m.exact),
+        m_order=m.m_order,
+        unit_id="person_id" if m.unit_id else None,
+        reuse_max=m.reuse_max,
+        random_state=cfg.seed,
+    )
+    ctx.data["match"] = res
+    matched = res.matched_data()
+    ctx.data["matched"] = matched
+    ctx.facts["matched_treated"] = int((matched["treated"] == 1).sum())
+    ctx.facts["matched_controls"] = int((matched["treated"] == 0).sum())
+    ctx.facts["unmatched_treated"] = len(res.unmatched)
+    return len(matched)
+
+
+def _stage_balance(ctx: _Ctx) -> int | None:
+    bal = _fn("balance", "balance_table")
+    cfg = ctx.cfg
+    res = bal(ctx.data["match"], covariates=[c for c in cfg.covariates if c in ctx.data["cohort"].columns])
+    frame = res.to_frame() if hasattr(res, "to_frame") else res
+    ctx.tables["balance"] = frame
+    for name in ("love_plot", "ps_overlap"):
+        f = getattr(res, f"{name}_figure", None) or getattr(_module("balance"), name, None)
+        if callable(f):
+            try:
+                ctx.figures[name] = f() if f is getattr(res, f"{name}_figure", None) else f(res)
+            except TypeError:
+                pass
+    return len(frame)
+
+
+def _stage_outcomes(ctx: _Ctx) -> int | None:
+    panel = _module("panel")
+    cfg = ctx.cfg
+    matched = ctx.data["matched"]
+    hmax = max(max(cfg.outcomes.horizons), 12 if cfg.cost_benefit.enabled else 1)
+    keys = matched.reset_index(drop=True)
+    common = dict(
+        panel=ctx.data["panel"],
+        population=_table(ctx, "population"),
+        end_month=ctx.data["end_month"],
+        self_support_threshold=cfg.outcomes.self_support_threshold_sek,
+        con=ctx.con,
+    )
+    ho = panel.horizon_outcomes(keys, tuple(range(1, hmax + 1)), **common)
+    w = cfg.outcomes.path_window
+    paths = panel.outcome_paths(keys[["person_id", "ref_month", "treated", "weights"]], (-w, w), **common)
+    if cfg.later_treated == "censor" and "later_start_month" in ho.columns:
+        cens = _fn("cohort", "censor_at_later_start")
+        ho, paths = cens(ho), cens(paths)
+    ctx.data["outcomes"] = ho
+    ctx.data["paths"] = paths
+    ctx.tables["outcome_paths"] = _report.summarise_paths(paths, cfg.outcomes.names)
+    return len(ho)
+
+
+def _stage_effects(ctx: _Ctx) -> int | None:
+    est = _module("estimation")
+    cfg = ctx.cfg
+    data = ctx.data["outcomes"]
+    covs = [c for c in cfg.covariates if c in data.columns]
+    needs_pre = "matched_did" in cfg.estimators
+    res = est.estimate_effects(
+        data,
+        outcomes=list(cfg.outcomes.names),
+        horizons=tuple(cfg.outcomes.horizons),
+        estimators=[e for e in cfg.estimators if e in est.MATCHED_ESTIMATORS],
+        covariates=covs,
+        se=cfg.inference.se,
+        cluster=cfg.inference.cluster,
+        subgroups=[
+            s for s in cfg.subgroups if s in data.columns or (s == "age_band" and "age" in data.columns)
+        ],
+        n_boot=cfg.inference.bootstrap_reps,
+        random_state=cfg.seed,
+        pre_period=ctx.data["paths"] if needs_pre else None,
+        pairs=ctx.data["match"].pairs if cfg.inference.se == "abadie_imbens" else None,
+    )
+    ctx.data["effects"] = res
+    skipped = [e for e in cfg.estimators if e not in est.MATCHED_ESTIMATORS]
+    if skipped:
+        ctx.not_run["effects: " + ", ".join(skipped)] = (
+            "design cross-checks on the unmatched cohort/panel are not wired into the run yet"
+        )
+    frame = res.to_frame()
+    ctx.tables["effects"] = frame
+    return len(frame)
+
+
+def _stage_event_study(ctx: _Ctx) -> int | None:
+    es_fn = _fn("estimation", "event_study")
+    w = ctx.cfg.outcomes.path_window
+    frames, tests = [], []
+    for o in ("public_support", "self_support"):
+        if o not in ctx.cfg.outcomes.names:
+            continue
+        r = es_fn(
+            ctx.data["paths"],
+            outcome=o,
+            window=(-w, w),
+            cluster=ctx.cfg.inference.cluster
+            if ctx.cfg.inference.cluster in ctx.data["paths"].columns
+            else "person_id",
+        )
+        t = r.to_frame()
+        if "outcome" not in t.columns:
+            t.insert(0, "outcome", o)
+        frames.append(t)
+        tests.append((o, r.pretrend_wald, r.pretrend_df, r.pretrend_p))
+    ctx.tables["event_study"] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    for o, wald, df_, p in tests:
+        ctx.facts[f"pre-trend test {o}: chi2({df_}) = {wald:.2f}, p"] = round(float(p), 3)
+    return len(ctx.tables["event_study"])
+
+
+def _stage_sensitivity(ctx: _Ctx) -> int | None:
+    fn = _fn("estimation", "sensitivity_analysis")
+    res = fn(
+        ctx.data["outcomes"], ctx.data["match"], paths=ctx.data["paths"], horizons=ctx.cfg.outcomes.horizons
+    )
+    frame = res.to_frame() if hasattr(res, "to_frame") else res
+    ctx.tables["sensitivity"] = frame
+    return len(frame)
+
+
+def _stage_cost_benefit(ctx: _Ctx) -> int | None:
+    cb = _module("cost_benefit")
+    cfg = ctx.cfg
+    est = _module("estimation")
+    params = cb.load_cost_benefit_parameters(cfg.cost_benefit.parameters, dict(cfg.cost_benefit.overrides))
+    main = cfg.estimators[0]
+    data = ctx.data["outcomes"]
+    hmax = max(max(cfg.outcomes.horizons), 12)
+    eff = est.estimate_effects(
+        data,
+        outcomes=list(cb.REQUIRED_OUTCOMES),
+        horizons=tuple(range(1, hmax + 1)),
+        measures=("status",),
+        estimators=[main if main in est.MATCHED_ESTIMATORS else "weighted_mean_diff"],
+        covariates=[c for c in cfg.covariates if c in data.columns],
+        se="cluster",
+        cluster=cfg.inference.cluster,
+        random_state=cfg.seed,
+        pre_period=ctx.data["paths"] if main == "matched_did" else None,
+    )
+    cost = None
+    if "insats_costs" in cfg.input_spec.tables and hasattr(cb, "cost_per_participant"):
+        try:
+            cost = cb.cost_per_participant(
+                ctx.con.table("insats_costs").df(),
+                ctx.data["linkage"].participants,
+                sus_volume=_table(ctx, "sus_volume"),
+                sus_registrations=_table(ctx, "sus_registrations"),
+            )
+        except TypeError as exc:  # signature not as expected: fall back to the parameters' cost
+            log.warning("cost_per_participant not used: %s", exc)
+    draws = eff.draws(eff.to_frame()["estimator"].iloc[0], n=params.monte_carlo.n_draws, seed=cfg.seed)
+    res = cb.cost_benefit(eff.to_frame(), params, cost_per_participant_sek=cost, draws=draws)
+    ctx.data["cost_benefit"] = res
+    ctx.tables["cost_benefit"] = res.to_frame()
+    for name, meth in (("waterfall", "waterfall_figure"), ("tornado", "tornado_figure")):
+        ctx.figures[name] = getattr(res, meth)()
+    return len(ctx.tables["cost_benefit"])
+
+
+#: (name, function, required) in run order.
+STAGES: tuple[tuple[str, Callable[[_Ctx], int | None], bool], ...] = (
+    ("read & validate", _stage_read, True),
+    ("link", _stage_link, True),
+    ("panel", _stage_panel, True),
+    ("cohort", _stage_cohort, True),
+    ("match", _stage_match, True),
+    ("balance", _stage_balance, False),
+    ("outcomes", _stage_outcomes, True),
+    ("effects", _stage_effects, True),
+    ("event study", _stage_event_study, False),
+    ("sensitivity", _stage_sensitivity, False),
+    ("cost-benefit", _stage_cost_benefit, False),
+)
+
+
+def _enabled(cfg: AnalysisConfig, name: str) -> str | None:
+    if name == "event study" and not cfg.event_study:
+        return "turned off in the config (event_study: false)"
+    if name == "sensitivity" and not cfg.sensitivity:
+        return "turned off in the config (sensitivity: false)"
+    if name == "cost-benefit" and not cfg.cost_benefit.enabled:
+        return "turned off in the config (cost_benefit.enabled: false)"
+    return None
+
+
+def run(
+    cfg: AnalysisConfig,
+    out: Path,
+    *,
+    force: bool = False,
+    on_stage: Callable[[StageRecord], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Run the configured analysis and write every output into ``out`` (atomically).
+
+    Parameters
+    ----------
+    cfg
+        A resolved config (:func:`~finsam_effekt.config.load_config`).
+    out
+        Output directory; must not exist unless ``force``.
+    on_start, on_stage
+        Callbacks for progress display: called with the stage name before and the :class:`StageRecord` after
+        each stage.
+
+    Raises
+    ------
+    InputError, ConfigError
+        Bad input or config (nothing is written).
+    StageUnavailable
+        A required stage is missing in this installation (nothing is written).
+    """
+    np.random.seed(cfg.seed)  # noqa: NPY002 - legacy global RNG, for any library call that still uses it
+    records: list[StageRecord] = []
+    with _report.atomic_output_dir(out, force=force) as tmp:
+        handler = logging.FileHandler(tmp / "run.log", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        try:
+            log.info("finsam_effekt run; config hash %s; seed %d", cfg.config_hash(), cfg.seed)
+            ctx = _Ctx(cfg)
+            for name, fn, required in STAGES:
+                reason = _enabled(cfg, name)
+                if on_start:
+                    on_start(name)
+                t0 = time.perf_counter()
+                if reason is None:
+                    try:
+                        rows = fn(ctx)
+                        rec = StageRecord(name, time.perf_counter() - t0, rows, "ok")
+                    except StageUnavailable as exc:
+                        if required:
+                            log.error("%s: %s", name, exc)
+                            raise StageUnavailable(f"stage '{name}' cannot run: {exc}") from exc
+                        rec = StageRecord(name, time.perf_counter() - t0, None, "not_run", str(exc))
+                        ctx.not_run[name] = str(exc)
+                else:
+                    rec = StageRecord(name, 0.0, None, "not_run", reason)
+                    ctx.not_run[name] = reason
+                records.append(rec)
+                log.info(
+                    "stage %-16s %-8s rows=%s %.2fs %s", name, rec.status, rec.rows, rec.seconds, rec.note
+                )
+                if on_stage:
+                    on_stage(rec)
+            if on_start:
+                on_start("report")
+            t0 = time.perf_counter()
+            content = _report.ReportContent(
+                tables=ctx.tables,
+                figures=ctx.figures,
+                title=cfg.title,
+                question=cfg.question,
+                estimand=estimand_text(cfg),
+                facts=ctx.facts,
+                not_run=ctx.not_run,
+                main_estimator=cfg.estimators[0],
+                config_hash=cfg.config_hash(),
+            )
+            files = _report.write_outputs(content, tmp, lang=cfg.language, threshold=cfg.disclosure_threshold)
+            rec = StageRecord("report", time.perf_counter() - t0, len(files), "ok")
+            records.append(rec)
+            log.info("stage %-16s ok rows=%d %.2fs", "report", len(files), rec.seconds)
+            if on_stage:
+                on_stage(rec)
+            manifest = _report.write_manifest(
+                tmp,
+                config=cfg.to_dict(),
+                config_hash=cfg.config_hash(),
+                inputs={k: t.path for k, t in cfg.input_spec.tables.items()},
+                seed=cfg.seed,
+                timings={r.name: r.seconds for r in records},
+                rows={r.name: r.rows for r in records if r.rows is not None},
+                outputs=[*files, tmp / "run.log"],
+                extra={"not_run": ctx.not_run},
+            )
+            files.append(manifest)
+        finally:
+            log.removeHandler(handler)
+            handler.close()
+    out = Path(out).resolve()
+    files = [out / p.relative_to(tmp) for p in [*files, tmp / "run.log"]]
+    return RunResult(out, records, files)
