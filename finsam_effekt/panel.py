@@ -312,6 +312,7 @@ def _panel_query(
     mt = _months_table(sess, lo, end)
     w0 = _months.first_day(lo).date().isoformat()
     w1 = _months.last_day(end).date().isoformat()
+    mfilter = f"AND m >= {start}" if start is not None else ""
     pfilter = f"WHERE CAST(person_id AS VARCHAR) IN (SELECT person_id FROM {persons})" if persons else ""
 
     group_case = "CASE benefit " + " ".join(
@@ -360,7 +361,7 @@ def _panel_query(
                 SELECT person_id, {_month_sql("month")} AS m, a FROM (
                     SELECT DISTINCT CAST(person_id AS VARCHAR) AS person_id, CAST(month AS VARCHAR) AS month,
                            CAST(amount_sek AS DOUBLE) AS a FROM {sa} {pfilter}))
-            WHERE m BETWEEN {lo} AND {end} GROUP BY person_id, m)"""
+            WHERE m <= {end} {mfilter} GROUP BY person_id, m)"""
         )
         unions.append("SELECT * FROM sam")
     if earnings is not None:
@@ -371,7 +372,7 @@ def _panel_query(
                 SELECT person_id, {_month_sql("month")} AS m, a FROM (
                     SELECT DISTINCT CAST(person_id AS VARCHAR) AS person_id, CAST(month AS VARCHAR) AS month,
                            CAST(earnings_sek AS DOUBLE) AS a FROM {ea} {pfilter}))
-            WHERE m BETWEEN {lo} AND {end} GROUP BY person_id, m)"""
+            WHERE m <= {end} {mfilter} GROUP BY person_id, m)"""
         )
         unions.append("SELECT * FROM eam")
     ctes.append("allm AS (" + " UNION ALL BY NAME ".join(unions) + ")")
