@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -22,23 +23,8 @@ from finsam_effekt.matching import (
 
 FIX = Path(__file__).parent / "fixtures" / "matchit"
 
-#: The cases of make_fixtures.R, as match_nearest arguments.
-CASES = {
-    "nn1": dict(distance="dist"),
-    "caliper02": dict(distance="dist", caliper=0.2),
-    "ratio2": dict(distance="dist", ratio=2),
-    "replace": dict(distance="dist", replace=True),
-    "ratio3_replace": dict(distance="dist", ratio=3, replace=True),
-    "exact_month": dict(distance="dist", exact="month", caliper=0.25),
-    "unit_id": dict(distance="dist", exact="month", unit_id="person"),
-    "unit_id_ratio2": dict(distance="dist", exact="month", unit_id="person", ratio=2),
-    "reuse_max2": dict(distance="dist", reuse_max=2, ratio=2),
-    "smallest": dict(distance="dist", m_order="smallest", caliper=0.1),
-    "data_order": dict(distance="dist", m_order="data"),
-    "ties_ratio2": dict(distance="dist_tie", ratio=2),
-    "ties_replace3": dict(distance="dist_tie", ratio=3, replace=True),
-    "ties_exact": dict(distance="dist_tie", exact="month"),
-}
+#: The cases of make_fixtures.R, as match_nearest arguments (same names).
+CASES = json.loads((FIX / "cases.json").read_text())
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,334 @@
+"""Covariate balance before and after matching or weighting, with MatchIt's ``summary()`` / cobalt definitions.
+
+For each covariate x, treated group T and comparison group C with weights w (1 before matching, the matching or
+IPW weights after; unmatched rows weigh 0):
+
+* means: ``m_g = Σ w x / Σ w`` per group;
+* standardized mean difference (ATT): ``SMD = (m_T − m_C) / s_T`` with ``s_T`` the **unweighted, full-sample**
+  treated SD (so before and after share one denominator; Stuart 2010, Austin 2009); for binary x
+  ``s_T = sqrt(p_T (1 − p_T))``; with ``binary="raw"`` binary covariates report the raw difference in
+  proportions instead (cobalt's default, Greifer). When ``|m_T − m_C| ≤ sqrt(machine eps)`` the raw difference
+  is reported (as MatchIt);
+* variance ratio ``v_T / v_C`` (continuous only) with the weighted reliability variance
+  ``v = Σ w'(x − m)² / (1 − Σ w'²)``, ``w' = w / Σ w``;
+* eCDF mean and max: with weights scaled to sum to 1 per group, the mean and maximum over the distinct values
+  of x of ``|F_T(x) − F_C(x)|`` (binary: ``|m_T − m_C|``);
+* effective sample size (Kish 1965): ``ESS = (Σ w)² / Σ w²`` per group.
+
+Flags: ``|SMD| > 0.1`` (Austin 2009; Stuart 2010) and variance ratio outside ``[0.5, 2]`` (Rubin 2001).
+These reproduce MatchIt 4.7.2's ``summary.matchit`` (``bal1var``, ``qqsum``, ``wvar``) to 1e-8 (tests).
+
+References
+----------
+Austin, P. (2009). Balance diagnostics for comparing the distribution of baseline covariates between treatment
+groups in propensity-score matched samples. Statistics in Medicine 28.
+Stuart, E. (2010). Matching methods for causal inference: a review and a look forward. Statistical Science 25.
+Rubin, D. (2001). Using propensity scores to help design observational studies. Health Services & Outcomes
+Research Methodology 2.
+Ho, Imai, King & Stuart (2011), MatchIt; Greifer, N. cobalt: covariate balance tables and plots (R package).
+Kish, L. (1965). Survey Sampling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError, InputError
+
+_EPS = float(np.sqrt(np.finfo(float).eps))
+STAT_COLUMNS = ("mean_treated", "mean_control", "smd", "var_ratio", "ecdf_mean", "ecdf_max")
+
+
+def _wvar(x: np.ndarray, w: np.ndarray, binary: bool) -> float:
+    w = w / w.sum()
+    mx = float(np.sum(w * x))
+    if binary:
+        return mx * (1 - mx)
+    with np.errstate(
+        divide="ignore", invalid="ignore"
+    ):  # a single non-zero weight: undefined (NaN), as MatchIt
+        return float(np.sum(w * (x - mx) ** 2) / (1 - np.sum(w**2)))
+
+
+def _ecdf_stats(x: np.ndarray, t: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    w = w.astype(float).copy()
+    for g in (True, False):
+        m = t == g
+        w[m] = w[m] / w[m].sum()
+    o = np.argsort(x, kind="stable")
+    xo, wo, to = x[o], w[o], t[o]
+    wo = np.where(to == to[0], -wo, wo)
+    cs = np.abs(np.cumsum(wo))
+    keep = np.r_[np.diff(xo) != 0, True]
+    e = cs[keep]
+    return float(e.mean()), float(e.max())
+
+
+def balance_stats(x, treat, weights=None, *, binary: str = "std") -> dict[str, float]:
+    """MatchIt's ``bal1var`` for one covariate (ATT, no sampling weights). See the module docstring."""
+    x = np.asarray(x, dtype=float)
+    t = np.asarray(treat).astype(bool)
+    w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)
+    is_bin = bool(np.all((x == 0) | (x == 1)))
+    out = dict.fromkeys(STAT_COLUMNS, np.nan)
+    i1, i0 = t, ~t
+    too_small = (w[i1] != 0).sum() < 2 and (w[i0] != 0).sum() < 2
+    mt = float(np.sum(x[i1] * w[i1]) / np.sum(w[i1]))
+    mc = float(np.sum(x[i0] * w[i0]) / np.sum(w[i0]))
+    out["mean_treated"], out["mean_control"] = mt, mc
+    mdiff = mt - mc
+    if binary == "raw" and is_bin:
+        out["smd"] = mdiff
+    elif abs(mdiff) > _EPS:
+        if not too_small:
+            sd = np.sqrt(_wvar(x[i1], np.ones(int(i1.sum())), is_bin))
+            if not np.isfinite(sd) or sd < _EPS:  # constant among treated: pooled SD (MatchIt's fallback)
+                sd = np.sqrt(
+                    (
+                        _wvar(x[i1], np.ones(int(i1.sum())), is_bin)
+                        + _wvar(x[i0], np.ones(int(i0.sum())), is_bin)
+                    )
+                    / 2
+                )
+            out["smd"] = mdiff / sd
+    else:
+        out["smd"] = mdiff
+    if is_bin:
+        out["ecdf_mean"] = out["ecdf_max"] = abs(mdiff)
+    elif not too_small:
+        out["var_ratio"] = _wvar(x[i1], w[i1], False) / _wvar(x[i0], w[i0], False)
+        out["ecdf_mean"], out["ecdf_max"] = _ecdf_stats(x, t, w)
+    return out
+
+
+def _expand(data: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFrame:
+    missing = [c for c in covariates if c not in data.columns]
+    if missing:
+        raise InputError(
+            f"balance_table: covariates {missing} are not in the data; available: {list(data.columns)}"
+        )
+    parts = []
+    for c in covariates:
+        s = data[c]
+        if pd.api.types.is_bool_dtype(s):
+            parts.append(s.astype(float).rename(c).to_frame())
+        elif pd.api.types.is_numeric_dtype(s):
+            if s.isna().any():
+                raise InputError(f"balance_table: covariate {c!r} has {int(s.isna().sum())} missing values")
+            parts.append(s.astype(float).rename(c).to_frame())
+        else:  # every level as its own indicator (cobalt)
+            parts.append(pd.get_dummies(s.astype(str), prefix=c, prefix_sep="=", dtype=float))
+    return pd.concat(parts, axis=1)
+
+
+def ess(w) -> float:
+    """Kish's effective sample size ``(Σ w)² / Σ w²`` (0 if all weights are 0)."""
+    w = np.asarray(w, dtype=float)
+    s2 = float(np.sum(w**2))
+    return float(np.sum(w) ** 2 / s2) if s2 > 0 else 0.0
+
+
+@dataclass
+class BalanceTable:
+    """Balance statistics before (``sample='before'``) and, when weights were given, after (``'after'``).
+
+    Attributes
+    ----------
+    table : DataFrame
+        ``variable``, ``sample``, ``mean_treated``, ``mean_control``, ``smd``, ``var_ratio``, ``ecdf_mean``,
+        ``ecdf_max``, ``smd_flag`` (|SMD| > threshold), ``var_ratio_flag`` (outside the bounds).
+    sample_sizes : DataFrame
+        Per sample and group: ``n`` (rows with positive weight) and ``ess`` (Kish).
+    """
+
+    table: pd.DataFrame
+    sample_sizes: pd.DataFrame
+    smd_threshold: float
+    var_ratio_bounds: tuple[float, float]
+    binary: str
+    unmatched_reasons: pd.Series | None = None
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.table.copy()
+
+    def max_abs_smd(self, sample: str = "after") -> float:
+        s = self.table.loc[self.table["sample"] == sample, "smd"].abs()
+        return float(s.max())
+
+    def summary(self) -> str:
+        lines = [
+            f"Covariate balance (ATT; SMD by the treated SD; binary: {self.binary}); flags: |SMD| > "
+            f"{self.smd_threshold}, variance ratio outside {self.var_ratio_bounds}"
+        ]
+        wide = self.table.pivot(index="variable", columns="sample", values=["smd", "var_ratio"])
+        wide = wide.reindex(self.table["variable"].drop_duplicates())
+        wide.columns = [f"{a}_{b}" for a, b in wide.columns]
+        lines.append(wide.round(3).to_string())
+        lines.append(self.sample_sizes.round(1).to_string())
+        for smp in self.table["sample"].unique():
+            t = self.table[self.table["sample"] == smp]
+            lines.append(
+                f"  {smp}: {int(t['smd_flag'].sum())} of {len(t)} covariates with |SMD| > {self.smd_threshold}; "
+                f"{int(t['var_ratio_flag'].sum())} variance ratios outside bounds"
+            )
+        if self.unmatched_reasons is not None and len(self.unmatched_reasons):
+            lines.append(
+                "  unmatched treated: " + ", ".join(f"{k} {v}" for k, v in self.unmatched_reasons.items())
+            )
+        return "\n".join(lines)
+
+
+def balance_table(
+    data: pd.DataFrame,
+    treatment: str,
+    covariates: Sequence[str],
+    weights=None,
+    *,
+    distance=None,
+    binary: str = "std",
+    smd_threshold: float = 0.1,
+    var_ratio_bounds: tuple[float, float] = (0.5, 2.0),
+) -> BalanceTable:
+    """Balance of ``covariates`` between treated and controls, before and (with ``weights``) after.
+
+    Parameters
+    ----------
+    data : DataFrame
+        All rows (treated and every candidate control), not only the matched ones: the SMD denominator and the
+        "before" columns come from the full sample.
+    treatment : str
+        0/1 column.
+    covariates : sequence of str
+        Numeric columns as they are; text/categorical columns as one indicator per level.
+    weights : array-like or str, optional
+        Matching weights (``MatchResult.weights``, 0 for unmatched) or IPW weights.
+    distance : array-like or str, optional
+        The matching distance, shown first as ``distance`` (as MatchIt).
+    binary : {"std", "raw"}
+        Binary covariates standardized by ``sqrt(p_T(1 − p_T))`` (MatchIt) or as raw differences (cobalt).
+    """
+    if binary not in ("std", "raw"):
+        raise ConfigError(f"balance_table: binary must be 'std' or 'raw', got {binary!r}")
+    if treatment not in data.columns:
+        raise InputError(f"balance_table: treatment column {treatment!r} is not in the data")
+    t = data[treatment].to_numpy()
+    if not np.isin(t, [0, 1]).all():
+        raise InputError(f"balance_table: treatment column {treatment!r} must be 0/1")
+    t = t.astype(bool)
+    X = _expand(data, covariates)
+    if distance is not None:
+        dv = data[distance].to_numpy(float) if isinstance(distance, str) else np.asarray(distance, float)
+        X.insert(0, "distance", dv)
+    samples = {"before": np.ones(len(data))}
+    if weights is not None:
+        w = data[weights].to_numpy(float) if isinstance(weights, str) else np.asarray(weights, dtype=float)
+        if len(w) != len(data) or np.any(w < 0) or not np.isfinite(w).all():
+            raise InputError("balance_table: weights must be finite, non-negative, one per row")
+        samples["after"] = w
+    rows = []
+    sizes = []
+    lo, hi = var_ratio_bounds
+    for smp, w in samples.items():
+        for col in X.columns:
+            st = balance_stats(X[col].to_numpy(), t, w, binary=binary)
+            st.update(variable=col, sample=smp)
+            rows.append(st)
+        for g, m in (("treated", t), ("control", ~t)):
+            sizes.append({"sample": smp, "group": g, "n": int((w[m] > 0).sum()), "ess": ess(w[m])})
+    tab = pd.DataFrame(rows)[["variable", "sample", *STAT_COLUMNS]]
+    tab["smd_flag"] = tab["smd"].abs() > smd_threshold
+    vr = tab["var_ratio"]
+    tab["var_ratio_flag"] = vr.notna() & ((vr < lo) | (vr > hi))
+    return BalanceTable(
+        table=tab,
+        sample_sizes=pd.DataFrame(sizes),
+        smd_threshold=smd_threshold,
+        var_ratio_bounds=(lo, hi),
+        binary=binary,
+    )
+
+
+def match_balance(result, covariates: Sequence[str], *, binary: str = "std", **kw) -> BalanceTable:
+    """:func:`balance_table` for a :class:`~finsam_effekt.matching.MatchResult` (its data, weights and distance,
+    as ``summary(matchit_object)``), with the unmatched treated counted by reason."""
+    bt = balance_table(
+        result.data,
+        result.treatment,
+        covariates,
+        result.weights,
+        distance=result.distance,
+        binary=binary,
+        **kw,
+    )
+    bt.unmatched_reasons = result.unmatched["reason"].value_counts().sort_index()
+    return bt
+
+
+def love_plot(table: BalanceTable, *, absolute: bool = True, ax=None):
+    """Love plot (cobalt's convention): |SMD| per covariate before (open) and after (filled), with the threshold
+    as a dashed line. Returns the matplotlib Figure (Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    tab = table.table
+    variables = list(tab["variable"].drop_duplicates())
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 0.3 * len(variables) + 1.5))
+    else:
+        fig = ax.figure
+    y = np.arange(len(variables))[::-1]
+    for smp, marker in (("before", "o"), ("after", "o")):
+        s = tab[tab["sample"] == smp].set_index("variable").reindex(variables)["smd"]
+        if s.isna().all():
+            continue
+        v = s.abs() if absolute else s
+        ax.scatter(
+            v, y, marker=marker, facecolors="none" if smp == "before" else "C0", edgecolors="C0", label=smp
+        )
+    thr = table.smd_threshold
+    ax.axvline(thr, ls="--", color="grey", lw=1)
+    if not absolute:
+        ax.axvline(-thr, ls="--", color="grey", lw=1)
+    ax.axvline(0, color="black", lw=0.5)
+    ax.set_yticks(y)
+    ax.set_yticklabels(variables)
+    ax.set_xlabel("|standardized mean difference|" if absolute else "standardized mean difference")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def ps_overlap_plot(ps, treatment, weights=None, *, bins: int = 40, ax=None):
+    """Histograms of the propensity score (or any distance) for treated and controls, before and, with
+    ``weights``, after weighting (controls weighted). Returns the matplotlib Figure (Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    ps = np.asarray(ps, dtype=float)
+    t = np.asarray(treatment).astype(bool)
+    ncol = 1 if weights is None else 2
+    if ax is None:
+        fig, axes = plt.subplots(1, ncol, figsize=(5 * ncol, 3.5), squeeze=False)
+        axes = axes[0]
+    else:
+        fig, axes = ax.figure, [ax]
+    edges = np.histogram_bin_edges(ps, bins=bins)
+    panels = [("before", np.ones(len(ps)))] + (
+        [("after", np.asarray(weights, float))] if weights is not None else []
+    )
+    for a, (title, w) in zip(axes, panels, strict=False):
+        a.hist(ps[t], bins=edges, weights=w[t], density=True, alpha=0.5, label="treated")
+        a.hist(ps[~t], bins=edges, weights=w[~t], density=True, alpha=0.5, label="control")
+        a.set_title(title)
+        a.set_xlabel("propensity score / distance")
+        a.legend()
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,86 @@
+"""balance: agreement with MatchIt 4.7.2's summary() (golden fixtures), hand-computed cases, plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from finsam_effekt.balance import balance_stats, balance_table, ess, love_plot, match_balance, ps_overlap_plot
+from finsam_effekt.errors import ConfigError
+from finsam_effekt.matching import match_nearest
+
+FIX = Path(__file__).parent / "fixtures" / "matchit"
+CASES = json.loads((FIX / "cases.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def fx():
+    return pd.read_csv(FIX / "data.csv"), pd.read_csv(FIX / "balance.csv")
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_summary_equals_matchit(fx, case):
+    data, bal = fx
+    res = match_nearest(data, "treat", **CASES[case])
+    # MatchIt's summary also shows the exact-matching variables
+    covs = ["x1", "x2", "b1"] + ([CASES[case]["exact"]] if "exact" in CASES[case] else [])
+    bt = match_balance(res, covs)
+    got = bt.to_frame().set_index(["sample", "variable"])
+    exp = bal.query("case == @case").replace({"sample": {"all": "before", "matched": "after"}})
+    exp = exp.set_index(["sample", "variable"])
+    assert set(got.index) == set(exp.index)
+    for col in ("mean_treated", "mean_control", "smd", "var_ratio", "ecdf_mean", "ecdf_max"):
+        e = exp[col].reindex(got.index).to_numpy(float)
+        g = got[col].to_numpy(float)
+        np.testing.assert_allclose(g, e, rtol=0, atol=1e-8, equal_nan=True, err_msg=f"{case}: {col}")
+
+
+def test_hand_computed():
+    # treated x = 1, 2, 3 (mean 2, sd 1); controls x = 0, 0, 4, 4 (mean 2) and weights 1, 0, 0, 1 after
+    x = np.array([1, 2, 3, 0, 0, 4, 4], float)
+    t = np.array([1, 1, 1, 0, 0, 0, 0])
+    st = balance_stats(x, t)
+    assert st["smd"] == 0.0  # |diff| below sqrt(eps): raw difference
+    assert st["var_ratio"] == pytest.approx(1 / (16 / 3))
+    # eCDF at the distinct x values 0,1,2,3,4: |F_T - F_C| = .5, 1/6, 1/6(2/3-.5), .5, 0 -> max .5
+    assert st["ecdf_max"] == pytest.approx(0.5)
+    assert st["ecdf_mean"] == pytest.approx((0.5 + (0.5 - 1 / 3) + (0.5 - 2 / 3) * -1 + 0.5 + 0) / 5)
+    w = np.array([1, 1, 1, 0, 0, 0, 2.0])
+    st2 = balance_stats(x, t, w)
+    assert st2["mean_control"] == 4.0
+    assert st2["smd"] == pytest.approx((2 - 4) / 1.0)
+    # binary: standardized by sqrt(p(1-p)) of treated, or raw
+    b = np.array([1, 1, 0, 0, 0, 0, 1], float)
+    p = 2 / 3
+    assert balance_stats(b, t)["smd"] == pytest.approx((p - 0.25) / np.sqrt(p * (1 - p)))
+    assert balance_stats(b, t, binary="raw")["smd"] == pytest.approx(p - 0.25)
+    assert ess([1, 1, 2]) == pytest.approx(16 / 6)
+
+
+def test_table_flags_sizes_and_plots():
+    rng = np.random.default_rng(3)
+    n = 600
+    t = (rng.random(n) < 0.3).astype(int)
+    df = pd.DataFrame(
+        {"t": t, "x": rng.normal(size=n) + t, "g": rng.choice(["a", "b"], size=n), "z": rng.normal(size=n)}
+    )
+    w = np.where(t == 1, 1.0, rng.random(n))
+    bt = balance_table(df, "t", ["x", "g", "z"], weights=w)
+    tab = bt.to_frame()
+    assert set(tab["variable"]) == {"x", "g=a", "g=b", "z"}
+    row = tab[(tab["variable"] == "x") & (tab["sample"] == "before")].iloc[0]
+    assert bool(row["smd_flag"]) and abs(row["smd"]) > 0.5
+    ss = bt.sample_sizes.set_index(["sample", "group"])
+    assert ss.loc[("after", "control"), "ess"] == pytest.approx(ess(w[t == 0]))
+    assert ss.loc[("before", "treated"), "n"] == t.sum()
+    assert "|SMD| > 0.1" in bt.summary()
+    fig = love_plot(bt)
+    assert fig.axes and len(fig.axes[0].get_yticklabels()) == 4
+    fig2 = ps_overlap_plot(df["x"], t, weights=w)
+    assert len(fig2.axes) == 2
+    with pytest.raises(ConfigError, match="binary must be"):
+        balance_table(df, "t", ["x"], binary="pooled")
