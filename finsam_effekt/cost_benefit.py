@@ -280,9 +280,9 @@ class CostPerParticipant:
 
 def cost_per_participant(
     insats_costs: pd.DataFrame,
-    sus_registrations: pd.DataFrame,
     participants: pd.DataFrame,
-    params: CostBenefitParameters,
+    sus_registrations: pd.DataFrame,
+    params: CostBenefitParameters | None = None,
     sus_volume: pd.DataFrame | None = None,
 ) -> CostPerParticipant:
     """Cost per participant from the förbund's costs and its participant counts.
@@ -300,6 +300,7 @@ def cost_per_participant(
     InputError
         When an analysed participant's insats-year has no cost row or no counted participants.
     """
+    params = params or load_cost_benefit_parameters()
     reg = sus_registrations.copy()
     reg["year"] = pd.to_datetime(reg["start_date"]).dt.year
     key = ["forbund_id", "insats_id", "year"]
@@ -389,6 +390,8 @@ def _select_effects(effects: pd.DataFrame, estimator: str | None, subgroup: str)
 def _parse_draw_column(c: Any) -> tuple[str, int] | None:
     if isinstance(c, tuple) and len(c) == 2:
         return str(c[0]), int(c[1])
+    if isinstance(c, tuple) and len(c) == 3:  # EffectResults.draws(): (outcome, horizon_months, measure)
+        return (str(c[0]), int(c[1])) if c[2] == "status" else None
     if isinstance(c, str) and "_m" in c:
         o, _, h = c.rpartition("_m")
         if h.isdigit():
@@ -801,7 +804,7 @@ def _break_even(
             for k, x in enumerate(items)
             if x.financier == it.financier and x.perspective == it.perspective and x.item != "net"
         ]
-        cost_pv = -sum(values[k] for k in parts if items[k].item in ("cost", "resource_cost"))
+        cost_pv = 0.0 - sum(values[k] for k in parts if items[k].item in ("cost", "resource_cost"))
         gains = values[i] + cost_pv
         g_lin = values[i] - it.const  # effect-proportional part of the net
         if it.const == 0:
@@ -1025,7 +1028,8 @@ def before_after_effects(
     """The local calculations' "effect": participants' change from before to after the start, no counterfactual.
 
     For each participant (``person_id``, ``ref_month``) of ``paths`` (the panel's ``outcome_paths`` for the
-    participants: ``rel_month``, ``censored`` and the outcome columns) and outcome ``o`` of
+    participants: ``rel_month``, ``censored`` and the outcome columns; with a ``treated`` column only rows with
+    ``treated == 1`` are used, so the panel's paths of treated and controls can be passed) and outcome ``o`` of
     ``REQUIRED_OUTCOMES``: ``before_i`` = mean of ``o`` over the uncensored months ``rel_month`` in
     ``before`` (default −12..−1), ``after_i`` = the same over ``after`` (default 1..12), and
     ``Δ_i = after_i − before_i``. Participants without an uncensored month in either window are left out. The
@@ -1043,6 +1047,8 @@ def before_after_effects(
     if missing:
         raise InputError(f"outcome_paths: missing column(s) {sorted(missing)} (docs/tables.md)")
     df = paths[~paths["censored"].astype(bool)]
+    if "treated" in df.columns:
+        df = df[df["treated"] == 1]
     key = ["person_id", "ref_month"]
 
     def window(lo: int, hi: int) -> pd.DataFrame:

@@ -393,7 +393,7 @@ def test_cost_per_participant_rule():
         }
     )
     p = cb.CostBenefitParameters()
-    res = cb.cost_per_participant(costs, reg, parts, p, sus_volume=volume)
+    res = cb.cost_per_participant(costs, parts, reg, p, sus_volume=volume)
     per = res.to_frame().set_index("insats_id")
     assert per.loc["A", "n_participants"] == 4  # persons 1 (twice), 2, 3 + one anonymous
     assert per.loc["B", "n_participants"] == 5  # persons 4, 5 + three volume participations
@@ -404,7 +404,7 @@ def test_cost_per_participant_rule():
     r2 = cb.cost_benefit(effects_frame(ONE_MONTH), simple_params(), cost_per_participant_sek=res)
     assert r2.cost_per_participant_sek == pytest.approx(res.mean_sek)
     with pytest.raises(InputError, match="1 of 3 participants start in an insats-year without a cost row"):
-        cb.cost_per_participant(costs[costs["insats_id"] == "A"], reg, parts, p)
+        cb.cost_per_participant(costs[costs["insats_id"] == "A"], parts, sus_registrations=reg)
 
 
 def _paths(before: dict[str, list[float]], after: dict[str, list[float]]) -> pd.DataFrame:
@@ -457,3 +457,53 @@ def test_share_above_threshold():
     assert cb.share_above_threshold([100_000, 700_000, 615_300, np.nan], 615_300) == pytest.approx(2 / 3)
     with pytest.raises(InputError):
         cb.share_above_threshold([], 1.0)
+
+
+def test_works_with_estimation_effect_results_and_their_joint_draws():
+    from finsam_effekt.estimation import estimate_effects
+
+    rng = np.random.default_rng(5)
+    n = 40
+    treated = np.repeat([1, 0], n)
+    data = pd.DataFrame(
+        {
+            "person_id": [f"p{i}" for i in range(2 * n)],
+            "treated": treated,
+            "weights": 1.0,
+            "subclass": np.tile(np.arange(n), 2),
+        }
+    )
+    true = {"earnings_sek": 2000.0, "sek_sickness": -500.0}
+    for o in cb.REQUIRED_OUTCOMES:
+        for k in range(1, 13):
+            data[f"{o}_m{k}"] = 3000 + rng.normal(0, 300, 2 * n) + true.get(o, 0.0) * treated
+    eff = estimate_effects(
+        data,
+        outcomes=list(cb.REQUIRED_OUTCOMES),
+        horizons=tuple(range(1, 13)),
+        measures=("status", "cumulative"),
+        estimators=["weighted_mean_diff"],
+    )
+    draws = eff.draws("weighted_mean_diff", n=300, seed=1)
+    res = cb.cost_benefit(eff.to_frame(), simple_params(), cost_per_participant_sek=20000, draws=draws)
+    assert "300 joint draws" in res.draws_source
+    f = eff.to_frame()
+    e = f[(f["measure"] == "status") & (f["outcome"] == "earnings_sek")]["estimate"].sum()
+    assert value(res, "participant", "earnings") == pytest.approx(
+        e
+    )  # r = 0, no persistence: sum of 12 months
+    mc = res.monte_carlo_frame().set_index("financier")
+    assert mc.loc["society", "ci_lower"] < mc.loc["society", "net_point"] < mc.loc["society", "ci_upper"]
+
+
+def test_before_after_uses_only_treated_rows_of_paths():
+    paths = _paths(
+        {"a": [1000, 0, 0, 0, 4000, 0], "b": [3000, 0, 0, 0, 2000, 1000]},
+        {"a": [0, 0, 0, 0, 1000, 6000], "b": [1000, 0, 0, 0, 2000, 3000]},
+    )
+    paths["treated"] = 1
+    control = paths.assign(person_id=lambda d: d["person_id"] + "c", treated=0, earnings_sek=1e6)
+    eff, _ = cb.before_after_effects(pd.concat([paths, control]), n_draws=100)
+    e = eff[eff["horizon_months"] == 1].set_index("outcome")
+    assert e.loc["earnings_sek", "estimate"] == pytest.approx(4000)
+    assert (eff["n_treated"] == 2).all()
