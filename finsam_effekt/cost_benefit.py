@@ -259,6 +259,17 @@ def parameters_from_settings(settings: Any, root: Path | None = None) -> CostBen
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _as_frame(x: Any, name: str) -> pd.DataFrame:
+    """A pandas frame from a DataFrame, a DuckDB relation (``.df()``) or an Arrow table (``.to_pandas()``)."""
+    if isinstance(x, pd.DataFrame):
+        return x
+    if hasattr(x, "df"):
+        return x.df()
+    if hasattr(x, "to_pandas"):
+        return x.to_pandas()
+    raise InputError(f"{name}: expected a table (pandas, DuckDB or Arrow), got {type(x).__name__}")
+
+
 @dataclass
 class CostPerParticipant:
     """Insats cost per participant, per insats-year and averaged over the analysed participants."""
@@ -301,7 +312,11 @@ def cost_per_participant(
         When an analysed participant's insats-year has no cost row or no counted participants.
     """
     params = params or load_cost_benefit_parameters()
-    reg = sus_registrations.copy()
+    insats_costs = _as_frame(insats_costs, "insats_costs")
+    participants = _as_frame(participants, "participants")
+    reg = _as_frame(sus_registrations, "sus_registrations").copy()
+    if sus_volume is not None:
+        sus_volume = _as_frame(sus_volume, "sus_volume")
     reg["year"] = pd.to_datetime(reg["start_date"]).dt.year
     key = ["forbund_id", "insats_id", "year"]
     person = reg[reg["registration_kind"] == "person"]

@@ -403,6 +403,14 @@ def test_cost_per_participant_rule():
     assert "3 participants" in res.summary()
     r2 = cb.cost_benefit(effects_frame(ONE_MONTH), simple_params(), cost_per_participant_sek=res)
     assert r2.cost_per_participant_sek == pytest.approx(res.mean_sek)
+    # DuckDB relations (as the pipeline's tables) work the same
+    import duckdb
+
+    con = duckdb.connect()
+    rel = cb.cost_per_participant(
+        con.from_df(costs), parts, con.from_df(reg), p, sus_volume=con.from_df(volume)
+    )
+    assert rel.mean_sek == pytest.approx(res.mean_sek)
     with pytest.raises(InputError, match="1 of 3 participants start in an insats-year without a cost row"):
         cb.cost_per_participant(costs[costs["insats_id"] == "A"], parts, sus_registrations=reg)
 
