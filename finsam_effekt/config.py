@@ -257,6 +257,9 @@ class OutcomeSettings(StrictModel):
     path_window: StrictInt = Field(
         24, ge=1, le=60, description="outcome paths and event study from u-w to u+w"
     )
+    data_end: Month | None = Field(
+        None, description="last month of register data (YYYY-MM); None = the latest month in the inputs"
+    )
 
     @field_validator("names")
     @classmethod

@@ -119,3 +119,15 @@ def test_every_field_is_documented():
     # InputSpec/InputTable (shared, owned by io) are checked by their own tests
     missing = [m for m in walk(AnalysisConfig) if not m.startswith(("InputSpec", "InputTable"))]
     assert missing == []
+
+
+def test_template_and_shipped_configs_are_valid():
+    root = Path(__file__).resolve().parent.parent
+    template = yaml.safe_load((root / "configs" / "analysis_template.yaml").read_text(encoding="utf-8"))
+    template["inputs"] = BASE["inputs"]  # the template points at the io engineer's agency spec
+    cfg = parse_config(template, root / "configs", "analysis_template.yaml")
+    assert cfg.cost_benefit.parameters == (root / "configs" / "cost_benefit_parameters.yaml").resolve()
+    # the template shows every default: it equals the defaults apart from inputs, title and question
+    defaults = parse_config({"inputs": BASE["inputs"], "window": template["window"]}, root / "configs")
+    diff = {k for k, v in cfg.to_dict().items() if defaults.to_dict()[k] != v}
+    assert diff == {"title", "question", "cost_benefit"}
