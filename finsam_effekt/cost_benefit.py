@@ -707,7 +707,7 @@ class CostBenefitResults:
                 f"{r['perspective']:<15}{r['financier']:<21}{r['pv_cost']:>11,.0f}{r['pv_gains']:>11,.0f}"
                 f"{r['pv_net']:>11,.0f}{bcr:>7}{m['p_net_positive']:>9.2f}"
                 f"{f'[{m.ci_lower:,.0f}; {m.ci_upper:,.0f}]':>25}"
-                f"{r['break_even_effect_scale']:>9.2f}{r['break_even_years']:>8.1f}"
+                f"{r['break_even_effect_scale']:>9.2f}{r['break_even_years']:>8.2f}"
             )
         lines += ["", "Public finance and socio-economic results are different questions: never add them."]
         lines += [f"note: {n}" for n in self.notes]
@@ -756,7 +756,7 @@ class CostBenefitResults:
         s["swing"] = (s["net_high"] - s["net_low"]).abs()
         s = s.sort_values("swing")
         base = float(s["net_base"].iloc[0])
-        fig, ax = plt.subplots(figsize=(7, 0.5 * len(s) + 1.5))
+        fig, ax = plt.subplots(figsize=(8.5, 0.5 * len(s) + 1.8))
         y = np.arange(len(s))
         ax.barh(y, s["net_low"] - base, left=base, color="#b5442f", label="low value")
         ax.barh(y, s["net_high"] - base, left=base, color="#2a7f62", label="high value")
@@ -765,7 +765,7 @@ class CostBenefitResults:
         )
         ax.axvline(base, color="black", lw=0.8)
         ax.set_xlabel(f"net PV per participant, SEK ({self.parameters.price_base_year})")
-        ax.set_title(f"One-way sensitivity: {financier} ({persp})")
+        ax.set_title(f"One-way sensitivity: {financier} ({persp}, {self.method})", fontsize=10)
         ax.legend(fontsize=7)
         fig.tight_layout()
         return fig
