@@ -380,7 +380,7 @@ class AnalysisConfig(StrictModel):
         root = Path(root).resolve()
         inputs = self.inputs
         if isinstance(inputs, Path):
-            spec_path = inputs if inputs.is_absolute() else root / inputs
+            spec_path = inputs if inputs.is_absolute() else (root / inputs).resolve()
             if not spec_path.is_file():
                 raise ConfigError(f"inputs: input spec file not found: {spec_path}")
             inputs = load_input_spec(spec_path)

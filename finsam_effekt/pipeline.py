@@ -384,18 +384,22 @@ def _stage_match(ctx: _Ctx) -> int | None:
 
 
 def _stage_balance(ctx: _Ctx) -> int | None:
-    bal = _fn("balance", "balance_table")
-    cfg = ctx.cfg
-    res = bal(ctx.data["match"], covariates=[c for c in cfg.covariates if c in ctx.data["cohort"].columns])
-    frame = res.to_frame() if hasattr(res, "to_frame") else res
+    bal = _module("balance")
+    for name in ("match_balance", "love_plot", "ps_overlap_plot"):
+        if not hasattr(bal, name):
+            raise StageUnavailable(f"finsam_effekt.balance.{name} is not available in this installation")
+    cohort, match = ctx.data["cohort"], ctx.data["match"]
+    res = bal.match_balance(match, [c for c in ctx.cfg.covariates if c in cohort.columns])
+    ctx.data["balance"] = res
+    frame = res.to_frame()
     ctx.tables["balance"] = frame
-    for name in ("love_plot", "ps_overlap"):
-        f = getattr(res, f"{name}_figure", None) or getattr(_module("balance"), name, None)
-        if callable(f):
-            try:
-                ctx.figures[name] = f() if f is getattr(res, f"{name}_figure", None) else f(res)
-            except TypeError:
-                pass
+    ctx.figures["love_plot"] = bal.love_plot(res)
+    ctx.figures["ps_overlap"] = bal.ps_overlap_plot(
+        ctx.data["propensity"].ps, cohort["treated"].to_numpy(), match.weights
+    )
+    after = frame.loc[frame["sample"] == "after", "smd"].abs()
+    if len(after):
+        ctx.facts["max |SMD| after matching"] = round(float(after.max()), 3)
     return len(frame)
 
 

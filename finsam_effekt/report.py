@@ -103,6 +103,12 @@ COLUMN_LABELS: dict[str, tuple[str, str]] = {
     "statistic": ("Statistika", "Statistic"),
     "value": ("Värde", "Value"),
     "covariate": ("Bakgrundsvariabel", "Covariate"),
+    "variable": ("Bakgrundsvariabel", "Covariate"),
+    "mean_treated": ("Medel deltagare", "Mean treated"),
+    "mean_control": ("Medel jämförelsegrupp", "Mean controls"),
+    "var_ratio": ("Varianskvot", "Variance ratio"),
+    "smd_flag": ("|SMD| > 0,1", "|SMD| > 0.1"),
+    "var_ratio_flag": ("Varianskvot utanför 0,5–2", "Variance ratio outside 0.5–2"),
     "sample": ("Urval", "Sample"),
     "smd": ("Standardiserad medelvärdesskillnad", "Std. mean difference"),
     "variance_ratio": ("Varianskvot", "Variance ratio"),
@@ -435,7 +441,7 @@ def figure_effects(effects: pd.DataFrame, estimator: str, lang: str):
 def figure_love_plot(balance: pd.DataFrame, lang: str):
     """|SMD| before and after matching per covariate (cobalt's love plot) from ``balance.csv``."""
     plt = _plt()
-    b = balance.copy()
+    b = balance.rename(columns={"variable": "covariate"})
     piv = b.pivot_table(index="covariate", columns="sample", values="smd", aggfunc="first").abs()
     order = piv.get("before", piv.iloc[:, 0]).sort_values().index
     piv = piv.loc[order]
@@ -715,7 +721,8 @@ def write_outputs(
             figs[f"event_study__{o}"] = figure_event_study(tables["event_study"], o, lang)
     if (
         "balance" in tables
-        and {"covariate", "sample", "smd"} <= set(tables["balance"].columns)
+        and {"sample", "smd"} <= set(tables["balance"].columns)
+        and {"covariate", "variable"} & set(tables["balance"].columns)
         and "love_plot" not in content.figures
     ):
         figs["love_plot"] = figure_love_plot(tables["balance"], lang)
