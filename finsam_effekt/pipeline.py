@@ -268,43 +268,48 @@ def _table(ctx: _Ctx, name: str) -> Any:
 def _stage_link(ctx: _Ctx) -> int | None:
     link = _fn("linkage", "link_participants")
     cfg = ctx.cfg
+    start, end = _data_range(ctx)
+    ctx.data["start_month"], ctx.data["end_month"] = start, end
+    ctx.facts["register data"] = f"{start} – {end}"
     res = link(
         _table(ctx, "sus_registrations"),
-        population=_table(ctx, "population"),
-        sus_volume=_table(ctx, "sus_volume"),
+        _table(ctx, "population"),
         window=(cfg.window.start, cfg.window.end),
         age_range=(cfg.age.min, cfg.age.max),
+        sus_volume=_table(ctx, "sus_volume"),
         episode_gap_days=cfg.linkage.episode_gap_days,
         min_history_months=cfg.eligibility.min_history_months,
+        register_start=start,
         disclosure_threshold=cfg.disclosure_threshold,
+        benefit_spells=_table(ctx, "benefit_spells"),
+        social_assistance=_table(ctx, "social_assistance"),
         con=ctx.con,
     )
     ctx.data["linkage"] = res
     ctx.tables["linkage_report"] = res.linkage_report
-    ctx.facts["participants"] = len(res.participants)
     return len(res.participants)
 
 
-def _data_end(ctx: _Ctx) -> str:
-    if ctx.cfg.outcomes.data_end:
-        return ctx.cfg.outcomes.data_end
-    cands = []
-    for name, col in (("earnings", "month"), ("social_assistance", "month")):
+def _data_range(ctx: _Ctx) -> tuple[str, str]:
+    """First and last month of register data: ``outcomes.data_end`` or the months in earnings/social assistance."""
+    lo, hi = [], []
+    for name in ("earnings", "social_assistance"):
         if name in ctx.cfg.input_spec.tables:
-            v = ctx.con.sql(f"SELECT max({col}) FROM {name}").fetchone()[0]
-            if v:
-                cands.append(str(v))
-    if not cands:
+            a, b = ctx.con.sql(f"SELECT min(month), max(month) FROM {name}").fetchone()
+            if a:
+                lo.append(str(a))
+                hi.append(str(b))
+    if not hi:
         raise InputError(
-            "cannot tell the last month of data: no earnings or social_assistance input; set outcomes.data_end"
+            "cannot tell the months covered by the registers: no earnings or social_assistance rows; "
+            "set outcomes.data_end in the config"
         )
-    return max(cands)
+    return min(lo), ctx.cfg.outcomes.data_end or max(hi)
 
 
 def _stage_panel(ctx: _Ctx) -> int | None:
     person_months = _fn("panel", "person_months")
-    end = _data_end(ctx)
-    ctx.data["end_month"] = end
+    end = ctx.data["end_month"]
     panel = person_months(
         _table(ctx, "benefit_spells"),
         _table(ctx, "social_assistance"),
@@ -316,7 +321,6 @@ def _stage_panel(ctx: _Ctx) -> int | None:
         output="arrow",
     )
     ctx.data["panel"] = panel
-    ctx.facts["data_end"] = end
     return _rows(panel)
 
 
