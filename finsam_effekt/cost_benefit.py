@@ -828,6 +828,8 @@ def _break_even(
             scale = -it.const / g_lin
         else:
             scale = np.inf
+        with np.errstate(over="ignore", divide="ignore"):  # a near-zero cost gives an infinite ratio
+            bcr = float(gains / cost_pv) if cost_pv > 0 else np.nan
         path = cum_items[:, i]
         if it.const == 0:
             years = np.nan
@@ -847,7 +849,7 @@ def _break_even(
                 "pv_cost": cost_pv,
                 "pv_gains": gains,
                 "pv_net": values[i],
-                "benefit_cost_ratio": gains / cost_pv if cost_pv > 0 else np.nan,
+                "benefit_cost_ratio": bcr,
                 "break_even_effect_scale": scale,
                 "break_even_years": years,
             }

@@ -9,6 +9,8 @@ matplotlib.use("Agg")
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from matplotlib.figure import Figure
 
 from finsam_effekt import cost_benefit as cb
@@ -515,3 +517,40 @@ def test_before_after_uses_only_treated_rows_of_paths():
     e = eff[eff["horizon_months"] == 1].set_index("outcome")
     assert e.loc["earnings_sek", "estimate"] == pytest.approx(4000)
     assert (eff["n_treated"] == 2).all()
+
+
+_amount = st.floats(-20000, 20000, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(
+    values=st.lists(_amount, min_size=18, max_size=18),
+    rate=st.floats(0, 0.1),
+    kind=st.sampled_from(["none", "constant", "linear_decay", "exponential"]),
+    mcpf=st.floats(1, 1.5),
+    cost=st.floats(0, 200000),
+    akassa=st.sampled_from(["state", "fund"]),
+)
+def test_identities_hold_for_any_effects_and_parameters(values, rate, kind, mcpf, cost, akassa):
+    eff = {o: values[3 * j : 3 * j + 3] for j, o in enumerate(cb.REQUIRED_OUTCOMES)}
+    p = cb.CostBenefitParameters(
+        discount_rate=rate,
+        persistence=cb.PersistenceSettings(kind=kind),
+        mcpf=mcpf,
+        akassa_payer=akassa,
+        monte_carlo=cb.MonteCarloSettings(n_draws=100),
+    )
+    res = cb.cost_benefit(effects_frame(eff, horizons=(3, 6, 12)), p, cost_per_participant_sek=cost)
+    pt = res.point
+    # each financier's net is the sum of its items
+    for (_persp, fin), g in pt.groupby(["perspective", "financier"]):
+        parts = g[g["item"] != "net"]["pv_sek_per_participant"].sum()
+        assert g[g["item"] == "net"]["pv_sek_per_participant"].iloc[0] == pytest.approx(parts, abs=1e-6), fin
+    net = res.net("public_finance")
+    pub = net["state"] + net["region"] + net["kommun"] + net.get("akassa_fund", 0.0)
+    assert net["public_sector_total"] == pytest.approx(pub, abs=1e-6)
+    # transfers cancel: society = production - cost + (mcpf - 1) x public net; = public + participant at mcpf 1
+    soc = res.net("socio_economic")["society"]
+    prod = value(res, "society", "production_value")
+    assert soc == pytest.approx(prod - cost + (mcpf - 1) * net["public_sector_total"], abs=1e-6)
+    assert (net["public_sector_total"] + net["participant"]) - (prod - cost) == pytest.approx(0, abs=1e-6)
