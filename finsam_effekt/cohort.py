@@ -1,0 +1,354 @@
+"""Staggered-entry (risk-set) cohort: treated participants at their start month and candidate controls per month.
+
+For every calendar month u in which some participant starts, the cohort holds
+
+* **treated**: each linkable participant whose first start (``participants.ref_month``) is u;
+* **candidate controls**: every person of the population who, at u, is
+  resident (no immigration date, or immigrated in a month before u; not emigrated and not dead in or before u),
+  of working age (``year(u) − birth_year`` within ``age_range``, the panel's age definition),
+  not in any insats at or before u (own first start after u, or never), and
+  eligible (default rule ``recent_public_support``: at least one month with public support in the
+  ``lookback_months`` months u−L..u−1; ``any_resident``: no history rule).
+
+The same person may be a candidate in many months (risk-set matching: Li, Propert & Rosenbaum 2001; Sianesi
+2004; not-yet-treated controls as in Callaway & Sant'Anna 2021). Treated persons must meet the same residency, age
+and eligibility rules at their own u (the estimand is the ATT among eligible participants); those who do not are
+counted in ``cohort.attrs['dropped_treated']``.
+
+Options and their estimands
+---------------------------
+``later_treated="keep"``
+    Controls who start an insats after u stay controls for their whole follow-up: the effect of *starting now*
+    versus *not starting now* (possibly later) — an intention-to-treat contrast of timing (Sianesi 2004).
+``later_treated="censor"``
+    Their follow-up is censored from their own start month (:func:`censor_at_later_start`): the effect of
+    starting now versus not (yet) participating, under the assumption that censoring at own start is
+    non-informative given the matched history.
+A person used at most once as a control across months (MatchIt's ``unit.id``) is a matching option
+(``match_nearest(..., unit_id="person_id")``): each matched control then represents one person; otherwise a person
+may serve as a control in several months (and the SEs cluster by person).
+``sample_rate < 1``
+    A random share of candidate person-months is kept in every month (independently, seeded) for quick runs; the
+    estimand is unchanged, precision is lower. Default: the full pool.
+
+The ``cohort`` table (docs/tables.md): ``person_id``, ``ref_month``, ``treated`` (0/1), ``later_start_month``
+(controls: own first start month, empty if never), then ``panel.FEATURE_COLUMNS``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import months as mo
+from .errors import ConfigError, InputError
+from .schema import OUTCOMES
+
+ELIGIBILITY_RULES = ("recent_public_support", "any_resident")
+LATER_TREATED = ("keep", "censor")
+
+ESTIMANDS = {
+    "keep": "ATT of starting an insats in month u vs not starting in u (controls may start later; ITT on timing)",
+    "censor": "ATT of starting an insats in month u vs not (yet) participating (controls censored at own start)",
+}
+
+
+def _to_pandas(obj, name: str) -> pd.DataFrame:
+    if obj is None:
+        return None
+    if isinstance(obj, pd.DataFrame):
+        return obj
+    if hasattr(obj, "to_pandas"):
+        return obj.to_pandas()
+    if hasattr(obj, "df"):
+        return obj.df()
+    raise InputError(
+        f"build_cohort: {name} must be a pandas DataFrame or Arrow table; got {type(obj).__name__}"
+    )
+
+
+def _month_of(dates: pd.Series) -> np.ndarray:
+    """Month index of each date; -1 for missing (never)."""
+    d = pd.to_datetime(dates, errors="coerce")
+    out = np.full(len(d), -1, dtype=np.int64)
+    ok = d.notna().to_numpy()
+    if ok.any():
+        dd = pd.DatetimeIndex(d[ok])
+        out[ok] = dd.year.to_numpy(np.int64) * 12 + dd.month.to_numpy(np.int64) - 1
+    return out
+
+
+def _first_starts(participants: pd.DataFrame, sus_registrations: pd.DataFrame | None) -> pd.Series:
+    """First insats start month index per person (linkable participants and registrations)."""
+    first = pd.Series(mo.to_index(participants["ref_month"]), index=participants["person_id"].astype(str))
+    first = first.groupby(level=0).min()
+    if sus_registrations is not None and len(sus_registrations):
+        r = sus_registrations[sus_registrations["person_id"].notna()]
+        if "registration_kind" in r.columns:
+            r = r[r["registration_kind"] == "person"]
+        r = r[r["person_id"].astype(str) != ""]
+        if len(r):
+            s = pd.Series(_month_of(r["start_date"]), index=r["person_id"].astype(str))
+            s = s[s >= 0].groupby(level=0).min()
+            first = pd.concat([first, s]).groupby(level=0).min()
+    return first
+
+
+def _support_months(panel, pairs: pd.DataFrame, lookback: int, con) -> np.ndarray:
+    """Months with public support in u−L..u−1 for each (person_id, ref_month) pair, from the panel."""
+    import duckdb
+
+    from .panel import _Session
+
+    sess = _Session.open(con if isinstance(con, duckdb.DuckDBPyConnection) else None)
+    try:
+        pm = sess.register("person_months", panel)
+        pv = sess.name("pairs")
+        p = pd.DataFrame(
+            {
+                "_row": np.arange(len(pairs)),
+                "person_id": pairs["person_id"].astype(str).to_numpy(),
+                "u": pairs["_u"],
+            }
+        )
+        sess.con.register(pv, p)
+        sql = f"""
+            SELECT pr._row, count(*) AS n
+            FROM {pv} pr JOIN (
+                SELECT CAST(person_id AS VARCHAR) AS person_id,
+                       CAST(substr(CAST(month AS VARCHAR), 1, 4) AS BIGINT) * 12
+                       + CAST(substr(CAST(month AS VARCHAR), 6, 2) AS BIGINT) - 1 AS m
+                FROM {pm} WHERE public_support = 1) p
+              ON p.person_id = pr.person_id AND p.m >= pr.u - {int(lookback)} AND p.m < pr.u
+            GROUP BY pr._row"""
+        res = sess.con.sql(sql).df()
+    finally:
+        sess.close()
+    out = np.zeros(len(pairs), dtype=np.int64)
+    out[res["_row"].to_numpy(np.int64)] = res["n"].to_numpy(np.int64)
+    return out
+
+
+def build_cohort(
+    participants,
+    panel=None,
+    population=None,
+    kommun_forbund=None,
+    *,
+    sus_registrations=None,
+    window: tuple[str | None, str | None] | None = None,
+    age_range: tuple[int, int] = (16, 64),
+    eligibility: str = "recent_public_support",
+    lookback_months: int = 12,
+    later_treated: str = "keep",
+    sample_rate: float = 1.0,
+    end_month: str | None = None,
+    self_support_threshold: float | None = None,
+    seed: int = 0,
+    con=None,
+    **history_kw,
+) -> pd.DataFrame:
+    """Build the ``cohort`` table: treated participants at u and candidate control person-months at u.
+
+    Parameters
+    ----------
+    participants : table
+        ``participants`` of the linkage stage (``person_id``, ``ref_month``; further columns ignored).
+    panel : table
+        The ``person_months`` panel (for the eligibility rule and the history features).
+    population : table
+        Canonical ``population`` (the comparison pool; residency, age and demographics).
+    kommun_forbund : table, optional
+        ``kommun`` → ``forbund_id`` (for the ``forbund_id`` feature).
+    sus_registrations : table, optional
+        Linkable registrations: their earliest start also counts as "in an insats" (belt and braces when the
+        participants table was filtered).
+    window : (first, last) ``YYYY-MM``, optional
+        Reference months u considered; default all months with a participant start.
+    age_range : (min, max)
+        Working age at u, inclusive, ``age = year(u) − birth_year``.
+    eligibility : {"recent_public_support", "any_resident"}
+    lookback_months : int
+        L of the eligibility rule.
+    later_treated : {"keep", "censor"}
+        See the module docstring; recorded in ``attrs`` with its estimand (the table is the same).
+    sample_rate : float in (0, 1]
+        Share of candidate person-months kept per month (seeded by ``seed``).
+    end_month, self_support_threshold, con, **history_kw
+        Passed to :func:`finsam_effekt.panel.history_features`.
+
+    Returns
+    -------
+    DataFrame
+        One row per treated participant and candidate control person-month, sorted by ``ref_month``,
+        ``treated`` (treated first), ``person_id``; ``attrs`` holds the options, the estimand and counts.
+    """
+    from .panel import history_features
+
+    if eligibility not in ELIGIBILITY_RULES:
+        raise ConfigError(
+            f"build_cohort: eligibility must be one of {ELIGIBILITY_RULES}, got {eligibility!r}"
+        )
+    if later_treated not in LATER_TREATED:
+        raise ConfigError(
+            f"build_cohort: later_treated must be one of {LATER_TREATED}, got {later_treated!r}"
+        )
+    if not 0 < sample_rate <= 1:
+        raise ConfigError(f"build_cohort: sample_rate must be in (0, 1], got {sample_rate}")
+    if age_range[1] < age_range[0]:
+        raise ConfigError(f"build_cohort: age_range {age_range} has max below min")
+    if panel is None and eligibility == "recent_public_support":
+        raise InputError(
+            "build_cohort: the eligibility rule 'recent_public_support' needs the person_months panel"
+        )
+    part = _to_pandas(participants, "participants")
+    pop = _to_pandas(population, "population")
+    if pop is None:
+        raise InputError("build_cohort: the population table is needed (it is the comparison pool)")
+    for col in ("person_id", "ref_month"):
+        if col not in part.columns:
+            raise InputError(f"build_cohort: participants lack column {col!r}")
+    sus = _to_pandas(sus_registrations, "sus_registrations")
+
+    part = part[["person_id", "ref_month"]].copy()
+    part["person_id"] = part["person_id"].astype(str)
+    part = part.drop_duplicates("person_id")
+    first = _first_starts(part, sus)
+    u_t = mo.to_index(part["ref_month"]).astype(np.int64)
+    lo = mo.to_index(window[0]) if window and window[0] else -(10**9)
+    hi = mo.to_index(window[1]) if window and window[1] else 10**9
+    in_window = (u_t >= lo) & (u_t <= hi)
+    part, u_t = part[in_window], u_t[in_window]
+    ref_months = np.unique(u_t)
+
+    pop = pop.drop_duplicates("person_id").copy()
+    pid = pop["person_id"].astype(str).to_numpy()
+    imm = _month_of(pop["immigration_date"]) if "immigration_date" in pop else np.full(len(pop), -1)
+    emi = _month_of(pop["emigration_date"]) if "emigration_date" in pop else np.full(len(pop), -1)
+    dead = _month_of(pop["death_date"]) if "death_date" in pop else np.full(len(pop), -1)
+    gone = np.where(emi < 0, np.iinfo(np.int64).max, emi)
+    gone = np.minimum(gone, np.where(dead < 0, np.iinfo(np.int64).max, dead))
+    birth = pd.to_numeric(pop["birth_year"], errors="coerce").to_numpy(float)
+    own_first = first.reindex(pid).to_numpy(float)  # NaN = never
+    pos = pd.Series(np.arange(len(pid)), index=pid)
+
+    def ok_at(idx: np.ndarray, u: np.ndarray) -> np.ndarray:
+        age = u // 12 - birth[idx]
+        return (
+            ((imm[idx] < 0) | (imm[idx] < u))
+            & (gone[idx] > u)
+            & (age >= age_range[0])
+            & (age <= age_range[1])
+        )
+
+    # treated rows: must be in the population and meet the same rules at their u
+    t_pos = pos.reindex(part["person_id"]).to_numpy(float)
+    in_pop = ~np.isnan(t_pos)
+    t_idx = np.where(in_pop, t_pos, 0).astype(np.int64)
+    t_ok = in_pop & ok_at(t_idx, u_t)
+    dropped = {"not_in_population": int((~in_pop).sum()), "not_resident_or_age": int((in_pop & ~t_ok).sum())}
+    treated = pd.DataFrame({"person_id": part["person_id"].to_numpy()[t_ok], "_u": u_t[t_ok], "treated": 1})
+
+    # candidate controls per reference month
+    blocks = []
+    rng = np.random.default_rng(seed)
+    all_idx = np.arange(len(pid))
+    for u in ref_months.tolist():
+        uu = np.full(len(pid), u, dtype=np.int64)
+        m = ok_at(all_idx, uu) & ~(own_first <= u)
+        idx = all_idx[m]
+        if sample_rate < 1:
+            idx = idx[np.argsort(pid[idx], kind="stable")]
+            idx = idx[rng.random(len(idx)) < sample_rate]
+        blocks.append(pd.DataFrame({"person_id": pid[idx], "_u": u, "treated": 0}))
+    controls = pd.concat(blocks, ignore_index=True) if blocks else treated.iloc[:0]
+    rows = pd.concat([treated, controls], ignore_index=True)
+
+    # eligibility rule (same for treated and controls)
+    if eligibility == "recent_public_support" and len(rows):
+        n_ps = _support_months(panel, rows, lookback_months, con)
+        keep = n_ps > 0
+        dropped["not_eligible"] = int(((rows["treated"] == 1).to_numpy() & ~keep).sum())
+        rows = rows[keep].reset_index(drop=True)
+    else:
+        dropped["not_eligible"] = 0
+
+    rows = rows.sort_values(["_u", "treated", "person_id"], ascending=[True, False, True], kind="stable")
+    rows = rows.reset_index(drop=True)
+    later = first.reindex(rows["person_id"]).to_numpy(float)
+    is_c = rows["treated"].to_numpy() == 0
+    later_txt = np.full(len(rows), None, dtype=object)
+    has = is_c & ~np.isnan(later)
+    if has.any():
+        later_txt[has] = mo.from_index(later[has].astype(np.int64))
+    pairs = pd.DataFrame(
+        {
+            "person_id": rows["person_id"].to_numpy(),
+            "ref_month": mo.from_index(rows["_u"].to_numpy()) if len(rows) else np.array([], dtype=object),
+            "treated": rows["treated"].to_numpy().astype(np.int64),
+            "later_start_month": later_txt,
+        }
+    )
+    kw = dict(history_kw)
+    if end_month is not None:
+        kw["end_month"] = end_month
+    if self_support_threshold is not None:
+        kw["self_support_threshold"] = self_support_threshold
+    if con is not None:
+        kw["con"] = con
+    cohort = history_features(pairs, panel, pop, kommun_forbund, output="pandas", **kw)
+    cohort.attrs.update(
+        {
+            "later_treated": later_treated,
+            "estimand": ESTIMANDS[later_treated],
+            "eligibility": eligibility,
+            "lookback_months": lookback_months,
+            "age_range": tuple(age_range),
+            "sample_rate": sample_rate,
+            "seed": seed,
+            "dropped_treated": dropped,
+            "n_treated": int((cohort["treated"] == 1).sum()),
+            "n_candidates": int((cohort["treated"] == 0).sum()),
+        }
+    )
+    return cohort
+
+
+_WIDE = re.compile(r"^(?P<o>.+)_(?P<kind>m|cum)(?P<k>\d+)$")
+
+
+def censor_at_later_start(frame: pd.DataFrame, outcomes: Sequence[str] = OUTCOMES) -> pd.DataFrame:
+    """Censor controls' outcomes from their own first insats start (``later_treated="censor"``).
+
+    Wide ``horizon_outcomes`` frames: ``{o}_m{k}`` and ``{o}_cum{k}`` become NaN for a control whose
+    ``later_start_month`` L satisfies ``u + k ≥ L`` (the status or the sum would include a month in insats).
+    Long ``outcome_paths`` frames (``month`` column): outcomes NaN and ``censored`` True where ``month ≥ L``.
+    Treated rows are never changed. Returns a copy.
+    """
+    if "later_start_month" not in frame.columns:
+        raise InputError("censor_at_later_start: the frame has no later_start_month column (from the cohort)")
+    out = frame.copy()
+    ls = out["later_start_month"]
+    has = ls.notna() & (ls.astype(str) != "") & (out["treated"].to_numpy() == 0)
+    if not has.any():
+        return out
+    L = np.full(len(out), np.iinfo(np.int64).max, dtype=np.int64)
+    L[has.to_numpy()] = mo.to_index(ls[has].astype(str))
+    if "month" in out.columns and "rel_month" in out.columns:
+        cens = mo.to_index(out["month"].astype(str)) >= L
+        cols = [o for o in outcomes if o in out.columns]
+        out.loc[cens, cols] = np.nan
+        if "censored" in out.columns:
+            out.loc[cens, "censored"] = True
+        return out
+    u = mo.to_index(out["ref_month"].astype(str))
+    for c in out.columns:
+        m = _WIDE.match(c)
+        if m and m["o"] in outcomes:
+            cens = u + int(m["k"]) >= L
+            if cens.any():
+                out.loc[cens, c] = np.nan
+    return out

@@ -1,0 +1,144 @@
+"""cohort: risk-set candidate rules on a hand-made world; censoring at later start."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from finsam_effekt.cohort import build_cohort, censor_at_later_start
+from finsam_effekt.errors import ConfigError
+from finsam_effekt.panel import FEATURE_COLUMNS, person_months
+
+
+def _world():
+    pop = pd.DataFrame(
+        {
+            "person_id": ["p1", "c1", "c2", "c3", "c4", "c5", "c6", "c7"],
+            "sex": ["K", "M", "K", "M", "K", "M", "K", "M"],
+            "birth_year": [1990, 1985, 1980, 1992, 1995, 1950, 1999, 1988],
+            "education": ["compulsory"] * 8,
+            "kommun": ["0180"] * 8,
+            "birth_region": ["sweden"] * 8,
+            "immigration_date": pd.to_datetime([None, None, None, None, "2020-06-10", None, None, None]),
+            "emigration_date": pd.to_datetime([None, None, None, "2020-05-15", None, None, None, None]),
+            "death_date": pd.to_datetime([None] * 8),
+        }
+    )
+    spells = pd.DataFrame(
+        {
+            "person_id": ["p1", "c1", "c3", "c4", "c5", "c6", "c7"],
+            "benefit": ["AKA"] * 7,
+            "from_date": pd.to_datetime(
+                [
+                    "2020-01-01",
+                    "2019-12-01",
+                    "2020-01-01",
+                    "2019-10-01",
+                    "2020-01-01",
+                    "2020-01-01",
+                    "2019-06-01",
+                ]
+            ),
+            "to_date": pd.to_datetime(
+                [
+                    "2020-02-29",
+                    "2020-02-29",
+                    "2020-01-31",
+                    "2020-03-31",
+                    "2020-03-31",
+                    "2020-08-31",
+                    "2019-09-30",
+                ]
+            ),
+            "extent": [1.0] * 7,
+            "amount_sek": [10000.0] * 7,
+        }
+    )
+    participants = pd.DataFrame(
+        {"person_id": ["p1", "c6", "c7"], "ref_month": ["2020-06", "2020-09", "2020-03"]}
+    )
+    panel = person_months(spells, None, None, pop, end_month="2021-12")
+    return pop, spells, participants, panel
+
+
+def test_candidate_rules_by_hand():
+    pop, _, participants, panel = _world()
+    co = build_cohort(participants, panel, pop, end_month="2021-12")
+    got = {(r.ref_month, r.person_id, r.treated, r.later_start_month) for r in co.itertuples()}
+    exp = {
+        # 2020-03: c7 starts. c1 (AKA Dec-Feb), c3 (Jan; emigrates in May), p1 and c6 (start later) are
+        # candidates; c2 (no support), c4 (not yet immigrated), c5 (age 70) are not.
+        ("2020-03", "c7", 1, None),
+        ("2020-03", "c1", 0, None),
+        ("2020-03", "c3", 0, None),
+        ("2020-03", "p1", 0, "2020-06"),
+        ("2020-03", "c6", 0, "2020-09"),
+        # 2020-06: p1 starts. c3 emigrated, c4 immigrated in the month itself (not before), c7 already started.
+        ("2020-06", "p1", 1, None),
+        ("2020-06", "c1", 0, None),
+        ("2020-06", "c6", 0, "2020-09"),
+        # 2020-09: c6 starts; c1's support ended 2020-02, still within 12 months; p1's too.
+        ("2020-09", "c6", 1, None),
+        ("2020-09", "c1", 0, None),
+        # c4 has immigrated (2020-06 < 2020-09) and has support in the 12 months before
+        ("2020-09", "c4", 0, None),
+    }
+    assert got == exp
+    assert list(co.columns[:4]) == ["person_id", "ref_month", "treated", "later_start_month"]
+    assert set(FEATURE_COLUMNS) <= set(co.columns)
+    # features are the panel's history before u
+    row = co[(co.person_id == "c1") & (co.ref_month == "2020-03")].iloc[0]
+    assert row["ps_months_3"] == 3 and row["age"] == 35
+    assert co.attrs["later_treated"] == "keep" and "starting" in co.attrs["estimand"]
+    assert co.attrs["dropped_treated"]["not_eligible"] == 0
+
+
+def test_options_any_resident_window_sampling():
+    pop, _, participants, panel = _world()
+    co = build_cohort(participants, panel, pop, eligibility="any_resident", window=("2020-06", "2020-06"))
+    assert set(co["ref_month"]) == {"2020-06"}
+    # without the support rule c2 and c5? c5 is too old; c2 qualifies
+    assert set(co.loc[co.treated == 0, "person_id"]) == {"c1", "c2", "c6"}
+    co2 = build_cohort(participants, panel, pop, eligibility="any_resident", age_range=(16, 80))
+    assert "c5" in set(co2["person_id"])
+    a = build_cohort(participants, panel, pop, eligibility="any_resident", sample_rate=0.5, seed=3)
+    b = build_cohort(participants, panel, pop, eligibility="any_resident", sample_rate=0.5, seed=3)
+    pd.testing.assert_frame_equal(a, b)
+    assert (a.treated == 1).sum() == 3  # treated are never subsampled
+    with pytest.raises(ConfigError, match="later_treated must be one of"):
+        build_cohort(participants, panel, pop, later_treated="drop")
+
+
+def test_censor_at_later_start():
+    wide = pd.DataFrame(
+        {
+            "person_id": ["a", "b", "c"],
+            "ref_month": ["2020-03", "2020-03", "2020-03"],
+            "treated": [1, 0, 0],
+            "later_start_month": [None, "2020-06", None],
+            "public_support_m3": [1.0, 1.0, 0.0],
+            "public_support_m2": [1.0, 0.0, 0.0],
+            "benefit_sek_cum3": [5.0, 6.0, 7.0],
+        }
+    )
+    out = censor_at_later_start(wide)
+    # b starts 2020-06 = u+3: status and sum at k=3 censored, k=2 kept
+    assert np.isnan(out.loc[1, "public_support_m3"]) and np.isnan(out.loc[1, "benefit_sek_cum3"])
+    assert out.loc[1, "public_support_m2"] == 0.0
+    assert out.loc[0, "public_support_m3"] == 1.0 and out.loc[2, "benefit_sek_cum3"] == 7.0
+    long = pd.DataFrame(
+        {
+            "person_id": ["b"] * 3,
+            "ref_month": ["2020-03"] * 3,
+            "treated": [0] * 3,
+            "later_start_month": ["2020-05"] * 3,
+            "rel_month": [1, 2, 3],
+            "month": ["2020-04", "2020-05", "2020-06"],
+            "public_support": [1.0, 1.0, 1.0],
+            "censored": [False] * 3,
+        }
+    )
+    lo = censor_at_later_start(long)
+    assert lo["censored"].tolist() == [False, True, True]
+    assert lo["public_support"].isna().tolist() == [False, True, True]
