@@ -639,6 +639,7 @@ class CostBenefitResults:
     break_even: pd.DataFrame
     sensitivity: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    before_after: CostBenefitResults | None = None
 
     def _interval(self) -> tuple[np.ndarray, np.ndarray]:
         a = (1 - self.parameters.monte_carlo.interval) / 2
@@ -686,6 +687,14 @@ class CostBenefitResults:
         """One-way sensitivity of the net (``parameter, low, high, perspective, financier, net_base, net_low, net_high``)."""
         return self.sensitivity.copy()
 
+    def comparison_frame(self) -> pd.DataFrame:
+        """Net per financier by this method and by the before/after method (needs ``before_after``)."""
+        if self.before_after is None:
+            raise InputError(
+                "no before/after result: pass before_after_paths= (the participants' outcome_paths) to cost_benefit"
+            )
+        return compare_methods(self, self.before_after)
+
     def summary(self) -> str:
         p = self.parameters
         lines = [
@@ -710,6 +719,20 @@ class CostBenefitResults:
                 f"{r['break_even_effect_scale']:>9.2f}{r['break_even_years']:>8.2f}"
             )
         lines += ["", "Public finance and socio-economic results are different questions: never add them."]
+        if self.before_after is not None:
+            lines += [
+                "",
+                "Beside it, the before/after method of the local calculations on the same participants:",
+            ]
+            cmp = self.comparison_frame()
+            for r in cmp.itertuples(index=False):
+                lines.append(
+                    f"{r.perspective:<15}{r.financier:<21} net counterfactual {r.net_point_counterfactual:>11,.0f}"
+                    f"   before/after {r.net_point_before_after:>11,.0f}   difference {r.difference:>11,.0f}"
+                )
+            lines.append(
+                "The difference is change that would have happened anyway (e.g. regression to the mean)."
+            )
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -947,6 +970,7 @@ def cost_benefit(
     estimator: str | None = None,
     subgroup: str = "all",
     method: str = "counterfactual",
+    before_after_paths: pd.DataFrame | None = None,
 ) -> CostBenefitResults:
     """Cost-benefit per financier from the estimated monthly status effects.
 
@@ -962,6 +986,11 @@ def cost_benefit(
         one row per draw (e.g. ``EffectResults.draws(...)`` or bootstrap replicates). Without it the draws are
         independent normals from the standard errors (stated in the results).
     method : label carried in the results (``counterfactual`` or ``before_after``).
+    before_after_paths : the participants' ``outcome_paths`` (rows with ``treated == 1`` are used when the column
+        exists); when given, the before/after calculation of the local "samhällsekonomiska" reports is run with
+        the same parameters and cost (:func:`before_after_cost_benefit`) and kept as ``results.before_after``,
+        shown beside the counterfactual result in :meth:`CostBenefitResults.summary` and
+        :meth:`CostBenefitResults.comparison_frame`.
 
     Returns
     -------
@@ -1014,6 +1043,11 @@ def cost_benefit(
         break_even=_break_even(eff, params, cost, items, values),
         sensitivity=_sensitivity(eff, params, cost, items, values),
         notes=notes,
+        before_after=(
+            None
+            if before_after_paths is None
+            else before_after_cost_benefit(before_after_paths, params, cost_per_participant_sek=cost)
+        ),
     )
 
 

@@ -554,3 +554,22 @@ def test_identities_hold_for_any_effects_and_parameters(values, rate, kind, mcpf
     prod = value(res, "society", "production_value")
     assert soc == pytest.approx(prod - cost + (mcpf - 1) * net["public_sector_total"], abs=1e-6)
     assert (net["public_sector_total"] + net["participant"]) - (prod - cost) == pytest.approx(0, abs=1e-6)
+
+
+def test_before_after_beside_the_counterfactual_result():
+    paths = _paths(
+        {"a": [1000, 0, 0, 0, 4000, 0], "b": [3000, 0, 0, 0, 2000, 1000]},
+        {"a": [0, 0, 0, 0, 1000, 6000], "b": [1000, 0, 0, 0, 2000, 3000]},
+    )
+    res = cb.cost_benefit(
+        effects_frame(ONE_MONTH), simple_params(), cost_per_participant_sek=12000, before_after_paths=paths
+    )
+    assert res.before_after is not None and res.before_after.method == "before_after"
+    assert res.before_after.cost_per_participant_sek == 12000
+    cmp = res.comparison_frame().set_index("financier")
+    assert cmp.loc["society", "net_point_counterfactual"] == pytest.approx(1000)
+    assert cmp.loc["society", "net_point_before_after"] == pytest.approx(12 * 4000 * 1.3 - 12000)
+    assert "before/after method of the local calculations" in res.summary()
+    plain = cb.cost_benefit(effects_frame(ONE_MONTH), simple_params(), cost_per_participant_sek=12000)
+    with pytest.raises(InputError, match="pass before_after_paths="):
+        plain.comparison_frame()
