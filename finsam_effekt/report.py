@@ -392,12 +392,14 @@ def figure_event_study(es: pd.DataFrame, outcome: str, lang: str):
     ax.axvline(-0.5, color="grey", linestyle="--", linewidth=1)
     if {"ci_lower", "ci_upper"} <= set(d.columns):
         ax.errorbar(
-            d["rel_month"],
-            d["estimate"],
-            yerr=[
-                (d["estimate"] - d["ci_lower"]).clip(lower=0),
-                (d["ci_upper"] - d["estimate"]).clip(lower=0),
-            ],
+            d["rel_month"].to_numpy(float),
+            d["estimate"].to_numpy(float),
+            yerr=np.vstack(
+                [
+                    (d["estimate"] - d["ci_lower"]).clip(lower=0).to_numpy(float),
+                    (d["ci_upper"] - d["estimate"]).clip(lower=0).to_numpy(float),
+                ]
+            ),
             fmt="o",
             color="#1f5fa8",
             markersize=3,
@@ -422,12 +424,14 @@ def figure_effects(effects: pd.DataFrame, estimator: str, lang: str):
     for ax, o in zip(axes[:, 0], outs, strict=False):
         r = d[d["outcome"] == o].sort_values("horizon_months")
         ax.errorbar(
-            r["estimate"],
-            r["horizon_months"].astype(str),
-            xerr=[
-                (r["estimate"] - r["ci_lower"]).clip(lower=0),
-                (r["ci_upper"] - r["estimate"]).clip(lower=0),
-            ],
+            r["estimate"].to_numpy(float),
+            r["horizon_months"].astype(str).to_numpy(),
+            xerr=np.vstack(
+                [
+                    (r["estimate"] - r["ci_lower"]).clip(lower=0).to_numpy(float),
+                    (r["ci_upper"] - r["estimate"]).clip(lower=0).to_numpy(float),
+                ]
+            ),
             fmt="o",
             color="#1f5fa8",
         )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -89,3 +92,100 @@ def test_run_api_refuses_existing_dir_before_reading(tmp_path):
     (tmp_path / "out").mkdir()
     with pytest.raises(ConfigError, match="use --force"):
         run(cfg, tmp_path / "out")
+
+
+# -- the run machinery with stand-in stages (the real stages are tested in their own modules) -----------------
+
+
+def _effects_stage(ctx):
+    ctx.tables["effects"] = pd.DataFrame(
+        {
+            "outcome": ["public_support", "public_support"],
+            "horizon_months": [3, 3],
+            "measure": ["status", "status"],
+            "subgroup": ["all", "sex=K"],
+            "estimator": ["weighted_mean_diff"] * 2,
+            "estimate": [-0.1, -0.3],
+            "std_error": [0.02, 0.2],
+            "ci_lower": [-0.14, -0.7],
+            "ci_upper": [-0.06, 0.1],
+            "p_value": [0.001, 0.13],
+            "n_treated": [50, 2],
+            "n_control": [50, 40],
+        }
+    )
+    return 2
+
+
+def _missing_stage(ctx):
+    from finsam_effekt.pipeline import StageUnavailable
+
+    raise StageUnavailable(
+        "finsam_effekt.estimation.sensitivity_analysis is not available in this installation"
+    )
+
+
+def _failing_stage(ctx):
+    raise InputError("population.csv: bad rows")
+
+
+def _cfg_with_input(tmp_path):
+    (tmp_path / "population.csv").write_text("person_id\nP1\n", encoding="utf-8")
+    return load_config(_config(tmp_path, cost_benefit={"enabled": False}))
+
+
+def test_run_writes_outputs_log_manifest_and_not_run(tmp_path, monkeypatch):
+    import finsam_effekt.pipeline as pl
+
+    monkeypatch.setattr(
+        pl,
+        "STAGES",
+        (
+            ("effects", _effects_stage, True),
+            ("sensitivity", _missing_stage, False),
+            ("cost-benefit", None, False),
+        ),
+    )
+    cfg = _cfg_with_input(tmp_path)
+    res = run(cfg, tmp_path / "out")
+    out = tmp_path / "out"
+    assert {p.name for p in out.iterdir()} >= {
+        "effects.csv",
+        "results.xlsx",
+        "report.html",
+        "manifest.json",
+        "run.log",
+        "figures",
+    }
+    assert [s.status for s in res.stages] == ["ok", "not_run", "not_run", "ok"]
+    eff = pd.read_csv(out / "effects.csv")
+    assert eff["suppressed"].tolist() == [False, True]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config_sha256"] == cfg.config_hash()
+    assert manifest["inputs"]["population"]["sha256"] == hashlib.sha256(b"person_id\nP1\n").hexdigest()
+    assert manifest["seed"] == cfg.seed and manifest["rows"]["effects"] == 2
+    assert set(manifest["not_run"]) == {"sensitivity", "cost-benefit"}
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "sensitivity_analysis is not available" in page and "cost_benefit.enabled: false" in page
+    log = (out / "run.log").read_text(encoding="utf-8")
+    assert "stage effects" in log and "not_run" in log
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "out", "population.csv"]
+
+
+def test_failed_stage_leaves_no_output_and_force_keeps_old_until_success(tmp_path, monkeypatch):
+    import finsam_effekt.pipeline as pl
+
+    cfg = _cfg_with_input(tmp_path)
+    monkeypatch.setattr(pl, "STAGES", (("effects", _effects_stage, True), ("link", _failing_stage, True)))
+    with pytest.raises(InputError, match="bad rows"):
+        run(cfg, tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "population.csv"]
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "old.csv").write_text("x")
+    with pytest.raises(InputError):
+        run(cfg, tmp_path / "out", force=True)
+    assert (tmp_path / "out" / "old.csv").exists()  # a failed --force run does not destroy the old result
+    monkeypatch.setattr(pl, "STAGES", (("link", _missing_stage, True),))
+    with pytest.raises(pl.StageUnavailable, match="stage 'link' cannot run: .*sensitivity_analysis"):
+        run(cfg, tmp_path / "new")
+    assert not (tmp_path / "new").exists()
