@@ -151,6 +151,19 @@ class BalanceTable:
     var_ratio_bounds: tuple[float, float]
     binary: str
     unmatched_reasons: pd.Series | None = None
+    treat: np.ndarray | None = None
+    distance: np.ndarray | None = None
+    weights: np.ndarray | None = None
+
+    def love_plot_figure(self):
+        """:func:`love_plot` of this table."""
+        return love_plot(self)
+
+    def ps_overlap_figure(self):
+        """:func:`ps_overlap_plot` of the distance before/after (needs a table built with a distance)."""
+        if self.distance is None:
+            raise InputError("ps_overlap_figure: this balance table was built without a distance")
+        return ps_overlap_plot(self.distance, self.treat, self.weights)
 
     def to_frame(self) -> pd.DataFrame:
         return self.table.copy()
@@ -184,8 +197,8 @@ class BalanceTable:
 
 def balance_table(
     data: pd.DataFrame,
-    treatment: str,
-    covariates: Sequence[str],
+    treatment: str | None = None,
+    covariates: Sequence[str] | None = None,
     weights=None,
     *,
     distance=None,
@@ -197,9 +210,10 @@ def balance_table(
 
     Parameters
     ----------
-    data : DataFrame
+    data : DataFrame or MatchResult
         All rows (treated and every candidate control), not only the matched ones: the SMD denominator and the
-        "before" columns come from the full sample.
+        "before" columns come from the full sample. A :class:`~finsam_effekt.matching.MatchResult` is taken as
+        ``match_balance(result, covariates)``.
     treatment : str
         0/1 column.
     covariates : sequence of str
@@ -213,8 +227,18 @@ def balance_table(
     """
     if binary not in ("std", "raw"):
         raise ConfigError(f"balance_table: binary must be 'std' or 'raw', got {binary!r}")
+    if hasattr(data, "weights") and hasattr(
+        data, "pairs"
+    ):  # a MatchResult: balance_table(result, covariates)
+        if covariates is None and isinstance(treatment, list | tuple):
+            treatment, covariates = None, treatment
+        return match_balance(
+            data, covariates, binary=binary, smd_threshold=smd_threshold, var_ratio_bounds=var_ratio_bounds
+        )
     if treatment not in data.columns:
         raise InputError(f"balance_table: treatment column {treatment!r} is not in the data")
+    if not covariates:
+        raise InputError("balance_table: give at least one covariate")
     t = data[treatment].to_numpy()
     if not np.isin(t, [0, 1]).all():
         raise InputError(f"balance_table: treatment column {treatment!r} must be 0/1")
@@ -249,6 +273,9 @@ def balance_table(
         smd_threshold=smd_threshold,
         var_ratio_bounds=(lo, hi),
         binary=binary,
+        treat=t,
+        distance=X["distance"].to_numpy() if distance is not None else None,
+        weights=samples.get("after"),
     )
 
 

@@ -82,5 +82,11 @@ def test_table_flags_sizes_and_plots():
     assert fig.axes and len(fig.axes[0].get_yticklabels()) == 4
     fig2 = ps_overlap_plot(df["x"], t, weights=w)
     assert len(fig2.axes) == 2
+    # a MatchResult is accepted directly (as the pipeline calls it), with figure methods
+    res = match_nearest(df, "t", distance="x", caliper=0.2)
+    bm = balance_table(res, covariates=["x", "z"])
+    assert bm.max_abs_smd("after") < bm.max_abs_smd("before")
+    assert bm.unmatched_reasons is not None
+    assert len(bm.ps_overlap_figure().axes) == 2 and bm.love_plot_figure().axes
     with pytest.raises(ConfigError, match="binary must be"):
         balance_table(df, "t", ["x"], binary="pooled")
