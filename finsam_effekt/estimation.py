@@ -308,31 +308,52 @@ def _design(df: pd.DataFrame, covariates: Sequence[str]) -> np.ndarray:
     return x[:, keep]
 
 
-def _wls(y: np.ndarray, x: np.ndarray, w: np.ndarray, col: int = 1) -> tuple[float, np.ndarray, int]:
-    """WLS coefficient ``col`` and its influence contributions ``[(X'WX)⁻¹ x_i]_col w_i e_i``.
-
-    Linearly dependent columns are dropped (kept: the first of each dependent set, and always ``col``).
-    """
+def _independent_columns(x: np.ndarray, w: np.ndarray, col: int) -> tuple[np.ndarray, int]:
+    """Drop linearly dependent columns of the weighted design (keeping the intercept, column ``col`` and the
+    first of each dependent set); returns the reduced design and the new position of ``col``."""
     xtwx = x.T @ (x * w[:, None])
-    # drop collinear columns (pivoted QR on the weighted design), keeping the treatment column
-    rank = np.linalg.matrix_rank(xtwx)
-    if rank < x.shape[1]:
-        keep = [0, col]
-        for j in range(x.shape[1]):
-            if j in keep:
-                continue
-            trial = keep + [j]
-            if np.linalg.matrix_rank(xtwx[np.ix_(trial, trial)]) == len(trial):
-                keep.append(j)
-        keep = sorted(keep)
-        col = keep.index(col)
-        x = x[:, keep]
-        xtwx = x.T @ (x * w[:, None])
-    bread = np.linalg.inv(xtwx)
+    if np.linalg.matrix_rank(xtwx) == x.shape[1]:
+        return x, col
+    keep = [0, col]
+    for j in range(x.shape[1]):
+        if j in keep:
+            continue
+        trial = keep + [j]
+        if np.linalg.matrix_rank(xtwx[np.ix_(trial, trial)]) == len(trial):
+            keep.append(j)
+    keep = sorted(keep)
+    return x[:, keep], keep.index(col)
+
+
+def _wls(y: np.ndarray, x: np.ndarray, w: np.ndarray, col: int = 1) -> tuple[float, np.ndarray, int]:
+    """WLS coefficient ``col`` and its influence contributions ``ψ_i = [(X'WX)⁻¹ x_i]_col w_i e_i``."""
+    x, col = _independent_columns(x, w, col)
+    bread = np.linalg.inv(x.T @ (x * w[:, None]))
     beta = bread @ (x.T @ (w * y))
     e = y - x @ beta
     psi = (x @ bread[:, col]) * w * e
     return float(beta[col]), psi, x.shape[1]
+
+
+def _wls_bootstrap(
+    y: np.ndarray, x: np.ndarray, w: np.ndarray, col: int, cl: np.ndarray, counts: np.ndarray
+) -> np.ndarray:
+    """Cluster-bootstrap replicates of a WLS coefficient. A replicate draws cluster g ``counts[b, g]`` times, so
+    X'WX and X'Wy are the count-weighted sums of the per-cluster blocks — no refit on copied rows needed."""
+    n_g = counts.shape[1]
+    p = x.shape[1]
+    outer = (x[:, :, None] * x[:, None, :] * w[:, None, None]).reshape(len(y), p * p)
+    a = np.zeros((n_g, p * p))
+    np.add.at(a, cl, outer)
+    b = np.zeros((n_g, p))
+    np.add.at(b, cl, x * (w * y)[:, None])
+    xtwx = (counts @ a).reshape(-1, p, p)
+    xtwy = counts @ b
+    reps = np.full(counts.shape[0], np.nan)
+    ok = np.linalg.cond(xtwx) < 1e12
+    if ok.any():
+        reps[ok] = np.linalg.solve(xtwx[ok], xtwy[ok][:, :, None])[:, col, 0]
+    return reps
 
 
 def _logit(x: np.ndarray, d: np.ndarray, w: np.ndarray | None = None, tol: float = 1e-10) -> np.ndarray:
@@ -709,19 +730,15 @@ def _estimate_one(
         x = np.column_stack([np.ones(len(y)), d])
         if est == "regression_adjustment" and covariates:
             x = np.column_stack([x, _design(df, covariates)])
+        x, col = _independent_columns(x, w, 1)
+        base.estimate, base.psi, base.n_params = _wls(y, x, w, col)
+        if boot_counts is not None:
+            base.boot = _wls_bootstrap(y, x, w, col, cl, boot_counts)
+        return base
 
-        def fit(mult: np.ndarray) -> tuple[float, np.ndarray, int]:
-            return _wls(y, x, w * mult)
-
-    else:
-        xc = _design(df, covariates)
-        outcome_model = est == "aipw"
-
-        def fit(mult: np.ndarray) -> tuple[float, np.ndarray, int]:
-            a, p = _dr_att(y, d, xc, mult, outcome_model)
-            return a, p, 0
-
-    base.estimate, base.psi, base.n_params = fit(np.ones(len(y)))
+    xc = _design(df, covariates)
+    outcome_model = est == "aipw"
+    base.estimate, base.psi = _dr_att(y, d, xc, w, outcome_model)
     if boot_counts is not None:
         reps = np.full(boot_counts.shape[0], np.nan)
         for b in range(boot_counts.shape[0]):
@@ -730,8 +747,8 @@ def _estimate_one(
             if dd.min() == dd.max():
                 continue
             try:
-                # rows of clusters not drawn get weight 0; WLS and the weighted logit handle them directly
-                reps[b] = fit(mult)[0]
+                # rows of clusters not drawn get weight 0; the weighted logit and WLS handle them directly
+                reps[b] = _dr_att(y, d, xc, w * mult, outcome_model)[0]
             except np.linalg.LinAlgError:
                 continue
         base.boot = reps
@@ -801,29 +818,65 @@ def _nn_variance(y: np.ndarray, d: np.ndarray, dist: np.ndarray, j: int) -> np.n
 
 
 def _ai_se_from_data(
-    df: pd.DataFrame, col: str, treatment: str, weights: str | None, pairs: pd.DataFrame | None, distance: str
+    df: pd.DataFrame, col: str, treatment: str, weights: str | None, pairs: object | None, distance: str
 ) -> float:
     if pairs is None or distance not in df:
         raise InputError(
-            "se='abadie_imbens' needs pairs= (MatchResult.pairs with treated_row/control_row = index labels of "
-            f"the data) and a {distance!r} column (the matching distance)"
+            "se='abadie_imbens' needs pairs= (the MatchResult, or a table with treated_row/control_row = index "
+            f"labels of the data) and a {distance!r} column (the matching distance)"
         )
-    _require(pairs, ["treated_row", "control_row"], "pairs")
-    ok = df[col].notna()
-    sub = df[ok]
-    pos = pd.Series(np.arange(len(sub)), index=sub.index)
-    pp = pairs[pairs["treated_row"].isin(pos.index) & pairs["control_row"].isin(pos.index)]
-    t_labels = sub.index[sub[treatment].to_numpy() == 1]
-    grouped = pp.groupby("treated_row")["control_row"].apply(list)
-    keep_t = [t for t in t_labels if t in grouped.index]
-    mask = (sub[treatment].to_numpy() == 0) | sub.index.isin(keep_t)
-    sub = sub[mask]
-    pos = pd.Series(np.arange(len(sub)), index=sub.index)
-    matches = [pos[grouped[t]].to_numpy() for t in sub.index[sub[treatment].to_numpy() == 1]]
-    _, s = abadie_imbens_se(
-        sub[col].to_numpy(float), sub[treatment].to_numpy(), sub[distance].to_numpy(float), matches
-    )
+    tp, cp = _match_positions(df, pairs, treatment, first_only=False)
+    y = df[col].to_numpy(float)
+    ok = np.isfinite(y[tp]) & np.isfinite(y[cp])
+    tp, cp = tp[ok], cp[ok]
+    units = np.unique(np.concatenate([tp, cp]))
+    t_units = np.unique(tp)
+    order = np.concatenate([t_units, np.setdiff1d(units, t_units)])
+    local = pd.Series(np.arange(len(order)), index=order)
+    d = np.r_[np.ones(len(t_units)), np.zeros(len(order) - len(t_units))]
+    by_t = pd.Series(local[cp].to_numpy()).groupby(local[tp].to_numpy()).apply(list)
+    matches = [by_t[i] for i in range(len(t_units))]
+    _, s = abadie_imbens_se(y[order], d, df[distance].to_numpy(float)[order], matches)
     return s
+
+
+def _match_positions(
+    data: pd.DataFrame, match: object, treatment: str, first_only: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in ``data`` of the (treated, control) rows of every match.
+
+    ``match`` is a ``MatchResult`` (its ``pairs`` index ``match.data`` by position; rows are found in ``data``
+    by ``person_id``, ``ref_month`` and treatment) or a table with ``treated_row``/``control_row`` holding index
+    labels of ``data``. ``first_only`` keeps each treated unit's first (closest) match."""
+    keys = [k for k in ("person_id", "ref_month", treatment) if k in data]
+    if hasattr(match, "pairs") and hasattr(match, "data"):
+        pairs = match.pairs
+        if first_only and "k" in pairs:
+            pairs = pairs[pairs["k"] == 1]
+        src = match.data.reset_index(drop=True)
+        pos = data[keys].reset_index(drop=True).assign(_pos=np.arange(len(data)))
+        out = []
+        for c in ("treated_row", "control_row"):
+            f = src.loc[pairs[c].to_numpy(), keys].reset_index(drop=True)
+            for k in keys:
+                f[k] = f[k].astype(pos[k].dtype)
+            out.append(f.merge(pos, on=keys, how="left")["_pos"].to_numpy(float))
+        ok = np.isfinite(out[0]) & np.isfinite(out[1])
+        return out[0][ok].astype(int), out[1][ok].astype(int)
+    if not isinstance(match, pd.DataFrame):
+        raise InputError(f"pairs must be a MatchResult or a DataFrame, got {type(match).__name__}")
+    _require(match, ["treated_row", "control_row"], "pairs")
+    pairs = match
+    if first_only:
+        pairs = pairs[pairs["k"] == 1] if "k" in pairs else pairs.drop_duplicates("treated_row")
+    tp = data.index.get_indexer(pairs["treated_row"])
+    cp = data.index.get_indexer(pairs["control_row"])
+    if (tp < 0).any() or (cp < 0).any():
+        raise InputError(
+            f"{int((tp < 0).sum() + (cp < 0).sum())} treated_row/control_row values of pairs are not index labels "
+            "of the data; pass the MatchResult itself (pairs=match), which is mapped by person_id/ref_month"
+        )
+    return tp, cp
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -1193,22 +1246,8 @@ def _pair_positions(
     data: pd.DataFrame, match: object | None, treatment: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Positions in ``data`` of (treated, control) for each treated unit's first match."""
-    keys = [k for k in ("person_id", "ref_month", treatment) if k in data]
-    if match is not None and hasattr(match, "pairs") and hasattr(match, "data"):
-        pairs = match.pairs
-        if "k" in pairs:
-            pairs = pairs[pairs["k"] == 1]
-        src = match.data.reset_index(drop=True)
-        tk = src.loc[pairs["treated_row"].to_numpy(), keys].reset_index(drop=True)
-        ck = src.loc[pairs["control_row"].to_numpy(), keys].reset_index(drop=True)
-        pos = data[keys].reset_index(drop=True).assign(_pos=np.arange(len(data)))
-        for f in (tk, ck):
-            for k in keys:
-                f[k] = f[k].astype(pos[k].dtype)
-        tp = tk.merge(pos, on=keys, how="left")["_pos"].to_numpy()
-        cp = ck.merge(pos, on=keys, how="left")["_pos"].to_numpy()
-        ok = np.isfinite(tp) & np.isfinite(cp)
-        return tp[ok].astype(int), cp[ok].astype(int)
+    if match is not None:
+        return _match_positions(data, match, treatment, first_only=True)
     if "subclass" not in data or data["subclass"].isna().all():
         raise InputError(
             "Rosenbaum bounds need matched pairs: pass match= (the MatchResult) or data with a 'subclass' column"

@@ -529,3 +529,51 @@ def test_sensitivity_analysis_table():
         se = v[(*key, "status", "std_error")]
         assert abs(est) < 3.5 * se
     assert "critical_gamma" in res.summary()
+
+
+def test_abadie_imbens_with_match_result_after_index_reset():
+    from finsam_effekt.matching import match_nearest
+
+    c = _cohort(300, seed=9)
+    c["ref_month"] = "2020-01"
+    c["ps"] = c.x1 * 0.8 + c.x2 * 0.5
+    m = match_nearest(c, "treated", "ps", ratio=2, replace=True)
+    md = m.matched_data().reset_index(drop=True)  # as the pipeline hands it on
+    f = (
+        estimate_effects(
+            md,
+            outcomes=["y"],
+            horizons=[3],
+            measures=["status"],
+            estimators=["weighted_mean_diff"],
+            se="abadie_imbens",
+            pairs=m,
+        )
+        .to_frame()
+        .iloc[0]
+    )
+    # direct computation on the cohort positions of MatchResult.pairs
+    used = np.unique(np.r_[m.pairs.treated_row, m.pairs.control_row])
+    t_rows = np.unique(m.pairs.treated_row)
+    order = np.r_[t_rows, np.setdiff1d(used, t_rows)]
+    loc = pd.Series(np.arange(len(order)), index=order)
+    matches = [loc[m.pairs.control_row[m.pairs.treated_row == t]].to_numpy() for t in t_rows]
+    d = np.r_[np.ones(len(t_rows)), np.zeros(len(order) - len(t_rows))]
+    tau, se = abadie_imbens_se(c.y_m3.to_numpy()[order], d, m.distance[order], matches)
+    assert f.estimate == pytest.approx(tau, abs=1e-10)  # MatchIt weights reproduce the matching estimator
+    assert f.std_error == pytest.approx(se, rel=1e-10)
+
+
+def test_wls_bootstrap_replicates_equal_refits():
+    from finsam_effekt.estimation import _wls, _wls_bootstrap
+
+    rng = np.random.default_rng(1)
+    n = 60
+    cl = np.repeat(np.arange(20), 3)
+    x = np.column_stack([np.ones(n), rng.binomial(1, 0.5, n), rng.normal(size=n)])
+    y = x @ [1.0, 0.5, 2.0] + rng.normal(size=n)
+    w = rng.uniform(0.5, 2, n)
+    counts = rng.multinomial(20, np.full(20, 0.05), size=5).astype(float)
+    reps = _wls_bootstrap(y, x, w, 1, cl, counts)
+    for b in range(5):
+        assert reps[b] == pytest.approx(_wls(y, x, w * counts[b, cl])[0], rel=1e-10)
