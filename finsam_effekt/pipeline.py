@@ -422,7 +422,12 @@ def _stage_outcomes(ctx: _Ctx) -> int | None:
     )
     ho = panel.horizon_outcomes(keys, tuple(range(1, hmax + 1)), **common)
     w = cfg.outcomes.path_window
-    paths = panel.outcome_paths(keys[["person_id", "ref_month", "treated", "weights"]], (-w, w), **common)
+    path_keys = [
+        c
+        for c in ("person_id", "ref_month", "treated", "weights", "subclass", "later_start_month")
+        if c in keys.columns
+    ]
+    paths = panel.outcome_paths(keys[path_keys], (-w, w), **common)
     if cfg.later_treated == "censor" and "later_start_month" in ho.columns:
         cens = _fn("cohort", "censor_at_later_start")
         ho, paths = cens(ho), cens(paths)

@@ -574,7 +574,11 @@ def html_table(df: pd.DataFrame, lang: str, max_rows: int = 200) -> str:
         cells = []
         for c, v in zip(d.columns, rec, strict=True):
             if c == "outcome":
-                cells.append(f"<td>{html.escape(outcome_label(str(v), lang))}</td>")
+                cells.append(f"<td class='t'>{html.escape(outcome_label(str(v), lang))}</td>")
+            elif c == "measure" and v in ("status", "cumulative"):
+                cells.append(f"<td class='t'>{text(str(v), lang)}</td>")
+            elif isinstance(v, str):
+                cells.append(f"<td class='t'>{_fmt(v, c)}</td>")
             else:
                 cells.append(f"<td>{_fmt(v, c)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
@@ -587,7 +591,7 @@ body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;
 color:#222;line-height:1.45}
 h1{font-size:1.7em;border-bottom:3px solid #1f5fa8;padding-bottom:.2em}h2{margin-top:1.8em;color:#1f5fa8}
 table{border-collapse:collapse;font-size:.85em;margin:.6em 0}th,td{border:1px solid #ccc;padding:.25em .5em;
-text-align:right}th{background:#eef3fa}td:first-child,th:first-child{text-align:left}
+text-align:right}th{background:#eef3fa}td.t,th{text-align:left}td.t{max-width:16em}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}figcaption{font-size:.9em;color:#444}
 .note{font-size:.85em;color:#555}.box{background:#f7f9fc;border-left:4px solid #1f5fa8;padding:.5em 1em}
 """
