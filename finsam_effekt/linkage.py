@@ -11,6 +11,8 @@ Steps (domain note §2; issue 4)
    within ``episode_gap_days`` of the previous end). An open end (ongoing) counts as +infinity, so nothing
    starts a new episode after an ongoing registration. An episode's end is the latest end of its
    registrations, empty when any is ongoing.
+   Registrations that join an existing episode are the report's ``double_registrations``
+   (= person registrations − episodes).
 3. The **reference month** ``u`` (``ref_month``) is the month of the first linkable start: the start of the
    person's first registration. Every registration is kept in ``episodes`` for descriptive tables.
 4. Participants are looked up in ``population`` (``found_in_population``), then kept when ``u`` lies in the
@@ -45,6 +47,7 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("volume_participations", "volume insats participations (counts only)"),
     ("unique_persons", "unique persons with personal data"),
     ("episodes", "episodes after merging double registrations"),
+    ("double_registrations", "double registrations (merged into an earlier registration's episode)"),
     ("found_in_population", "persons found in the population register"),
     ("in_window", "first start inside the analysis window"),
     ("in_age_range", "age at first start inside the age range"),
@@ -361,13 +364,15 @@ def link_participants(
     _participant_steps(con, window, age_range, min_history_months, register_start, has_pop)
 
     cells = [
-        con.execute("""
+        con.execute(f"""
         SELECT 'registrations' AS step, forbund_id, year(start_date) AS start_year, count(*) AS n FROM __lk_sus GROUP BY ALL
         UNION ALL SELECT 'anonymous', forbund_id, year(start_date), count(*) FROM __lk_sus
             WHERE NOT (registration_kind = 'person' AND person_id IS NOT NULL) GROUP BY ALL
         UNION ALL SELECT 'person_registrations', forbund_id, year(start_date), count(*) FROM __lk_reg GROUP BY ALL
         UNION ALL SELECT 'unique_persons', forbund_id, year(start_date), count(*) FROM __lk_first GROUP BY ALL
         UNION ALL SELECT 'episodes', forbund_id, year(start_date), count(*) FROM __lk_ep GROUP BY ALL
+        UNION ALL SELECT 'double_registrations', forbund_id, year(start_date), count(*) FROM __lk_reg
+            WHERE NOT (prev_end IS NULL OR start_date > prev_end + {gap}) GROUP BY ALL
         UNION ALL SELECT 'found_in_population', forbund_id, start_year, count_if(found) FROM __lk_steps GROUP BY ALL
         UNION ALL SELECT 'in_window', forbund_id, start_year, count_if(in_window) FROM __lk_steps GROUP BY ALL
         UNION ALL SELECT 'in_age_range', forbund_id, start_year, count_if(in_age) FROM __lk_steps GROUP BY ALL

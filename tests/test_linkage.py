@@ -71,7 +71,7 @@ def test_attrition_counts_episodes_and_participants_by_hand():
     res = link_participants(SUS, POP, sus_volume=VOLUME, disclosure_threshold=1, **OPTS)
     assert _totals(res.linkage_report) == {
         "registrations": 12, "anonymous": 2, "person_registrations": 10, "volume_participations": 52,
-        "unique_persons": 6, "episodes": 7, "found_in_population": 5, "in_window": 4, "in_age_range": 3,
+        "unique_persons": 6, "episodes": 7, "double_registrations": 3, "found_in_population": 5, "in_window": 4, "in_age_range": 3,
         "enough_history": 2,
     }  # fmt: skip
     assert list(res.participants.columns) == PARTICIPANT_COLUMNS
