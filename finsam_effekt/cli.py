@@ -91,6 +91,89 @@ def explain_command(
     typer.echo(explain(cfg))
 
 
+@app.command("cost-benefit")
+def cost_benefit_command(
+    effects: Path = typer.Argument(..., help="effects table (CSV or Parquet) as EffectResults.to_frame()"),
+    out: Path = typer.Option(..., "--out", help="output directory for tables, figures and summary.txt"),
+    params: Path | None = typer.Option(None, "--params", help="parameters YAML (default: the shipped one)"),
+    cost: float | None = typer.Option(None, "--cost", help="cost per participant, SEK of price_base_year"),
+    estimator: str | None = typer.Option(None, "--estimator", help="estimator to use when there are several"),
+    paths: Path | None = typer.Option(
+        None, "--paths", help="participants' outcome_paths (CSV/Parquet): adds the before/after comparison"
+    ),
+) -> None:
+    """Cost-benefit per financier from an effects table (public finance and socio-economic, never summed)."""
+    import pandas as pd
+
+    from . import cost_benefit as cb
+    from .errors import InputError
+
+    def read(p: Path) -> pd.DataFrame:
+        if not p.is_file():
+            raise InputError(f"{p}: file not found")
+        return pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
+
+    res = cb.cost_benefit(
+        read(effects),
+        cb.load_cost_benefit_parameters(params),
+        cost_per_participant_sek=cost,
+        estimator=estimator,
+        before_after_paths=read(paths) if paths is not None else None,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    res.to_frame().to_csv(out / "cost_benefit.csv", index=False)
+    res.break_even_frame().to_csv(out / "cost_benefit_break_even.csv", index=False)
+    res.monte_carlo_frame().to_csv(out / "cost_benefit_monte_carlo.csv", index=False)
+    res.sensitivity_frame().to_csv(out / "cost_benefit_sensitivity.csv", index=False)
+    if res.before_after is not None:
+        res.comparison_frame().to_csv(out / "cost_benefit_before_after.csv", index=False)
+    import matplotlib.pyplot as plt
+
+    for fin in ("state", "region", "kommun", "public_sector_total", "society"):
+        for kind, fig in (("waterfall", res.waterfall_figure(fin)), ("tornado", res.tornado_figure(fin))):
+            fig.savefig(out / f"{kind}_{fin}.png", dpi=120)
+            plt.close(fig)
+    (out / "summary.txt").write_text(res.summary() + "\n", encoding="utf-8")
+    typer.echo(res.summary())
+
+
+@app.command("validate")
+def validate_command(
+    config: Path = typer.Argument(
+        ..., help="input spec YAML (e.g. mapping.yaml) or analysis config with `inputs:`"
+    ),
+) -> None:
+    """Check every input file (read-only) and print a report: table, rows, problems.
+
+    Exit codes: 0 all inputs usable (warnings allowed), 1 some input has an error, 2 usage error. Writes nothing.
+    """
+    from rich.table import Table
+
+    from .config import load_config, load_input_spec, load_yaml
+    from .io import validate_inputs
+
+    spec = load_config(config).input_spec if "inputs" in load_yaml(config) else load_input_spec(config)
+    report = validate_inputs(spec)
+    console = Console()
+    table = Table(title=f"finsam-effekt validate {config}")
+    for c in ("table", "file", "rows", "errors", "warnings"):
+        table.add_column(c, justify="right" if c in ("rows", "errors", "warnings") else "left")
+    for r in report.table_frame().itertuples():
+        rows = "-" if r.rows is None or r.rows != r.rows else f"{int(r.rows):,}".replace(",", " ")
+        err = f"[red]{r.errors}[/]" if r.errors else "0"
+        table.add_row(r.table, Path(r.file).name, rows, err, str(r.warnings))
+    console.print(table)
+    for p in report.problems:
+        color = "red" if p.severity == "error" else "yellow"
+        console.print(f"[{color}]{p.severity}:[/] {p}", highlight=False, soft_wrap=True)
+    if not report.ok:
+        console.print(
+            f"[bold red]{len(report.errors)} error(s): the inputs are not usable[/]", highlight=False
+        )
+        raise typer.Exit(1)
+    console.print("[green]all inputs usable[/]", highlight=False)
+
+
 def main() -> None:
     """Entry point of the console script."""
     try:

@@ -379,3 +379,23 @@ def test_read_inputs_raises_and_agency_codes_map(tmp_path):
     with pytest.raises(InputError, match="unknown benefit code\\(s\\) 'REHABX'"):
         read_inputs(load_input_spec(tmp_path / "mapping.yaml"))
     assert np.isclose(SPELLS["amount_sek"].sum(), 1334.25)
+
+
+def test_cli_validate_exit_codes_and_writes_nothing(tmp_path):
+    from typer.testing import CliRunner
+
+    from finsam_effekt.cli import app
+
+    write_tables({"earnings": pd.DataFrame({"person_id": ["a", "b"], "month": ["2020-01", "2020-02"],
+                                            "earnings_sek": [1.0, 2.0]})}, tmp_path, "agency-csv")  # fmt: skip
+    runner = CliRunner()
+    ok = runner.invoke(app, ["validate", str(tmp_path / "mapping.yaml")])
+    assert ok.exit_code == 0, ok.output
+    assert "all inputs usable" in ok.output
+    path = tmp_path / "earnings.csv"
+    path.write_text(path.read_text(encoding="latin-1").replace("2,0", "-2,0"), encoding="latin-1")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    bad = runner.invoke(app, ["validate", str(tmp_path / "mapping.yaml")])
+    assert bad.exit_code == 1
+    assert "negative amount (1 row; e.g. row 2)" in " ".join(bad.output.split())
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
