@@ -573,3 +573,29 @@ def test_before_after_beside_the_counterfactual_result():
     plain = cb.cost_benefit(effects_frame(ONE_MONTH), simple_params(), cost_per_participant_sek=12000)
     with pytest.raises(InputError, match="pass before_after_paths="):
         plain.comparison_frame()
+
+
+def test_cli_cost_benefit_writes_tables_figures_and_summary(tmp_path):
+    from typer.testing import CliRunner
+
+    from finsam_effekt.cli import app
+
+    eff_path = tmp_path / "effects.csv"
+    effects_frame(ONE_MONTH).to_csv(eff_path, index=False)
+    params = tmp_path / "p.yaml"
+    params.write_text(
+        "kommunal_tax_rate: 0.20\nregional_tax_rate: 0.10\npayroll_fee_rate: 0.30\ndiscount_rate: 0.0\n"
+        "persistence: {kind: none}\nmonte_carlo: {n_draws: 200}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    res = CliRunner().invoke(
+        app, ["cost-benefit", str(eff_path), "--out", str(out), "--params", str(params), "--cost", "12000"]
+    )
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(out / "cost_benefit.csv")
+    net = table[table["item"] == "net"].set_index("financier")["pv_sek_per_participant"]
+    assert net["kommun"] == pytest.approx(-560) and net["society"] == pytest.approx(1000)
+    assert (out / "tornado_society.png").stat().st_size > 0 and (out / "summary.txt").is_file()
+    missing = CliRunner().invoke(app, ["cost-benefit", str(tmp_path / "nope.csv"), "--out", str(out)])
+    assert missing.exit_code != 0 and isinstance(missing.exception, InputError)
