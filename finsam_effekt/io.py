@@ -429,18 +429,28 @@ def _register_readstat(con: duckdb.DuckDBPyConnection, name: str, t: InputTable,
     con.execute(f"DROP TABLE IF EXISTS {_q(rel)}")
     offset = 0
     created = False
+    untyped: set[str] = set()
     for chunk, _meta in pyreadstat.read_file_in_chunks(
         reader, str(path), chunksize=READSTAT_CHUNK_ROWS, **kwargs
     ):
         chunk = chunk.reset_index(drop=True)
         chunk.insert(0, "__row", np.arange(offset + 1, offset + len(chunk) + 1, dtype=np.int64))
         offset += len(chunk)
+        empty = {c for c in chunk.columns if c != "__row" and chunk[c].isna().all()}
         con.register("__chunk", chunk)
+        # a column with no value in this chunk has no reliable type: insert typed NULLs, and let the first chunk
+        # with values set the column's type
+        select = ", ".join(f"NULL AS {_q(c)}" if c in empty else _q(c) for c in chunk.columns)
         if not created:
-            con.execute(f"CREATE TABLE {_q(rel)} AS SELECT * FROM __chunk")
+            con.execute(f"CREATE TABLE {_q(rel)} AS SELECT {select} FROM __chunk")
+            untyped = set(empty)
             created = True
         else:
-            con.execute(f"INSERT INTO {_q(rel)} SELECT * FROM __chunk")
+            for c in sorted(untyped - empty):
+                typ = con.execute(f"SELECT typeof({_q(c)}) FROM __chunk LIMIT 1").fetchone()[0]
+                con.execute(f"ALTER TABLE {_q(rel)} ALTER {_q(c)} SET DATA TYPE {typ} USING NULL")
+                untyped.discard(c)
+            con.execute(f"INSERT INTO {_q(rel)} BY NAME SELECT {select} FROM __chunk")
         con.unregister("__chunk")
     if not created:  # no rows: take the column names from the metadata
         _df, meta = reader(str(path), metadataonly=True)

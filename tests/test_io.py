@@ -399,3 +399,40 @@ def test_cli_validate_exit_codes_and_writes_nothing(tmp_path):
     assert bad.exit_code == 1
     assert "negative amount (1 row; e.g. row 2)" in " ".join(bad.output.split())
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_agency_template_reads_what_synth_agency_csv_writes(tmp_path):
+    import yaml
+
+    from finsam_effekt.schema import AGENCY_CODES, AGENCY_COLUMNS
+
+    template = yaml.safe_load(
+        (Path(__file__).parents[1] / "configs" / "agency_inputs.yaml").read_text("utf-8")
+    )
+    for name, entry in template["tables"].items():  # the template names every agency column and code
+        assert entry["columns"] == {v: k for k, v in AGENCY_COLUMNS[name].items()}, name
+        assert entry.get("codes", {}) == AGENCY_CODES.get(name, {}), name
+    write_tables(TABLES, tmp_path, "agency-csv")
+    template["tables"] = {k: v for k, v in template["tables"].items() if k in TABLES}
+    (tmp_path / "template.yaml").write_text(yaml.safe_dump(template, allow_unicode=True), encoding="utf-8")
+    con, report = read_inputs(load_input_spec(tmp_path / "template.yaml"))
+    assert report.ok and not report.problems
+    for name, ref in TABLES.items():
+        pd.testing.assert_frame_equal(to_pandas(con.table(name), name), ref, check_dtype=False)
+
+
+def test_sas_like_files_stream_in_chunks(tmp_path, monkeypatch):
+    import finsam_effekt.io as fio
+
+    monkeypatch.setattr(fio, "READSTAT_CHUNK_ROWS", 2)  # 4 population rows -> 2 chunks, row numbers run on
+    bad = POPULATION.assign(birth_year=[1990, 1985, 2000, 1800])
+    write_tables({"population": bad}, tmp_path, "sav")
+    report = validate_inputs(load_input_spec(tmp_path / "mapping.yaml"))
+    assert [(p.message, p.example_rows) for p in report.problems] == [
+        ("birth_year outside the plausible range 1900 to 2100", [4])
+    ]
+    write_tables({"population": POPULATION}, tmp_path, "dta")
+    con, _ = read_inputs(load_input_spec(tmp_path / "mapping.yaml"))
+    pd.testing.assert_frame_equal(
+        to_pandas(con.table("population"), "population"), POPULATION, check_dtype=False
+    )
