@@ -521,9 +521,26 @@ def match_nearest(
     s_start_l, s_end_l = s_start.tolist(), s_end.tolist()
 
     if reuse_max >= n1 and uid is None:
-        for t in ord_t.tolist():
-            if discarded[t]:
-                continue
+        # With replacement the pool never changes, so each treated row's answer is the `ratio` nearest controls
+        # of its stratum within the caliper, found among the `ratio` neighbours on each side in sorted order.
+        # Rows whose candidate distances tie are resolved by the exact scan (MatchIt's tie-breaking).
+        tt = ord_t[~discarded[ord_t]]
+        key_c = c_ex * n + c_rank
+        p = np.searchsorted(key_c, ex[tt] * n + rank[tt])
+        pos = p[:, None] + np.arange(-ratio, ratio)[None, :]
+        valid = (pos >= s_start[ex[tt]][:, None]) & (pos < s_end[ex[tt]][:, None])
+        posc = np.clip(pos, 0, max(len(c_rows) - 1, 0))
+        dist = np.where(valid, np.abs(d[tt][:, None] - c_d[posc]) if len(c_rows) else np.inf, np.inf)
+        if cal is not None:
+            dist[dist > cal] = np.inf
+        o = np.argsort(dist, axis=1, kind="stable")
+        ds = np.take_along_axis(dist, o, axis=1)
+        tie = (np.isfinite(ds[:, 1:]) & (ds[:, 1:] == ds[:, :-1])).any(axis=1)
+        best = np.take_along_axis(posc, o, axis=1)[:, :ratio]
+        nfound = np.isfinite(ds[:, :ratio]).sum(axis=1)
+        for i in np.flatnonzero(~tie & (nfound > 0)).tolist():
+            mm[int(tt[i])] = best[i, : nfound[i]].tolist()
+        for t in tt[tie].tolist():
             s = int(ex[t])
             found = matcher.find(int(rank_l[t]), float(d[t]), s_start_l[s], s_end_l[s], 1, (), ratio)
             if found:
@@ -579,58 +596,58 @@ def match_nearest(
                             n_elig_c -= 1
 
     # 6. weights, subclasses, pairs
-    weights = np.zeros(n)
-    subclass = np.zeros(n, dtype=np.int64)
-    pr_sub, pr_t, pr_c, pr_d, pr_k = [], [], [], [], []
-    sub_id = 0
-    for t in t_rows.tolist():  # subclasses numbered in data order of the treated rows (mm2subclassC)
-        cs = mm.get(t)
-        if not cs:
-            continue
-        sub_id += 1
-        weights[t] = 1.0
-        subclass[t] = sub_id
-        share = 1.0 / len(cs)
-        for k, c in enumerate(cs, start=1):
-            crow = int(c_rows[c])
-            weights[crow] += share
-            subclass[crow] = sub_id
-            pr_sub.append(sub_id)
-            pr_t.append(t)
-            pr_c.append(crow)
-            pr_d.append(abs(d[t] - d[crow]))
-            pr_k.append(k)
-    if sub_id == 0:
+    if not mm:
         raise InputError(
             "match_nearest: no treated row found a control (check the exact strata and the caliper)"
         )
+    tl: list[int] = []
+    kl: list[int] = []
+    cl: list[int] = []
+    for t, cs in mm.items():
+        tl.extend([t] * len(cs))
+        kl.extend(range(1, len(cs) + 1))
+        cl.extend(cs)
+    T = np.asarray(tl, dtype=np.int64)
+    K = np.asarray(kl, dtype=np.int64)
+    C = c_rows[np.asarray(cl, dtype=np.int64)]
+    matched_t = np.asarray(sorted(mm), dtype=np.int64)
+    sub_of = np.zeros(n, dtype=np.int64)
+    # subclasses numbered in data order of the treated rows (MatchIt's mm2subclassC)
+    sub_of[matched_t] = np.arange(1, len(matched_t) + 1)
+    S = sub_of[T]
+    n_per_t = np.bincount(T, minlength=n)
+    weights = np.zeros(n)
+    np.add.at(weights, C, 1.0 / n_per_t[T])
+    weights[matched_t] = 1.0
     cmask = (~treat) & (weights > 0)
     weights[cmask] = weights[cmask] * cmask.sum() / weights[cmask].sum()
-    if reuse_max > 1:
-        subclass[:] = 0
+    subclass = np.zeros(n, dtype=np.int64)
+    if reuse_max <= 1:
+        subclass[C] = S
+        subclass[matched_t] = sub_of[matched_t]
+    o = np.lexsort((K, S))
     pairs = pd.DataFrame(
         {
-            "subclass": np.asarray(pr_sub, dtype=np.int64),
-            "treated_row": np.asarray(pr_t, dtype=np.int64),
-            "control_row": np.asarray(pr_c, dtype=np.int64),
-            "distance": np.asarray(pr_d, dtype=float),
-            "k": np.asarray(pr_k, dtype=np.int64),
+            "subclass": S[o],
+            "treated_row": T[o],
+            "control_row": C[o],
+            "distance": np.abs(d[T[o]] - d[C[o]]),
+            "k": K[o],
         }
     )
 
-    # unmatched treated and why
-    um = np.array([t for t in t_rows.tolist() if t not in mm], dtype=np.int64)
+    # unmatched treated and why (controls of a stratum are sorted by distance in c_d)
+    um = t_rows[sub_of[t_rows] == 0]
     reasons = []
     for t in um.tolist():
         s = int(ex[t])
-        if discarded[t] or s_end[s] == s_start[s]:
+        lo_, hi_ = int(s_start[s]), int(s_end[s])
+        if discarded[t] or hi_ == lo_:
             reasons.append(REASON_NO_STRATUM)
             continue
         if cal is not None:
-            seg = c_d[s_start[s] : s_end[s]]
-            srt = np.sort(seg)
-            i = np.searchsorted(srt, d[t])
-            near = min(abs(srt[j] - d[t]) for j in (i - 1, i) if 0 <= j < len(srt))
+            i = int(np.searchsorted(c_d[lo_:hi_], d[t]))
+            near = min(abs(c_d[lo_ + j] - d[t]) for j in (i - 1, i) if 0 <= j < hi_ - lo_)
             if near > cal:
                 reasons.append(REASON_CALIPER)
                 continue
