@@ -352,7 +352,7 @@ def _panel_query(
             {sek_cols}
             FROM smd GROUP BY person_id, m)""",
     ]
-    unions = ["SELECT * FROM spm"]
+    parts = ["spm"]
     if social_assistance is not None:
         sa = sess.register("social_assistance", social_assistance)
         ctes.append(
@@ -363,7 +363,7 @@ def _panel_query(
                            CAST(amount_sek AS DOUBLE) AS a FROM {sa} {pfilter}))
             WHERE m <= {end} {mfilter} GROUP BY person_id, m)"""
         )
-        unions.append("SELECT * FROM sam")
+        parts.append("sam")
     if earnings is not None:
         ea = sess.register("earnings", earnings)
         ctes.append(
@@ -374,22 +374,22 @@ def _panel_query(
                            CAST(earnings_sek AS DOUBLE) AS a FROM {ea} {pfilter}))
             WHERE m <= {end} {mfilter} GROUP BY person_id, m)"""
         )
-        unions.append("SELECT * FROM eam")
-    ctes.append("allm AS (" + " UNION ALL BY NAME ".join(unions) + ")")
-    sums = ",\n".join(
-        f"coalesce(sum({c}), 0) AS {c}"
-        for c in (
-            *(f"days_{g}" for g in SPELL_GROUPS),
-            *(f"sek_{g}" for g in SPELL_GROUPS),
-            "social_assistance_sek",
-            "earnings_sek",
-        )
-    )
-    if social_assistance is None:
-        sums = sums.replace("coalesce(sum(social_assistance_sek), 0)", "0.0")
-    if earnings is None:
-        sums = sums.replace("coalesce(sum(earnings_sek), 0)", "0.0")
-    ctes.append(f"agg AS (SELECT person_id, m, {sums} FROM allm GROUP BY person_id, m)")
+        parts.append("eam")
+    # Each part is unique on (person_id, m): a full outer join merges them (cheaper than union + aggregate).
+    cols = [
+        *(
+            f"coalesce({c}, 0) AS {c}"
+            for c in (*(f"days_{g}" for g in SPELL_GROUPS), *(f"sek_{g}" for g in SPELL_GROUPS))
+        ),
+        "coalesce(social_assistance_sek, 0) AS social_assistance_sek"
+        if social_assistance is not None
+        else "0.0 AS social_assistance_sek",
+        "coalesce(earnings_sek, 0) AS earnings_sek" if earnings is not None else "0.0 AS earnings_sek",
+    ]
+    joined = " FULL JOIN ".join(parts)
+    if len(parts) > 1:
+        joined = parts[0] + "".join(f" FULL JOIN {x} USING (person_id, m)" for x in parts[1:])
+    ctes.append(f"agg AS (SELECT person_id, m, {', '.join(cols)} FROM {joined})")
     censor_join, censor_where = "", ""
     if population is not None:
         cens = _censor_cte(sess, population)
