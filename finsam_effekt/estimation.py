@@ -372,7 +372,12 @@ def _logit(x: np.ndarray, d: np.ndarray, w: np.ndarray | None = None, tol: float
 
 
 def _dr_att(
-    y: np.ndarray, d: np.ndarray, x: np.ndarray, w: np.ndarray, outcome_model: bool
+    y: np.ndarray,
+    d: np.ndarray,
+    x: np.ndarray,
+    w: np.ndarray,
+    outcome_model: bool,
+    ps_cache: dict | None = None,
 ) -> tuple[float, np.ndarray]:
     """IPW (``outcome_model=False``) or doubly robust (AIPW) ATT with influence contributions.
 
@@ -387,7 +392,16 @@ def _dr_att(
     """
     n = len(y)
     xi = np.column_stack([np.ones(n), x])
-    beta = _logit(xi, d, w)
+    # the propensity score depends only on (D, X, w): fit it once per sample, not once per outcome and horizon
+    key = None
+    if ps_cache is not None:
+        key = hash((d.tobytes(), xi.tobytes(), w.tobytes()))
+    if key is not None and key in ps_cache:
+        beta = ps_cache[key]
+    else:
+        beta = _logit(xi, d, w)
+        if key is not None:
+            ps_cache[key] = beta
     ps = 1 / (1 + np.exp(-(xi @ beta)))
     ps = np.minimum(ps, 1 - 1e-6)
     w1 = w * d
@@ -640,6 +654,7 @@ def estimate_effects(
                 )
             )
 
+    ps_cache: dict = {}
     for est in estimators:
         if est == "cs_did":
             if panel is None:
@@ -684,6 +699,7 @@ def estimate_effects(
                             None if on_cohort else weights,
                             covariates,
                             boot_counts,
+                            ps_cache,
                         )
                         if e is None:
                             res.notes.append(
@@ -710,6 +726,7 @@ def _estimate_one(
     weights: str | None,
     covariates: list[str],
     boot_counts: np.ndarray | None,
+    ps_cache: dict | None = None,
 ) -> _Est | None:
     y = df[col].to_numpy(dtype=float)
     if est == "matched_did":
@@ -738,7 +755,7 @@ def _estimate_one(
 
     xc = _design(df, covariates)
     outcome_model = est == "aipw"
-    base.estimate, base.psi = _dr_att(y, d, xc, w, outcome_model)
+    base.estimate, base.psi = _dr_att(y, d, xc, w, outcome_model, ps_cache)
     if boot_counts is not None:
         reps = np.full(boot_counts.shape[0], np.nan)
         for b in range(boot_counts.shape[0]):

@@ -429,7 +429,7 @@ def _matched_paths(pretrend: float, n_pairs: int = 150, seed: int = 0) -> pd.Dat
         for role in (1, 0):
             fe = rng.normal()
             pid = f"t{i}" if role else f"c{i % 100}"  # controls recur
-            for rel in range(-12, 13):
+            for rel in range(-8, 9):
                 t = u + rel
                 eff = -0.2 if (role and rel >= 0) else 0.0
                 trend = pretrend * rel if (role and rel < 0) else 0.0
@@ -442,13 +442,13 @@ def _matched_paths(pretrend: float, n_pairs: int = 150, seed: int = 0) -> pd.Dat
 
 
 def test_event_study_recovers_effect_and_pretrend_test():
-    flat = event_study(_matched_paths(0.0), outcome="public_support", window=(-12, 12))
+    flat = event_study(_matched_paths(0.0), outcome="public_support", window=(-8, 8))
     tab = flat.table.set_index("rel_month")
     assert tab.loc[-1, "estimate"] == 0.0
-    post = tab.loc[0:12, "estimate"]
+    post = tab.loc[0:8, "estimate"]
     assert abs(post.mean() + 0.2) < 0.05
-    assert flat.pretrend_df == 11 and flat.pretrend_p > 0.01
-    trend = event_study(_matched_paths(0.05), outcome="public_support", window=(-12, 12))
+    assert flat.pretrend_df == 7 and flat.pretrend_p > 0.01
+    trend = event_study(_matched_paths(0.05), outcome="public_support", window=(-8, 8))
     assert trend.pretrend_p < 1e-6
     assert "Pre-trend test" in trend.summary()
     assert list(trend.to_frame().columns)[:2] == ["outcome", "rel_month"]
@@ -577,3 +577,21 @@ def test_wls_bootstrap_replicates_equal_refits():
     reps = _wls_bootstrap(y, x, w, 1, cl, counts)
     for b in range(5):
         assert reps[b] == pytest.approx(_wls(y, x, w * counts[b, cl])[0], rel=1e-10)
+
+
+def test_montecarlo_smoke():
+    """Two small replications of validation/montecarlo.py: the pipeline runs and estimates are near the truth."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "montecarlo", Path(__file__).parents[1] / "validation" / "montecarlo.py"
+    )
+    mc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mc)
+    est = pd.concat([mc.one_replication(s, n_persons=1500) for s in (11, 12)], ignore_index=True)
+    assert set(est.estimator) == set(mc.ESTIMATORS)
+    z = (est.estimate - est.truth) / est.std_error
+    assert np.all(np.abs(z) < 4.5)
+    s = mc.summarise(est)
+    assert len(s) == len(mc.ESTIMATORS) * len(mc.OUTCOMES) * 2 * len(mc.HORIZONS)
+    assert "| estimator |" in mc.to_markdown(s, "cmd", 1.0, 1500)
