@@ -590,15 +590,26 @@ def _register_pairs(sess: _Session, pairs: TableLike) -> tuple[str, str, pa.Tabl
     if missing:
         raise InputError(f"pairs lack column(s) {', '.join(missing)}; they have {', '.join(map(str, cols))}.")
     n = len(pairs)
+
+    def text(col: str) -> pa.Array | pa.ChunkedArray:
+        if isinstance(pairs, pd.DataFrame):
+            arr = (
+                pa.array(pairs[col].to_numpy(dtype=object), from_pandas=True)
+                if n
+                else pa.array([], pa.string())
+            )
+        else:
+            arr = pairs[col]
+        try:
+            return arr.cast(pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise InputError(f"pairs: column {col} must be text (got {arr.type}).") from None
+
     keys = pa.table(
         {
             "_row": pa.array(np.arange(n, dtype=np.int64)),
-            "person_id": pa.array(np.asarray(pairs["person_id"]).astype(str) if n else [], pa.string())
-            if isinstance(pairs, pd.DataFrame)
-            else pairs["person_id"].cast(pa.string()),
-            "ref_month": pa.array(np.asarray(pairs["ref_month"], dtype=object) if n else [], pa.string())
-            if isinstance(pairs, pd.DataFrame)
-            else pairs["ref_month"].cast(pa.string()),
+            "person_id": text("person_id"),
+            "ref_month": text("ref_month"),
         }
     )
     raw = sess.name("pairs_raw")

@@ -486,3 +486,59 @@ def test_property_monthly_tables_shift_by_any_month(rows, k):
     b = pm(spells(), shifted, end_month="2030-12")
     assert list(b.month) == [months.from_index(months.to_index(m) + k) for m in a.month]
     np.testing.assert_allclose(a.social_assistance_sek, b.social_assistance_sek)
+
+
+# ------------------------------------------------------------------------------------- the synthetic world
+@pytest.fixture(scope="module")
+def small_world(tmp_path_factory):
+    from finsam_effekt import synth
+
+    cfg = synth.SynthConfig(persons=2000, seed=7, start="2020-01", end="2021-12")
+    out = tmp_path_factory.mktemp("world")
+    synth.generate(out, cfg)
+    return cfg, out, synth.latent_person_months(cfg)
+
+
+def test_synthetic_world_panel_equals_generator_latent_states(small_world):
+    # The generator writes messy registers (split, overlapping half-extent, duplicate, open and monthly-payment
+    # spells) from latent monthly states; the panel must recover every monthly figure exactly.
+    cfg, d, latent = small_world
+    out = panel.person_months(
+        d / "benefit_spells.parquet",
+        d / "social_assistance.parquet",
+        d / "earnings.parquet",
+        d / "population.parquet",
+        end_month=cfg.end,
+        start_month=cfg.start,
+    )
+    both = out.merge(latent, on=["person_id", "month"], how="outer", suffixes=("", "_latent"), indicator=True)
+    assert (both["_merge"] == "both").all()
+    for o in OUTCOMES:
+        np.testing.assert_allclose(both[o], both[f"{o}_latent"], rtol=1e-9, atol=1e-6, err_msg=o)
+    # In particular participants' monthly public_support before their start month (the pre-period).
+    tp = pd.read_parquet(d / "truth_participants.parquet")[["person_id", "ref_month"]]
+    pre = both.merge(tp, on="person_id")
+    pre = pre[pre.month < pre.ref_month]
+    assert len(pre) > 100 and pre.public_support.sum() > 0
+    assert (pre.public_support == pre.public_support_latent).all()
+
+
+def test_synthetic_world_censoring_matches_truth(small_world):
+    # truth_participants has NaN exactly where month u+k is censored (death, emigration, past the window).
+    cfg, d, _ = small_world
+    tp = pd.read_parquet(d / "truth_participants.parquet")
+    pop = pd.read_parquet(d / "population.parquet")
+    out = panel.horizon_outcomes(
+        tp[["person_id", "ref_month"]],
+        (3, 6, 12),
+        None,
+        pop,
+        spells=d / "benefit_spells.parquet",
+        social_assistance=d / "social_assistance.parquet",
+        earnings=d / "earnings.parquet",
+        end_month=cfg.end,
+        start_month=cfg.start,
+    )
+    for k in (3, 6, 12):
+        assert (out[f"public_support_m{k}"].isna() == tp[f"public_support_m{k}"].isna()).all(), k
+    assert tp["public_support_m12"].isna().any() and tp["public_support_m3"].notna().any()
