@@ -823,9 +823,14 @@ def _validate_source(
     exprs = _canonical_exprs(src, t, mapping)
     checks = _checks(table, t, mapping)
     parsed = _parsed_select(exprs, src.relation, with_row=False)
-    counts_sql = ", ".join(["count(*)"] + [f"count_if({c.condition})" for c in checks])
-    result = con.execute(f"SELECT {counts_sql} FROM ({parsed})").fetchone()
-    n_rows, counts = result[0], result[1:]
+    spec = TABLES[table]
+    keyed = bool(spec.key) and all(k in mapping for k in spec.key)
+    # one scan: row count, every check's count and (keyed tables) a 64-bit hash screen for duplicate keys
+    aggs = ["count(*)"] + [f"count_if({c.condition})" for c in checks]
+    if keyed:
+        aggs.append(f"count(DISTINCT hash({', '.join(_v(k) for k in spec.key)}))")
+    result = con.execute(f"SELECT {', '.join(aggs)} FROM ({parsed})").fetchone()
+    n_rows, counts = result[0], result[1 : 1 + len(checks)]
     parsed_rows = _parsed_select(exprs, src.rows_relation, with_row=True)
     for check, n in zip(checks, counts, strict=True):
         if not n:
@@ -842,9 +847,8 @@ def _validate_source(
             if any("Ã" in c for c in found):
                 hint += "; the codes look like UTF-8 text read as Latin-1, so check `encoding`"
         problems.append(Problem(table, src.file, check.column, message, n, rows, hint, check.severity))
-    spec = TABLES[table]
-    if spec.key and all(k in mapping for k in spec.key):
-        problems.extend(_duplicate_keys(con, src, exprs, n_rows))
+    if keyed and result[-1] != n_rows:
+        problems.extend(_duplicate_keys(con, src, exprs))
     if n_rows == 0:
         severity = "error" if table in ("population", "sus_registrations") else "warning"
         problems.append(Problem(table, src.file, None, "file has no data rows", severity=severity,
@@ -853,17 +857,14 @@ def _validate_source(
 
 
 def _duplicate_keys(
-    con: duckdb.DuckDBPyConnection, src: RawSource, exprs: list[_ColumnExpr], n_rows: int
+    con: duckdb.DuckDBPyConnection, src: RawSource, exprs: list[_ColumnExpr]
 ) -> list[Problem]:
-    """Rows repeating an earlier row's key (all columns for spells: identical rows)."""
+    """Rows repeating an earlier row's key (all columns for spells: identical rows); called when the hash screen
+    in :func:`_validate_source` saw fewer distinct keys than rows, confirmed here exactly."""
     spec = TABLES[src.table]
     key_exprs = [e for e in exprs if e.name in spec.key]
     parsed = _parsed_select(key_exprs, src.relation, with_row=False)
     keys = ", ".join(_v(k) for k in spec.key)
-    # a 64-bit hash screens cheaply; an exact GROUP BY confirms only when the hash sees repeats
-    distinct = con.execute(f"SELECT count(DISTINCT hash({keys})) FROM ({parsed})").fetchone()[0]
-    if distinct == n_rows:
-        return []
     n = con.execute(
         f"SELECT coalesce(sum(c - 1), 0) FROM (SELECT count(*) AS c FROM ({parsed}) GROUP BY {keys} HAVING c > 1)"
     ).fetchone()[0]
@@ -977,12 +978,14 @@ def _persons_missing_from_population(
     con: duckdb.DuckDBPyConnection, name: str, src: RawSource, exprs: list[_ColumnExpr]
 ) -> Problem | None:
     pid = next(e for e in exprs if e.name == "person_id")
-    n_rows, n_persons = con.execute(
-        f"SELECT count(*), count(DISTINCT pid) FROM (SELECT {pid.value} AS pid FROM {_q(src.relation)}) s "
-        f"WHERE pid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM population p WHERE p.person_id = s.pid)"
-    ).fetchone()
+    missing = (
+        f"SELECT s.pid FROM (SELECT {pid.value} AS pid FROM {_q(src.relation)}) s "
+        "ANTI JOIN (SELECT person_id FROM population) p ON p.person_id = s.pid WHERE s.pid IS NOT NULL"
+    )
+    n_rows = con.execute(f"SELECT count(*) FROM ({missing})").fetchone()[0]
     if not n_rows:
         return None
+    n_persons = con.execute(f"SELECT count(DISTINCT pid) FROM ({missing})").fetchone()[0]
     rows = [r[0] for r in con.execute(
         f"SELECT __row FROM (SELECT __row, {pid.value} AS pid FROM {_q(src.rows_relation)}) s WHERE pid IS NOT NULL "
         f"AND NOT EXISTS (SELECT 1 FROM population p WHERE p.person_id = s.pid) ORDER BY __row LIMIT 5").fetchall()]  # fmt: skip
