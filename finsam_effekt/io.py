@@ -859,30 +859,44 @@ def _validate_source(
 def _duplicate_keys(
     con: duckdb.DuckDBPyConnection, src: RawSource, exprs: list[_ColumnExpr]
 ) -> list[Problem]:
-    """Rows repeating an earlier row's key (all columns for spells: identical rows); called when the hash screen
-    in :func:`_validate_source` saw fewer distinct keys than rows, confirmed here exactly."""
+    """Rows repeating an earlier row's key; called when the hash screen in :func:`_validate_source` saw fewer
+    distinct keys than rows, confirmed here exactly.
+
+    Rows identical in every canonical column are a warning (the later stages count them once, as
+    ``panel.person_months`` documents); rows sharing a key with *different* values are an error (which one is
+    right cannot be told).
+    """
     spec = TABLES[src.table]
-    key_exprs = [e for e in exprs if e.name in spec.key]
-    parsed = _parsed_select(key_exprs, src.relation, with_row=False)
     keys = ", ".join(_v(k) for k in spec.key)
-    n = con.execute(
-        f"SELECT coalesce(sum(c - 1), 0) FROM (SELECT count(*) AS c FROM ({parsed}) GROUP BY {keys} HAVING c > 1)"
-    ).fetchone()[0]
-    if not n:
-        return []
-    parsed_rows = _parsed_select(key_exprs, src.rows_relation, with_row=True)
-    rows = [r[0] for r in con.execute(
-        f"SELECT __row FROM (SELECT __row, row_number() OVER (PARTITION BY {keys} ORDER BY __row) AS rn "
-        f"FROM ({parsed_rows})) WHERE rn > 1 ORDER BY __row LIMIT 5").fetchall()]  # fmt: skip
-    if set(spec.key) == set(spec.names):
-        message, hint = (
-            "identical duplicate rows",
-            "Remove exact duplicates (e.g. retroactive corrections) before reading",
-        )
-    else:
-        message = f"more than one row per ({', '.join(spec.key)})"
-        hint = "Keep one row per key (sum amounts of the same person and month) before reading"
-    return [Problem(src.table, src.file, ", ".join(spec.key), message, int(n), rows, hint)]
+    everything = ", ".join(_v(e.name) for e in exprs)
+    parsed_rows = _parsed_select(exprs, src.rows_relation, with_row=True)
+    ranked = (
+        f"SELECT __row, row_number() OVER (PARTITION BY {keys} ORDER BY __row) AS rn_key, "
+        f"row_number() OVER (PARTITION BY {everything} ORDER BY __row) AS rn_all FROM ({parsed_rows})"
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __dups AS SELECT * FROM ({ranked}) WHERE rn_key > 1")
+    kinds = (
+        ("rn_all > 1", "identical duplicate rows (counted once)", "warning",
+         "Identical rows (e.g. retroactive corrections written twice) are counted once by the later stages; "
+         "remove them from the extract to silence this warning"),
+        ("rn_all = 1", f"more than one row per ({', '.join(spec.key)}) with different values", "error",
+         "Keep one row per key (e.g. sum the amounts of one person and month) before reading"),
+    )  # fmt: skip
+    out = []
+    for cond, message, severity, hint in kinds:
+        n = con.execute(f"SELECT count(*) FROM __dups WHERE {cond}").fetchone()[0]
+        if n:
+            rows = [
+                r[0]
+                for r in con.execute(
+                    f"SELECT __row FROM __dups WHERE {cond} ORDER BY __row LIMIT 5"
+                ).fetchall()
+            ]
+            out.append(
+                Problem(src.table, src.file, ", ".join(spec.key), message, int(n), rows, hint, severity)
+            )
+    con.execute("DROP TABLE __dups")
+    return out
 
 
 @dataclass

@@ -295,13 +295,22 @@ def test_duplicate_key_rows(tmp_path):
     text = SPELL_HEAD + "a,SJP,2020-01-01,,1,10\nb,SJP,2020-01-01,,1,10\na,SJP,2020-01-01,,1,10\n"
     assert _problems(tmp_path, "benefit_spells", text) == [
         "DIR/benefit_spells.csv, column 'person_id, benefit, from_date, to_date, extent, amount_sek': identical "
-        "duplicate rows (1 row; e.g. row 3). Remove exact duplicates (e.g. retroactive corrections) before reading"
+        "duplicate rows (counted once) (1 row; e.g. row 3). Identical rows (e.g. retroactive corrections written "
+        "twice) are counted once by the later stages; remove them from the extract to silence this warning"
     ]
-    text = "person_id,month,amount_sek\na,2020-01,1\na,2020-02,1\na,2020-01,5\nb,2020-01,1\na,2020-01,2\n"
+    text = "person_id,month,amount_sek\na,2020-01,1\na,2020-02,1\na,2020-01,5\nb,2020-01,1\na,2020-01,2\na,2020-02,1\n"
     assert _problems(tmp_path, "social_assistance", text) == [
-        "DIR/social_assistance.csv, column 'person_id, month': more than one row per (person_id, month) (2 rows; "
-        "e.g. row 3, 5). Keep one row per key (sum amounts of the same person and month) before reading"
+        "DIR/social_assistance.csv, column 'person_id, month': identical duplicate rows (counted once) (1 row; e.g. "
+        "row 6). Identical rows (e.g. retroactive corrections written twice) are counted once by the later stages; "
+        "remove them from the extract to silence this warning",
+        "DIR/social_assistance.csv, column 'person_id, month': more than one row per (person_id, month) with "
+        "different values (2 rows; e.g. row 3, 5). Keep one row per key (e.g. sum the amounts of one person and "
+        "month) before reading",
     ]
+    report = validate_inputs(
+        InputSpec(tables={"social_assistance": InputTable(path=tmp_path / "social_assistance.csv")})
+    )
+    assert [p.severity for p in report.problems] == ["warning", "error"] and not report.ok
 
 
 def test_missing_person_id_and_bad_months(tmp_path):
