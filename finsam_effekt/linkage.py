@@ -47,7 +47,7 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("volume_participations", "volume insats participations (counts only)"),
     ("unique_persons", "unique persons with personal data"),
     ("episodes", "episodes after merging double registrations"),
-    ("double_registrations", "double registrations (merged into an earlier registration's episode)"),
+    ("double_registrations", "double registrations merged into an episode"),
     ("found_in_population", "persons found in the population register"),
     ("in_window", "first start inside the analysis window"),
     ("in_age_range", "age at first start inside the age range"),

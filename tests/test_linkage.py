@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import pandas as pd
 import pytest
@@ -194,3 +196,54 @@ def test_support_consistency_from_panel_and_from_registers():
         sup["suppressed"].all() and sup["n_participants"].isna().all() and sup["share_disagree"].isna().all()
     )
     assert sup["disagree"].tolist()[:3] == [0, 0, 0] and sup["disagree"].iloc[3:].isna().all()
+
+
+def _reconcile(folder, threshold):
+    import json
+
+    from finsam_effekt.config import load_input_spec
+    from finsam_effekt.io import read_inputs
+
+    truth = json.loads((folder / "truth.json").read_text(encoding="utf-8"))
+    con, _ = read_inputs(load_input_spec(folder / "mapping.yaml"))
+    res = link_participants(
+        con.table("sus_registrations"),
+        con.table("population"),
+        sus_volume=con.table("sus_volume"),
+        window=tuple(truth["window"]),
+        age_range=(0, 150),
+        disclosure_threshold=threshold,
+        con=con,
+    )
+    tot, c = _totals(res.linkage_report), truth["counts"]
+    assert {
+        "registrations": tot["registrations"],
+        "person_registrations": tot["person_registrations"],
+        "anonymous_registrations": tot["anonymous"],
+        "volume_participations": tot["volume_participations"],
+        "double_registrations": tot["double_registrations"],
+        "linkable_persons": tot["unique_persons"],
+        "episodes": tot["episodes"],
+    } == c
+    # every linkable person is in the population and, over the whole window, a participant
+    assert tot["found_in_population"] == tot["enough_history"] == truth["n_participants"]["all"]
+    assert len(res.participants) == truth["n_participants"]["all"]
+    return res
+
+
+def test_linkage_report_reconciles_with_synth_counts(tmp_path):
+    from finsam_effekt.synth import SynthConfig, generate
+
+    generate(tmp_path, SynthConfig(persons=800), "parquet")
+    res = _reconcile(tmp_path, threshold=1)
+    assert (res.participants["n_episodes"] >= 1).all()
+
+
+SHIPPED = Path(__file__).parents[1] / "synthetic_data"
+
+
+@pytest.mark.skipif(
+    not (SHIPPED / "truth.json").exists(), reason="the shipped synthetic world is not generated yet"
+)
+def test_shipped_world_linkage_reconciles_with_truth():
+    _reconcile(SHIPPED, threshold=5)
