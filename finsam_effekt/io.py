@@ -342,6 +342,25 @@ def _scan_invalid_utf8(path: Path, header: bool = True) -> tuple[int, list[int]]
     return bad, examples
 
 
+def _scan_field_counts(path: Path, t: InputTable) -> tuple[int, int, list[int]]:
+    """Fields in the header, data rows with another field count and the first five of them (failure path only)."""
+    import csv
+
+    bad, examples, n_fields = 0, [], 0
+    try:
+        with open(path, encoding=t.encoding, newline="", errors="replace") as fh:
+            for i, fields in enumerate(csv.reader(fh, delimiter=t.separator, quotechar='"')):
+                if i == 0:
+                    n_fields = len(fields)
+                elif fields and len(fields) != n_fields:
+                    bad += 1
+                    if len(examples) < 5:
+                        examples.append(i)
+    except (LookupError, csv.Error):
+        return n_fields, 0, []
+    return n_fields, bad, examples
+
+
 def _transcode_to_utf8(path: Path, encoding: str) -> Path:
     """A temporary UTF-8 copy of a text file in an encoding DuckDB cannot read itself (the input is untouched)."""
     import codecs
@@ -369,7 +388,7 @@ def _register_csv(con: duckdb.DuckDBPyConnection, name: str, t: InputTable) -> t
         path, enc = _transcode_to_utf8(path, t.encoding), "utf-8"
     src = (
         f"read_csv({_lit(str(path))}, all_varchar=true, header=true, delim={_lit(t.separator)}, "
-        f"quote='\"', encoding={_lit(enc)})"
+        f"quote='\"', skip=0, strict_mode=true, encoding={_lit(enc)})"
     )
     rel, rows = f"__raw_{name}", f"__rawrows_{name}"
     con.execute(f"CREATE OR REPLACE VIEW {_q(rel)} AS SELECT * FROM {src}")
@@ -540,6 +559,19 @@ def _read_failure(name: str, path: Path, t: InputTable, fmt: str, exc: Exception
             "file is not Latin-1 text (it looks like UTF-8, which read as Latin-1 would garble å ä ö)",
             hint="Set `encoding: utf-8` for this table in the input spec",
         )
+    if fmt == "csv":
+        n_fields, bad, rows = _scan_field_counts(path, t)
+        if bad:
+            return Problem(
+                name,
+                str(path),
+                None,
+                f"rows with a different number of fields than the header ({n_fields})",
+                n_rows=bad,
+                example_rows=rows,
+                hint=f"Check `separator` ({t.separator!r}) and quoting; a field containing the separator must be "
+                "quoted",
+            )
     first = next((line for line in text.splitlines() if line.strip()), text)
     hint = (
         f"Check `separator` ({t.separator!r}), `encoding` ({t.encoding!r}) and quoting in the input spec"

@@ -184,6 +184,14 @@ def test_empty_file_and_header_only(tmp_path):
     ]
 
 
+def test_rows_with_extra_fields_are_never_skipped(tmp_path):
+    text = "person_id,month,earnings_sek\na,2020-01,1\nb,2020-02,2,extra\nc,2020-03,3\n"
+    assert _problems(tmp_path, "earnings", text) == [
+        "DIR/earnings.csv: rows with a different number of fields than the header (3) (1 row; e.g. row 2). Check "
+        "`separator` (',') and quoting; a field containing the separator must be quoted"
+    ]
+
+
 def test_missing_required_column_names_the_mapping(tmp_path):
     got = _problems(tmp_path, "earnings", "LopNr;Manad\n1;202001\n", separator=";", month_format="%Y%m",
                     columns={"LopNr": "person_id", "Manad": "month", "Lon": "earnings_sek"})  # fmt: skip
