@@ -1071,7 +1071,7 @@ def share_above_threshold(annual_income_sek: Sequence[float] | np.ndarray, thres
 
 def before_after_effects(
     paths: pd.DataFrame,
-    before: tuple[int, int] = (-12, -1),
+    before: tuple[int, int] = (-3, -1),
     after: tuple[int, int] = (1, 12),
     n_draws: int = 2000,
     seed: int = 20240801,
@@ -1082,10 +1082,16 @@ def before_after_effects(
     participants: ``rel_month``, ``censored`` and the outcome columns; with a ``treated`` column only rows with
     ``treated == 1`` are used, so the panel's paths of treated and controls can be passed) and outcome ``o`` of
     ``REQUIRED_OUTCOMES``: ``before_i`` = mean of ``o`` over the uncensored months ``rel_month`` in
-    ``before`` (default −12..−1), ``after_i`` = the same over ``after`` (default 1..12), and
+    ``before`` (default −3..−1), ``after_i`` = the same over ``after`` (default 1..12), and
     ``Δ_i = after_i − before_i``. Participants without an uncensored month in either window are left out. The
     "effect" is ``mean_i Δ_i``, taken as constant in every month ``1..after[1]`` (the local calculations
     credit the whole yearly change to the insats every year), with ``std_error = sd(Δ) / sqrt(n)``.
+
+    Why −3..−1: the local calculations take the participant's försörjning *at the start* of the insats (SUS
+    records it as ``support_at_start``) as what would have continued without it; the three months before the
+    start month measure that situation from the registers with less month-to-month noise than one month. Since
+    participants enter on a rising need for support (Ashenfelter 1978), this baseline is where regression to
+    the mean inflates a before/after "effect" most; ``before=(-12, -1)`` gives the year-before variant.
 
     Returns
     -------
@@ -1147,7 +1153,7 @@ def before_after_cost_benefit(
     params: CostBenefitParameters | None = None,
     *,
     cost_per_participant_sek: float | CostPerParticipant | None = None,
-    before: tuple[int, int] = (-12, -1),
+    before: tuple[int, int] = (-3, -1),
     after: tuple[int, int] = (1, 12),
 ) -> CostBenefitResults:
     """The cost-benefit by the local calculations' before/after method, with the same parameters.
