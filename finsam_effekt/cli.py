@@ -174,6 +174,36 @@ def validate_command(
     console.print("[green]all inputs usable[/]", highlight=False)
 
 
+@app.command("synth")
+def synth_command(
+    out: Path = typer.Option(..., "--out", help="folder to write the synthetic world into"),
+    persons: int = typer.Option(60_000, "--persons", help="number of persons in the population"),
+    seed: int = typer.Option(2024, "--seed", help="random seed (same arguments give identical files)"),
+    start: str = typer.Option("2016-01", "--start", help="first month of the register window (YYYY-MM)"),
+    end: str = typer.Option("2023-12", "--end", help="last month of the register window (YYYY-MM)"),
+    fmt: str = typer.Option(
+        "parquet", "--format", help="parquet | csv | csv-latin1 | agency-csv | sav | dta (mapping.yaml reads it)"
+    ),
+    effect_scale: float = typer.Option(1.0, "--effect-scale", help="scale of the true effect (0 = no effect)"),
+    hidden_confounding: float = typer.Option(
+        0.0, "--hidden-confounding", help="strength of an unobserved trait driving entry and outcomes"
+    ),
+) -> None:
+    """Generate a synthetic SUS/MiDAS register world with known true effects (truth.json) and print a summary."""
+    from .synth import SynthConfig, generate
+
+    cfg = SynthConfig(
+        persons=persons,
+        seed=seed,
+        start=start,
+        end=end,
+        effect_scale=effect_scale,
+        hidden_confounding=hidden_confounding,
+    )
+    res = generate(out, cfg, fmt)  # type: ignore[arg-type]
+    typer.echo(res.summary())
+
+
 def main() -> None:
     """Entry point of the console script."""
     try:
