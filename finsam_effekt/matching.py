@@ -143,10 +143,16 @@ def estimate_propensity(
         raise InputError(f"propensity model: treatment column {treatment!r} must be 0/1")
     t = t.astype(float)
     X = _design(data, covariates, time_effects)
+    from threadpoolctl import threadpool_limits
+
     model = sm.Logit(t, X)
     converged = True
+    # Multi-threaded BLAS on moderate design matrices is slower than one thread (thread start-up and
+    # oversubscription on shared machines): 10x on a 40 000 x 52 cohort here. Large designs keep all threads.
+    limit = 1 if X.size < 20_000_000 else None
     try:
-        res = model.fit(method="newton", maxiter=maxiter, disp=False)
+        with threadpool_limits(limits=limit):
+            res = model.fit(method="newton", maxiter=maxiter, disp=False)
         converged = bool(res.mle_retvals.get("converged", True))
         params = res.params
     except Exception:  # singular Hessian (separation): fall back to a lightly penalised fit

@@ -142,3 +142,77 @@ def test_censor_at_later_start():
     lo = censor_at_later_start(long)
     assert lo["censored"].tolist() == [False, True, True]
     assert lo["public_support"].isna().tolist() == [False, True, True]
+
+
+@pytest.fixture(scope="module")
+def synthetic_match(tmp_path_factory):
+    """A generated register world (synth), linked, paneled, cohort built, matched 3:1 with replacement."""
+    from finsam_effekt.config import DEFAULT_COVARIATES
+    from finsam_effekt.linkage import link_participants
+    from finsam_effekt.matching import estimate_propensity, match_nearest
+    from finsam_effekt.synth import SynthConfig, generate
+
+    out = tmp_path_factory.mktemp("world")
+    generate(out, SynthConfig(persons=20000, seed=11, start="2017-01", end="2021-12"))
+    names = ("population", "sus_registrations", "benefit_spells", "social_assistance", "earnings")
+    T = {n: pd.read_parquet(out / f"{n}.parquet") for n in names}
+    window = ("2019-01", "2020-12")
+    link = link_participants(T["sus_registrations"], T["population"], window=window, age_range=(16, 64))
+    panel = person_months(
+        T["benefit_spells"], T["social_assistance"], T["earnings"], T["population"], end_month="2021-12"
+    )
+    co = build_cohort(
+        link.participants,
+        panel,
+        T["population"],
+        link.kommun_forbund,
+        window=window,
+        end_month="2021-12",
+        sample_rate=0.5,
+        seed=1,
+    )
+    covs = [c for c in DEFAULT_COVARIATES if c in co.columns]
+    ps = estimate_propensity(co, "treated", covs, time_effects="ref_month")
+    res = match_nearest(
+        co, "treated", ps.linear_predictor, ratio=3, replace=True, caliper=0.2, exact="ref_month"
+    )
+    return co, covs, res, T["population"]
+
+
+@pytest.mark.slow
+def test_synthetic_world_balance(synthetic_match):
+    from finsam_effekt.balance import balance_table
+
+    co, covs, res, _ = synthetic_match
+    assert co.attrs["n_treated"] > 300
+    tab = balance_table(res, covs).to_frame()
+    before = tab[(tab["sample"] == "before") & (tab["variable"] != "distance")]["smd"].abs()
+    after = tab[(tab["sample"] == "after") & (tab["variable"] != "distance")]["smd"].abs()
+    assert (before > 0.1).sum() >= 5  # participants differ from the pool (Ashenfelter dip, age, education)
+    assert after.max() < 0.1
+
+
+@pytest.mark.slow
+def test_synthetic_world_controls_eligible(synthetic_match):
+    from finsam_effekt import months as mo
+
+    co, _, res, pop = synthetic_match
+    p = res.pairs
+    t = co.iloc[p["treated_row"].to_numpy()].reset_index(drop=True)
+    c = co.iloc[p["control_row"].to_numpy()].reset_index(drop=True)
+    assert (c["treated"] == 0).all() and (t["treated"] == 1).all()
+    assert (c["ref_month"].to_numpy() == t["ref_month"].to_numpy()).all()
+    assert (c["person_id"].to_numpy() != t["person_id"].to_numpy()).all()
+    assert (c["ps_months_12"] > 0).all()
+    assert c["age"].between(16, 64).all()
+    u = mo.to_index(c["ref_month"])
+    later = c["later_start_month"]
+    ok_later = later.isna() | (mo.to_index(later.fillna("9999-12")) > u)
+    assert ok_later.all()
+    popi = pop.set_index(pop["person_id"].astype(str))
+    gone = pd.concat(
+        [pd.to_datetime(popi["emigration_date"]), pd.to_datetime(popi["death_date"])], axis=1
+    ).min(axis=1)
+    g = gone.reindex(c["person_id"]).to_numpy()
+    first_day_next = np.array([mo.first_day(x + 1) for x in u], dtype="datetime64[ns]")
+    assert (pd.isna(g) | (g >= first_day_next)).all()
