@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -599,3 +602,68 @@ def test_cli_cost_benefit_writes_tables_figures_and_summary(tmp_path):
     assert (out / "tornado_society.png").stat().st_size > 0 and (out / "summary.txt").is_file()
     missing = CliRunner().invoke(app, ["cost-benefit", str(tmp_path / "nope.csv"), "--out", str(out)])
     assert missing.exit_code != 0 and isinstance(missing.exception, InputError)
+
+
+# ------------------------------------------------------------------------------------ the shipped synthetic world
+SHIPPED = Path(__file__).resolve().parent.parent / "synthetic_data"
+
+
+@pytest.fixture(scope="module")
+def shipped_paths_and_truth():
+    """Linkable participants' outcome paths (months -3..12) and the true monthly ATTs of the shipped world."""
+    if not (SHIPPED / "truth.json").is_file():
+        pytest.skip("synthetic_data/ is not shipped in this checkout")
+    from finsam_effekt import io, linkage, panel
+    from finsam_effekt.config import load_input_spec
+
+    con, _ = io.read_inputs(load_input_spec(SHIPPED / "mapping.yaml"))
+    truth = json.loads((SHIPPED / "truth.json").read_text(encoding="utf-8"))
+    start, end = truth["window"]
+    link = linkage.link_participants(
+        con.table("sus_registrations"),
+        con.table("population"),
+        window=("2018-01", "2022-12"),
+        age_range=(16, 64),
+        con=con,
+        register_start=start,
+        min_history_months=24,
+    )
+    paths = panel.outcome_paths(
+        link.participants[["person_id", "ref_month"]],
+        (-3, 12),
+        spells=con.table("benefit_spells"),
+        social_assistance=con.table("social_assistance"),
+        earnings=con.table("earnings"),
+        population=con.table("population"),
+        end_month=end,
+        con=con,
+    )
+    att = truth["att"]["all"]
+    effects = effects_frame(
+        {o: [att[o][str(k)] for k in range(1, 13)] for o in cb.REQUIRED_OUTCOMES},
+        horizons=tuple(range(1, 13)),
+        se=0.0,
+        estimator="truth",
+    )
+    return paths, effects
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("overrides", [{"horizon_years": 1, "persistence.kind": "none"}, {}])
+def test_shipped_world_before_after_return_exceeds_the_counterfactual_return(
+    shipped_paths_and_truth, overrides
+):
+    """The generator selects participants on a rising need for support, so the before/after "return" of the
+    local calculations (baseline = the situation at the start) contains regression to the mean: on the same
+    participants it exceeds the return computed from the true effects (truth.json: with minus without insats),
+    by more than its own Monte Carlo uncertainty. Checked for the first year (the local calculations' "return
+    per participant and year") and for the default 5-year horizon."""
+    paths, truth_effects = shipped_paths_and_truth
+    p = cb.load_cost_benefit_parameters(overrides={"monte_carlo.n_draws": 500, **overrides})
+    res = cb.cost_benefit(truth_effects, p, cost_per_participant_sek=82000, before_after_paths=paths)
+    assert res.before_after.effect_columns[-1] == ("earnings_sek", 12)
+    cmp = res.comparison_frame().set_index("financier")
+    for fin in ("public_sector_total", "society", "state", "kommun"):
+        row = cmp.loc[fin]
+        assert row["net_point_counterfactual"] < row["ci_lower_before_after"], fin
+    assert (cmp.loc[["public_sector_total", "society"], "difference"] > 20000).all()
