@@ -270,7 +270,7 @@ def _stage_link(ctx: _Ctx) -> int | None:
     cfg = ctx.cfg
     start, end = _data_range(ctx)
     ctx.data["start_month"], ctx.data["end_month"] = start, end
-    ctx.facts["register data"] = f"{start} – {end}"
+    ctx.facts["register_months"] = f"{start} – {end}"
     res = link(
         _table(ctx, "sus_registrations"),
         _table(ctx, "population"),
@@ -287,6 +287,7 @@ def _stage_link(ctx: _Ctx) -> int | None:
     )
     ctx.data["linkage"] = res
     ctx.tables["linkage_report"] = res.linkage_report
+    ctx.facts["participants"] = len(res.participants)
     return len(res.participants)
 
 
@@ -403,7 +404,7 @@ def _stage_balance(ctx: _Ctx) -> int | None:
     )
     after = frame.loc[frame["sample"] == "after", "smd"].abs()
     if len(after):
-        ctx.facts["max |SMD| after matching"] = round(float(after.max()), 3)
+        ctx.facts["max_abs_smd_after"] = round(float(after.max()), 3)
     return len(frame)
 
 
@@ -492,14 +493,20 @@ def _stage_event_study(ctx: _Ctx) -> int | None:
         tests.append((o, r.pretrend_wald, r.pretrend_df, r.pretrend_p))
     ctx.tables["event_study"] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     for o, wald, df_, p in tests:
-        ctx.facts[f"pre-trend test {o}: chi2({df_}) = {wald:.2f}, p"] = round(float(p), 3)
+        ctx.facts[f"pretrend:{o}"] = f"χ²({df_}) = {wald:.2f}, p = {p:.3f}"
     return len(ctx.tables["event_study"])
 
 
 def _stage_sensitivity(ctx: _Ctx) -> int | None:
     fn = _fn("estimation", "sensitivity_analysis")
     res = fn(
-        ctx.data["outcomes"], ctx.data["match"], paths=ctx.data["paths"], horizons=ctx.cfg.outcomes.horizons
+        ctx.data["outcomes"],
+        ctx.data["match"],
+        paths=ctx.data["paths"],
+        outcomes=list(ctx.cfg.outcomes.names),
+        horizons=ctx.cfg.outcomes.horizons,
+        cluster=ctx.cfg.inference.cluster,
+        alpha=ctx.cfg.inference.alpha,
     )
     frame = res.to_frame() if hasattr(res, "to_frame") else res
     ctx.tables["sensitivity"] = frame
@@ -543,6 +550,7 @@ def _stage_cost_benefit(ctx: _Ctx) -> int | None:
     ctx.tables["cost_benefit"] = res.to_frame()
     for name, meth in (("waterfall", "waterfall_figure"), ("tornado", "tornado_figure")):
         ctx.figures[name] = getattr(res, meth)()
+    ctx.facts["cost_per_participant_sek"] = round(float(res.cost_per_participant_sek))
     return len(ctx.tables["cost_benefit"])
 
 

@@ -109,6 +109,9 @@ COLUMN_LABELS: dict[str, tuple[str, str]] = {
     "var_ratio": ("Varianskvot", "Variance ratio"),
     "smd_flag": ("|SMD| > 0,1", "|SMD| > 0.1"),
     "var_ratio_flag": ("Varianskvot utanför 0,5–2", "Variance ratio outside 0.5–2"),
+    "smd_before": ("SMD före matchning", "SMD before matching"),
+    "smd_after": ("SMD efter matchning", "SMD after matching"),
+    "var_ratio_after": ("Varianskvot efter matchning", "Variance ratio after matching"),
     "sample": ("Urval", "Sample"),
     "smd": ("Standardiserad medelvärdesskillnad", "Std. mean difference"),
     "variance_ratio": ("Varianskvot", "Variance ratio"),
@@ -181,6 +184,60 @@ TEXT: dict[str, tuple[str, str]] = {
     "status": ("andel i månad k", "share in month k"),
     "cumulative": ("summa månad 1..k", "sum over months 1..k"),
 }
+
+FACT_LABELS: dict[str, tuple[str, str]] = {
+    "register_months": ("Registerdata, månader", "Register data, months"),
+    "participants": (
+        "Deltagare i analysen (efter bortfall)",
+        "Participants in the analysis (after attrition)",
+    ),
+    "candidate_control_months": ("Möjliga jämförelsepersonmånader", "Candidate control person-months"),
+    "matched_treated": ("Matchade deltagare", "Matched participants"),
+    "matched_controls": ("Matchade jämförelsepersoner", "Matched comparison persons"),
+    "unmatched_treated": ("Deltagare utan matchning", "Participants without a match"),
+    "max_abs_smd_after": ("Största |SMD| efter matchning", "Largest |SMD| after matching"),
+    "cost_per_participant_sek": ("Kostnad per deltagare (kr)", "Cost per participant (SEK)"),
+    "pretrend": ("Test av skillnad före start (Wald)", "Test of pre-start differences (Wald)"),
+}
+#: Facts that are person counts (suppressed below the threshold like table counts).
+COUNT_FACTS: frozenset[str] = frozenset(
+    {"participants", "candidate_control_months", "matched_treated", "matched_controls", "unmatched_treated"}
+)
+#: Outcomes shown in the effects figure (the full set is in the tables).
+FIGURE_OUTCOMES: tuple[str, ...] = ("public_support", "self_support", "benefit_sek", "earnings_sek")
+
+
+def fact_label(key: str, lang: str) -> str:
+    """Label of a key figure (``pretrend:<outcome>`` gets the outcome's name)."""
+    base, _, arg = key.partition(":")
+    label = FACT_LABELS[base][_li(lang)] if base in FACT_LABELS else key
+    return f"{label}: {outcome_label(arg, lang)}" if arg else label
+
+
+def publishable_facts(facts: Mapping[str, Any], threshold: int) -> dict[str, Any]:
+    """Key figures with person counts ``0 < n < threshold`` replaced by None (shown as "–")."""
+    out = {}
+    for k, v in facts.items():
+        small = k in COUNT_FACTS and isinstance(v, int | np.integer) and 0 < int(v) < threshold
+        out[k] = None if small else v
+    return out
+
+
+def compact_balance(balance: pd.DataFrame) -> pd.DataFrame:
+    """One row per covariate: SMD before and after, variance ratio after (the HTML view of ``balance.csv``)."""
+    b = balance.rename(columns={"covariate": "variable", "variance_ratio": "var_ratio"})
+    if not {"variable", "sample", "smd"} <= set(b.columns):
+        return balance
+    smd = b.pivot_table(index="variable", columns="sample", values="smd", aggfunc="first", sort=False)
+    out = pd.DataFrame({"variable": smd.index})
+    for s in ("before", "after"):
+        if s in smd:
+            out[f"smd_{s}"] = smd[s].to_numpy()
+    if "var_ratio" in b:
+        vr = b[b["sample"] == "after"].set_index("variable")["var_ratio"]
+        out["var_ratio_after"] = out["variable"].map(vr).to_numpy()
+    return out
+
 
 FIGURE_GUIDES: dict[str, tuple[str, str]] = {
     "outcome_paths": (
@@ -419,7 +476,8 @@ def figure_effects(effects: pd.DataFrame, estimator: str, lang: str):
     plt = _plt()
     d = effects[(effects["subgroup"] == "all") & (effects["estimator"] == estimator)]
     d = d[(d["measure"] == "status") & d["estimate"].notna()]
-    outs = list(dict.fromkeys(d["outcome"]))[:6]
+    present = set(d["outcome"])
+    outs = [o for o in FIGURE_OUTCOMES if o in present] or list(dict.fromkeys(d["outcome"]))[:4]
     fig, axes = plt.subplots(len(outs) or 1, 1, figsize=(7, 1.6 * max(len(outs), 1) + 0.6), squeeze=False)
     for ax, o in zip(axes[:, 0], outs, strict=False):
         r = d[d["outcome"] == o].sort_values("horizon_months")
@@ -583,7 +641,8 @@ def html_table(df: pd.DataFrame, lang: str, max_rows: int = 200) -> str:
                 cells.append(f"<td>{_fmt(v, c)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     more = f"<p>… {len(df) - max_rows} rader till i CSV-filen.</p>" if len(df) > max_rows else ""
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
+    body = "".join(rows)
+    return f"<div class='tw'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{more}"
 
 
 _CSS = """
@@ -593,7 +652,7 @@ h1{font-size:1.7em;border-bottom:3px solid #1f5fa8;padding-bottom:.2em}h2{margin
 table{border-collapse:collapse;font-size:.85em;margin:.6em 0}th,td{border:1px solid #ccc;padding:.25em .5em;
 text-align:right}th{background:#eef3fa}td.t,th{text-align:left}td.t{max-width:16em}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}figcaption{font-size:.9em;color:#444}
-.note{font-size:.85em;color:#555}.box{background:#f7f9fc;border-left:4px solid #1f5fa8;padding:.5em 1em}
+.tw{overflow-x:auto}.note{font-size:.85em;color:#555}.box{background:#f7f9fc;border-left:4px solid #1f5fa8;padding:.5em 1em}
 """
 
 
@@ -630,7 +689,8 @@ def render_html(
     parts.append(f"<h2>{text('data', lang)}</h2>")
     if content.facts:
         facts = "".join(
-            f"<tr><td>{html.escape(str(k))}</td><td>{_fmt(v)}</td></tr>" for k, v in content.facts.items()
+            f"<tr><td class='t'>{html.escape(fact_label(k, lang))}</td><td>{_fmt(v)}</td></tr>"
+            for k, v in publishable_facts(content.facts, threshold).items()
         )
         parts.append(f"<table><tbody>{facts}</tbody></table>")
     if "linkage_report" in tables:
@@ -642,7 +702,7 @@ def render_html(
     fig("love_plot")
     fig("ps_overlap")
     if "balance" in tables:
-        parts.append(html_table(tables["balance"], lang, max_rows=80))
+        parts.append(html_table(compact_balance(tables["balance"]), lang, max_rows=80))
     parts.append(f"<h2>{text('effects', lang)}</h2>")
     if "effects" in tables:
         eff = tables["effects"]

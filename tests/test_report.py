@@ -205,3 +205,28 @@ def test_manifest(tmp_path):
     assert data["inputs"]["earnings"]["sha256"] == __import__("hashlib").sha256(b"a,b\n1,2\n").hexdigest()
     assert data["seed"] == 3 and data["rows"] == {"read": 2} and data["timings_seconds"] == {"read": 0.123}
     assert "pandas" in data["versions"]
+
+
+def test_facts_counts_suppressed_and_labelled(tmp_path):
+    from finsam_effekt.report import fact_label, publishable_facts
+
+    facts = {
+        "participants": 3,
+        "matched_controls": 40,
+        "max_abs_smd_after": 0.04,
+        "pretrend:public_support": "p",
+    }
+    pub = publishable_facts(facts, threshold=5)
+    assert pub == {
+        "participants": None,
+        "matched_controls": 40,
+        "max_abs_smd_after": 0.04,
+        "pretrend:public_support": "p",
+    }
+    assert fact_label("pretrend:public_support", "en").endswith(": Share on public support")
+    c = _content()
+    c.facts = facts
+    write_outputs(c, tmp_path, lang="en")
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<td class='t'>Participants in the analysis (after attrition)</td><td>–</td>" in page
+    assert "<td class='t'>Matched comparison persons</td><td>40</td>" in page
