@@ -66,7 +66,8 @@ the window to its end.
    consent or with protected identity, who are not in the population register, so they never contaminate the
    comparison pool), volume insatser (counts only), double registrations (a parallel insats, dropout and return
    within the episode gap), later episodes at least a year after the previous one, ongoing insatser (no end
-   date), open spells at the end of data, spells split into consecutive rows, overlapping half-extent rows, a few
+   date), open spells at the end of data, SA/AE/AKS/UTV/AKA spells reported per payment month, spells split into
+   consecutive rows, overlapping half-extent rows, a few
    exact duplicate rows (retroactive corrections), and SUS support-at-start fields that disagree with the
    registers now and then. None of them changes a monthly quantity.
 
@@ -99,7 +100,7 @@ import pyarrow.parquet as pq
 
 from . import months as mo
 from .errors import ConfigError
-from .io import WRITE_FORMATS, TableWriter, WriteFormat, write_input_spec
+from .io import WRITE_FORMATS, TableWriter, WriteFormat, canonical_arrow_schema, write_input_spec
 from .schema import (
     DEFAULT_EPISODE_GAP_DAYS,
     DEFAULT_SELF_SUPPORT_THRESHOLD_SEK,
@@ -320,7 +321,7 @@ class Mess:
     later_episodes: bool = True  #: new episodes at least a year after the previous one
     ongoing: bool = True  #: insatser still running at the end of data have no end date
     open_spells: bool = True  #: spells running at the end of data have no to_date
-    monthly_payment_spells: bool = True  #: AF and a-kassa spells (AKS, UTV, AKA) reported per payment month
+    monthly_payment_spells: bool = True  #: SA, AE, AKS, UTV and AKA spells reported per payment month
     split_spells: bool = True  #: a spell written as two consecutive rows
     overlapping_spells: bool = True  #: a full-extent spell written as overlapping half-extent rows
     duplicate_spells: bool = True  #: exact duplicate rows (retroactive corrections)
@@ -704,6 +705,32 @@ def _quantities(
     return out
 
 
+_ANY_BENEFIT3 = _GROUP3[..., :4].sum(-1) > 0
+_SAF3 = np.ascontiguousarray(_GROUP3[..., 4])
+_WF3 = np.ascontiguousarray(_GROUP3[..., 5])
+
+
+def _core_quantities(
+    s_prev: np.ndarray,
+    s_cur: np.ndarray,
+    day: np.ndarray,
+    dim: int,
+    w: np.ndarray,
+    sa_base: np.ndarray,
+    earn_noise: np.ndarray,
+    sa_noise: np.ndarray,
+    pe: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Earnings, social assistance and public support of one month: the same arithmetic as
+    :func:`_quantities` (bit for bit), without the per-group columns the simulation loop does not need."""
+    da = (day - 1).astype(float)
+    db = (dim - day + 1).astype(float)
+    sa = np.round(sa_base * sa_noise.astype(float) * (da * _SAF3[pe, s_prev] + db * _SAF3[pe, s_cur]) / dim)
+    earn = np.round(w * earn_noise.astype(float) * (da * _WF3[pe, s_prev] + db * _WF3[pe, s_cur]) / dim)
+    ps = ((da > 0) & _ANY_BENEFIT3[pe, s_prev]) | _ANY_BENEFIT3[pe, s_cur] | (sa > 0)
+    return earn, sa, ps
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Transitions
 # ---------------------------------------------------------------------------------------------------------------
@@ -972,25 +999,13 @@ def _simulate_chunk(
         ever_resident = ever_resident | (p.immig_t == t)
         change = (new != state) | (age != age_prev)
         day_mat[:, t] = np.where(change, dd, 1)
-        q = _quantities(
-            state,
-            new,
-            age_prev,
-            age,
-            day_mat[:, t],
-            dim,
-            p.rates,
-            p.w,
-            p.sa_base,
-            earn_noise[:, t].astype(float),
-            sa_noise[:, t].astype(float),
-            thr,
-            p.pe,
+        e_t, sa_t, ps_t = _core_quantities(
+            state, new, day_mat[:, t], dim, p.w, p.sa_base, earn_noise[:, t], sa_noise[:, t], p.pe
         )
-        earn[:, t] = q["earnings_sek"]
-        sa[:, t] = q["social_assistance_sek"]
-        ps[:, t] = q["public_support"] > 0
-        work[:, t] = q["earnings_sek"] >= thr
+        earn[:, t] = e_t
+        sa[:, t] = sa_t
+        ps[:, t] = ps_t
+        work[:, t] = e_t >= thr
         if t >= tw0:  # the hazard sees register history inside the window only
             cum_ps[:, t + 1] = cum_ps[:, t] + ps[:, t]
             cum_sa[:, t + 1] = cum_sa[:, t] + (sa[:, t] > 0)
@@ -1166,7 +1181,7 @@ def _register_tables(
     if not mess.open_spells:
         sp["to"] = sp["to"].fillna(pd.Timestamp(end_date))
     if mess.monthly_payment_spells:
-        sp = _split_by_month(sp, np.isin(sp["code"].to_numpy(), [4, 5, 6]), end_date)
+        sp = _split_by_month(sp, np.isin(sp["code"].to_numpy(), [2, 3, 4, 5, 6]), end_date)
     sp = _spell_mess(sp, mess, rng, end_date)
     to_eff = sp["to"].to_numpy("datetime64[D]")
     to_eff = np.where(np.isnat(to_eff), end_date, to_eff)
@@ -1603,6 +1618,68 @@ def _volume_and_costs(world: _World, cost_counts: pd.DataFrame) -> tuple[pd.Data
     return volume, costs
 
 
+_WORKER_WORLD: _World | None = None
+
+
+def _init_worker(config: SynthConfig) -> None:
+    global _WORKER_WORLD
+    _WORKER_WORLD = _World(config)
+
+
+def _run_chunk(args: tuple[int, int, int, int]) -> _ChunkOut:
+    """Simulate one chunk in a worker process and hand back Arrow tables (cheap to pass between processes),
+    built exactly as ``io.TableWriter`` builds them for Parquet."""
+    chunk, first, n, width = args
+    assert _WORKER_WORLD is not None
+    co = _simulate_chunk(_WORKER_WORLD, chunk, first, n, width)
+    co.tables = {
+        t: pa.Table.from_pandas(df[TABLES[t].names], schema=canonical_arrow_schema(t), preserve_index=False)
+        for t, df in co.tables.items()
+    }
+    co.truth_participants = pa.Table.from_pandas(co.truth_participants, preserve_index=False)
+    return co
+
+
+def _chunk_results(world: _World, config: SynthConfig, width: int, workers: int):
+    """Yield ``(first, n, chunk output)`` in chunk order, simulated here or by ``workers`` processes."""
+    jobs = [
+        (chunk, first, min(CHUNK_PERSONS, config.persons - first), width)
+        for chunk, first in enumerate(range(0, config.persons, CHUNK_PERSONS))
+    ]
+    if workers <= 1 or len(jobs) == 1:
+        for chunk, first, n, _ in jobs:
+            yield first, n, _simulate_chunk(world, chunk, first, n, width)
+        return
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(config,)) as pool:
+        pending: deque = deque()
+        it = iter(jobs)
+        for job in it:
+            pending.append((job, pool.submit(_run_chunk, job)))
+            if len(pending) > workers:
+                break
+        while pending:
+            job, fut = pending.popleft()
+            co = fut.result()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append((nxt, pool.submit(_run_chunk, nxt)))
+            yield job[1], job[2], co
+
+
+def _write_arrow(writer: TableWriter, tab: pa.Table) -> None:
+    """Append an Arrow table built by :func:`_run_chunk` to a Parquet :class:`~finsam_effekt.io.TableWriter`
+    (the same ParquetWriter call as ``TableWriter.write``)."""
+    writer.rows += tab.num_rows
+    if writer._pq is None:
+        writer._pq = pq.ParquetWriter(writer.path, tab.schema, compression="zstd")
+    writer._pq.write_table(tab)
+
+
 def _json_number(x: float) -> float | None:
     x = float(x)
     return None if not math.isfinite(x) else x
@@ -1613,6 +1690,7 @@ def generate(
     config: SynthConfig | None = None,
     fmt: WriteFormat = "parquet",
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> SynthResult:
     """Generate a synthetic register world into ``out_dir``.
 
@@ -1627,6 +1705,8 @@ def generate(
     config : :class:`SynthConfig`; the default is the shipped world.
     fmt : one of ``io.WRITE_FORMATS``.
     progress : called as ``progress(persons_done, persons_total)`` after each chunk.
+    workers : processes simulating chunks in parallel (Parquet only; chunks are still written in order, so the
+        files are byte-identical to ``workers=1``). At most ``workers + 1`` chunks are in memory at once.
     """
     config = config or SynthConfig()
     config.validate()
@@ -1644,12 +1724,15 @@ def generate(
     n_part: dict[str, int] = {}
     reg_counts: dict[str, int] = {}
     cost_parts = []
-    for chunk, first in enumerate(range(0, config.persons, CHUNK_PERSONS)):
-        n = min(CHUNK_PERSONS, config.persons - first)
-        co = _simulate_chunk(world, chunk, first, n, width)
+    for first, n, co in _chunk_results(world, config, width, workers if fmt == "parquet" else 1):
         for t, df in co.tables.items():
-            writers[t].write(df)
-        tab = pa.Table.from_pandas(co.truth_participants, preserve_index=False)
+            if isinstance(df, pa.Table):
+                _write_arrow(writers[t], df)
+            else:
+                writers[t].write(df)
+        tab = co.truth_participants
+        if not isinstance(tab, pa.Table):
+            tab = pa.Table.from_pandas(tab, preserve_index=False)
         if tp_writer is None:
             tp_writer = pq.ParquetWriter(tp_path, tab.schema, compression="zstd")
         tp_writer.write_table(tab)
