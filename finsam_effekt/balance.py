@@ -287,7 +287,7 @@ def match_balance(result, covariates: Sequence[str], *, binary: str = "std", **k
         result.treatment,
         covariates,
         result.weights,
-        distance=result.distance,
+        distance=result.distance if result.options.get("has_distance", True) else None,
         binary=binary,
         **kw,
     )

@@ -390,6 +390,7 @@ def match_nearest(
     unit_id: str | None = None,
     reuse_max: int | None = None,
     random_state: int | None = None,
+    mahvars: Sequence[str] | None = None,
 ) -> MatchResult:
     """Greedy nearest-neighbour matching on a scalar distance, ATT, exactly as MatchIt 4.7.2.
 
@@ -439,6 +440,13 @@ def match_nearest(
         Times a control (or unit id) may be used; overrides ``replace`` (``replace = reuse_max > 1``).
     random_state : int, optional
         Seed for ``m_order = "random"``.
+    mahvars : sequence of str, optional
+        Match on the Mahalanobis distance of these covariates (pooled within-group covariance, MatchIt ≥ 4.4;
+        Rubin 1980) instead of the scalar distance; the scalar ``distance`` (if given) then only orders the
+        treated rows and carries the caliper (MatchIt's ``mahvars =`` with a PS caliper). With
+        ``distance=None`` it is full Mahalanobis matching and the order is ``data`` (or ``random``). The nearest
+        control is the one with the smallest Mahalanobis distance; exact ties (rare with continuous covariates)
+        go to the control with the smaller distance rank, which may differ from MatchIt's scan.
 
     Returns
     -------
@@ -455,7 +463,18 @@ def match_nearest(
     if not np.isin(t_raw, [0, 1]).all():
         raise InputError(f"match_nearest: treatment column {treatment!r} must be 0/1")
     treat = t_raw.astype(bool)
-    d = _column_or_array(data, distance, "distance").astype(float)
+    if distance is None:
+        if not mahvars:
+            raise ConfigError(
+                "match_nearest: give a distance (column or vector) or mahvars for Mahalanobis matching"
+            )
+        if caliper is not None:
+            raise ConfigError("match_nearest: a caliper needs a scalar distance (e.g. the propensity score)")
+        d = np.zeros(len(data))
+        if m_order in ("largest", "smallest"):
+            m_order = "data"
+    else:
+        d = _column_or_array(data, distance, "distance").astype(float)
     if not np.isfinite(d).all():
         raise InputError(
             f"match_nearest: distance has {int((~np.isfinite(d)).sum())} missing or infinite values"
@@ -526,7 +545,36 @@ def match_nearest(
     rank_l = rank  # local aliases
     s_start_l, s_end_l = s_start.tolist(), s_end.tolist()
 
-    if reuse_max >= n1 and uid is None:
+    if mahvars:
+        missing = [c for c in mahvars if c not in data.columns]
+        if missing:
+            raise InputError(f"match_nearest: mahvars {missing} are not in the data")
+        X = data[list(mahvars)].to_numpy(dtype=float)
+        if not np.isfinite(X).all():
+            raise InputError("match_nearest: mahvars have missing or infinite values")
+        vals, vecs = np.linalg.eigh(pooled_within_cov(X, treat))
+        keep = vals > vals.max() * 1e-10
+        Z = X @ (
+            vecs[:, keep] / np.sqrt(vals[keep])
+        )  # squared Euclidean on Z = Mahalanobis² (generalised inverse)
+        matcher = _MahMatcher(Z[c_rows], c_d, cal)
+
+        def find(t: int, r: int, prev, k: int) -> list[int]:
+            s = int(ex[t])
+            return matcher.find(Z[t], float(d[t]), s_start_l[s], s_end_l[s], r, prev, k)
+    else:
+
+        def find(t: int, r: int, prev, k: int) -> list[int]:
+            s = int(ex[t])
+            return matcher.find(int(rank_l[t]), float(d[t]), s_start_l[s], s_end_l[s], r, prev, k)
+
+    if reuse_max >= n1 and uid is None and mahvars:
+        for t in ord_t.tolist():
+            if not discarded[t]:
+                found = find(t, 1, (), ratio)
+                if found:
+                    mm[t] = found
+    elif reuse_max >= n1 and uid is None:
         # With replacement the pool never changes, so each treated row's answer is the `ratio` nearest controls
         # of its stratum within the caliper, found among the `ratio` neighbours on each side in sorted order.
         # Rows whose candidate distances tie are resolved by the exact scan (MatchIt's tie-breaking).
@@ -547,8 +595,7 @@ def match_nearest(
         for i in np.flatnonzero(~tie & (nfound > 0)).tolist():
             mm[int(tt[i])] = best[i, : nfound[i]].tolist()
         for t in tt[tie].tolist():
-            s = int(ex[t])
-            found = matcher.find(int(rank_l[t]), float(d[t]), s_start_l[s], s_end_l[s], 1, (), ratio)
+            found = find(t, 1, (), ratio)
             if found:
                 mm[t] = found
     else:
@@ -570,9 +617,8 @@ def match_nearest(
                     break
                 if not t_elig[t]:
                     continue
-                s = int(ex[t])
                 prev = mm.get(t, [])
-                found = matcher.find(int(rank_l[t]), float(d[t]), s_start_l[s], s_end_l[s], r, prev, 1)
+                found = find(t, r, prev, 1)
                 if not found:
                     if r == 1:
                         t_elig[t] = False
@@ -670,6 +716,8 @@ def match_nearest(
         "std_caliper": std_caliper,
         "exact": exact,
         "unit_id": unit_id,
+        "mahvars": list(mahvars) if mahvars else None,
+        "has_distance": distance is not None,
     }
     return MatchResult(
         data=data,
@@ -812,6 +860,39 @@ class _Matcher:
         if m > ratio:
             return [ids[i] for i in _partial_sort(m, ratio, dists)]
         return [ids[i] for i in sorted(range(m), key=dists.__getitem__)]  # std::sort on ≤ 16 = insertion sort
+
+
+class _MahMatcher:
+    """Nearest controls in Mahalanobis distance (rows of ``Z``, whitened covariates) within a stratum, optionally
+    within a caliper on the scalar distance; used controls are masked."""
+
+    def __init__(self, Zc: np.ndarray, c_d: np.ndarray, cal: float | None):
+        self.Zc = Zc
+        self.c_d = c_d
+        self.cal = cal
+        self.used = np.zeros(len(Zc), dtype=bool)
+
+    def removed(self, p: int) -> bool:
+        return bool(self.used[p])
+
+    def remove(self, p: int) -> None:
+        self.used[p] = True
+
+    def find(self, z: np.ndarray, dt: float, lo: int, hi: int, r: int, prev, ratio: int) -> list[int]:
+        if hi <= lo:
+            return []
+        d2 = ((self.Zc[lo:hi] - z) ** 2).sum(axis=1)
+        bad = self.used[lo:hi].copy()
+        if self.cal is not None:
+            bad |= np.abs(self.c_d[lo:hi] - dt) > self.cal
+        if r > 1 and prev:
+            bad[np.asarray(prev, dtype=np.int64) - lo] = True
+        d2[bad] = np.inf
+        if ratio == 1:
+            j = int(np.argmin(d2))
+            return [lo + j] if np.isfinite(d2[j]) else []
+        o = np.argsort(d2, kind="stable")[:ratio]
+        return [lo + int(j) for j in o if np.isfinite(d2[j])]
 
 
 # ----------------------------------------------------------------------------------------------------------------
