@@ -141,6 +141,7 @@ class _Session:
     own: bool
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     names: list[str] = field(default_factory=list)
+    cache: dict = field(default_factory=dict)
 
     @classmethod
     def open(cls, con: duckdb.DuckDBPyConnection | None) -> _Session:
@@ -152,8 +153,15 @@ class _Session:
         return n
 
     def register(self, table: str, obj: TableLike, label: str | None = None) -> str:
-        """Register an input under a fresh view name and check its required columns."""
-        label = label or table
+        """Register an input under a fresh view name and check its required columns (once per object)."""
+        key = (table, id(obj))
+        if key in self.cache:
+            return self.cache[key][0]
+        name = self._register(table, obj, label or table)
+        self.cache[key] = (name, obj)  # keep obj alive so its id is not reused
+        return name
+
+    def _register(self, table: str, obj: TableLike, label: str) -> str:
         name = self.name(label)
         if isinstance(obj, str | Path):
             p = Path(obj)
@@ -298,8 +306,12 @@ def _panel_query(
     start_month: str | None,
     threshold: float,
     persons: str | None = None,
+    part: tuple[int, int] | None = None,
 ) -> str:
-    """SQL of the panel with an extra integer month index ``m`` (internal form)."""
+    """SQL of the panel with an extra integer month index ``m`` (internal form).
+
+    ``persons`` restricts to the persons of that view; ``part = (i, P)`` to persons with ``hash(person_id) % P = i``.
+    """
     end = _check_month(end_month, "end_month")
     start = _check_month(start_month, "start_month")
     if end is None:
@@ -307,13 +319,20 @@ def _panel_query(
     if start is not None and start > end:
         raise InputError(f"start_month {start_month} is after end_month {end_month}.")
     sp = sess.register("benefit_spells", spells)
-    min_from = _check_spells(sess, sp)
+    if ("min_from", sp) not in sess.cache:
+        sess.cache[("min_from", sp)] = _check_spells(sess, sp)
+    min_from = sess.cache[("min_from", sp)]
     lo = start if start is not None else min(min_from if min_from is not None else end, end)
-    mt = _months_table(sess, lo, end)
+    if ("months", lo, end) not in sess.cache:
+        sess.cache[("months", lo, end)] = _months_table(sess, lo, end)
+    mt = sess.cache[("months", lo, end)]
     w0 = _months.first_day(lo).date().isoformat()
     w1 = _months.last_day(end).date().isoformat()
     mfilter = f"AND m >= {start}" if start is not None else ""
-    pfilter = f"WHERE CAST(person_id AS VARCHAR) IN (SELECT person_id FROM {persons})" if persons else ""
+    conds = [f"CAST(person_id AS VARCHAR) IN (SELECT person_id FROM {persons})"] if persons else []
+    if part is not None:
+        conds.append(f"hash(CAST(person_id AS VARCHAR)) % {int(part[1])} = {int(part[0])}")
+    pfilter = ("WHERE " + " AND ".join(conds)) if conds else ""
 
     group_case = "CASE benefit " + " ".join(
         f"WHEN '{code}' THEN {SPELL_GROUPS.index(g)}" for code, g in BENEFIT_GROUPS.items()
@@ -463,6 +482,7 @@ def person_months(
     con: duckdb.DuckDBPyConnection | None = None,
     output: Output = "pandas",
     parquet_path: str | Path | None = None,
+    partitions: int = 1,
 ) -> pd.DataFrame | pa.Table | duckdb.DuckDBPyRelation | Path:
     """Build the sparse person-month försörjning panel (``docs/tables.md``, "panel → person_months").
 
@@ -485,6 +505,11 @@ def person_months(
         relation on ``con``; ``con`` is then required and the inputs must stay alive while it is used).
     parquet_path
         If given, the panel is written there as Parquet (unsorted, national scale) and the path is returned.
+    partitions
+        With ``parquet_path``: build the panel in this many parts by ``hash(person_id) % partitions`` (each part
+        is a complete set of persons), written as ``part-NNNN.parquet`` into the directory ``parquet_path``, so
+        that each part's aggregation fits in memory instead of spilling (national scale). Every reader of this
+        module accepts the directory.
 
     Returns
     -------
@@ -500,19 +525,25 @@ def person_months(
     threshold = _check_threshold(self_support_threshold)
     if output == "relation" and con is None:
         raise InputError("output='relation' needs a DuckDB connection (con=...) that outlives the call.")
+    if partitions < 1 or (partitions > 1 and parquet_path is None):
+        raise InputError(f"partitions must be 1, or > 1 together with parquet_path; got {partitions}.")
     sess = _Session.open(con)
+    cols = ", ".join(PANEL_COLUMNS)
     try:
-        sql = _panel_query(
-            sess,
-            spells,
-            social_assistance,
-            earnings,
-            population,
-            end_month=end_month,
-            start_month=start_month,
-            threshold=threshold,
-        )
-        cols = ", ".join(PANEL_COLUMNS)
+        kw = dict(end_month=end_month, start_month=start_month, threshold=threshold)
+        if partitions > 1:
+            out_dir = Path(parquet_path)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            for i in range(partitions):
+                sql = _panel_query(
+                    sess, spells, social_assistance, earnings, population, part=(i, partitions), **kw
+                )
+                sess.con.execute(
+                    f"COPY (SELECT {cols} FROM ({sql})) TO '{out_dir / f'part-{i:04d}.parquet'}' "
+                    "(FORMAT parquet, COMPRESSION zstd)"
+                )
+            return out_dir
+        sql = _panel_query(sess, spells, social_assistance, earnings, population, **kw)
         if parquet_path is not None:
             path = Path(parquet_path)
             sess.con.execute(
