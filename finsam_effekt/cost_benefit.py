@@ -36,9 +36,19 @@ Items (Δ = effect, treated minus counterfactual; taxable base ``Δy = Δearning
 * society: ``(1 + fee) Δearnings - C + (mcpf - 1) x public_sector_total.net``.
 
 With ``mcpf = 1``: ``society.net = public_sector_total.net + participant.net`` (transfers cancel), a check the
-tests make. References: Boardman, Greenberg, Vining & Weimer (2018) on perspectives and transfers; ASEK
-(Trafikverket 2024) for the discount rate and the tax factor; Card, Kluve & Weber (2018) on the persistence of
-labour-market programme effects; Sianesi (2004) on dynamic matching evaluations.
+tests make.
+
+Beside it, :func:`before_after_cost_benefit` runs the same calculation on the local calculations' "effect" —
+participants' change from the start (months −3..−1) to the first year (1..12), no comparison group — so the
+difference shows how much of that "return" would have happened anyway (regression to the mean, business cycle).
+
+Not counted (state them with the result): grundavdrag and jobbskatteavdrag (they lower the income tax on small
+extra earnings, so the tax items are upper bounds), the participant's lost leisure or home production,
+displacement of other job seekers, and health-care use (the region's costs other than its share of the insats).
+
+References: Boardman, Greenberg, Vining & Weimer (2018) on perspectives and transfers; ASEK (Trafikverket) for
+the discount rate and the tax factor; Card, Kluve & Weber (2018) on the persistence of labour-market programme
+effects; Sianesi (2004) on dynamic matching evaluations; Ashenfelter (1978) on the pre-programme dip.
 """
 
 from __future__ import annotations
