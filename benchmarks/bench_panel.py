@@ -112,7 +112,7 @@ def generate_big(out: Path, n_persons: int, n_spells: int, n_controls: int, thre
     con.close()
 
 
-def run_big(data: Path, threads: int, memory_limit: str) -> None:
+def run_big(data: Path, threads: int, memory_limit: str, partitions: int = 1) -> None:
     con = duckdb.connect()
     tmp = data / "duckdb_tmp"
     tmp.mkdir(exist_ok=True)
@@ -129,16 +129,19 @@ def run_big(data: Path, threads: int, memory_limit: str) -> None:
         data / "population.parquet",
         end_month=END_MONTH,
         con=con,
-        parquet_path=data / "person_months.parquet",
+        parquet_path=data / ("person_months" if partitions > 1 else "person_months.parquet"),
+        partitions=partitions,
     )
     t_panel = time.perf_counter() - t0
-    n_rows = con.execute(f"SELECT count(*) FROM '{data / 'person_months.parquet'}'").fetchone()[0]
+    panel_path = data / ("person_months" if partitions > 1 else "person_months.parquet")
+    glob = f"{panel_path}/*.parquet" if partitions > 1 else str(panel_path)
+    n_rows = con.execute(f"SELECT count(*) FROM read_parquet('{glob}')").fetchone()[0]
     print(f"panel: {n_spells:,} spells -> {n_rows:,} person-months in {t_panel:.1f} s", flush=True)
     pairs = con.read_parquet(str(data / "pairs.parquet")).to_arrow_table()
     t1 = time.perf_counter()
     feats = panel.history_features(
         pairs,
-        data / "person_months.parquet",
+        panel_path,
         data / "population.parquet",
         con=con,
         output="arrow",
@@ -313,6 +316,7 @@ def main() -> None:
     ap.add_argument("--controls", type=int, default=5_000_000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--memory-limit", default="4GB")
+    ap.add_argument("--partitions", type=int, default=1, help="build the panel in hash(person_id) parts")
     a = ap.parse_args()
     if a.case == "ratio":
         run_ratio(1_000_000 if a.spells == 50_000_000 else a.spells, 100_000)
@@ -323,7 +327,7 @@ def main() -> None:
             cmd = [sys.executable, __file__, "generate", "--dir", str(a.dir), "--persons", str(a.persons)]
             cmd += ["--spells", str(a.spells), "--controls", str(a.controls), "--threads", str(a.threads)]
             subprocess.run(cmd, check=True)
-        run_big(a.dir, a.threads, a.memory_limit)
+        run_big(a.dir, a.threads, a.memory_limit, a.partitions)
 
 
 if __name__ == "__main__":
