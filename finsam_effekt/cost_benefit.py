@@ -1042,6 +1042,10 @@ def cost_benefit(
         "state = FK + AF + the rest of the state budget; public_sector_total counts every public body once; "
         "participant is not a financier"
     )
+    notes.append(
+        "not counted: grundavdrag/jobbskatteavdrag (tax items are upper bounds), lost leisure, displacement, "
+        "health-care use"
+    )
     return CostBenefitResults(
         method=method,
         parameters=params,
