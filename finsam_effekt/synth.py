@@ -521,17 +521,8 @@ class _World:
                 "volume_rate",
             ],
         )
-        person_cat = self.catalogue[~self.catalogue["volume"]].reset_index(drop=True)
-        self.person_catalogue = person_cat
-        # lookup: (förbund index, type index) -> array of catalogue rows
-        self.forbund_ids = list(FORBUND_KOMMUNER)
-        self.cat_lookup = {
-            (fi, ti): person_cat.index[
-                (person_cat["forbund_id"] == f) & (person_cat["insats_type"] == typ)
-            ].to_numpy()
-            for fi, f in enumerate(self.forbund_ids)
-            for ti, typ in enumerate(INSATS_TYPES)
-        }
+        # person insatser: row = förbund index * 8 + catalogue position (see _pick_position)
+        self.person_catalogue = self.catalogue[~self.catalogue["volume"]].reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -212,6 +212,18 @@ def test_truth_participants_match_first_linkable_registration(small):
 
 
 # ------------------------------------------------------------------------------------------------- truth
+def test_common_random_numbers_couple_the_two_paths(small):
+    """With common random numbers most participants have the same outcome with and without the insats, and
+    the effect on public support is nearly one-signed (independent draws would give many +1 and -1)."""
+    _, out, _ = small
+    tp = pd.read_parquet(out / "truth_participants.parquet")
+    eff = tp["public_support_m12"].dropna()
+    assert len(eff) > 150
+    assert (eff != 0).mean() < 0.3
+    assert (eff > 0).sum() < 0.25 * (eff < 0).sum()
+    assert set(eff.unique()) <= {-1.0, 0.0, 1.0}
+
+
 def test_effect_scale_zero_gives_a_truth_of_exactly_zero(tmp_path):
     res = generate(tmp_path, SynthConfig(persons=1500, seed=5, effect_scale=0.0))
     for key in ("att", "att_cumulative"):
