@@ -23,8 +23,8 @@ per row. The cluster-robust (CR1) variance sums the contributions within a clust
 
     V = c · Σ_g (Σ_{i∈g} ψ_i)²,   c = G/(G−1) · (n−1)/(n−p),
 
-with G clusters, n rows and p regression coefficients (p = 0 correction factor 1 for the non-regression
-estimators' (n−1)/(n−p) term is dropped: c = G/(G−1)). For the weighted regression estimators ψ is the treatment
+with G clusters, n rows and p regression coefficients (for IPW, AIPW and the Callaway–Sant'Anna estimator, which
+are not regressions, c = G/(G−1)). For the weighted regression estimators ψ is the treatment
 row of ``(X'WX)⁻¹ x_i w_i e_i`` and V equals Stata's ``vce(cluster)`` and R's
 ``sandwich::vcovCL(type = "HC1")`` exactly (Cameron & Miller 2015; Zeileis, Köll & Graham 2020) — the tests check
 this against fixtures made with MatchIt 4.7.2 + sandwich. Stacking the per-cluster sums of all outcomes ×
