@@ -1106,12 +1106,16 @@ def validate_inputs(spec: InputSpec, con: duckdb.DuckDBPyConnection | None = Non
 
 
 def read_inputs(
-    spec: InputSpec, con: duckdb.DuckDBPyConnection | None = None
+    spec: InputSpec, con: duckdb.DuckDBPyConnection | None = None, *, materialize_csv: bool = False
 ) -> tuple[duckdb.DuckDBPyConnection, ValidationReport]:
     """Validate and register every input of ``spec`` as a canonical DuckDB view named after its table.
 
     Returns the connection (``con.table("benefit_spells")`` is the canonical table: text ``person_id``, DATE
     dates, ``YYYY-MM`` months, DOUBLE amounts) and the validation report (warnings only).
+
+    ``materialize_csv=True`` parses each CSV input once more into a DuckDB table (compressed, columnar; spills to
+    the connection's temp directory over its memory limit) instead of a view that re-parses the file at every
+    query: worth it when later stages scan a large CSV several times.
 
     Raises
     ------
@@ -1121,6 +1125,11 @@ def read_inputs(
     con = con if con is not None else connect()
     report = _validate(spec, con)
     report.raise_if_errors()
+    if materialize_csv:
+        for name, t in spec.tables.items():
+            if detect_format(t) == "csv":
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {_q('__mat_' + name)} AS SELECT * FROM {_q(name)}")
+                con.execute(f"CREATE OR REPLACE VIEW {_q(name)} AS SELECT * FROM {_q('__mat_' + name)}")
     return con, report
 
 
