@@ -380,7 +380,18 @@ class _Effects:
     std_error: np.ndarray
 
 
-def _select_effects(effects: pd.DataFrame, estimator: str | None, subgroup: str) -> _Effects:
+def _select_effects(
+    effects: pd.DataFrame,
+    estimator: str | None,
+    subgroup: str,
+    need_se: bool = True,
+    notes: list[str] | None = None,
+) -> _Effects:
+    """The status effects of ``REQUIRED_OUTCOMES`` for one estimator and subgroup, in a fixed order.
+
+    Horizons without an estimate (NaN, e.g. too few uncensored persons) are left out and bridged by the stream's
+    interpolation, with a note; a missing standard error is an error only when no draws are given.
+    """
     need = {"outcome", "horizon_months", "measure", "subgroup", "estimator", "estimate", "std_error"}
     missing = need - set(effects.columns)
     if missing:
@@ -397,6 +408,13 @@ def _select_effects(effects: pd.DataFrame, estimator: str | None, subgroup: str)
         if estimator not in estimators:
             raise InputError(f"effects: estimator {estimator!r} not found; available: {estimators}")
         df = df[df["estimator"] == estimator]
+    nan = df["estimate"].isna()
+    if nan.any() and notes is not None:
+        dropped = ", ".join(
+            f"{o} m{h}" for o, h in zip(df.loc[nan, "outcome"], df.loc[nan, "horizon_months"], strict=True)
+        )
+        notes.append(f"no estimate for {dropped}: interpolated from the neighbouring months")
+    df = df[~nan]
     absent = [o for o in REQUIRED_OUTCOMES if o not in set(df["outcome"])]
     if absent:
         raise InputError(
@@ -405,8 +423,12 @@ def _select_effects(effects: pd.DataFrame, estimator: str | None, subgroup: str)
         )
     if df.duplicated(["outcome", "horizon_months"]).any():
         raise InputError("effects: more than one row per outcome and horizon after selection")
-    if df[["estimate", "std_error"]].isna().to_numpy().any():
-        raise InputError("effects: missing estimate or std_error for a needed outcome and horizon")
+    if need_se and df["std_error"].isna().any():
+        bad = df[df["std_error"].isna()]
+        raise InputError(
+            f"effects: no std_error for {bad['outcome'].iloc[0]} at month {int(bad['horizon_months'].iloc[0])} "
+            f"({len(bad)} row(s)); pass joint draws (draws=) or effects with standard errors"
+        )
     df = df.assign(_o=df["outcome"].map(REQUIRED_OUTCOMES.index)).sort_values(["_o", "horizon_months"])
     cols = [(str(o), int(h)) for o, h in zip(df["outcome"], df["horizon_months"], strict=True)]
     return _Effects(cols, df["estimate"].to_numpy(float), df["std_error"].to_numpy(float))
@@ -1020,7 +1042,8 @@ def cost_benefit(
         )
     if not np.isfinite(cost) or cost < 0:
         raise ConfigError(f"cost-benefit: cost per participant must be a non-negative number, got {cost}")
-    eff = _select_effects(effects, estimator, subgroup)
+    notes: list[str] = []
+    eff = _select_effects(effects, estimator, subgroup, need_se=draws is None, notes=notes)
     items, values = _point_values(eff, params, cost)
     mat, source = _draw_matrix(eff, draws, params.monte_carlo)
     draw_values = _evaluate(items, _pv_matrix(mat, _pv_weights(eff, params)))
@@ -1032,7 +1055,6 @@ def cost_benefit(
             "pv_sek_per_participant": values,
         }
     )
-    notes = []
     k = max(h for _, h in eff.columns)
     if k * 1.0 > 12 * params.horizon_years:
         notes.append(

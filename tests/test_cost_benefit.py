@@ -667,3 +667,20 @@ def test_shipped_world_before_after_return_exceeds_the_counterfactual_return(
         row = cmp.loc[fin]
         assert row["net_point_counterfactual"] < row["ci_lower_before_after"], fin
     assert (cmp.loc[["public_sector_total", "society"], "difference"] > 20000).all()
+
+
+def test_missing_estimates_are_bridged_and_missing_se_needs_draws():
+    eff = effects_frame({o: [v, v, v] for o, v in ONE_MONTH.items()}, horizons=(1, 2, 3))
+    eff.loc[(eff["outcome"] == "earnings_sek") & (eff["horizon_months"] == 2), "estimate"] = np.nan
+    eff.loc[(eff["outcome"] == "earnings_sek") & (eff["horizon_months"] == 3), "estimate"] = 20000.0
+    res = cb.cost_benefit(eff, simple_params(), cost_per_participant_sek=0)
+    # month 2 interpolated between 10000 and 20000
+    assert value(res, "participant", "earnings") == pytest.approx(10000 + 15000 + 20000)
+    assert any("no estimate for earnings_sek m2" in n for n in res.notes)
+    eff.loc[eff["outcome"] == "sek_sickness", "std_error"] = np.nan
+    with pytest.raises(
+        InputError, match=r"no std_error for sek_sickness at month 1 \(3 row\(s\)\); pass joint"
+    ):
+        cb.cost_benefit(eff, simple_params(), cost_per_participant_sek=0)
+    draws = pd.DataFrame({(o, h): np.zeros(5) for o in cb.REQUIRED_OUTCOMES for h in (1, 2, 3)})
+    assert cb.cost_benefit(eff, simple_params(), cost_per_participant_sek=0, draws=draws).draws.shape[0] == 5
