@@ -288,6 +288,28 @@ class CostPerParticipant:
     per_insats: pd.DataFrame
     n_participants: int
     price_base_year: int
+    #: the participants' columns (no ``person_id``) with each one's ``cost_per_participant_sek``
+    per_participant: pd.DataFrame | None = None
+
+    def for_subgroup(self, subgroup: str = "all") -> float:
+        """Mean cost over the participants of a subgroup ``var=value`` (e.g. ``insats_type=assessment``).
+
+        A subgroup's effects are weighed against the cost of *its* insatser: ``cost_benefit`` calls this with its
+        ``subgroup`` when given a :class:`CostPerParticipant`.
+        """
+        if subgroup == "all":
+            return self.mean_sek
+        var, _, val = subgroup.partition("=")
+        pp = self.per_participant
+        if pp is None or var not in pp.columns:
+            raise InputError(
+                f"cost per participant: the participants have no column {var!r} for subgroup {subgroup!r}; "
+                "pass a number as cost_per_participant_sek"
+            )
+        sel = pp.loc[pp[var].astype(str) == val, "cost_per_participant_sek"]
+        if sel.empty:
+            raise InputError(f"cost per participant: no participant in subgroup {subgroup!r}")
+        return float(sel.mean())
 
     def summary(self) -> str:
         return (
@@ -350,7 +372,7 @@ def cost_per_participant(
         per["cost_per_participant_sek"] = np.where(
             per["n_participants"] > 0, per["cost_sek"] * factors / per["n_participants"], np.nan
         )
-    p = participants[["forbund_id", "insats_id"]].copy()
+    p = participants.drop(columns=["person_id", "year"], errors="ignore").copy()
     p["year"] = pd.to_datetime(participants["start_date"]).dt.year.to_numpy()
     p = p.merge(per[[*key, "cost_per_participant_sek"]], on=key, how="left")
     missing = p["cost_per_participant_sek"].isna()
@@ -365,6 +387,7 @@ def cost_per_participant(
         per_insats=per,
         n_participants=len(p),
         price_base_year=params.price_base_year,
+        per_participant=p,
     )
 
 
@@ -1030,7 +1053,7 @@ def cost_benefit(
     """
     params = params or load_cost_benefit_parameters()
     if isinstance(cost_per_participant_sek, CostPerParticipant):
-        cost = cost_per_participant_sek.mean_sek
+        cost = cost_per_participant_sek.for_subgroup(subgroup)
     elif cost_per_participant_sek is not None:
         cost = float(cost_per_participant_sek)
     elif params.cost_per_participant_sek is not None:

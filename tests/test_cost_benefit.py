@@ -406,6 +406,19 @@ def test_cost_per_participant_rule():
     assert per.loc["A", "cost_per_participant_sek"] == pytest.approx(a)
     assert res.mean_sek == pytest.approx((2 * a + 12000) / 3)
     assert "3 participants" in res.summary()
+    # subgroup costs: the participants' own insatser
+    parts_t = parts.assign(insats_type=["rehab_work_education", "rehab_work_education", "assessment"])
+    res_t = cb.cost_per_participant(costs, parts_t, reg, p, sus_volume=volume)
+    assert res_t.for_subgroup("insats_type=assessment") == pytest.approx(12000)
+    assert res_t.for_subgroup("insats_type=rehab_work_education") == pytest.approx(a)
+    assert res_t.for_subgroup() == pytest.approx(res.mean_sek)
+    eff_sub = effects_frame(ONE_MONTH).assign(subgroup="insats_type=assessment")
+    r_sub = cb.cost_benefit(
+        eff_sub, simple_params(), cost_per_participant_sek=res_t, subgroup="insats_type=assessment"
+    )
+    assert r_sub.cost_per_participant_sek == pytest.approx(12000)
+    with pytest.raises(InputError, match="the participants have no column 'sex' for subgroup 'sex=K'"):
+        res_t.for_subgroup("sex=K")
     r2 = cb.cost_benefit(effects_frame(ONE_MONTH), simple_params(), cost_per_participant_sek=res)
     assert r2.cost_per_participant_sek == pytest.approx(res.mean_sek)
     # DuckDB relations (as the pipeline's tables) work the same
