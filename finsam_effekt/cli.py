@@ -6,6 +6,7 @@ one-paragraph message and exit code 1, usage errors exit code 2.
 
 from __future__ import annotations
 
+import signal
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -54,6 +55,8 @@ def run_command(
 
     cfg = load_config(config, language=lang.value if lang else None)
     console = Console(stderr=True)
+    # SIGTERM (e.g. a batch system's time limit) unwinds like Ctrl-C, so the partial output is removed
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     status = console.status("starting")
 
     def started(name: str) -> None:

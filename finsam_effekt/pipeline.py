@@ -5,9 +5,10 @@ AnalysisConfig`; it holds no stage logic of its own. Every stage is timed and it
 running, written to ``DIR/run.log`` and ``DIR/manifest.json``). Output is atomic (``report.atomic_output_dir``):
 a failed run leaves no ``DIR``.
 
-Stages marked *required* must succeed for a run to produce anything; the others (event study, sensitivity,
-cost-benefit) are reported as "not run" in the report with the reason when they cannot run (e.g. no cost
-parameters), so a reader sees exactly what is missing.
+Stages marked *required* must succeed for a run to produce anything; the others (balance, event study,
+sensitivity, cost-benefit) are reported as "not run" in the report with the reason when they cannot run (e.g. no
+cost parameters) or fail (the traceback goes to ``run.log``), so a reader sees exactly what is missing. A user
+error (``InputError``/``ConfigError``) in any stage stops the run.
 """
 
 from __future__ import annotations
@@ -183,7 +184,7 @@ class StageRecord:
     name: str
     seconds: float
     rows: int | None
-    status: str  # ok | not_run
+    status: str  # ok | not_run | failed (optional stages only)
     note: str = ""
 
 
@@ -380,12 +381,31 @@ def _stage_match(ctx: _Ctx) -> int | None:
         random_state=cfg.seed,
     )
     ctx.data["match"] = res
-    matched = res.matched_data()
+    matched = _with_participant_labels(res.matched_data(), ctx.data["linkage"].participants)
     ctx.data["matched"] = matched
     ctx.facts["matched_treated"] = int((matched["treated"] == 1).sum())
     ctx.facts["matched_controls"] = int((matched["treated"] == 0).sum())
     ctx.facts["unmatched_treated"] = len(res.unmatched)
     return len(matched)
+
+
+def _with_participant_labels(matched: pd.DataFrame, participants: pd.DataFrame) -> pd.DataFrame:
+    """Add the participants' SUS fields used for subgroups (``insats_type``, ``public_support_before``) to the
+    treated rows (controls have none; ``estimation`` gives a control its matched treated's subgroup). Keeps the
+    index, which the matching pairs refer to."""
+    keys = ["person_id", "ref_month", "treated"]
+    extra = [c for c in ("insats_type", "public_support_before") if c in participants and c not in matched]
+    if not extra:
+        return matched
+    lab = participants[["person_id", "ref_month", *extra]].drop_duplicates(["person_id", "ref_month"]).copy()
+    lab["person_id"] = lab["person_id"].astype(str)
+    lab["ref_month"] = lab["ref_month"].astype(str)
+    lab["treated"] = 1
+    out = matched.copy()
+    out["person_id"] = out["person_id"].astype(str)
+    out["ref_month"] = out["ref_month"].astype(str)
+    out["treated"] = out["treated"].astype(int)
+    return out.join(lab.set_index(keys), on=keys)
 
 
 def _stage_balance(ctx: _Ctx) -> int | None:
@@ -632,6 +652,15 @@ def run(
                             raise StageUnavailable(f"stage '{name}' cannot run: {exc}") from exc
                         rec = StageRecord(name, time.perf_counter() - t0, None, "not_run", str(exc))
                         ctx.not_run[name] = str(exc)
+                    except FinsamError:
+                        raise
+                    except Exception as exc:  # an optional stage's defect must not cost the whole report
+                        if required:
+                            raise
+                        log.exception("%s failed", name)
+                        note = f"failed with {type(exc).__name__}: {exc} (traceback in run.log)"
+                        rec = StageRecord(name, time.perf_counter() - t0, None, "failed", note)
+                        ctx.not_run[name] = note
                 else:
                     rec = StageRecord(name, 0.0, None, "not_run", reason)
                     ctx.not_run[name] = reason

@@ -189,3 +189,113 @@ def test_failed_stage_leaves_no_output_and_force_keeps_old_until_success(tmp_pat
     with pytest.raises(pl.StageUnavailable, match="stage 'link' cannot run: .*sensitivity_analysis"):
         run(cfg, tmp_path / "new")
     assert not (tmp_path / "new").exists()
+
+
+# -- end to end on a small synthetic world: disclosure scan and determinism -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    from finsam_effekt.synth import SynthConfig, generate
+
+    root = tmp_path_factory.mktemp("e2e")
+    generate(root / "world", SynthConfig(persons=1500, seed=7, start="2017-01", end="2021-06"))
+    cfg_path = root / "config.yaml"
+    cfg_path.write_text(
+        yaml.safe_dump(
+            {
+                "inputs": "world/mapping.yaml",
+                "window": {"start": "2019-01", "end": "2020-03"},
+                "estimators": ["weighted_mean_diff", "matched_did"],
+                "outcomes": {"names": ["public_support", "self_support", *COST_OUTCOMES], "path_window": 6},
+                "cost_benefit": {"parameters": str(ROOT / "configs" / "cost_benefit_parameters.yaml")},
+            }
+        ),
+        encoding="utf-8",
+    )
+    cfg = load_config(cfg_path)
+    a = run(cfg, root / "a")
+    b = run(cfg, root / "b")
+    return root, a, b
+
+
+COST_OUTCOMES = ["sek_sickness", "sek_disability", "sek_labour_market", "sek_unemployment", "social_assistance_sek",
+                 "earnings_sek"]  # fmt: skip
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _tokens(path: Path) -> set[bytes]:
+    import re
+    import zipfile
+
+    if path.suffix == ".xlsx":
+        with zipfile.ZipFile(path) as z:
+            data = b"\n".join(z.read(n) for n in z.namelist())
+    else:
+        data = path.read_bytes()
+    return set(re.findall(rb"[A-Za-z0-9_\-]+", data))
+
+
+@pytest.mark.slow
+def test_e2e_every_stage_ran_and_no_person_id_in_any_output(two_runs):
+    root, a, _ = two_runs
+    status = {s.name: s.status for s in a.stages}
+    assert all(status[s] == "ok" for s in ("read & validate", "link", "panel", "cohort", "match", "effects"))
+    names = {p.name for p in a.out.iterdir()}
+    assert {"effects.csv", "linkage_report.csv", "outcome_paths.csv", "results.xlsx", "report.html",
+            "manifest.json", "run.log", "figures"} <= names  # fmt: skip
+    optional = {"balance": "balance.csv", "event study": "event_study.csv", "sensitivity": "sensitivity.csv",
+                "cost-benefit": "cost_benefit.csv"}  # fmt: skip
+    for stage, csv in optional.items():
+        assert (csv in names) == (status[stage] == "ok"), (stage, status[stage])
+    ids = set()
+    for t in ("population", "sus_registrations", "benefit_spells", "earnings"):
+        df = pd.read_parquet(root / "world" / f"{t}.parquet", columns=["person_id"])
+        ids |= {str(v).encode() for v in df["person_id"].dropna().unique()}
+    assert len(ids) >= 1500
+    files = [p for p in a.out.rglob("*") if p.is_file()]
+    assert len(files) >= 10
+    for f in files:
+        hits = _tokens(f) & ids
+        assert not hits, f"{f.name} contains {len(hits)} person ids"
+
+
+@pytest.mark.slow
+def test_e2e_rerun_gives_identical_csvs_and_manifest(two_runs):
+    _, a, b = two_runs
+    csvs = sorted(p.name for p in a.out.glob("*.csv"))
+    assert len(csvs) >= 3
+    for name in csvs:
+        assert (a.out / name).read_bytes() == (b.out / name).read_bytes(), name
+    ma = json.loads((a.out / "manifest.json").read_text())
+    mb = json.loads((b.out / "manifest.json").read_text())
+    ma.pop("timings_seconds"), mb.pop("timings_seconds")
+    assert ma == mb
+    eff = pd.read_csv(a.out / "effects.csv")
+    main = eff[
+        (eff["subgroup"] == "all") & (eff["outcome"] == "public_support") & (eff["measure"] == "status")
+    ]
+    assert sorted(main["horizon_months"].unique()) == [3, 6, 12]
+    small = eff[(eff[["n_treated", "n_control"]].isna().any(axis=1))]
+    assert small["suppressed"].all() and small["estimate"].isna().all()
+
+
+def test_participant_labels_join_treated_rows_only_and_keep_index():
+    from finsam_effekt.pipeline import _with_participant_labels
+
+    matched = pd.DataFrame(
+        {"person_id": ["a", "b", "c"], "ref_month": ["2020-01"] * 3, "treated": [1, 0, 1], "weights": 1.0},
+        index=[10, 20, 30],
+    )
+    participants = pd.DataFrame(
+        {
+            "person_id": ["a", "c", "b"],
+            "ref_month": ["2020-01", "2020-01", "2021-05"],  # b starts later: not its control row
+            "insats_type": ["preparatory", "other", "assessment"],
+            "public_support_before": ["lt1y", "gt10y", "1to3y"],
+        }
+    )
+    out = _with_participant_labels(matched, participants)
+    assert list(out.index) == [10, 20, 30]
+    assert out["insats_type"].tolist()[::2] == ["preparatory", "other"]
+    assert pd.isna(out.loc[20, "insats_type"]) and pd.isna(out.loc[20, "public_support_before"])
