@@ -18,14 +18,16 @@ the window to its end.
    are not in any register: employability ``a ~ N(0, 1)`` (drives transitions only) and, when
    ``hidden_confounding > 0``, a trait ``h ~ N(0, 1)`` that drives both entry and outcomes.
 2. **Monthly latent state** (:data:`STATES`): work, studies, a-kassa, labour-market programme (AKS, UTV under
-   25), social assistance, inactive, sickness (full or half time, SJP), rehabiliteringspenning (RHP), disability
-   (full or half; AE under 30, SA from 30), and combinations (programme + social assistance, sick + social
-   assistance, half a-kassa + half work, half sick + half a-kassa, part-time work + social assistance); children
-   (< 16) study, persons of 65+ are retired, non-residents are absent. Each month a person leaves the state with
-   probability ``logit p = logit(base_s) + dur_s·log(1+duration) + eta_s·η + cycle_s(t) + effect``, where
-   ``η = a + education, sex and birth-region terms`` (history dependence: state and its duration; a-kassa ends
-   after 14 months). The destination is drawn from state-specific weights times ``exp(·)`` terms in η, age and
-   the effect. A change happens on a day ``S`` of the month: days ``1..S-1`` belong to the old state.
+   25), social assistance, inactive, sickness (full or part time, SJP), rehabiliteringspenning (RHP), disability
+   (full or part; AE under 30, SA from 30), and combinations (programme + social assistance, sick + social
+   assistance, part a-kassa + part work, half sick + half a-kassa, part-time work + social assistance); the part
+   time extent is a person's own 0.25, 0.5 or 0.75. Children (< 16) study, persons of 65+ are retired,
+   non-residents are absent. Each month a person leaves the state with probability
+   ``logit p = logit(base_s) + dur_s·log(1+duration) + eta_s·η + cycle_s(t) + effect``, where
+   ``η = a + education, sex and birth-region terms - 0.6·X·h`` (history dependence: state and its duration;
+   a-kassa ends after 14 months). The destination is drawn from state-specific weights times ``exp(·)`` terms
+   in η, age and the effect. A change happens on a day ``S`` of the month: days ``1..S-1`` belong to the old
+   state.
 3. **Registers from states.** Benefit spells are the runs of constant (benefit code, omfattning) with day-level
    from/to dates (a change of extent splits a spell); the amount is ``daily rate × extent × days`` with per-person
    daily rates from earnings (multiples of 4 SEK, so every monthly figure is exact). Social assistance and
@@ -67,9 +69,9 @@ the window to its end.
    comparison pool), volume insatser (counts only), double registrations (a parallel insats, dropout and return
    within the episode gap), later episodes at least a year after the previous one, ongoing insatser (no end
    date), open spells at the end of data, SA/AE/AKS/UTV/AKA spells reported per payment month, spells split into
-   consecutive rows, overlapping half-extent rows, a few
-   exact duplicate rows (retroactive corrections), and SUS support-at-start fields that disagree with the
-   registers now and then. None of them changes a monthly quantity.
+   consecutive rows, overlapping half-extent rows, a few exact duplicate rows (retroactive corrections), and SUS
+   support-at-start fields that disagree with the registers now and then. None of them changes a monthly
+   quantity.
 
 Truth (``truth.json``, ``truth_participants.parquet``)
 -------------------------------------------------------
