@@ -520,6 +520,14 @@ def test_works_with_estimation_effect_results_and_their_joint_draws():
     )  # r = 0, no persistence: sum of 12 months
     mc = res.monte_carlo_frame().set_index("financier")
     assert mc.loc["society", "ci_lower"] < mc.loc["society", "net_point"] < mc.loc["society", "ci_upper"]
+    # the return computed from the true effects lies inside the Monte Carlo interval of the estimated one
+    truth = effects_frame(
+        {o: true.get(o, 0.0) for o in cb.REQUIRED_OUTCOMES}, horizons=tuple(range(1, 13)), se=0.0
+    )
+    true_res = cb.cost_benefit(truth, simple_params(), cost_per_participant_sek=20000)
+    for fin, v in true_res.net("public_finance").items():
+        assert mc.loc[fin, "ci_lower"] <= v <= mc.loc[fin, "ci_upper"], fin
+    assert true_res.net("socio_economic")["society"] == pytest.approx(12 * 2000 * 1.3 - 20000)
 
 
 def test_before_after_uses_only_treated_rows_of_paths():
