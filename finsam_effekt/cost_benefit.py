@@ -401,6 +401,7 @@ class _Effects:
     columns: list[tuple[str, int]]  # (outcome, horizon) in column order
     estimate: np.ndarray
     std_error: np.ndarray
+    estimator: str = ""
 
 
 def _select_effects(
@@ -454,7 +455,9 @@ def _select_effects(
         )
     df = df.assign(_o=df["outcome"].map(REQUIRED_OUTCOMES.index)).sort_values(["_o", "horizon_months"])
     cols = [(str(o), int(h)) for o, h in zip(df["outcome"], df["horizon_months"], strict=True)]
-    return _Effects(cols, df["estimate"].to_numpy(float), df["std_error"].to_numpy(float))
+    return _Effects(
+        cols, df["estimate"].to_numpy(float), df["std_error"].to_numpy(float), str(df["estimator"].iloc[0])
+    )
 
 
 def _parse_draw_column(c: Any) -> tuple[str, int] | None:
@@ -695,6 +698,8 @@ class CostBenefitResults:
     sensitivity: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     before_after: CostBenefitResults | None = None
+    estimator: str = ""
+    subgroup: str = "all"
 
     def _interval(self) -> tuple[np.ndarray, np.ndarray]:
         a = (1 - self.parameters.monte_carlo.interval) / 2
@@ -753,7 +758,8 @@ class CostBenefitResults:
     def summary(self) -> str:
         p = self.parameters
         lines = [
-            f"Cost-benefit per participant ({self.method}), SEK in {p.price_base_year} prices",
+            f"Cost-benefit per participant ({self.method}; effects: estimator {self.estimator}, subgroup "
+            f"{self.subgroup}), SEK in {p.price_base_year} prices",
             f"cost per participant {self.cost_per_participant_sek:,.0f}; horizon {p.horizon_years:g} years; "
             f"real discount rate {p.discount_rate:.1%}; persistence {p.persistence.kind}; "
             f"effects estimated to month {max(h for _, h in self.effect_columns)}; mcpf {p.mcpf:g}",
@@ -1102,6 +1108,8 @@ def cost_benefit(
         break_even=_break_even(eff, params, cost, items, values),
         sensitivity=_sensitivity(eff, params, cost, items, values),
         notes=notes,
+        estimator=eff.estimator,
+        subgroup=subgroup,
         before_after=(
             None
             if before_after_paths is None

@@ -311,6 +311,7 @@ def test_frames_summary_and_figures():
     assert set(res.to_frame()["perspective"]) == {"public_finance", "socio_economic"}
     text = res.summary()
     assert "never add them" in text and "public_sector_total" in text and "independent normal" in text
+    assert "effects: estimator att, subgroup all" in text
     for fig in (res.waterfall_figure("kommun"), res.waterfall_figure("society"), res.tornado_figure("state")):
         assert isinstance(fig, Figure)
     with pytest.raises(InputError, match="no financier 'nobody'"):
