@@ -242,3 +242,23 @@ def test_synthetic_world_matching_removes_most_naive_bias(synthetic_match):
         # binary statuses: at least half the naive bias removed; SEK paid (skewed, noisier): at least a third
         factor = 0.67 if o == "benefit_sek" else 0.5
         assert abs(matched - true) < factor * abs(naive - true), (o, naive, matched, true)
+
+
+@pytest.mark.slow
+def test_synthetic_world_unit_id_uses_each_person_once(synthetic_match):
+    """MatchIt's unit.id on the staggered cohort: a person serves as a control at most once across months."""
+    from finsam_effekt.matching import match_nearest
+
+    co, *_ = synthetic_match
+    rng = np.random.default_rng(0)
+    dist = co["ps_months_12"].to_numpy(float) + rng.normal(0, 0.01, len(co))  # any continuous score will do
+    res = match_nearest(co, "treated", dist, exact="ref_month", unit_id="person_id")
+    ctrl_persons = co["person_id"].to_numpy()[res.pairs["control_row"].to_numpy()]
+    assert len(ctrl_persons) == len(set(ctrl_persons))
+    # a later participant may serve as a control before its own start, never at or after it
+    later = co["later_start_month"].to_numpy()[res.pairs["control_row"].to_numpy()]
+    months = co["ref_month"].to_numpy()[res.pairs["control_row"].to_numpy()]
+    assert all(ls is None or ls > m for ls, m in zip(later, months, strict=True))
+    free = match_nearest(co, "treated", dist, exact="ref_month")
+    reused = co["person_id"].to_numpy()[free.pairs["control_row"].to_numpy()]
+    assert len(reused) > len(set(reused))  # without unit_id some persons serve in several months
