@@ -313,8 +313,11 @@ def _inputs_kind(v: Any) -> str:
 class AnalysisConfig(StrictModel):
     """One analysis: inputs, design, estimation, cost-benefit and reporting. See ``configs/analysis_template.yaml``."""
 
-    title: str = Field("Finsam effect evaluation", description="title of the report")
-    question: str = Field("", description="the question the analysis answers, in words (shown in the report)")
+    title: str = Field("", description="title of the report ('' = a standard title in the report language)")
+    question: str = Field(
+        "",
+        description="the question the analysis answers, in words ('' = the standard question of the package)",
+    )
     inputs: Annotated[
         Annotated[InputSpec, Tag("inline")] | Annotated[Path, Tag("file")], Discriminator(_inputs_kind)
     ] = Field(description="an input spec inline (base_dir, tables) or the path of an input-spec YAML file")

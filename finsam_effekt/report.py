@@ -177,7 +177,29 @@ TEXT: dict[str, tuple[str, str]] = {
         "– = suppressed: rests on fewer than {t} persons in a group (disclosure control).",
     ),
     "none": ("Inga resultat.", "No results."),
+    "not_run_ref": (
+        'Inga resultat: steget kördes inte (se "Steg som inte kördes").',
+        'No results: the stage did not run (see "Stages that did not run").',
+    ),
+    "default_title": (
+        "Effekter av Finsam-insatser på offentlig försörjning",
+        "Effects of Finsam insatser on public support",
+    ),
+    "default_question": (
+        "Minskar insatsen deltagarnas beroende av offentlig försörjning och ökar den egen försörjning efter 3, 6 "
+        "och 12 månader, jämfört med liknande personer som inte började en insats samma månad? Och vad kostar "
+        "och ger det staten, regionen och kommunerna?",
+        "Does the insats reduce the participants' dependence on public support and raise self-support after 3, 6 "
+        "and 12 months, compared with similar persons who did not start an insats in the same month? And what "
+        "does it cost and return for the state, the region and the kommuner?",
+    ),
     "main_estimator": ("Huvudskattare", "Main estimator"),
+    "weighted_mean_diff": ("viktad medelvärdesskillnad (matchad)", "weighted difference in means (matched)"),
+    "regression_adjustment": ("regressionsjusterad", "regression-adjusted"),
+    "matched_did": ("matchad skillnad-i-skillnader", "matched difference-in-differences"),
+    "ipw": ("inverterad sannolikhetsviktning", "inverse probability weighting"),
+    "aipw": ("dubbelt robust (AIPW)", "doubly robust (AIPW)"),
+    "cs_did": ("Callaway & Sant'Anna DiD", "Callaway & Sant'Anna DiD"),
     "config_hash": ("Konfigurationens kontrollsumma (SHA-256)", "Config hash (SHA-256)"),
     "figure": ("Figur", "Figure"),
     "columns": ("Kolumner", "Columns"),
@@ -633,6 +655,8 @@ def html_table(df: pd.DataFrame, lang: str, max_rows: int = 200) -> str:
         for c, v in zip(d.columns, rec, strict=True):
             if c == "outcome":
                 cells.append(f"<td class='t'>{html.escape(outcome_label(str(v), lang))}</td>")
+            elif c == "estimator" and v in TEXT:
+                cells.append(f"<td class='t'>{text(str(v), lang)}</td>")
             elif c == "measure" and v in ("status", "cumulative"):
                 cells.append(f"<td class='t'>{text(str(v), lang)}</td>")
             elif isinstance(v, str):
@@ -670,9 +694,11 @@ def render_html(
 ) -> str:
     """The self-contained ``report.html`` (inline CSS, images as base64; no scripts, no external links)."""
     li = _li(lang)
+    title = content.title or text("default_title", lang)
+    question = content.question or text("default_question", lang)
     parts = [
-        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>{html.escape(content.title)}</title>',
-        f"<style>{_CSS}</style></head><body><h1>{html.escape(content.title)}</h1>",
+        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>{html.escape(title)}</title>',
+        f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
     ]
 
     def fig(name: str) -> None:
@@ -682,7 +708,7 @@ def render_html(
             cap = f"{outcome_label(label, lang) + ': ' if label else ''}{guide}"
             parts.append(_figure_html(pngs[key], cap))
 
-    parts.append(f"<h2>{text('question', lang)}</h2><p>{html.escape(content.question)}</p>")
+    parts.append(f"<h2>{text('question', lang)}</h2><p>{html.escape(question)}</p>")
     parts.append(
         f"<h2>{text('estimand', lang)}</h2><div class='box'><p>{html.escape(content.estimand)}</p></div>"
     )
@@ -703,12 +729,16 @@ def render_html(
     fig("ps_overlap")
     if "balance" in tables:
         parts.append(html_table(compact_balance(tables["balance"]), lang, max_rows=80))
+    else:
+        parts.append(f"<p>{text('not_run_ref', lang)}</p>")
     parts.append(f"<h2>{text('effects', lang)}</h2>")
     if "effects" in tables:
         eff = tables["effects"]
         main = eff[(eff["subgroup"] == "all") & (eff["estimator"] == content.main_estimator)]
+        est = content.main_estimator
+        main_label = text(est, lang) if est in TEXT else est
         parts.append(
-            f"<p class='note'>{text('main_estimator', lang)}: {html.escape(content.main_estimator)}. "
+            f"<p class='note'>{text('main_estimator', lang)}: {html.escape(main_label)}. "
             f"status = {text('status', lang)}; cumulative = {text('cumulative', lang)}.</p>"
         )
         fig("effects")
