@@ -118,6 +118,7 @@ class _Est:
     n_params: int = 0  # regression coefficients (for the (n−1)/(n−p) factor); 0 = none
     boot: np.ndarray | None = None  # bootstrap replicates of the estimate
     se_override: float | None = None  # e.g. Abadie–Imbens
+    n_groups: int | None = None  # clusters among ``rows`` (computed once)
 
 
 @dataclass
@@ -171,7 +172,9 @@ class EffectResults:
         self._frame = pd.DataFrame(rows, columns=FRAME_COLUMNS)
 
     def _scale(self, e: _Est) -> float:
-        g = len(np.unique(e.rows)) if e.rows is not None else 0
+        if e.n_groups is None:
+            e.n_groups = len(np.unique(e.rows)) if e.rows is not None else 0
+        g = e.n_groups
         if g < 2:
             return float("nan")
         c = g / (g - 1)
@@ -325,10 +328,15 @@ def _independent_columns(x: np.ndarray, w: np.ndarray, col: int) -> tuple[np.nda
     return x[:, keep], keep.index(col)
 
 
-def _wls(y: np.ndarray, x: np.ndarray, w: np.ndarray, col: int = 1) -> tuple[float, np.ndarray, int]:
-    """WLS coefficient ``col`` and its influence contributions ``ψ_i = [(X'WX)⁻¹ x_i]_col w_i e_i``."""
-    x, col = _independent_columns(x, w, col)
-    bread = np.linalg.inv(x.T @ (x * w[:, None]))
+def _wls(
+    y: np.ndarray, x: np.ndarray, w: np.ndarray, col: int = 1, bread: np.ndarray | None = None
+) -> tuple[float, np.ndarray, int]:
+    """WLS coefficient ``col`` and its influence contributions ``ψ_i = [(X'WX)⁻¹ x_i]_col w_i e_i``.
+
+    ``bread`` = (X'WX)⁻¹ when already computed for this ``x`` (whose columns are then taken as independent)."""
+    if bread is None:
+        x, col = _independent_columns(x, w, col)
+        bread = np.linalg.inv(x.T @ (x * w[:, None]))
     beta = bread @ (x.T @ (w * y))
     e = y - x @ beta
     psi = (x @ bread[:, col]) * w * e
@@ -676,6 +684,8 @@ def estimate_effects(
         df = frames["cohort"] if on_cohort else mdata
         cl = cl_cohort if on_cohort else cl_matched
         for sg_name, mask_m, mask_c in groups:
+            # designs are cached per sample (estimator × subgroup); the propensity score per (D, X, w)
+            wls_cache: dict = {}
             mask = mask_c if on_cohort else mask_m
             sub = df if mask is None else df[mask]
             sub_cl = cl if mask is None else cl[mask]
@@ -700,6 +710,7 @@ def estimate_effects(
                             covariates,
                             boot_counts,
                             ps_cache,
+                            wls_cache,
                         )
                         if e is None:
                             res.notes.append(
@@ -727,6 +738,7 @@ def _estimate_one(
     covariates: list[str],
     boot_counts: np.ndarray | None,
     ps_cache: dict | None = None,
+    wls_cache: dict | None = None,
 ) -> _Est | None:
     y = df[col].to_numpy(dtype=float)
     if est == "matched_did":
@@ -744,13 +756,25 @@ def _estimate_one(
     base = _Est(outcome, k, measure, subgroup, est, float("nan"), n_t, n_c, rows=cl)
 
     if est in ("weighted_mean_diff", "matched_did", "regression_adjustment"):
-        x = np.column_stack([np.ones(len(y)), d])
-        if est == "regression_adjustment" and covariates:
-            x = np.column_stack([x, _design(df, covariates)])
-        x, col = _independent_columns(x, w, 1)
-        base.estimate, base.psi, base.n_params = _wls(y, x, w, col)
+        adjust = est == "regression_adjustment" and bool(covariates)
+        # the design, its reduction to independent columns and (X'WX)⁻¹ depend only on the rows kept, not on the
+        # outcome: build them once per sample and reuse them for every outcome, horizon and measure
+        key = None
+        if wls_cache is not None:
+            key = ("wls", adjust, hash((ok.tobytes(), w.tobytes())))
+        if key is not None and key in wls_cache:
+            x, c, bread = wls_cache[key]
+        else:
+            x = np.column_stack([np.ones(len(y)), d])
+            if adjust:
+                x = np.column_stack([x, _design(df, covariates)])
+            x, c = _independent_columns(x, w, 1)
+            bread = np.linalg.inv(x.T @ (x * w[:, None]))
+            if key is not None:
+                wls_cache[key] = (x, c, bread)
+        base.estimate, base.psi, base.n_params = _wls(y, x, w, c, bread=bread)
         if boot_counts is not None:
-            base.boot = _wls_bootstrap(y, x, w, col, cl, boot_counts)
+            base.boot = _wls_bootstrap(y, x, w, c, cl, boot_counts)
         return base
 
     xc = _design(df, covariates)

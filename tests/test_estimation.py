@@ -644,3 +644,17 @@ def test_end_to_end_truth_on_synthetic_world(tmp_path, effect_scale):
     if effect_scale == 0:
         es = event_study(ctx.data["paths"], outcome="public_support", window=(-12, 12))
         assert es.pretrend_p > 0.01
+
+
+def test_cached_designs_give_the_same_numbers_as_separate_calls():
+    c = _cohort(300, seed=4)
+    c["person_id"] = [f"p{i // 3}" for i in range(len(c))]
+    c["sex"] = np.where(np.arange(len(c)) % 2 == 0, "K", "M")
+    c["z_m3"] = c.y_m3 * 2 + 1
+    c.loc[c.index % 7 == 0, "z_m3"] = np.nan  # a different censoring pattern than y
+    kw = dict(horizons=[3], measures=["status"], estimators=["weighted_mean_diff", "regression_adjustment"])
+    kw |= dict(covariates=["x1", "x2"], subgroups=["sex"])
+    joint = estimate_effects(c, outcomes=["y", "z"], **kw).to_frame()
+    for o in ("y", "z"):
+        alone = estimate_effects(c, outcomes=[o], **kw).to_frame()
+        pd.testing.assert_frame_equal(joint[joint.outcome == o].reset_index(drop=True), alone)
