@@ -251,6 +251,12 @@ def build_cohort(
     t_ok = in_pop & ok_at(t_idx, u_t)
     dropped = {"not_in_population": int((~in_pop).sum()), "not_resident_or_age": int((in_pop & ~t_ok).sum())}
     treated = pd.DataFrame({"person_id": part["person_id"].to_numpy()[t_ok], "_u": u_t[t_ok], "treated": 1})
+    if treated.empty:
+        raise InputError(
+            f"build_cohort: no participant starts within the window {window} while resident and aged "
+            f"{age_range[0]}-{age_range[1]} ({len(part)} participants in the window; dropped: {dropped}); "
+            "check window and age settings"
+        )
 
     # candidate controls per reference month
     blocks = []

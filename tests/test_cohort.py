@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from finsam_effekt.cohort import build_cohort, censor_at_later_start
-from finsam_effekt.errors import ConfigError
+from finsam_effekt.errors import ConfigError, InputError
 from finsam_effekt.panel import FEATURE_COLUMNS, person_months
 
 
@@ -106,6 +106,8 @@ def test_options_any_resident_window_sampling():
     b = build_cohort(participants, panel, pop, eligibility="any_resident", sample_rate=0.5, seed=3)
     pd.testing.assert_frame_equal(a, b)
     assert (a.treated == 1).sum() == 3  # treated are never subsampled
+    with pytest.raises(InputError, match="no participant starts within the window"):
+        build_cohort(participants, panel, pop, window=("2015-01", "2015-12"))
     with pytest.raises(ConfigError, match="later_treated must be one of"):
         build_cohort(participants, panel, pop, later_treated="drop")
 
