@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -141,6 +142,13 @@ def child(folder: Path) -> dict:
         "read_validate_s": round(t_read, 2),
         "link_s": round(t_link, 2),
         "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        # CPU seconds of this process (all threads): independent of other load on a shared machine
+        "cpu_s": round(
+            resource.getrusage(resource.RUSAGE_SELF).ru_utime
+            + resource.getrusage(resource.RUSAGE_SELF).ru_stime,
+            1,
+        ),
+        "load_avg_1min": round(os.getloadavg()[0], 1),
     }
 
 
