@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -247,3 +248,37 @@ SHIPPED = Path(__file__).parents[1] / "synthetic_data"
 )
 def test_shipped_world_linkage_reconciles_with_truth():
     _reconcile(SHIPPED, threshold=5)
+
+
+def _episodes_by_hand(regs: list[tuple[pd.Timestamp, pd.Timestamp | None]], gap: int) -> list[int]:
+    """Reference rule in plain Python: sort by start (open ends last), new episode after max end + gap."""
+    order = sorted(regs, key=lambda r: (r[0], r[1] is None, r[1] or r[0]))
+    episodes, max_end = [], None
+    for start, end in order:
+        if max_end is not None and start <= max_end + pd.Timedelta(days=gap):
+            episodes[-1] += 1
+        else:
+            episodes.append(1)
+        e = pd.Timestamp("2200-01-01") if end is None else end  # open end: later than any start
+        max_end = e if max_end is None else max(max_end, e)
+    return episodes
+
+
+def test_episode_rule_matches_a_plain_python_reference_on_random_registrations():
+    rng = np.random.default_rng(7)
+    rows, expected = [], {}
+    for i in range(300):
+        pid = f"x{i}"
+        regs = []
+        for _ in range(int(rng.integers(1, 6))):
+            start = pd.Timestamp("2019-01-01") + pd.Timedelta(days=int(rng.integers(0, 900)))
+            end = None if rng.random() < 0.15 else start + pd.Timedelta(days=int(rng.integers(0, 200)))
+            regs.append((start, end))
+            rows.append(_reg(pid, "F1", f"I{len(rows)}", start, end))
+        expected[pid] = _episodes_by_hand(regs, 60)
+    sus = pd.DataFrame(rows)
+    pop = POP.iloc[:0]
+    res = link_participants(sus, pop, episode_gap_days=60, disclosure_threshold=1, **OPTS)
+    got = res.episodes.groupby("person_id")["n_registrations"].apply(list).to_dict()
+    assert got == expected
+    assert _totals(res.linkage_report)["double_registrations"] == len(sus) - sum(map(len, expected.values()))
