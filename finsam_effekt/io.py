@@ -671,6 +671,8 @@ def _column_expr(col: Column, raw_name: str, duck_type: str, t: InputTable) -> _
     text = _text_expr(raw, duck_type)
     present = f"({text}) IS NOT NULL"
     if col.kind in ("str",):
+        if col.name == "kommun" and _is_numeric(duck_type):  # SAS/Stata store 0180 as the number 180
+            return _ColumnExpr(col.name, present, f"lpad({text}, 4, '0')")
         return _ColumnExpr(col.name, present, text)
     if col.kind == "code":
         return _ColumnExpr(col.name, present, _code_map_expr(text, t.codes.get(col.name, {})))
@@ -807,6 +809,11 @@ def _checks(table: str, t: InputTable, mapping: dict[str, str]) -> list[_Check]:
             checks.append(_Check(col.name, f"{v} <= 0 OR {v} > 1", "extent outside (0, 1]",
                                  "Omfattning is a share of full time (1, 0.75, 0.5, 0.25); divide percentages by "
                                  "100"))  # fmt: skip
+        if col.name == "kommun":
+            checks.append(_Check(col.name, f"{v} IS NOT NULL AND NOT regexp_full_match({v}, '[0-9]{{4}}')",
+                                 "kommun is not a 4-digit code",
+                                 "Kommun codes have four digits (0180 Stockholm); a lost leading zero (180) means the "
+                                 "column was read as a number by the exporting program: export it as text"))  # fmt: skip
         if col.name == "birth_year":
             blo, bhi = PLAUSIBLE_BIRTH_YEARS
             checks.append(_Check(col.name, f"{v} < {blo} OR {v} > {bhi}",

@@ -326,6 +326,24 @@ def test_duplicate_key_rows(tmp_path):
     assert [p.severity for p in report.problems] == ["warning", "error"] and not report.ok
 
 
+def test_kommun_codes_keep_four_digits(tmp_path):
+    head = (
+        "person_id,sex,birth_year,education,kommun,birth_region,immigration_date,emigration_date,death_date\n"
+    )
+    text = head + "a,K,1990,,0180,,,,\nb,M,1980,,180,,,,\n"
+    assert _problems(tmp_path, "population", text) == [
+        "DIR/population.csv, column 'kommun': kommun is not a 4-digit code (1 row; e.g. row 2). Kommun codes have "
+        "four digits (0180 Stockholm); a lost leading zero (180) means the column was read as a number by the "
+        "exporting program: export it as text"
+    ]
+    numeric = POPULATION.assign(kommun=[180.0, 1480.0, 180.0, 2480.0])  # as a Stata export stores it
+    import pyreadstat
+
+    pyreadstat.write_dta(numeric.astype({"birth_year": "float64"}), tmp_path / "pop.dta")
+    rel = read_table("population", InputTable(path=tmp_path / "pop.dta"))
+    assert [r[0] for r in rel.project("kommun").fetchall()] == ["0180", "1480", "0180", "2480"]
+
+
 def test_missing_person_id_and_bad_months(tmp_path):
     text = "person_id,month,earnings_sek\na,2020-01,1\n,2020-02,1\nb,2020-1,1\nc,202003,1\nd,2020-13,1\n"
     assert _problems(tmp_path, "earnings", text) == [
