@@ -1088,6 +1088,7 @@ def _validate(spec: InputSpec, con: duckdb.DuckDBPyConnection) -> ValidationRepo
 def connect(memory_limit: str | None = None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection for the pipeline (in memory; spills to a temporary directory when over the limit)."""
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")  # the CLI prints its own progress; keep stderr readable
     if memory_limit:
         con.execute(f"SET memory_limit = {_lit(memory_limit)}")
     if threads:

@@ -35,6 +35,7 @@ import pandas as pd
 
 from . import months
 from .errors import InputError
+from .io import connect
 from .schema import DEFAULT_DISCLOSURE_THRESHOLD, DEFAULT_EPISODE_GAP_DAYS
 
 TableLike = pd.DataFrame | duckdb.DuckDBPyRelation
@@ -315,7 +316,7 @@ def link_participants(
         raise InputError(f"episode_gap_days must be 0 or more, got {episode_gap_days}")
     if months.to_index(window[1]) < months.to_index(window[0]):
         raise InputError(f"window end {window[1]} is before window start {window[0]}")
-    con = con if con is not None else duckdb.connect()
+    con = con if con is not None else connect()
     _register(con, "__lk_sus_in", sus)
     has_pop = population is not None
     if has_pop:
@@ -519,7 +520,7 @@ def support_consistency(
         (= disagree / n_participants), ``suppressed``: counts ``0 < n < disclosure_threshold`` are ``<NA>`` (and
         the share with them).
     """
-    con = con if con is not None else duckdb.connect()
+    con = con if con is not None else connect()
     part = participants.loc[
         participants["support_at_start"].notna(), ["person_id", "ref_month", "support_at_start"]
     ]
