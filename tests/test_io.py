@@ -534,3 +534,19 @@ def test_synth_world_reads_to_identical_tables_in_every_format(tmp_path, fmt, sy
                 to_pandas(con.table(t), t), ref, check_dtype=False, obj=f"{fmt} {t}"
             )
     assert _hashes(tmp_path) == before
+
+
+def test_unknown_extension_and_empty_parts_directory(tmp_path):
+    from finsam_effekt.errors import ConfigError
+
+    (tmp_path / "e.xlsx").write_bytes(b"x")
+    with pytest.raises(
+        ConfigError, match=r"cannot tell the file format from the extension '\.xlsx'; set `format:`"
+    ):
+        validate_inputs(InputSpec(tables={"earnings": InputTable(path=tmp_path / "e.xlsx")}))
+    (tmp_path / "parts").mkdir()
+    report = validate_inputs(InputSpec(tables={"earnings": InputTable(path=tmp_path / "parts")}))
+    assert [str(p) for p in report.problems] == [
+        f"{tmp_path / 'parts'}: directory contains no .parquet files. Point `path` at a Parquet file or a directory "
+        "of Parquet parts"
+    ]
