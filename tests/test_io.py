@@ -550,3 +550,16 @@ def test_unknown_extension_and_empty_parts_directory(tmp_path):
         f"{tmp_path / 'parts'}: directory contains no .parquet files. Point `path` at a Parquet file or a directory "
         "of Parquet parts"
     ]
+
+
+def test_sas_transport_file(tmp_path):
+    import pyreadstat
+
+    df = pd.DataFrame({"LOPNR": ["p1", "p2"], "MANAD": ["202001", "202002"], "BELOPP": [1500.5, 200.0]})
+    pyreadstat.write_xport(df, tmp_path / "ekb.xpt", file_format_version=5)
+    spec = InputTable(path=tmp_path / "ekb.xpt", month_format="%Y%m",
+                      columns={"LOPNR": "person_id", "MANAD": "month", "BELOPP": "amount_sek"})  # fmt: skip
+    assert read_table("social_assistance", spec).fetchall() == [
+        ("p1", "2020-01", 1500.5),
+        ("p2", "2020-02", 200.0),
+    ]
