@@ -563,3 +563,14 @@ def test_sas_transport_file(tmp_path):
         ("p1", "2020-01", 1500.5),
         ("p2", "2020-02", 200.0),
     ]
+
+
+def test_code_sets_are_mapped_element_by_element(tmp_path):
+    text = SUS_HEAD + SUS_FILL + 'a,person,F1,I1,other,2020-01-01,,"Sjukpenning; Ekonomiskt bistånd"\n'
+    path = tmp_path / "sus.csv"
+    path.write_text(text, encoding="utf-8")
+    codes = {
+        "support_at_start": {"Sjukpenning": "sickness_benefit", "Ekonomiskt bistånd": "social_assistance"}
+    }
+    rel = read_table("sus_registrations", InputTable(path=path, codes=codes))
+    assert rel.project("support_at_start").fetchall() == [("sickness_benefit;social_assistance",)]
