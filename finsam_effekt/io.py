@@ -15,6 +15,15 @@ dta           ``{table}.dta`` (Stata 15, pyreadstat)
 ============  ==========================================================================================
 
 Every writer also writes ``mapping.yaml``, the input spec (``config.InputSpec``) that reads the files back.
+
+Reading (:func:`read_inputs`, :func:`read_table`) and checking (:func:`validate_inputs`) go through DuckDB, never
+whole tables in pandas: CSV with DuckDB's ``read_csv`` (text columns, then parsed with the spec's encoding,
+separator, decimal mark, date and month formats; encodings DuckDB lacks, e.g. cp1252, via a temporary UTF-8 copy),
+Parquet files or directories of parts with ``read_parquet``, SAS (``.sas7bdat``, ``.xpt``), SPSS and Stata
+streamed in chunks with pyreadstat into a DuckDB table. Each input becomes a view named after its canonical table:
+text ``person_id``, ``DATE`` dates, ``YYYY-MM`` months, ``DOUBLE`` amounts, codes mapped. Validation reports every
+problem (:class:`~finsam_effekt.errors.Problem`) with file, column, row count, up to five 1-based data row numbers
+(never pseudonyms) and a fix; input files are only ever read.
 """
 
 from __future__ import annotations
