@@ -359,6 +359,10 @@ class AnalysisConfig(StrictModel):
     event_study: StrictBool = Field(
         True, description="estimate the event study u-w..u+w with a pre-trend test"
     )
+    event_study_outcomes: list[str] = Field(
+        default_factory=lambda: ["public_support", "self_support"],
+        description="outcomes of the event study (one panel regression each; the slowest stage)",
+    )
     sensitivity: StrictBool = Field(True, description="Rosenbaum bounds, E-values and placebo checks")
     cost_benefit: CostBenefitSettings = Field(
         default_factory=CostBenefitSettings, description="cost-benefit parameters file and overrides"
@@ -370,6 +374,14 @@ class AnalysisConfig(StrictModel):
     )
     language: Literal["sv", "en"] = Field("sv", description="report language")
     seed: StrictInt = Field(20240101, ge=0, description="seed of every random step")
+
+    @field_validator("event_study_outcomes")
+    @classmethod
+    def _known_es(cls, v: list[str]) -> list[str]:
+        unknown = [o for o in v if o not in OUTCOMES]
+        if unknown:
+            raise ValueError(f"unknown outcome(s) {unknown}; known outcomes are {list(OUTCOMES)}")
+        return v
 
     @field_validator("estimators")
     @classmethod

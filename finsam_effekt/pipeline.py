@@ -130,7 +130,8 @@ def stage_plan(cfg: AnalysisConfig) -> list[tuple[str, str]]:
         ),
         (
             "event study",
-            f"monthly effects u−{cfg.outcomes.path_window}..u+{cfg.outcomes.path_window} with a pre-trend Wald test (estimation.event_study)"
+            f"{', '.join(cfg.event_study_outcomes)}: monthly effects u−{cfg.outcomes.path_window}.."
+            f"u+{cfg.outcomes.path_window} with a pre-trend Wald test (estimation.event_study)"
             if cfg.event_study
             else "off",
         ),
@@ -495,9 +496,7 @@ def _stage_event_study(ctx: _Ctx) -> int | None:
     es_fn = _fn("estimation", "event_study")
     w = ctx.cfg.outcomes.path_window
     frames, tests = [], []
-    for o in ("public_support", "self_support"):
-        if o not in ctx.cfg.outcomes.names:
-            continue
+    for o in ctx.cfg.event_study_outcomes:
         r = es_fn(
             ctx.data["paths"],
             outcome=o,
