@@ -20,6 +20,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _peak_mib() -> float:
+    """Peak RSS so far (VmHWM; the growth after a stage shows which stage set it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("config", nargs="?", default=str(ROOT / "analyses" / "example_synthetic" / "config.yaml"))
@@ -37,16 +48,21 @@ def main(argv: list[str]) -> int:
     def started(name: str) -> None:
         t_cpu[0] = time.process_time()
 
+    hwm: dict[str, float] = {}
+
     def finished(rec) -> None:
         cpu[rec.name] = time.process_time() - t_cpu[0]
+        hwm[rec.name] = _peak_mib()
 
     t0 = time.perf_counter()
     res = run(cfg, out, force=True, on_start=started, on_stage=finished)
     wall = time.perf_counter() - t0
-    print(f"{'stage':<18}{'rows':>12}{'wall s':>10}{'cpu s':>10}")
+    print(f"{'stage':<18}{'rows':>12}{'wall s':>10}{'cpu s':>10}{'peak MiB':>10}")
     for s in res.stages:
         rows = "" if s.rows is None else str(s.rows)
-        print(f"{s.name:<18}{rows:>12}{s.seconds:>10.2f}{cpu.get(s.name, 0.0):>10.2f}")
+        print(
+            f"{s.name:<18}{rows:>12}{s.seconds:>10.2f}{cpu.get(s.name, 0.0):>10.2f}{hwm.get(s.name, 0):>10.0f}"
+        )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"total wall {wall:.1f} s, cpu {sum(cpu.values()):.1f} s, peak RSS {peak:.0f} MiB → {res.out}")
     return 0
