@@ -9,7 +9,8 @@ Disclosure control
 * A **count** below the threshold ``t`` (default ``schema.DEFAULT_DISCLOSURE_THRESHOLD``; counts of zero are
   published) is blanked and its row marked ``suppressed = True``.
 * An **estimate** resting on fewer than ``t`` persons in either arm (``n_treated < t`` or ``n_control < t``) is
-  blanked together with its standard error, interval, p-value and the small counts, and marked the same way.
+  blanked together with its standard error, interval, p-value and the small counts, and marked the same way;
+  so is a mean with its own person count ``n < t`` (``outcome_paths``).
 * No output may contain a ``person_id`` (or any column that identifies a person or a register row): the writer
   refuses such tables (:func:`check_publishable`), and the run's tests scan every output file for every input
   pseudonym.
@@ -414,6 +415,8 @@ def apply_disclosure_control(tables: Mapping[str, pd.DataFrame], threshold: int)
         check_publishable(df, name)
         if {"n_treated", "n_control"} & set(df.columns):
             out[name] = suppress_estimates(df, threshold)
+        elif "n" in df.columns and set(ESTIMATE_COLUMNS) & set(df.columns):  # e.g. a mean over n persons
+            out[name] = suppress_estimates(df, threshold, n_columns=("n",))
         else:
             out[name] = suppress_counts(df, threshold)
     return out

@@ -230,3 +230,23 @@ def test_facts_counts_suppressed_and_labelled(tmp_path):
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "<td class='t'>Participants in the analysis (after attrition)</td><td>–</td>" in page
     assert "<td class='t'>Matched comparison persons</td><td>40</td>" in page
+
+
+def test_means_over_few_persons_are_suppressed():
+    from finsam_effekt.report import apply_disclosure_control
+
+    paths = pd.DataFrame(
+        {
+            "outcome": "public_support",
+            "rel_month": [1, 1],
+            "arm": ["treated", "control"],
+            "mean": [0.5, 0.25],
+            "ci_lower": [0.1, 0.0],
+            "ci_upper": [0.9, 0.6],
+            "n": [3, 8],
+        }
+    )
+    out = apply_disclosure_control({"outcome_paths": paths}, threshold=5)["outcome_paths"]
+    assert out["suppressed"].tolist() == [True, False]
+    assert out.loc[0, ["mean", "ci_lower", "ci_upper", "n"]].isna().all()
+    assert out.loc[1, "mean"] == 0.25 and out.loc[1, "n"] == 8
