@@ -178,6 +178,10 @@ TEXT: dict[str, tuple[str, str]] = {
         "– = suppressed: rests on fewer than {t} persons in a group (disclosure control).",
     ),
     "none": ("Inga resultat.", "No results."),
+    "fig_suppressed": (
+        "Värden som bygger på färre än {t} personer är undertryckta och visas inte.",
+        "Values resting on fewer than {t} persons are suppressed and not shown.",
+    ),
     "not_run_ref": (
         'Inga resultat: steget kördes inte (se "Steg som inte kördes").',
         'No results: the stage did not run (see "Stages that did not run").',
@@ -709,6 +713,9 @@ def render_html(
             guide = FIGURE_GUIDES.get(name, ("", ""))[li]
             label = key.split("__", 1)[1] if "__" in key else ""
             cap = f"{outcome_label(label, lang) + ': ' if label else ''}{guide}"
+            src = tables.get(name)
+            if src is not None and "suppressed" in src and src["suppressed"].astype(bool).any():
+                cap += " " + text("fig_suppressed", lang).format(t=threshold)
             parts.append(_figure_html(pngs[key], cap))
 
     parts.append(f"<h2>{text('question', lang)}</h2><p>{html.escape(question)}</p>")

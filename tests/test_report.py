@@ -250,3 +250,13 @@ def test_means_over_few_persons_are_suppressed():
     assert out["suppressed"].tolist() == [True, False]
     assert out.loc[0, ["mean", "ci_lower", "ci_upper", "n"]].isna().all()
     assert out.loc[1, "mean"] == 0.25 and out.loc[1, "n"] == 8
+
+
+def test_figure_caption_marks_suppressed_values(tmp_path):
+    write_outputs(_content(), tmp_path, lang="en", threshold=5)  # two subgroup effects are suppressed
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    captions = re.findall(r"<figcaption>([^<]*)</figcaption>", page)
+    marked = [
+        c for c in captions if "Values resting on fewer than 5 persons are suppressed and not shown." in c
+    ]
+    assert len(captions) == 3 and len(marked) == 1 and marked[0].startswith("Estimated effect")
