@@ -553,7 +553,7 @@ def person_months(
         if output == "relation":
             sess.names.clear()  # the relation reads the registered inputs lazily: keep them
             return sess.con.sql(f"SELECT {cols} FROM ({sql})")
-        rel = sess.con.sql(f"SELECT {cols} FROM ({sql}) ORDER BY person_id, month")
+        rel = sess.con.sql(f"SELECT {cols} FROM ({sql}) ORDER BY person_id, m")
         if output == "arrow":
             return rel.to_arrow_table()
         return _panel_dtypes(rel.df())
