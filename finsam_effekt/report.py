@@ -178,6 +178,10 @@ TEXT: dict[str, tuple[str, str]] = {
         "– = suppressed: rests on fewer than {t} persons in a group (disclosure control).",
     ),
     "none": ("Inga resultat.", "No results."),
+    "more_rows": (
+        "… ytterligare {n} rader finns i CSV-filen och i results.xlsx.",
+        "… {n} more rows are in the CSV file and results.xlsx.",
+    ),
     "fig_suppressed": (
         "Värden som bygger på färre än {t} personer är undertryckta och visas inte.",
         "Values resting on fewer than {t} persons are suppressed and not shown.",
@@ -671,7 +675,11 @@ def html_table(df: pd.DataFrame, lang: str, max_rows: int = 200) -> str:
             else:
                 cells.append(f"<td>{_fmt(v, c)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    more = f"<p>… {len(df) - max_rows} rader till i CSV-filen.</p>" if len(df) > max_rows else ""
+    more = (
+        f"<p class='note'>{text('more_rows', lang).format(n=len(df) - max_rows)}</p>"
+        if len(df) > max_rows
+        else ""
+    )
     body = "".join(rows)
     return f"<div class='tw'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{more}"
 

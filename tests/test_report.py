@@ -260,3 +260,12 @@ def test_figure_caption_marks_suppressed_values(tmp_path):
         c for c in captions if "Values resting on fewer than 5 persons are suppressed and not shown." in c
     ]
     assert len(captions) == 3 and len(marked) == 1 and marked[0].startswith("Estimated effect")
+
+
+def test_long_tables_are_cut_with_a_note_in_the_report_language():
+    from finsam_effekt.report import html_table
+
+    df = pd.DataFrame({"n": range(5)})
+    assert "3 more rows are in the CSV file" in html_table(df, "en", max_rows=2)
+    assert "ytterligare 3 rader finns i CSV-filen" in html_table(df, "sv", max_rows=2)
+    assert html_table(df, "en", max_rows=2).count("<tr>") == 3  # header + 2 rows
