@@ -54,6 +54,24 @@ def _wvar(x: np.ndarray, w: np.ndarray, binary: bool) -> float:
         return float(np.sum(w * (x - mx) ** 2) / (1 - np.sum(w**2)))
 
 
+def _pooled_sd(x: np.ndarray, t: np.ndarray, binary: bool) -> float:
+    """MatchIt's ``pooled_sd(contribution = "proportional")`` with unit weights, its SMD denominator when the
+    treated SD is 0: ``sqrt(Σ_g Σ_{i∈g} (x_i − m_g)² / (n − 1))``; binary ``sqrt(Σ_g n_g p_g (1 − p_g) / n)``."""
+    n = len(x)
+    if binary:
+        v = sum(
+            float(x[t == g].sum()) * (1 - float(x[t == g].mean())) for g in (True, False) if (t == g).any()
+        )
+        return float(np.sqrt(v / n))
+    dev = x.copy()
+    for g in (True, False):
+        m = t == g
+        if m.any():
+            dev[m] = x[m] - x[m].mean()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.sqrt(np.sum(dev**2) / (n - 1))) if n > 1 else float("nan")
+
+
 def _ecdf_stats(x: np.ndarray, t: np.ndarray, w: np.ndarray) -> tuple[float, float]:
     w = w.astype(float).copy()
     for g in (True, False):
@@ -87,20 +105,20 @@ def balance_stats(x, treat, weights=None, *, binary: str = "std") -> dict[str, f
         if not too_small:
             sd = np.sqrt(_wvar(x[i1], np.ones(int(i1.sum())), is_bin))
             if not np.isfinite(sd) or sd < _EPS:  # constant among treated: pooled SD (MatchIt's fallback)
-                sd = np.sqrt(
-                    (
-                        _wvar(x[i1], np.ones(int(i1.sum())), is_bin)
-                        + _wvar(x[i0], np.ones(int(i0.sum())), is_bin)
-                    )
-                    / 2
-                )
-            out["smd"] = mdiff / sd
+                sd = _pooled_sd(x, t, is_bin)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out["smd"] = float(np.divide(mdiff, sd))
     else:
         out["smd"] = mdiff
     if is_bin:
         out["ecdf_mean"] = out["ecdf_max"] = abs(mdiff)
     elif not too_small:
-        out["var_ratio"] = _wvar(x[i1], w[i1], False) / _wvar(x[i0], w[i0], False)
+        # constant among the (weighted) controls: v_C = 0 gives inf (nan if v_T = 0 too), as R's x / 0 in
+        # MatchIt's bal1var; flagged as outside the bounds (inf) or left unflagged (nan)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["var_ratio"] = float(
+                np.divide(np.float64(_wvar(x[i1], w[i1], False)), np.float64(_wvar(x[i0], w[i0], False)))
+            )
         out["ecdf_mean"], out["ecdf_max"] = _ecdf_stats(x, t, w)
     return out
 

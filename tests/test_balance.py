@@ -90,3 +90,27 @@ def test_table_flags_sizes_and_plots():
     assert len(bm.ps_overlap_figure().axes) == 2 and bm.love_plot_figure().axes
     with pytest.raises(ConfigError, match="binary must be"):
         balance_table(df, "t", ["x"], binary="pooled")
+
+
+def test_constant_covariate_as_matchit():
+    # MatchIt 4.7.2 bal1var(standardize = TRUE) on these data (R output, by hand in /tmp): a covariate constant among
+    # the matched controls gives var ratio Inf (R's x / 0) instead of a ZeroDivisionError; constant among the
+    # treated gives the SMD by MatchIt's proportional pooled SD.
+    t = np.array([1, 1, 1, 0, 0, 0, 0, 0])
+    w = np.array([1, 1, 1, 1, 1, 1, 1, 0.0])
+    x = np.array([1, 2, 4, 3, 3, 3, 3, 5], float)
+    after = balance_stats(x, t, w)
+    assert after["var_ratio"] == np.inf
+    assert after["smd"] == pytest.approx(-0.4364357804719847, abs=1e-12)  # (7/3 - 3) / sd_T(1, 2, 4)
+    assert after["ecdf_max"] == pytest.approx(2 / 3)
+    c = np.array([2, 2, 2, 1, 3, 4, 0, 6], float)  # treated constant: sqrt(Σ within-group dev² / (n − 1))
+    assert balance_stats(c, t)["smd"] == pytest.approx(-0.8 / np.sqrt(22.8 / 7), abs=1e-12)
+    assert balance_stats(c, t)["smd"] == pytest.approx(-0.4432733, abs=1e-7)  # MatchIt
+    b = np.array([1, 1, 1, 0, 1, 0, 0, 1], float)  # binary, treated all 1: sqrt(Σ n_g p_g (1 − p_g) / n)
+    assert balance_stats(b, t)["smd"] == pytest.approx(1.549193, abs=1e-6)
+    assert balance_stats(b, t, w)["smd"] == pytest.approx(1.936492, abs=1e-6)
+    both = balance_stats(np.array([2, 2, 2, 3, 3, 3, 3, 9], float), t, w)
+    assert np.isnan(both["var_ratio"])  # 0 / 0
+    df = pd.DataFrame({"t": t, "x": x})
+    row = balance_table(df, "t", ["x"], weights=w).to_frame().query("sample == 'after'").iloc[0]
+    assert row["var_ratio"] == np.inf and bool(row["var_ratio_flag"])
