@@ -26,12 +26,12 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .panel import HISTORY_COLUMNS
 from .schema import (
     DEFAULT_DISCLOSURE_THRESHOLD,
     DEFAULT_EPISODE_GAP_DAYS,
     DEFAULT_SELF_SUPPORT_THRESHOLD_SEK,
     OUTCOMES,
-    SPELL_GROUPS,
     TABLES,
 )
 
@@ -123,23 +123,9 @@ StrictFloat = Annotated[float, Strict()]
 StrictBool = Annotated[bool, Strict()]
 Month = Annotated[str, Strict(), StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
 
-#: Register-history covariates produced by ``panel.history_features`` (docs/tables.md), the default PS model.
-DEFAULT_COVARIATES: tuple[str, ...] = (
-    "ps_months_3",
-    "ps_months_12",
-    "ps_months_24",
-    *(f"days_{g}_{w}" for g in SPELL_GROUPS for w in (3, 12, 24)),
-    "sa_months_12",
-    "sa_months_24",
-    "benefit_sek_12",
-    "earnings_12",
-    "work_months_12",
-    "months_since_work",
-    "age",
-    "sex",
-    "education",
-    "birth_region",
-)
+#: Register-history covariates produced by ``panel.history_features`` (docs/tables.md), the default PS model:
+#: every history column plus the demographics with few levels (kommun and förbund are left to ``exact``/strata).
+DEFAULT_COVARIATES: tuple[str, ...] = (*HISTORY_COLUMNS, "age", "sex", "education", "birth_region")
 SUBGROUP_VARIABLES: tuple[str, ...] = (
     "sex",
     "age_band",
