@@ -5,6 +5,8 @@ For every calendar month u in which some participant starts, the cohort holds
 * **treated**: each linkable participant whose first start (``participants.ref_month``) is u;
 * **candidate controls**: every person of the population who, at u, is
   resident (no immigration date, or immigrated in a month before u; not emigrated and not dead in or before u),
+  with at least ``min_history_months`` months of register history before u (the linkage rule, from the later of
+  ``register_start`` and the immigration month),
   of working age (``year(u) − birth_year`` within ``age_range``, the panel's age definition),
   not in any insats at or before u (own first start after u, or never), and
   eligible (default rule ``recent_public_support``: at least one month with public support in the
@@ -145,6 +147,8 @@ def build_cohort(
     lookback_months: int = 12,
     later_treated: str = "keep",
     sample_rate: float = 1.0,
+    min_history_months: int = 0,
+    register_start: str | None = None,
     end_month: str | None = None,
     self_support_threshold: float | None = None,
     seed: int = 0,
@@ -177,6 +181,11 @@ def build_cohort(
         See the module docstring; recorded in ``attrs`` with its estimand (the table is the same).
     sample_rate : float in (0, 1]
         Share of candidate person-months kept per month (seeded by ``seed``).
+    min_history_months, register_start : int, ``YYYY-MM``
+        Months of register history required before u, for treated and controls alike (the linkage rule):
+        ``u − max(register_start, month of immigration) ≥ min_history_months``; without ``register_start`` only
+        immigrants are restricted, and persons with neither pass. Treated who fail are counted in
+        ``attrs['dropped_treated']['short_history']``.
     end_month, self_support_threshold, con, **history_kw
         Passed to :func:`finsam_effekt.panel.history_features`.
 
@@ -200,6 +209,8 @@ def build_cohort(
         raise ConfigError(f"build_cohort: sample_rate must be in (0, 1], got {sample_rate}")
     if age_range[1] < age_range[0]:
         raise ConfigError(f"build_cohort: age_range {age_range} has max below min")
+    if min_history_months < 0:
+        raise ConfigError(f"build_cohort: min_history_months must be 0 or more, got {min_history_months}")
     if panel is None and eligibility == "recent_public_support":
         raise InputError(
             "build_cohort: the eligibility rule 'recent_public_support' needs the person_months panel"
@@ -234,6 +245,13 @@ def build_cohort(
     birth = pd.to_numeric(pop["birth_year"], errors="coerce").to_numpy(float)
     own_first = first.reindex(pid).to_numpy(float)  # NaN = never
     pos = pd.Series(np.arange(len(pid)), index=pid)
+    # first month of register history: the later of register_start and the immigration month (-inf: unknown)
+    hist_from = np.where(imm < 0, np.iinfo(np.int64).min // 2, imm)
+    if register_start:
+        hist_from = np.maximum(hist_from, int(mo.to_index(register_start)))
+
+    def history_ok(idx: np.ndarray, u: np.ndarray) -> np.ndarray:
+        return u - hist_from[idx] >= min_history_months
 
     def ok_at(idx: np.ndarray, u: np.ndarray) -> np.ndarray:
         age = u // 12 - birth[idx]
@@ -248,8 +266,13 @@ def build_cohort(
     t_pos = pos.reindex(part["person_id"]).to_numpy(float)
     in_pop = ~np.isnan(t_pos)
     t_idx = np.where(in_pop, t_pos, 0).astype(np.int64)
-    t_ok = in_pop & ok_at(t_idx, u_t)
-    dropped = {"not_in_population": int((~in_pop).sum()), "not_resident_or_age": int((in_pop & ~t_ok).sum())}
+    t_res = in_pop & ok_at(t_idx, u_t)
+    t_ok = t_res & history_ok(t_idx, u_t)
+    dropped = {
+        "not_in_population": int((~in_pop).sum()),
+        "not_resident_or_age": int((in_pop & ~t_res).sum()),
+        "short_history": int((t_res & ~t_ok).sum()),
+    }
     treated = pd.DataFrame({"person_id": part["person_id"].to_numpy()[t_ok], "_u": u_t[t_ok], "treated": 1})
     if treated.empty:
         raise InputError(
@@ -264,7 +287,7 @@ def build_cohort(
     all_idx = np.arange(len(pid))
     for u in ref_months.tolist():
         uu = np.full(len(pid), u, dtype=np.int64)
-        m = ok_at(all_idx, uu) & ~(own_first <= u)
+        m = ok_at(all_idx, uu) & history_ok(all_idx, uu) & ~(own_first <= u)
         idx = all_idx[m]
         if sample_rate < 1:
             idx = idx[np.argsort(pid[idx], kind="stable")]
@@ -314,6 +337,8 @@ def build_cohort(
             "lookback_months": lookback_months,
             "age_range": tuple(age_range),
             "sample_rate": sample_rate,
+            "min_history_months": min_history_months,
+            "register_start": register_start,
             "seed": seed,
             "dropped_treated": dropped,
             "n_treated": int((cohort["treated"] == 1).sum()),

@@ -94,6 +94,34 @@ def test_candidate_rules_by_hand():
     assert co.attrs["dropped_treated"]["not_eligible"] == 0
 
 
+def test_min_history_months_as_linkage_rule():
+    # history counts from max(register_start, immigration month): u − from ≥ min_history_months
+    pop, _, participants, panel = _world()
+    full = build_cohort(participants, panel, pop, end_month="2021-12")
+    key = {(r.ref_month, r.person_id) for r in full.itertuples()}
+    # register data from 2019-06: at 2020-03 only 9 months (< 10) for everybody, incl. the treated c7; c4
+    # immigrated 2020-06, so at 2020-09 it has 3 months
+    co = build_cohort(
+        participants, panel, pop, end_month="2021-12", min_history_months=10, register_start="2019-06"
+    )
+    got = {(r.ref_month, r.person_id) for r in co.itertuples()}
+    assert got == {k for k in key if k[0] != "2020-03" and k != ("2020-09", "c4")}
+    assert co.attrs["dropped_treated"]["short_history"] == 1 and co.attrs["min_history_months"] == 10
+    # exactly 9 months is enough for 9
+    co9 = build_cohort(
+        participants, panel, pop, end_month="2021-12", min_history_months=9, register_start="2019-06"
+    )
+    assert {(r.ref_month, r.person_id) for r in co9.itertuples()} == {
+        k for k in key if k != ("2020-09", "c4")
+    }
+    # without register_start only immigrants are restricted
+    co4 = build_cohort(participants, panel, pop, end_month="2021-12", min_history_months=4)
+    assert {(r.ref_month, r.person_id) for r in co4.itertuples()} == key - {("2020-09", "c4")}
+    assert co4.attrs["dropped_treated"]["short_history"] == 0
+    with pytest.raises(ConfigError, match="min_history_months must be 0 or more"):
+        build_cohort(participants, panel, pop, min_history_months=-1)
+
+
 def test_options_any_resident_window_sampling():
     pop, _, participants, panel = _world()
     co = build_cohort(participants, panel, pop, eligibility="any_resident", window=("2020-06", "2020-06"))
