@@ -27,7 +27,7 @@ import yaml
 
 from . import report as _report
 from .config import AnalysisConfig
-from .errors import FinsamError, InputError
+from .errors import ConfigError, FinsamError, InputError
 
 log = logging.getLogger("finsam_effekt.run")
 
@@ -289,6 +289,12 @@ def _stage_link(ctx: _Ctx) -> int | None:
     )
     ctx.data["linkage"] = res
     ctx.tables["linkage_report"] = res.linkage_report
+    sc = getattr(res, "support_consistency", None)
+    if sc is not None and len(sc):
+        ctx.tables["support_consistency"] = sc
+        anyp = sc[sc["source"] == "any_public"]
+        if len(anyp) and pd.notna(anyp["share_disagree"].iloc[0]):
+            ctx.facts["sus_register_disagree_any_public"] = f"{float(anyp['share_disagree'].iloc[0]):.1%}"
     ctx.facts["participants"] = len(res.participants)
     return len(res.participants)
 
@@ -343,6 +349,8 @@ def _stage_cohort(ctx: _Ctx) -> int | None:
         lookback_months=cfg.eligibility.lookback_months,
         later_treated=cfg.later_treated,
         sample_rate=cfg.eligibility.candidate_sample_rate,
+        min_history_months=cfg.eligibility.min_history_months,
+        register_start=ctx.data["start_month"],
         end_month=ctx.data["end_month"],
         self_support_threshold=cfg.outcomes.self_support_threshold_sek,
         seed=cfg.seed,
@@ -366,7 +374,7 @@ def _stage_match(ctx: _Ctx) -> int | None:
     ctx.data["propensity"] = ps
     distance = ps.ps if m.distance == "glm" else ps.linear_predictor
     if m.method == "ipw":
-        raise StageUnavailable("matching.method 'ipw' is not wired into the run yet; use 'nearest'")
+        return _ipw_weighting(ctx, cohort, ps, distance)
     res = _fn("matching", "match_nearest")(
         cohort,
         "treated",
@@ -387,6 +395,30 @@ def _stage_match(ctx: _Ctx) -> int | None:
     ctx.facts["matched_treated"] = int((matched["treated"] == 1).sum())
     ctx.facts["matched_controls"] = int((matched["treated"] == 0).sum())
     ctx.facts["unmatched_treated"] = len(res.unmatched)
+    return len(matched)
+
+
+def _ipw_weighting(ctx: _Ctx, cohort: pd.DataFrame, ps: Any, distance: np.ndarray) -> int:
+    """``matching.method: ipw``: ATT weights on the whole cohort instead of matching.
+
+    Treated weigh 1, candidate control person-months ``e / (1 − e)`` (normalised to the number of controls), with
+    ``e`` the propensity score clipped to ``[ipw_trim, 1 − ipw_trim]`` when set (Hirano, Imbens & Ridder 2003;
+    ``matching.ipw_weights``). The "matched" table is then every cohort row with a positive weight, with
+    ``weights`` and ``distance`` columns; there are no matched pairs (``ctx.data["match"]`` is None).
+    """
+    m = ctx.cfg.matching
+    trim = (m.ipw_trim, 1 - m.ipw_trim) if m.ipw_trim else None
+    w = _fn("matching", "ipw_weights")(np.asarray(ps.ps, float), cohort["treated"].to_numpy(), trim=trim)
+    ctx.data["match"] = None
+    ctx.data["ipw_weights"] = w
+    keep = w > 0
+    matched = cohort.loc[keep].copy()
+    matched["distance"] = np.asarray(distance, float)[keep]
+    matched["weights"] = w[keep]
+    matched = _with_participant_labels(matched, ctx.data["linkage"].participants)
+    ctx.data["matched"] = matched
+    ctx.facts["matched_treated"] = int((matched["treated"] == 1).sum())
+    ctx.facts["matched_controls"] = int((matched["treated"] == 0).sum())
     return len(matched)
 
 
@@ -415,13 +447,19 @@ def _stage_balance(ctx: _Ctx) -> int | None:
         if not hasattr(bal, name):
             raise StageUnavailable(f"finsam_effekt.balance.{name} is not available in this installation")
     cohort, match = ctx.data["cohort"], ctx.data["match"]
-    res = bal.match_balance(match, [c for c in ctx.cfg.covariates if c in cohort.columns])
+    covs = [c for c in ctx.cfg.covariates if c in cohort.columns]
+    if match is None:  # matching.method: ipw
+        weights = ctx.data["ipw_weights"]
+        res = bal.balance_table(cohort, "treated", covs, weights=weights, distance=ctx.data["propensity"].ps)
+    else:
+        weights = match.weights
+        res = bal.match_balance(match, covs)
     ctx.data["balance"] = res
     frame = res.to_frame()
     ctx.tables["balance"] = frame
     ctx.figures["love_plot"] = bal.love_plot(res)
     ctx.figures["ps_overlap"] = bal.ps_overlap_plot(
-        ctx.data["propensity"].ps, cohort["treated"].to_numpy(), match.weights
+        ctx.data["propensity"].ps, cohort["treated"].to_numpy(), weights
     )
     after = frame.loc[frame["sample"] == "after", "smd"].abs()
     if len(after):
@@ -442,6 +480,7 @@ def _stage_outcomes(ctx: _Ctx) -> int | None:
         self_support_threshold=cfg.outcomes.self_support_threshold_sek,
         con=ctx.con,
     )
+    ctx.data["outcome_kw"] = common
     ho = panel.horizon_outcomes(keys, tuple(range(1, hmax + 1)), **common)
     w = cfg.outcomes.path_window
     path_keys = [
@@ -465,11 +504,21 @@ def _stage_effects(ctx: _Ctx) -> int | None:
     data = ctx.data["outcomes"]
     covs = [c for c in cfg.covariates if c in data.columns]
     needs_pre = "matched_did" in cfg.estimators
+    pairs = None
+    if cfg.inference.se == "abadie_imbens":
+        if ctx.data["match"] is None:
+            raise ConfigError(
+                "inference.se: 'abadie_imbens' is the SE of nearest-neighbour matching; with matching.method "
+                "'ipw' use se 'cluster' or 'bootstrap'"
+            )
+        pairs = ctx.data["match"]  # the MatchResult: estimation maps its pairs by person_id/ref_month
+    cohort = _cohort_outcomes(ctx) if any(e in est.COHORT_ESTIMATORS for e in cfg.estimators) else None
+    cs_panel = _cs_panel(ctx) if any(e in est.PANEL_ESTIMATORS for e in cfg.estimators) else None
     res = est.estimate_effects(
         data,
         outcomes=list(cfg.outcomes.names),
         horizons=tuple(cfg.outcomes.horizons),
-        estimators=[e for e in cfg.estimators if e in est.MATCHED_ESTIMATORS],
+        estimators=list(cfg.estimators),
         covariates=covs,
         se=cfg.inference.se,
         cluster=cfg.inference.cluster,
@@ -479,17 +528,90 @@ def _stage_effects(ctx: _Ctx) -> int | None:
         n_boot=cfg.inference.bootstrap_reps,
         random_state=cfg.seed,
         pre_period=ctx.data["paths"] if needs_pre else None,
-        pairs=ctx.data["match"].pairs if cfg.inference.se == "abadie_imbens" else None,
+        pairs=pairs,
+        cohort=cohort,
+        panel=cs_panel,
     )
     ctx.data["effects"] = res
-    skipped = [e for e in cfg.estimators if e not in est.MATCHED_ESTIMATORS]
-    if skipped:
-        ctx.not_run["effects: " + ", ".join(skipped)] = (
-            "design cross-checks on the unmatched cohort/panel are not wired into the run yet"
-        )
     frame = res.to_frame()
     ctx.tables["effects"] = frame
     return len(frame)
+
+
+def _cohort_outcomes(ctx: _Ctx) -> pd.DataFrame:
+    """The unmatched cohort (every treated row and candidate control person-month) with horizon outcomes and the
+    participants' subgroup labels: the sample of the ``ipw``/``aipw`` estimators. Under ``matching.method: ipw``
+    the outcomes table already covers the whole cohort and is reused."""
+    cfg = ctx.cfg
+    if ctx.data.get("match", True) is None:
+        return ctx.data["outcomes"]
+    cohort = _with_participant_labels(ctx.data["cohort"], ctx.data["linkage"].participants).reset_index(
+        drop=True
+    )
+    ho = _module("panel").horizon_outcomes(cohort, tuple(cfg.outcomes.horizons), **ctx.data["outcome_kw"])
+    if cfg.later_treated == "censor" and "later_start_month" in ho.columns:
+        ho = _fn("cohort", "censor_at_later_start")(ho)
+    return ho
+
+
+def _cs_panel(ctx: _Ctx) -> pd.DataFrame:
+    """Dense person × month panel for Callaway & Sant'Anna (2021) (``estimation.callaway_santanna``).
+
+    Persons: everybody in the cohort (participants and candidate controls, i.e. persons eligible in some month).
+    ``first_treated``: a participant's ``ref_month``; for a candidate control its own first insats start
+    (``later_start_month``; empty if never). Months: from the month before the window up to the last horizon
+    after the window's end (at most the end of data); implicit zero months of the sparse ``person_months`` panel
+    are filled with 0, and months from death/emigration on, or before immigration, are left out (censored).
+    """
+    cfg = ctx.cfg
+    mo = _module("months")
+    cohort = ctx.data["cohort"]
+    first = cohort["ref_month"].where(cohort["treated"] == 1, cohort["later_start_month"])
+    persons = (
+        pd.DataFrame({"person_id": cohort["person_id"].astype(str), "first_treated": first})
+        .sort_values(["person_id", "first_treated"], na_position="last")
+        .drop_duplicates("person_id")
+    )
+    m0 = int(mo.to_index(cfg.window.start)) - 1
+    m1 = min(
+        int(mo.to_index(cfg.window.end)) + max(cfg.outcomes.horizons), int(mo.to_index(ctx.data["end_month"]))
+    )
+    outs = [o for o in cfg.outcomes.names]
+    con = ctx.con
+    con.register("__cs_persons", persons)
+    con.register("__cs_panel", ctx.data["panel"])
+    has_pop = "population" in cfg.input_spec.tables
+    pop_join = (
+        "LEFT JOIN population p ON p.person_id = c.person_id"
+        if has_pop
+        else "LEFT JOIN (SELECT NULL::VARCHAR AS "
+        "person_id, NULL::DATE AS death_date, NULL::DATE AS emigration_date, NULL::DATE AS immigration_date "
+        "LIMIT 0) p ON p.person_id = c.person_id"
+    )
+    mi = "(year({d}) * 12 + month({d}) - 1)"
+    cols = ", ".join(f"coalesce(pm.{o}, 0)::DOUBLE AS {o}" for o in outs)
+    try:
+        dense = con.sql(f"""
+            WITH c AS (
+                SELECT c.person_id, c.first_treated,
+                       least(coalesce({mi.format(d="p.death_date")}, 1e9),
+                             coalesce({mi.format(d="p.emigration_date")}, 1e9)) AS gone,
+                       coalesce({mi.format(d="p.immigration_date")}, -1) AS imm
+                FROM __cs_persons c {pop_join}
+            ), m AS (SELECT range AS mi FROM range({m0}, {m1 + 1}))
+            SELECT c.person_id, c.first_treated, m.mi, {cols}
+            FROM c CROSS JOIN m
+            LEFT JOIN __cs_panel pm
+              ON pm.person_id = c.person_id
+             AND pm.month = lpad(CAST(m.mi // 12 AS VARCHAR), 4, '0') || '-' || lpad(CAST(m.mi % 12 + 1 AS VARCHAR), 2, '0')
+            WHERE m.mi < c.gone AND m.mi >= c.imm
+            ORDER BY c.person_id, m.mi
+        """).df()
+    finally:
+        con.unregister("__cs_persons")
+        con.unregister("__cs_panel")
+    dense.insert(2, "month", mo.from_index(dense.pop("mi").to_numpy(np.int64)))
+    return dense
 
 
 def _stage_event_study(ctx: _Ctx) -> int | None:
@@ -518,6 +640,10 @@ def _stage_event_study(ctx: _Ctx) -> int | None:
 
 def _stage_sensitivity(ctx: _Ctx) -> int | None:
     fn = _fn("estimation", "sensitivity_analysis")
+    if ctx.data["match"] is None:
+        raise StageUnavailable(
+            "Rosenbaum bounds and the placebo checks need matched pairs; matching.method is 'ipw' (no pairs)"
+        )
     res = fn(
         ctx.data["outcomes"],
         ctx.data["match"],
@@ -560,13 +686,28 @@ def _stage_cost_benefit(ctx: _Ctx) -> int | None:
                 ctx.data["linkage"].participants,
                 sus_volume=_table(ctx, "sus_volume"),
                 sus_registrations=_table(ctx, "sus_registrations"),
+                params=params,
             )
         except TypeError as exc:  # signature not as expected: fall back to the parameters' cost
             log.warning("cost_per_participant not used: %s", exc)
     draws = eff.draws(eff.to_frame()["estimator"].iloc[0], n=params.monte_carlo.n_draws, seed=cfg.seed)
-    res = cb.cost_benefit(eff.to_frame(), params, cost_per_participant_sek=cost, draws=draws)
+    res = cb.cost_benefit(
+        eff.to_frame(),
+        params,
+        cost_per_participant_sek=cost,
+        draws=draws,
+        before_after_paths=ctx.data["paths"],
+    )
     ctx.data["cost_benefit"] = res
     ctx.tables["cost_benefit"] = res.to_frame()
+    if getattr(res, "before_after", None) is not None:
+        cmp = res.comparison_frame()
+        ctx.tables["cost_benefit_methods"] = cmp
+        tot = cmp[(cmp["perspective"] == "public_finance") & (cmp["financier"] == "public_sector_total")]
+        if len(tot):
+            r = tot.iloc[0]
+            ctx.facts["net_public_sector_counterfactual_sek"] = round(float(r["net_point_counterfactual"]))
+            ctx.facts["net_public_sector_before_after_sek"] = round(float(r["net_point_before_after"]))
     for name, meth in (("waterfall", "waterfall_figure"), ("tornado", "tornado_figure")):
         ctx.figures[name] = getattr(res, meth)()
     ctx.facts["cost_per_participant_sek"] = round(float(res.cost_per_participant_sek))
