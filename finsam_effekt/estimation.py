@@ -1093,8 +1093,11 @@ def event_study(
     reference: int = -1,
     cluster: str = "person_id",
     unit: Sequence[str] = ("person_id", "ref_month", "treated"),
+    engine: str = "fwl",
 ) -> EventStudyResults:
-    """Event study on the matched panel with linearmodels ``PanelOLS``.
+    """Event study on the matched panel: the weighted two-way fixed-effects regression of linearmodels
+    ``PanelOLS``, computed exactly by Frisch–Waugh–Lovell (``engine="fwl"``, default) or by ``PanelOLS`` itself
+    (``engine="linearmodels"``; same estimates and covariance, about 50 times slower on the example).
 
     Model (one row per matched unit i and calendar month t, e = t − u_i):
 
@@ -1106,9 +1109,17 @@ def event_study(
     2024), and the effects β_e of interest relative to month r = ``reference``. Matching weights as regression
     weights; SEs clustered by ``cluster``. The pre-trend test is the Wald statistic β_pre' V⁻¹ β_pre over all
     leads e < r, χ² with as many df (Roth 2022 on what such tests can and cannot show).
-    """
-    from linearmodels.panel import PanelOLS
 
+    Computation (``engine="fwl"``, see :func:`_twoway_wls_cluster`): the unit effects are absorbed by weighted
+    within-unit demeaning and the calendar-month effects by partialling out the (few) month dummies in the
+    normal equations (Frisch–Waugh–Lovell; Lovell 2008), so no n × (units + months) design is ever formed. The
+    covariance is PanelOLS's ``cov_type="clustered"`` with its default ``debiased=True`` and effects counted:
+    ``V = n/(n − k − (N + T − 1)) · (X̃'X̃)⁻¹ Σ_g (Σ_{i∈g} x̃_i ẽ_i)(…)' (X̃'X̃)⁻¹`` with X̃, ẽ the weighted two-way
+    residualised regressors and residuals, N units, T months and k retained regressors; regressors absorbed by
+    the effects (residual norm < 1e-5 of the original, as PanelOLS's ``drop_absorbed``) are dropped.
+    """
+    if engine not in ("fwl", "linearmodels"):
+        raise InputError(f"event_study engine must be 'fwl' or 'linearmodels', got {engine!r}")
     _require(paths, [*unit, "rel_month", "month", outcome, treatment, cluster], "outcome paths")
     p = paths[(paths["rel_month"] >= window[0]) & (paths["rel_month"] <= window[1])]
     if "censored" in p:
@@ -1127,16 +1138,43 @@ def event_study(
         cols[f"b{e}"] = (d * (rel == e)).astype(float)
     for e in common:
         cols[f"g{e}"] = (rel == e).astype(float)
-    idx = pd.MultiIndex.from_arrays([uid, tid], names=["unit", "time"])
-    x = pd.DataFrame(cols, index=idx)
-    y = pd.Series(p[outcome].to_numpy(float), index=idx, name=outcome)
-    w = pd.Series(p[weights].to_numpy(float), index=idx) if weights is not None and weights in p else None
-    clus = pd.DataFrame({"c": pd.factorize(p[cluster].astype(str))[0]}, index=idx)
-    mod = PanelOLS(
-        y, x, entity_effects=True, time_effects=True, weights=w, drop_absorbed=True, check_rank=False
-    )
-    fit = mod.fit(cov_type="clustered", clusters=clus)
-    params, cov = fit.params, fit.cov
+    ccode = pd.factorize(p[cluster].astype(str))[0]
+    dup = pd.DataFrame({"u": uid, "t": tid}).duplicated()
+    if dup.any():
+        first = p.iloc[int(np.argmax(dup.to_numpy()))]
+        raise InputError(
+            f"outcome paths have {int(dup.sum())} repeated unit × month rows (first: "
+            f"{', '.join(f'{c}={first[c]}' for c in unit)}, month={first['month']}); a unit ({', '.join(unit)}) "
+            "must appear once per calendar month — drop duplicates or add the distinguishing column to unit="
+        )
+    wv = p[weights].to_numpy(float) if weights is not None and weights in p else None
+    if engine == "linearmodels":
+        from linearmodels.panel import PanelOLS
+
+        idx = pd.MultiIndex.from_arrays([uid, tid], names=["unit", "time"])
+        x = pd.DataFrame(cols, index=idx)
+        y = pd.Series(p[outcome].to_numpy(float), index=idx, name=outcome)
+        w = pd.Series(wv, index=idx) if wv is not None else None
+        clus = pd.DataFrame({"c": ccode}, index=idx)
+        mod = PanelOLS(
+            y, x, entity_effects=True, time_effects=True, weights=w, drop_absorbed=True, check_rank=False
+        )
+        fit = mod.fit(cov_type="clustered", clusters=clus)
+        params, cov = fit.params, fit.cov
+    else:
+        names = list(cols)
+        xmat = np.column_stack([cols[c] for c in names]) if names else np.zeros((len(p), 0))
+        b, v, kept = _twoway_wls_cluster(
+            p[outcome].to_numpy(float),
+            xmat,
+            np.ones(len(p)) if wv is None else wv,
+            uid,
+            pd.factorize(tid)[0],
+            ccode,
+        )
+        kn = [names[j] for j in kept]
+        params = pd.Series(b, index=kn)
+        cov = pd.DataFrame(v, index=kn, columns=kn)
     rows = []
     for e in range(window[0], window[1] + 1):
         if e == reference:
@@ -1169,6 +1207,78 @@ def event_study(
         cluster=cluster,
         cov=cov.loc[bcols, bcols],
     )
+
+
+def _twoway_wls_cluster(
+    y: np.ndarray, x: np.ndarray, w: np.ndarray, unit: np.ndarray, time: np.ndarray, clusters: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Weighted least squares of ``y`` on ``x`` with unit and time fixed effects, cluster-robust covariance.
+
+    Exactly the estimator of linearmodels ``PanelOLS(entity_effects=True, time_effects=True, weights=w,
+    drop_absorbed=True).fit(cov_type="clustered", clusters=...)`` (debiased, effects counted), computed by
+    Frisch–Waugh–Lovell (Lovell 2008): with M the weighted within-unit demeaning and D the time dummies, the
+    normal equations of the partialled regressors are
+
+        A = Z'WMZ − (Z'WMD)(D'WMD)⁺(D'WMZ),   Z = [x, y],
+
+    each block from per-unit and per-time weighted sums (D'WMD is T × T), so no dense dummy matrix is formed.
+    β = A_xx⁻¹ A_xy; the row-level residualised regressors x̃_i = Mx_i − (MD)_i Γ (Γ = (D'WMD)⁺ D'WMx) give the
+    scores w_i x̃_i ẽ_i whose cluster sums make the sandwich
+    V = n/(n − k − (N + T − 1)) · A_xx⁻¹ Σ_g s_g s_g' A_xx⁻¹ (the PanelOLS scale with ``debiased=True`` and
+    ``count_effects=True``). A column is dropped as absorbed when less than 1e-5 of its weighted norm is left
+    after the effects and the retained columns before it (PanelOLS's ``not_absorbed`` rule).
+
+    Returns (coefficients, covariance, positions of the retained columns of ``x``).
+    """
+    import scipy.sparse as sp
+
+    n, k = x.shape
+    n_u = int(unit.max()) + 1
+    n_t = int(time.max()) + 1
+    z = np.column_stack([x, y])
+    wz = z * w[:, None]
+    w_u = np.bincount(unit, weights=w, minlength=n_u)
+    ut = sp.csr_matrix((np.ones(n), (unit, np.arange(n))), shape=(n_u, n))
+    tt = sp.csr_matrix((np.ones(n), (time, np.arange(n))), shape=(n_t, n))
+    s_z = np.asarray(ut @ wz)  # N × (k+1): per-unit weighted sums
+    zbar_u = s_z / w_u[:, None]
+    s_t = (ut @ sp.csr_matrix((w, (np.arange(n), time)), shape=(n, n_t))).toarray()  # N × T weights
+    tbar_u = s_t / w_u[:, None]  # unit-weighted means of the time dummies
+    w_t = np.bincount(time, weights=w, minlength=n_t)
+    a_zz = z.T @ wz - s_z.T @ zbar_u
+    a_tz = np.asarray(tt @ wz) - s_t.T @ zbar_u
+    a_tt = np.diag(w_t) - s_t.T @ tbar_u
+    gamma = np.linalg.lstsq(a_tt, a_tz, rcond=None)[0]  # T × (k+1)
+    a = a_zz - a_tz.T @ gamma
+    # PanelOLS's absorbed-column rule, in order: residual norm < 1e-5 of the weighted original norm
+    orig = np.einsum("ij,ij->j", x, x * w[:, None])
+    kept: list[int] = []
+    for j in range(k):
+        r = a[j, j]
+        if kept:
+            akk = a[np.ix_(kept, kept)]
+            akj = a[kept, j]
+            r = a[j, j] - akj @ np.linalg.solve(akk, akj)
+        if orig[j] > 0 and r > (1e-5) ** 2 * orig[j]:
+            kept.append(j)
+    axx = a[np.ix_(kept, kept)]
+    beta = np.linalg.solve(axx, a[kept, k])
+    # row-level residualised regressors and residual: Mz − (MD)Γ
+    cols = [*kept, k]
+    zt = z[:, cols] - zbar_u[unit][:, cols] - gamma[time][:, cols] + (tbar_u @ gamma[:, cols])[unit]
+    e = zt[:, -1] - zt[:, :-1] @ beta
+    score = zt[:, :-1] * (w * e)[:, None]
+    g = int(clusters.max()) + 1
+    sums = np.asarray(sp.csr_matrix((np.ones(n), (clusters, np.arange(n))), shape=(g, n)) @ score)
+    ainv = np.linalg.inv(axx)
+    n_eff = n - len(kept) - (n_u + n_t - 1)
+    if n_eff <= 0:
+        raise InputError(
+            f"event study has no residual degrees of freedom ({n} unit-months, {len(kept)} coefficients, "
+            f"{n_u} units, {n_t} months); widen the window or use more matched units"
+        )
+    v = ainv @ (sums.T @ sums) @ ainv * (n / n_eff)
+    return beta, v, kept
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -1447,7 +1557,9 @@ def _placebo_rows(
     outs = [o for o in outcomes if o in p]
     if not outs:
         return rows
-    wide = p.pivot_table(index=unit, columns="rel_month", values=outs, aggfunc="first", dropna=False)
+    # one row per observed unit (groupby, not pivot_table(dropna=False): that builds the full product of the
+    # unit columns' levels — persons × months × roles — and set the 10 GiB peak of the example run)
+    wide = p.groupby([*unit, "rel_month"], sort=True, observed=True)[outs].first().unstack("rel_month")
     base = p.drop_duplicates(unit).set_index(unit)[extra].reindex(wide.index).reset_index()
     rels = set(p["rel_month"].unique())
     for o in outs:

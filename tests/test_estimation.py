@@ -658,3 +658,58 @@ def test_cached_designs_give_the_same_numbers_as_separate_calls():
     for o in ("y", "z"):
         alone = estimate_effects(c, outcomes=[o], **kw).to_frame()
         pd.testing.assert_frame_equal(joint[joint.outcome == o].reset_index(drop=True), alone)
+
+
+def _weighted_censored_paths(pretrend: float) -> pd.DataFrame:
+    df = _matched_paths(pretrend)
+    rng = np.random.default_rng(7)
+    df["weights"] = rng.choice([0.5, 1.0, 2.0], len(df))
+    df.loc[rng.random(len(df)) < 0.1, "public_support"] = np.nan
+    return df
+
+
+def test_event_study_fwl_equals_panelols():
+    # the FWL computation replaces linearmodels PanelOLS (two-way effects, weights, clustered, debiased):
+    # same coefficients, SEs, covariance and pre-trend test on an unbalanced, weighted panel
+    for pre in (0.0, 0.05):
+        df = _weighted_censored_paths(pre)
+        new = event_study(df, window=(-8, 8))
+        old = event_study(df, window=(-8, 8), engine="linearmodels")
+        assert list(new.cov.index) == list(old.cov.index)
+        np.testing.assert_allclose(new.table["estimate"], old.table["estimate"], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(new.table["std_error"], old.table["std_error"], rtol=1e-9)
+        np.testing.assert_allclose(new.cov.to_numpy(), old.cov.to_numpy(), rtol=1e-8, atol=1e-15)
+        assert new.pretrend_df == old.pretrend_df
+        assert new.pretrend_wald == pytest.approx(old.pretrend_wald, rel=1e-9)
+
+
+def test_event_study_rejects_repeated_unit_months_and_unknown_engine():
+    df = _matched_paths(0.0)
+    with pytest.raises(InputError, match="repeated unit × month rows"):
+        event_study(pd.concat([df, df.iloc[:3]]), window=(-8, 8))
+    with pytest.raises(InputError, match="engine must be 'fwl' or 'linearmodels'"):
+        event_study(df, window=(-8, 8), engine="lsmr")
+
+
+def test_placebo_rows_equal_the_pivot_table_reference():
+    # the placebo checks now reshape with groupby/unstack (no product of the unit levels); they must give the
+    # same numbers as the former pivot_table(dropna=False) reshape
+    from finsam_effekt.estimation import _wmd
+
+    data, paths = _matched_pairs_world()
+    paths = paths.copy()
+    paths.loc[paths.index[::7], "public_support"] = np.nan
+    f = sensitivity_analysis(data, paths=paths, horizons=(3, 6)).to_frame()
+    v = f.set_index(["check", "outcome", "horizon_months", "statistic"])["value"]
+    unit = ["person_id", "ref_month", "treated"]
+    p = paths.assign(public_support=paths.public_support.where(~paths.censored.astype(bool)))
+    wide = p.pivot_table(
+        index=unit, columns="rel_month", values=["public_support"], aggfunc="first", dropna=False
+    )
+    base = p.drop_duplicates(unit).set_index(unit)[["weights"]].reindex(wide.index).reset_index()
+    for r in (-6, -12):
+        est, se, _, _ = _wmd(
+            base, wide[("public_support", r)].to_numpy(float), "treated", "weights", "person_id"
+        )
+        assert v[("placebo_outcome", "public_support", r, "estimate")] == est
+        assert v[("placebo_outcome", "public_support", r, "std_error")] == se
