@@ -195,11 +195,17 @@ def test_failed_stage_leaves_no_output_and_force_keeps_old_until_success(tmp_pat
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory):
+def world_root(tmp_path_factory):
     from finsam_effekt.synth import SynthConfig, generate
 
     root = tmp_path_factory.mktemp("e2e")
     generate(root / "world", SynthConfig(persons=1500, seed=7, start="2017-01", end="2021-06"))
+    return root
+
+
+@pytest.fixture(scope="module")
+def two_runs(world_root):
+    root = world_root
     cfg_path = root / "config.yaml"
     cfg_path.write_text(
         yaml.safe_dump(
@@ -299,3 +305,145 @@ def test_participant_labels_join_treated_rows_only_and_keep_index():
     assert list(out.index) == [10, 20, 30]
     assert out["insats_type"].tolist()[::2] == ["preparatory", "other"]
     assert pd.isna(out.loc[20, "insats_type"]) and pd.isna(out.loc[20, "public_support_before"])
+
+
+# -- wiring: the run passes the stages what they need (issues 4, 7, 8, 9) ---------------------------------------
+
+
+def _wired_run(root: Path, name: str, extra: dict, spy: dict):
+    """Run on the small world with ``extra`` config, recording the keyword arguments the stages receive."""
+    import finsam_effekt.cohort as cohort_mod
+    import finsam_effekt.cost_benefit as cb_mod
+    import finsam_effekt.estimation as est_mod
+
+    def record(mod, fname):
+        orig = getattr(mod, fname)
+
+        def wrapper(*args, **kw):
+            spy.setdefault(fname, []).append({**kw, "_args": args})
+            return orig(*args, **kw)
+
+        return wrapper
+
+    cfg_path = root / f"{name}.yaml"
+    cfg_path.write_text(
+        yaml.safe_dump(
+            {
+                "inputs": "world/mapping.yaml",
+                "window": {"start": "2019-01", "end": "2020-03"},
+                "outcomes": {"names": ["public_support", "self_support", *COST_OUTCOMES], "path_window": 6},
+                "cost_benefit": {"parameters": str(ROOT / "configs" / "cost_benefit_parameters.yaml")},
+                "subgroups": [],
+                "event_study": False,
+                **extra,
+            }
+        ),
+        encoding="utf-8",
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        for mod, fname in (
+            (est_mod, "estimate_effects"),
+            (cohort_mod, "build_cohort"),
+            (cb_mod, "cost_per_participant"),
+            (cb_mod, "cost_benefit"),
+        ):
+            mp.setattr(mod, fname, record(mod, fname))
+        return run(load_config(cfg_path), root / name)
+
+
+@pytest.fixture(scope="module")
+def wired(world_root):
+    spy: dict = {}
+    extra = {
+        "estimators": ["weighted_mean_diff", "ipw", "aipw", "cs_did"],
+        "inference": {"se": "abadie_imbens"},
+        "eligibility": {"min_history_months": 12},
+    }
+    return _wired_run(world_root, "wired", extra, spy), spy
+
+
+@pytest.mark.slow
+def test_cohort_and_panel_estimators_run_with_abadie_imbens(wired):
+    from finsam_effekt.matching import MatchResult
+
+    res, spy = wired
+    assert {s.name: s.status for s in res.stages}["effects"] == "ok"
+    manifest = json.loads((res.out / "manifest.json").read_text())
+    assert not [k for k in manifest["not_run"] if k.startswith("effects")]
+    eff = pd.read_csv(res.out / "effects.csv")
+    assert set(eff["estimator"]) == {"weighted_mean_diff", "ipw", "aipw", "cs_did"}
+    kw = spy["estimate_effects"][0]  # the effects stage's call (cost-benefit calls it again)
+    assert isinstance(kw["pairs"], MatchResult) and kw["se"] == "abadie_imbens"
+    # ipw/aipw get the unmatched cohort: every candidate control person-month, with horizon outcomes
+    cohort = kw["cohort"]
+    assert (cohort["treated"] == 0).sum() > 10 * (cohort["treated"] == 1).sum()
+    assert {"public_support_m3", "public_support_cum12"} <= set(cohort.columns)
+    # cs_did gets a dense person × month panel: consecutive months, zeros filled, treated at their ref_month
+    panel = kw["panel"]
+    assert panel["public_support"].notna().all() and (panel["public_support"] == 0).any()
+    idx = panel["month"].str[:4].astype(int) * 12 + panel["month"].str[5:7].astype(int)
+    assert (idx.groupby(panel["person_id"]).diff().dropna() == 1).all()
+    treated = cohort.loc[cohort["treated"] == 1, ["person_id", "ref_month"]].astype(str)
+    ft = panel.drop_duplicates("person_id").set_index("person_id")["first_treated"]
+    assert (ft.reindex(treated["person_id"]).to_numpy() == treated["ref_month"].to_numpy()).all()
+    # the Abadie–Imbens SE replaced CR1 for the matched mean difference (same estimate, other SE)
+    from finsam_effekt.estimation import estimate_effects
+
+    sel = dict(
+        outcomes=["public_support"], horizons=(3,), measures=("status",), estimators=["weighted_mean_diff"]
+    )
+    ai = estimate_effects(kw["_args"][0], **sel, se="abadie_imbens", pairs=kw["pairs"]).to_frame().iloc[0]
+    cr = estimate_effects(kw["_args"][0], **sel, se="cluster").to_frame().iloc[0]
+    assert ai["estimate"] == pytest.approx(cr["estimate"]) and ai["std_error"] > 0
+    assert ai["std_error"] != pytest.approx(cr["std_error"], rel=1e-6)
+    got = eff.query(
+        "estimator == 'weighted_mean_diff' and outcome == 'public_support' and measure == 'status'"
+    )
+    assert got.query("horizon_months == 3 and subgroup == 'all'")["std_error"].iloc[0] == pytest.approx(
+        ai["std_error"]
+    )
+
+
+@pytest.mark.slow
+def test_min_history_support_consistency_and_before_after_reach_the_report(wired):
+    res, spy = wired
+    data_start = min(
+        pd.read_parquet(res.out.parent / "world" / f"{t}.parquet", columns=["month"])["month"]
+        .astype(str)
+        .min()
+        for t in ("earnings", "social_assistance")
+    )
+    ck = spy["build_cohort"][0]
+    assert ck["min_history_months"] == 12 and ck["register_start"] == data_start
+    sc = pd.read_csv(res.out / "support_consistency.csv")
+    assert "any_public" in set(sc["source"])
+    page = (res.out / "report.html").read_text(encoding="utf-8")
+    assert "sus_register_disagree_any_public" in page
+    assert "params" in spy["cost_per_participant"][0]
+    assert spy["cost_benefit"][0]["before_after_paths"] is not None
+    cmp = pd.read_csv(res.out / "cost_benefit_methods.csv")
+    assert {"net_point_counterfactual", "net_point_before_after", "difference"} <= set(cmp.columns)
+    assert "net_public_sector_before_after_sek" in page
+
+
+@pytest.mark.slow
+def test_ipw_weighting_run(world_root):
+    spy: dict = {}
+    extra = {"estimators": ["weighted_mean_diff", "aipw"], "matching": {"method": "ipw", "ipw_trim": 0.01}}
+    res = _wired_run(world_root, "ipw", extra, spy)
+    status = {s.name: s.status for s in res.stages}
+    assert status["match"] == status["balance"] == status["effects"] == "ok"
+    assert status["sensitivity"] == "not_run"
+    assert (
+        "need matched pairs; matching.method is 'ipw'" in {s.name: s.note for s in res.stages}["sensitivity"]
+    )
+    kw = spy["estimate_effects"][0]
+    # the weighted sample is the whole cohort: ATT weights 1 for treated, e/(1-e) normalised for controls
+    data = kw["cohort"]
+    assert (data.loc[data["treated"] == 1, "weights"] == 1).all()
+    c = data.loc[data["treated"] == 0, "weights"]
+    assert c.sum() == pytest.approx(len(c))
+    bal = pd.read_csv(res.out / "balance.csv")
+    assert set(bal["sample"]) == {"before", "after"}
+    with pytest.raises(ConfigError, match="abadie_imbens' is the SE of nearest-neighbour matching"):
+        _wired_run(world_root, "ipw_ai", {**extra, "inference": {"se": "abadie_imbens"}}, {})
