@@ -113,7 +113,9 @@ def estimate_propensity(
     time_effects: str | None = None,
     maxiter: int = 100,
 ) -> PropensityResult:
-    """Fit ``logit P(treated = 1 | x) = x'b`` by maximum likelihood (statsmodels ``Logit``).
+    """Fit ``logit P(treated = 1 | x) = x'b`` by maximum likelihood (statsmodels ``Logit``; with
+    ``time_effects`` the same Newton iterations on the block structure of the design, see
+    :func:`_logit_time_effects`, so the month indicators never form a dense n × T matrix).
 
     Parameters
     ----------
@@ -142,6 +144,24 @@ def estimate_propensity(
     if not np.isin(t, [0, 1]).all():
         raise InputError(f"propensity model: treatment column {treatment!r} must be 0/1")
     t = t.astype(float)
+    if time_effects and time_effects not in covariates and data[time_effects].nunique() > 1:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):  # k × k BLAS products: threads only add start-up and contention
+            fit = _logit_time_effects(data, t, covariates, time_effects, maxiter)
+        if fit is not None:
+            params, lp = fit
+            return PropensityResult(
+                ps=1.0 / (1.0 + np.exp(-lp)),
+                linear_predictor=lp,
+                params=params,
+                covariates=list(covariates),
+                time_effects=time_effects,
+                n_treated=int(t.sum()),
+                n_control=int((1 - t).sum()),
+                converged=True,
+                design_columns=list(params.index),
+            )
     X = _design(data, covariates, time_effects)
     from threadpoolctl import threadpool_limits
 
@@ -172,6 +192,88 @@ def estimate_propensity(
         converged=converged,
         design_columns=list(X.columns),
     )
+
+
+def _logit_time_effects(
+    data: pd.DataFrame,
+    t: np.ndarray,
+    covariates: Sequence[str],
+    time_effects: str,
+    maxiter: int,
+    tol: float = 1e-8,
+    chunk: int = 500_000,
+) -> tuple[pd.Series, np.ndarray] | None:
+    """The logit of :func:`estimate_propensity` with time fixed effects, by Newton–Raphson on the block structure
+    of the design instead of a dense n × (k + T) matrix.
+
+    Same model, parametrisation (``const``, covariate columns, ``{time}_{level}`` indicators with the first level
+    dropped), start (β = 0), steps and stopping rule (max |Δβ| ≤ 1e-8) as statsmodels ``Logit.fit(method=
+    "newton")``, so the same maximum-likelihood estimate. With X = [D, E] (D dense: constant and covariates, E the
+    month indicators) and W = diag(p(1 − p)) the Hessian blocks are D'WD, D'WE (per-month sums of W·D) and the
+    diagonal E'WE (per-month sums of W); the Newton step solves them by the Schur complement
+    S = D'WD − D'WE (E'WE)⁻¹ E'WD (e.g. Greene 2018, §17.3; Hastie, Tibshirani & Friedman 2009, §4.4.1 for IRLS).
+    D is accumulated in row chunks. Returns ``None`` (the caller then uses statsmodels) when the design or the
+    Hessian is degenerate or Newton does not converge in ``maxiter`` steps (e.g. separation).
+    """
+    dense = _design(data, covariates, None)
+    names = list(dense.columns)
+    d = dense.to_numpy(dtype=float)
+    del dense
+    levels = pd.Categorical(data[time_effects].astype(str))
+    code = levels.codes.astype(np.int64) - 1  # −1 = first (dropped) level
+    n_lev = len(levels.categories) - 1
+    if n_lev < 1 or (code < -1).any():
+        return None
+    tnames = [f"{time_effects}_{c}" for c in levels.categories[1:]]
+    k = d.shape[1]
+    a = np.zeros(k)
+    c = np.zeros(n_lev)
+    sel = code >= 0
+    cs = code[sel]
+    for _ in range(maxiter):
+        eta = np.empty(len(t))
+        for s in range(0, len(t), chunk):
+            eta[s : s + chunk] = d[s : s + chunk] @ a
+        eta[sel] += c[cs]
+        p = 1.0 / (1.0 + np.exp(-eta))
+        r = t - p
+        wgt = p * (1.0 - p)
+        del eta, p
+        g_a = np.zeros(k)
+        h_aa = np.zeros((k, k))
+        for s in range(0, len(t), chunk):
+            dc = d[s : s + chunk]
+            g_a += dc.T @ r[s : s + chunk]
+            h_aa += dc.T @ (dc * wgt[s : s + chunk, None])
+        g_c = np.bincount(cs, weights=r[sel], minlength=n_lev)
+        h_cc = np.bincount(cs, weights=wgt[sel], minlength=n_lev)
+        h_ac = np.empty((k, n_lev))
+        ds, ws = d[sel], wgt[sel]
+        for j in range(k):
+            h_ac[j] = np.bincount(cs, weights=ds[:, j] * ws, minlength=n_lev)
+        del ds, ws
+        if not (np.all(np.isfinite(h_cc)) and np.all(h_cc > 1e-12 * max(1.0, h_cc.max()))):
+            return None
+        q = h_ac / h_cc
+        schur = h_aa - q @ h_ac.T
+        try:
+            step_a = np.linalg.solve(schur, g_a - q @ g_c)
+        except np.linalg.LinAlgError:
+            return None
+        step_c = (g_c - h_ac.T @ step_a) / h_cc
+        if not (np.all(np.isfinite(step_a)) and np.all(np.isfinite(step_c))):
+            return None
+        a += step_a
+        c += step_c
+        if max(np.abs(step_a).max(initial=0.0), np.abs(step_c).max(initial=0.0)) <= tol:
+            break
+    else:
+        return None
+    lp = np.empty(len(t))
+    for s in range(0, len(t), chunk):
+        lp[s : s + chunk] = d[s : s + chunk] @ a
+    lp[sel] += c[cs]
+    return pd.Series(np.concatenate([a, c]), index=names + tnames), lp
 
 
 # ----------------------------------------------------------------------------------------------------------------

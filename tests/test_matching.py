@@ -197,3 +197,34 @@ def test_mahalanobis_pooled_cov():
     D = mahalanobis(df, "t", ["a", "b"])
     diff = X[0] - X[20]
     assert D[0, 0] == pytest.approx(np.sqrt(diff @ np.linalg.inv(S) @ diff))
+
+
+@pytest.mark.filterwarnings("ignore::statsmodels.tools.sm_exceptions.ConvergenceWarning")
+def test_propensity_block_newton_equals_statsmodels_dense_logit():
+    # estimate_propensity fits month effects by a block Newton (no dense month dummies); it must give the MLE of
+    # statsmodels Logit on the dense design (the former implementation), same columns in the same order
+    import statsmodels.api as sm
+
+    from finsam_effekt.matching import _design
+
+    rng = np.random.default_rng(11)
+    n = 6000
+    x = rng.normal(size=n)
+    g = rng.choice(["a", "b", "c"], size=n)
+    month = rng.choice([f"2020-{m:02d}" for m in range(1, 13)] + ["2021-01", "2021-02"], size=n)
+    lp = -2 + 0.7 * x + (g == "b") * 0.5 + np.array([int(m[-2:]) for m in month]) * 0.05
+    t = (rng.random(n) < 1 / (1 + np.exp(-lp))).astype(int)
+    data = pd.DataFrame({"t": t, "x": x, "g": g, "ref_month": month, "flat": 1.0})
+    ps = estimate_propensity(data, "t", ["x", "g", "flat"], time_effects="ref_month")
+    X = _design(data, ["x", "g", "flat"], "ref_month")
+    ref = sm.Logit(t.astype(float), X).fit(method="newton", disp=False)
+    assert list(ps.params.index) == list(X.columns) == ps.design_columns
+    np.testing.assert_allclose(ps.params.to_numpy(), ref.params.to_numpy(), rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(ps.ps, ref.predict(X), rtol=1e-10, atol=1e-13)
+    assert ps.converged and ps.n_treated == t.sum()
+    # separation (a month with no treated): block Newton gives up and the statsmodels path decides, as before
+    sep = data.assign(t=np.where(data.ref_month == "2021-02", 0, data.t))
+    ps2 = estimate_propensity(sep, "t", ["x", "g"], time_effects="ref_month")
+    X2 = _design(sep, ["x", "g"], "ref_month")
+    np.testing.assert_allclose(ps2.linear_predictor, X2.to_numpy() @ ps2.params.to_numpy())
+    assert ps2.converged is False
