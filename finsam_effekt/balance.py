@@ -10,7 +10,10 @@ IPW weights after; unmatched rows weigh 0):
   proportions instead (cobalt's default, Greifer). When ``|m_T − m_C| ≤ sqrt(machine eps)`` the raw difference
   is reported (as MatchIt);
 * variance ratio ``v_T / v_C`` (continuous only) with the weighted reliability variance
-  ``v = Σ w'(x − m)² / (1 − Σ w'²)``, ``w' = w / Σ w``;
+  ``v = Σ w'(x − m)² / (1 − Σ w'²)``, ``w' = w / Σ w``; a covariate constant among the (weighted) controls gives
+  ``inf`` (``nan`` when constant in both groups), as R's ``x / 0`` in MatchIt — flagged, never an exception;
+* when the treated SD is 0 (constant among treated) the SMD denominator is MatchIt's fallback, the pooled SD
+  ``sqrt(Σ_g Σ_{i∈g} (x_i − m_g)² / (n − 1))`` (binary ``sqrt(Σ_g n_g p_g (1 − p_g) / n)``);
 * eCDF mean and max: with weights scaled to sum to 1 per group, the mean and maximum over the distinct values
   of x of ``|F_T(x) − F_C(x)|`` (binary: ``|m_T − m_C|``);
 * effective sample size (Kish 1965): ``ESS = (Σ w)² / Σ w²`` per group.

@@ -380,7 +380,8 @@ def test_cohort_and_panel_estimators_run_with_abadie_imbens(wired):
     assert {"public_support_m3", "public_support_cum12"} <= set(cohort.columns)
     # cs_did gets a dense person × month panel: consecutive months, zeros filled, treated at their ref_month
     panel = kw["panel"]
-    assert panel["public_support"].notna().all() and (panel["public_support"] == 0).any()
+    assert panel["public_support"].notna().all() and set(panel["public_support"]) == {0, 1}
+    assert (panel["earnings_sek"] > 0).any()  # the sparse panel's values were joined in, not only zeros
     idx = panel["month"].str[:4].astype(int) * 12 + panel["month"].str[5:7].astype(int)
     assert (idx.groupby(panel["person_id"]).diff().dropna() == 1).all()
     treated = cohort.loc[cohort["treated"] == 1, ["person_id", "ref_month"]].astype(str)
