@@ -109,12 +109,18 @@ def stage_plan(cfg: AnalysisConfig) -> list[tuple[str, str]]:
             "cohort",
             f"participants starting {cfg.window.start}..{cfg.window.end} aged {cfg.age.min}-{cfg.age.max} and, "
             f"per month u, candidate controls: residents not in any insats by u with rule {cfg.eligibility.rule} "
+            f"and ≥ {cfg.eligibility.min_history_months} months of register history (as the participants) "
             f"(sample rate {cfg.eligibility.candidate_sample_rate:g}); register-history covariates at u (cohort, "
             "panel.history_features)",
         ),
         (
             "match",
-            f"{m.method}: propensity score (logit{' + calendar-month effects' if m.time_effects else ''}) on "
+            f"ipw: propensity score (logit{' + calendar-month effects' if m.time_effects else ''}) on "
+            f"{len(cfg.covariates)} covariates; ATT weights e/(1−e) for every candidate control person-month"
+            f"{f', scores clipped to [{m.ipw_trim}, {1 - m.ipw_trim}]' if m.ipw_trim else ''} "
+            "(matching.ipw_weights; no matched pairs)"
+            if m.method == "ipw"
+            else f"{m.method}: propensity score (logit{' + calendar-month effects' if m.time_effects else ''}) on "
             f"{len(cfg.covariates)} covariates, distance {m.distance}, {m.ratio}:1, replace={m.replace}, {cal}, exact "
             f"on {', '.join(m.exact)}, order {m.m_order} (matching.match_nearest, MatchIt semantics)",
         ),
@@ -374,6 +380,11 @@ def _stage_match(ctx: _Ctx) -> int | None:
     ctx.data["propensity"] = ps
     distance = ps.ps if m.distance == "glm" else ps.linear_predictor
     if m.method == "ipw":
+        if cfg.inference.se == "abadie_imbens":  # stop before the slow stages
+            raise ConfigError(
+                "inference.se: 'abadie_imbens' is the SE of nearest-neighbour matching; with matching.method "
+                "'ipw' use se 'cluster' or 'bootstrap'"
+            )
         return _ipw_weighting(ctx, cohort, ps, distance)
     res = _fn("matching", "match_nearest")(
         cohort,

@@ -40,6 +40,19 @@ def test_explain_prints_resolved_config_estimand_and_stages(tmp_path):
     assert "config hash (SHA-256)" in res.output
 
 
+def test_explain_describes_ipw_weighting_and_min_history(tmp_path):
+    cfg = load_config(
+        _config(
+            tmp_path, matching={"method": "ipw", "ipw_trim": 0.05}, eligibility={"min_history_months": 18}
+        )
+    )
+    text = explain(cfg)
+    assert (
+        "ATT weights e/(1−e) for every candidate control person-month, scores clipped to [0.05, 0.95]" in text
+    )
+    assert "≥ 18 months of register history" in text
+
+
 def test_estimand_states_later_treated_choice(tmp_path):
     keep = load_config(_config(tmp_path))
     censor = load_config(_config(tmp_path, later_treated="censor"))
