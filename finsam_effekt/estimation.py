@@ -1133,11 +1133,7 @@ def event_study(
     d = p[treatment].to_numpy(float)
     es = [e for e in range(window[0], window[1] + 1) if e != reference and (rel == e).any()]
     common = [e for e in es if e != min(es)]
-    cols = {}
-    for e in es:
-        cols[f"b{e}"] = (d * (rel == e)).astype(float)
-    for e in common:
-        cols[f"g{e}"] = (rel == e).astype(float)
+    names = [f"b{e}" for e in es] + [f"g{e}" for e in common]
     ccode = pd.factorize(p[cluster].astype(str))[0]
     dup = pd.DataFrame({"u": uid, "t": tid}).duplicated()
     if dup.any():
@@ -1151,6 +1147,8 @@ def event_study(
     if engine == "linearmodels":
         from linearmodels.panel import PanelOLS
 
+        cols = {f"b{e}": (d * (rel == e)).astype(float) for e in es}
+        cols.update({f"g{e}": (rel == e).astype(float) for e in common})
         idx = pd.MultiIndex.from_arrays([uid, tid], names=["unit", "time"])
         x = pd.DataFrame(cols, index=idx)
         y = pd.Series(p[outcome].to_numpy(float), index=idx, name=outcome)
@@ -1162,8 +1160,22 @@ def event_study(
         fit = mod.fit(cov_type="clustered", clusters=clus)
         params, cov = fit.params, fit.cov
     else:
-        names = list(cols)
-        xmat = np.column_stack([cols[c] for c in names]) if names else np.zeros((len(p), 0))
+        import scipy.sparse as sp
+
+        # the indicators as a sparse n × k matrix (at most two non-zeros per row): b_e = D·1[e], g_e = 1[e]
+        pos = {e: j for j, e in enumerate(es)}
+        gpos = {e: len(es) + j for j, e in enumerate(common)}
+        r_all = np.arange(len(p))
+        bj = np.array([pos.get(e, -1) for e in rel], dtype=np.int64)
+        gj = np.array([gpos.get(e, -1) for e in rel], dtype=np.int64)
+        mb, mg = (bj >= 0) & (d != 0), gj >= 0
+        xmat = sp.csr_matrix(
+            (
+                np.concatenate([d[mb], np.ones(int(mg.sum()))]),
+                (np.concatenate([r_all[mb], r_all[mg]]), np.concatenate([bj[mb], gj[mg]])),
+            ),
+            shape=(len(p), len(names)),
+        )
         b, v, kept = _twoway_wls_cluster(
             p[outcome].to_numpy(float),
             xmat,
@@ -1210,7 +1222,7 @@ def event_study(
 
 
 def _twoway_wls_cluster(
-    y: np.ndarray, x: np.ndarray, w: np.ndarray, unit: np.ndarray, time: np.ndarray, clusters: np.ndarray
+    y: np.ndarray, x, w: np.ndarray, unit: np.ndarray, time: np.ndarray, clusters: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Weighted least squares of ``y`` on ``x`` with unit and time fixed effects, cluster-robust covariance.
 
@@ -1221,7 +1233,8 @@ def _twoway_wls_cluster(
 
         A = Z'WMZ − (Z'WMD)(D'WMD)⁺(D'WMZ),   Z = [x, y],
 
-    each block from per-unit and per-time weighted sums (D'WMD is T × T), so no dense dummy matrix is formed.
+    each block from per-unit and per-time weighted sums (D'WMD is T × T), so no dense dummy matrix is formed;
+    ``x`` may be dense or a scipy.sparse matrix (the event-time indicators are sparse) and stays sparse.
     β = A_xx⁻¹ A_xy; the row-level residualised regressors x̃_i = Mx_i − (MD)_i Γ (Γ = (D'WMD)⁺ D'WMx) give the
     scores w_i x̃_i ẽ_i whose cluster sums make the sandwich
     V = n/(n − k − (N + T − 1)) · A_xx⁻¹ Σ_g s_g s_g' A_xx⁻¹ (the PanelOLS scale with ``debiased=True`` and
@@ -1235,23 +1248,24 @@ def _twoway_wls_cluster(
     n, k = x.shape
     n_u = int(unit.max()) + 1
     n_t = int(time.max()) + 1
-    z = np.column_stack([x, y])
-    wz = z * w[:, None]
+    rows = np.arange(n)
+    z = sp.hstack([sp.csr_matrix(x), sp.csr_matrix(y.reshape(-1, 1))], format="csr")
+    wz = sp.csr_matrix(z.multiply(w[:, None]))
+    ut = sp.csr_matrix((np.ones(n), (unit, rows)), shape=(n_u, n))
+    tt = sp.csr_matrix((np.ones(n), (time, rows)), shape=(n_t, n))
     w_u = np.bincount(unit, weights=w, minlength=n_u)
-    ut = sp.csr_matrix((np.ones(n), (unit, np.arange(n))), shape=(n_u, n))
-    tt = sp.csr_matrix((np.ones(n), (time, np.arange(n))), shape=(n_t, n))
-    s_z = np.asarray(ut @ wz)  # N × (k+1): per-unit weighted sums
+    s_z = (ut @ wz).toarray()  # N × (k+1): per-unit weighted sums
     zbar_u = s_z / w_u[:, None]
-    s_t = (ut @ sp.csr_matrix((w, (np.arange(n), time)), shape=(n, n_t))).toarray()  # N × T weights
+    s_t = sp.csr_matrix((w, (unit, time)), shape=(n_u, n_t)).toarray()  # N × T: per unit-month weights
     tbar_u = s_t / w_u[:, None]  # unit-weighted means of the time dummies
     w_t = np.bincount(time, weights=w, minlength=n_t)
-    a_zz = z.T @ wz - s_z.T @ zbar_u
-    a_tz = np.asarray(tt @ wz) - s_t.T @ zbar_u
+    a_zz = (z.T @ wz).toarray() - s_z.T @ zbar_u
+    a_tz = (tt @ wz).toarray() - s_t.T @ zbar_u
     a_tt = np.diag(w_t) - s_t.T @ tbar_u
     gamma = np.linalg.lstsq(a_tt, a_tz, rcond=None)[0]  # T × (k+1)
     a = a_zz - a_tz.T @ gamma
     # PanelOLS's absorbed-column rule, in order: residual norm < 1e-5 of the weighted original norm
-    orig = np.einsum("ij,ij->j", x, x * w[:, None])
+    orig = np.asarray(z.multiply(wz).sum(axis=0)).ravel()[:k]
     kept: list[int] = []
     for j in range(k):
         r = a[j, j]
@@ -1263,13 +1277,21 @@ def _twoway_wls_cluster(
             kept.append(j)
     axx = a[np.ix_(kept, kept)]
     beta = np.linalg.solve(axx, a[kept, k])
-    # row-level residualised regressors and residual: Mz − (MD)Γ
+    # residualised rows: z̃_i = z_i − A[unit_i] − Γ[time_i] with A = z̄_unit − (unit means of the time dummies)·Γ;
+    # residual ẽ = z̃·v with v = (−β, 1); cluster sums of the scores w_i ẽ_i x̃_i taken term by term (sparse)
     cols = [*kept, k]
-    zt = z[:, cols] - zbar_u[unit][:, cols] - gamma[time][:, cols] + (tbar_u @ gamma[:, cols])[unit]
-    e = zt[:, -1] - zt[:, :-1] @ beta
-    score = zt[:, :-1] * (w * e)[:, None]
+    a_u = zbar_u[:, cols] - tbar_u @ gamma[:, cols]
+    g_t = gamma[:, cols]
+    vec = np.append(-beta, 1.0)
+    e = z[:, cols] @ vec - (a_u @ vec)[unit] - (g_t @ vec)[time]
+    q = w * e
     g = int(clusters.max()) + 1
-    sums = np.asarray(sp.csr_matrix((np.ones(n), (clusters, np.arange(n))), shape=(g, n)) @ score)
+    c_rows = sp.csr_matrix((q, (clusters, rows)), shape=(g, n))
+    sums = (
+        (c_rows @ z[:, kept]).toarray()
+        - sp.csr_matrix((q, (clusters, unit)), shape=(g, n_u)) @ a_u[:, :-1]
+        - sp.csr_matrix((q, (clusters, time)), shape=(g, n_t)) @ g_t[:, :-1]
+    )
     ainv = np.linalg.inv(axx)
     n_eff = n - len(kept) - (n_u + n_t - 1)
     if n_eff <= 0:
