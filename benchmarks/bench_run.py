@@ -11,6 +11,7 @@ by ``tests/test_run.py``.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import tempfile
@@ -54,6 +55,7 @@ def main(argv: list[str]) -> int:
         cpu[rec.name] = time.process_time() - t_cpu[0]
         hwm[rec.name] = _peak_mib()
 
+    load0 = os.getloadavg()
     t0 = time.perf_counter()
     res = run(cfg, out, force=True, on_start=started, on_stage=finished)
     wall = time.perf_counter() - t0
@@ -65,6 +67,11 @@ def main(argv: list[str]) -> int:
         )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"total wall {wall:.1f} s, cpu {sum(cpu.values()):.1f} s, peak RSS {peak:.0f} MiB → {res.out}")
+    load1 = os.getloadavg()
+    print(
+        f"load average (1/5/15 min) before {load0[0]:.2f}/{load0[1]:.2f}/{load0[2]:.2f}, "
+        f"after {load1[0]:.2f}/{load1[1]:.2f}/{load1[2]:.2f} on {os.cpu_count()} cores"
+    )
     return 0
 
 
