@@ -302,6 +302,36 @@ def to_markdown(
     return "\n".join(lines) + "\n"
 
 
+def _run_command(csv: Path, persons: str) -> str:
+    """The command equivalent to the replications a raw CSV holds (a run stopped early did fewer than asked)."""
+    seeds = pd.read_csv(csv, usecols=["seed"])["seed"].drop_duplicates()
+    return (
+        f"nice -n 10 .venv/bin/python validation/montecarlo_pipeline.py --reps {len(seeds)} "
+        f"--first {int(seeds.min()) - SEED0} --persons {persons} --out {csv.with_suffix('.md')}"
+    )
+
+
+def merge(csvs: list[Path], out: Path, reps_asked: int, persons: str) -> None:
+    """Summarise the raw rows of runs split over processes (``--first``) into one results note."""
+    est = pd.concat([pd.read_csv(c) for c in csvs], ignore_index=True)
+    est = est.drop_duplicates(["seed", "outcome", "horizon_months"])
+    per_rep = est.drop_duplicates("seed")
+    n_persons = SMALL_PERSONS if persons == "small" else int(persons)
+    first, last = int(per_rep.seed.min()), int(per_rep.seed.max())
+    command = (
+        f"# replications ran in separate processes, split with --first, then merged; seeds {first}..{last} "
+        f"({per_rep.seed.nunique()} distinct)\n"
+        + "\n".join(_run_command(c, persons) for c in csvs)
+        + f"\n.venv/bin/python validation/montecarlo_pipeline.py --reps {reps_asked} --persons {persons} "
+        f"--out {out} --merge {' '.join(str(c) for c in csvs)}"
+    )
+    seconds = float(per_rep["seconds_total"].sum())
+    text = to_markdown(summarise(est), command, seconds, n_persons, per_rep.seed.nunique(), reps_asked)
+    text = text.replace(" s wall time.", " s summed over replications (two processes in parallel).")
+    out.write_text(text, encoding="utf-8")
+    print(text)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=200)
@@ -309,7 +339,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed0", type=int, default=SEED0, help="replication r uses seed seed0 + r")
     ap.add_argument("--first", type=int, default=0, help="first replication index (to split a run)")
     ap.add_argument("--out", type=Path, default=None, help="Markdown results file (raw rows go to OUT.csv)")
+    ap.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="only summarise: combine the raw CSVs of runs split with --first (seeds counted once) into --out",
+    )
     args = ap.parse_args(argv)
+    if args.merge:
+        merge(args.merge, args.out, args.reps, args.persons)
+        return
     n_persons = SMALL_PERSONS if args.persons == "small" else int(args.persons)
     command = "nice -n 10 .venv/bin/python validation/montecarlo_pipeline.py " + " ".join(
         sys.argv[1:] if argv is None else argv
