@@ -746,10 +746,12 @@ def _estimate_one(
         y = y - (k * pre if measure == "cumulative" else pre)
     w = np.ones(len(df)) if weights is None else df[weights].to_numpy(dtype=float)
     ok = np.isfinite(y) & (w > 0)
-    if not ok.all():
-        df = df[ok]
-        y, w, cl = y[ok], w[ok], cl[ok]
     d = df[treatment].to_numpy(dtype=float)
+    if not ok.all():
+        # only the covariate columns of the kept rows are needed (subsetting the whole wide frame per outcome
+        # was most of this function's time)
+        df = df.loc[ok, list(covariates)]
+        y, w, cl, d = y[ok], w[ok], cl[ok], d[ok]
     n_t, n_c = int((d == 1).sum()), int((d == 0).sum())
     if n_t == 0 or n_c == 0:
         return None

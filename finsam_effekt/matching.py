@@ -136,8 +136,6 @@ def estimate_propensity(
         ``ps`` and the ``linear_predictor`` (logit), the recommended matching distance with a 0.2·SD caliper
         (Austin 2011).
     """
-    import statsmodels.api as sm
-
     if treatment not in data.columns:
         raise InputError(f"propensity model: treatment column {treatment!r} is not in the data")
     t = data[treatment].to_numpy()
@@ -162,6 +160,8 @@ def estimate_propensity(
                 converged=True,
                 design_columns=list(params.index),
             )
+    import statsmodels.api as sm  # here: its import alone takes seconds, the block Newton above needs none
+
     X = _design(data, covariates, time_effects)
     from threadpoolctl import threadpool_limits
 
