@@ -523,28 +523,50 @@ def _stage_effects(ctx: _Ctx) -> int | None:
                 "'ipw' use se 'cluster' or 'bootstrap'"
             )
         pairs = ctx.data["match"]  # the MatchResult: estimation maps its pairs by person_id/ref_month
-    cohort = _cohort_outcomes(ctx) if any(e in est.COHORT_ESTIMATORS for e in cfg.estimators) else None
-    cs_panel = _cs_panel(ctx) if any(e in est.PANEL_ESTIMATORS for e in cfg.estimators) else None
-    res = est.estimate_effects(
-        data,
+    on_cohort = [e for e in cfg.estimators if e in est.COHORT_ESTIMATORS]
+    others = [e for e in cfg.estimators if e not in est.COHORT_ESTIMATORS]
+    common = dict(
         outcomes=list(cfg.outcomes.names),
         horizons=tuple(cfg.outcomes.horizons),
-        estimators=list(cfg.estimators),
         covariates=covs,
-        se=cfg.inference.se,
         cluster=cfg.inference.cluster,
-        subgroups=[
-            s for s in cfg.subgroups if s in data.columns or (s == "age_band" and "age" in data.columns)
-        ],
         n_boot=cfg.inference.bootstrap_reps,
         random_state=cfg.seed,
-        pre_period=ctx.data["paths"] if needs_pre else None,
-        pairs=pairs,
-        cohort=cohort,
-        panel=cs_panel,
     )
+    frames, res = [], None
+    if others:
+        res = est.estimate_effects(
+            data,
+            estimators=others,
+            se=cfg.inference.se,
+            subgroups=[
+                s for s in cfg.subgroups if s in data.columns or (s == "age_band" and "age" in data.columns)
+            ],
+            pre_period=ctx.data["paths"] if needs_pre else None,
+            pairs=pairs,
+            panel=_cs_panel(ctx) if any(e in est.PANEL_ESTIMATORS for e in others) else None,
+            **common,
+        )
+        frames.append(res.to_frame())
+    if on_cohort:
+        # the unmatched-cohort cross-checks are estimated for all participants only: per subgroup they refit the
+        # propensity (and outcome) models on every candidate control person-month, which dominates the run time
+        res_c = est.estimate_effects(
+            data,
+            estimators=on_cohort,
+            se="cluster" if cfg.inference.se == "abadie_imbens" else cfg.inference.se,
+            subgroups=None,
+            cohort=_cohort_outcomes(ctx),
+            **common,
+        )
+        frames.append(res_c.to_frame())
+        res = res or res_c
+        if cfg.subgroups:
+            ctx.not_run["effects: subgroups for " + ", ".join(on_cohort)] = (
+                "the unmatched-cohort estimators are reported for all participants only (run time)"
+            )
+    frame = pd.concat(frames, ignore_index=True)
     ctx.data["effects"] = res
-    frame = res.to_frame()
     ctx.tables["effects"] = frame
     return len(frame)
 

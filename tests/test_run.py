@@ -385,10 +385,12 @@ def test_cohort_and_panel_estimators_run_with_abadie_imbens(wired):
     assert not [k for k in manifest["not_run"] if k.startswith("effects")]
     eff = pd.read_csv(res.out / "effects.csv")
     assert set(eff["estimator"]) == {"weighted_mean_diff", "ipw", "aipw", "cs_did"}
-    kw = spy["estimate_effects"][0]  # the effects stage's call (cost-benefit calls it again)
+    # the effects stage calls estimate_effects for the matched and panel estimators, then for the cohort ones
+    kw, kw_c = spy["estimate_effects"][:2]  # (cost-benefit calls it again)
+    assert kw["estimators"] == ["weighted_mean_diff", "cs_did"] and kw_c["estimators"] == ["ipw", "aipw"]
     assert isinstance(kw["pairs"], MatchResult) and kw["se"] == "abadie_imbens"
     # ipw/aipw get the unmatched cohort: every candidate control person-month, with horizon outcomes
-    cohort = kw["cohort"]
+    cohort = kw_c["cohort"]
     assert (cohort["treated"] == 0).sum() > 10 * (cohort["treated"] == 1).sum()
     assert {"public_support_m3", "public_support_cum12"} <= set(cohort.columns)
     # cs_did gets a dense person × month panel: consecutive months, zeros filled, treated at their ref_month
@@ -451,7 +453,7 @@ def test_ipw_weighting_run(world_root):
     assert (
         "need matched pairs; matching.method is 'ipw'" in {s.name: s.note for s in res.stages}["sensitivity"]
     )
-    kw = spy["estimate_effects"][0]
+    kw = spy["estimate_effects"][1]
     # the weighted sample is the whole cohort: ATT weights 1 for treated, e/(1-e) normalised for controls
     data = kw["cohort"]
     assert (data.loc[data["treated"] == 1, "weights"] == 1).all()
