@@ -229,6 +229,18 @@ FACT_LABELS: dict[str, tuple[str, str]] = {
     "max_abs_smd_after": ("Största |SMD| efter matchning", "Largest |SMD| after matching"),
     "cost_per_participant_sek": ("Kostnad per deltagare (kr)", "Cost per participant (SEK)"),
     "pretrend": ("Test av skillnad före start (Wald)", "Test of pre-start differences (Wald)"),
+    "sus_register_disagree_any_public": (
+        "Andel där SUS och registren är oeniga om offentlig försörjning vid start",
+        "Share where SUS and the registers disagree on public support at start",
+    ),
+    "net_public_sector_counterfactual_sek": (
+        "Nettovärde för offentlig sektor per deltagare, matchad jämförelse (kr)",
+        "Net value for the public sector per participant, matched comparison (SEK)",
+    ),
+    "net_public_sector_before_after_sek": (
+        "Nettovärde för offentlig sektor per deltagare, före/efter-metoden (kr)",
+        "Net value for the public sector per participant, before/after method (SEK)",
+    ),
 }
 #: Facts that are person counts (suppressed below the threshold like table counts).
 COUNT_FACTS: frozenset[str] = frozenset(
