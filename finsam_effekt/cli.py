@@ -185,9 +185,13 @@ def synth_command(
     start: str = typer.Option("2016-01", "--start", help="first month of the register window (YYYY-MM)"),
     end: str = typer.Option("2023-12", "--end", help="last month of the register window (YYYY-MM)"),
     fmt: str = typer.Option(
-        "parquet", "--format", help="parquet | csv | csv-latin1 | agency-csv | sav | dta (mapping.yaml reads it)"
+        "parquet",
+        "--format",
+        help="parquet | csv | csv-latin1 | agency-csv | sav | dta (mapping.yaml reads it)",
     ),
-    effect_scale: float = typer.Option(1.0, "--effect-scale", help="scale of the true effect (0 = no effect)"),
+    effect_scale: float = typer.Option(
+        1.0, "--effect-scale", help="scale of the true effect (0 = no effect)"
+    ),
     hidden_confounding: float = typer.Option(
         0.0, "--hidden-confounding", help="strength of an unobserved trait driving entry and outcomes"
     ),
