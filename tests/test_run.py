@@ -434,12 +434,15 @@ def test_min_history_support_consistency_and_before_after_reach_the_report(wired
     sc = pd.read_csv(res.out / "support_consistency.csv")
     assert "any_public" in set(sc["source"])
     page = (res.out / "report.html").read_text(encoding="utf-8")
-    assert "sus_register_disagree_any_public" in page
+    from finsam_effekt.report import fact_label
+
+    assert fact_label("sus_register_disagree_any_public", "sv") in page
+    assert "sus_register_disagree_any_public" not in page  # a label, never the raw key
     assert "params" in spy["cost_per_participant"][0]
     assert spy["cost_benefit"][0]["before_after_paths"] is not None
     cmp = pd.read_csv(res.out / "cost_benefit_methods.csv")
     assert {"net_point_counterfactual", "net_point_before_after", "difference"} <= set(cmp.columns)
-    assert "net_public_sector_before_after_sek" in page
+    assert fact_label("net_public_sector_before_after_sek", "sv") in page
 
 
 @pytest.mark.slow
