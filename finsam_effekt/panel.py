@@ -838,6 +838,38 @@ def _censor_flag(end: int, start: int | None, month_expr: str, cm_expr: str | No
     return "(" + " OR ".join(parts) + ")"
 
 
+def _check_outcome_args(
+    self_support_threshold: float, end_month: str | None, start_month: str | None, what: str
+) -> tuple[float, int, int | None]:
+    """Checked threshold and month indices of the end (required) and start of data, for outcome functions."""
+    threshold = _check_threshold(self_support_threshold)
+    end = _check_month(end_month, "end_month")
+    start = _check_month(start_month, "start_month")
+    if end is None:
+        raise InputError(f"end_month (the last month of data, 'YYYY-MM') is required for {what}.")
+    return threshold, end, start
+
+
+def _pairs_and_panel(
+    sess, pairs, panel, spells, social_assistance, earnings, population, end_month, start_month, threshold
+) -> tuple[str, pa.Table | pd.DataFrame, str]:
+    """Register the pairs and the panel restricted to their persons: (pairs view, pair keys, panel view)."""
+    pv, persons, pairs_t = _register_pairs(sess, pairs)
+    pm = _panel_source(
+        sess,
+        persons,
+        panel,
+        spells,
+        social_assistance,
+        earnings,
+        population,
+        end_month,
+        start_month,
+        threshold,
+    )
+    return pv, pairs_t, pm
+
+
 def horizon_outcomes(
     pairs: TableLike,
     horizons: Sequence[int] = (3, 6, 12),
@@ -882,20 +914,15 @@ def horizon_outcomes(
     One row per input row, in input order: input columns, then ``{o}_m{k}`` and ``{o}_cum{k}`` (float64).
     """
     _check_output(output)
-    threshold = _check_threshold(self_support_threshold)
     hs = [int(k) for k in horizons]
     if not hs or any(k < 1 for k in hs) or len(set(hs)) != len(hs):
         raise InputError(f"horizons must be distinct positive month counts; got {list(horizons)}.")
-    end = _check_month(end_month, "end_month")
-    start = _check_month(start_month, "start_month")
-    if end is None:
-        raise InputError("end_month (the last month of data, 'YYYY-MM') is required for outcomes.")
+    threshold, end, start = _check_outcome_args(self_support_threshold, end_month, start_month, "outcomes")
     sess = _Session.open(con)
     try:
-        pv, persons, pairs_t = _register_pairs(sess, pairs)
-        pm = _panel_source(
+        pv, pairs_t, pm = _pairs_and_panel(
             sess,
-            persons,
+            pairs,
             panel,
             spells,
             social_assistance,
@@ -980,20 +1007,17 @@ def outcome_paths(
     Rows ordered by input row, then ``rel_month``.
     """
     _check_output(output)
-    threshold = _check_threshold(self_support_threshold)
     lo, hi = (int(window[0]), int(window[1]))
     if lo > hi:
         raise InputError(f"window must be (first, last) relative months with first <= last; got {window}.")
-    end = _check_month(end_month, "end_month")
-    start = _check_month(start_month, "start_month")
-    if end is None:
-        raise InputError("end_month (the last month of data, 'YYYY-MM') is required for outcome paths.")
+    threshold, end, start = _check_outcome_args(
+        self_support_threshold, end_month, start_month, "outcome paths"
+    )
     sess = _Session.open(con)
     try:
-        pv, persons, pairs_t = _register_pairs(sess, pairs)
-        pm = _panel_source(
+        pv, pairs_t, pm = _pairs_and_panel(
             sess,
-            persons,
+            pairs,
             panel,
             spells,
             social_assistance,
