@@ -633,8 +633,9 @@ SHIPPED = Path(__file__).resolve().parent.parent / "synthetic_data"
 @pytest.fixture(scope="module")
 def shipped_paths_and_truth():
     """Linkable participants' outcome paths (months -3..12) and the true monthly ATTs of the shipped world."""
-    if not (SHIPPED / "truth.json").is_file():
-        pytest.skip("synthetic_data/ is not shipped in this checkout")
+    assert (SHIPPED / "truth.json").is_file(), (
+        "synthetic_data/ (the shipped world) is missing from this checkout"
+    )
     from finsam_effekt import io, linkage, panel
     from finsam_effekt.config import load_input_spec
 
