@@ -64,6 +64,12 @@ the window to its end.
    follow-up is simulated alongside from month ``u`` on with the same uniforms (exit, destination, change day,
    earnings and social-assistance noise) and ``θ = 0``; entry is switched off in it. The true effect on a monthly
    outcome at horizon ``k`` is ``Y(with)(u+k) - Y(without)(u+k)``; ``--effect-scale 0`` gives exactly 0.
+   A third path, **"not now"** (Sianesi 2004), also branches at ``u`` with the same uniforms: no start at ``u``,
+   but from month ``u+1`` on the entry hazard of step 4 applies to the path's own register history (its own
+   public support, social assistance and work months), and a later start ``L`` has its own effect
+   ``θ(t - L)`` (type and age at ``L``). ``Y(with) - Y(not now)`` is the estimand of a comparison group that
+   keeps controls who start later (``later_treated: keep``); ``Y(with) - Y(without)`` is the one that censors
+   them (``later_treated: censor``). The two agree at ``k = 1``.
 8. **Register mess** (:class:`Mess`, each switchable, on by default): anonymous registrations (persons without
    consent or with protected identity, who are not in the population register, so they never contaminate the
    comparison pool), volume insatser (counts only), double registrations (a parallel insats, dropout and return
@@ -78,7 +84,9 @@ Truth (``truth.json``, ``truth_participants.parquet``)
 ATT at horizon ``k`` = mean over linkable participants with uncensored month ``u+k`` (resident, inside the
 window) of ``Y(with insats) - Y(without any insats during follow-up)``; cumulative = sums over months
 ``u+1..u+k``. Also by sex, insats type (of the first linkable registration) and age band at ``u``
-(``year(u) - birth_year``).
+(``year(u) - birth_year``). The same against the "not now" path: ``att_not_now`` and
+``att_cumulative_not_now`` in ``truth.json``, columns ``{o}_m{k}_not_now`` and ``{o}_cum{k}_not_now`` in
+``truth_participants.parquet``.
 
 References
 ----------
@@ -411,6 +419,12 @@ class SynthResult:
         ]
         for o in ("public_support", "self_support", "benefit_sek", "earnings_sek"):
             a = t["att"]["all"][o]
+            lines.append(
+                f"    {o:<16} month 3 {_fmt(a['3'])}, month 6 {_fmt(a['6'])}, month 12 {_fmt(a['12'])}"
+            )
+        lines.append("  true ATT against 'not now' (controls may start later; later_treated: keep):")
+        for o in ("public_support", "self_support"):
+            a = t["att_not_now"]["all"][o]
             lines.append(
                 f"    {o:<16} month 3 {_fmt(a['3'])}, month 6 {_fmt(a['6'])}, month 12 {_fmt(a['12'])}"
             )
@@ -853,12 +867,62 @@ _MISMATCH_CODES = np.array(["other_public", "social_assistance", "sickness_benef
 class _ChunkOut:
     tables: dict[str, pd.DataFrame]
     truth_participants: pd.DataFrame
-    sums: dict[str, dict[str, np.ndarray]]  # subgroup -> outcome -> (2, 24): status, cumulative sums
+    # subgroup -> outcome -> (4, 24): status and cumulative sums against "without", then against "not now"
+    sums: dict[str, dict[str, np.ndarray]]
     counts: dict[str, np.ndarray]  # subgroup -> (24,) uncensored participants
     n_part: dict[str, int]
     reg_counts: dict[str, int]
     cost_counts: pd.DataFrame  # insats_id, year, n
     latent: pd.DataFrame | None = None
+
+
+def _entry_logit(
+    base: np.ndarray,
+    cum_ps: np.ndarray,
+    cum_sa: np.ndarray,
+    cum_work: np.ndarray,
+    t: int,
+    tw0: int,
+    age: np.ndarray,
+    calendar: float,
+) -> np.ndarray:
+    """Logit of the monthly hazard of a first start at ``t`` (module docstring, step 4) from the running counts of
+    months with public support, social assistance and work before ``t`` inside the window (rows = persons)."""
+    lo3, lo12, lo24 = max(tw0, t - 3), max(tw0, t - 12), max(tw0, t - 24)
+    ps3 = cum_ps[:, t] - cum_ps[:, lo3]
+    ps24 = cum_ps[:, t] - cum_ps[:, lo24]
+    sa12 = (cum_sa[:, t] - cum_sa[:, lo12]) > 0
+    work12 = cum_work[:, t] - cum_work[:, lo12]
+    f3, f24 = ps3 / 3.0, ps24 / 24.0
+    return (
+        base
+        + 2.2 * f3
+        + 1.6 * np.maximum(0.0, f3 - f24)
+        + 0.8 * f24
+        + 0.1 * sa12
+        - 1.0 * (ps3 == 0)
+        - 0.8 * work12 / 12.0
+        - 0.06 * np.maximum(age - 22, 0)
+        - 1.5 * (age < 18)
+        + calendar
+    )
+
+
+def _can_enter(state: np.ndarray, age: np.ndarray, censor_t: np.ndarray, t: int) -> np.ndarray:
+    """Persons at risk of a first start in month ``t``: resident, aged 16-64, not child or retired."""
+    return (
+        (age >= 16) & (age <= 64) & (censor_t > t) & (state != ABSENT) & (state != CHILD) & (state != RETIRED)
+    )
+
+
+def _draw_type(u: np.ndarray, type_p: np.ndarray) -> np.ndarray:
+    """Insats type index from a uniform and the national type shares."""
+    return np.minimum((u[:, None] > np.cumsum(type_p)[None, :]).sum(1), len(type_p) - 1)
+
+
+def _tau(tau_type: np.ndarray, sex_mult: np.ndarray, age: np.ndarray) -> np.ndarray:
+    """Effect size ``τ_type · τ_sex · τ_age`` of a start at ``age`` (module docstring, step 6)."""
+    return tau_type * sex_mult * np.where(age < 30, 1.2, np.where(age < 50, 1.0, 0.6))
 
 
 def _simulate_chunk(
@@ -915,6 +979,17 @@ def _simulate_chunk(
     type_idx = np.zeros(n, np.int64)
     cf_state = state.copy()
     cf_dur = dur.copy()
+    # the "not now" path (Sianesi 2004): its state, a later first start and that start's effect size, and its own
+    # running register history (rows of participants are copied from the observed history at their start)
+    nn_mat = np.zeros((n, T), np.int8)
+    nn_mat[:, 0] = state
+    nn_state = state.copy()
+    nn_dur = dur.copy()
+    nn_start = np.full(n, -1, np.int64)
+    nn_tau = np.zeros(n)
+    nn_cum_ps = np.zeros_like(cum_ps)
+    nn_cum_sa = np.zeros_like(cum_sa)
+    nn_cum_work = np.zeros_like(cum_work)
     start_day = np.ones(n, np.int64)
     sex_mult = np.where(p.sex_k, 1.15, 0.85)
     type_p = np.array([INSATS_TYPE_SHARES[t] for t in INSATS_TYPES])
@@ -945,41 +1020,15 @@ def _simulate_chunk(
 
         # entry into a first insats at t: observable history from months t-24..t-1 inside the window only
         if tw0 <= t:
-            lo3, lo12, lo24 = max(tw0, t - 3), max(tw0, t - 12), max(tw0, t - 24)
-            ps3 = cum_ps[:, t] - cum_ps[:, lo3]
-            ps24 = cum_ps[:, t] - cum_ps[:, lo24]
-            sa12 = (cum_sa[:, t] - cum_sa[:, lo12]) > 0
-            work12 = cum_work[:, t] - cum_work[:, lo12]
-            f3, f24 = ps3 / 3.0, ps24 / 24.0
-            lg = (
-                entry_base
-                + 2.2 * f3
-                + 1.6 * np.maximum(0.0, f3 - f24)
-                + 0.8 * f24
-                + 0.1 * sa12
-                - 1.0 * (ps3 == 0)
-                - 0.8 * work12 / 12.0
-                - 0.06 * np.maximum(age - 22, 0)
-                - 1.5 * (age < 18)
-                + world.entry_cal[t]
-            )
-            eligible = (
-                (u_start < 0)
-                & (age >= 16)
-                & (age <= 64)
-                & (p.censor_t > t)
-                & (state != ABSENT)
-                & (state != CHILD)
-                & (state != RETIRED)
-            )
+            lg = _entry_logit(entry_base, cum_ps, cum_sa, cum_work, t, tw0, age, world.entry_cal[t])
+            eligible = (u_start < 0) & _can_enter(state, age, p.censor_t, t)
             enter = eligible & (u_entry < _logistic(lg))
             if enter.any():
                 u_start[enter] = t
                 age_u[enter] = age[enter]
-                ti = np.minimum((u_type[enter, None] > np.cumsum(type_p)[None, :]).sum(1), len(type_p) - 1)
+                ti = _draw_type(u_type[enter], type_p)
                 type_idx[enter] = ti
-                a_mult = np.where(age[enter] < 30, 1.2, np.where(age[enter] < 50, 1.0, 0.6))
-                tau[enter] = tau_type[ti] * sex_mult[enter] * a_mult
+                tau[enter] = _tau(tau_type[ti], sex_mult[enter], age[enter])
                 start_day[enter] = dd[enter]
 
         m_since = t - u_start
@@ -1007,12 +1056,20 @@ def _simulate_chunk(
         state = new.astype(np.int8)
         state_mat[:, t] = state
 
-        # the path without insats: branches at the start month u with the same random numbers
+        # the paths without insats at u branch at the start month u with the same random numbers: "without"
+        # (no insats during follow-up: entry switched off) and "not now" (no start at u, but the entry hazard of
+        # month u+1 on applies to the path's own history, and a later start has its own effect)
         just = u_start == t
         cf_state[just] = state[just]
         cf_dur[just] = dur[just]
+        nn_state[just] = state[just]
+        nn_dur[just] = dur[just]
+        nn_cum_ps[just] = cum_ps[just]
+        nn_cum_sa[just] = cum_sa[just]
+        nn_cum_work[just] = cum_work[just]
         active = (u_start >= 0) & (m_since >= 1) & (m_since <= 24)
         cf_col = state.copy()
+        nn_col = state.copy()
         if active.any():
             a = np.nonzero(active)[0]
             cf_new = _transition(
@@ -1030,7 +1087,58 @@ def _simulate_chunk(
             cf_dur[a] = np.where(cf_new == cf_state[a], cf_dur[a] + 1.0, 0.0)
             cf_state[a] = cf_new
             cf_col[a] = cf_new
+
+            # "not now": a later first start on the path's own register history (same hazard as above)
+            lg = _entry_logit(
+                entry_base[a], nn_cum_ps[a], nn_cum_sa[a], nn_cum_work[a], t, tw0, age[a], world.entry_cal[t]
+            )
+            enter = (
+                (nn_start[a] < 0)
+                & _can_enter(nn_state[a], age[a], p.censor_t[a], t)
+                & (u_entry[a] < _logistic(lg))
+            )
+            if enter.any():
+                e = a[enter]
+                nn_start[e] = t
+                nn_tau[e] = _tau(tau_type[_draw_type(u_type[e], type_p)], sex_mult[e], age[e])
+            nn_m = t - nn_start[a]
+            nn_theta = np.where(
+                (nn_start[a] >= 0) & (nn_m >= 1),
+                cfg.effect_scale * nn_tau[a] * 0.9 * (1.0 - np.exp(-nn_m / 4.0)),
+                0.0,
+            )
+            nn_new = _transition(
+                nn_state[a],
+                nn_dur[a],
+                age[a],
+                p.eta[a],
+                nn_theta,
+                u_exit[a],
+                u_dest[a],
+                world.cycle_work[t],
+                world.cycle_need[t],
+            )
+            nn_new = _forced(nn_new, t, age[a], p.immig_t[a], p.censor_t[a], u_init[a], ever_resident[a])
+            nn_change = (nn_new != nn_state[a]) | (age[a] != age_prev[a])
+            nn_e, nn_sa, nn_ps = _core_quantities(
+                nn_state[a],
+                nn_new,
+                np.where(nn_change, dd[a], 1),
+                dim,
+                p.w[a],
+                p.sa_base[a],
+                earn_noise[a, t],
+                sa_noise[a, t],
+                p.pe[a],
+            )
+            nn_cum_ps[a, t + 1] = nn_cum_ps[a, t] + nn_ps
+            nn_cum_sa[a, t + 1] = nn_cum_sa[a, t] + (nn_sa > 0)
+            nn_cum_work[a, t + 1] = nn_cum_work[a, t] + (nn_e >= thr)
+            nn_dur[a] = np.where(nn_new == nn_state[a], nn_dur[a] + 1.0, 0.0)
+            nn_state[a] = nn_new
+            nn_col[a] = nn_new
         cf_mat[:, t] = cf_col
+        nn_mat[:, t] = nn_col
 
     tables = _register_tables(world, p, state_mat, day_mat, draw_day, earn, sa, rng)
     regs, reg_counts = _registrations(
@@ -1044,7 +1152,7 @@ def _simulate_chunk(
         .rename(columns={"size": "n"})
     )
     tp, sums, counts, n_part = _truth_chunk(
-        world, p, u_start, age_u, type_idx, state_mat, cf_mat, draw_day, earn_noise, sa_noise
+        world, p, u_start, age_u, type_idx, state_mat, cf_mat, nn_mat, draw_day, earn_noise, sa_noise
     )
     latent = None
     if keep_latent:
@@ -1500,11 +1608,13 @@ def _truth_chunk(
     type_idx: np.ndarray,
     state_mat: np.ndarray,
     cf_mat: np.ndarray,
+    nn_mat: np.ndarray,
     draw_day: np.ndarray,
     earn_noise: np.ndarray,
     sa_noise: np.ndarray,
 ) -> tuple[pd.DataFrame, dict, dict, dict]:
-    """Individual effects ``Y(with)(u+k) - Y(without)(u+k)`` for k = 1..24 and their subgroup sums."""
+    """Individual effects for k = 1..24 and their subgroup sums: ``Y(with)(u+k) - Y(without)(u+k)`` (no insats
+    during follow-up) and ``Y(with)(u+k) - Y(not now)(u+k)`` (no start at u, a later start possible)."""
     T = world.T
     part = np.nonzero(u_start >= 0)[0]
     u = u_start[part]
@@ -1519,7 +1629,7 @@ def _truth_chunk(
     en = earn_noise[r, tkc].astype(float)
     sn = sa_noise[r, tkc].astype(float)
     q = {}
-    for name, mat in (("with", state_mat), ("without", cf_mat)):
+    for name, mat in (("with", state_mat), ("without", cf_mat), ("not_now", nn_mat)):
         s_prev, s_cur = mat[r, tkc - 1], mat[r, tkc]
         change = (s_prev != s_cur) | (age_prev != age_cur)
         day = np.where(change, draw_day[r, tkc], 1)
@@ -1540,9 +1650,21 @@ def _truth_chunk(
         )
     status = {o: np.where(valid, q["with"][o] - q["without"][o], np.nan) for o in OUTCOMES}
     cumulative = {o: np.cumsum(status[o], axis=1) for o in OUTCOMES}
+    status_nn = {o: np.where(valid, q["with"][o] - q["not_now"][o], np.nan) for o in OUTCOMES}
+    cumulative_nn = {o: np.cumsum(status_nn[o], axis=1) for o in OUTCOMES}
     groups = _subgroups(p, part, age_u, type_idx)
     sums = {
-        g: {o: np.stack([np.nansum(status[o][m], 0), np.nansum(cumulative[o][m], 0)]) for o in OUTCOMES}
+        g: {
+            o: np.stack(
+                [
+                    np.nansum(status[o][m], 0),
+                    np.nansum(cumulative[o][m], 0),
+                    np.nansum(status_nn[o][m], 0),
+                    np.nansum(cumulative_nn[o][m], 0),
+                ]
+            )
+            for o in OUTCOMES
+        }
         for g, m in groups.items()
     }
     counts = {g: valid[m].sum(0) for g, m in groups.items()}
@@ -1557,6 +1679,10 @@ def _truth_chunk(
     for o in OUTCOMES:
         for k in PARTICIPANT_HORIZONS:
             cols[f"{o}_cum{k}"] = cumulative[o][:, k - 1]
+    for o in OUTCOMES:
+        for k in PARTICIPANT_HORIZONS:
+            cols[f"{o}_m{k}_not_now"] = status_nn[o][:, k - 1]
+            cols[f"{o}_cum{k}_not_now"] = cumulative_nn[o][:, k - 1]
     return pd.DataFrame(cols), sums, counts, n_part
 
 
@@ -1571,6 +1697,12 @@ ESTIMAND = (
     "without any insats during follow-up, where u is the calendar month of the start of the person's first "
     "linkable registration; averaged over participants whose month u+k is observed (resident and inside the "
     "window). Potential outcomes are simulated with common random numbers."
+)
+ESTIMAND_NOT_NOW = (
+    "ATT against 'not now' (Sianesi 2004), the estimand of comparison groups that keep controls who start later "
+    "(later_treated: keep): as 'att', but the outcome without the insats is that of not starting in month u while "
+    "the entry hazard applies from month u+1 on to the path's own register history, so the person may start an "
+    "insats later and then gets that insats' effect (the same uniforms as the other paths)."
 )
 
 
@@ -1751,17 +1883,17 @@ def generate(
         tp_writer.close()
     write_input_spec(out, fmt, list(TABLES))
 
-    att: dict[str, dict] = {}
-    att_cum: dict[str, dict] = {}
+    # rows of sums[g][o]: 0/1 status/cumulative against "without", 2/3 against "not now"
+    blocks = {"att": 0, "att_cumulative": 1, "att_not_now": 2, "att_cumulative_not_now": 3}
+    means: dict[str, dict[str, dict]] = {b: {} for b in blocks}
     for g in sums:
         c = counts[g].astype(float)
-        att[g], att_cum[g] = {}, {}
-        for o in OUTCOMES:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                st = np.where(c > 0, sums[g][o][0] / np.maximum(c, 1), np.nan)
-                cu = np.where(c > 0, sums[g][o][1] / np.maximum(c, 1), np.nan)
-            att[g][o] = {str(k): _json_number(st[i]) for i, k in enumerate(TRUTH_HORIZONS)}
-            att_cum[g][o] = {str(k): _json_number(cu[i]) for i, k in enumerate(TRUTH_HORIZONS)}
+        for b, row in blocks.items():
+            means[b][g] = {}
+            for o in OUTCOMES:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    v = np.where(c > 0, sums[g][o][row] / np.maximum(c, 1), np.nan)
+                means[b][g][o] = {str(k): _json_number(v[i]) for i, k in enumerate(TRUTH_HORIZONS)}
     reg_counts["volume_participations"] = int(volume["participations"].sum())
     order = (
         "registrations",
@@ -1781,8 +1913,11 @@ def generate(
         "window": [config.start, config.end],
         "self_support_threshold_sek": config.self_support_threshold_sek,
         "mess": asdict(config.mess),
-        "att": att,
-        "att_cumulative": att_cum,
+        "estimand_not_now": ESTIMAND_NOT_NOW,
+        "att": means["att"],
+        "att_cumulative": means["att_cumulative"],
+        "att_not_now": means["att_not_now"],
+        "att_cumulative_not_now": means["att_cumulative_not_now"],
         "n_participants": n_part,
         "n_uncensored": {
             g: {str(k): int(counts[g][i]) for i, k in enumerate(TRUTH_HORIZONS)} for g in counts
@@ -1813,7 +1948,10 @@ same arguments, whatever folder `--out` names — with:
 
 Every table follows the canonical schema (`finsam_effekt/schema.py`); `mapping.yaml` is the input spec that reads
 them. `truth.json` holds the true effects (estimand below), `truth_participants.parquet` the individual true
-effects of every linkable participant at 3, 6 and 12 months (NaN when censored).
+effects of every linkable participant at 3, 6 and 12 months (NaN when censored): columns `{{o}}_m{{k}}` (status in
+month u+k) and `{{o}}_cum{{k}}` (sum over months u+1..u+k) against no insats during follow-up (the estimand of
+`later_treated: censor`), and `{{o}}_m{{k}}_not_now` / `{{o}}_cum{{k}}_not_now` against not starting in month u but
+possibly later (`truth.json` `att_not_now`: the estimand of `later_treated: keep`).
 
 | table | rows |
 |---|---|

@@ -224,9 +224,37 @@ def test_common_random_numbers_couple_the_two_paths(small):
     assert set(eff.unique()) <= {-1.0, 0.0, 1.0}
 
 
+def test_not_now_truth_differs_from_never_only_through_later_starts(small):
+    """The "not now" counterfactual (no start at u, later start possible) equals the "without any insats" path until
+    a later start can have an effect: identical at k = 1 (a start at u+1 acts from u+2 on), and later it differs
+    for the few participants who start later on that path, in the direction of the insats' effect (a later start
+    lowers public support in the counterfactual, so the effect against "not now" is smaller)."""
+    res, out, _ = small
+    t = res.truth
+    for g in t["att"]:
+        for o in OUTCOMES:
+            assert t["att_not_now"][g][o]["1"] == t["att"][g][o]["1"], (g, o)
+            assert t["att_cumulative_not_now"][g][o]["1"] == t["att_cumulative"][g][o]["1"], (g, o)
+    tp = pd.read_parquet(out / "truth_participants.parquet")
+    for o in OUTCOMES:
+        for k in (3, 6, 12):
+            col = tp[f"{o}_m{k}_not_now"]
+            assert (col.isna() == tp[f"{o}_m{k}"].isna()).all()
+            assert col.mean() == pytest.approx(t["att_not_now"]["all"][o][str(k)], rel=1e-9, abs=1e-12)
+            assert tp[f"{o}_cum{k}_not_now"].mean() == pytest.approx(
+                t["att_cumulative_not_now"]["all"][o][str(k)], rel=1e-9, abs=1e-12
+            )
+    # direction: on the shipped world (5 212 participants; the small world has too few later starts)
+    tp = pd.read_parquet(SHIPPED / "truth_participants.parquet")
+    diff = (tp["public_support_m12_not_now"] - tp["public_support_m12"]).dropna()
+    assert 0.005 < (diff != 0).mean() < 0.3
+    assert diff.mean() > 0
+    assert (tp["self_support_m12_not_now"] - tp["self_support_m12"]).mean() < 0
+
+
 def test_effect_scale_zero_gives_a_truth_of_exactly_zero(tmp_path):
     res = generate(tmp_path, SynthConfig(persons=1500, seed=5, effect_scale=0.0))
-    for key in ("att", "att_cumulative"):
+    for key in ("att", "att_cumulative", "att_not_now", "att_cumulative_not_now"):
         for g, by_o in res.truth[key].items():
             for o, by_k in by_o.items():
                 vals = [v for v in by_k.values() if v is not None]
@@ -239,6 +267,7 @@ def test_effect_scale_zero_gives_a_truth_of_exactly_zero(tmp_path):
 def test_shipped_truth_has_a_clearly_negative_effect_on_public_support():
     truth = json.loads((SHIPPED / "truth.json").read_text("utf-8"))
     assert set(truth) >= {"estimand", "seed", "persons", "effect_scale", "att", "att_cumulative", "counts"}
+    assert set(truth) >= {"estimand_not_now", "att_not_now", "att_cumulative_not_now"}
     att = truth["att"]
     assert att["all"]["public_support"]["12"] < -0.05
     assert att["all"]["self_support"]["12"] > 0.05
