@@ -326,6 +326,12 @@ class AnalysisConfig(StrictModel):
         description="controls who later start an insats: keep (starting now vs not now, intention to treat) "
         "or censor their follow-up at their own start",
     )
+    censoring_weights: Literal["ipcw", "none"] = Field(
+        "ipcw",
+        description="with later_treated: censor, reweight the controls still uncensored at u+k by the inverse "
+        "probability of not having started by then given their register history (ipcw), or not (none: assumes "
+        "the later start is unrelated to the outcome)",
+    )
     outcomes: OutcomeSettings = Field(
         default_factory=OutcomeSettings, description="outcomes, horizons and the self-support threshold"
     )

@@ -516,6 +516,7 @@ def estimate_effects(
     pre_period: pd.DataFrame | None = None,
     pairs: pd.DataFrame | None = None,
     distance: str = "distance",
+    horizon_weights: str | None = None,
 ) -> EffectResults:
     """ATT of starting an insats on each outcome at each horizon, by several estimators, with inference.
 
@@ -547,6 +548,10 @@ def estimate_effects(
         ``forbund_id``, ``public_support_before``); each value is a subgroup ``var=value`` with its own n.
     pairs : for ``se="abadie_imbens"``: one row per match, ``treated_row`` and ``control_row`` = index labels of
         ``data``.
+    horizon_weights : prefix of per-horizon weight columns ``{prefix}{k}`` that multiply ``weights`` for the
+        matched-sample estimators at horizon k (status and cumulative), e.g. ``"ipcw_"`` for the censoring weights
+        of ``cohort.later_start_ipcw``; rows with a missing (censored) weight are left out at that horizon. The
+        weights are treated as known in the standard errors.
 
     Returns
     -------
@@ -711,6 +716,7 @@ def estimate_effects(
                             boot_counts,
                             ps_cache,
                             wls_cache,
+                            None if on_cohort or not horizon_weights else f"{horizon_weights}{k}",
                         )
                         if e is None:
                             res.notes.append(
@@ -739,12 +745,19 @@ def _estimate_one(
     boot_counts: np.ndarray | None,
     ps_cache: dict | None = None,
     wls_cache: dict | None = None,
+    horizon_weight: str | None = None,
 ) -> _Est | None:
     y = df[col].to_numpy(dtype=float)
     if est == "matched_did":
         pre = df[f"{outcome}_pre"].to_numpy(dtype=float)
         y = y - (k * pre if measure == "cumulative" else pre)
     w = np.ones(len(df)) if weights is None else df[weights].to_numpy(dtype=float)
+    if horizon_weight is not None:
+        if horizon_weight not in df.columns:
+            raise InputError(
+                f"horizon_weights: column {horizon_weight!r} is missing (one weight column per horizon k)"
+            )
+        w = w * df[horizon_weight].to_numpy(dtype=float)
     ok = np.isfinite(y) & (w > 0)
     d = df[treatment].to_numpy(dtype=float)
     if not ok.all():

@@ -53,6 +53,12 @@ def estimand_text(cfg: AnalysisConfig, lang: str | None = None) -> str:
             if cfg.later_treated == "keep"
             else "Jämförelsepersoner som själva börjar en insats senare följs bara fram till sin egen start: "
             "effekten gäller att börja nu jämfört med att inte delta under uppföljningen."
+            + (
+                " De som ännu inte har börjat vägs upp med inversen av sannolikheten att inte ha börjat, givet "
+                "registerhistoriken månad för månad (IPCW)."
+                if cfg.censoring_weights == "ipcw"
+                else ""
+            )
         )
         return (
             f"Genomsnittlig effekt för deltagarna (ATT): för personer vars första kopplingsbara insats startade "
@@ -69,6 +75,12 @@ def estimand_text(cfg: AnalysisConfig, lang: str | None = None) -> str:
         if cfg.later_treated == "keep"
         else "Comparison persons who start an insats later are followed only up to their own start: the effect is "
         "of starting now versus not taking part during follow-up."
+        + (
+            " Those not yet started are weighted by the inverse probability of not having started, given their "
+            "register history month by month (IPCW)."
+            if cfg.censoring_weights == "ipcw"
+            else ""
+        )
     )
     return (
         f"Average effect on the participants (ATT): for persons whose first linkable insats started between "
@@ -501,12 +513,37 @@ def _stage_outcomes(ctx: _Ctx) -> int | None:
     ]
     paths = panel.outcome_paths(keys[path_keys], (-w, w), **common)
     if cfg.later_treated == "censor" and "later_start_month" in ho.columns:
+        if cfg.censoring_weights == "ipcw":
+            cw = _later_start_ipcw(ctx, ho, hmax)
+            ho = pd.concat([ho, cw.weights], axis=1)
+            ctx.facts["ipcw_later_starts"] = cw.n_events
         cens = _fn("cohort", "censor_at_later_start")
         ho, paths = cens(ho), cens(paths)
     ctx.data["outcomes"] = ho
     ctx.data["paths"] = paths
     ctx.tables["outcome_paths"] = _report.summarise_paths(paths, cfg.outcomes.names)
     return len(ho)
+
+
+def _later_start_ipcw(ctx: _Ctx, ho: pd.DataFrame, horizon: int) -> Any:
+    """Censoring weights for controls censored at their own later start (``cohort.later_start_ipcw``): the hazard
+    model uses the run's covariates measured month by month with ``panel.history_features``."""
+    cfg = ctx.cfg
+    link = ctx.data["linkage"]
+
+    def history(keys: pd.DataFrame) -> pd.DataFrame:
+        return _module("panel").history_features(
+            keys,
+            ctx.data["panel"],
+            _table(ctx, "population"),
+            getattr(link, "kommun_forbund", None),
+            end_month=ctx.data["end_month"],
+            self_support_threshold=cfg.outcomes.self_support_threshold_sek,
+            con=ctx.con,
+            output="pandas",
+        )
+
+    return _fn("cohort", "later_start_ipcw")(ho, history, list(cfg.covariates), horizon)
 
 
 def _stage_effects(ctx: _Ctx) -> int | None:
@@ -532,6 +569,7 @@ def _stage_effects(ctx: _Ctx) -> int | None:
         cluster=cfg.inference.cluster,
         n_boot=cfg.inference.bootstrap_reps,
         random_state=cfg.seed,
+        horizon_weights="ipcw_" if "ipcw_1" in data.columns else None,
     )
     frames, res = [], None
     if others:
