@@ -443,13 +443,41 @@ def test_min_history_support_consistency_and_before_after_reach_the_report(wired
     cmp = pd.read_csv(res.out / "cost_benefit_methods.csv")
     assert {"net_point_counterfactual", "net_point_before_after", "difference"} <= set(cmp.columns)
     assert fact_label("net_public_sector_before_after_sek", "sv") in page
+    _assert_extra_tables_in_report(res.out, "sv")
+
+
+def _assert_extra_tables_in_report(out: Path, lang: str) -> None:
+    """support_consistency and cost_benefit_methods are tables in report.html: title, guide, labelled headers."""
+    from finsam_effekt.report import COLUMN_LABELS, TABLE_GUIDES, TABLE_TITLES, text
+
+    li = ("sv", "en").index(lang)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    sections = {"support_consistency": ("data", "balance"), "cost_benefit_methods": ("cost_benefit", None)}
+    for name, (start, end) in sections.items():
+        csv = pd.read_csv(out / f"{name}.csv")
+        assert len(csv) > 0, name
+        at = page.index(f"<h3>{TABLE_TITLES[name][li]}</h3>")
+        assert page.index(f"<h2>{text(start, lang)}</h2>") < at
+        assert end is None or at < page.index(f"<h2>{text(end, lang)}</h2>")
+        table = page[at : page.index("</table>", at)]
+        assert TABLE_GUIDES[name][li] in table
+        header = table[table.index("<thead>") : table.index("</thead>")]
+        assert [f"<th>{COLUMN_LABELS[c][li]}</th>" for c in csv.columns] == [
+            f"<th>{h}</th>" for h in __import__("re").findall(r"<th>([^<]*)</th>", header)
+        ]
+        assert table.count("<tr>") == len(csv) + 1  # every row shown
 
 
 @pytest.mark.slow
 def test_ipw_weighting_run(world_root):
     spy: dict = {}
-    extra = {"estimators": ["weighted_mean_diff", "aipw"], "matching": {"method": "ipw", "ipw_trim": 0.01}}
+    extra = {
+        "estimators": ["weighted_mean_diff", "aipw"],
+        "matching": {"method": "ipw", "ipw_trim": 0.01},
+        "language": "en",
+    }
     res = _wired_run(world_root, "ipw", extra, spy)
+    _assert_extra_tables_in_report(res.out, "en")
     status = {s.name: s.status for s in res.stages}
     assert status["match"] == status["balance"] == status["effects"] == "ok"
     assert status["sensitivity"] == "not_run"
