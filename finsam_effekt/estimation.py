@@ -146,6 +146,13 @@ class EffectResults:
     # -- construction --------------------------------------------------------------------------------------------
     def _finalise(self) -> None:
         rows = []
+        # estimates on the same kept rows share one cluster-code array: count its clusters once
+        n_groups: dict[int, int] = {}
+        for e in self._ests:
+            if e.n_groups is None and e.rows is not None:
+                if id(e.rows) not in n_groups:
+                    n_groups[id(e.rows)] = len(np.unique(e.rows))
+                e.n_groups = n_groups[id(e.rows)]
         for e in self._ests:
             se = self._se(e)
             if np.isfinite(se) and se > 0:
@@ -438,6 +445,128 @@ def _dr_att(
     return float(att), inf / n
 
 
+class _SampleDesign:
+    """The covariate design of one sample, coded once; :meth:`rows` gives ``_design(df[keep], covariates)``.
+
+    ``_design`` on a row subset dummies the text columns over the levels present in the subset (first present
+    level dropped) and drops columns constant in the subset. Coding every text column once (levels sorted as
+    ``pd.get_dummies`` sorts them) and building the dummies of the kept rows from the codes gives the same matrix,
+    value for value and column for column, without re-parsing the text per outcome and horizon.
+    """
+
+    def __init__(self, df: pd.DataFrame, covariates: Sequence[str]) -> None:
+        self.covariates = list(covariates)
+        self.n = len(df)
+        self.parts: list[tuple[str, str, np.ndarray, int]] = []
+        for c in self.covariates:
+            s = df[c]
+            if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+                self.parts.append(("num", c, s.astype(float).to_numpy(), 0))
+            else:
+                cat = pd.Categorical(s.astype("string").fillna("(missing)"))
+                self.parts.append(("cat", c, np.asarray(cat.codes, dtype=np.int64), len(cat.categories)))
+
+    def rows(self, keep: np.ndarray | None = None) -> np.ndarray:
+        """Design of the rows ``keep`` (boolean mask; all rows when None)."""
+        cols: list[np.ndarray] = []
+        bad = []
+        for kind, name, v, n_levels in self.parts:
+            v = v if keep is None else v[keep]
+            if kind == "num":
+                if np.isnan(v).any():
+                    bad.append(name)
+                cols.append(v[:, None])
+            else:
+                present = np.flatnonzero(np.bincount(v, minlength=n_levels))
+                if len(present) > 1:
+                    cols.append((v[:, None] == present[None, 1:]).astype(float))
+        n = self.n if keep is None else int(np.sum(keep))
+        if not cols:
+            return np.zeros((n, 0))
+        x = np.column_stack(cols)
+        if bad:
+            raise InputError(
+                f"covariate(s) {bad} have missing values; impute or drop them before estimate_effects "
+                "(the matching stage's covariates never have missing values)"
+            )
+        return x[:, np.ptp(x, axis=0) > 0]
+
+
+@dataclass
+class _DRFit:
+    """What the IPW/AIPW estimate and influence function need that does not depend on the outcome.
+
+    One fit per sample (rows, treatment, weights, covariates) serves every outcome, horizon and measure, and both
+    estimators: the logit p̂, the Hájek weights ω₁, ω₀, the score of the logit ``w (D − p̂)`` and
+    ``(H/n)⁺`` (its Hessian), and for the outcome regression ``(X'W₀X/n)⁺`` applied to the mean design of each arm.
+    """
+
+    xi: np.ndarray
+    x: np.ndarray
+    w1: np.ndarray
+    w0: np.ndarray
+    wo: np.ndarray
+    score_ps: np.ndarray
+    hess_pinv: np.ndarray
+    xtx: np.ndarray
+    ols_t: np.ndarray  # x_i' (X'W₀X/n)⁺ mean(ω₁ x)
+    ols_c: np.ndarray  # x_i' (X'W₀X/n)⁺ mean(ω₀ x)
+
+
+def _dr_fit(d: np.ndarray, x: np.ndarray, w: np.ndarray) -> _DRFit:
+    """The outcome-free part of :func:`_dr_att` (same formulas, computed once)."""
+    n = len(d)
+    xi = np.column_stack([np.ones(n), x])
+    beta = _logit(xi, d, w)
+    ps = 1 / (1 + np.exp(-(xi @ beta)))
+    ps = np.minimum(ps, 1 - 1e-6)
+    w1 = w * d
+    w0 = w * ps * (1 - d) / (1 - ps)
+    wo = w * (1 - d)
+    hess = xi.T @ (xi * (w * ps * (1 - ps))[:, None]) / n
+    xtx = xi.T @ (xi * wo[:, None])
+    xtx_pinv = np.linalg.pinv(xtx / n)
+    return _DRFit(
+        xi=xi,
+        x=x,
+        w1=w1,
+        w0=w0,
+        wo=wo,
+        score_ps=w * (d - ps),
+        hess_pinv=np.linalg.pinv(hess),
+        xtx=xtx,
+        ols_t=xi @ (xtx_pinv @ (xi.T @ w1 / n)),
+        ols_c=xi @ (xtx_pinv @ (xi.T @ w0 / n)),
+    )
+
+
+def _dr_att_fit(f: _DRFit, y: np.ndarray, outcome_model: bool) -> tuple[float, np.ndarray]:
+    """:func:`_dr_att` from a :class:`_DRFit`: only O(n·p) matrix–vector products per outcome.
+
+    The n×p products of the reference implementation are re-associated, e.g. ``(s x_i')(H⁺ g)`` instead of
+    ``(s x_i' H⁺) g``; the results agree to rounding (the tests pin them to 1e-10).
+    """
+    n = len(y)
+    xi = f.xi
+    if outcome_model:
+        gam = np.linalg.lstsq(f.xtx, xi.T @ (f.wo * y), rcond=None)[0]
+        r = y - xi @ gam
+    else:
+        r = y
+    mw1, mw0 = np.mean(f.w1), np.mean(f.w0)
+    eta1 = np.mean(f.w1 * r) / mw1
+    eta0 = np.mean(f.w0 * r) / mw0
+    inf_t = f.w1 * r - f.w1 * eta1
+    g = xi.T @ (f.w0 * (r - eta0)) / n
+    inf_c = f.w0 * r - f.w0 * eta0 + f.score_ps * (xi @ (f.hess_pinv @ g))
+    if outcome_model:
+        wr = f.wo * r
+        inf_t = inf_t - wr * f.ols_t
+        inf_c = inf_c - wr * f.ols_c
+    inf = inf_t / mw1 - inf_c / mw0
+    return float(eta1 - eta0), inf / n
+
+
 def _age_band(age: pd.Series) -> pd.Series:
     out = pd.Series(pd.NA, index=age.index, dtype="object")
     for lo, hi, lab in AGE_BANDS:
@@ -662,64 +791,74 @@ def estimate_effects(
                 )
             )
 
-    ps_cache: dict = {}
-    for est in estimators:
-        if est == "cs_did":
-            if panel is None:
-                raise InputError(
-                    "estimator 'cs_did' needs panel= (long person × month table, see callaway_santanna)"
+    from threadpoolctl import threadpool_limits
+
+    # tall, thin products (n × p with p ~ 30): one BLAS thread is fastest, and on a shared machine extra threads
+    # spin waiting for a core (10–30x slower under load)
+    with threadpool_limits(limits=1):
+        ps_cache: dict = {}
+        # per subgroup: the coded design and the propensity/outcome-model fits of the cohort, shared by ipw and aipw
+        dr_caches: dict[str, dict] = {}
+        for est in estimators:
+            if est == "cs_did":
+                if panel is None:
+                    raise InputError(
+                        "estimator 'cs_did' needs panel= (long person × month table, see callaway_santanna)"
+                    )
+                cs = callaway_santanna(
+                    panel, outcomes=outcomes, horizons=horizons, measures=measures, _codes=(uniques,)
                 )
-            cs = callaway_santanna(
-                panel, outcomes=outcomes, horizons=horizons, measures=measures, _codes=(uniques,)
-            )
-            for e in cs._ests:
-                if boot_counts is not None and e.psi is not None:
-                    # linearised bootstrap for the panel estimator: estimate + Σ_g (n_g* − 1) S_g
-                    s = np.bincount(e.rows, weights=e.psi, minlength=n_g)
-                    e.boot = e.estimate + (boot_counts - 1.0) @ s
-                res._ests.append(e)
-            res.notes += cs.notes
-            continue
-        on_cohort = est in COHORT_ESTIMATORS
-        df = frames["cohort"] if on_cohort else mdata
-        cl = cl_cohort if on_cohort else cl_matched
-        for sg_name, mask_m, mask_c in groups:
-            # designs are cached per sample (estimator × subgroup); the propensity score per (D, X, w)
-            wls_cache: dict = {}
-            mask = mask_c if on_cohort else mask_m
-            sub = df if mask is None else df[mask]
-            sub_cl = cl if mask is None else cl[mask]
-            for o in outcomes:
-                for m in measures:
-                    for k in horizons:
-                        col = outcome_column(o, k, m)
-                        if col not in sub:
-                            res.notes.append(f"{est}: column {col!r} absent, skipped")
-                            continue
-                        e = _estimate_one(
-                            est,
-                            sub,
-                            sub_cl,
-                            col,
-                            o,
-                            k,
-                            m,
-                            sg_name,
-                            treatment,
-                            None if on_cohort else weights,
-                            covariates,
-                            boot_counts,
-                            ps_cache,
-                            wls_cache,
-                        )
-                        if e is None:
-                            res.notes.append(
-                                f"{est}: {col} in {sg_name} has no treated or no controls, skipped"
+                for e in cs._ests:
+                    if boot_counts is not None and e.psi is not None:
+                        # linearised bootstrap for the panel estimator: estimate + Σ_g (n_g* − 1) S_g
+                        s = np.bincount(e.rows, weights=e.psi, minlength=n_g)
+                        e.boot = e.estimate + (boot_counts - 1.0) @ s
+                    res._ests.append(e)
+                res.notes += cs.notes
+                continue
+            on_cohort = est in COHORT_ESTIMATORS
+            df = frames["cohort"] if on_cohort else mdata
+            cl = cl_cohort if on_cohort else cl_matched
+            for sg_name, mask_m, mask_c in groups:
+                # designs are cached per sample (estimator × subgroup); the propensity score per (D, X, w)
+                wls_cache: dict = {}
+                mask = mask_c if on_cohort else mask_m
+                sub = df if mask is None else df[mask]
+                sub_cl = cl if mask is None else cl[mask]
+                for o in outcomes:
+                    for m in measures:
+                        for k in horizons:
+                            col = outcome_column(o, k, m)
+                            if col not in sub:
+                                res.notes.append(f"{est}: column {col!r} absent, skipped")
+                                continue
+                            e = _estimate_one(
+                                est,
+                                sub,
+                                sub_cl,
+                                col,
+                                o,
+                                k,
+                                m,
+                                sg_name,
+                                treatment,
+                                None if on_cohort else weights,
+                                covariates,
+                                boot_counts,
+                                ps_cache,
+                                wls_cache,
+                                dr_caches.setdefault(sg_name, {}) if boot_counts is None else None,
                             )
-                            continue
-                        if se == "abadie_imbens" and est == "weighted_mean_diff":
-                            e.se_override = _ai_se_from_data(sub, col, treatment, weights, pairs, distance)
-                        res._ests.append(e)
+                            if e is None:
+                                res.notes.append(
+                                    f"{est}: {col} in {sg_name} has no treated or no controls, skipped"
+                                )
+                                continue
+                            if se == "abadie_imbens" and est == "weighted_mean_diff":
+                                e.se_override = _ai_se_from_data(
+                                    sub, col, treatment, weights, pairs, distance
+                                )
+                            res._ests.append(e)
     res._finalise()
     return res
 
@@ -739,6 +878,7 @@ def _estimate_one(
     boot_counts: np.ndarray | None,
     ps_cache: dict | None = None,
     wls_cache: dict | None = None,
+    dr_cache: dict | None = None,
 ) -> _Est | None:
     y = df[col].to_numpy(dtype=float)
     if est == "matched_did":
@@ -747,11 +887,18 @@ def _estimate_one(
     w = np.ones(len(df)) if weights is None else df[weights].to_numpy(dtype=float)
     ok = np.isfinite(y) & (w > 0)
     d = df[treatment].to_numpy(dtype=float)
+    if est in COHORT_ESTIMATORS and dr_cache is not None:
+        return _estimate_dr(est, df, cl, y, w, d, ok, outcome, k, measure, subgroup, covariates, dr_cache)
+    kept = None
     if not ok.all():
-        # only the covariate columns of the kept rows are needed (subsetting the whole wide frame per outcome
-        # was most of this function's time)
-        df = df.loc[ok, list(covariates)]
+        kept = ok
         y, w, cl, d = y[ok], w[ok], cl[ok], d[ok]
+
+    def kept_df() -> pd.DataFrame:
+        # only the covariate columns of the kept rows, and only when a design is built (subsetting the wide
+        # frame per outcome was most of this function's time)
+        return df if kept is None else df.loc[kept, list(covariates)]
+
     n_t, n_c = int((d == 1).sum()), int((d == 0).sum())
     if n_t == 0 or n_c == 0:
         return None
@@ -765,21 +912,21 @@ def _estimate_one(
         if wls_cache is not None:
             key = ("wls", adjust, hash((ok.tobytes(), w.tobytes())))
         if key is not None and key in wls_cache:
-            x, c, bread = wls_cache[key]
+            x, c, bread, base.rows = wls_cache[key]  # the cached cluster codes: one array, counted once
         else:
             x = np.column_stack([np.ones(len(y)), d])
             if adjust:
-                x = np.column_stack([x, _design(df, covariates)])
+                x = np.column_stack([x, _design(kept_df(), covariates)])
             x, c = _independent_columns(x, w, 1)
             bread = np.linalg.inv(x.T @ (x * w[:, None]))
             if key is not None:
-                wls_cache[key] = (x, c, bread)
+                wls_cache[key] = (x, c, bread, cl)
         base.estimate, base.psi, base.n_params = _wls(y, x, w, c, bread=bread)
         if boot_counts is not None:
             base.boot = _wls_bootstrap(y, x, w, c, cl, boot_counts)
         return base
 
-    xc = _design(df, covariates)
+    xc = _design(kept_df(), covariates)
     outcome_model = est == "aipw"
     base.estimate, base.psi = _dr_att(y, d, xc, w, outcome_model, ps_cache)
     if boot_counts is not None:
@@ -796,6 +943,48 @@ def _estimate_one(
                 continue
         base.boot = reps
     return base
+
+
+def _estimate_dr(
+    est: str,
+    df: pd.DataFrame,
+    cl: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    d: np.ndarray,
+    ok: np.ndarray,
+    outcome: str,
+    k: int,
+    measure: str,
+    subgroup: str,
+    covariates: list[str],
+    cache: dict,
+) -> _Est | None:
+    """IPW/AIPW with cluster inference, the outcome-free work shared through ``cache``.
+
+    ``cache`` lives for one sample (estimator-independent: ``ipw`` and ``aipw`` share it): the coded design of
+    the sample (:class:`_SampleDesign`) and one :class:`_DRFit` per set of kept rows. Rows are kept per outcome
+    (censoring), so the outcomes of one horizon share a fit; the result equals :func:`_dr_att` on the kept rows.
+    """
+    if "design" not in cache:
+        cache["design"] = _SampleDesign(df, covariates)
+    all_ok = bool(ok.all())
+    key = (ok.tobytes(), w.tobytes())
+    hit = cache.get(key)
+    if hit is None:
+        keep = None if all_ok else ok
+        dd, ww, cc = (d, w, cl) if all_ok else (d[ok], w[ok], cl[ok])
+        n_t, n_c = int((dd == 1).sum()), int((dd == 0).sum())
+        fit = None
+        if n_t > 0 and n_c > 0:
+            fit = _dr_fit(dd, cache["design"].rows(keep), ww)
+        hit = cache[key] = (fit, cc, n_t, n_c)
+    fit, cc, n_t, n_c = hit
+    if fit is None:
+        return None
+    yy = y if all_ok else y[ok]
+    att, psi = _dr_att_fit(fit, yy, est == "aipw")
+    return _Est(outcome, k, measure, subgroup, est, att, n_t, n_c, rows=cc, psi=psi)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -713,3 +713,76 @@ def test_placebo_rows_equal_the_pivot_table_reference():
         )
         assert v[("placebo_outcome", "public_support", r, "estimate")] == est
         assert v[("placebo_outcome", "public_support", r, "std_error")] == se
+
+
+def test_sample_design_rows_equal_design_of_the_subset():
+    from finsam_effekt.estimation import _design, _SampleDesign
+
+    rng = np.random.default_rng(5)
+    n = 300
+    df = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "edu": rng.choice(["high", "low", "mid", None], n),  # missing becomes a level
+            "reg": rng.choice(["q", "r"], n),
+            "flat": 2.0,  # constant: dropped
+        }
+    )
+    covs = ["a", "edu", "reg", "flat"]
+    src = _SampleDesign(df, covs)
+    subsets = {
+        "all": None,
+        "random half": rng.random(n) < 0.5,
+        "first level absent": (df["edu"] != "high").to_numpy(),  # another level becomes the dropped one
+        "one level of reg": (df["reg"] == "q").to_numpy(),  # reg's dummy vanishes
+    }
+    for name, keep in subsets.items():
+        ref = _design(df if keep is None else df[keep], covs)
+        got = src.rows(keep)
+        assert got.shape == ref.shape and np.array_equal(got, ref), name
+    df.loc[3, "a"] = np.nan
+    with pytest.raises(InputError, match=r"covariate\(s\) \['a'\] have missing values"):
+        _SampleDesign(df, covs).rows(None)
+    assert _SampleDesign(df, covs).rows(np.arange(n) != 3).shape[0] == n - 1  # the NaN row not kept: fine
+
+
+def test_ipw_aipw_shared_fits_equal_the_reference_per_estimate():
+    """The fast path (one propensity/outcome-model fit per sample and kept rows, shared by outcomes, horizons and
+    both estimators) gives the numbers of the straightforward ``_dr_att`` on each estimate's kept rows."""
+    from finsam_effekt.estimation import _design, _dr_att
+
+    c = _cohort(900, seed=6)
+    c["person_id"] = [f"p{i // 3}" for i in range(len(c))]  # persons recur: clusters of 3 rows
+    c["sex"] = np.where(np.arange(len(c)) % 2 == 0, "K", "M")
+    c["edu"] = np.where(np.arange(len(c)) % 5 == 0, "low", "high")
+    c["y_m6"] = c["y_m3"] + 0.5 * c["x1"]
+    c.loc[c.index % 6 == 0, "y_m6"] = np.nan  # censored at 6 months: other kept rows, other fit
+    c["z_m3"] = c["y_m3"] ** 2
+    c["z_m6"] = c["y_m6"] - c["x2"]
+    covs = ["x1", "x2", "edu"]
+    res = estimate_effects(
+        c,
+        outcomes=["y", "z"],
+        horizons=[3, 6],
+        measures=["status"],
+        estimators=["ipw", "aipw"],
+        covariates=covs,
+        subgroups=["sex"],
+        cohort=c,
+    )
+    f = res.to_frame()
+    assert len(f) == 2 * 2 * 2 * 3  # estimators × outcomes × horizons × (all, K, M)
+    for r in f.itertuples():
+        sub = c if r.subgroup == "all" else c[c["sex"] == r.subgroup.split("=")[1]]
+        y = sub[f"{r.outcome}_m{r.horizon_months}"].to_numpy(float)
+        ok = np.isfinite(y)
+        s = sub[ok]
+        att, psi = _dr_att(
+            y[ok], s["treated"].to_numpy(float), _design(s, covs), np.ones(ok.sum()), r.estimator == "aipw"
+        )
+        sums = pd.Series(psi).groupby(s["person_id"].to_numpy()).sum()
+        g = len(sums)
+        se = np.sqrt(g / (g - 1) * np.sum(sums**2))
+        assert r.estimate == pytest.approx(att, rel=1e-10, abs=1e-12)
+        assert r.std_error == pytest.approx(se, rel=1e-10)
+        assert (r.n_treated, r.n_control) == (int(s["treated"].sum()), int((s["treated"] == 0).sum()))
