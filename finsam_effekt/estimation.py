@@ -642,6 +642,7 @@ def estimate_effects(
     random_state: int | None = 0,
     cohort: pd.DataFrame | None = None,
     panel: pd.DataFrame | None = None,
+    panel_units: pd.DataFrame | None = None,
     pre_period: pd.DataFrame | None = None,
     pairs: pd.DataFrame | None = None,
     distance: str = "distance",
@@ -674,6 +675,8 @@ def estimate_effects(
     cluster : clustering column (``person_id`` default; ``subclass`` for matched-set clustering; see module doc).
     subgroups : columns to split by (e.g. ``sex``, ``age_band`` — derived from ``age`` —, ``insats_type``,
         ``forbund_id``, ``public_support_before``); each value is a subgroup ``var=value`` with its own n.
+    panel, panel_units : for ``cs_did``: the long person × month table and optionally its units (person, first
+        start, observed months), which makes ``panel`` sparse — see :func:`callaway_santanna` (``units``).
     pairs : for ``se="abadie_imbens"``: one row per match, ``treated_row`` and ``control_row`` = index labels of
         ``data``.
 
@@ -735,7 +738,11 @@ def estimate_effects(
     keys = [data[cluster].astype(str)]
     if "cohort" in frames:
         keys.append(frames["cohort"][cluster].astype(str))
-    if panel is not None and "person_id" in panel:
+    if (
+        panel_units is not None and "person_id" in panel_units
+    ):  # a sparse panel lacks persons without activity
+        keys.append(panel_units["person_id"].astype(str))
+    elif panel is not None and "person_id" in panel:
         keys.append(panel["person_id"].astype(str))
     all_keys = pd.concat(keys, ignore_index=True)
     codes_all, uniques = pd.factorize(all_keys)
@@ -806,7 +813,12 @@ def estimate_effects(
                         "estimator 'cs_did' needs panel= (long person × month table, see callaway_santanna)"
                     )
                 cs = callaway_santanna(
-                    panel, outcomes=outcomes, horizons=horizons, measures=measures, _codes=(uniques,)
+                    panel,
+                    outcomes=outcomes,
+                    horizons=horizons,
+                    measures=measures,
+                    units=panel_units,
+                    _codes=(uniques,),
                 )
                 for e in cs._ests:
                     if boot_counts is not None and e.psi is not None:
@@ -1123,6 +1135,7 @@ def callaway_santanna(
     id_col: str = "person_id",
     month_col: str = "month",
     fill_value: float | None = None,
+    units: pd.DataFrame | None = None,
     _codes: tuple[pd.Index] | None = None,
 ) -> EffectResults:
     """Staggered-adoption DiD: group-time ATTs with not-yet-treated controls, aggregated by event time.
@@ -1139,23 +1152,64 @@ def callaway_santanna(
     (their estimation effect, included by CS, is second order here and omitted); clustered by person.
     This estimator does not use matching: it is the design cross-check of the matched estimates.
 
+    Computation: the units × months outcome matrix is built once per outcome; for each event time e the changes
+    ΔY of every unit for every group g (one units × groups matrix) give all ATT(g, g+e), their counts and ψ in a
+    few array operations (column sums and one matrix–vector product), processed in blocks of groups.
+
     Parameters
     ----------
     panel : long table ``id_col``, ``month_col`` (``YYYY-MM``), ``first_treated`` (``YYYY-MM`` of the first insats
         start, empty/NaN if never) and outcome columns; one row per person and month. Months absent are NaN
         (censored) unless ``fill_value`` is given (e.g. 0 for ``person_months``, whose absent months are zeros).
+    units : optional; one row per unit: ``id_col``, ``first_treated``, ``observed_from`` and ``observed_to``
+        (``YYYY-MM``, inclusive; a unit with ``observed_from > observed_to`` is left out). With it ``panel`` may be
+        sparse, e.g. the rows of ``person_months`` (``first_treated`` not needed there): a unit's months inside its
+        observed range are the panel's value or 0 when absent, months outside it are censored (panel rows there
+        and rows of other persons are ignored). The result equals that of the dense panel with those zeros filled
+        and only the observed months present, without building it.
     """
     outcomes = [o for o in (outcomes or OUTCOMES) if o in panel]
-    _require(panel, [id_col, month_col, first_treated, *outcomes], "panel")
+    if units is None:
+        _require(panel, [id_col, month_col, first_treated, *outcomes], "panel")
+    else:
+        _require(panel, [id_col, month_col, *outcomes], "panel")
+        _require(units, [id_col, first_treated, "observed_from", "observed_to"], "units")
     if not outcomes:
         raise InputError("panel has none of the requested outcome columns")
-    ids, id_index = pd.factorize(panel[id_col].astype(str))
-    t_idx = np.asarray(_months.to_index(panel[month_col]), dtype=np.int64)
-    t0 = int(t_idx.min())
-    n_t = int(t_idx.max()) - t0 + 1
-    n_u = len(id_index)
-    ft = panel[[first_treated]].assign(_id=ids).drop_duplicates("_id").set_index("_id")[first_treated]
-    ft = ft.reindex(np.arange(n_u))
+    if units is None:
+        ids, id_index = pd.factorize(panel[id_col].astype(str))
+        t_idx = np.asarray(_months.to_index(panel[month_col]), dtype=np.int64)
+        t0 = int(t_idx.min())
+        n_t = int(t_idx.max()) - t0 + 1
+        n_u = len(id_index)
+        ft = panel[[first_treated]].assign(_id=ids).drop_duplicates("_id").set_index("_id")[first_treated]
+        ft = ft.reindex(np.arange(n_u))
+        rows = np.ones(len(panel), dtype=bool)
+        base = np.full((n_u, n_t), np.nan if fill_value is None else float(fill_value))
+    else:
+        lo_all = np.asarray(_months.to_index(units["observed_from"]), dtype=np.int64)
+        hi_all = np.asarray(_months.to_index(units["observed_to"]), dtype=np.int64)
+        u = units[lo_all <= hi_all]
+        lo, hi = lo_all[lo_all <= hi_all], hi_all[lo_all <= hi_all]
+        id_index = pd.Index(u[id_col].astype(str))
+        if not id_index.is_unique:
+            dup = id_index[id_index.duplicated()][:3].tolist()
+            raise InputError(f"units: {id_col} must be unique (one row per unit); repeated e.g. {dup}")
+        if not len(id_index):
+            raise InputError("units: no unit has an observed month (observed_from <= observed_to)")
+        t0 = int(lo.min())
+        n_t = int(hi.max()) - t0 + 1
+        n_u = len(id_index)
+        ft = u[first_treated].reset_index(drop=True)
+        ids = id_index.get_indexer(panel[id_col].astype(str))
+        t_idx = (
+            np.asarray(_months.to_index(panel[month_col]), dtype=np.int64) if len(panel) else np.zeros(0, int)
+        )
+        safe = np.where(ids >= 0, ids, 0)
+        rows = (ids >= 0) & (t_idx >= lo[safe]) & (t_idx <= hi[safe])
+        ids, t_idx = ids[rows], t_idx[rows]
+        cols = np.arange(t0, t0 + n_t)
+        base = np.where((cols >= lo[:, None]) & (cols <= hi[:, None]), 0.0, np.nan)
     g_abs = np.full(n_u, np.iinfo(np.int64).max // 2, dtype=np.int64)
     has = ft.notna() & (ft.astype(str).str.len() >= 7)
     g_abs[has.to_numpy()] = np.asarray(_months.to_index(ft[has].astype(str)), dtype=np.int64)
@@ -1175,37 +1229,38 @@ def callaway_santanna(
     max_e = max(horizons)
     need_e = sorted({k for k in horizons} | (set(range(1, max_e + 1)) if "cumulative" in measures else set()))
     groups = np.unique(g_rel[(g_rel >= 1) & (g_rel < n_t)])
+    # blocks of groups so that a units × groups block stays around 2 million cells
+    block = max(1, 2_000_000 // max(n_u, 1))
     for o in outcomes:
-        y = np.full((n_u, n_t), np.nan if fill_value is None else float(fill_value))
-        y[ids, t_idx - t0] = panel[o].to_numpy(float)
+        y = base.copy()
+        y[ids, t_idx - t0] = panel[o].to_numpy(float)[rows]
         theta: dict[int, tuple[float, np.ndarray, int, int]] = {}
         for e in need_e:
-            atts, ns, psis, ncs = [], [], [], []
-            for g in groups:
-                t = g + e
-                if t >= n_t:
-                    continue
-                dy = y[:, t] - y[:, g - 1]
+            gs = groups[groups + e < n_t]
+            num, n_tot, n0_max = 0.0, 0, 0
+            psi_num = np.zeros(n_u)
+            for b in range(0, len(gs), block):
+                g = gs[b : b + block]
+                dy = y[:, g + e] - y[:, g - 1]
                 ok = np.isfinite(dy)
-                tr = ok & (g_rel == g)
-                co = ok & (g_rel > t)
-                n1, n0 = int(tr.sum()), int(co.sum())
-                if n1 == 0 or n0 == 0:
+                tr = ok & (g_rel[:, None] == g[None, :])
+                co = ok & (g_rel[:, None] > (g + e)[None, :])
+                n1, n0 = tr.sum(axis=0), co.sum(axis=0)
+                use = (n1 > 0) & (n0 > 0)
+                if not use.any():
                     continue
-                m1, m0 = dy[tr].mean(), dy[co].mean()
-                psi = np.zeros(n_u)
-                psi[tr] = (dy[tr] - m1) / n1
-                psi[co] = -(dy[co] - m0) / n0
-                atts.append(m1 - m0)
-                ns.append(n1)
-                ncs.append(n0)
-                psis.append(psi)
-            if not atts:
+                dy, tr, co, n1, n0 = dy[:, use], tr[:, use], co[:, use], n1[use], n0[use]
+                dy = np.where(tr | co, dy, 0.0)
+                m1 = (dy * tr).sum(axis=0) / n1
+                m0 = (dy * co).sum(axis=0) / n0
+                # ψ numerator: Σ_g n_g [D_gi (ΔY_i − m_g)/n_g − C_gi (ΔY_i − m_Cg)/n_Cg]; divided by N = Σ n_g below
+                psi_num += ((dy - m1) * tr).sum(axis=1) - ((dy - m0) * co) @ (n1 / n0)
+                num += float(np.dot(n1, m1 - m0))
+                n_tot += int(n1.sum())
+                n0_max = max(n0_max, int(n0.max()))
+            if n_tot == 0:
                 continue
-            wts = np.asarray(ns, float) / np.sum(ns)
-            est = float(np.dot(wts, atts))
-            psi = np.sum([w * p for w, p in zip(wts, psis, strict=True)], axis=0)
-            theta[e] = (est, psi, int(np.sum(ns)), int(np.max(ncs)))
+            theta[e] = (num / n_tot, psi_num / n_tot, n_tot, n0_max)
         for m in measures:
             for k in horizons:
                 if m == "status":

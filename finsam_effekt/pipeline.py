@@ -534,6 +534,7 @@ def _stage_effects(ctx: _Ctx) -> int | None:
         random_state=cfg.seed,
     )
     frames, res = [], None
+    cs = _cs_panel(ctx) if any(e in est.PANEL_ESTIMATORS for e in others) else None
     if others:
         res = est.estimate_effects(
             data,
@@ -544,7 +545,8 @@ def _stage_effects(ctx: _Ctx) -> int | None:
             ],
             pre_period=ctx.data["paths"] if needs_pre else None,
             pairs=pairs,
-            panel=_cs_panel(ctx) if any(e in est.PANEL_ESTIMATORS for e in others) else None,
+            panel=cs[0] if cs else None,
+            panel_units=cs[1] if cs else None,
             **common,
         )
         frames.append(res.to_frame())
@@ -587,14 +589,16 @@ def _cohort_outcomes(ctx: _Ctx) -> pd.DataFrame:
     return ho
 
 
-def _cs_panel(ctx: _Ctx) -> pd.DataFrame:
-    """Dense person × month panel for Callaway & Sant'Anna (2021) (``estimation.callaway_santanna``).
+def _cs_panel(ctx: _Ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Sparse panel and its units for Callaway & Sant'Anna (2021) (``estimation.callaway_santanna(units=...)``).
 
-    Persons: everybody in the cohort (participants and candidate controls, i.e. persons eligible in some month).
-    ``first_treated``: a participant's ``ref_month``; for a candidate control its own first insats start
-    (``later_start_month``; empty if never). Months: from the month before the window up to the last horizon
-    after the window's end (at most the end of data); implicit zero months of the sparse ``person_months`` panel
-    are filled with 0, and months from death/emigration on, or before immigration, are left out (censored).
+    Units: everybody in the cohort (participants and candidate controls, i.e. persons eligible in some month),
+    with ``first_treated`` (a participant's ``ref_month``; for a candidate control its own first insats start,
+    ``later_start_month``; empty if never) and the observed months ``observed_from``..``observed_to``: from the
+    month before the window up to the last horizon after the window's end (at most the end of data), from
+    immigration on and before death/emigration. Panel: the units' rows of the sparse ``person_months`` in that
+    range; the estimator reads absent months inside a unit's range as 0 (as ``person_months`` means them), so the
+    dense person × month panel (~1.2 million rows on the example) is never built.
     """
     cfg = ctx.cfg
     mo = _module("months")
@@ -624,27 +628,26 @@ def _cs_panel(ctx: _Ctx) -> pd.DataFrame:
     mi = "(year({d}) * 12 + month({d}) - 1)"
     cols = ", ".join(f"coalesce(pm.{o}, 0)::DOUBLE AS {o}" for o in outs)
     try:
-        dense = con.sql(f"""
-            WITH c AS (
-                SELECT c.person_id, c.first_treated,
-                       least(coalesce({mi.format(d="p.death_date")}, 1e9),
-                             coalesce({mi.format(d="p.emigration_date")}, 1e9)) AS gone,
-                       coalesce({mi.format(d="p.immigration_date")}, -1) AS imm
-                FROM __cs_persons c {pop_join}
-            ), m AS (SELECT range AS mi FROM range({m0}, {m1 + 1}))
-            SELECT c.person_id, c.first_treated, m.mi, {cols}
-            FROM c CROSS JOIN m
-            LEFT JOIN __cs_panel pm
-              ON pm.person_id = c.person_id
-             AND pm.month = lpad(CAST(m.mi // 12 AS VARCHAR), 4, '0') || '-' || lpad(CAST(m.mi % 12 + 1 AS VARCHAR), 2, '0')
-            WHERE m.mi < c.gone AND m.mi >= c.imm
-            ORDER BY c.person_id, m.mi
+        units = con.sql(f"""
+            SELECT c.person_id, c.first_treated,
+                   greatest({m0}, coalesce({mi.format(d="p.immigration_date")}, -1)) AS lo,
+                   least({m1}, least(coalesce({mi.format(d="p.death_date")}, 1e9),
+                                     coalesce({mi.format(d="p.emigration_date")}, 1e9)) - 1)::BIGINT AS hi
+            FROM __cs_persons c {pop_join}
+            ORDER BY c.person_id
+        """).df()
+        sparse = con.sql(f"""
+            SELECT pm.person_id, pm.month, {cols}
+            FROM __cs_panel pm SEMI JOIN __cs_persons c ON c.person_id = pm.person_id
+            WHERE pm.month BETWEEN '{mo.from_index(m0)}' AND '{mo.from_index(m1)}'
+            ORDER BY pm.person_id, pm.month
         """).df()
     finally:
         con.unregister("__cs_persons")
         con.unregister("__cs_panel")
-    dense.insert(2, "month", mo.from_index(dense.pop("mi").to_numpy(np.int64)))
-    return dense
+    units["observed_from"] = mo.from_index(units.pop("lo").to_numpy(np.int64))
+    units["observed_to"] = mo.from_index(units.pop("hi").to_numpy(np.int64))
+    return sparse, units
 
 
 def _stage_event_study(ctx: _Ctx) -> int | None:

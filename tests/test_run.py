@@ -6,6 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -393,15 +394,45 @@ def test_cohort_and_panel_estimators_run_with_abadie_imbens(wired):
     cohort = kw_c["cohort"]
     assert (cohort["treated"] == 0).sum() > 10 * (cohort["treated"] == 1).sum()
     assert {"public_support_m3", "public_support_cum12"} <= set(cohort.columns)
-    # cs_did gets a dense person × month panel: consecutive months, zeros filled, treated at their ref_month
-    panel = kw["panel"]
-    assert panel["public_support"].notna().all() and set(panel["public_support"]) == {0, 1}
-    assert (panel["earnings_sek"] > 0).any()  # the sparse panel's values were joined in, not only zeros
-    idx = panel["month"].str[:4].astype(int) * 12 + panel["month"].str[5:7].astype(int)
-    assert (idx.groupby(panel["person_id"]).diff().dropna() == 1).all()
+    # cs_did gets the sparse person_months rows of the cohort's persons and one unit row per person: its first
+    # start (participants at their ref_month) and observed months (absent months inside them are zeros)
+    panel, units = kw["panel"], kw["panel_units"]
+    assert units["person_id"].is_unique and set(units["person_id"]) == set(cohort["person_id"].astype(str))
+    assert set(panel["person_id"]) <= set(units["person_id"])
+    assert panel["public_support"].notna().all() and set(panel["public_support"]) <= {0, 1}
+    assert (panel["earnings_sek"] > 0).any()
+    assert (units["observed_from"] >= "2018-12").all() and (
+        units["observed_from"] <= units["observed_to"]
+    ).any()
     treated = cohort.loc[cohort["treated"] == 1, ["person_id", "ref_month"]].astype(str)
-    ft = panel.drop_duplicates("person_id").set_index("person_id")["first_treated"]
+    ft = units.set_index("person_id")["first_treated"]
     assert (ft.reindex(treated["person_id"]).to_numpy() == treated["ref_month"].to_numpy()).all()
+    # the same cs_did numbers as from the dense person × month panel (zeros filled, observed months only)
+    from finsam_effekt import months as mo
+    from finsam_effekt.estimation import callaway_santanna
+
+    lo = mo.to_index(units["observed_from"])
+    hi = mo.to_index(units["observed_to"])
+    n = np.clip(hi - lo + 1, 0, None)
+    dense = pd.DataFrame(
+        {
+            "person_id": np.repeat(units["person_id"].to_numpy(), n),
+            "first_treated": np.repeat(units["first_treated"].to_numpy(), n),
+            "month": mo.from_index(
+                np.concatenate([np.arange(a, b + 1) for a, b in zip(lo, hi, strict=True)])
+            ),
+        }
+    )
+    dense = dense.merge(
+        panel[["person_id", "month", "public_support"]], how="left", on=["person_id", "month"]
+    )
+    dense["public_support"] = dense["public_support"].fillna(0.0)
+    cs_kw = dict(outcomes=["public_support"], horizons=(3, 12), measures=("status",))
+    pd.testing.assert_frame_equal(
+        callaway_santanna(dense, **cs_kw).to_frame(),
+        callaway_santanna(panel, units=units, **cs_kw).to_frame(),
+        rtol=1e-12,
+    )
     # the Abadie–Imbens SE replaced CR1 for the matched mean difference (same estimate, other SE)
     from finsam_effekt.estimation import estimate_effects
 
