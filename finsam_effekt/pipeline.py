@@ -551,21 +551,30 @@ def _stage_effects(ctx: _Ctx) -> int | None:
         )
         frames.append(res.to_frame())
     if on_cohort:
-        # the unmatched-cohort cross-checks are estimated for all participants only: per subgroup they refit the
-        # propensity (and outcome) models on every candidate control person-month, which dominates the run time
+        # per subgroup the unmatched-cohort cross-checks fit their models on the subgroup's treated rows and
+        # candidate control person-months; a subgroup variable known for participants only (a SUS field such as
+        # insats_type) has no controls in the cohort, so it is left out for these estimators
+        cohort = _cohort_outcomes(ctx)
+        controls = cohort[cohort["treated"] == 0]
+        sub_c, no_controls = [], []
+        for s in cfg.subgroups:
+            col = "age" if s == "age_band" and s not in cohort.columns else s
+            known = col in cohort.columns and controls[col].notna().any()
+            (sub_c if known else no_controls).append(s)
         res_c = est.estimate_effects(
             data,
             estimators=on_cohort,
             se="cluster" if cfg.inference.se == "abadie_imbens" else cfg.inference.se,
-            subgroups=None,
-            cohort=_cohort_outcomes(ctx),
+            subgroups=sub_c,
+            cohort=cohort,
             **common,
         )
         frames.append(res_c.to_frame())
         res = res or res_c
-        if cfg.subgroups:
-            ctx.not_run["effects: subgroups for " + ", ".join(on_cohort)] = (
-                "the unmatched-cohort estimators are reported for all participants only (run time)"
+        if no_controls:
+            ctx.not_run[f"effects: {', '.join(on_cohort)} by {', '.join(no_controls)}"] = (
+                "the unmatched comparison pool has no value of this participant-only field (the matched estimators "
+                "give these subgroups: a control takes its matched participant's value)"
             )
     frame = pd.concat(frames, ignore_index=True)
     ctx.data["effects"] = res

@@ -372,6 +372,7 @@ def wired(world_root):
         "estimators": ["weighted_mean_diff", "ipw", "aipw", "cs_did"],
         "inference": {"se": "abadie_imbens"},
         "eligibility": {"min_history_months": 12},
+        "subgroups": ["sex", "insats_type"],
     }
     return _wired_run(world_root, "wired", extra, spy), spy
 
@@ -383,12 +384,20 @@ def test_cohort_and_panel_estimators_run_with_abadie_imbens(wired):
     res, spy = wired
     assert {s.name: s.status for s in res.stages}["effects"] == "ok"
     manifest = json.loads((res.out / "manifest.json").read_text())
-    assert not [k for k in manifest["not_run"] if k.startswith("effects")]
+    assert [k for k in manifest["not_run"] if k.startswith("effects")] == [
+        "effects: ipw, aipw by insats_type"
+    ]
     eff = pd.read_csv(res.out / "effects.csv")
     assert set(eff["estimator"]) == {"weighted_mean_diff", "ipw", "aipw", "cs_did"}
     # the effects stage calls estimate_effects for the matched and panel estimators, then for the cohort ones
     kw, kw_c = spy["estimate_effects"][:2]  # (cost-benefit calls it again)
     assert kw["estimators"] == ["weighted_mean_diff", "cs_did"] and kw_c["estimators"] == ["ipw", "aipw"]
+    # ipw/aipw per subgroup where the comparison pool has the field (sex), not for the SUS-only insats_type
+    assert kw["subgroups"] == ["sex", "insats_type"] and kw_c["subgroups"] == ["sex"]
+    by = eff.groupby("estimator")["subgroup"].agg(set)
+    assert by["ipw"] == by["aipw"] == {"all", "sex=K", "sex=M"}
+    assert any(s.startswith("insats_type=") for s in by["weighted_mean_diff"])
+    assert "effects: ipw, aipw by insats_type" in manifest["not_run"]
     assert isinstance(kw["pairs"], MatchResult) and kw["se"] == "abadie_imbens"
     # ipw/aipw get the unmatched cohort: every candidate control person-month, with horizon outcomes
     cohort = kw_c["cohort"]
