@@ -47,6 +47,7 @@ means.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -626,6 +627,22 @@ def _require(df: pd.DataFrame, cols: Iterable[str], what: str) -> None:
 # ----------------------------------------------------------------------------------------------------------------
 # The main entry point
 # ----------------------------------------------------------------------------------------------------------------
+def _one_blas_thread(fn: Callable) -> Callable:
+    """Run ``fn`` with one BLAS thread: its products are tall and thin (n × p, p ~ 30), where threads only add
+    start-up cost, and on a loaded shared machine a second thread spins waiting for a core (10–30x slower
+    measured on the example's IPW/AIPW)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_one_blas_thread
 def estimate_effects(
     data: pd.DataFrame,
     outcomes: Sequence[str] | None = None,
@@ -738,9 +755,8 @@ def estimate_effects(
     keys = [data[cluster].astype(str)]
     if "cohort" in frames:
         keys.append(frames["cohort"][cluster].astype(str))
-    if (
-        panel_units is not None and "person_id" in panel_units
-    ):  # a sparse panel lacks persons without activity
+    # a sparse panel lacks persons without activity: its units list every person
+    if panel_units is not None and "person_id" in panel_units:
         keys.append(panel_units["person_id"].astype(str))
     elif panel is not None and "person_id" in panel:
         keys.append(panel["person_id"].astype(str))
@@ -798,79 +814,72 @@ def estimate_effects(
                 )
             )
 
-    from threadpoolctl import threadpool_limits
-
-    # tall, thin products (n × p with p ~ 30): one BLAS thread is fastest, and on a shared machine extra threads
-    # spin waiting for a core (10–30x slower under load)
-    with threadpool_limits(limits=1):
-        ps_cache: dict = {}
-        # per subgroup: the coded design and the propensity/outcome-model fits of the cohort, shared by ipw and aipw
-        dr_caches: dict[str, dict] = {}
-        for est in estimators:
-            if est == "cs_did":
-                if panel is None:
-                    raise InputError(
-                        "estimator 'cs_did' needs panel= (long person × month table, see callaway_santanna)"
-                    )
-                cs = callaway_santanna(
-                    panel,
-                    outcomes=outcomes,
-                    horizons=horizons,
-                    measures=measures,
-                    units=panel_units,
-                    _codes=(uniques,),
+    ps_cache: dict = {}
+    # per subgroup: the coded design and the propensity/outcome-model fits of the cohort, shared by ipw and aipw
+    dr_caches: dict[str, dict] = {}
+    for est in estimators:
+        if est == "cs_did":
+            if panel is None:
+                raise InputError(
+                    "estimator 'cs_did' needs panel= (long person × month table, see callaway_santanna)"
                 )
-                for e in cs._ests:
-                    if boot_counts is not None and e.psi is not None:
-                        # linearised bootstrap for the panel estimator: estimate + Σ_g (n_g* − 1) S_g
-                        s = np.bincount(e.rows, weights=e.psi, minlength=n_g)
-                        e.boot = e.estimate + (boot_counts - 1.0) @ s
-                    res._ests.append(e)
-                res.notes += cs.notes
-                continue
-            on_cohort = est in COHORT_ESTIMATORS
-            df = frames["cohort"] if on_cohort else mdata
-            cl = cl_cohort if on_cohort else cl_matched
-            for sg_name, mask_m, mask_c in groups:
-                # designs are cached per sample (estimator × subgroup); the propensity score per (D, X, w)
-                wls_cache: dict = {}
-                mask = mask_c if on_cohort else mask_m
-                sub = df if mask is None else df[mask]
-                sub_cl = cl if mask is None else cl[mask]
-                for o in outcomes:
-                    for m in measures:
-                        for k in horizons:
-                            col = outcome_column(o, k, m)
-                            if col not in sub:
-                                res.notes.append(f"{est}: column {col!r} absent, skipped")
-                                continue
-                            e = _estimate_one(
-                                est,
-                                sub,
-                                sub_cl,
-                                col,
-                                o,
-                                k,
-                                m,
-                                sg_name,
-                                treatment,
-                                None if on_cohort else weights,
-                                covariates,
-                                boot_counts,
-                                ps_cache,
-                                wls_cache,
-                                dr_caches.setdefault(sg_name, {}) if boot_counts is None else None,
+            cs = callaway_santanna(
+                panel,
+                outcomes=outcomes,
+                horizons=horizons,
+                measures=measures,
+                units=panel_units,
+                _codes=(uniques,),
+            )
+            for e in cs._ests:
+                if boot_counts is not None and e.psi is not None:
+                    # linearised bootstrap for the panel estimator: estimate + Σ_g (n_g* − 1) S_g
+                    s = np.bincount(e.rows, weights=e.psi, minlength=n_g)
+                    e.boot = e.estimate + (boot_counts - 1.0) @ s
+                res._ests.append(e)
+            res.notes += cs.notes
+            continue
+        on_cohort = est in COHORT_ESTIMATORS
+        df = frames["cohort"] if on_cohort else mdata
+        cl = cl_cohort if on_cohort else cl_matched
+        for sg_name, mask_m, mask_c in groups:
+            # designs are cached per sample (estimator × subgroup); the propensity score per (D, X, w)
+            wls_cache: dict = {}
+            mask = mask_c if on_cohort else mask_m
+            sub = df if mask is None else df[mask]
+            sub_cl = cl if mask is None else cl[mask]
+            for o in outcomes:
+                for m in measures:
+                    for k in horizons:
+                        col = outcome_column(o, k, m)
+                        if col not in sub:
+                            res.notes.append(f"{est}: column {col!r} absent, skipped")
+                            continue
+                        e = _estimate_one(
+                            est,
+                            sub,
+                            sub_cl,
+                            col,
+                            o,
+                            k,
+                            m,
+                            sg_name,
+                            treatment,
+                            None if on_cohort else weights,
+                            covariates,
+                            boot_counts,
+                            ps_cache,
+                            wls_cache,
+                            dr_caches.setdefault(sg_name, {}) if boot_counts is None else None,
+                        )
+                        if e is None:
+                            res.notes.append(
+                                f"{est}: {col} in {sg_name} has no treated or no controls, skipped"
                             )
-                            if e is None:
-                                res.notes.append(
-                                    f"{est}: {col} in {sg_name} has no treated or no controls, skipped"
-                                )
-                                continue
-                            if se == "abadie_imbens" and est == "weighted_mean_diff":
-                                e.se_override = _ai_se_from_data(
-                                    sub, col, treatment, weights, pairs, distance
-                                )
-                            res._ests.append(e)
+                            continue
+                        if se == "abadie_imbens" and est == "weighted_mean_diff":
+                            e.se_override = _ai_se_from_data(sub, col, treatment, weights, pairs, distance)
+                        res._ests.append(e)
     res._finalise()
     return res
 
@@ -1126,6 +1135,7 @@ def _match_positions(
 # ----------------------------------------------------------------------------------------------------------------
 # Callaway & Sant'Anna (2021)
 # ----------------------------------------------------------------------------------------------------------------
+@_one_blas_thread
 def callaway_santanna(
     panel: pd.DataFrame,
     outcomes: Sequence[str] | None = None,
