@@ -815,8 +815,6 @@ def estimate_effects(
             )
 
     ps_cache: dict = {}
-    # per subgroup: the coded design and the propensity/outcome-model fits of the cohort, shared by ipw and aipw
-    dr_caches: dict[str, dict] = {}
     for est in estimators:
         if est == "cs_did":
             if panel is None:
@@ -870,7 +868,6 @@ def estimate_effects(
                             boot_counts,
                             ps_cache,
                             wls_cache,
-                            dr_caches.setdefault(sg_name, {}) if boot_counts is None else None,
                         )
                         if e is None:
                             res.notes.append(
@@ -899,7 +896,6 @@ def _estimate_one(
     boot_counts: np.ndarray | None,
     ps_cache: dict | None = None,
     wls_cache: dict | None = None,
-    dr_cache: dict | None = None,
 ) -> _Est | None:
     y = df[col].to_numpy(dtype=float)
     if est == "matched_did":
@@ -908,8 +904,10 @@ def _estimate_one(
     w = np.ones(len(df)) if weights is None else df[weights].to_numpy(dtype=float)
     ok = np.isfinite(y) & (w > 0)
     d = df[treatment].to_numpy(dtype=float)
-    if est in COHORT_ESTIMATORS and dr_cache is not None:
-        return _estimate_dr(est, df, cl, y, w, d, ok, outcome, k, measure, subgroup, covariates, dr_cache)
+    if est in COHORT_ESTIMATORS and ps_cache is not None and boot_counts is None:
+        # the propensity (and outcome-model) fits of each subgroup's sample, shared by ipw and aipw
+        cache = ps_cache.setdefault(("dr", subgroup), {})
+        return _estimate_dr(est, df, cl, y, w, d, ok, outcome, k, measure, subgroup, covariates, cache)
     kept = None
     if not ok.all():
         kept = ok
