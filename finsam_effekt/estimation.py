@@ -1242,33 +1242,47 @@ def callaway_santanna(
     for o in outcomes:
         y = base.copy()
         y[ids, t_idx - t0] = panel[o].to_numpy(float)[rows]
+        # months × units (a month's values contiguous: the blocks below gather whole months)
+        seen = np.isfinite(y.T)
+        y = np.where(seen, y.T, 0.0)  # unobserved months are excluded through ``seen``
         theta: dict[int, tuple[float, np.ndarray, int, int]] = {}
         for e in need_e:
             gs = groups[groups + e < n_t]
-            num, n_tot, n0_max = 0.0, 0, 0
+            if not len(gs):
+                continue
+            # treated: a unit is in its own group only, so its change ΔY = Y_{g+e} − Y_{g−1} is one lookup
+            tu = np.flatnonzero(np.isin(g_rel, gs))
+            gt = g_rel[tu]
+            both = seen[gt + e, tu] & seen[gt - 1, tu]
+            tu, gt = tu[both], gt[both]
+            dyt = y[gt + e, tu] - y[gt - 1, tu]
+            col = np.searchsorted(gs, gt)
+            n1 = np.bincount(col, minlength=len(gs))
+            m1 = np.bincount(col, weights=dyt, minlength=len(gs)) / np.maximum(n1, 1)
+            # controls (not yet treated at g+e, observed at g−1 and g+e): one groups × units block at a time
+            n0 = np.zeros(len(gs), dtype=np.int64)
+            m0 = np.zeros(len(gs))
             psi_num = np.zeros(n_u)
             for b in range(0, len(gs), block):
-                g = gs[b : b + block]
-                dy = y[:, g + e] - y[:, g - 1]
-                ok = np.isfinite(dy)
-                tr = ok & (g_rel[:, None] == g[None, :])
-                co = ok & (g_rel[:, None] > (g + e)[None, :])
-                n1, n0 = tr.sum(axis=0), co.sum(axis=0)
-                use = (n1 > 0) & (n0 > 0)
-                if not use.any():
-                    continue
-                dy, tr, co, n1, n0 = dy[:, use], tr[:, use], co[:, use], n1[use], n0[use]
-                dy = np.where(tr | co, dy, 0.0)
-                m1 = (dy * tr).sum(axis=0) / n1
-                m0 = (dy * co).sum(axis=0) / n0
-                # ψ numerator: Σ_g n_g [D_gi (ΔY_i − m_g)/n_g − C_gi (ΔY_i − m_Cg)/n_Cg]; divided by N = Σ n_g below
-                psi_num += ((dy - m1) * tr).sum(axis=1) - ((dy - m0) * co) @ (n1 / n0)
-                num += float(np.dot(n1, m1 - m0))
-                n_tot += int(n1.sum())
-                n0_max = max(n0_max, int(n0.max()))
-            if n_tot == 0:
+                sl = slice(b, b + block)
+                g = gs[sl]
+                co = seen[g + e] & seen[g - 1] & (g_rel[None, :] > (g + e)[:, None])
+                dy = np.where(co, y[g + e] - y[g - 1], 0.0)
+                n0[sl] = co.sum(axis=1)
+                m0[sl] = dy.sum(axis=1) / np.maximum(n0[sl], 1)
+                use = (n1[sl] > 0) & (n0[sl] > 0)
+                r = np.where(use, n1[sl] / np.maximum(n0[sl], 1), 0.0)
+                # ψ numerator, control part: −Σ_g n_g C_gi (ΔY_i − m_Cg)/n_Cg
+                psi_num -= r @ dy - (r * m0[sl]) @ co
+            use = (n1 > 0) & (n0 > 0)
+            if not use.any():
                 continue
-            theta[e] = (num / n_tot, psi_num / n_tot, n_tot, n0_max)
+            # treated part: Σ_g n_g D_gi (ΔY_i − m_g)/n_g; the sum is divided by N = Σ n_g below
+            keep = use[col]
+            psi_num[tu[keep]] += dyt[keep] - m1[col[keep]]
+            n_tot = int(n1[use].sum())
+            num = float(np.dot(n1[use], m1[use] - m0[use]))
+            theta[e] = (num / n_tot, psi_num / n_tot, n_tot, int(n0[use].max()))
         for m in measures:
             for k in horizons:
                 if m == "status":
