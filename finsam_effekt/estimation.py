@@ -374,6 +374,14 @@ def _wls_bootstrap(
 
 def _logit(x: np.ndarray, d: np.ndarray, w: np.ndarray | None = None, tol: float = 1e-10) -> np.ndarray:
     """Logistic regression by Newton–Raphson (the ML estimate ``glm(family = binomial)`` gives); returns β."""
+    return _logit_fit(x, d, w, tol)[0]
+
+
+def _logit_fit(
+    x: np.ndarray, d: np.ndarray, w: np.ndarray | None = None, tol: float = 1e-10
+) -> tuple[np.ndarray, bool]:
+    """:func:`_logit` and whether it converged (a step below ``tol`` within 100 Newton steps; separation, e.g.
+    few treated for many covariates, lets β grow without converging)."""
     w = np.ones(len(d)) if w is None else w
     beta = np.zeros(x.shape[1])
     for _ in range(100):
@@ -383,8 +391,8 @@ def _logit(x: np.ndarray, d: np.ndarray, w: np.ndarray | None = None, tol: float
         step = np.linalg.lstsq(h, grad, rcond=None)[0]
         beta = beta + step
         if np.max(np.abs(step)) < tol:
-            break
-    return beta
+            return beta, True
+    return beta, False
 
 
 def _dr_att(
@@ -512,13 +520,14 @@ class _DRFit:
     xtx: np.ndarray
     ols_t: np.ndarray  # x_i' (X'W₀X/n)⁺ mean(ω₁ x)
     ols_c: np.ndarray  # x_i' (X'W₀X/n)⁺ mean(ω₀ x)
+    converged: bool = True  # the propensity logit
 
 
 def _dr_fit(d: np.ndarray, x: np.ndarray, w: np.ndarray) -> _DRFit:
     """The outcome-free part of :func:`_dr_att` (same formulas, computed once)."""
     n = len(d)
     xi = np.column_stack([np.ones(n), x])
-    beta = _logit(xi, d, w)
+    beta, converged = _logit_fit(xi, d, w)
     ps = 1 / (1 + np.exp(-(xi @ beta)))
     ps = np.minimum(ps, 1 - 1e-6)
     w1 = w * d
@@ -538,6 +547,7 @@ def _dr_fit(d: np.ndarray, x: np.ndarray, w: np.ndarray) -> _DRFit:
         xtx=xtx,
         ols_t=xi @ (xtx_pinv @ (xi.T @ w1 / n)),
         ols_c=xi @ (xtx_pinv @ (xi.T @ w0 / n)),
+        converged=converged,
     )
 
 
@@ -877,6 +887,16 @@ def estimate_effects(
                         if se == "abadie_imbens" and est == "weighted_mean_diff":
                             e.se_override = _ai_se_from_data(sub, col, treatment, weights, pairs, distance)
                         res._ests.append(e)
+    for key, cache in ps_cache.items():
+        if isinstance(key, tuple) and key[0] == "dr":
+            n_bad = sum(
+                1 for v in cache.values() if isinstance(v, tuple) and v[0] is not None and not v[0].converged
+            )
+            if n_bad:
+                res.notes.append(
+                    f"ipw/aipw: the propensity logit did not converge in {key[1]} ({n_bad} of its samples; "
+                    "separation — few treated or controls for the covariates — makes those estimates unreliable)"
+                )
     res._finalise()
     return res
 

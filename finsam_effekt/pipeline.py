@@ -570,6 +570,9 @@ def _stage_effects(ctx: _Ctx) -> int | None:
             **common,
         )
         frames.append(res_c.to_frame())
+        for note in res_c.notes:
+            if "did not converge" in note:
+                log.warning("effects: %s", note)
         res = res or res_c
         if no_controls:
             ctx.not_run[f"effects: {', '.join(on_cohort)} by {', '.join(no_controls)}"] = (

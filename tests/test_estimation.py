@@ -878,3 +878,22 @@ def test_callaway_santanna_sparse_panel_with_units_equals_dense_panel():
     assert c.std_error.iloc[0] == pytest.approx(a.std_error.iloc[0], rel=1e-12)
     with pytest.raises(InputError, match="units: person_id must be unique"):
         callaway_santanna(sparse, units=pd.concat([units, units]), **kw)
+
+
+def test_ipw_notes_a_propensity_logit_that_does_not_converge():
+    c = _cohort(600, seed=9)
+    c["grp"] = np.where(np.arange(len(c)) % 2 == 0, "A", "B")
+    b = c["grp"] == "B"
+    c.loc[b, "treated"] = (c.loc[b, "x1"] > 0).astype(int)  # x1 separates treatment completely in B
+    res = estimate_effects(
+        c,
+        outcomes=["y"],
+        horizons=[3],
+        measures=["status"],
+        estimators=["ipw"],
+        covariates=["x1"],
+        subgroups=["grp"],
+        cohort=c,
+    )
+    bad = [n for n in res.notes if "did not converge" in n]
+    assert len(bad) == 1 and "did not converge in grp=B (1 of its samples" in bad[0]
