@@ -47,6 +47,7 @@ means.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -146,6 +147,13 @@ class EffectResults:
     # -- construction --------------------------------------------------------------------------------------------
     def _finalise(self) -> None:
         rows = []
+        # estimates on the same kept rows share one cluster-code array: count its clusters once
+        n_groups: dict[int, int] = {}
+        for e in self._ests:
+            if e.n_groups is None and e.rows is not None:
+                if id(e.rows) not in n_groups:
+                    n_groups[id(e.rows)] = len(np.unique(e.rows))
+                e.n_groups = n_groups[id(e.rows)]
         for e in self._ests:
             se = self._se(e)
             if np.isfinite(se) and se > 0:
@@ -366,6 +374,14 @@ def _wls_bootstrap(
 
 def _logit(x: np.ndarray, d: np.ndarray, w: np.ndarray | None = None, tol: float = 1e-10) -> np.ndarray:
     """Logistic regression by Newton–Raphson (the ML estimate ``glm(family = binomial)`` gives); returns β."""
+    return _logit_fit(x, d, w, tol)[0]
+
+
+def _logit_fit(
+    x: np.ndarray, d: np.ndarray, w: np.ndarray | None = None, tol: float = 1e-10
+) -> tuple[np.ndarray, bool]:
+    """:func:`_logit` and whether it converged (a step below ``tol`` within 100 Newton steps; separation, e.g.
+    few treated for many covariates, lets β grow without converging)."""
     w = np.ones(len(d)) if w is None else w
     beta = np.zeros(x.shape[1])
     for _ in range(100):
@@ -375,8 +391,8 @@ def _logit(x: np.ndarray, d: np.ndarray, w: np.ndarray | None = None, tol: float
         step = np.linalg.lstsq(h, grad, rcond=None)[0]
         beta = beta + step
         if np.max(np.abs(step)) < tol:
-            break
-    return beta
+            return beta, True
+    return beta, False
 
 
 def _dr_att(
@@ -438,6 +454,130 @@ def _dr_att(
     return float(att), inf / n
 
 
+class _SampleDesign:
+    """The covariate design of one sample, coded once; :meth:`rows` gives ``_design(df[keep], covariates)``.
+
+    ``_design`` on a row subset dummies the text columns over the levels present in the subset (first present
+    level dropped) and drops columns constant in the subset. Coding every text column once (levels sorted as
+    ``pd.get_dummies`` sorts them) and building the dummies of the kept rows from the codes gives the same matrix,
+    value for value and column for column, without re-parsing the text per outcome and horizon.
+    """
+
+    def __init__(self, df: pd.DataFrame, covariates: Sequence[str]) -> None:
+        self.covariates = list(covariates)
+        self.n = len(df)
+        self.parts: list[tuple[str, str, np.ndarray, int]] = []
+        for c in self.covariates:
+            s = df[c]
+            if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+                self.parts.append(("num", c, s.astype(float).to_numpy(), 0))
+            else:
+                cat = pd.Categorical(s.astype("string").fillna("(missing)"))
+                self.parts.append(("cat", c, np.asarray(cat.codes, dtype=np.int64), len(cat.categories)))
+
+    def rows(self, keep: np.ndarray | None = None) -> np.ndarray:
+        """Design of the rows ``keep`` (boolean mask; all rows when None)."""
+        cols: list[np.ndarray] = []
+        bad = []
+        for kind, name, v, n_levels in self.parts:
+            v = v if keep is None else v[keep]
+            if kind == "num":
+                if np.isnan(v).any():
+                    bad.append(name)
+                cols.append(v[:, None])
+            else:
+                present = np.flatnonzero(np.bincount(v, minlength=n_levels))
+                if len(present) > 1:
+                    cols.append((v[:, None] == present[None, 1:]).astype(float))
+        n = self.n if keep is None else int(np.sum(keep))
+        if not cols:
+            return np.zeros((n, 0))
+        x = np.column_stack(cols)
+        if bad:
+            raise InputError(
+                f"covariate(s) {bad} have missing values; impute or drop them before estimate_effects "
+                "(the matching stage's covariates never have missing values)"
+            )
+        return x[:, np.ptp(x, axis=0) > 0]
+
+
+@dataclass
+class _DRFit:
+    """What the IPW/AIPW estimate and influence function need that does not depend on the outcome.
+
+    One fit per sample (rows, treatment, weights, covariates) serves every outcome, horizon and measure, and both
+    estimators: the logit p̂, the Hájek weights ω₁, ω₀, the score of the logit ``w (D − p̂)`` and
+    ``(H/n)⁺`` (its Hessian), and for the outcome regression ``(X'W₀X/n)⁺`` applied to the mean design of each arm.
+    """
+
+    xi: np.ndarray
+    x: np.ndarray
+    w1: np.ndarray
+    w0: np.ndarray
+    wo: np.ndarray
+    score_ps: np.ndarray
+    hess_pinv: np.ndarray
+    xtx: np.ndarray
+    ols_t: np.ndarray  # x_i' (X'W₀X/n)⁺ mean(ω₁ x)
+    ols_c: np.ndarray  # x_i' (X'W₀X/n)⁺ mean(ω₀ x)
+    converged: bool = True  # the propensity logit
+
+
+def _dr_fit(d: np.ndarray, x: np.ndarray, w: np.ndarray) -> _DRFit:
+    """The outcome-free part of :func:`_dr_att` (same formulas, computed once)."""
+    n = len(d)
+    xi = np.column_stack([np.ones(n), x])
+    beta, converged = _logit_fit(xi, d, w)
+    ps = 1 / (1 + np.exp(-(xi @ beta)))
+    ps = np.minimum(ps, 1 - 1e-6)
+    w1 = w * d
+    w0 = w * ps * (1 - d) / (1 - ps)
+    wo = w * (1 - d)
+    hess = xi.T @ (xi * (w * ps * (1 - ps))[:, None]) / n
+    xtx = xi.T @ (xi * wo[:, None])
+    xtx_pinv = np.linalg.pinv(xtx / n)
+    return _DRFit(
+        xi=xi,
+        x=x,
+        w1=w1,
+        w0=w0,
+        wo=wo,
+        score_ps=w * (d - ps),
+        hess_pinv=np.linalg.pinv(hess),
+        xtx=xtx,
+        ols_t=xi @ (xtx_pinv @ (xi.T @ w1 / n)),
+        ols_c=xi @ (xtx_pinv @ (xi.T @ w0 / n)),
+        converged=converged,
+    )
+
+
+def _dr_att_fit(f: _DRFit, y: np.ndarray, outcome_model: bool) -> tuple[float, np.ndarray]:
+    """:func:`_dr_att` from a :class:`_DRFit`: only O(n·p) matrix–vector products per outcome.
+
+    The n×p products of the reference implementation are re-associated, e.g. ``(s x_i')(H⁺ g)`` instead of
+    ``(s x_i' H⁺) g``; the results agree to rounding (the tests pin them to 1e-10).
+    """
+    n = len(y)
+    xi = f.xi
+    if outcome_model:
+        gam = np.linalg.lstsq(f.xtx, xi.T @ (f.wo * y), rcond=None)[0]
+        r = y - xi @ gam
+    else:
+        r = y
+    mw1, mw0 = np.mean(f.w1), np.mean(f.w0)
+    eta1 = np.mean(f.w1 * r) / mw1
+    eta0 = np.mean(f.w0 * r) / mw0
+    inf_t = f.w1 * r - f.w1 * eta1
+    g = xi.T @ (f.w0 * (r - eta0)) / n
+    inf_c = f.w0 * r - f.w0 * eta0 + f.score_ps * (xi @ (f.hess_pinv @ g))
+    if outcome_model:
+        wr = f.wo * r
+        inf_t = inf_t - wr * f.ols_t
+        inf_c = inf_c - wr * f.ols_c
+    inf = inf_t / mw1 - inf_c / mw0
+    return float(eta1 - eta0), inf / n
+
+
 def _age_band(age: pd.Series) -> pd.Series:
     out = pd.Series(pd.NA, index=age.index, dtype="object")
     for lo, hi, lab in AGE_BANDS:
@@ -497,6 +637,22 @@ def _require(df: pd.DataFrame, cols: Iterable[str], what: str) -> None:
 # ----------------------------------------------------------------------------------------------------------------
 # The main entry point
 # ----------------------------------------------------------------------------------------------------------------
+def _one_blas_thread(fn: Callable) -> Callable:
+    """Run ``fn`` with one BLAS thread: its products are tall and thin (n × p, p ~ 30), where threads only add
+    start-up cost, and on a loaded shared machine a second thread spins waiting for a core (10–30x slower
+    measured on the example's IPW/AIPW)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_one_blas_thread
 def estimate_effects(
     data: pd.DataFrame,
     outcomes: Sequence[str] | None = None,
@@ -513,6 +669,7 @@ def estimate_effects(
     random_state: int | None = 0,
     cohort: pd.DataFrame | None = None,
     panel: pd.DataFrame | None = None,
+    panel_units: pd.DataFrame | None = None,
     pre_period: pd.DataFrame | None = None,
     pairs: pd.DataFrame | None = None,
     distance: str = "distance",
@@ -546,6 +703,8 @@ def estimate_effects(
     cluster : clustering column (``person_id`` default; ``subclass`` for matched-set clustering; see module doc).
     subgroups : columns to split by (e.g. ``sex``, ``age_band`` — derived from ``age`` —, ``insats_type``,
         ``forbund_id``, ``public_support_before``); each value is a subgroup ``var=value`` with its own n.
+    panel, panel_units : for ``cs_did``: the long person × month table and optionally its units (person, first
+        start, observed months), which makes ``panel`` sparse — see :func:`callaway_santanna` (``units``).
     pairs : for ``se="abadie_imbens"``: one row per match, ``treated_row`` and ``control_row`` = index labels of
         ``data``.
     horizon_weights : prefix of per-horizon weight columns ``{prefix}{k}`` that multiply ``weights`` for the
@@ -611,7 +770,10 @@ def estimate_effects(
     keys = [data[cluster].astype(str)]
     if "cohort" in frames:
         keys.append(frames["cohort"][cluster].astype(str))
-    if panel is not None and "person_id" in panel:
+    # a sparse panel lacks persons without activity: its units list every person
+    if panel_units is not None and "person_id" in panel_units:
+        keys.append(panel_units["person_id"].astype(str))
+    elif panel is not None and "person_id" in panel:
         keys.append(panel["person_id"].astype(str))
     all_keys = pd.concat(keys, ignore_index=True)
     codes_all, uniques = pd.factorize(all_keys)
@@ -675,7 +837,12 @@ def estimate_effects(
                     "estimator 'cs_did' needs panel= (long person × month table, see callaway_santanna)"
                 )
             cs = callaway_santanna(
-                panel, outcomes=outcomes, horizons=horizons, measures=measures, _codes=(uniques,)
+                panel,
+                outcomes=outcomes,
+                horizons=horizons,
+                measures=measures,
+                units=panel_units,
+                _codes=(uniques,),
             )
             for e in cs._ests:
                 if boot_counts is not None and e.psi is not None:
@@ -726,6 +893,16 @@ def estimate_effects(
                         if se == "abadie_imbens" and est == "weighted_mean_diff":
                             e.se_override = _ai_se_from_data(sub, col, treatment, weights, pairs, distance)
                         res._ests.append(e)
+    for key, cache in ps_cache.items():
+        if isinstance(key, tuple) and key[0] == "dr":
+            n_bad = sum(
+                1 for v in cache.values() if isinstance(v, tuple) and v[0] is not None and not v[0].converged
+            )
+            if n_bad:
+                res.notes.append(
+                    f"ipw/aipw: the propensity logit did not converge in {key[1]} ({n_bad} of its samples; "
+                    "separation — few treated or controls for the covariates — makes those estimates unreliable)"
+                )
     res._finalise()
     return res
 
@@ -760,11 +937,20 @@ def _estimate_one(
         w = w * df[horizon_weight].to_numpy(dtype=float)
     ok = np.isfinite(y) & (w > 0)
     d = df[treatment].to_numpy(dtype=float)
+    if est in COHORT_ESTIMATORS and ps_cache is not None and boot_counts is None:
+        # the propensity (and outcome-model) fits of each subgroup's sample, shared by ipw and aipw
+        cache = ps_cache.setdefault(("dr", subgroup), {})
+        return _estimate_dr(est, df, cl, y, w, d, ok, outcome, k, measure, subgroup, covariates, cache)
+    kept = None
     if not ok.all():
-        # only the covariate columns of the kept rows are needed (subsetting the whole wide frame per outcome
-        # was most of this function's time)
-        df = df.loc[ok, list(covariates)]
+        kept = ok
         y, w, cl, d = y[ok], w[ok], cl[ok], d[ok]
+
+    def kept_df() -> pd.DataFrame:
+        # only the covariate columns of the kept rows, and only when a design is built (subsetting the wide
+        # frame per outcome was most of this function's time)
+        return df if kept is None else df.loc[kept, list(covariates)]
+
     n_t, n_c = int((d == 1).sum()), int((d == 0).sum())
     if n_t == 0 or n_c == 0:
         return None
@@ -778,21 +964,21 @@ def _estimate_one(
         if wls_cache is not None:
             key = ("wls", adjust, hash((ok.tobytes(), w.tobytes())))
         if key is not None and key in wls_cache:
-            x, c, bread = wls_cache[key]
+            x, c, bread, base.rows = wls_cache[key]  # the cached cluster codes: one array, counted once
         else:
             x = np.column_stack([np.ones(len(y)), d])
             if adjust:
-                x = np.column_stack([x, _design(df, covariates)])
+                x = np.column_stack([x, _design(kept_df(), covariates)])
             x, c = _independent_columns(x, w, 1)
             bread = np.linalg.inv(x.T @ (x * w[:, None]))
             if key is not None:
-                wls_cache[key] = (x, c, bread)
+                wls_cache[key] = (x, c, bread, cl)
         base.estimate, base.psi, base.n_params = _wls(y, x, w, c, bread=bread)
         if boot_counts is not None:
             base.boot = _wls_bootstrap(y, x, w, c, cl, boot_counts)
         return base
 
-    xc = _design(df, covariates)
+    xc = _design(kept_df(), covariates)
     outcome_model = est == "aipw"
     base.estimate, base.psi = _dr_att(y, d, xc, w, outcome_model, ps_cache)
     if boot_counts is not None:
@@ -809,6 +995,48 @@ def _estimate_one(
                 continue
         base.boot = reps
     return base
+
+
+def _estimate_dr(
+    est: str,
+    df: pd.DataFrame,
+    cl: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    d: np.ndarray,
+    ok: np.ndarray,
+    outcome: str,
+    k: int,
+    measure: str,
+    subgroup: str,
+    covariates: list[str],
+    cache: dict,
+) -> _Est | None:
+    """IPW/AIPW with cluster inference, the outcome-free work shared through ``cache``.
+
+    ``cache`` lives for one sample (estimator-independent: ``ipw`` and ``aipw`` share it): the coded design of
+    the sample (:class:`_SampleDesign`) and one :class:`_DRFit` per set of kept rows. Rows are kept per outcome
+    (censoring), so the outcomes of one horizon share a fit; the result equals :func:`_dr_att` on the kept rows.
+    """
+    if "design" not in cache:
+        cache["design"] = _SampleDesign(df, covariates)
+    all_ok = bool(ok.all())
+    key = (ok.tobytes(), w.tobytes())
+    hit = cache.get(key)
+    if hit is None:
+        keep = None if all_ok else ok
+        dd, ww, cc = (d, w, cl) if all_ok else (d[ok], w[ok], cl[ok])
+        n_t, n_c = int((dd == 1).sum()), int((dd == 0).sum())
+        fit = None
+        if n_t > 0 and n_c > 0:
+            fit = _dr_fit(dd, cache["design"].rows(keep), ww)
+        hit = cache[key] = (fit, cc, n_t, n_c)
+    fit, cc, n_t, n_c = hit
+    if fit is None:
+        return None
+    yy = y if all_ok else y[ok]
+    att, psi = _dr_att_fit(fit, yy, est == "aipw")
+    return _Est(outcome, k, measure, subgroup, est, att, n_t, n_c, rows=cc, psi=psi)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -938,6 +1166,7 @@ def _match_positions(
 # ----------------------------------------------------------------------------------------------------------------
 # Callaway & Sant'Anna (2021)
 # ----------------------------------------------------------------------------------------------------------------
+@_one_blas_thread
 def callaway_santanna(
     panel: pd.DataFrame,
     outcomes: Sequence[str] | None = None,
@@ -947,6 +1176,7 @@ def callaway_santanna(
     id_col: str = "person_id",
     month_col: str = "month",
     fill_value: float | None = None,
+    units: pd.DataFrame | None = None,
     _codes: tuple[pd.Index] | None = None,
 ) -> EffectResults:
     """Staggered-adoption DiD: group-time ATTs with not-yet-treated controls, aggregated by event time.
@@ -963,23 +1193,64 @@ def callaway_santanna(
     (their estimation effect, included by CS, is second order here and omitted); clustered by person.
     This estimator does not use matching: it is the design cross-check of the matched estimates.
 
+    Computation: the units × months outcome matrix is built once per outcome; for each event time e the changes
+    ΔY of every unit for every group g (one units × groups matrix) give all ATT(g, g+e), their counts and ψ in a
+    few array operations (column sums and one matrix–vector product), processed in blocks of groups.
+
     Parameters
     ----------
     panel : long table ``id_col``, ``month_col`` (``YYYY-MM``), ``first_treated`` (``YYYY-MM`` of the first insats
         start, empty/NaN if never) and outcome columns; one row per person and month. Months absent are NaN
         (censored) unless ``fill_value`` is given (e.g. 0 for ``person_months``, whose absent months are zeros).
+    units : optional; one row per unit: ``id_col``, ``first_treated``, ``observed_from`` and ``observed_to``
+        (``YYYY-MM``, inclusive; a unit with ``observed_from > observed_to`` is left out). With it ``panel`` may be
+        sparse, e.g. the rows of ``person_months`` (``first_treated`` not needed there): a unit's months inside its
+        observed range are the panel's value or 0 when absent, months outside it are censored (panel rows there
+        and rows of other persons are ignored). The result equals that of the dense panel with those zeros filled
+        and only the observed months present, without building it.
     """
     outcomes = [o for o in (outcomes or OUTCOMES) if o in panel]
-    _require(panel, [id_col, month_col, first_treated, *outcomes], "panel")
+    if units is None:
+        _require(panel, [id_col, month_col, first_treated, *outcomes], "panel")
+    else:
+        _require(panel, [id_col, month_col, *outcomes], "panel")
+        _require(units, [id_col, first_treated, "observed_from", "observed_to"], "units")
     if not outcomes:
         raise InputError("panel has none of the requested outcome columns")
-    ids, id_index = pd.factorize(panel[id_col].astype(str))
-    t_idx = np.asarray(_months.to_index(panel[month_col]), dtype=np.int64)
-    t0 = int(t_idx.min())
-    n_t = int(t_idx.max()) - t0 + 1
-    n_u = len(id_index)
-    ft = panel[[first_treated]].assign(_id=ids).drop_duplicates("_id").set_index("_id")[first_treated]
-    ft = ft.reindex(np.arange(n_u))
+    if units is None:
+        ids, id_index = pd.factorize(panel[id_col].astype(str))
+        t_idx = np.asarray(_months.to_index(panel[month_col]), dtype=np.int64)
+        t0 = int(t_idx.min())
+        n_t = int(t_idx.max()) - t0 + 1
+        n_u = len(id_index)
+        ft = panel[[first_treated]].assign(_id=ids).drop_duplicates("_id").set_index("_id")[first_treated]
+        ft = ft.reindex(np.arange(n_u))
+        rows = np.ones(len(panel), dtype=bool)
+        base = np.full((n_u, n_t), np.nan if fill_value is None else float(fill_value))
+    else:
+        lo_all = np.asarray(_months.to_index(units["observed_from"]), dtype=np.int64)
+        hi_all = np.asarray(_months.to_index(units["observed_to"]), dtype=np.int64)
+        u = units[lo_all <= hi_all]
+        lo, hi = lo_all[lo_all <= hi_all], hi_all[lo_all <= hi_all]
+        id_index = pd.Index(u[id_col].astype(str))
+        if not id_index.is_unique:
+            dup = id_index[id_index.duplicated()][:3].tolist()
+            raise InputError(f"units: {id_col} must be unique (one row per unit); repeated e.g. {dup}")
+        if not len(id_index):
+            raise InputError("units: no unit has an observed month (observed_from <= observed_to)")
+        t0 = int(lo.min())
+        n_t = int(hi.max()) - t0 + 1
+        n_u = len(id_index)
+        ft = u[first_treated].reset_index(drop=True)
+        ids = id_index.get_indexer(panel[id_col].astype(str))
+        t_idx = (
+            np.asarray(_months.to_index(panel[month_col]), dtype=np.int64) if len(panel) else np.zeros(0, int)
+        )
+        safe = np.where(ids >= 0, ids, 0)
+        rows = (ids >= 0) & (t_idx >= lo[safe]) & (t_idx <= hi[safe])
+        ids, t_idx = ids[rows], t_idx[rows]
+        cols = np.arange(t0, t0 + n_t)
+        base = np.where((cols >= lo[:, None]) & (cols <= hi[:, None]), 0.0, np.nan)
     g_abs = np.full(n_u, np.iinfo(np.int64).max // 2, dtype=np.int64)
     has = ft.notna() & (ft.astype(str).str.len() >= 7)
     g_abs[has.to_numpy()] = np.asarray(_months.to_index(ft[has].astype(str)), dtype=np.int64)
@@ -999,37 +1270,52 @@ def callaway_santanna(
     max_e = max(horizons)
     need_e = sorted({k for k in horizons} | (set(range(1, max_e + 1)) if "cumulative" in measures else set()))
     groups = np.unique(g_rel[(g_rel >= 1) & (g_rel < n_t)])
+    # blocks of groups so that a units × groups block stays around 2 million cells
+    block = max(1, 2_000_000 // max(n_u, 1))
     for o in outcomes:
-        y = np.full((n_u, n_t), np.nan if fill_value is None else float(fill_value))
-        y[ids, t_idx - t0] = panel[o].to_numpy(float)
+        y = base.copy()
+        y[ids, t_idx - t0] = panel[o].to_numpy(float)[rows]
+        # months × units (a month's values contiguous: the blocks below gather whole months)
+        seen = np.isfinite(y.T)
+        y = np.where(seen, y.T, 0.0)  # unobserved months are excluded through ``seen``
         theta: dict[int, tuple[float, np.ndarray, int, int]] = {}
         for e in need_e:
-            atts, ns, psis, ncs = [], [], [], []
-            for g in groups:
-                t = g + e
-                if t >= n_t:
-                    continue
-                dy = y[:, t] - y[:, g - 1]
-                ok = np.isfinite(dy)
-                tr = ok & (g_rel == g)
-                co = ok & (g_rel > t)
-                n1, n0 = int(tr.sum()), int(co.sum())
-                if n1 == 0 or n0 == 0:
-                    continue
-                m1, m0 = dy[tr].mean(), dy[co].mean()
-                psi = np.zeros(n_u)
-                psi[tr] = (dy[tr] - m1) / n1
-                psi[co] = -(dy[co] - m0) / n0
-                atts.append(m1 - m0)
-                ns.append(n1)
-                ncs.append(n0)
-                psis.append(psi)
-            if not atts:
+            gs = groups[groups + e < n_t]
+            if not len(gs):
                 continue
-            wts = np.asarray(ns, float) / np.sum(ns)
-            est = float(np.dot(wts, atts))
-            psi = np.sum([w * p for w, p in zip(wts, psis, strict=True)], axis=0)
-            theta[e] = (est, psi, int(np.sum(ns)), int(np.max(ncs)))
+            # treated: a unit is in its own group only, so its change ΔY = Y_{g+e} − Y_{g−1} is one lookup
+            tu = np.flatnonzero(np.isin(g_rel, gs))
+            gt = g_rel[tu]
+            both = seen[gt + e, tu] & seen[gt - 1, tu]
+            tu, gt = tu[both], gt[both]
+            dyt = y[gt + e, tu] - y[gt - 1, tu]
+            col = np.searchsorted(gs, gt)
+            n1 = np.bincount(col, minlength=len(gs))
+            m1 = np.bincount(col, weights=dyt, minlength=len(gs)) / np.maximum(n1, 1)
+            # controls (not yet treated at g+e, observed at g−1 and g+e): one groups × units block at a time
+            n0 = np.zeros(len(gs), dtype=np.int64)
+            m0 = np.zeros(len(gs))
+            psi_num = np.zeros(n_u)
+            for b in range(0, len(gs), block):
+                sl = slice(b, b + block)
+                g = gs[sl]
+                co = seen[g + e] & seen[g - 1] & (g_rel[None, :] > (g + e)[:, None])
+                dy = np.where(co, y[g + e] - y[g - 1], 0.0)
+                n0[sl] = co.sum(axis=1)
+                m0[sl] = dy.sum(axis=1) / np.maximum(n0[sl], 1)
+                use = (n1[sl] > 0) & (n0[sl] > 0)
+                r = np.where(use, n1[sl] / np.maximum(n0[sl], 1), 0.0)
+                # ψ numerator, control part: −Σ_g n_g C_gi (ΔY_i − m_Cg)/n_Cg
+                psi_num -= r @ dy - (r * m0[sl]) @ co
+            use = (n1 > 0) & (n0 > 0)
+            if not use.any():
+                continue
+            # treated part: Σ_g n_g D_gi (ΔY_i − m_g)/n_g; the sum is divided by N = Σ n_g below
+            keep = use[col]
+            psi_num[tu[keep]] += dyt[keep] - m1[col[keep]]
+            n_tot = int(n1[use].sum())
+            num = float(np.dot(n1[use], m1[use] - m0[use]))
+            theta[e] = (num / n_tot, psi_num / n_tot, n_tot, int(n0[use].max()))
         for m in measures:
             for k in horizons:
                 if m == "status":

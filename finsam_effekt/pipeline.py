@@ -572,6 +572,7 @@ def _stage_effects(ctx: _Ctx) -> int | None:
         horizon_weights="ipcw_" if "ipcw_1" in data.columns else None,
     )
     frames, res = [], None
+    cs = _cs_panel(ctx) if any(e in est.PANEL_ESTIMATORS for e in others) else None
     if others:
         res = est.estimate_effects(
             data,
@@ -582,26 +583,39 @@ def _stage_effects(ctx: _Ctx) -> int | None:
             ],
             pre_period=ctx.data["paths"] if needs_pre else None,
             pairs=pairs,
-            panel=_cs_panel(ctx) if any(e in est.PANEL_ESTIMATORS for e in others) else None,
+            panel=cs[0] if cs else None,
+            panel_units=cs[1] if cs else None,
             **common,
         )
         frames.append(res.to_frame())
     if on_cohort:
-        # the unmatched-cohort cross-checks are estimated for all participants only: per subgroup they refit the
-        # propensity (and outcome) models on every candidate control person-month, which dominates the run time
+        # per subgroup the unmatched-cohort cross-checks fit their models on the subgroup's treated rows and
+        # candidate control person-months; a subgroup variable known for participants only (a SUS field such as
+        # insats_type) has no controls in the cohort, so it is left out for these estimators
+        cohort = _cohort_outcomes(ctx)
+        controls = cohort[cohort["treated"] == 0]
+        sub_c, no_controls = [], []
+        for s in cfg.subgroups:
+            col = "age" if s == "age_band" and s not in cohort.columns else s
+            known = col in cohort.columns and controls[col].notna().any()
+            (sub_c if known else no_controls).append(s)
         res_c = est.estimate_effects(
             data,
             estimators=on_cohort,
             se="cluster" if cfg.inference.se == "abadie_imbens" else cfg.inference.se,
-            subgroups=None,
-            cohort=_cohort_outcomes(ctx),
+            subgroups=sub_c,
+            cohort=cohort,
             **common,
         )
         frames.append(res_c.to_frame())
+        for note in res_c.notes:
+            if "did not converge" in note:
+                log.warning("effects: %s", note)
         res = res or res_c
-        if cfg.subgroups:
-            ctx.not_run["effects: subgroups for " + ", ".join(on_cohort)] = (
-                "the unmatched-cohort estimators are reported for all participants only (run time)"
+        if no_controls:
+            ctx.not_run[f"effects: {', '.join(on_cohort)} by {', '.join(no_controls)}"] = (
+                "the unmatched comparison pool has no value of this participant-only field (the matched estimators "
+                "give these subgroups: a control takes its matched participant's value)"
             )
     frame = pd.concat(frames, ignore_index=True)
     ctx.data["effects"] = res
@@ -625,14 +639,16 @@ def _cohort_outcomes(ctx: _Ctx) -> pd.DataFrame:
     return ho
 
 
-def _cs_panel(ctx: _Ctx) -> pd.DataFrame:
-    """Dense person × month panel for Callaway & Sant'Anna (2021) (``estimation.callaway_santanna``).
+def _cs_panel(ctx: _Ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Sparse panel and its units for Callaway & Sant'Anna (2021) (``estimation.callaway_santanna(units=...)``).
 
-    Persons: everybody in the cohort (participants and candidate controls, i.e. persons eligible in some month).
-    ``first_treated``: a participant's ``ref_month``; for a candidate control its own first insats start
-    (``later_start_month``; empty if never). Months: from the month before the window up to the last horizon
-    after the window's end (at most the end of data); implicit zero months of the sparse ``person_months`` panel
-    are filled with 0, and months from death/emigration on, or before immigration, are left out (censored).
+    Units: everybody in the cohort (participants and candidate controls, i.e. persons eligible in some month),
+    with ``first_treated`` (a participant's ``ref_month``; for a candidate control its own first insats start,
+    ``later_start_month``; empty if never) and the observed months ``observed_from``..``observed_to``: from the
+    month before the window up to the last horizon after the window's end (at most the end of data), from
+    immigration on and before death/emigration. Panel: the units' rows of the sparse ``person_months`` in that
+    range; the estimator reads absent months inside a unit's range as 0 (as ``person_months`` means them), so the
+    dense person × month panel (~1.2 million rows on the example) is never built.
     """
     cfg = ctx.cfg
     mo = _module("months")
@@ -662,27 +678,26 @@ def _cs_panel(ctx: _Ctx) -> pd.DataFrame:
     mi = "(year({d}) * 12 + month({d}) - 1)"
     cols = ", ".join(f"coalesce(pm.{o}, 0)::DOUBLE AS {o}" for o in outs)
     try:
-        dense = con.sql(f"""
-            WITH c AS (
-                SELECT c.person_id, c.first_treated,
-                       least(coalesce({mi.format(d="p.death_date")}, 1e9),
-                             coalesce({mi.format(d="p.emigration_date")}, 1e9)) AS gone,
-                       coalesce({mi.format(d="p.immigration_date")}, -1) AS imm
-                FROM __cs_persons c {pop_join}
-            ), m AS (SELECT range AS mi FROM range({m0}, {m1 + 1}))
-            SELECT c.person_id, c.first_treated, m.mi, {cols}
-            FROM c CROSS JOIN m
-            LEFT JOIN __cs_panel pm
-              ON pm.person_id = c.person_id
-             AND pm.month = lpad(CAST(m.mi // 12 AS VARCHAR), 4, '0') || '-' || lpad(CAST(m.mi % 12 + 1 AS VARCHAR), 2, '0')
-            WHERE m.mi < c.gone AND m.mi >= c.imm
-            ORDER BY c.person_id, m.mi
+        units = con.sql(f"""
+            SELECT c.person_id, c.first_treated,
+                   greatest({m0}, coalesce({mi.format(d="p.immigration_date")}, -1)) AS lo,
+                   least({m1}, least(coalesce({mi.format(d="p.death_date")}, 1e9),
+                                     coalesce({mi.format(d="p.emigration_date")}, 1e9)) - 1)::BIGINT AS hi
+            FROM __cs_persons c {pop_join}
+            ORDER BY c.person_id
+        """).df()
+        sparse = con.sql(f"""
+            SELECT pm.person_id, pm.month, {cols}
+            FROM __cs_panel pm SEMI JOIN __cs_persons c ON c.person_id = pm.person_id
+            WHERE pm.month BETWEEN '{mo.from_index(m0)}' AND '{mo.from_index(m1)}'
+            ORDER BY pm.person_id, pm.month
         """).df()
     finally:
         con.unregister("__cs_persons")
         con.unregister("__cs_panel")
-    dense.insert(2, "month", mo.from_index(dense.pop("mi").to_numpy(np.int64)))
-    return dense
+    units["observed_from"] = mo.from_index(units.pop("lo").to_numpy(np.int64))
+    units["observed_to"] = mo.from_index(units.pop("hi").to_numpy(np.int64))
+    return sparse, units
 
 
 def _stage_event_study(ctx: _Ctx) -> int | None:

@@ -28,6 +28,10 @@ Output tables (CSV, one file each; columns as in ``docs/tables.md``)
 ``linkage_report.csv`` step, step_label, forbund_id, start_year, n, suppressed
 ``cost_benefit.csv``   perspective, financier, item, pv_sek_per_participant, ci_lower, ci_upper
 ``outcome_paths.csv``  outcome, rel_month, arm (treated/control), mean, ci_lower, ci_upper, n, suppressed
+``support_consistency.csv``  source, n_participants, sus_yes, register_yes, disagree, share_disagree, suppressed
+                       (its four counts suppressed like ``n``, the share with them; HTML: under data and attrition)
+``cost_benefit_methods.csv``  perspective, financier, net_point/ci_lower/ci_upper for ``counterfactual`` and
+                       ``before_after``, difference (HTML: under cost-benefit)
 Only the tables a run produced are written; the HTML report says which stages did not run and why.
 """
 
@@ -129,6 +133,19 @@ COLUMN_LABELS: dict[str, tuple[str, str]] = {
     "pv_sek_per_participant": ("Nuvärde kr per deltagare", "PV SEK per participant"),
     "arm": ("Grupp", "Group"),
     "mean": ("Medelvärde", "Mean"),
+    "source": ("Försörjningskälla", "Support source"),
+    "n_participants": ("Antal deltagare med uppgift i SUS", "Participants with SUS data"),
+    "sus_yes": ("Ja enligt SUS", "Yes according to SUS"),
+    "register_yes": ("Ja enligt registren", "Yes according to registers"),
+    "disagree": ("Oeniga", "Disagree"),
+    "share_disagree": ("Andel oeniga", "Share disagreeing"),
+    "net_point_counterfactual": ("Netto, matchad jämförelse (kr)", "Net, matched comparison (SEK)"),
+    "ci_lower_counterfactual": ("KI nedre, matchad jämförelse", "CI lower, matched comparison"),
+    "ci_upper_counterfactual": ("KI övre, matchad jämförelse", "CI upper, matched comparison"),
+    "net_point_before_after": ("Netto, före/efter (kr)", "Net, before/after (SEK)"),
+    "ci_lower_before_after": ("KI nedre, före/efter", "CI lower, before/after"),
+    "ci_upper_before_after": ("KI övre, före/efter", "CI upper, before/after"),
+    "difference": ("Skillnad före/efter − matchad (kr)", "Difference before/after − matched (SEK)"),
 }
 
 TABLE_TITLES: dict[str, tuple[str, str]] = {
@@ -139,6 +156,46 @@ TABLE_TITLES: dict[str, tuple[str, str]] = {
     "linkage_report": ("Bortfall och koppling", "Linkage and attrition"),
     "cost_benefit": ("Kostnad och nytta", "Cost-benefit"),
     "outcome_paths": ("Utfallsförlopp", "Outcome paths"),
+    "support_consistency": ("SUS mot registren", "SUS vs registers"),
+    "cost_benefit_methods": ("Kostnad och nytta, metoder", "Cost-benefit, methods"),
+}
+
+#: Readable names of the ``source`` rows of ``support_consistency`` (``linkage.SUPPORT_SOURCES`` + any_public).
+SOURCE_LABELS: dict[str, tuple[str, str]] = {
+    "sickness_benefit": ("Sjukpenning/rehabiliteringspenning", "Sickness/rehabilitation benefit"),
+    "disability_benefit": ("Sjuk-/aktivitetsersättning", "Disability benefits"),
+    "activity_support": ("Aktivitetsstöd/utvecklingsersättning", "Activity support"),
+    "unemployment_insurance": ("A-kassa", "Unemployment insurance"),
+    "social_assistance": ("Ekonomiskt bistånd", "Social assistance"),
+    "any_public": ("Någon offentlig försörjning", "Any public support"),
+}
+
+#: Person counts of tables whose counts are not in :data:`COUNT_COLUMNS` (blanked by the same rule).
+TABLE_COUNT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "support_consistency": ("n_participants", "sus_yes", "register_yes", "disagree"),
+}
+
+#: Shares blanked whenever one of the counts they are computed from is blanked.
+TABLE_SHARES: dict[str, dict[str, tuple[str, ...]]] = {
+    "support_consistency": {"share_disagree": ("disagree", "n_participants")},
+}
+
+#: One-line reading guides printed under a table in the HTML report.
+TABLE_GUIDES: dict[str, tuple[str, str]] = {
+    "support_consistency": (
+        "Per källa: hur många deltagare som enligt SUS respektive registren (månaden före start) hade stödet, "
+        "och andelen där de är oeniga; en hög andel betyder att SUS-uppgiften om försörjning vid start är osäker.",
+        "Per source: how many participants had the support according to SUS and according to the registers (the "
+        "month before start), and the share where they disagree; a high share means the support at start "
+        "recorded in SUS is unreliable.",
+    ),
+    "cost_benefit_methods": (
+        "Nettovärde per deltagare med matchad jämförelse (effekten) bredvid före/efter-metoden på samma "
+        "deltagare; skillnaden är förändring som hade skett ändå och som före/efter-metoden räknar som vinst.",
+        "Net value per participant with the matched comparison (the effect) beside the before/after method on "
+        "the same participants; the difference is change that would have happened anyway and that the "
+        "before/after method counts as gain.",
+    ),
 }
 
 OUTCOME_LABELS: dict[str, tuple[str, str]] = {
@@ -438,7 +495,14 @@ def apply_disclosure_control(tables: Mapping[str, pd.DataFrame], threshold: int)
         elif "n" in df.columns and set(ESTIMATE_COLUMNS) & set(df.columns):  # e.g. a mean over n persons
             out[name] = suppress_estimates(df, threshold, n_columns=("n",))
         else:
-            out[name] = suppress_counts(df, threshold)
+            extra = TABLE_COUNT_COLUMNS.get(name, ())
+            cols = [*(c for c in COUNT_COLUMNS if c in df.columns), *(c for c in extra if c in df.columns)]
+            pub = suppress_counts(df, threshold, columns=cols)
+            for share, parts in TABLE_SHARES.get(name, {}).items():
+                if share in pub:  # a share is as disclosive as the counts it is computed from
+                    blank = pub[[c for c in parts if c in pub]].isna().any(axis=1)
+                    pub[share] = pd.to_numeric(pub[share], errors="coerce").mask(blank)
+            out[name] = pub
     return out
 
 
@@ -661,6 +725,8 @@ def _fmt(v: Any, column: str = "") -> str:
     if isinstance(v, float | np.floating):
         if column == "p_value":
             return f"{v:.3f}"
+        if column.startswith("share_"):
+            return f"{v:.1%}"
         a = abs(v)
         return f"{v:,.0f}".replace(",", " ") if a >= 1000 else f"{v:.3g}" if a >= 1 else f"{v:.3f}"
     return html.escape(str(v))
@@ -678,6 +744,8 @@ def html_table(df: pd.DataFrame, lang: str, max_rows: int = 200) -> str:
         for c, v in zip(d.columns, rec, strict=True):
             if c == "outcome":
                 cells.append(f"<td class='t'>{html.escape(outcome_label(str(v), lang))}</td>")
+            elif c == "source" and v in SOURCE_LABELS:
+                cells.append(f"<td class='t'>{html.escape(SOURCE_LABELS[str(v)][_li(lang)])}</td>")
             elif c == "estimator" and v in TEXT:
                 cells.append(f"<td class='t'>{text(str(v), lang)}</td>")
             elif c == "measure" and v in ("status", "cumulative"):
@@ -738,6 +806,14 @@ def render_html(
                 cap += " " + text("fig_suppressed", lang).format(t=threshold)
             parts.append(_figure_html(pngs[key], cap))
 
+    def table_section(name: str) -> None:
+        """A titled table with its reading guide (nothing when the run did not produce it)."""
+        if name not in tables:
+            return
+        parts.append(f"<h3>{html.escape(TABLE_TITLES[name][li])}</h3>")
+        parts.append(f"<p class='note'>{html.escape(TABLE_GUIDES[name][li])}</p>")
+        parts.append(html_table(tables[name], lang))
+
     parts.append(f"<h2>{text('question', lang)}</h2><p>{html.escape(question)}</p>")
     parts.append(
         f"<h2>{text('estimand', lang)}</h2><div class='box'><p>{html.escape(content.estimand)}</p></div>"
@@ -754,6 +830,7 @@ def render_html(
         if {"forbund_id", "start_year"} <= set(lr.columns):
             lr = lr[(lr["forbund_id"].astype(str) == "ALL") & (lr["start_year"].astype(str) == "0")]
         parts.append(html_table(lr, lang))
+    table_section("support_consistency")
     parts.append(f"<h2>{text('balance', lang)}</h2>")
     fig("love_plot")
     fig("ps_overlap")
@@ -797,6 +874,7 @@ def render_html(
         if "cost_benefit" in tables
         else f"<p>{text('none', lang)}</p>"
     )
+    table_section("cost_benefit_methods")
     if content.not_run:
         items = "".join(
             f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in content.not_run.items()

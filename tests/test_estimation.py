@@ -713,3 +713,187 @@ def test_placebo_rows_equal_the_pivot_table_reference():
         )
         assert v[("placebo_outcome", "public_support", r, "estimate")] == est
         assert v[("placebo_outcome", "public_support", r, "std_error")] == se
+
+
+def test_sample_design_rows_equal_design_of_the_subset():
+    from finsam_effekt.estimation import _design, _SampleDesign
+
+    rng = np.random.default_rng(5)
+    n = 300
+    df = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "edu": rng.choice(["high", "low", "mid", None], n),  # missing becomes a level
+            "reg": rng.choice(["q", "r"], n),
+            "flat": 2.0,  # constant: dropped
+        }
+    )
+    covs = ["a", "edu", "reg", "flat"]
+    src = _SampleDesign(df, covs)
+    subsets = {
+        "all": None,
+        "random half": rng.random(n) < 0.5,
+        "first level absent": (df["edu"] != "high").to_numpy(),  # another level becomes the dropped one
+        "one level of reg": (df["reg"] == "q").to_numpy(),  # reg's dummy vanishes
+    }
+    for name, keep in subsets.items():
+        ref = _design(df if keep is None else df[keep], covs)
+        got = src.rows(keep)
+        assert got.shape == ref.shape and np.array_equal(got, ref), name
+    df.loc[3, "a"] = np.nan
+    with pytest.raises(InputError, match=r"covariate\(s\) \['a'\] have missing values"):
+        _SampleDesign(df, covs).rows(None)
+    assert _SampleDesign(df, covs).rows(np.arange(n) != 3).shape[0] == n - 1  # the NaN row not kept: fine
+
+
+def test_ipw_aipw_shared_fits_equal_the_reference_per_estimate():
+    """The fast path (one propensity/outcome-model fit per sample and kept rows, shared by outcomes, horizons and
+    both estimators) gives the numbers of the straightforward ``_dr_att`` on each estimate's kept rows."""
+    from finsam_effekt.estimation import _design, _dr_att
+
+    c = _cohort(900, seed=6)
+    c["person_id"] = [f"p{i // 3}" for i in range(len(c))]  # persons recur: clusters of 3 rows
+    c["sex"] = np.where(np.arange(len(c)) % 2 == 0, "K", "M")
+    c["edu"] = np.where(np.arange(len(c)) % 5 == 0, "low", "high")
+    c["y_m6"] = c["y_m3"] + 0.5 * c["x1"]
+    c.loc[c.index % 6 == 0, "y_m6"] = np.nan  # censored at 6 months: other kept rows, other fit
+    c["z_m3"] = c["y_m3"] ** 2
+    c["z_m6"] = c["y_m6"] - c["x2"]
+    covs = ["x1", "x2", "edu"]
+    res = estimate_effects(
+        c,
+        outcomes=["y", "z"],
+        horizons=[3, 6],
+        measures=["status"],
+        estimators=["ipw", "aipw"],
+        covariates=covs,
+        subgroups=["sex"],
+        cohort=c,
+    )
+    f = res.to_frame()
+    assert len(f) == 2 * 2 * 2 * 3  # estimators × outcomes × horizons × (all, K, M)
+    for r in f.itertuples():
+        sub = c if r.subgroup == "all" else c[c["sex"] == r.subgroup.split("=")[1]]
+        y = sub[f"{r.outcome}_m{r.horizon_months}"].to_numpy(float)
+        ok = np.isfinite(y)
+        s = sub[ok]
+        att, psi = _dr_att(
+            y[ok], s["treated"].to_numpy(float), _design(s, covs), np.ones(ok.sum()), r.estimator == "aipw"
+        )
+        sums = pd.Series(psi).groupby(s["person_id"].to_numpy()).sum()
+        g = len(sums)
+        se = np.sqrt(g / (g - 1) * np.sum(sums**2))
+        assert r.estimate == pytest.approx(att, rel=1e-10, abs=1e-12)
+        assert r.std_error == pytest.approx(se, rel=1e-10)
+        assert (r.n_treated, r.n_control) == (int(s["treated"].sum()), int((s["treated"] == 0).sum()))
+
+
+def _cs_reference(panel: pd.DataFrame, outcome: str, e: int) -> tuple[float, pd.Series]:
+    """θ(e) and ψ per person by the straightforward loop over groups (the implementation before the vectorised
+    one): dense units × months matrix, NaN where a unit-month is absent."""
+    ids, index = pd.factorize(panel["person_id"])
+    t = (
+        panel["month"].str[:4].astype(int).to_numpy() * 12
+        + panel["month"].str[5:7].astype(int).to_numpy()
+        - 1
+    )
+    t0 = t.min()
+    y = np.full((len(index), t.max() - t0 + 1), np.nan)
+    y[ids, t - t0] = panel[outcome].to_numpy(float)
+    ft = panel.drop_duplicates("person_id").set_index("person_id")["first_treated"].reindex(index)
+    g_rel = np.array(
+        [10**9 if f is None or pd.isna(f) else int(f[:4]) * 12 + int(f[5:7]) - 1 - t0 for f in ft]
+    )
+    atts, ns, psis = [], [], []
+    for g in np.unique(g_rel[(g_rel >= 1) & (g_rel < y.shape[1])]):
+        if g + e >= y.shape[1]:
+            continue
+        dy = y[:, g + e] - y[:, g - 1]
+        tr = np.isfinite(dy) & (g_rel == g)
+        co = np.isfinite(dy) & (g_rel > g + e)
+        if tr.sum() == 0 or co.sum() == 0:
+            continue
+        psi = np.zeros(len(index))
+        psi[tr] = (dy[tr] - dy[tr].mean()) / tr.sum()
+        psi[co] = -(dy[co] - dy[co].mean()) / co.sum()
+        atts.append(dy[tr].mean() - dy[co].mean())
+        ns.append(tr.sum())
+        psis.append(psi)
+    w = np.asarray(ns, float) / np.sum(ns)
+    return float(np.dot(w, atts)), pd.Series(
+        np.sum([a * p for a, p in zip(w, psis, strict=True)], axis=0), index=index
+    )
+
+
+def _censored_staggered_panel() -> pd.DataFrame:
+    panel, _ = _staggered_panel(noise=0.5, seed=3)
+    rng = np.random.default_rng(8)
+    # censoring: some persons leave (death/emigration) or arrive later; a few zero months are absent (sparse)
+    t = panel["t"].to_numpy()
+    pid = panel["person_id"].str[1:].astype(int).to_numpy()
+    gone = np.where(pid % 7 == 0, 20 + pid % 10, 99)
+    arrive = np.where(pid % 11 == 0, 3 + pid % 5, 0)
+    keep = (t < gone) & (t >= arrive)
+    panel = panel[keep].copy()
+    panel.loc[rng.random(len(panel)) < 0.3, "benefit_sek"] = 0.0
+    return panel
+
+
+def test_callaway_santanna_equals_the_group_loop_reference():
+    panel = _censored_staggered_panel()
+    res = callaway_santanna(panel, outcomes=["benefit_sek"], horizons=(1, 2, 3, 6), measures=("status",))
+    f = res.to_frame().set_index("horizon_months")
+    for e in (1, 2, 3, 6):
+        est, psi = _cs_reference(panel, "benefit_sek", e)
+        g = int((psi != 0).sum())
+        se = np.sqrt(g / (g - 1) * np.sum(psi**2))
+        assert f.loc[e, "estimate"] == pytest.approx(est, rel=1e-12)
+        assert f.loc[e, "std_error"] == pytest.approx(se, rel=1e-10)
+
+
+def test_callaway_santanna_sparse_panel_with_units_equals_dense_panel():
+    dense = _censored_staggered_panel()
+    first = dense.groupby("person_id").agg(
+        first_treated=("first_treated", "first"), observed_from=("month", "min"), observed_to=("month", "max")
+    )
+    units = first.reset_index()
+    units.loc[len(units)] = ["p_gone", None, "2020-05", "2020-04"]  # no observed month: left out
+    # the sparse panel: only non-zero rows, plus rows outside a unit's range and of unknown persons (ignored)
+    sparse = dense.loc[dense["benefit_sek"] != 0, ["person_id", "month", "benefit_sek"]]
+    noise = pd.DataFrame(
+        {"person_id": ["p0", "nobody"], "month": ["2016-01", "2019-05"], "benefit_sek": [50.0, 7.0]}
+    )
+    sparse = pd.concat([noise, sparse], ignore_index=True)
+    kw = dict(outcomes=["benefit_sek"], horizons=(3, 6), measures=("status", "cumulative"))
+    a = callaway_santanna(dense, **kw).to_frame()
+    b = callaway_santanna(sparse, units=units, **kw).to_frame()
+    pd.testing.assert_frame_equal(a, b, rtol=1e-12)
+    # through estimate_effects: clusters are the units (persons without any panel row included)
+    m = pd.DataFrame(
+        {"person_id": ["p1", "p2"], "treated": [1, 0], "weights": 1.0, "benefit_sek_m3": [0.0, 1.0]}
+    )
+    sel = dict(outcomes=["benefit_sek"], horizons=[3], measures=["status"], estimators=["cs_did"])
+    c = estimate_effects(m, panel=sparse, panel_units=units, **sel).to_frame()
+    assert c.estimate.iloc[0] == pytest.approx(a.estimate.iloc[0], rel=1e-12)
+    assert c.std_error.iloc[0] == pytest.approx(a.std_error.iloc[0], rel=1e-12)
+    with pytest.raises(InputError, match="units: person_id must be unique"):
+        callaway_santanna(sparse, units=pd.concat([units, units]), **kw)
+
+
+def test_ipw_notes_a_propensity_logit_that_does_not_converge():
+    c = _cohort(600, seed=9)
+    c["grp"] = np.where(np.arange(len(c)) % 2 == 0, "A", "B")
+    b = c["grp"] == "B"
+    c.loc[b, "treated"] = (c.loc[b, "x1"] > 0).astype(int)  # x1 separates treatment completely in B
+    res = estimate_effects(
+        c,
+        outcomes=["y"],
+        horizons=[3],
+        measures=["status"],
+        estimators=["ipw"],
+        covariates=["x1"],
+        subgroups=["grp"],
+        cohort=c,
+    )
+    bad = [n for n in res.notes if "did not converge" in n]
+    assert len(bad) == 1 and "did not converge in grp=B (1 of its samples" in bad[0]

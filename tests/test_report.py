@@ -269,3 +269,91 @@ def test_long_tables_are_cut_with_a_note_in_the_report_language():
     assert "3 more rows are in the CSV file" in html_table(df, "en", max_rows=2)
     assert "ytterligare 3 rader finns i CSV-filen" in html_table(df, "sv", max_rows=2)
     assert html_table(df, "en", max_rows=2).count("<tr>") == 3  # header + 2 rows
+
+
+def _consistency_and_methods() -> dict[str, pd.DataFrame]:
+    """The two extra run tables, in the formats of ``linkage.support_consistency`` and ``compare_methods``."""
+    sc = pd.DataFrame(
+        {
+            "source": ["sickness_benefit", "social_assistance", "any_public"],
+            "n_participants": [200, 200, 200],
+            "sus_yes": [40, 28, 150],
+            "register_yes": [44, 30, 160],
+            "disagree": [10, 4, 20],  # below the threshold: the report blanks it and the share made from it
+            "share_disagree": [0.05, 0.02, 0.1],
+            "suppressed": [False, False, False],
+        }
+    )
+    cmp = pd.DataFrame(
+        {
+            "perspective": ["public_finance", "socio_economic"],
+            "financier": ["public_sector_total", "society"],
+            "net_point_counterfactual": [-41000.0, -12000.0],
+            "ci_lower_counterfactual": [-60000.0, -30000.0],
+            "ci_upper_counterfactual": [-20000.0, 5000.0],
+            "net_point_before_after": [95000.0, 120000.0],
+            "ci_lower_before_after": [np.nan, 90000.0],
+            "ci_upper_before_after": [np.nan, 150000.0],
+            "difference": [136000.0, 132000.0],
+        }
+    )
+    return {"support_consistency": sc, "cost_benefit_methods": cmp}
+
+
+def test_support_consistency_and_methods_tables_in_report_sv_and_en(tmp_path):
+    from finsam_effekt.report import COLUMN_LABELS, TABLE_GUIDES, TABLE_TITLES
+
+    c = _content()
+    c.tables.update(_consistency_and_methods())
+    c.not_run = {}
+    expect = {
+        "sv": ("Data och bortfall", "Jämförbarhet (balans)", "Kostnad och nytta per finansiär"),
+        "en": ("Data and attrition", "Comparability (balance)", "Cost and benefit per financier"),
+    }
+    for li, lang in enumerate(("sv", "en")):
+        d = tmp_path / lang
+        d.mkdir()
+        write_outputs(c, d, lang=lang, threshold=5)
+        page = (d / "report.html").read_text(encoding="utf-8")
+        data_h, balance_h, cb_h = (page.index(f"<h2>{h}</h2>") for h in expect[lang])
+        for name, section in (
+            ("support_consistency", (data_h, balance_h)),
+            ("cost_benefit_methods", (cb_h, None)),
+        ):
+            title = page.index(f"<h3>{TABLE_TITLES[name][li]}</h3>")
+            assert section[0] < title and (section[1] is None or title < section[1]), name
+            tail = page[title:]
+            assert tail.index(TABLE_GUIDES[name][li].split(";")[0]) < tail.index("<table>")
+            head = tail[: tail.index("</thead>")]
+            for col in _consistency_and_methods()[name].columns:
+                assert f"<th>{COLUMN_LABELS[col][li]}</th>" in head, (lang, col)
+            other = COLUMN_LABELS["difference"][1 - li]
+            assert other not in page  # only the report's language
+        sc_rows = page[page.index(f"<h3>{TABLE_TITLES['support_consistency'][li]}</h3>") :]
+        sc_rows = sc_rows[: sc_rows.index("</table>")]
+        label = ("Ekonomiskt bistånd", "Social assistance")[li]
+        # the small count and the share computed with it are disclosure-marked, the others shown
+        assert (
+            f"<td class='t'>{label}</td><td>200</td><td>28</td><td>30</td><td>–</td><td>–</td><td>✓</td>"
+            in sc_rows
+        )
+        assert "<td>5.0%</td>" in sc_rows and "sickness_benefit" not in sc_rows
+        sc = pd.read_csv(d / "support_consistency.csv")
+        assert sc["disagree"].isna().tolist() == [False, True, False]
+        assert sc["share_disagree"].isna().tolist() == [False, True, False]
+        assert sc["suppressed"].tolist() == [False, True, False]
+        m_rows = page[page.index(f"<h3>{TABLE_TITLES['cost_benefit_methods'][li]}</h3>") :]
+        m_rows = m_rows[: m_rows.index("</table>")]
+        assert "<td>-41 000</td>" in m_rows and "<td>136 000</td>" in m_rows and "<td>–</td>" in m_rows
+        wb = load_workbook(d / "results.xlsx")
+        assert wb[TABLE_TITLES["cost_benefit_methods"][li]]["I1"].value == COLUMN_LABELS["difference"][li]
+        assert wb[TABLE_TITLES["support_consistency"][li]]["A1"].value == COLUMN_LABELS["source"][li]
+
+
+def test_extra_tables_absent_leave_no_heading(tmp_path):
+    from finsam_effekt.report import TABLE_TITLES
+
+    write_outputs(_content(), tmp_path, lang="en", threshold=5)
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert TABLE_TITLES["support_consistency"][1] not in page
+    assert TABLE_TITLES["cost_benefit_methods"][1] not in page

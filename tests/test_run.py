@@ -6,6 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -371,6 +372,7 @@ def wired(world_root):
         "estimators": ["weighted_mean_diff", "ipw", "aipw", "cs_did"],
         "inference": {"se": "abadie_imbens"},
         "eligibility": {"min_history_months": 12},
+        "subgroups": ["sex", "insats_type"],
     }
     return _wired_run(world_root, "wired", extra, spy), spy
 
@@ -382,26 +384,64 @@ def test_cohort_and_panel_estimators_run_with_abadie_imbens(wired):
     res, spy = wired
     assert {s.name: s.status for s in res.stages}["effects"] == "ok"
     manifest = json.loads((res.out / "manifest.json").read_text())
-    assert not [k for k in manifest["not_run"] if k.startswith("effects")]
+    assert [k for k in manifest["not_run"] if k.startswith("effects")] == [
+        "effects: ipw, aipw by insats_type"
+    ]
     eff = pd.read_csv(res.out / "effects.csv")
     assert set(eff["estimator"]) == {"weighted_mean_diff", "ipw", "aipw", "cs_did"}
     # the effects stage calls estimate_effects for the matched and panel estimators, then for the cohort ones
     kw, kw_c = spy["estimate_effects"][:2]  # (cost-benefit calls it again)
     assert kw["estimators"] == ["weighted_mean_diff", "cs_did"] and kw_c["estimators"] == ["ipw", "aipw"]
+    # ipw/aipw per subgroup where the comparison pool has the field (sex), not for the SUS-only insats_type
+    assert kw["subgroups"] == ["sex", "insats_type"] and kw_c["subgroups"] == ["sex"]
+    by = eff.groupby("estimator")["subgroup"].agg(set)
+    assert by["ipw"] == by["aipw"] == {"all", "sex=K", "sex=M"}
+    assert any(s.startswith("insats_type=") for s in by["weighted_mean_diff"])
+    assert "effects: ipw, aipw by insats_type" in manifest["not_run"]
     assert isinstance(kw["pairs"], MatchResult) and kw["se"] == "abadie_imbens"
     # ipw/aipw get the unmatched cohort: every candidate control person-month, with horizon outcomes
     cohort = kw_c["cohort"]
     assert (cohort["treated"] == 0).sum() > 10 * (cohort["treated"] == 1).sum()
     assert {"public_support_m3", "public_support_cum12"} <= set(cohort.columns)
-    # cs_did gets a dense person × month panel: consecutive months, zeros filled, treated at their ref_month
-    panel = kw["panel"]
-    assert panel["public_support"].notna().all() and set(panel["public_support"]) == {0, 1}
-    assert (panel["earnings_sek"] > 0).any()  # the sparse panel's values were joined in, not only zeros
-    idx = panel["month"].str[:4].astype(int) * 12 + panel["month"].str[5:7].astype(int)
-    assert (idx.groupby(panel["person_id"]).diff().dropna() == 1).all()
+    # cs_did gets the sparse person_months rows of the cohort's persons and one unit row per person: its first
+    # start (participants at their ref_month) and observed months (absent months inside them are zeros)
+    panel, units = kw["panel"], kw["panel_units"]
+    assert units["person_id"].is_unique and set(units["person_id"]) == set(cohort["person_id"].astype(str))
+    assert set(panel["person_id"]) <= set(units["person_id"])
+    assert panel["public_support"].notna().all() and set(panel["public_support"]) <= {0, 1}
+    assert (panel["earnings_sek"] > 0).any()
+    assert (units["observed_from"] >= "2018-12").all() and (
+        units["observed_from"] <= units["observed_to"]
+    ).any()
     treated = cohort.loc[cohort["treated"] == 1, ["person_id", "ref_month"]].astype(str)
-    ft = panel.drop_duplicates("person_id").set_index("person_id")["first_treated"]
+    ft = units.set_index("person_id")["first_treated"]
     assert (ft.reindex(treated["person_id"]).to_numpy() == treated["ref_month"].to_numpy()).all()
+    # the same cs_did numbers as from the dense person × month panel (zeros filled, observed months only)
+    from finsam_effekt import months as mo
+    from finsam_effekt.estimation import callaway_santanna
+
+    lo = mo.to_index(units["observed_from"])
+    hi = mo.to_index(units["observed_to"])
+    n = np.clip(hi - lo + 1, 0, None)
+    dense = pd.DataFrame(
+        {
+            "person_id": np.repeat(units["person_id"].to_numpy(), n),
+            "first_treated": np.repeat(units["first_treated"].to_numpy(), n),
+            "month": mo.from_index(
+                np.concatenate([np.arange(a, b + 1) for a, b in zip(lo, hi, strict=True)])
+            ),
+        }
+    )
+    dense = dense.merge(
+        panel[["person_id", "month", "public_support"]], how="left", on=["person_id", "month"]
+    )
+    dense["public_support"] = dense["public_support"].fillna(0.0)
+    cs_kw = dict(outcomes=["public_support"], horizons=(3, 12), measures=("status",))
+    pd.testing.assert_frame_equal(
+        callaway_santanna(dense, **cs_kw).to_frame(),
+        callaway_santanna(panel, units=units, **cs_kw).to_frame(),
+        rtol=1e-12,
+    )
     # the Abadie–Imbens SE replaced CR1 for the matched mean difference (same estimate, other SE)
     from finsam_effekt.estimation import estimate_effects
 
@@ -443,13 +483,41 @@ def test_min_history_support_consistency_and_before_after_reach_the_report(wired
     cmp = pd.read_csv(res.out / "cost_benefit_methods.csv")
     assert {"net_point_counterfactual", "net_point_before_after", "difference"} <= set(cmp.columns)
     assert fact_label("net_public_sector_before_after_sek", "sv") in page
+    _assert_extra_tables_in_report(res.out, "sv")
+
+
+def _assert_extra_tables_in_report(out: Path, lang: str) -> None:
+    """support_consistency and cost_benefit_methods are tables in report.html: title, guide, labelled headers."""
+    from finsam_effekt.report import COLUMN_LABELS, TABLE_GUIDES, TABLE_TITLES, text
+
+    li = ("sv", "en").index(lang)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    sections = {"support_consistency": ("data", "balance"), "cost_benefit_methods": ("cost_benefit", None)}
+    for name, (start, end) in sections.items():
+        csv = pd.read_csv(out / f"{name}.csv")
+        assert len(csv) > 0, name
+        at = page.index(f"<h3>{TABLE_TITLES[name][li]}</h3>")
+        assert page.index(f"<h2>{text(start, lang)}</h2>") < at
+        assert end is None or at < page.index(f"<h2>{text(end, lang)}</h2>")
+        table = page[at : page.index("</table>", at)]
+        assert TABLE_GUIDES[name][li] in table
+        header = table[table.index("<thead>") : table.index("</thead>")]
+        assert [f"<th>{COLUMN_LABELS[c][li]}</th>" for c in csv.columns] == [
+            f"<th>{h}</th>" for h in __import__("re").findall(r"<th>([^<]*)</th>", header)
+        ]
+        assert table.count("<tr>") == len(csv) + 1  # every row shown
 
 
 @pytest.mark.slow
 def test_ipw_weighting_run(world_root):
     spy: dict = {}
-    extra = {"estimators": ["weighted_mean_diff", "aipw"], "matching": {"method": "ipw", "ipw_trim": 0.01}}
+    extra = {
+        "estimators": ["weighted_mean_diff", "aipw"],
+        "matching": {"method": "ipw", "ipw_trim": 0.01},
+        "language": "en",
+    }
     res = _wired_run(world_root, "ipw", extra, spy)
+    _assert_extra_tables_in_report(res.out, "en")
     status = {s.name: s.status for s in res.stages}
     assert status["match"] == status["balance"] == status["effects"] == "ok"
     assert status["sensitivity"] == "not_run"
