@@ -1,9 +1,10 @@
 """End-to-end truth check on a synthetic register world (``finsam_effekt.synth``) with known effects.
 
-Runs the pipeline's stages read → link → panel → cohort → match → outcomes for an analysis config, estimates the
-effects with :func:`finsam_effekt.estimation.estimate_effects`, and compares them with the truth of the *same*
-participants (``truth_participants.parquet``: Y(with insats) − Y(without), per participant, joined on
-``person_id`` and ``ref_month``), and compares the naive participants-vs-every-candidate difference too.
+Runs the pipeline's stages read → link → panel → cohort → match → outcomes for an analysis config
+(:func:`finsam_effekt.pipeline.run_until`, without the balance stage), estimates the effects with
+:func:`finsam_effekt.estimation.estimate_effects`, and compares them with the truth of the *same* participants
+(``truth_participants.parquet``: Y(with insats) − Y(without), per participant, joined on ``person_id`` and
+``ref_month``), and compares the naive participants-vs-every-candidate difference too.
 
 Usage::
 
@@ -22,23 +23,19 @@ import numpy as np
 import pandas as pd
 
 from finsam_effekt import pipeline as pl
-from finsam_effekt.config import load_config
+from finsam_effekt.config import AnalysisConfig, load_config
 from finsam_effekt.estimation import estimate_effects, event_study
-
-STAGES_NEEDED = ("read & validate", "link", "panel", "cohort", "match", "outcomes")
-
-
-def prepare(config: Path) -> pl._Ctx:
-    """Run the stages up to the horizon outcomes; returns the pipeline context (``data``: cohort, match, …)."""
-    cfg = load_config(config)
-    ctx = pl._Ctx(cfg=cfg)
-    for name, fn, _required in pl.STAGES:
-        if name in STAGES_NEEDED:
-            fn(ctx)
-    return ctx
+from finsam_effekt.panel import horizon_outcomes
 
 
-def truth_frame(ctx: pl._Ctx, truth: pd.DataFrame, outcomes, horizons) -> pd.DataFrame:
+def prepare(config: Path | AnalysisConfig) -> pl.StageOutputs:
+    """Run the stages up to the horizon outcomes (no balance: nothing here reads it) and return their results
+    (``data``: cohort, match, outcomes, paths, …)."""
+    cfg = config if isinstance(config, AnalysisConfig) else load_config(config)
+    return pl.run_until(cfg, "outcomes", skip=("balance",))
+
+
+def truth_frame(ctx: pl.StageOutputs, truth: pd.DataFrame, outcomes, horizons) -> pd.DataFrame:
     """Estimates (matched estimators and the naive difference) next to the truth over the same participants."""
     data = ctx.data["outcomes"]
     covs = [c for c in ctx.cfg.covariates if c in data.columns]
@@ -52,13 +49,12 @@ def truth_frame(ctx: pl._Ctx, truth: pd.DataFrame, outcomes, horizons) -> pd.Dat
         pre_period=ctx.data["paths"],
     ).to_frame()
     # naive: participants vs every candidate person-month, unweighted, outcomes from the panel stage
-    panel = pl._module("panel")
     cohort = ctx.data["cohort"]
-    ho = panel.horizon_outcomes(
+    ho = horizon_outcomes(
         cohort[["person_id", "ref_month", "treated"]].reset_index(drop=True),
         tuple(horizons),
         panel=ctx.data["panel"],
-        population=pl._table(ctx, "population"),
+        population=ctx.table("population"),
         end_month=ctx.data["end_month"],
         self_support_threshold=ctx.cfg.outcomes.self_support_threshold_sek,
         con=ctx.con,
