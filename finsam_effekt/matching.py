@@ -18,7 +18,7 @@ Li, F., Morgan, K. & Zaslavsky, A. (2018) and Imbens, G. (2004) for ATT weights 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -1144,7 +1144,7 @@ class CohortMatch:
 
 def match_cohort(
     cohort: pd.DataFrame,
-    settings: MatchingSettings | dict | None = None,
+    settings: MatchingSettings | Mapping | None = None,
     *,
     covariates: Sequence[str] | None = None,
     seed: int,
@@ -1201,19 +1201,20 @@ def match_cohort(
     >>> res = match_cohort(cohort, cfg.matching, covariates=cfg.covariates, seed=cfg.seed)  # doctest: +SKIP
     >>> res = match_cohort(cohort, ratio=2, replace=True, seed=1)  # doctest: +SKIP
     """
-    if settings is None:
-        base: dict = {}
-    elif isinstance(settings, MatchingSettings):
-        base = settings.model_dump() if options else {}
-    elif isinstance(settings, dict):
-        base = dict(settings)
-    else:
-        raise ConfigError(
-            f"match_cohort: settings must be the config's MatchingSettings or a mapping, got {type(settings)}"
-        )
     if isinstance(settings, MatchingSettings) and not options:
         m = settings
     else:
+        if settings is None:
+            base: dict = {}
+        elif isinstance(settings, MatchingSettings):
+            base = settings.model_dump()
+        elif isinstance(settings, Mapping):
+            base = dict(settings)
+        else:
+            raise ConfigError(
+                "match_cohort: settings must be the config's MatchingSettings or a mapping, got "
+                f"{type(settings).__name__}"
+            )
         try:
             m = MatchingSettings.model_validate({**base, **options})
         except ValidationError as exc:
