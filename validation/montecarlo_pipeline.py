@@ -14,10 +14,12 @@ composes them for the shipped example design (``analyses/example_synthetic/confi
    score with calendar-month effects, 1:1 nearest neighbour without replacement, caliper 0.2 SD of the score,
    exact on ``ref_month``, largest first (MatchIt's ``method="nearest"``);
 4. ``panel.horizon_outcomes`` of the matched sample, then ``estimation.estimate_effects`` with the default
-   estimator (weighted mean difference, CR1 standard errors clustered by person) twice, on the same matched
-   sample: **keep** — outcomes as they are (``later_treated: keep``) — and **censor** — controls' outcomes
-   censored from their own later insats start (``cohort.censor_at_later_start``, as the pipeline does for
-   ``later_treated: censor``).
+   estimator (weighted mean difference, CR1 standard errors clustered by person) on the same matched sample for
+   each design: **keep** — outcomes as they are (``later_treated: keep``); **censor** — controls' outcomes
+   censored from their own later insats start (``cohort.censor_at_later_start``; ``later_treated: censor`` with
+   ``censoring_weights: none``); **censor_ipcw** — the same, with the controls still uncensored at u+k weighted
+   by the inverse probability of not having started by then (``cohort.later_start_ipcw``, the pipeline's default
+   for ``later_treated: censor``; only in an installation that has it).
 
 Truth of a replication: the mean over the *matched* participants of their individual effect in month u+k, from
 ``truth_participants.parquet`` (common random numbers, so it is the sample ATT of exactly the persons the estimate
@@ -29,9 +31,11 @@ Estimand note: the two designs target two estimands, and each is compared with i
 * ``keep`` (controls who start an insats later stay controls): the effect of starting in month u against *not
   starting in month u, but possibly later* (Sianesi 2004) — truth ``not_now``, the columns ``{o}_m{k}_not_now``
   of ``truth_participants.parquet`` (Y(start at u) − Y(not at u, later starts as they would happen)).
-* ``censor`` (controls followed only up to their own start): the effect of starting in u against *no insats
-  during follow-up* — truth ``never``, the columns ``{o}_m{k}`` (Y(start at u) − Y(no insats)); valid when
-  censoring at the own start is non-informative given the matched history.
+* ``censor`` and ``censor_ipcw`` (controls followed only up to their own start): the effect of starting in u
+  against *no insats during follow-up* — truth ``never``, the columns ``{o}_m{k}`` (Y(start at u) − Y(no
+  insats)). Unweighted (``censor``) this is valid when censoring at the own start is non-informative given the
+  matched history; ``censor_ipcw`` needs only that the later start is ignorable given the register history up to
+  each month (Robins & Finkelstein 2000).
 
 A world generated before the ``_not_now`` columns existed has only the ``never`` truth; ``keep`` is then compared
 with it (truth ``never``, marked † in the table) and its bias includes the dilution by controls' later starts
@@ -65,7 +69,7 @@ from finsam_effekt.cohort import censor_at_later_start
 from finsam_effekt.config import AnalysisConfig, parse_config
 from finsam_effekt.estimation import estimate_effects
 from finsam_effekt.matching import match_cohort
-from finsam_effekt.panel import horizon_outcomes
+from finsam_effekt.panel import history_features, horizon_outcomes
 from finsam_effekt.pipeline import run_until
 from finsam_effekt.synth import SynthConfig, generate
 
@@ -113,37 +117,73 @@ def analysis_config(mapping: Path) -> AnalysisConfig:
     return parse_config(data, mapping.parent, "<montecarlo_pipeline>")
 
 
-#: The two designs, in table order: name → the truth it is compared with (``truth`` column).
-DESIGNS = {"keep": "not_now", "censor": "never"}
+try:  # inverse probability of censoring weights for the censor design (finsam_effekt ≥ the IPCW change)
+    from finsam_effekt.cohort import later_start_ipcw
+except ImportError:  # an installation before it: the censor design is estimated unweighted only
+    later_start_ipcw = None
+
+#: The designs, in table order: name → the truth it is compared with (``truth`` column). ``censor_ipcw`` only
+#: where ``cohort.later_start_ipcw`` exists.
+DESIGNS = {"keep": "not_now", "censor": "never", "censor_ipcw": "never"}
+
+
+def designs() -> list[str]:
+    """The designs this installation estimates (``censor_ipcw`` needs ``cohort.later_start_ipcw``)."""
+    return [d for d in DESIGNS if d != "censor_ipcw" or later_start_ipcw is not None]
 
 
 def analyse(world: Path, cfg: AnalysisConfig | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run read → link → panel → cohort (``pipeline.run_until``) → match (``matching.match_cohort``) → horizon
-    outcomes → effects on a generated world, for both designs on the same matched sample.
+    outcomes → effects on a generated world, for every design (:func:`designs`) on the same matched sample.
 
-    Returns the effects (``EffectResults.to_frame()``, subgroup "all", status measure, with a ``design`` column:
-    ``keep`` then ``censor``) and the matched horizon outcomes as they are (one row per matched unit, with
-    ``treated``, ``weights``, ``person_id``, ``ref_month``, ``later_start_month``).
+    Returns the effects (``EffectResults.to_frame()``, subgroup "all", status measure, with a ``design`` column,
+    designs in :data:`DESIGNS` order) and the matched horizon outcomes as they are (one row per matched unit,
+    with ``treated``, ``weights``, ``person_id``, ``ref_month``, ``later_start_month``).
     """
     cfg = cfg or analysis_config(world / "mapping.yaml")
     state = run_until(cfg, "cohort")
+    thr = cfg.outcomes.self_support_threshold_sek
+    kmax = max(HORIZONS)
     try:
         matched = match_cohort(
             state["cohort"], cfg.matching, covariates=cfg.covariates, seed=cfg.seed
         ).matched_data()
         ho = horizon_outcomes(
             matched.reset_index(drop=True),
-            HORIZONS,
+            # the censoring weights need every month 1..k (who is still observed when)
+            tuple(range(1, kmax + 1)) if later_start_ipcw is not None else HORIZONS,
             panel=state["panel"],
             population=state.table("population"),
             end_month=state["end_month"],
-            self_support_threshold=cfg.outcomes.self_support_threshold_sek,
+            self_support_threshold=thr,
             con=state.con,
         )
+        samples: list[tuple[str, pd.DataFrame, str | None]] = [
+            ("keep", ho, None),
+            ("censor", censor_at_later_start(ho), None),
+        ]
+        if later_start_ipcw is not None:  # as the pipeline's outcomes stage with censoring_weights: ipcw
+
+            def history(keys: pd.DataFrame) -> pd.DataFrame:
+                return history_features(
+                    keys,
+                    state["panel"],
+                    state.table("population"),
+                    getattr(state["linkage"], "kommun_forbund", None),
+                    end_month=state["end_month"],
+                    self_support_threshold=thr,
+                    con=state.con,
+                    output="pandas",
+                )
+
+            cw = later_start_ipcw(ho, history, list(cfg.covariates), kmax)
+            samples.append(
+                ("censor_ipcw", censor_at_later_start(pd.concat([ho, cw.weights], axis=1)), "ipcw_")
+            )
     finally:
         state.con.close()
     frames = []
-    for design, data in (("keep", ho), ("censor", censor_at_later_start(ho))):
+    for design, data, horizon_weights in samples:
         eff = estimate_effects(
             data,
             outcomes=list(OUTCOMES),
@@ -152,6 +192,7 @@ def analyse(world: Path, cfg: AnalysisConfig | None = None) -> tuple[pd.DataFram
             estimators=["weighted_mean_diff"],
             se=cfg.inference.se,
             cluster=cfg.inference.cluster,
+            **({"horizon_weights": horizon_weights} if horizon_weights else {}),
         ).to_frame()
         frames.append(eff[eff["subgroup"] == "all"].assign(design=design))
     return pd.concat(frames, ignore_index=True), ho
@@ -160,9 +201,9 @@ def analyse(world: Path, cfg: AnalysisConfig | None = None) -> tuple[pd.DataFram
 def matched_truth(ho: pd.DataFrame, truth: pd.DataFrame) -> dict[tuple[str, str, int], tuple[str, float]]:
     """Mean individual true effect over the matched participants whose month u+k is observed, per design.
 
-    Returns ``{(design, outcome, k): (truth kind, value)}``: ``censor`` → ``never`` (columns ``{o}_m{k}``);
-    ``keep`` → ``not_now`` (``{o}_m{k}_not_now``), or ``never`` when the world's truth has no ``_not_now``
-    columns (a generator before them).
+    Returns ``{(design, outcome, k): (truth kind, value)}`` for every design of :data:`DESIGNS`: ``censor`` and
+    ``censor_ipcw`` → ``never`` (columns ``{o}_m{k}``); ``keep`` → ``not_now`` (``{o}_m{k}_not_now``), or
+    ``never`` when the world's truth has no ``_not_now`` columns (a generator before them).
     """
     tr = ho.loc[ho["treated"] == 1, ["person_id", "ref_month"]].astype(str)
     tm = tr.merge(
@@ -173,12 +214,11 @@ def matched_truth(ho: pd.DataFrame, truth: pd.DataFrame) -> dict[tuple[str, str,
     out = {}
     for o in OUTCOMES:
         for k in HORIZONS:
-            never = f"{o}_m{k}"
-            out[("censor", o, k)] = ("never", float(np.nanmean(tm[never])))
-            nn = f"{never}_not_now"
-            out[("keep", o, k)] = (
-                ("not_now", float(np.nanmean(tm[nn]))) if nn in tm else out[("censor", o, k)]
-            )
+            never = ("never", float(np.nanmean(tm[f"{o}_m{k}"])))
+            nn = f"{o}_m{k}_not_now"
+            for d, kind in DESIGNS.items():
+                use_nn = kind == "not_now" and nn in tm
+                out[(d, o, k)] = ("not_now", float(np.nanmean(tm[nn]))) if use_nn else never
     return out
 
 
@@ -265,12 +305,14 @@ def to_markdown(
         "`linkage.link_participants` → `panel.person_months` → `cohort.build_cohort`, full pool) → "
         "`matching.match_cohort` (propensity score, 1:1, caliper 0.2 SD, exact on ref_month) → "
         "`panel.horizon_outcomes` → `estimate_effects` (weighted mean difference, CR1 by person) on the same "
-        "matched sample twice: design `keep` (controls' outcomes as they are, `later_treated: keep`) and "
-        "`censor` (controls censored from their own later start, `cohort.censor_at_later_start`, as "
-        "`later_treated: censor`). Truth: mean individual effect over the matched participants "
+        "matched sample per design: `keep` (controls' outcomes as they are, `later_treated: keep`), "
+        "`censor` (controls censored from their own later start, `cohort.censor_at_later_start`: "
+        "`later_treated: censor` with `censoring_weights: none`) and, where the installation has it, "
+        "`censor_ipcw` (the same, uncensored controls weighted by `cohort.later_start_ipcw`: the pipeline's "
+        "default for `later_treated: censor`). Truth: mean individual effect over the matched participants "
         "(`truth_participants.parquet`) against `not_now` (not starting in month u, possibly later: columns "
         "`{o}_m{k}_not_now`, the estimand of `keep`) or `never` (no insats during follow-up: `{o}_m{k}`, the "
-        "estimand of `censor`).",
+        "estimand of `censor` and `censor_ipcw`).",
         "",
         "| design | truth | outcome | k | reps | mean truth | bias | bias/SE | RMSE | mean SE | SD(error) | "
         "coverage 95 % | mean n treated | mean n control |",
