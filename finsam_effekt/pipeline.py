@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -381,67 +381,22 @@ def _stage_cohort(ctx: _Ctx) -> int | None:
 
 def _stage_match(ctx: _Ctx) -> int | None:
     cfg, m = ctx.cfg, ctx.cfg.matching
-    cohort = ctx.data["cohort"]
-    covs = [c for c in cfg.covariates if c in cohort.columns]
-    missing = [c for c in cfg.covariates if c not in cohort.columns]
-    if missing:
-        raise InputError(f"covariates {missing} are not in the cohort table; known: {sorted(cohort.columns)}")
-    ps = _fn("matching", "estimate_propensity")(
-        cohort, "treated", covs, time_effects="ref_month" if m.time_effects else None
-    )
-    ctx.data["propensity"] = ps
-    distance = ps.ps if m.distance == "glm" else ps.linear_predictor
-    if m.method == "ipw":
-        if cfg.inference.se == "abadie_imbens":  # stop before the slow stages
-            raise ConfigError(
-                "inference.se: 'abadie_imbens' is the SE of nearest-neighbour matching; with matching.method "
-                "'ipw' use se 'cluster' or 'bootstrap'"
-            )
-        return _ipw_weighting(ctx, cohort, ps, distance)
-    res = _fn("matching", "match_nearest")(
-        cohort,
-        "treated",
-        distance,
-        ratio=m.ratio,
-        replace=m.replace,
-        caliper=m.caliper,
-        std_caliper=m.std_caliper,
-        exact=list(m.exact),
-        m_order=m.m_order,
-        unit_id="person_id" if m.unit_id else None,
-        reuse_max=m.reuse_max,
-        random_state=cfg.seed,
-    )
-    ctx.data["match"] = res
+    if m.method == "ipw" and cfg.inference.se == "abadie_imbens":  # stop before the slow stages
+        raise ConfigError(
+            "inference.se: 'abadie_imbens' is the SE of nearest-neighbour matching; with matching.method "
+            "'ipw' use se 'cluster' or 'bootstrap'"
+        )
+    res = _fn("matching", "match_cohort")(ctx.data["cohort"], m, covariates=cfg.covariates, seed=cfg.seed)
+    ctx.data["propensity"] = res.propensity
+    ctx.data["match"] = res.match  # None under matching.method: ipw (no pairs)
+    if res.match is None:
+        ctx.data["ipw_weights"] = res.weights
     matched = _with_participant_labels(res.matched_data(), ctx.data["linkage"].participants)
     ctx.data["matched"] = matched
     ctx.facts["matched_treated"] = int((matched["treated"] == 1).sum())
     ctx.facts["matched_controls"] = int((matched["treated"] == 0).sum())
-    ctx.facts["unmatched_treated"] = len(res.unmatched)
-    return len(matched)
-
-
-def _ipw_weighting(ctx: _Ctx, cohort: pd.DataFrame, ps: Any, distance: np.ndarray) -> int:
-    """``matching.method: ipw``: ATT weights on the whole cohort instead of matching.
-
-    Treated weigh 1, candidate control person-months ``e / (1 − e)`` (normalised to the number of controls), with
-    ``e`` the propensity score clipped to ``[ipw_trim, 1 − ipw_trim]`` when set (Hirano, Imbens & Ridder 2003;
-    ``matching.ipw_weights``). The "matched" table is then every cohort row with a positive weight, with
-    ``weights`` and ``distance`` columns; there are no matched pairs (``ctx.data["match"]`` is None).
-    """
-    m = ctx.cfg.matching
-    trim = (m.ipw_trim, 1 - m.ipw_trim) if m.ipw_trim else None
-    w = _fn("matching", "ipw_weights")(np.asarray(ps.ps, float), cohort["treated"].to_numpy(), trim=trim)
-    ctx.data["match"] = None
-    ctx.data["ipw_weights"] = w
-    keep = w > 0
-    matched = cohort.loc[keep].copy()
-    matched["distance"] = np.asarray(distance, float)[keep]
-    matched["weights"] = w[keep]
-    matched = _with_participant_labels(matched, ctx.data["linkage"].participants)
-    ctx.data["matched"] = matched
-    ctx.facts["matched_treated"] = int((matched["treated"] == 1).sum())
-    ctx.facts["matched_controls"] = int((matched["treated"] == 0).sum())
+    if res.match is not None:
+        ctx.facts["unmatched_treated"] = len(res.match.unmatched)
     return len(matched)
 
 
@@ -934,3 +889,132 @@ def run(
     out = Path(out).resolve()
     files = [out / p.relative_to(tmp) for p in [*files, tmp / "run.log"]]
     return RunResult(out, records, files)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Run part of the analysis (validation, notebooks)
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StageOutputs:
+    """What the stages up to a given stage produced (:func:`run_until`), in memory; nothing is written.
+
+    ``data`` holds the stage results under these keys (present once their stage ran):
+
+    - read: ``validation`` (``io.ValidationReport``);
+    - link: ``linkage`` (``linkage.LinkageResult``: ``participants``, ``linkage_report``, …), ``start_month``
+      and ``end_month`` (first and last register month, ``YYYY-MM``);
+    - panel: ``panel`` (``person_months``, an Arrow table);
+    - cohort: ``cohort`` (the ``cohort`` table);
+    - match: ``propensity`` (``matching.PropensityResult``), ``match`` (``matching.MatchResult``; None under
+      ``matching.method: ipw``), ``ipw_weights`` (per cohort row, IPW only), ``matched`` (the matched sample
+      with the participants' subgroup labels) — see :func:`finsam_effekt.matching.match_cohort`;
+    - balance: ``balance`` (``balance.BalanceTable``);
+    - outcomes: ``outcomes`` (``horizon_outcomes`` of the matched sample, horizons 1..max) and ``paths``
+      (``outcome_paths``), controls censored at their own start under ``later_treated: censor``; ``outcome_kw``
+      (the keyword arguments the outcome functions got: panel, population, end month, …);
+    - effects: ``effects`` (``estimation.EffectResults``).
+
+    Attributes
+    ----------
+    cfg : AnalysisConfig
+    con : duckdb.DuckDBPyConnection
+        Holds the canonical input tables (``table(name)``); stays open while this object is used.
+    data : dict
+        See above.
+    tables, facts, not_run : dict
+        The report tables, key figures and "not run" notes so far (as :func:`run` collects them).
+    stages : list of StageRecord
+        Timing, rows and status of each stage that was considered.
+    """
+
+    cfg: AnalysisConfig
+    con: Any
+    data: dict[str, Any]
+    tables: dict[str, pd.DataFrame]
+    facts: dict[str, Any]
+    not_run: dict[str, str]
+    stages: list[StageRecord]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def table(self, name: str) -> Any:
+        """A canonical input table as a DuckDB relation, or None when the input spec does not have it."""
+        if name not in self.cfg.input_spec.tables:
+            return None
+        return self.con.table(name)
+
+
+#: Stage names accepted by :func:`run_until`, in run order.
+STAGE_NAMES: tuple[str, ...] = tuple(name for name, _fn_, _req in STAGES)
+
+
+def run_until(cfg: AnalysisConfig, stage: str, *, skip: Sequence[str] = ()) -> StageOutputs:
+    """Run the stages of :func:`run` in order up to and including ``stage``, in memory, and return their results.
+
+    The stages, their settings and the seed (``numpy``'s global seed is set as in :func:`run`) are those of
+    :func:`run`, so the tables are the ones a full run computes; no report or manifest is written. Stages turned
+    off in the config are skipped (recorded in ``not_run``), as are the optional stages named in ``skip`` (e.g.
+    ``skip=("balance",)`` when only the effects are wanted). An optional stage that cannot run
+    (``StageUnavailable``) is recorded in ``not_run``; any other error propagates (unlike :func:`run`, which
+    reports an optional stage's failure and goes on), so a validation script never reads a silent gap.
+
+    Parameters
+    ----------
+    cfg : AnalysisConfig
+        A resolved config (:func:`~finsam_effekt.config.load_config`).
+    stage : str
+        The last stage to run, one of :data:`STAGE_NAMES` (``"read & validate"``, ``"link"``, ``"panel"``,
+        ``"cohort"``, ``"match"``, ``"balance"``, ``"outcomes"``, ``"effects"``, ``"event study"``,
+        ``"sensitivity"``, ``"cost-benefit"``).
+    skip : sequence of str
+        Optional stages (balance, event study, sensitivity, cost-benefit) not to run.
+
+    Returns
+    -------
+    StageOutputs
+
+    Raises
+    ------
+    ConfigError
+        ``stage`` or a name in ``skip`` is not a stage, or ``skip`` names a required stage.
+    InputError, StageUnavailable
+        As :func:`run`.
+
+    Examples
+    --------
+    >>> out = run_until(load_config("config.yaml"), "outcomes", skip=["balance"])  # doctest: +SKIP
+    >>> out["outcomes"].filter(like="public_support_m").mean()  # doctest: +SKIP
+    """
+    names = [name for name, _f, _r in STAGES]
+    if stage not in names:
+        raise ConfigError(f"run_until: unknown stage {stage!r}; stages in run order: {', '.join(names)}")
+    required = {name for name, _f, req in STAGES if req}
+    bad = [s for s in skip if s not in names]
+    if bad:
+        raise ConfigError(f"run_until: skip names unknown stages {bad}; stages: {', '.join(names)}")
+    bad = [s for s in skip if s in required]
+    if bad:
+        raise ConfigError(f"run_until: stages {bad} are required by the later stages and cannot be skipped")
+    np.random.seed(cfg.seed)  # noqa: NPY002 - as run()
+    ctx = _Ctx(cfg)
+    records: list[StageRecord] = []
+    for name, fn, req in STAGES[: names.index(stage) + 1]:
+        reason = "skipped (run_until skip=)" if name in skip else _enabled(cfg, name)
+        t0 = time.perf_counter()
+        if reason is None:
+            try:
+                rows = fn(ctx)
+                rec = StageRecord(name, time.perf_counter() - t0, rows, "ok")
+            except StageUnavailable as exc:
+                if req:
+                    raise StageUnavailable(f"stage '{name}' cannot run: {exc}") from exc
+                rec = StageRecord(name, time.perf_counter() - t0, None, "not_run", str(exc))
+                ctx.not_run[name] = str(exc)
+        else:
+            rec = StageRecord(name, 0.0, None, "not_run", reason)
+            ctx.not_run[name] = reason
+        records.append(rec)
+    return StageOutputs(ctx.cfg, ctx.con, ctx.data, ctx.tables, ctx.facts, ctx.not_run, records)

@@ -6,25 +6,40 @@ composes them for the shipped example design (``analyses/example_synthetic/confi
 
 1. ``synth.generate`` writes a register world (``SynthConfig(persons=N, seed=s)``, distinct seed per
    replication, window 2016-01..2023-12, all register mess switched on);
-2. ``io.read_inputs`` reads and validates it; ``linkage.link_participants`` links SUS to the population;
-3. ``panel.person_months`` builds the person-month panel; ``cohort.build_cohort`` the staggered-entry risk-set
-   cohort (participants starting in the analysis window, candidate controls per month u; candidate sample
-   rate 1.0 here, i.e. the full pool, because the worlds are small);
-4. ``matching.estimate_propensity`` (logit) and ``matching.match_nearest`` (1:1 without replacement, caliper 0.2
-   SD of the propensity score, exact on ``ref_month``, largest first — MatchIt's ``method="nearest"``);
-5. ``panel.horizon_outcomes`` and ``estimation.estimate_effects`` with the default estimator (weighted mean
-   difference, CR1 standard errors clustered by person).
+2. ``pipeline.run_until(cfg, "cohort")``: the pipeline's own stages ``io.read_inputs`` (read and validate),
+   ``linkage.link_participants``, ``panel.person_months`` and ``cohort.build_cohort`` (the staggered-entry
+   risk-set cohort: participants starting in the analysis window, candidate controls per month u; candidate
+   sample rate 1.0 here, i.e. the full pool, because the worlds are small);
+3. ``matching.match_cohort`` with the config's matching settings — the pipeline's match stage: logit propensity
+   score with calendar-month effects, 1:1 nearest neighbour without replacement, caliper 0.2 SD of the score,
+   exact on ``ref_month``, largest first (MatchIt's ``method="nearest"``);
+4. ``panel.horizon_outcomes`` of the matched sample, then ``estimation.estimate_effects`` with the default
+   estimator (weighted mean difference, CR1 standard errors clustered by person) on the same matched sample for
+   each design: **keep** — outcomes as they are (``later_treated: keep``); **censor** — controls' outcomes
+   censored from their own later insats start (``cohort.censor_at_later_start``; ``later_treated: censor`` with
+   ``censoring_weights: none``); **censor_ipcw** — the same, with the controls still uncensored at u+k weighted
+   by the inverse probability of not having started by then (``cohort.later_start_ipcw``, the pipeline's default
+   for ``later_treated: censor``; only in an installation that has it).
 
-Truth of a replication: the mean over the *matched* participants of their individual effect Y(with insats) −
-Y(without any insats during follow-up) in month u+k, from ``truth_participants.parquet`` (common random
-numbers, so it is the sample ATT of exactly the persons the estimate is about). Per outcome and horizon the study
-reports bias = mean(estimate − truth), bias/SE (bias over the mean SE), RMSE, mean SE, the SD of the error and the
-coverage of the 95 % CI [estimate ± 1.96 SE] for the truth.
+Truth of a replication: the mean over the *matched* participants of their individual effect in month u+k, from
+``truth_participants.parquet`` (common random numbers, so it is the sample ATT of exactly the persons the estimate
+is about). Per design, outcome and horizon the study reports bias = mean(estimate − truth), bias/SE (bias over the
+mean SE), RMSE, mean SE, the SD of the error and the coverage of the 95 % CI [estimate ± 1.96 SE] for the truth.
 
-Estimand note: controls may start an insats later (``later_treated: keep``); the estimate is then an
-intention-to-treat contrast "start now vs not start now", while the truth is against "no insats during
-follow-up". Later starts among controls dilute the estimate towards zero, which shows as a bias of the same sign
-as the effect growing with k (see ``RESULTS_PIPELINE.md``).
+Estimand note: the two designs target two estimands, and each is compared with its own truth.
+
+* ``keep`` (controls who start an insats later stay controls): the effect of starting in month u against *not
+  starting in month u, but possibly later* (Sianesi 2004) — truth ``not_now``, the columns ``{o}_m{k}_not_now``
+  of ``truth_participants.parquet`` (Y(start at u) − Y(not at u, later starts as they would happen)).
+* ``censor`` and ``censor_ipcw`` (controls followed only up to their own start): the effect of starting in u
+  against *no insats during follow-up* — truth ``never``, the columns ``{o}_m{k}`` (Y(start at u) − Y(no
+  insats)). Unweighted (``censor``) this is valid when censoring at the own start is non-informative given the
+  matched history; ``censor_ipcw`` needs only that the later start is ignorable given the register history up to
+  each month (Robins & Finkelstein 2000).
+
+A world generated before the ``_not_now`` columns existed has only the ``never`` truth; ``keep`` is then compared
+with it (truth ``never``, marked † in the table) and its bias includes the dilution by controls' later starts
+(their own effects pull the contrast towards zero, growing with k) — an estimand difference, not a defect.
 
 Usage (the committed ``validation/RESULTS_PIPELINE.md`` states the exact command it was made with)::
 
@@ -32,8 +47,10 @@ Usage (the committed ``validation/RESULTS_PIPELINE.md`` states the exact command
         --out validation/RESULTS_PIPELINE.md
     .venv/bin/python validation/montecarlo_pipeline.py --reps 2 --persons small   # smoke run
 
-Results are appended to ``<out>.csv`` after each replication and the Markdown table is rewritten every few
-replications, so an interrupted run still leaves a table with the number of replications done.
+Results are appended to ``<out>.csv`` after each replication (one row per replication × design × outcome ×
+horizon: ``seed``, ``design``, ``truth`` (``not_now``/``never``), ``outcome``, ``horizon_months``, ``estimate``,
+``std_error``, ``true_effect``, …) and the Markdown table is rewritten every few replications, so an interrupted
+run still leaves a table with the number of replications done.
 """
 
 from __future__ import annotations
@@ -48,13 +65,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from finsam_effekt.cohort import build_cohort
+from finsam_effekt.cohort import censor_at_later_start
 from finsam_effekt.config import AnalysisConfig, parse_config
 from finsam_effekt.estimation import estimate_effects
-from finsam_effekt.io import read_inputs
-from finsam_effekt.linkage import link_participants
-from finsam_effekt.matching import estimate_propensity, match_nearest
-from finsam_effekt.panel import horizon_outcomes, person_months
+from finsam_effekt.matching import match_cohort
+from finsam_effekt.panel import history_features, horizon_outcomes
+from finsam_effekt.pipeline import run_until
 from finsam_effekt.synth import SynthConfig, generate
 
 OUTCOMES = ("public_support", "self_support")
@@ -101,112 +117,114 @@ def analysis_config(mapping: Path) -> AnalysisConfig:
     return parse_config(data, mapping.parent, "<montecarlo_pipeline>")
 
 
-def analyse(world: Path, cfg: AnalysisConfig | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Run read → link → panel → cohort → match → outcomes → effects on a generated world.
+try:  # inverse probability of censoring weights for the censor design (finsam_effekt ≥ the IPCW change)
+    from finsam_effekt.cohort import later_start_ipcw
+except ImportError:  # an installation before it: the censor design is estimated unweighted only
+    later_start_ipcw = None
 
-    Returns the effects table (``EffectResults.to_frame()``, subgroup "all", status measure) and the matched
-    horizon outcomes (one row per matched unit, with ``treated``, ``weights``, ``person_id``, ``ref_month``).
+#: The designs, in table order: name → the truth it is compared with (``truth`` column). ``censor_ipcw`` only
+#: where ``cohort.later_start_ipcw`` exists.
+DESIGNS = {"keep": "not_now", "censor": "never", "censor_ipcw": "never"}
+
+
+def designs() -> list[str]:
+    """The designs this installation estimates (``censor_ipcw`` needs ``cohort.later_start_ipcw``)."""
+    return [d for d in DESIGNS if d != "censor_ipcw" or later_start_ipcw is not None]
+
+
+def analyse(world: Path, cfg: AnalysisConfig | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run read → link → panel → cohort (``pipeline.run_until``) → match (``matching.match_cohort``) → horizon
+    outcomes → effects on a generated world, for every design (:func:`designs`) on the same matched sample.
+
+    Returns the effects (``EffectResults.to_frame()``, subgroup "all", status measure, with a ``design`` column,
+    designs in :data:`DESIGNS` order) and the matched horizon outcomes as they are (one row per matched unit,
+    with ``treated``, ``weights``, ``person_id``, ``ref_month``, ``later_start_month``).
     """
     cfg = cfg or analysis_config(world / "mapping.yaml")
-    con, _rep = read_inputs(cfg.input_spec)
-    t = {name: con.table(name) for name in cfg.input_spec.tables}
-    lo, hi = con.sql("SELECT min(month), max(month) FROM earnings").fetchone()
-    end = cfg.outcomes.data_end or str(hi)
-    link = link_participants(
-        t["sus_registrations"],
-        t["population"],
-        window=(cfg.window.start, cfg.window.end),
-        age_range=(cfg.age.min, cfg.age.max),
-        sus_volume=t.get("sus_volume"),
-        episode_gap_days=cfg.linkage.episode_gap_days,
-        min_history_months=cfg.eligibility.min_history_months,
-        register_start=str(lo),
-        disclosure_threshold=cfg.disclosure_threshold,
-        benefit_spells=t["benefit_spells"],
-        social_assistance=t["social_assistance"],
-        con=con,
-    )
+    state = run_until(cfg, "cohort")
     thr = cfg.outcomes.self_support_threshold_sek
-    panel = person_months(
-        t["benefit_spells"],
-        t["social_assistance"],
-        t["earnings"],
-        t["population"],
-        end_month=end,
-        self_support_threshold=thr,
-        con=con,
-        output="arrow",
-    )
-    cohort = build_cohort(
-        link.participants,
-        panel=panel,
-        population=t["population"],
-        kommun_forbund=getattr(link, "kommun_forbund", None),
-        sus_registrations=t["sus_registrations"],
-        window=(cfg.window.start, cfg.window.end),
-        age_range=(cfg.age.min, cfg.age.max),
-        eligibility=cfg.eligibility.rule,
-        lookback_months=cfg.eligibility.lookback_months,
-        later_treated=cfg.later_treated,
-        sample_rate=cfg.eligibility.candidate_sample_rate,
-        end_month=end,
-        self_support_threshold=thr,
-        seed=cfg.seed,
-        con=con,
-    )
-    m = cfg.matching
-    covs = [c for c in cfg.covariates if c in cohort.columns]
-    ps = estimate_propensity(cohort, "treated", covs, time_effects="ref_month" if m.time_effects else None)
-    match = match_nearest(
-        cohort,
-        "treated",
-        ps.ps if m.distance == "glm" else ps.linear_predictor,
-        ratio=m.ratio,
-        replace=m.replace,
-        caliper=m.caliper,
-        std_caliper=m.std_caliper,
-        exact=list(m.exact),
-        m_order=m.m_order,
-        unit_id="person_id" if m.unit_id else None,
-        reuse_max=m.reuse_max,
-        random_state=cfg.seed,
-    )
-    keys = match.matched_data().reset_index(drop=True)
-    ho = horizon_outcomes(
-        keys,
-        HORIZONS,
-        panel=panel,
-        population=t["population"],
-        end_month=end,
-        self_support_threshold=thr,
-        con=con,
-    )
-    eff = estimate_effects(
-        ho,
-        outcomes=list(OUTCOMES),
-        horizons=HORIZONS,
-        measures=("status",),
-        estimators=["weighted_mean_diff"],
-        se=cfg.inference.se,
-        cluster=cfg.inference.cluster,
-    ).to_frame()
-    con.close()
-    return eff[eff["subgroup"] == "all"].reset_index(drop=True), ho
+    kmax = max(HORIZONS)
+    try:
+        matched = match_cohort(
+            state["cohort"], cfg.matching, covariates=cfg.covariates, seed=cfg.seed
+        ).matched_data()
+        ho = horizon_outcomes(
+            matched.reset_index(drop=True),
+            # the censoring weights need every month 1..k (who is still observed when)
+            tuple(range(1, kmax + 1)) if later_start_ipcw is not None else HORIZONS,
+            panel=state["panel"],
+            population=state.table("population"),
+            end_month=state["end_month"],
+            self_support_threshold=thr,
+            con=state.con,
+        )
+        samples: list[tuple[str, pd.DataFrame, str | None]] = [
+            ("keep", ho, None),
+            ("censor", censor_at_later_start(ho), None),
+        ]
+        if later_start_ipcw is not None:  # as the pipeline's outcomes stage with censoring_weights: ipcw
+
+            def history(keys: pd.DataFrame) -> pd.DataFrame:
+                return history_features(
+                    keys,
+                    state["panel"],
+                    state.table("population"),
+                    getattr(state["linkage"], "kommun_forbund", None),
+                    end_month=state["end_month"],
+                    self_support_threshold=thr,
+                    con=state.con,
+                    output="pandas",
+                )
+
+            cw = later_start_ipcw(ho, history, list(cfg.covariates), kmax)
+            samples.append(
+                ("censor_ipcw", censor_at_later_start(pd.concat([ho, cw.weights], axis=1)), "ipcw_")
+            )
+    finally:
+        state.con.close()
+    frames = []
+    for design, data, horizon_weights in samples:
+        eff = estimate_effects(
+            data,
+            outcomes=list(OUTCOMES),
+            horizons=HORIZONS,
+            measures=("status",),
+            estimators=["weighted_mean_diff"],
+            se=cfg.inference.se,
+            cluster=cfg.inference.cluster,
+            **({"horizon_weights": horizon_weights} if horizon_weights else {}),
+        ).to_frame()
+        frames.append(eff[eff["subgroup"] == "all"].assign(design=design))
+    return pd.concat(frames, ignore_index=True), ho
 
 
-def matched_truth(ho: pd.DataFrame, truth: pd.DataFrame) -> dict[tuple[str, int], float]:
-    """Mean individual true effect over the matched participants whose month u+k is observed."""
+def matched_truth(ho: pd.DataFrame, truth: pd.DataFrame) -> dict[tuple[str, str, int], tuple[str, float]]:
+    """Mean individual true effect over the matched participants whose month u+k is observed, per design.
+
+    Returns ``{(design, outcome, k): (truth kind, value)}`` for every design of :data:`DESIGNS`: ``censor`` and
+    ``censor_ipcw`` → ``never`` (columns ``{o}_m{k}``); ``keep`` → ``not_now`` (``{o}_m{k}_not_now``), or
+    ``never`` when the world's truth has no ``_not_now`` columns (a generator before them).
+    """
     tr = ho.loc[ho["treated"] == 1, ["person_id", "ref_month"]].astype(str)
     tm = tr.merge(
         truth.astype({"person_id": str, "ref_month": str}), on=["person_id", "ref_month"], how="left"
     )
     if len(tm) != len(tr):
         raise RuntimeError("truth_participants has duplicate (person_id, ref_month) rows")
-    return {(o, k): float(np.nanmean(tm[f"{o}_m{k}"])) for o in OUTCOMES for k in HORIZONS}
+    out = {}
+    for o in OUTCOMES:
+        for k in HORIZONS:
+            never = ("never", float(np.nanmean(tm[f"{o}_m{k}"])))
+            nn = f"{o}_m{k}_not_now"
+            for d, kind in DESIGNS.items():
+                use_nn = kind == "not_now" and nn in tm
+                out[(d, o, k)] = ("not_now", float(np.nanmean(tm[nn]))) if use_nn else never
+    return out
 
 
 def one_replication(seed: int, n_persons: int, workdir: Path | None = None) -> pd.DataFrame:
-    """Generate one world with ``seed`` and ``n_persons``, analyse it, return one row per outcome × horizon."""
+    """Generate one world with ``seed`` and ``n_persons``, analyse it, return one row per design × outcome ×
+    horizon."""
     tmp = Path(tempfile.mkdtemp(prefix=f"mcp{seed}_", dir=workdir))
     try:
         t0 = time.perf_counter()
@@ -218,14 +236,17 @@ def one_replication(seed: int, n_persons: int, workdir: Path | None = None) -> p
         shutil.rmtree(tmp, ignore_errors=True)
     rows = []
     for r in eff.itertuples():
+        kind, value = truth[(r.design, r.outcome, int(r.horizon_months))]
         rows.append(
             {
                 "seed": seed,
+                "design": r.design,
+                "truth": kind,
                 "outcome": r.outcome,
                 "horizon_months": int(r.horizon_months),
                 "estimate": r.estimate,
                 "std_error": r.std_error,
-                "truth": truth[(r.outcome, int(r.horizon_months))],
+                "true_effect": value,
                 "n_treated": int(r.n_treated),
                 "n_control": int(r.n_control),
                 "seconds_generate": round(t_gen, 2),
@@ -236,22 +257,26 @@ def one_replication(seed: int, n_persons: int, workdir: Path | None = None) -> p
 
 
 def summarise(est: pd.DataFrame) -> pd.DataFrame:
-    """Bias, bias/SE, RMSE, mean SE, SD of the error and 95 % CI coverage per outcome × horizon."""
-    d = est.assign(err=est["estimate"] - est["truth"])
+    """Bias, bias/SE, RMSE, mean SE, SD of the error and 95 % CI coverage per design × truth × outcome ×
+    horizon (designs in the order of :data:`DESIGNS`)."""
+    d = est.assign(err=est["estimate"] - est["true_effect"])
     d["covered"] = (d["err"].abs() <= 1.959963984540054 * d["std_error"]).astype(float)
-    g = d.groupby(["outcome", "horizon_months"], sort=True)
+    d["design"] = pd.Categorical(d["design"], categories=list(DESIGNS), ordered=True)
+    g = d.groupby(["design", "truth", "outcome", "horizon_months"], sort=True, observed=True)
     out = pd.DataFrame(
         {
             "reps": g.size(),
-            "truth_mean": g["truth"].mean(),
+            "truth_mean": g["true_effect"].mean(),
             "bias": g["err"].mean(),
             "mean_se": g["std_error"].mean(),
             "sd_error": g["err"].std(ddof=1),
             "rmse": np.sqrt(g["err"].apply(lambda e: float(np.mean(e**2)))),
             "coverage": g["covered"].mean(),
             "n_treated_mean": g["n_treated"].mean(),
+            "n_control_mean": g["n_control"].mean(),
         }
     ).reset_index()
+    out["design"] = out["design"].astype(str)
     out["bias_over_se"] = out["bias"] / out["mean_se"]
     return out
 
@@ -259,14 +284,15 @@ def summarise(est: pd.DataFrame) -> pd.DataFrame:
 def to_markdown(
     s: pd.DataFrame, command: str, seconds: float, n_persons: int, reps_done: int, reps_asked: int
 ) -> str:
-    """The results note: command, run size and one table row per outcome × horizon."""
+    """The results note: command, run size and one table row per design × outcome × horizon."""
     status = (
         f"all {reps_asked} replications done"
         if reps_done >= reps_asked
         else f"PARTIAL: {reps_done} of {reps_asked} replications done when this table was written"
     )
+    no_not_now = bool(((s["design"] == "keep") & (s["truth"] == "never")).any())
     lines = [
-        "# Monte Carlo through the real pipeline (default estimator)",
+        "# Monte Carlo through the real pipeline (default estimator, both later-treated designs)",
         "",
         "Made with (from the repository root):",
         "",
@@ -275,22 +301,37 @@ def to_markdown(
         "```",
         "",
         f"{status}; {n_persons} persons per world; {seconds:.0f} s wall time. Each replication: "
-        "`synth.generate` (distinct seed) → `io.read_inputs` → `linkage.link_participants` → "
-        "`panel.person_months` → `cohort.build_cohort` (full pool) → `matching.estimate_propensity` + "
-        "`match_nearest` (1:1, caliper 0.2 SD, exact on ref_month) → `panel.horizon_outcomes` → "
-        "`estimate_effects` (weighted mean difference, CR1 by person). Truth: mean individual effect over the "
-        "matched participants (`truth_participants.parquet`).",
+        '`synth.generate` (distinct seed) → `pipeline.run_until(cfg, "cohort")` (`io.read_inputs` → '
+        "`linkage.link_participants` → `panel.person_months` → `cohort.build_cohort`, full pool) → "
+        "`matching.match_cohort` (propensity score, 1:1, caliper 0.2 SD, exact on ref_month) → "
+        "`panel.horizon_outcomes` → `estimate_effects` (weighted mean difference, CR1 by person) on the same "
+        "matched sample per design: `keep` (controls' outcomes as they are, `later_treated: keep`), "
+        "`censor` (controls censored from their own later start, `cohort.censor_at_later_start`: "
+        "`later_treated: censor` with `censoring_weights: none`) and, where the installation has it, "
+        "`censor_ipcw` (the same, uncensored controls weighted by `cohort.later_start_ipcw`: the pipeline's "
+        "default for `later_treated: censor`). Truth: mean individual effect over the matched participants "
+        "(`truth_participants.parquet`) against `not_now` (not starting in month u, possibly later: columns "
+        "`{o}_m{k}_not_now`, the estimand of `keep`) or `never` (no insats during follow-up: `{o}_m{k}`, the "
+        "estimand of `censor` and `censor_ipcw`).",
         "",
-        "| outcome | k | reps | mean truth | bias | bias/SE | RMSE | mean SE | SD(error) | coverage 95 % | "
-        "mean n treated |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| design | truth | outcome | k | reps | mean truth | bias | bias/SE | RMSE | mean SE | SD(error) | "
+        "coverage 95 % | mean n treated | mean n control |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in s.itertuples():
+        mark = " †" if r.design == "keep" and r.truth == "never" else ""
         lines.append(
-            f"| {r.outcome} | {r.horizon_months} | {r.reps} | {r.truth_mean:.4f} | {r.bias:+.4f} | "
-            f"{r.bias_over_se:+.3f} | {r.rmse:.4f} | {r.mean_se:.4f} | {r.sd_error:.4f} | "
-            f"{100 * r.coverage:.1f} % | {r.n_treated_mean:.0f} |"
+            f"| {r.design} | {r.truth}{mark} | {r.outcome} | {r.horizon_months} | {r.reps} | "
+            f"{r.truth_mean:.4f} | {r.bias:+.4f} | {r.bias_over_se:+.3f} | {r.rmse:.4f} | {r.mean_se:.4f} | "
+            f"{r.sd_error:.4f} | {100 * r.coverage:.1f} % | {r.n_treated_mean:.0f} | {r.n_control_mean:.0f} |"
         )
+    if no_not_now:
+        lines += [
+            "",
+            "† The worlds' `truth_participants.parquet` has no `_not_now` columns (generated before they "
+            "existed): `keep` is compared with the `never` truth, so its bias includes the dilution by controls "
+            "who start an insats later (an estimand difference, not a defect of the estimator).",
+        ]
     if reps_done > 1:
         mc_se = np.sqrt(0.95 * 0.05 / reps_done)
         lines += [
@@ -314,7 +355,12 @@ def _run_command(csv: Path, persons: str) -> str:
 def merge(csvs: list[Path], out: Path, reps_asked: int, persons: str) -> None:
     """Summarise the raw rows of runs split over processes (``--first``) into one results note."""
     est = pd.concat([pd.read_csv(c) for c in csvs], ignore_index=True)
-    est = est.drop_duplicates(["seed", "outcome", "horizon_months"])
+    if not {"design", "truth", "true_effect"} <= set(est.columns):
+        raise SystemExit(
+            "merge: the CSVs lack the design/truth/true_effect columns (written by a version before both "
+            "designs were estimated); rerun those replications"
+        )
+    est = est.drop_duplicates(["seed", "design", "outcome", "horizon_months"])
     per_rep = est.drop_duplicates("seed")
     n_persons = SMALL_PERSONS if persons == "small" else int(persons)
     first, last = int(per_rep.seed.min()), int(per_rep.seed.max())

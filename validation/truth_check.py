@@ -1,9 +1,10 @@
 """End-to-end truth check on a synthetic register world (``finsam_effekt.synth``) with known effects.
 
-Runs the pipeline's stages read → link → panel → cohort → match → outcomes for an analysis config, estimates the
-effects with :func:`finsam_effekt.estimation.estimate_effects`, and compares them with the truth of the *same*
-participants (``truth_participants.parquet``: Y(with insats) − Y(without), per participant, joined on
-``person_id`` and ``ref_month``), and compares the naive participants-vs-every-candidate difference too.
+Runs the pipeline's stages read → link → panel → cohort → match → outcomes for an analysis config
+(:func:`finsam_effekt.pipeline.run_until`, without the balance stage), estimates the effects with
+:func:`finsam_effekt.estimation.estimate_effects`, and compares them with the truth of the *same* participants
+(``truth_participants.parquet``: Y(with insats) − Y(without), per participant, joined on ``person_id`` and
+``ref_month``), and compares the naive participants-vs-every-candidate difference too.
 
 Usage::
 
@@ -22,52 +23,102 @@ import numpy as np
 import pandas as pd
 
 from finsam_effekt import pipeline as pl
-from finsam_effekt.config import load_config
+from finsam_effekt.cohort import censor_at_later_start
+from finsam_effekt.config import AnalysisConfig, load_config
 from finsam_effekt.estimation import estimate_effects, event_study
+from finsam_effekt.panel import horizon_outcomes
+from finsam_effekt.schema import OUTCOMES
 
-STAGES_NEEDED = ("read & validate", "link", "panel", "cohort", "match", "outcomes")
-
-
-def prepare(config: Path) -> pl._Ctx:
-    """Run the stages up to the horizon outcomes; returns the pipeline context (``data``: cohort, match, …)."""
-    cfg = load_config(config)
-    ctx = pl._Ctx(cfg=cfg)
-    for name, fn, _required in pl.STAGES:
-        if name in STAGES_NEEDED:
-            fn(ctx)
-    return ctx
+#: The estimators the command reports (the matched ones of ``estimation.estimate_effects``).
+ESTIMATORS = ("weighted_mean_diff", "regression_adjustment", "matched_did")
 
 
-def truth_frame(ctx: pl._Ctx, truth: pd.DataFrame, outcomes, horizons) -> pd.DataFrame:
-    """Estimates (matched estimators and the naive difference) next to the truth over the same participants."""
-    data = ctx.data["outcomes"]
-    covs = [c for c in ctx.cfg.covariates if c in data.columns]
+def prepare(config: Path | AnalysisConfig, stage: str = "outcomes") -> pl.StageOutputs:
+    """Run the pipeline's stages up to ``stage`` (default: the horizon outcomes and paths of the matched sample)
+    with :func:`finsam_effekt.pipeline.run_until`, without the balance stage (nothing here reads it)."""
+    cfg = config if isinstance(config, AnalysisConfig) else load_config(config)
+    return pl.run_until(cfg, stage, skip=("balance",))
+
+
+def outcome_kw(state: pl.StageOutputs) -> dict:
+    """The keyword arguments the outcomes stage gives ``panel.horizon_outcomes`` and ``panel.outcome_paths``."""
+    return dict(
+        panel=state["panel"],
+        population=state.table("population"),
+        end_month=state["end_month"],
+        self_support_threshold=state.cfg.outcomes.self_support_threshold_sek,
+        con=state.con,
+    )
+
+
+def cohort_outcomes(state: pl.StageOutputs, horizons) -> pd.DataFrame:
+    """``person_id``, ``ref_month``, ``treated`` and the horizon outcomes of every cohort row (treated and every
+    candidate control person-month), in cohort order: the sample of the naive difference."""
+    keys = state["cohort"][["person_id", "ref_month", "treated"]].reset_index(drop=True)
+    return horizon_outcomes(keys, tuple(horizons), **outcome_kw(state))
+
+
+def matched_outcomes(state: pl.StageOutputs, horizons, cohort_ho: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The matched sample (``state["matched"]``, after the match stage) with its horizon outcomes, controls
+    censored at their own start under ``later_treated: censor`` — what the outcomes stage computes, at
+    ``horizons`` only.
+
+    With ``cohort_ho`` (:func:`cohort_outcomes` at the same horizons) the outcomes are taken from it instead of
+    being computed a second time: ``horizon_outcomes`` is a function of each row's (``person_id``, ``ref_month``)
+    only, so the values are the same.
+    """
+    matched = state["matched"]
+    if cohort_ho is None:
+        out = horizon_outcomes(matched.reset_index(drop=True), tuple(horizons), **outcome_kw(state))
+    else:
+        pos = state["cohort"].index.get_indexer(matched.index)
+        if (pos < 0).any():
+            raise RuntimeError("matched rows not found in the cohort (index changed?)")
+        cols = [f"{o}_{m}{k}" for k in horizons for o in OUTCOMES for m in ("m", "cum")]
+        out = matched.reset_index(drop=True)
+        out[cols] = cohort_ho[cols].iloc[pos].to_numpy()
+    if state.cfg.later_treated == "censor":
+        out = censor_at_later_start(out)
+    return out
+
+
+def truth_frame(
+    state: pl.StageOutputs,
+    truth: pd.DataFrame,
+    outcomes,
+    horizons,
+    *,
+    estimators=ESTIMATORS,
+    data: pd.DataFrame | None = None,
+    cohort_ho: pd.DataFrame | None = None,
+    naive: bool = True,
+) -> pd.DataFrame:
+    """Estimates (matched estimators and the naive difference) next to the truth over the same participants.
+
+    ``data`` is the matched sample with outcomes (default: the outcomes stage's ``state["outcomes"]``);
+    ``cohort_ho`` the naive sample (default: :func:`cohort_outcomes`); ``naive=False`` leaves the naive
+    difference out. ``matched_did`` needs the stage's ``state["paths"]`` (its pre-period).
+    """
+    data = state["outcomes"] if data is None else data
+    covs = [c for c in state.cfg.covariates if c in data.columns]
     res = estimate_effects(
         data,
         outcomes=list(outcomes),
         horizons=tuple(horizons),
         measures=("status",),
-        estimators=("weighted_mean_diff", "regression_adjustment", "matched_did"),
+        estimators=tuple(estimators),
         covariates=covs,
-        pre_period=ctx.data["paths"],
+        pre_period=state["paths"] if "matched_did" in estimators else None,
     ).to_frame()
-    # naive: participants vs every candidate person-month, unweighted, outcomes from the panel stage
-    panel = pl._module("panel")
-    cohort = ctx.data["cohort"]
-    ho = panel.horizon_outcomes(
-        cohort[["person_id", "ref_month", "treated"]].reset_index(drop=True),
-        tuple(horizons),
-        panel=ctx.data["panel"],
-        population=pl._table(ctx, "population"),
-        end_month=ctx.data["end_month"],
-        self_support_threshold=ctx.cfg.outcomes.self_support_threshold_sek,
-        con=ctx.con,
-    )
-    naive = estimate_effects(
-        ho, outcomes=list(outcomes), horizons=tuple(horizons), measures=("status",), weights=None
-    ).to_frame()
-    naive = naive[naive.estimator == "weighted_mean_diff"].assign(estimator="naive_difference")
-    out = pd.concat([res[res.subgroup == "all"], naive], ignore_index=True)
+    out = res[res.subgroup == "all"]
+    if naive:  # participants vs every candidate person-month, unweighted, outcomes from the panel stage
+        ho = cohort_outcomes(state, horizons) if cohort_ho is None else cohort_ho
+        nd = estimate_effects(
+            ho, outcomes=list(outcomes), horizons=tuple(horizons), measures=("status",), weights=None
+        ).to_frame()
+        nd = nd[nd.estimator == "weighted_mean_diff"].assign(estimator="naive_difference")
+        out = pd.concat([out, nd], ignore_index=True)
+    out = out.reset_index(drop=True)
     treated = data[data["treated"] == 1][["person_id", "ref_month"]].astype(str)
     tm = treated.merge(
         truth.astype({"person_id": str, "ref_month": str}), on=["person_id", "ref_month"], how="left"
