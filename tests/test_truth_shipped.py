@@ -103,6 +103,8 @@ def test_shipped_att_within_two_se_of_matched_truth(shipped):
     _, _, out = shipped
     main = out.loc["weighted_mean_diff"]
     assert len(main) == 6
+    # the example keeps later-starting controls: its estimand is "start now vs not now" (Sianesi), the truth too
+    assert (main["truth_kind"] == "not_now").all()
     # the truth is the mean over the matched participants only: they are fewer than all linkable participants
     assert (main["truth"] < 0).loc["public_support"].all() and (main["truth"] > 0).loc["self_support"].all()
     assert (main["z"].abs() < 2).all(), main[["estimate", "std_error", "truth", "z"]]

@@ -3,8 +3,11 @@
 Runs the pipeline's stages read → link → panel → cohort → match → outcomes for an analysis config
 (:func:`finsam_effekt.pipeline.run_until`, without the balance stage), estimates the effects with
 :func:`finsam_effekt.estimation.estimate_effects`, and compares them with the truth of the *same* participants
-(``truth_participants.parquet``: Y(with insats) − Y(without), per participant, joined on ``person_id`` and
-``ref_month``), and compares the naive participants-vs-every-candidate difference too.
+(``truth_participants.parquet``, per participant, joined on ``person_id`` and ``ref_month``), and compares the
+naive participants-vs-every-candidate difference too. The truth is that of the config's estimand:
+``later_treated: keep`` → Y(with) − Y(not now) (columns ``{o}_m{k}_not_now``; controls may start later),
+``censor`` → Y(with) − Y(without any insats during follow-up) (``{o}_m{k}``; with IPCW when the outcomes carry
+``ipcw_{k}`` weights). Column ``truth_kind`` says which.
 
 Usage::
 
@@ -109,6 +112,7 @@ def truth_frame(
         estimators=tuple(estimators),
         covariates=covs,
         pre_period=state["paths"] if "matched_did" in estimators else None,
+        horizon_weights="ipcw_" if "ipcw_1" in data.columns else None,
     ).to_frame()
     out = res[res.subgroup == "all"]
     if naive:  # participants vs every candidate person-month, unweighted, outcomes from the panel stage
@@ -123,8 +127,14 @@ def truth_frame(
     tm = treated.merge(
         truth.astype({"person_id": str, "ref_month": str}), on=["person_id", "ref_month"], how="left"
     )
+    # the truth of the design's estimand: keep → against "not now" (Sianesi), censor → against no insats
+    suffix = (
+        "_not_now" if state.cfg.later_treated == "keep" and any(c.endswith("_not_now") for c in tm) else ""
+    )
+    out["truth_kind"] = "not_now" if suffix else "never"
     out["truth"] = [
-        float(np.nanmean(tm[f"{o}_m{k}"])) for o, k in zip(out["outcome"], out["horizon_months"], strict=True)
+        float(np.nanmean(tm[f"{o}_m{k}{suffix}"]))
+        for o, k in zip(out["outcome"], out["horizon_months"], strict=True)
     ]
     out["z"] = (out["estimate"] - out["truth"]) / out["std_error"]
     out["within_2se"] = out["z"].abs() < 2
