@@ -235,6 +235,12 @@ TEXT: dict[str, tuple[str, str]] = {
         "– = suppressed: rests on fewer than {t} persons in a group (disclosure control).",
     ),
     "none": ("Inga resultat.", "No results."),
+    "key_outcomes_note": (
+        "Tabellerna här visar huvudutfallen ({outcomes}); alla utfall och båda måtten finns i {files} och i "
+        "results.xlsx.",
+        "The tables here show the main outcomes ({outcomes}); every outcome and both measures are in {files} and "
+        "in results.xlsx.",
+    ),
     "more_rows": (
         "… ytterligare {n} rader finns i CSV-filen och i results.xlsx.",
         "… {n} more rows are in the CSV file and results.xlsx.",
@@ -303,8 +309,22 @@ FACT_LABELS: dict[str, tuple[str, str]] = {
 COUNT_FACTS: frozenset[str] = frozenset(
     {"participants", "candidate_control_months", "matched_treated", "matched_controls", "unmatched_treated"}
 )
-#: Outcomes shown in the effects figure (the full set is in the tables).
+#: Outcomes shown in the effects figure and the report's effect tables (the full set is in the CSV and Excel files).
 FIGURE_OUTCOMES: tuple[str, ...] = ("public_support", "self_support", "benefit_sek", "earnings_sek")
+#: Outcomes of the report's subgroup and sensitivity tables.
+SUBGROUP_OUTCOMES: tuple[str, ...] = ("public_support", "self_support")
+
+
+def key_rows(
+    df: pd.DataFrame, outcomes: Sequence[str] = FIGURE_OUTCOMES, measure: str | None = None
+) -> pd.DataFrame:
+    """The rows of a tidy table the HTML report shows: the main ``outcomes`` (all outcomes when none of them is
+    present, e.g. a run with other outcomes) and, if given, one ``measure``; the files keep every row."""
+    if "outcome" in df.columns and df["outcome"].isin(outcomes).any():
+        df = df[df["outcome"].isin(outcomes)]
+    if measure is not None and "measure" in df.columns and (df["measure"] == measure).any():
+        df = df[df["measure"] == measure]
+    return df
 
 
 def fact_label(key: str, lang: str) -> str:
@@ -806,6 +826,10 @@ def render_html(
                 cap += " " + text("fig_suppressed", lang).format(t=threshold)
             parts.append(_figure_html(pngs[key], cap))
 
+    def key_note(files: str) -> str:
+        names = ", ".join(outcome_label(o, lang).lower() for o in FIGURE_OUTCOMES)
+        return f"<p class='note'>{html.escape(text('key_outcomes_note', lang).format(outcomes=names, files=files))}</p>"
+
     def table_section(name: str) -> None:
         """A titled table with its reading guide (nothing when the run did not produce it)."""
         if name not in tables:
@@ -849,13 +873,17 @@ def render_html(
             f"status = {text('status', lang)}; cumulative = {text('cumulative', lang)}.</p>"
         )
         fig("effects")
-        parts.append(html_table(main, lang))
+        parts.append(key_note("effects.csv"))
+        parts.append(html_table(key_rows(main).drop(columns=["subgroup", "estimator"]), lang))
         others = eff[(eff["subgroup"] == "all") & (eff["estimator"] != content.main_estimator)]
         if not others.empty:
-            parts.append(html_table(others, lang))
+            parts.append(html_table(key_rows(others, measure="status").drop(columns=["subgroup"]), lang))
         parts.append(f"<h2>{text('subgroups', lang)}</h2>")
+        sub = eff[(eff["subgroup"] != "all") & (eff["estimator"] == content.main_estimator)]
         parts.append(
-            html_table(eff[(eff["subgroup"] != "all") & (eff["estimator"] == content.main_estimator)], lang)
+            html_table(
+                key_rows(sub, outcomes=SUBGROUP_OUTCOMES, measure="status").drop(columns=["estimator"]), lang
+            )
         )
     else:
         parts.append(f"<p>{text('none', lang)}</p>")
@@ -863,9 +891,11 @@ def render_html(
     fig("outcome_paths")
     fig("event_study")
     parts.append(f"<h2>{text('sensitivity', lang)}</h2>")
-    parts.append(
-        html_table(tables["sensitivity"], lang) if "sensitivity" in tables else f"<p>{text('none', lang)}</p>"
-    )
+    if "sensitivity" in tables:
+        parts.append(key_note("sensitivity.csv"))
+        parts.append(html_table(key_rows(tables["sensitivity"], outcomes=SUBGROUP_OUTCOMES), lang))
+    else:
+        parts.append(f"<p>{text('none', lang)}</p>")
     parts.append(f"<h2>{text('cost_benefit', lang)}</h2>")
     fig("waterfall")
     fig("tornado")

@@ -357,3 +357,21 @@ def test_extra_tables_absent_leave_no_heading(tmp_path):
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert TABLE_TITLES["support_consistency"][1] not in page
     assert TABLE_TITLES["cost_benefit_methods"][1] not in page
+
+
+def test_report_tables_show_main_outcomes_and_status_subgroups_the_files_everything(tmp_path):
+    """report.html lists the main outcomes (and status-only subgroups); effects.csv keeps every row."""
+    eff = _effects()
+    extra = eff.iloc[:3].assign(outcome="days_sickness", estimate=[1.25, 2.5, 3.75])
+    cum = eff.iloc[3:4].assign(measure="cumulative", subgroup="sex=K", estimate=-0.625, n_treated=50)
+    content = _content()
+    content.tables["effects"] = pd.concat([eff, extra, cum], ignore_index=True)
+    for lang in ("sv", "en"):
+        d = tmp_path / lang
+        d.mkdir()
+        write_outputs(content, d, lang=lang, threshold=5)
+        assert len(pd.read_csv(d / "effects.csv")) == len(eff) + 4
+        page = (d / "report.html").read_text(encoding="utf-8")
+        assert "3.75" not in page and "-0.625" not in page and "−0.625" not in page
+        assert ("alla utfall och båda måtten finns i effects.csv" in page) == (lang == "sv")
+        assert ("every outcome and both measures are in effects.csv" in page) == (lang == "en")
