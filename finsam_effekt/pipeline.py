@@ -781,6 +781,41 @@ def _enabled(cfg: AnalysisConfig, name: str) -> str | None:
     return None
 
 
+def _run_stage(
+    ctx: _Ctx,
+    name: str,
+    fn: Callable[[_Ctx], int | None],
+    required: bool,
+    reason: str | None,
+    keep_going: bool,
+) -> StageRecord:
+    """Run one stage (or record why it does not run). A stage that cannot run (``StageUnavailable``) stops the run
+    when it is required and is noted otherwise; with ``keep_going`` (``run``) any other defect of an optional
+    stage is logged and noted instead of costing the whole report, without it (``run_until``) it is raised."""
+    if reason is not None:
+        ctx.not_run[name] = reason
+        return StageRecord(name, 0.0, None, "not_run", reason)
+    t0 = time.perf_counter()
+    try:
+        rows = fn(ctx)
+        return StageRecord(name, time.perf_counter() - t0, rows, "ok")
+    except StageUnavailable as exc:
+        if required:
+            log.error("%s: %s", name, exc)
+            raise StageUnavailable(f"stage '{name}' cannot run: {exc}") from exc
+        ctx.not_run[name] = str(exc)
+        return StageRecord(name, time.perf_counter() - t0, None, "not_run", str(exc))
+    except FinsamError:
+        raise
+    except Exception as exc:  # an optional stage's defect must not cost the whole report
+        if required or not keep_going:
+            raise
+        log.exception("%s failed", name)
+        note = f"failed with {type(exc).__name__}: {exc} (traceback in run.log)"
+        ctx.not_run[name] = note
+        return StageRecord(name, time.perf_counter() - t0, None, "failed", note)
+
+
 def run(
     cfg: AnalysisConfig,
     out: Path,
@@ -822,29 +857,7 @@ def run(
                 reason = _enabled(cfg, name)
                 if on_start:
                     on_start(name)
-                t0 = time.perf_counter()
-                if reason is None:
-                    try:
-                        rows = fn(ctx)
-                        rec = StageRecord(name, time.perf_counter() - t0, rows, "ok")
-                    except StageUnavailable as exc:
-                        if required:
-                            log.error("%s: %s", name, exc)
-                            raise StageUnavailable(f"stage '{name}' cannot run: {exc}") from exc
-                        rec = StageRecord(name, time.perf_counter() - t0, None, "not_run", str(exc))
-                        ctx.not_run[name] = str(exc)
-                    except FinsamError:
-                        raise
-                    except Exception as exc:  # an optional stage's defect must not cost the whole report
-                        if required:
-                            raise
-                        log.exception("%s failed", name)
-                        note = f"failed with {type(exc).__name__}: {exc} (traceback in run.log)"
-                        rec = StageRecord(name, time.perf_counter() - t0, None, "failed", note)
-                        ctx.not_run[name] = note
-                else:
-                    rec = StageRecord(name, 0.0, None, "not_run", reason)
-                    ctx.not_run[name] = reason
+                rec = _run_stage(ctx, name, fn, required, reason, keep_going=True)
                 records.append(rec)
                 log.info(
                     "stage %-16s %-8s rows=%s %.2fs %s", name, rec.status, rec.rows, rec.seconds, rec.note
@@ -1003,18 +1016,5 @@ def run_until(cfg: AnalysisConfig, stage: str, *, skip: Sequence[str] = ()) -> S
     records: list[StageRecord] = []
     for name, fn, req in STAGES[: names.index(stage) + 1]:
         reason = "skipped (run_until skip=)" if name in skip else _enabled(cfg, name)
-        t0 = time.perf_counter()
-        if reason is None:
-            try:
-                rows = fn(ctx)
-                rec = StageRecord(name, time.perf_counter() - t0, rows, "ok")
-            except StageUnavailable as exc:
-                if req:
-                    raise StageUnavailable(f"stage '{name}' cannot run: {exc}") from exc
-                rec = StageRecord(name, time.perf_counter() - t0, None, "not_run", str(exc))
-                ctx.not_run[name] = str(exc)
-        else:
-            rec = StageRecord(name, 0.0, None, "not_run", reason)
-            ctx.not_run[name] = reason
-        records.append(rec)
+        records.append(_run_stage(ctx, name, fn, req, reason, keep_going=False))
     return StageOutputs(ctx.cfg, ctx.con, ctx.data, ctx.tables, ctx.facts, ctx.not_run, records)
