@@ -352,6 +352,21 @@ def build_cohort(
 _WIDE = re.compile(r"^(?P<o>.+)_(?P<kind>m|cum)(?P<k>\d+)$")
 
 
+#: Month index standing for "no later start" (treated rows, controls who never start).
+_NEVER = np.iinfo(np.int64).max
+
+
+def _later_start_index(frame: pd.DataFrame) -> np.ndarray:
+    """Month index of each control's own first start (``later_start_month``); :data:`_NEVER` for treated rows and
+    controls who never start."""
+    ls = frame["later_start_month"]
+    has = (ls.notna() & (ls.astype(str) != "") & (frame["treated"] == 0)).to_numpy()
+    L = np.full(len(frame), _NEVER, dtype=np.int64)
+    if has.any():
+        L[has] = mo.to_index(ls[has].astype(str))
+    return L
+
+
 def censor_at_later_start(frame: pd.DataFrame, outcomes: Sequence[str] = OUTCOMES) -> pd.DataFrame:
     """Censor controls' outcomes from their own first insats start (``later_treated="censor"``).
 
@@ -363,12 +378,9 @@ def censor_at_later_start(frame: pd.DataFrame, outcomes: Sequence[str] = OUTCOME
     if "later_start_month" not in frame.columns:
         raise InputError("censor_at_later_start: the frame has no later_start_month column (from the cohort)")
     out = frame.copy()
-    ls = out["later_start_month"]
-    has = ls.notna() & (ls.astype(str) != "") & (out["treated"].to_numpy() == 0)
-    if not has.any():
+    L = _later_start_index(out)
+    if not (L < _NEVER).any():
         return out
-    L = np.full(len(out), np.iinfo(np.int64).max, dtype=np.int64)
-    L[has.to_numpy()] = mo.to_index(ls[has].astype(str))
     if "month" in out.columns and "rel_month" in out.columns:
         cens = mo.to_index(out["month"].astype(str)) >= L
         cols = [o for o in outcomes if o in out.columns]
@@ -462,13 +474,9 @@ def later_start_ipcw(
         )
     n = len(frame)
     u = mo.to_index(frame["ref_month"].astype(str))
-    ls = frame["later_start_month"]
-    has = (ls.notna() & (ls.astype(str) != "")).to_numpy()
-    big = np.iinfo(np.int64).max // 2
-    L = np.full(n, big, dtype=np.int64)
-    if has.any():
-        L[has] = mo.to_index(ls[has].astype(str))
-    ctrl = (frame["treated"].to_numpy() == 0) & (frame[weights].to_numpy(float) > 0)
+    L = _later_start_index(frame)
+    is_ctrl = frame["treated"].to_numpy() == 0
+    ctrl = is_ctrl & (frame[weights].to_numpy(float) > 0)
     rows, js = [], []
     for j in range(1, horizon + 1):
         at_risk = ctrl & (L >= u + j) & frame[f"{observed}_m{j}"].notna().to_numpy()
@@ -478,30 +486,23 @@ def later_start_ipcw(
     r = np.concatenate(rows)
     j = np.concatenate(js)
     event = (L[r] == u[r] + j).astype(int)
+    # cumulative log survival per row and horizon: Σ_{j ≤ k} log(1 − ĥ_ij) (0 without later starts: weights 1)
+    cum = np.zeros((n, horizon + 1))
+    fit = None
+    if event.any():
+        keys = pd.DataFrame(
+            {"person_id": frame["person_id"].to_numpy()[r], "ref_month": mo.from_index(u[r] + j)}
+        )
+        feats = history(keys).reset_index(drop=True)
+        covs = [c for c in covariates if c in feats.columns and feats[c].nunique(dropna=False) > 1]
+        design = feats[covs].assign(_event=event, _j=j.astype(float), _j2=(j.astype(float) ** 2) / horizon)
+        from .matching import estimate_propensity
+
+        fit = estimate_propensity(design, "_event", [*covs, "_j", "_j2"])
+        np.add.at(cum, (r, j), np.log1p(-fit.ps))
+    cum = np.cumsum(cum, axis=1)
     out = pd.DataFrame(index=frame.index)
     cens_at = L - u  # a control is censored at horizon k when k ≥ L − u
-    is_ctrl = frame["treated"].to_numpy() == 0
-    if event.sum() == 0:
-        for k in range(1, horizon + 1):
-            out[f"ipcw_{k}"] = np.where(is_ctrl & (cens_at <= k), np.nan, 1.0)
-        return CensoringWeights(out, None, int(r.size), 0)
-    keys = pd.DataFrame(
-        {
-            "person_id": frame["person_id"].to_numpy()[r],
-            "ref_month": mo.from_index(u[r] + j),
-        }
-    )
-    feats = history(keys).reset_index(drop=True)
-    covs = [c for c in covariates if c in feats.columns and feats[c].nunique(dropna=False) > 1]
-    design = feats[covs].assign(_event=event, _j=j.astype(float), _j2=(j.astype(float) ** 2) / horizon)
-    from .matching import estimate_propensity
-
-    fit = estimate_propensity(design, "_event", [*covs, "_j", "_j2"])
-    log_surv = np.log1p(-fit.ps)
-    # cumulative log survival per row and horizon: Σ_{j ≤ k} log(1 − ĥ_ij)
-    cum = np.zeros((n, horizon + 1))
-    np.add.at(cum, (r, j), log_surv)
-    cum = np.cumsum(cum, axis=1)
     for k in range(1, horizon + 1):
         w = np.exp(-cum[:, k])
         out[f"ipcw_{k}"] = np.where(is_ctrl, np.where(cens_at <= k, np.nan, w), 1.0)
