@@ -469,7 +469,7 @@ def _stage_outcomes(ctx: _Ctx) -> int | None:
     paths = panel.outcome_paths(keys[path_keys], (-w, w), **common)
     if cfg.later_treated == "censor" and "later_start_month" in ho.columns:
         if cfg.censoring_weights == "ipcw":
-            cw = _later_start_ipcw(ctx, ho, hmax)
+            cw = later_start_weights(ctx, ho, hmax)
             ho = pd.concat([ho, cw.weights], axis=1)
             ctx.facts["ipcw_later_starts"] = cw.n_events
         cens = _fn("cohort", "censor_at_later_start")
@@ -480,9 +480,13 @@ def _stage_outcomes(ctx: _Ctx) -> int | None:
     return len(ho)
 
 
-def _later_start_ipcw(ctx: _Ctx, ho: pd.DataFrame, horizon: int) -> Any:
-    """Censoring weights for controls censored at their own later start (``cohort.later_start_ipcw``): the hazard
-    model uses the run's covariates measured month by month with ``panel.history_features``."""
+def later_start_weights(ctx: _Ctx | StageOutputs, ho: pd.DataFrame, horizon: int) -> Any:
+    """Censoring weights for controls censored at their own later start (``cohort.later_start_ipcw``), as the
+    outcomes stage computes them under ``later_treated: censor`` with ``censoring_weights: ipcw``: the hazard
+    model uses the run's covariates measured month by month with ``panel.history_features`` on the run's panel.
+
+    ``ctx``: the stages' results up to the cohort (a :class:`StageOutputs` from :func:`run_until`); ``ho``: the
+    matched sample's ``horizon_outcomes`` for every month 1..``horizon``, before censoring."""
     cfg = ctx.cfg
     link = ctx.data["linkage"]
 

@@ -140,38 +140,37 @@ def test_null_world_pretrend_test_does_not_reject(null_world):
 
 def test_montecarlo_pipeline_smoke(tmp_path):
     """``montecarlo_pipeline.py --reps 2 --persons small``: runs, writes the table with every design (keep,
-    censor, and censor_ipcw where the installation has IPCW) each against its truth, estimates near the truth."""
+    censor, censor_ipcw) each against its truth, estimates near the truth."""
     mc = _load("montecarlo_pipeline")
     out = tmp_path / "res.md"
     mc.main(["--reps", "2", "--persons", "small", "--out", str(out)])
     est = pd.read_csv(out.with_suffix(".csv"))
     assert sorted(est.seed.unique()) == [mc.SEED0, mc.SEED0 + 1]
-    designs = mc.designs()  # keep, censor (+ censor_ipcw where cohort.later_start_ipcw exists)
-    assert designs[:2] == ["keep", "censor"]
+    designs = list(mc.DESIGNS)
+    assert designs == ["keep", "censor", "censor_ipcw"]
     assert len(est) == 2 * len(designs) * len(mc.OUTCOMES) * len(mc.HORIZONS)
     assert est.groupby(["seed", "design"]).size().to_dict() == {
         (s, d): 6 for s in (mc.SEED0, mc.SEED0 + 1) for d in designs
     }
     assert set(est.loc[est.design != "keep", "truth"]) == {"never"}
     keep_truth = set(est.loc[est.design == "keep", "truth"])
-    assert keep_truth in ({"not_now"}, {"never"})
+    assert keep_truth == {"not_now"}  # the generator writes the not-now truth
     assert (est.n_treated > 20).all() and (est.std_error > 0).all()
     # same matched sample: same treated; censoring only removes controls' months after their own start
     by = {d: est[est.design == d].set_index(["seed", "outcome", "horizon_months"]) for d in designs}
     k, c = by["keep"], by["censor"]
     assert (k.n_treated == c.n_treated).all() and (c.n_control <= k.n_control).all()
     assert (c.n_control < k.n_control).any()
-    if "censor_ipcw" in by:  # the weights change the estimate, not who is observed
-        ci = by["censor_ipcw"]
-        assert (ci.n_control == c.n_control).all() and not np.allclose(ci.estimate, c.estimate)
+    ci = by["censor_ipcw"]  # the weights change the estimate, not who is observed
+    assert (ci.n_control == c.n_control).all() and not np.allclose(ci.estimate, c.estimate)
     z = (est.estimate - est.true_effect) / est.std_error
     assert np.all(np.abs(z) < 4.5)
     text = out.read_text(encoding="utf-8")
     assert "all 2 replications done" in text and "--reps 2 --persons small" in text
     assert "| design | truth | outcome | k |" in text
     assert text.count("| keep |") == 6 and text.count("| censor | never | ") == 6
-    assert text.count("| censor_ipcw | never | ") == (6 if "censor_ipcw" in designs else 0)
-    assert ("| keep | never † |" in text and "has no `_not_now` columns" in text) == (keep_truth == {"never"})
+    assert text.count("| censor_ipcw | never | ") == 6
+    assert "| keep | never † |" not in text and "has no `_not_now` columns" not in text
 
 
 def test_montecarlo_truth_per_design():

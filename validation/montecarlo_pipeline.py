@@ -19,7 +19,7 @@ composes them for the shipped example design (``analyses/example_synthetic/confi
    censored from their own later insats start (``cohort.censor_at_later_start``; ``later_treated: censor`` with
    ``censoring_weights: none``); **censor_ipcw** — the same, with the controls still uncensored at u+k weighted
    by the inverse probability of not having started by then (``cohort.later_start_ipcw``, the pipeline's default
-   for ``later_treated: censor``; only in an installation that has it).
+   for ``later_treated: censor``).
 
 Truth of a replication: the mean over the *matched* participants of their individual effect in month u+k, from
 ``truth_participants.parquet`` (common random numbers, so it is the sample ATT of exactly the persons the estimate
@@ -69,8 +69,8 @@ from finsam_effekt.cohort import censor_at_later_start
 from finsam_effekt.config import AnalysisConfig, parse_config
 from finsam_effekt.estimation import estimate_effects
 from finsam_effekt.matching import match_cohort
-from finsam_effekt.panel import history_features, horizon_outcomes
-from finsam_effekt.pipeline import run_until
+from finsam_effekt.panel import horizon_outcomes
+from finsam_effekt.pipeline import later_start_weights, run_until
 from finsam_effekt.synth import SynthConfig, generate
 
 OUTCOMES = ("public_support", "self_support")
@@ -117,24 +117,13 @@ def analysis_config(mapping: Path) -> AnalysisConfig:
     return parse_config(data, mapping.parent, "<montecarlo_pipeline>")
 
 
-try:  # inverse probability of censoring weights for the censor design (finsam_effekt ≥ the IPCW change)
-    from finsam_effekt.cohort import later_start_ipcw
-except ImportError:  # an installation before it: the censor design is estimated unweighted only
-    later_start_ipcw = None
-
-#: The designs, in table order: name → the truth it is compared with (``truth`` column). ``censor_ipcw`` only
-#: where ``cohort.later_start_ipcw`` exists.
+#: The designs, in table order: name → the truth it is compared with (``truth`` column).
 DESIGNS = {"keep": "not_now", "censor": "never", "censor_ipcw": "never"}
-
-
-def designs() -> list[str]:
-    """The designs this installation estimates (``censor_ipcw`` needs ``cohort.later_start_ipcw``)."""
-    return [d for d in DESIGNS if d != "censor_ipcw" or later_start_ipcw is not None]
 
 
 def analyse(world: Path, cfg: AnalysisConfig | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run read → link → panel → cohort (``pipeline.run_until``) → match (``matching.match_cohort``) → horizon
-    outcomes → effects on a generated world, for every design (:func:`designs`) on the same matched sample.
+    outcomes → effects on a generated world, for every design (:data:`DESIGNS`) on the same matched sample.
 
     Returns the effects (``EffectResults.to_frame()``, subgroup "all", status measure, with a ``design`` column,
     designs in :data:`DESIGNS` order) and the matched horizon outcomes as they are (one row per matched unit,
@@ -151,35 +140,20 @@ def analyse(world: Path, cfg: AnalysisConfig | None = None) -> tuple[pd.DataFram
         ho = horizon_outcomes(
             matched.reset_index(drop=True),
             # the censoring weights need every month 1..k (who is still observed when)
-            tuple(range(1, kmax + 1)) if later_start_ipcw is not None else HORIZONS,
+            tuple(range(1, kmax + 1)),
             panel=state["panel"],
             population=state.table("population"),
             end_month=state["end_month"],
             self_support_threshold=thr,
             con=state.con,
         )
+        # censor_ipcw: as the pipeline's outcomes stage with censoring_weights: ipcw
+        cw = later_start_weights(state, ho, kmax)
         samples: list[tuple[str, pd.DataFrame, str | None]] = [
             ("keep", ho, None),
             ("censor", censor_at_later_start(ho), None),
+            ("censor_ipcw", censor_at_later_start(pd.concat([ho, cw.weights], axis=1)), "ipcw_"),
         ]
-        if later_start_ipcw is not None:  # as the pipeline's outcomes stage with censoring_weights: ipcw
-
-            def history(keys: pd.DataFrame) -> pd.DataFrame:
-                return history_features(
-                    keys,
-                    state["panel"],
-                    state.table("population"),
-                    getattr(state["linkage"], "kommun_forbund", None),
-                    end_month=state["end_month"],
-                    self_support_threshold=thr,
-                    con=state.con,
-                    output="pandas",
-                )
-
-            cw = later_start_ipcw(ho, history, list(cfg.covariates), kmax)
-            samples.append(
-                ("censor_ipcw", censor_at_later_start(pd.concat([ho, cw.weights], axis=1)), "ipcw_")
-            )
     finally:
         state.con.close()
     frames = []
@@ -192,7 +166,7 @@ def analyse(world: Path, cfg: AnalysisConfig | None = None) -> tuple[pd.DataFram
             estimators=["weighted_mean_diff"],
             se=cfg.inference.se,
             cluster=cfg.inference.cluster,
-            **({"horizon_weights": horizon_weights} if horizon_weights else {}),
+            horizon_weights=horizon_weights,
         ).to_frame()
         frames.append(eff[eff["subgroup"] == "all"].assign(design=design))
     return pd.concat(frames, ignore_index=True), ho
@@ -307,7 +281,7 @@ def to_markdown(
         "`panel.horizon_outcomes` → `estimate_effects` (weighted mean difference, CR1 by person) on the same "
         "matched sample per design: `keep` (controls' outcomes as they are, `later_treated: keep`), "
         "`censor` (controls censored from their own later start, `cohort.censor_at_later_start`: "
-        "`later_treated: censor` with `censoring_weights: none`) and, where the installation has it, "
+        "`later_treated: censor` with `censoring_weights: none`) and "
         "`censor_ipcw` (the same, uncensored controls weighted by `cohort.later_start_ipcw`: the pipeline's "
         "default for `later_treated: censor`). Truth: mean individual effect over the matched participants "
         "(`truth_participants.parquet`) against `not_now` (not starting in month u, possibly later: columns "
