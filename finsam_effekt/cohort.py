@@ -49,6 +49,7 @@ import pandas as pd
 from . import months as mo
 from .errors import ConfigError, InputError
 from .schema import OUTCOMES
+from .tables import Session, as_pandas
 
 ELIGIBILITY_RULES = ("recent_public_support", "any_resident")
 LATER_TREATED = ("keep", "censor")
@@ -57,31 +58,6 @@ ESTIMANDS = {
     "keep": "ATT of starting an insats in month u vs not starting in u (controls may start later; ITT on timing)",
     "censor": "ATT of starting an insats in month u vs not (yet) participating (controls censored at own start)",
 }
-
-
-def _to_pandas(obj, name: str) -> pd.DataFrame:
-    if obj is None:
-        return None
-    if isinstance(obj, pd.DataFrame):
-        return obj
-    if hasattr(obj, "to_pandas"):
-        return obj.to_pandas()
-    if hasattr(obj, "df"):
-        return obj.df()
-    raise InputError(
-        f"build_cohort: {name} must be a pandas DataFrame or Arrow table; got {type(obj).__name__}"
-    )
-
-
-def _month_of(dates: pd.Series) -> np.ndarray:
-    """Month index of each date; -1 for missing (never)."""
-    d = pd.to_datetime(dates, errors="coerce")
-    out = np.full(len(d), -1, dtype=np.int64)
-    ok = d.notna().to_numpy()
-    if ok.any():
-        dd = pd.DatetimeIndex(d[ok])
-        out[ok] = dd.year.to_numpy(np.int64) * 12 + dd.month.to_numpy(np.int64) - 1
-    return out
 
 
 def _first_starts(participants: pd.DataFrame, sus_registrations: pd.DataFrame | None) -> pd.Series:
@@ -94,7 +70,7 @@ def _first_starts(participants: pd.DataFrame, sus_registrations: pd.DataFrame | 
             r = r[r["registration_kind"] == "person"]
         r = r[r["person_id"].astype(str) != ""]
         if len(r):
-            s = pd.Series(_month_of(r["start_date"]), index=r["person_id"].astype(str))
+            s = pd.Series(mo.of_dates(r["start_date"]), index=r["person_id"].astype(str))
             s = s[s >= 0].groupby(level=0).min()
             first = pd.concat([first, s]).groupby(level=0).min()
     return first
@@ -104,11 +80,9 @@ def _support_months(panel, pairs: pd.DataFrame, lookback: int, con) -> np.ndarra
     """Months with public support in u−L..u−1 for each (person_id, ref_month) pair, from the panel."""
     import duckdb
 
-    from .panel import _Session
-
-    sess = _Session.open(con if isinstance(con, duckdb.DuckDBPyConnection) else None)
+    sess = Session.open(con if isinstance(con, duckdb.DuckDBPyConnection) else None)
     try:
-        pm = sess.register("person_months", panel)
+        pm = sess.register("person_months", panel, required=("person_id", "month", "public_support"))
         pv = sess.name("pairs")
         p = pd.DataFrame(
             {
@@ -121,9 +95,7 @@ def _support_months(panel, pairs: pd.DataFrame, lookback: int, con) -> np.ndarra
         sql = f"""
             SELECT pr._row, count(*) AS n
             FROM {pv} pr JOIN (
-                SELECT CAST(person_id AS VARCHAR) AS person_id,
-                       CAST(substr(CAST(month AS VARCHAR), 1, 4) AS BIGINT) * 12
-                       + CAST(substr(CAST(month AS VARCHAR), 6, 2) AS BIGINT) - 1 AS m
+                SELECT CAST(person_id AS VARCHAR) AS person_id, {mo.sql_index("month")} AS m
                 FROM {pm} WHERE public_support = 1) p
               ON p.person_id = pr.person_id AND p.m >= pr.u - {int(lookback)} AND p.m < pr.u
             GROUP BY pr._row"""
@@ -216,14 +188,14 @@ def build_cohort(
         raise InputError(
             "build_cohort: the eligibility rule 'recent_public_support' needs the person_months panel"
         )
-    part = _to_pandas(participants, "participants")
-    pop = _to_pandas(population, "population")
+    part = as_pandas(participants, "build_cohort: participants")
+    pop = as_pandas(population, "build_cohort: population")
     if pop is None:
         raise InputError("build_cohort: the population table is needed (it is the comparison pool)")
     for col in ("person_id", "ref_month"):
         if col not in part.columns:
             raise InputError(f"build_cohort: participants lack column {col!r}")
-    sus = _to_pandas(sus_registrations, "sus_registrations")
+    sus = as_pandas(sus_registrations, "build_cohort: sus_registrations")
 
     part = part[["person_id", "ref_month"]].copy()
     part["person_id"] = part["person_id"].astype(str)
@@ -238,9 +210,9 @@ def build_cohort(
 
     pop = pop.drop_duplicates("person_id").copy()
     pid = pop["person_id"].astype(str).to_numpy()
-    imm = _month_of(pop["immigration_date"]) if "immigration_date" in pop else np.full(len(pop), -1)
-    emi = _month_of(pop["emigration_date"]) if "emigration_date" in pop else np.full(len(pop), -1)
-    dead = _month_of(pop["death_date"]) if "death_date" in pop else np.full(len(pop), -1)
+    imm = mo.of_dates(pop["immigration_date"]) if "immigration_date" in pop else np.full(len(pop), -1)
+    emi = mo.of_dates(pop["emigration_date"]) if "emigration_date" in pop else np.full(len(pop), -1)
+    dead = mo.of_dates(pop["death_date"]) if "death_date" in pop else np.full(len(pop), -1)
     gone = np.where(emi < 0, np.iinfo(np.int64).max, emi)
     gone = np.minimum(gone, np.where(dead < 0, np.iinfo(np.int64).max, dead))
     birth = pd.to_numeric(pop["birth_year"], errors="coerce").to_numpy(float)

@@ -26,11 +26,11 @@ from pydantic import (
 )
 
 from .errors import ConfigError
-from .panel import HISTORY_COLUMNS
 from .schema import (
     DEFAULT_DISCLOSURE_THRESHOLD,
     DEFAULT_EPISODE_GAP_DAYS,
     DEFAULT_SELF_SUPPORT_THRESHOLD_SEK,
+    HISTORY_COLUMNS,
     OUTCOMES,
     TABLES,
 )

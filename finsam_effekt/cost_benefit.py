@@ -64,6 +64,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .errors import ConfigError, InputError
 from .schema import GROUP_PAYER
+from .tables import as_pandas
 
 #: SEK outcome of each benefit group (names of ``schema.OUTCOMES``).
 GROUP_OUTCOME: dict[str, str] = {
@@ -269,17 +270,6 @@ def parameters_from_settings(settings: Any, root: Path | None = None) -> CostBen
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _as_frame(x: Any, name: str) -> pd.DataFrame:
-    """A pandas frame from a DataFrame, a DuckDB relation (``.df()``) or an Arrow table (``.to_pandas()``)."""
-    if isinstance(x, pd.DataFrame):
-        return x
-    if hasattr(x, "df"):
-        return x.df()
-    if hasattr(x, "to_pandas"):
-        return x.to_pandas()
-    raise InputError(f"{name}: expected a table (pandas, DuckDB or Arrow), got {type(x).__name__}")
-
-
 @dataclass
 class CostPerParticipant:
     """Insats cost per participant, per insats-year and averaged over the analysed participants."""
@@ -344,11 +334,11 @@ def cost_per_participant(
         When an analysed participant's insats-year has no cost row or no counted participants.
     """
     params = params or load_cost_benefit_parameters()
-    insats_costs = _as_frame(insats_costs, "insats_costs")
-    participants = _as_frame(participants, "participants")
-    reg = _as_frame(sus_registrations, "sus_registrations").copy()
+    insats_costs = as_pandas(insats_costs, "cost_per_participant: insats_costs")
+    participants = as_pandas(participants, "cost_per_participant: participants")
+    reg = as_pandas(sus_registrations, "cost_per_participant: sus_registrations").copy()
     if sus_volume is not None:
-        sus_volume = _as_frame(sus_volume, "sus_volume")
+        sus_volume = as_pandas(sus_volume, "cost_per_participant: sus_volume")
     reg["year"] = pd.to_datetime(reg["start_date"]).dt.year
     key = ["forbund_id", "insats_id", "year"]
     person = reg[reg["registration_kind"] == "person"]

@@ -37,8 +37,8 @@ from . import months
 from .errors import InputError
 from .io import connect
 from .schema import DEFAULT_DISCLOSURE_THRESHOLD, DEFAULT_EPISODE_GAP_DAYS
-
-TableLike = pd.DataFrame | duckdb.DuckDBPyRelation
+from .tables import TableLike
+from .tables import register as register_table
 
 #: The steps of the linkage report, in order: (step, label, unit counted).
 STEPS: tuple[tuple[str, str], ...] = (
@@ -88,18 +88,6 @@ SUPPORT_SOURCES: dict[str, tuple[str, ...]] = {
 }
 #: SUS codes that mean some public support (``any_public`` row of the consistency table).
 PUBLIC_SUPPORT_CODES = (*SUPPORT_SOURCES, "other_public")
-
-
-def _register(con: duckdb.DuckDBPyConnection, name: str, table: TableLike) -> None:
-    """Make ``table`` queryable as ``name`` on ``con`` (a DuckDB relation of the same connection stays lazy)."""
-    if isinstance(table, pd.DataFrame):
-        con.register(name, table)
-        return
-    try:
-        table.create_view(name, replace=True)
-        con.execute(f"SELECT 1 FROM {name} LIMIT 0")
-    except duckdb.Error:  # a relation of another connection: bring it over through Arrow
-        con.register(name, table.to_arrow_table())
 
 
 def suppress_with_margins(
@@ -242,8 +230,8 @@ def _participant_steps(con: duckdb.DuckDBPyConnection, window: tuple[str, str], 
                        min_history_months: int, register_start: str | None, has_population: bool) -> None:  # fmt: skip
     w0, w1 = months.to_index(window[0]), months.to_index(window[1])
     start_idx = months.to_index(register_start) if register_start else None
-    u = "(year(f.start_date) * 12 + month(f.start_date) - 1)"
-    imm = "(year(p.immigration_date) * 12 + month(p.immigration_date) - 1)"
+    u = months.sql_date_index("f.start_date")
+    imm = months.sql_date_index("p.immigration_date")
     history_from = f"greatest({start_idx}, coalesce({imm}, {start_idx}))" if start_idx is not None else imm
     if has_population:
         pop_join = "LEFT JOIN __lk_pop p ON p.person_id = f.person_id"
@@ -317,10 +305,10 @@ def link_participants(
     if months.to_index(window[1]) < months.to_index(window[0]):
         raise InputError(f"window end {window[1]} is before window start {window[0]}")
     con = con if con is not None else connect()
-    _register(con, "__lk_sus_in", sus)
+    register_table(con, "__lk_sus_in", sus)
     has_pop = population is not None
     if has_pop:
-        _register(con, "__lk_pop", population)
+        register_table(con, "__lk_pop", population)
     gap = int(episode_gap_days)
     order = "start_date, end_date NULLS LAST, forbund_id, insats_id, __reg"
     con.execute(
@@ -382,7 +370,7 @@ def link_participants(
         """).df()  # fmt: skip
     ]
     if sus_volume is not None:
-        _register(con, "__lk_vol", sus_volume)
+        register_table(con, "__lk_vol", sus_volume)
         cells.append(
             con.execute(
                 "SELECT 'volume_participations' AS step, forbund_id, year AS start_year, "
@@ -443,7 +431,7 @@ def _month_before_status(
 ) -> str:
     """SQL of a relation (person_id, flag per source) for each participant's month u−1."""
     if person_months is not None:
-        _register(con, "__sc_pm", person_months)
+        register_table(con, "__sc_pm", person_months)
         cols = [r[0] for r in con.execute("DESCRIBE __sc_pm").fetchall()]
         flags = []
         for src, evidence in SUPPORT_SOURCES.items():
@@ -464,7 +452,7 @@ def _month_before_status(
         "unemployment_insurance": ("AKA",),
     }
     if benefit_spells is not None:
-        _register(con, "__sc_sp", benefit_spells)
+        register_table(con, "__sc_sp", benefit_spells)
         flag = ", ".join(
             f"bool_or(s.benefit IN ({', '.join(repr(c) for c in codes)})) AS {src}"
             for src, codes in groups.items()
@@ -478,7 +466,7 @@ def _month_before_status(
     else:
         parts.append("SELECT person_id, " + ", ".join(f"FALSE AS {s}" for s in groups) + " FROM __sc_part")
     if social_assistance is not None:
-        _register(con, "__sc_sa", social_assistance)
+        register_table(con, "__sc_sa", social_assistance)
         sa = (
             "SELECT q.person_id, bool_or(a.amount_sek > 0) AS social_assistance FROM __sc_part q JOIN __sc_sa a "
             "ON a.person_id = q.person_id AND a.month = q.prev_month GROUP BY q.person_id"

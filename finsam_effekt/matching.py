@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from pydantic import ValidationError
+from threadpoolctl import threadpool_limits
 
 from .config import DEFAULT_COVARIATES, MatchingSettings, _format_validation_error
+from .design import design_matrix, fit_logit
 from .errors import ConfigError, InputError
 
 _INT_MAX = 2**31 - 1
@@ -82,31 +84,6 @@ class PropensityResult:
         return pd.DataFrame({"term": self.params.index, "estimate": self.params.to_numpy()})
 
 
-def _design(data: pd.DataFrame, covariates: Sequence[str], time_effects: str | None) -> pd.DataFrame:
-    cols = list(covariates) + ([time_effects] if time_effects else [])
-    missing = [c for c in cols if c not in data.columns]
-    if missing:
-        raise InputError(
-            f"propensity model: columns {missing} are not in the data; available: {list(data.columns)}"
-        )
-    parts = []
-    for c in cols:
-        s = data[c]
-        if c == time_effects or not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-            d = pd.get_dummies(s.astype(str), prefix=c, drop_first=True, dtype=float)
-            parts.append(d)
-        else:
-            if s.isna().any():
-                raise InputError(
-                    f"propensity model: covariate {c!r} has {int(s.isna().sum())} missing values"
-                )
-            parts.append(s.astype(float).rename(c).to_frame())
-    X = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=data.index)
-    X = X.loc[:, X.std(ddof=0) > 0]
-    X.insert(0, "const", 1.0)
-    return X
-
-
 def estimate_propensity(
     data: pd.DataFrame,
     treatment: str,
@@ -115,9 +92,10 @@ def estimate_propensity(
     time_effects: str | None = None,
     maxiter: int = 100,
 ) -> PropensityResult:
-    """Fit ``logit P(treated = 1 | x) = x'b`` by maximum likelihood (statsmodels ``Logit``; with
-    ``time_effects`` the same Newton iterations on the block structure of the design, see
-    :func:`_logit_time_effects`, so the month indicators never form a dense n × T matrix).
+    """Fit ``logit P(treated = 1 | x) = x'b`` by maximum likelihood (:func:`finsam_effekt.design.fit_logit`: the
+    Newton iterations of statsmodels ``Logit``; with ``time_effects`` on the block structure of the design, so the
+    month indicators never form a dense n × T matrix). The design follows :func:`finsam_effekt.design.
+    design_matrix` (a missing category is a level of its own; a missing number is an error).
 
     Parameters
     ----------
@@ -144,138 +122,26 @@ def estimate_propensity(
     if not np.isin(t, [0, 1]).all():
         raise InputError(f"propensity model: treatment column {treatment!r} must be 0/1")
     t = t.astype(float)
-    if time_effects and time_effects not in covariates and data[time_effects].nunique() > 1:
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=1):  # k × k BLAS products: threads only add start-up and contention
-            fit = _logit_time_effects(data, t, covariates, time_effects, maxiter)
-        if fit is not None:
-            params, lp = fit
-            return PropensityResult(
-                ps=1.0 / (1.0 + np.exp(-lp)),
-                linear_predictor=lp,
-                params=params,
-                covariates=list(covariates),
-                time_effects=time_effects,
-                n_treated=int(t.sum()),
-                n_control=int((1 - t).sum()),
-                converged=True,
-                design_columns=list(params.index),
-            )
-    import statsmodels.api as sm  # here: its import alone takes seconds, the block Newton above needs none
-
-    X = _design(data, covariates, time_effects)
-    from threadpoolctl import threadpool_limits
-
-    model = sm.Logit(t, X)
-    converged = True
+    what = "propensity model"
+    fe = time_effects if time_effects and time_effects not in covariates else None
+    if fe is not None and fe not in data.columns:
+        raise InputError(f"{what}: columns {[fe]} are not in the data; available: {list(data.columns)}")
+    X = design_matrix(data, covariates, intercept=True, what=what)
     # Multi-threaded BLAS on moderate design matrices is slower than one thread (thread start-up and
     # oversubscription on shared machines): 10x on a 40 000 x 52 cohort here. Large designs keep all threads.
-    limit = 1 if X.size < 20_000_000 else None
-    try:
-        with threadpool_limits(limits=limit):
-            res = model.fit(method="newton", maxiter=maxiter, disp=False)
-        converged = bool(res.mle_retvals.get("converged", True))
-        params = res.params
-    except Exception:  # singular Hessian (separation): fall back to a lightly penalised fit
-        res = model.fit_regularized(method="l1", alpha=1e-6, disp=False, maxiter=maxiter)
-        converged = False
-        params = res.params
-    lp = X.to_numpy() @ np.asarray(params, dtype=float)
-    ps = 1.0 / (1.0 + np.exp(-lp))
+    with threadpool_limits(limits=1 if X.size < 20_000_000 else None):
+        fit = fit_logit(X, t, fixed_effects=data[fe] if fe is not None else None, maxiter=maxiter)
     return PropensityResult(
-        ps=ps,
-        linear_predictor=lp,
-        params=pd.Series(np.asarray(params, dtype=float), index=X.columns),
+        ps=fit.fitted,
+        linear_predictor=fit.linear_predictor,
+        params=fit.params,
         covariates=list(covariates),
         time_effects=time_effects,
         n_treated=int(t.sum()),
         n_control=int((1 - t).sum()),
-        converged=converged,
-        design_columns=list(X.columns),
+        converged=fit.converged,
+        design_columns=list(fit.params.index),
     )
-
-
-def _logit_time_effects(
-    data: pd.DataFrame,
-    t: np.ndarray,
-    covariates: Sequence[str],
-    time_effects: str,
-    maxiter: int,
-    tol: float = 1e-8,
-    chunk: int = 500_000,
-) -> tuple[pd.Series, np.ndarray] | None:
-    """The logit of :func:`estimate_propensity` with time fixed effects, by Newton–Raphson on the block structure
-    of the design instead of a dense n × (k + T) matrix.
-
-    Same model, parametrisation (``const``, covariate columns, ``{time}_{level}`` indicators with the first level
-    dropped), start (β = 0), steps and stopping rule (max |Δβ| ≤ 1e-8) as statsmodels ``Logit.fit(method=
-    "newton")``, so the same maximum-likelihood estimate. With X = [D, E] (D dense: constant and covariates, E the
-    month indicators) and W = diag(p(1 − p)) the Hessian blocks are D'WD, D'WE (per-month sums of W·D) and the
-    diagonal E'WE (per-month sums of W); the Newton step solves them by the Schur complement
-    S = D'WD − D'WE (E'WE)⁻¹ E'WD (e.g. Greene 2018, §17.3; Hastie, Tibshirani & Friedman 2009, §4.4.1 for IRLS).
-    D is accumulated in row chunks. Returns ``None`` (the caller then uses statsmodels) when the design or the
-    Hessian is degenerate or Newton does not converge in ``maxiter`` steps (e.g. separation).
-    """
-    dense = _design(data, covariates, None)
-    names = list(dense.columns)
-    d = dense.to_numpy(dtype=float)
-    del dense
-    levels = pd.Categorical(data[time_effects].astype(str))
-    code = levels.codes.astype(np.int64) - 1  # −1 = first (dropped) level
-    n_lev = len(levels.categories) - 1
-    if n_lev < 1 or (code < -1).any():
-        return None
-    tnames = [f"{time_effects}_{c}" for c in levels.categories[1:]]
-    k = d.shape[1]
-    a = np.zeros(k)
-    c = np.zeros(n_lev)
-    sel = code >= 0
-    cs = code[sel]
-    for _ in range(maxiter):
-        eta = np.empty(len(t))
-        for s in range(0, len(t), chunk):
-            eta[s : s + chunk] = d[s : s + chunk] @ a
-        eta[sel] += c[cs]
-        p = 1.0 / (1.0 + np.exp(-eta))
-        r = t - p
-        wgt = p * (1.0 - p)
-        del eta, p
-        g_a = np.zeros(k)
-        h_aa = np.zeros((k, k))
-        for s in range(0, len(t), chunk):
-            dc = d[s : s + chunk]
-            g_a += dc.T @ r[s : s + chunk]
-            h_aa += dc.T @ (dc * wgt[s : s + chunk, None])
-        g_c = np.bincount(cs, weights=r[sel], minlength=n_lev)
-        h_cc = np.bincount(cs, weights=wgt[sel], minlength=n_lev)
-        h_ac = np.empty((k, n_lev))
-        ds, ws = d[sel], wgt[sel]
-        for j in range(k):
-            h_ac[j] = np.bincount(cs, weights=ds[:, j] * ws, minlength=n_lev)
-        del ds, ws
-        if not (np.all(np.isfinite(h_cc)) and np.all(h_cc > 1e-12 * max(1.0, h_cc.max()))):
-            return None
-        q = h_ac / h_cc
-        schur = h_aa - q @ h_ac.T
-        try:
-            step_a = np.linalg.solve(schur, g_a - q @ g_c)
-        except np.linalg.LinAlgError:
-            return None
-        step_c = (g_c - h_ac.T @ step_a) / h_cc
-        if not (np.all(np.isfinite(step_a)) and np.all(np.isfinite(step_c))):
-            return None
-        a += step_a
-        c += step_c
-        if max(np.abs(step_a).max(initial=0.0), np.abs(step_c).max(initial=0.0)) <= tol:
-            break
-    else:
-        return None
-    lp = np.empty(len(t))
-    for s in range(0, len(t), chunk):
-        lp[s : s + chunk] = d[s : s + chunk] @ a
-    lp[sel] += c[cs]
-    return pd.Series(np.concatenate([a, c]), index=names + tnames), lp
 
 
 # ----------------------------------------------------------------------------------------------------------------

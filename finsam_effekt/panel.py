@@ -45,9 +45,7 @@ to the last day of ``end_month``, the end of data). For calendar month ``m`` wit
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -58,40 +56,20 @@ import pyarrow as pa
 
 from . import months as _months
 from .errors import InputError, Problem
-from .schema import BENEFIT_GROUPS, DEFAULT_SELF_SUPPORT_THRESHOLD_SEK, OUTCOMES, SPELL_GROUPS
-
-TableLike = pd.DataFrame | pa.Table | duckdb.DuckDBPyRelation | str | Path
-
-#: Columns of the person-month panel, in order (docs/tables.md).
-PANEL_COLUMNS: tuple[str, ...] = (
-    "person_id",
-    "month",
-    *(f"days_{g}" for g in SPELL_GROUPS),
-    *(f"sek_{g}" for g in SPELL_GROUPS),
-    "social_assistance_sek",
-    "earnings_sek",
-    "benefit_sek",
-    "public_support",
-    "self_support",
+from .schema import (
+    BENEFIT_GROUPS,
+    DEFAULT_SELF_SUPPORT_THRESHOLD_SEK,
+    DEMOGRAPHIC_COLUMNS,
+    FEATURE_COLUMNS,
+    HISTORY_COLUMNS,
+    HISTORY_WINDOWS,
+    OUTCOMES,
+    PANEL_COLUMNS,
+    SPELL_GROUPS,
 )
+from .tables import Session, TableLike
+
 _VALUE_COLUMNS: tuple[str, ...] = PANEL_COLUMNS[2:]
-
-#: History windows (months before the reference month).
-HISTORY_WINDOWS: tuple[int, ...] = (3, 12, 24)
-#: Demographic columns of :func:`history_features`.
-DEMOGRAPHIC_COLUMNS: tuple[str, ...] = ("age", "sex", "education", "birth_region", "kommun", "forbund_id")
-#: Register-history columns of :func:`history_features`, in order.
-HISTORY_COLUMNS: tuple[str, ...] = (
-    *(f"ps_months_{w}" for w in HISTORY_WINDOWS),
-    *(f"days_{g}_{w}" for g in SPELL_GROUPS for w in HISTORY_WINDOWS),
-    "sa_months_12",
-    "sa_months_24",
-    "benefit_sek_12",
-    "earnings_12",
-    "work_months_12",
-    "months_since_work",
-)
-FEATURE_COLUMNS: tuple[str, ...] = (*HISTORY_COLUMNS, *DEMOGRAPHIC_COLUMNS)
 
 _REQUIRED = {
     "benefit_spells": ("person_id", "benefit", "from_date", "to_date", "extent", "amount_sek"),
@@ -107,21 +85,6 @@ _REQUIRED = {
 Output = Literal["pandas", "arrow", "relation"]
 
 
-def _month_sql(expr: str) -> str:
-    """SQL month index ``12*year + month - 1`` of a ``YYYY-MM`` (or ``YYYY-MM-DD``) text expression."""
-    e = f"CAST({expr} AS VARCHAR)"
-    return f"(CAST(substr({e}, 1, 4) AS BIGINT) * 12 + CAST(substr({e}, 6, 2) AS BIGINT) - 1)"
-
-
-def _date_month_sql(expr: str) -> str:
-    """SQL month index of a date expression."""
-    return f"(year({expr}) * 12 + month({expr}) - 1)"
-
-
-def _month_text_sql(expr: str) -> str:
-    return f"printf('%04d-%02d', ({expr}) // 12, ({expr}) % 12 + 1)"
-
-
 def _check_month(value: str | None, name: str) -> int | None:
     if value is None:
         return None
@@ -133,90 +96,12 @@ def _check_month(value: str | None, name: str) -> int | None:
         raise InputError(f"{name} must be a month as 'YYYY-MM' text; got {value!r}.") from None
 
 
-@dataclass
-class _Session:
-    """A DuckDB connection plus the views this call registered (removed again at :meth:`close`)."""
-
-    con: duckdb.DuckDBPyConnection
-    own: bool
-    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
-    names: list[str] = field(default_factory=list)
-    cache: dict = field(default_factory=dict)
-
-    @classmethod
-    def open(cls, con: duckdb.DuckDBPyConnection | None) -> _Session:
-        return cls(duckdb.connect() if con is None else con, con is None)
-
-    def name(self, base: str) -> str:
-        n = f"_fe_{base}_{self.tag}"
-        self.names.append(n)
-        return n
-
-    def register(self, table: str, obj: TableLike, label: str | None = None) -> str:
-        """Register an input under a fresh view name and check its required columns (once per object)."""
-        key = (table, id(obj))
-        if key in self.cache:
-            return self.cache[key][0]
-        name = self._register(table, obj, label or table)
-        self.cache[key] = (name, obj)  # keep obj alive so its id is not reused
-        return name
-
-    def _register(self, table: str, obj: TableLike, label: str) -> str:
-        name = self.name(label)
-        if isinstance(obj, str | Path):
-            p = Path(obj)
-            if not p.exists():
-                raise InputError(f"{table}: file or directory {str(p)!r} does not exist.")
-            glob = str(p / "**" / "*.parquet") if p.is_dir() else str(p)
-            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet('{glob}')")
-        elif isinstance(obj, pd.DataFrame | pa.Table):
-            self.con.register(name, obj)
-        elif isinstance(obj, duckdb.DuckDBPyRelation):
-            try:
-                self.con.register(name, obj)
-                self.con.execute(f"SELECT * FROM {name} LIMIT 0")
-            except duckdb.Error:
-                # A relation of another connection: materialise it through Arrow.
-                self.con.register(name, obj.to_arrow_table())
-        else:
-            raise InputError(
-                f"{table}: expected a pandas DataFrame, Arrow table, DuckDB relation or Parquet path; "
-                f"got {type(obj).__name__}."
-            )
-        cols = [r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {name}").fetchall()]
-        missing = [c for c in _REQUIRED[table] if c not in cols]
-        if missing:
-            raise InputError(
-                f"{table} lacks column(s) {', '.join(missing)}; it has {', '.join(cols)}.",
-                [
-                    Problem(
-                        table,
-                        table,
-                        c,
-                        "required column missing",
-                        hint="map the agency column onto it in the input spec",
-                    )
-                    for c in missing
-                ],
-            )
-        return name
-
-    def close(self) -> None:
-        for n in self.names:
-            for stmt in (f"DROP VIEW IF EXISTS {n}", f"DROP TABLE IF EXISTS {n}"):
-                try:
-                    self.con.execute(stmt)
-                except duckdb.Error:
-                    pass
-            try:
-                self.con.unregister(n)
-            except duckdb.Error:
-                pass
-        if self.own:
-            self.con.close()
+def _register(sess: Session, table: str, obj: TableLike, label: str | None = None) -> str:
+    """Register an input of this module under a fresh view name, checking the columns this module needs."""
+    return sess.register(table, obj, label, required=_REQUIRED[table])
 
 
-def _check_spells(sess: _Session, spells: str) -> int:
+def _check_spells(sess: Session, spells: str) -> int:
     """Reject unusable spells; return the smallest month index of ``from_date`` (for the month table)."""
     codes = ", ".join(f"'{c}'" for c in BENEFIT_GROUPS)
     row = sess.con.execute(
@@ -224,7 +109,7 @@ def _check_spells(sess: _Session, spells: str) -> int:
                    count(*) FILTER (WHERE extent IS NULL OR extent <= 0 OR extent > 1),
                    count(*) FILTER (WHERE CAST(to_date AS DATE) < CAST(from_date AS DATE)),
                    count(*) FILTER (WHERE person_id IS NULL OR from_date IS NULL OR amount_sek IS NULL),
-                   min({_date_month_sql("CAST(from_date AS DATE)")})
+                   min({_months.sql_date_index("CAST(from_date AS DATE)")})
             FROM {spells}"""
     ).fetchone()
     problems = []
@@ -278,7 +163,7 @@ def _check_spells(sess: _Session, spells: str) -> int:
     return row[4]
 
 
-def _months_table(sess: _Session, lo: int, hi: int) -> str:
+def _months_table(sess: Session, lo: int, hi: int) -> str:
     """A small table of month index -> first day, last day, days in month for ``lo..hi``."""
     name = sess.name("months")
     idx = np.arange(lo, hi + 1, dtype=np.int64)
@@ -296,7 +181,7 @@ def _months_table(sess: _Session, lo: int, hi: int) -> str:
 
 
 def _panel_query(
-    sess: _Session,
+    sess: Session,
     spells: TableLike,
     social_assistance: TableLike | None,
     earnings: TableLike | None,
@@ -318,7 +203,7 @@ def _panel_query(
         raise InputError("end_month (the last month of data, 'YYYY-MM') is required to build the panel.")
     if start is not None and start > end:
         raise InputError(f"start_month {start_month} is after end_month {end_month}.")
-    sp = sess.register("benefit_spells", spells)
+    sp = _register(sess, "benefit_spells", spells)
     if ("min_from", sp) not in sess.cache:
         sess.cache[("min_from", sp)] = _check_spells(sess, sp)
     min_from = sess.cache[("min_from", sp)]
@@ -359,7 +244,7 @@ def _panel_query(
             FROM sp)""",
         f"""sm AS (
             SELECT person_id, g, extent, per_day, c0, c1,
-                   unnest(range({_date_month_sql("c0")}, {_date_month_sql("c1")} + 1)) AS m
+                   unnest(range({_months.sql_date_index("c0")}, {_months.sql_date_index("c1")} + 1)) AS m
             FROM sp1 WHERE c0 <= c1)""",
         f"""smd AS (
             SELECT sm.person_id, sm.m, sm.g, sm.extent, sm.per_day, mt.nd,
@@ -373,22 +258,22 @@ def _panel_query(
     ]
     parts = ["spm"]
     if social_assistance is not None:
-        sa = sess.register("social_assistance", social_assistance)
+        sa = _register(sess, "social_assistance", social_assistance)
         ctes.append(
             f"""sam AS (
             SELECT person_id, m, sum(a) AS social_assistance_sek FROM (
-                SELECT person_id, {_month_sql("month")} AS m, a FROM (
+                SELECT person_id, {_months.sql_index("month")} AS m, a FROM (
                     SELECT DISTINCT CAST(person_id AS VARCHAR) AS person_id, CAST(month AS VARCHAR) AS month,
                            CAST(amount_sek AS DOUBLE) AS a FROM {sa} {pfilter}))
             WHERE m <= {end} {mfilter} GROUP BY person_id, m)"""
         )
         parts.append("sam")
     if earnings is not None:
-        ea = sess.register("earnings", earnings)
+        ea = _register(sess, "earnings", earnings)
         ctes.append(
             f"""eam AS (
             SELECT person_id, m, sum(a) AS earnings_sek FROM (
-                SELECT person_id, {_month_sql("month")} AS m, a FROM (
+                SELECT person_id, {_months.sql_index("month")} AS m, a FROM (
                     SELECT DISTINCT CAST(person_id AS VARCHAR) AS person_id, CAST(month AS VARCHAR) AS month,
                            CAST(earnings_sek AS DOUBLE) AS a FROM {ea} {pfilter}))
             WHERE m <= {end} {mfilter} GROUP BY person_id, m)"""
@@ -432,7 +317,7 @@ def _panel_query(
         "WITH "
         + ",\n".join(ctes)
         + f"""
-        SELECT agg.person_id, {_month_text_sql("agg.m")} AS month, {values},
+        SELECT agg.person_id, {_months.sql_text("agg.m")} AS month, {values},
                {sek_sum} + social_assistance_sek AS benefit_sek,
                CAST({ps} AS INTEGER) AS public_support,
                CAST(earnings_sek >= {float(threshold)!r} AND NOT {ps} AS INTEGER) AS self_support,
@@ -442,17 +327,17 @@ def _panel_query(
     )
 
 
-def _censor_cte(sess: _Session, population: TableLike) -> str:
-    pop = sess.register("population_censoring", population, "cens_pop")
+def _censor_cte(sess: Session, population: TableLike) -> str:
+    pop = _register(sess, "population_censoring", population, "cens_pop")
     return f"""cens AS (
         SELECT CAST(person_id AS VARCHAR) AS person_id,
-               min(least({_date_month_sql("CAST(death_date AS DATE)")},
-                         {_date_month_sql("CAST(emigration_date AS DATE)")})) AS cm
+               min(least({_months.sql_date_index("CAST(death_date AS DATE)")},
+                         {_months.sql_date_index("CAST(emigration_date AS DATE)")})) AS cm
         FROM {pop} WHERE death_date IS NOT NULL OR emigration_date IS NOT NULL
         GROUP BY 1)"""
 
 
-def _censor_view(sess: _Session, population: TableLike) -> str:
+def _censor_view(sess: Session, population: TableLike) -> str:
     """A view ``(person_id, cm)``: each censored person's first censored month index."""
     name = sess.name("cens")
     sess.con.execute(
@@ -527,7 +412,7 @@ def person_months(
         raise InputError("output='relation' needs a DuckDB connection (con=...) that outlives the call.")
     if partitions < 1 or (partitions > 1 and parquet_path is None):
         raise InputError(f"partitions must be 1, or > 1 together with parquet_path; got {partitions}.")
-    sess = _Session.open(con)
+    sess = Session.open(con)
     cols = ", ".join(PANEL_COLUMNS)
     try:
         kw = dict(end_month=end_month, start_month=start_month, threshold=threshold)
@@ -570,7 +455,7 @@ def _panel_dtypes(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _panel_source(
-    sess: _Session,
+    sess: Session,
     persons: str,
     panel: TableLike | None,
     spells: TableLike | None,
@@ -584,9 +469,9 @@ def _panel_source(
     """A view of the panel (with month index ``m``), precomputed or built from raw tables for ``persons`` only."""
     name = sess.name("panelm")
     if panel is not None:
-        p = sess.register("person_months", panel)
+        p = _register(sess, "person_months", panel)
         sess.con.execute(
-            f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT *, {_month_sql('month')} AS m FROM {p}"
+            f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT *, {_months.sql_index('month')} AS m FROM {p}"
         )
     elif spells is not None:
         sql = _panel_query(
@@ -606,7 +491,7 @@ def _panel_source(
     return name
 
 
-def _register_pairs(sess: _Session, pairs: TableLike) -> tuple[str, str, pa.Table | pd.DataFrame]:
+def _register_pairs(sess: Session, pairs: TableLike) -> tuple[str, str, pa.Table | pd.DataFrame]:
     """Register pairs with a row number ``_row`` (input order); return (pairs view, persons view, pairs)."""
     if isinstance(pairs, str | Path):
         pairs = duckdb.read_parquet(str(pairs)).to_arrow_table()
@@ -657,7 +542,7 @@ def _register_pairs(sess: _Session, pairs: TableLike) -> tuple[str, str, pa.Tabl
         )
     view = sess.name("pairs")
     sess.con.execute(
-        f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT _row, person_id, {_month_sql('ref_month')} AS u FROM {raw}"
+        f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT _row, person_id, {_months.sql_index('ref_month')} AS u FROM {raw}"
     )
     persons = sess.name("persons")
     sess.con.execute(f"CREATE OR REPLACE TEMP VIEW {persons} AS SELECT DISTINCT person_id FROM {raw}")
@@ -692,7 +577,7 @@ def _check_output(output: str) -> None:
         raise InputError(f"output must be 'pandas' or 'arrow'; got {output!r}.")
 
 
-def _unique(sess: _Session, view: str, key: str, table: str) -> None:
+def _unique(sess: Session, view: str, key: str, table: str) -> None:
     n, k = sess.con.execute(f"SELECT count(*), count(DISTINCT {key}) FROM {view}").fetchone()
     if n != k:
         raise InputError(f"{table} has {n - k} duplicate {key} value(s); it must have one row per {key}.")
@@ -760,7 +645,7 @@ def history_features(
     if work_lookback < 1:
         raise InputError(f"work_lookback must be at least 1 month; got {work_lookback}.")
     look = max(max(HISTORY_WINDOWS), int(work_lookback))
-    sess = _Session.open(con)
+    sess = Session.open(con)
     try:
         pv, persons, pairs_t = _register_pairs(sess, pairs)
         pm = _panel_source(
@@ -794,7 +679,7 @@ def history_features(
         )
         demo_join = ""
         if population is not None:
-            pop = sess.register("population", population)
+            pop = _register(sess, "population", population)
             _unique(sess, pop, "person_id", "population")
             demo = [
                 "CAST(pr.u // 12 - CAST(pop.birth_year AS BIGINT) AS DOUBLE) AS age",
@@ -805,7 +690,7 @@ def history_features(
             ]
             demo_join = f"LEFT JOIN {pop} pop ON CAST(pop.person_id AS VARCHAR) = pr.person_id"
             if kommun_forbund is not None:
-                kf = sess.register("kommun_forbund", kommun_forbund)
+                kf = _register(sess, "kommun_forbund", kommun_forbund)
                 _unique(sess, kf, "kommun", "kommun_forbund")
                 demo.append("CAST(kf.forbund_id AS VARCHAR) AS forbund_id")
                 demo_join += f" LEFT JOIN {kf} kf ON CAST(kf.kommun AS VARCHAR) = CAST(pop.kommun AS VARCHAR)"
@@ -918,7 +803,7 @@ def horizon_outcomes(
     if not hs or any(k < 1 for k in hs) or len(set(hs)) != len(hs):
         raise InputError(f"horizons must be distinct positive month counts; got {list(horizons)}.")
     threshold, end, start = _check_outcome_args(self_support_threshold, end_month, start_month, "outcomes")
-    sess = _Session.open(con)
+    sess = Session.open(con)
     try:
         pv, pairs_t, pm = _pairs_and_panel(
             sess,
@@ -974,7 +859,7 @@ def _dense_values(rows: str, pm: str, end: int | None, start: int | None, cens: 
         for o in _VALUE_COLUMNS
     )
     cens_join = f"LEFT JOIN {cens} cens ON cens.person_id = q.person_id" if cens else ""
-    return f"""SELECT q._row, q._seq, {_month_text_sql("q.m")} AS month, {vals}, {flag} AS censored
+    return f"""SELECT q._row, q._seq, {_months.sql_text("q.m")} AS month, {vals}, {flag} AS censored
         FROM {rows} q LEFT JOIN {pm} p ON p.person_id = q.person_id AND p.m = q.m {cens_join}
         ORDER BY q._row, q._seq"""
 
@@ -1013,7 +898,7 @@ def outcome_paths(
     threshold, end, start = _check_outcome_args(
         self_support_threshold, end_month, start_month, "outcome paths"
     )
-    sess = _Session.open(con)
+    sess = Session.open(con)
     try:
         pv, pairs_t, pm = _pairs_and_panel(
             sess,
@@ -1070,7 +955,7 @@ def densify(
     ``censored``; one row per range row × month, in range order then month order.
     """
     end = _check_month(end_month, "end_month")
-    sess = _Session.open(con)
+    sess = Session.open(con)
     try:
         if isinstance(ranges, duckdb.DuckDBPyRelation):
             ranges = ranges.df()
@@ -1097,9 +982,9 @@ def densify(
         )
         rows = sess.name("dq")
         sess.con.register(rows, q)
-        p = sess.register("person_months", panel)
+        p = _register(sess, "person_months", panel)
         pm = sess.name("panelm")
-        sess.con.execute(f"CREATE OR REPLACE TEMP VIEW {pm} AS SELECT *, {_month_sql('month')} AS m FROM {p}")
+        sess.con.execute(f"CREATE OR REPLACE TEMP VIEW {pm} AS SELECT *, {_months.sql_index('month')} AS m FROM {p}")
         cens = _censor_view(sess, population) if population is not None else None
         sql = _dense_values(rows, pm, end, None, cens)
         out = sess.con.sql(sql).df()

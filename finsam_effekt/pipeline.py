@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from . import months
 from . import report as _report
 from .config import AnalysisConfig
 from .errors import ConfigError, FinsamError, InputError
@@ -634,14 +635,13 @@ def _cs_panel(ctx: _Ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
         "person_id, NULL::DATE AS death_date, NULL::DATE AS emigration_date, NULL::DATE AS immigration_date "
         "LIMIT 0) p ON p.person_id = c.person_id"
     )
-    mi = "(year({d}) * 12 + month({d}) - 1)"
     cols = ", ".join(f"coalesce(pm.{o}, 0)::DOUBLE AS {o}" for o in outs)
     try:
         units = con.sql(f"""
             SELECT c.person_id, c.first_treated,
-                   greatest({m0}, coalesce({mi.format(d="p.immigration_date")}, -1)) AS lo,
-                   least({m1}, least(coalesce({mi.format(d="p.death_date")}, 1e9),
-                                     coalesce({mi.format(d="p.emigration_date")}, 1e9)) - 1)::BIGINT AS hi
+                   greatest({m0}, coalesce({months.sql_date_index("p.immigration_date")}, -1)) AS lo,
+                   least({m1}, least(coalesce({months.sql_date_index("p.death_date")}, 1e9),
+                                     coalesce({months.sql_date_index("p.emigration_date")}, 1e9)) - 1)::BIGINT AS hi
             FROM __cs_persons c {pop_join}
             ORDER BY c.person_id
         """).df()

@@ -19,6 +19,7 @@ Derived tables between stages are documented in ``docs/tables.md``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 INSATS_TYPES: tuple[str, ...] = ("rehab_work_education", "preparatory", "assessment", "preventive", "other")
@@ -80,6 +81,57 @@ OUTCOMES: tuple[str, ...] = (
     "earnings_sek",
 )
 BINARY_OUTCOMES: tuple[str, ...] = ("public_support", "self_support")
+
+#: Columns of the person-month panel (``panel.person_months``), in order (docs/tables.md).
+PANEL_COLUMNS: tuple[str, ...] = (
+    "person_id",
+    "month",
+    *(f"days_{g}" for g in SPELL_GROUPS),
+    *(f"sek_{g}" for g in SPELL_GROUPS),
+    "social_assistance_sek",
+    "earnings_sek",
+    "benefit_sek",
+    "public_support",
+    "self_support",
+)
+#: History windows (months before the reference month) of the register-history features.
+HISTORY_WINDOWS: tuple[int, ...] = (3, 12, 24)
+#: Demographic columns of ``panel.history_features``.
+DEMOGRAPHIC_COLUMNS: tuple[str, ...] = ("age", "sex", "education", "birth_region", "kommun", "forbund_id")
+#: Register-history columns of ``panel.history_features``, in order (measured from months u−w..u−1).
+HISTORY_COLUMNS: tuple[str, ...] = (
+    *(f"ps_months_{w}" for w in HISTORY_WINDOWS),
+    *(f"days_{g}_{w}" for g in SPELL_GROUPS for w in HISTORY_WINDOWS),
+    "sa_months_12",
+    "sa_months_24",
+    "benefit_sek_12",
+    "earnings_12",
+    "work_months_12",
+    "months_since_work",
+)
+#: Every column of ``panel.history_features`` besides the input keys.
+FEATURE_COLUMNS: tuple[str, ...] = (*HISTORY_COLUMNS, *DEMOGRAPHIC_COLUMNS)
+
+
+def outcome_column(outcome: str, horizon: int, measure: str = "status") -> str:
+    """Name of a horizon-outcome column of ``panel.horizon_outcomes``: ``{o}_m{k}`` (``measure="status"``, the
+    value in month u+k) or ``{o}_cum{k}`` (``"cumulative"``, the sum over months u+1..u+k)."""
+    if measure == "status":
+        return f"{outcome}_m{horizon}"
+    if measure == "cumulative":
+        return f"{outcome}_cum{horizon}"
+    raise ValueError(f"measure must be 'status' or 'cumulative'; got {measure!r}")
+
+
+_OUTCOME_COLUMN = re.compile(r"^(?P<o>.+)_(?P<kind>m|cum)(?P<k>\d+)$")
+
+
+def parse_outcome_column(column: str) -> tuple[str, int, str] | None:
+    """``(outcome, horizon, measure)`` of a name made by :func:`outcome_column`, or None for any other name."""
+    m = _OUTCOME_COLUMN.match(str(column))
+    if m is None:
+        return None
+    return m["o"], int(m["k"]), "status" if m["kind"] == "m" else "cumulative"
 
 
 @dataclass(frozen=True)

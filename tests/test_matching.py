@@ -166,7 +166,7 @@ def test_propensity_and_ipw():
     data = pd.DataFrame({"t": t, "x": x, "g": g, "ref_month": month})
     ps = estimate_propensity(data, "t", ["x", "g"], time_effects="ref_month")
     assert ps.params["x"] == pytest.approx(0.7, abs=0.12)
-    assert ps.params["g_b"] == pytest.approx(0.5, abs=0.2)
+    assert ps.params["g=b"] == pytest.approx(0.5, abs=0.2)
     np.testing.assert_allclose(ps.ps, 1 / (1 + np.exp(-ps.linear_predictor)))
     # score equation of a logit with intercept: mean fitted = mean treated
     assert ps.ps.mean() == pytest.approx(t.mean(), abs=1e-6)
@@ -202,10 +202,13 @@ def test_mahalanobis_pooled_cov():
 @pytest.mark.filterwarnings("ignore::statsmodels.tools.sm_exceptions.ConvergenceWarning")
 def test_propensity_block_newton_equals_statsmodels_dense_logit():
     # estimate_propensity fits month effects by a block Newton (no dense month dummies); it must give the MLE of
-    # statsmodels Logit on the dense design (the former implementation), same columns in the same order
+    # statsmodels Logit on the dense design of month dummies, same columns in the same order
     import statsmodels.api as sm
 
-    from finsam_effekt.matching import _design
+    from finsam_effekt.design import design_matrix
+
+    def dense(df, covs):
+        return design_matrix(df, [*covs, "ref_month"], categorical=["ref_month"], intercept=True)
 
     rng = np.random.default_rng(11)
     n = 6000
@@ -216,15 +219,15 @@ def test_propensity_block_newton_equals_statsmodels_dense_logit():
     t = (rng.random(n) < 1 / (1 + np.exp(-lp))).astype(int)
     data = pd.DataFrame({"t": t, "x": x, "g": g, "ref_month": month, "flat": 1.0})
     ps = estimate_propensity(data, "t", ["x", "g", "flat"], time_effects="ref_month")
-    X = _design(data, ["x", "g", "flat"], "ref_month")
+    X = dense(data, ["x", "g", "flat"])
     ref = sm.Logit(t.astype(float), X).fit(method="newton", disp=False)
     assert list(ps.params.index) == list(X.columns) == ps.design_columns
     np.testing.assert_allclose(ps.params.to_numpy(), ref.params.to_numpy(), rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(ps.ps, ref.predict(X), rtol=1e-10, atol=1e-13)
     assert ps.converged and ps.n_treated == t.sum()
-    # separation (a month with no treated): block Newton gives up and the statsmodels path decides, as before
+    # separation (a month with no treated): Newton gives up and the penalised statsmodels fit decides
     sep = data.assign(t=np.where(data.ref_month == "2021-02", 0, data.t))
     ps2 = estimate_propensity(sep, "t", ["x", "g"], time_effects="ref_month")
-    X2 = _design(sep, ["x", "g"], "ref_month")
+    X2 = dense(sep, ["x", "g"])
     np.testing.assert_allclose(ps2.linear_predictor, X2.to_numpy() @ ps2.params.to_numpy())
     assert ps2.converged is False

@@ -1,0 +1,271 @@
+"""One design-matrix builder and one logistic regression, shared by every model the package fits.
+
+The propensity score (``matching``), the censoring hazard of IPCW (``cohort``), IPW/AIPW (``estimation``) and the
+balance table (``balance``) all turn covariate columns into numbers with :func:`design_matrix`, and the first three
+fit :func:`fit_logit`. One rule for each choice, stated once:
+
+* **numeric** columns enter as they are (booleans as 0/1); a missing numeric value is an error naming the column
+  (impute it, or code the variable as categories);
+* **categorical** columns (text, categories, or any column named in ``categorical``) enter as one 0/1 indicator
+  per level, named ``{column}={level}``, levels in sorted order; a **missing value is a level of its own**,
+  ``(missing)`` (the missing-indicator method: persons with an unknown education are compared with each other,
+  not dropped and not guessed). Models drop the first level (``levels="drop_first"``, full rank with an
+  intercept); balance tables keep every level (``levels="all"``, as cobalt shows them);
+* columns that are constant in the data are dropped by models (collinear with the intercept).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+
+#: The level a missing categorical value gets.
+MISSING_LEVEL = "(missing)"
+
+
+def is_categorical(s: pd.Series) -> bool:
+    """Whether a column enters a design as indicators (text, category, object) rather than as a number."""
+    return not (pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s))
+
+
+def categorical_values(s: pd.Series) -> pd.Series:
+    """The column as text levels, missing values as :data:`MISSING_LEVEL`."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype(object)
+    out = s.astype(object).where(s.notna(), MISSING_LEVEL)
+    return out.astype(str)
+
+
+def design_matrix(
+    data: pd.DataFrame,
+    covariates: Sequence[str],
+    *,
+    levels: Literal["drop_first", "all"] = "drop_first",
+    categorical: Sequence[str] = (),
+    drop_constant: bool = True,
+    intercept: bool = False,
+    what: str = "design",
+) -> pd.DataFrame:
+    """Covariate columns as a float design matrix (rules in the module docstring).
+
+    Parameters
+    ----------
+    data : one row per unit.
+    covariates : columns, in order.
+    levels : ``"drop_first"`` (models) or ``"all"`` (balance).
+    categorical : columns coded as categories even when numeric (e.g. a calendar month as fixed effects).
+    drop_constant : drop columns with zero variance.
+    intercept : put a ``const`` column of ones first.
+    what : the caller's name for error messages (e.g. ``"propensity model"``).
+
+    Returns
+    -------
+    DataFrame with ``data``'s index: numeric columns under their own name, indicators as ``{column}={level}``.
+    """
+    missing = [c for c in covariates if c not in data.columns]
+    if missing:
+        raise InputError(f"{what}: columns {missing} are not in the data; available: {list(data.columns)}")
+    parts = []
+    for c in covariates:
+        s = data[c]
+        if c in categorical or is_categorical(s):
+            parts.append(
+                pd.get_dummies(
+                    categorical_values(s), prefix=c, prefix_sep="=", drop_first=levels == "drop_first", dtype=float
+                )
+            )
+        else:
+            n_missing = int(s.isna().sum())
+            if n_missing:
+                raise InputError(
+                    f"{what}: covariate {c!r} has {n_missing} missing value{'s' if n_missing != 1 else ''}; "
+                    "impute it or code it as categories (a missing category is a level of its own)"
+                )
+            parts.append(s.astype(float).rename(c).to_frame())
+    x = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=data.index)
+    if drop_constant and x.shape[1]:
+        x = x.loc[:, x.std(ddof=0) > 0]
+    if intercept:
+        x.insert(0, "const", 1.0)
+    return x
+
+
+@dataclass(frozen=True)
+class LogitFit:
+    """A fitted logistic regression ``logit P(d = 1 | x) = x'β`` (see :func:`fit_logit`).
+
+    Attributes
+    ----------
+    params : coefficients by design column (fixed effects as ``{name}={level}``, first level the reference).
+    linear_predictor : ``x'β`` per row.
+    converged : whether Newton–Raphson converged; False when the fallback fit (separation) was used.
+    """
+
+    params: pd.Series
+    linear_predictor: np.ndarray
+    converged: bool
+
+    @property
+    def fitted(self) -> np.ndarray:
+        """``P(d = 1 | x) = 1 / (1 + exp(−x'β))`` per row."""
+        return 1.0 / (1.0 + np.exp(-self.linear_predictor))
+
+
+def fit_logit(
+    x: pd.DataFrame,
+    d: np.ndarray,
+    *,
+    weights: np.ndarray | None = None,
+    fixed_effects: pd.Series | None = None,
+    maxiter: int = 100,
+    tol: float = 1e-8,
+) -> LogitFit:
+    """Maximum-likelihood logistic regression by Newton–Raphson, with optional weights and fixed effects.
+
+    Maximises ``Σ w_i [d_i η_i − log(1 + exp η_i)]`` with ``η = Xβ + E γ``, where ``E`` holds one indicator per
+    level of ``fixed_effects`` but the first (sorted; the reference). Start β = 0, full Newton steps, stop when
+    max |Δβ| ≤ ``tol`` — the iterations of statsmodels ``Logit.fit(method="newton")`` (with ``w = 1``), hence
+    the same estimate. The fixed-effect block is never built as a dense n × T matrix: with W = diag(w p(1 − p))
+    the Hessian blocks are X'WX, X'WE (per-level sums of W·X) and the diagonal E'WE, and the step solves them by
+    the Schur complement ``S = X'WX − X'WE (E'WE)⁻¹ E'WX`` (Greene 2018, §17.3; Hastie, Tibshirani & Friedman
+    2009, §4.4.1). ``X`` is processed in row chunks, so memory stays at a few copies of ``X``.
+
+    When the Newton iterations fail (a singular Hessian, non-finite steps or no convergence in ``maxiter``
+    steps — typically separation: a covariate level with only treated or only controls), the model is fitted
+    again on the dense design by statsmodels with a small L1 penalty (``fit_regularized``, α = 1e-6), and the
+    result is marked ``converged=False``; callers report that.
+
+    Parameters
+    ----------
+    x : design matrix (usually from :func:`design_matrix` with ``intercept=True``).
+    d : 0/1 outcome per row.
+    weights : non-negative case weights (default 1).
+    fixed_effects : a level per row (e.g. the calendar month), entered as indicators.
+    """
+    names = list(x.columns)
+    xm = x.to_numpy(dtype=float)
+    d = np.asarray(d, dtype=float)
+    w = None if weights is None else np.asarray(weights, dtype=float)
+    if fixed_effects is not None:
+        levels = pd.Categorical(categorical_values(pd.Series(fixed_effects).reset_index(drop=True)))
+        code = levels.codes.astype(np.int64) - 1  # −1 = first (reference) level
+        fe_names = [f"{fixed_effects.name}={c}" for c in levels.categories[1:]]
+    else:
+        code = np.full(len(d), -1, dtype=np.int64)
+        fe_names = []
+    res = _newton(xm, d, w, code, len(fe_names), maxiter, tol)
+    if res is not None:
+        beta, lp = res
+        return LogitFit(pd.Series(beta, index=names + fe_names), lp, True)
+    return _fallback(xm, d, w, code, names, fe_names, maxiter)
+
+
+def _newton(
+    x: np.ndarray,
+    t: np.ndarray,
+    w: np.ndarray | None,
+    code: np.ndarray,
+    n_lev: int,
+    maxiter: int,
+    tol: float,
+    chunk: int = 500_000,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    k = x.shape[1]
+    a = np.zeros(k)
+    c = np.zeros(n_lev)
+    sel = code >= 0
+    cs = code[sel]
+    n = len(t)
+
+    def eta_of() -> np.ndarray:
+        eta = np.empty(n)
+        for s in range(0, n, chunk):
+            eta[s : s + chunk] = x[s : s + chunk] @ a
+        if n_lev:
+            eta[sel] += c[cs]
+        return eta
+
+    for _ in range(maxiter):
+        p = 1.0 / (1.0 + np.exp(-eta_of()))
+        r = t - p
+        wgt = p * (1.0 - p)
+        if w is not None:
+            r = r * w
+            wgt = wgt * w
+        del p
+        g_a = np.zeros(k)
+        h_aa = np.zeros((k, k))
+        for s in range(0, n, chunk):
+            xc = x[s : s + chunk]
+            g_a += xc.T @ r[s : s + chunk]
+            h_aa += xc.T @ (xc * wgt[s : s + chunk, None])
+        if n_lev:
+            g_c = np.bincount(cs, weights=r[sel], minlength=n_lev)
+            h_cc = np.bincount(cs, weights=wgt[sel], minlength=n_lev)
+            h_ac = np.empty((k, n_lev))
+            xs, ws = x[sel], wgt[sel]
+            for j in range(k):
+                h_ac[j] = np.bincount(cs, weights=xs[:, j] * ws, minlength=n_lev)
+            del xs, ws
+            if not (np.all(np.isfinite(h_cc)) and np.all(h_cc > 1e-12 * max(1.0, h_cc.max()))):
+                return None
+            q = h_ac / h_cc
+            schur = h_aa - q @ h_ac.T
+            rhs = g_a - q @ g_c
+        else:
+            schur, rhs = h_aa, g_a
+        try:
+            step_a = np.linalg.solve(schur, rhs)
+        except np.linalg.LinAlgError:
+            return None
+        step_c = (g_c - h_ac.T @ step_a) / h_cc if n_lev else c
+        if not (np.all(np.isfinite(step_a)) and np.all(np.isfinite(step_c))):
+            return None
+        a += step_a
+        if n_lev:
+            c += step_c
+        if max(np.abs(step_a).max(initial=0.0), np.abs(step_c).max(initial=0.0) if n_lev else 0.0) <= tol:
+            break
+    else:
+        return None
+    return np.concatenate([a, c]), eta_of()
+
+
+def _fallback(
+    x: np.ndarray,
+    t: np.ndarray,
+    w: np.ndarray | None,
+    code: np.ndarray,
+    names: list[str],
+    fe_names: list[str],
+    maxiter: int,
+) -> LogitFit:
+    import warnings
+
+    import statsmodels.api as sm  # here: its import alone takes seconds, the Newton path needs none
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+    dense = x
+    if fe_names:
+        e = np.zeros((len(t), len(fe_names)))
+        sel = code >= 0
+        e[np.flatnonzero(sel), code[sel]] = 1.0
+        dense = np.column_stack([x, e])
+    if w is None:
+        model = sm.Logit(t, dense)
+    else:
+        model = sm.GLM(t, dense, family=sm.families.Binomial(), freq_weights=w)
+    with warnings.catch_warnings():  # the caller reports converged=False; the solver's own QC notes add nothing
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if w is None:
+            res = model.fit_regularized(method="l1", alpha=1e-6, maxiter=maxiter, disp=False)
+        else:
+            res = model.fit_regularized(method="elastic_net", alpha=1e-6, L1_wt=1.0, maxiter=maxiter)
+    beta = np.asarray(res.params, dtype=float)
+    return LogitFit(pd.Series(beta, index=names + fe_names), dense @ beta, False)

@@ -1,0 +1,184 @@
+"""One adapter from any accepted table (pandas, Arrow, DuckDB relation, Parquet path) to what a stage needs.
+
+Stages accept a table in any of four forms (:data:`TableLike`) and need it either in pandas (small tables: the
+cohort's design, the matched sample) or queryable in DuckDB (large tables: spells, the person-month panel).
+:func:`as_pandas` and :class:`Session` are the only two ways the package turns one into the other (cobalt's
+``x2base`` habit: adapt once, at the boundary, then compute on one form).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from .errors import InputError, Problem
+from .schema import TABLES
+
+#: The table forms every stage accepts.
+TableLike = pd.DataFrame | pa.Table | duckdb.DuckDBPyRelation | str | Path
+
+_KINDS = "a pandas DataFrame, Arrow table, DuckDB relation or Parquet path"
+
+
+def _parquet_glob(path: str | Path, what: str) -> str:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{what}: file or directory {str(p)!r} does not exist.")
+    return str(p / "**" / "*.parquet") if p.is_dir() else str(p)
+
+
+def as_pandas(
+    obj: TableLike | None,
+    what: str,
+    *,
+    canonical: str | None = None,
+    max_rows: int | None = None,
+) -> pd.DataFrame | None:
+    """The table as a pandas DataFrame (None stays None).
+
+    Parameters
+    ----------
+    obj : the table in any accepted form.
+    what : its name in error messages (e.g. ``"build_cohort: participants"``).
+    canonical : name of a canonical table (``schema.TABLES``): its ``date`` columns become ``datetime64[ns]`` and
+        its ``int`` columns nullable ``Int64``, whatever the source's types.
+    max_rows : refuse a table with more rows (large tables stay in DuckDB).
+    """
+    if obj is None:
+        return None
+    if isinstance(obj, str | Path):
+        obj = duckdb.sql(f"SELECT * FROM read_parquet('{_parquet_glob(obj, what)}')")
+    if max_rows is not None:
+        n = _n_rows(obj)
+        if n > max_rows:
+            raise InputError(
+                f"{what}: {n:,} rows is too many to load into memory (max_rows={max_rows:,}); query it in DuckDB"
+            )
+    if isinstance(obj, pd.DataFrame):
+        df = obj
+    elif isinstance(obj, pa.Table):
+        df = obj.to_pandas()
+    elif isinstance(obj, duckdb.DuckDBPyRelation):
+        df = obj.df()
+    else:
+        raise InputError(f"{what}: expected {_KINDS}; got {type(obj).__name__}")
+    if canonical is None:
+        return df
+    spec = TABLES[canonical]
+    for c in df.columns:
+        kind = spec.column(c).kind if c in spec.names else None
+        if kind == "date" or str(df[c].dtype).startswith("datetime64"):
+            df[c] = pd.to_datetime(df[c]).astype("datetime64[ns]")
+        elif kind == "int":
+            df[c] = df[c].astype("Int64")
+    return df
+
+
+def _n_rows(obj: Any) -> int:
+    if isinstance(obj, pd.DataFrame):
+        return len(obj)
+    if isinstance(obj, pa.Table):
+        return obj.num_rows
+    return int(obj.aggregate("count(*)").fetchone()[0])
+
+
+def register(con: duckdb.DuckDBPyConnection, name: str, obj: TableLike, what: str | None = None) -> None:
+    """Make ``obj`` queryable as the view ``name`` on ``con``; a DuckDB relation of the same connection and a
+    Parquet path stay lazy (nothing is read into memory), a relation of another connection is brought over
+    through Arrow."""
+    what = what or name
+    if isinstance(obj, str | Path):
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet('{_parquet_glob(obj, what)}')")
+    elif isinstance(obj, pd.DataFrame | pa.Table):
+        con.register(name, obj)
+    elif isinstance(obj, duckdb.DuckDBPyRelation):
+        try:
+            con.register(name, obj)
+            con.execute(f"SELECT * FROM {name} LIMIT 0")
+        except duckdb.Error:  # a relation of another connection: materialise it through Arrow
+            con.register(name, obj.to_arrow_table())
+    else:
+        raise InputError(f"{what}: expected {_KINDS}; got {type(obj).__name__}.")
+
+
+def columns(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
+    """Column names of a view or table on ``con``."""
+    return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {name}").fetchall()]
+
+
+def require_columns(con: duckdb.DuckDBPyConnection, name: str, table: str, required: Sequence[str]) -> None:
+    """Raise :class:`InputError` naming ``table`` when the view ``name`` lacks any of ``required``."""
+    cols = columns(con, name)
+    missing = [c for c in required if c not in cols]
+    if missing:
+        raise InputError(
+            f"{table} lacks column(s) {', '.join(missing)}; it has {', '.join(cols)}.",
+            [
+                Problem(table, table, c, "required column missing", hint="map the agency column onto it in the input spec")
+                for c in missing
+            ],
+        )
+
+
+@dataclass
+class Session:
+    """A DuckDB connection plus the views one call registered on it (dropped again at :meth:`close`).
+
+    ``Session.open(con)`` borrows ``con`` (or opens a private in-memory connection when None, closed at
+    :meth:`close`); use it as a context manager.
+    """
+
+    con: duckdb.DuckDBPyConnection
+    own: bool
+    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+    names: list[str] = field(default_factory=list)
+    cache: dict = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, con: duckdb.DuckDBPyConnection | None = None) -> Session:
+        return cls(duckdb.connect() if con is None else con, con is None)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def name(self, base: str) -> str:
+        """A fresh view/table name owned by this session."""
+        n = f"_fe_{base}_{self.tag}"
+        self.names.append(n)
+        return n
+
+    def register(self, table: str, obj: TableLike, label: str | None = None, required: Sequence[str] = ()) -> str:
+        """Register ``obj`` under a fresh view name and check its ``required`` columns (once per object)."""
+        key = (table, id(obj))
+        if key in self.cache:
+            return self.cache[key][0]
+        name = self.name(label or table)
+        register(self.con, name, obj, table)
+        require_columns(self.con, name, table, required)
+        self.cache[key] = (name, obj)  # keep obj alive so its id is not reused
+        return name
+
+    def close(self) -> None:
+        for n in self.names:
+            for stmt in (f"DROP VIEW IF EXISTS {n}", f"DROP TABLE IF EXISTS {n}"):
+                try:
+                    self.con.execute(stmt)
+                except duckdb.Error:
+                    pass
+            try:
+                self.con.unregister(n)
+            except duckdb.Error:
+                pass
+        self.names.clear()
+        if self.own:
+            self.con.close()

@@ -1,0 +1,97 @@
+"""The shared design-matrix builder and logit (finsam_effekt.design) against hand-computed cases and statsmodels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from finsam_effekt.design import MISSING_LEVEL, design_matrix, fit_logit
+from finsam_effekt.errors import InputError
+
+
+def test_design_matrix_rules_by_hand():
+    df = pd.DataFrame(
+        {
+            "age": [20, 30, 40, 50],
+            "flag": [True, False, True, True],
+            "edu": ["b", None, "a", "b"],
+            "flat": [1.0, 1.0, 1.0, 1.0],
+        }
+    )
+    x = design_matrix(df, ["age", "flag", "edu", "flat"], intercept=True)
+    # sorted levels: "(missing)" < "a" < "b"; the first is dropped; the constant column is dropped
+    assert list(x.columns) == ["const", "age", "flag", "edu=a", "edu=b"]
+    np.testing.assert_array_equal(x["edu=a"], [0, 0, 1, 0])
+    np.testing.assert_array_equal(x["edu=b"], [1, 0, 0, 1])
+    np.testing.assert_array_equal(x["flag"], [1, 0, 1, 1])
+    full = design_matrix(df, ["edu"], levels="all")
+    assert list(full.columns) == [f"edu={MISSING_LEVEL}", "edu=a", "edu=b"]
+    np.testing.assert_array_equal(full.sum(axis=1), 1.0)
+    months = design_matrix(pd.DataFrame({"m": [1, 2, 2]}), ["m"], categorical=["m"])
+    assert list(months.columns) == ["m=2"]
+
+
+def test_design_matrix_errors_name_the_column():
+    df = pd.DataFrame({"age": [20.0, np.nan, np.nan]})
+    with pytest.raises(InputError, match=r"^propensity model: covariate 'age' has 2 missing values; impute it"):
+        design_matrix(df, ["age"], what="propensity model")
+    with pytest.raises(InputError, match=r"columns \['nope'\] are not in the data"):
+        design_matrix(df, ["nope"])
+
+
+@pytest.fixture(scope="module")
+def logit_data():
+    rng = np.random.default_rng(3)
+    n = 4000
+    df = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "z": rng.normal(size=n),
+            "g": rng.choice(["a", "b", "c"], size=n),
+            "month": rng.choice(["2020-01", "2020-02", "2020-03", "2020-04"], size=n),
+        }
+    )
+    eta = -1 + 0.7 * df["x"] - 0.4 * df["z"] + (df["g"] == "b") * 0.5 + (df["month"] == "2020-03") * 0.3
+    df["d"] = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(int)
+    df["w"] = rng.uniform(0.5, 2.0, size=n)
+    return df
+
+
+def test_fit_logit_equals_statsmodels(logit_data):
+    df = logit_data
+    x = design_matrix(df, ["x", "z", "g"], intercept=True)
+    fit = fit_logit(x, df["d"].to_numpy())
+    ref = sm.Logit(df["d"].to_numpy(), x).fit(method="newton", disp=False)
+    assert fit.converged
+    np.testing.assert_allclose(fit.params.to_numpy(), ref.params.to_numpy(), rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(fit.fitted, ref.predict(x), rtol=1e-9)
+
+
+def test_fit_logit_fixed_effects_equal_dense_dummies(logit_data):
+    df = logit_data
+    x = design_matrix(df, ["x", "z", "g"], intercept=True)
+    fit = fit_logit(x, df["d"].to_numpy(), fixed_effects=df["month"])
+    dense = design_matrix(df, ["x", "z", "g", "month"], intercept=True)
+    ref = sm.Logit(df["d"].to_numpy(), dense).fit(method="newton", disp=False)
+    assert list(fit.params.index) == list(dense.columns)
+    np.testing.assert_allclose(fit.params.to_numpy(), ref.params.to_numpy(), rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(fit.linear_predictor, dense.to_numpy() @ ref.params.to_numpy(), rtol=1e-9)
+
+
+def test_fit_logit_weights_equal_glm_frequency_weights(logit_data):
+    df = logit_data
+    x = design_matrix(df, ["x", "g"], intercept=True)
+    fit = fit_logit(x, df["d"].to_numpy(), weights=df["w"].to_numpy())
+    ref = sm.GLM(df["d"].to_numpy(), x, family=sm.families.Binomial(), freq_weights=df["w"].to_numpy()).fit()
+    np.testing.assert_allclose(fit.params.to_numpy(), ref.params.to_numpy(), rtol=1e-8, atol=1e-10)
+
+
+def test_fit_logit_separation_is_marked_not_converged():
+    x = pd.DataFrame({"const": 1.0, "x": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]})
+    d = np.array([0, 0, 0, 1, 1, 1])  # perfectly separated at x = 2.5
+    fit = fit_logit(x, d)
+    assert not fit.converged
+    assert np.all(np.isfinite(fit.linear_predictor))
+    assert (fit.fitted[d == 1] > fit.fitted[d == 0].max()).all()
