@@ -77,7 +77,11 @@ def design_matrix(
         if c in categorical or is_categorical(s):
             parts.append(
                 pd.get_dummies(
-                    categorical_values(s), prefix=c, prefix_sep="=", drop_first=levels == "drop_first", dtype=float
+                    categorical_values(s),
+                    prefix=c,
+                    prefix_sep="=",
+                    drop_first=levels == "drop_first",
+                    dtype=float,
                 )
             )
         else:
@@ -114,7 +118,8 @@ class LogitFit:
     @property
     def fitted(self) -> np.ndarray:
         """``P(d = 1 | x) = 1 / (1 + exp(−x'β))`` per row."""
-        return 1.0 / (1.0 + np.exp(-self.linear_predictor))
+        with np.errstate(over="ignore"):
+            return 1.0 / (1.0 + np.exp(-self.linear_predictor))
 
 
 def fit_logit(
@@ -136,10 +141,15 @@ def fit_logit(
     the Schur complement ``S = X'WX − X'WE (E'WE)⁻¹ E'WX`` (Greene 2018, §17.3; Hastie, Tibshirani & Friedman
     2009, §4.4.1). ``X`` is processed in row chunks, so memory stays at a few copies of ``X``.
 
-    When the Newton iterations fail (a singular Hessian, non-finite steps or no convergence in ``maxiter``
-    steps — typically separation: a covariate level with only treated or only controls), the model is fitted
-    again on the dense design by statsmodels with a small L1 penalty (``fit_regularized``, α = 1e-6), and the
-    result is marked ``converged=False``; callers report that.
+    When the iterations fail (non-finite values, or no convergence in ``maxiter`` steps — typically separation:
+    a covariate level or a month with only treated or only controls, so that some β runs off to ±∞), the model
+    is fitted again with a small ridge penalty ``Σ λ_j β_j² / 2`` on every coefficient but the intercept, scaled
+    to the column (``λ_j = λ Σ_i x_ij²``, λ = :data:`RIDGE_PENALTY`, so the penalty acts on the standardised
+    coefficient and does not depend on the unit of a covariate), by Newton steps with step halving (a strictly
+    concave objective with a unique finite maximum; Le Cessie & van Houwelingen 1992), and the result is marked
+    ``converged=False``; callers report that. Columns of ``x`` that are linear combinations of
+    earlier columns (e.g. kommun indicators inside förbund indicators) are left out of the fit and get a NaN
+    coefficient, as R's ``glm`` reports aliased coefficients as NA; the fitted values are unchanged by this.
 
     Parameters
     ----------
@@ -159,11 +169,50 @@ def fit_logit(
     else:
         code = np.full(len(d), -1, dtype=np.int64)
         fe_names = []
-    res = _newton(xm, d, w, code, len(fe_names), maxiter, tol)
-    if res is not None:
-        beta, lp = res
-        return LogitFit(pd.Series(beta, index=names + fe_names), lp, True)
-    return _fallback(xm, d, w, code, names, fe_names, maxiter)
+    keep = independent_columns(xm)
+    xk = xm if keep.all() else xm[:, keep]
+    const = np.flatnonzero((xk == 1.0).all(axis=0)) if len(xk) else np.array([], dtype=int)
+    res = _newton(xk, d, w, code, len(fe_names), maxiter, tol, penalty=0.0, free=const)
+    converged = res is not None
+    if res is None:
+        res = _newton(
+            xk, d, w, code, len(fe_names), max(maxiter, 200), tol, penalty=RIDGE_PENALTY, free=const
+        )
+    if res is None:  # not even the penalised fit: the data cannot identify a logit (e.g. all rows one class)
+        raise InputError(
+            "logistic regression failed even with a ridge penalty; check that both outcome classes occur and "
+            "that the covariates are finite"
+        )
+    beta, lp = res
+    params = np.full(len(names) + len(fe_names), np.nan)
+    params[np.flatnonzero(np.r_[keep, np.ones(len(fe_names), bool)])] = beta
+    return LogitFit(pd.Series(params, index=names + fe_names), lp, converged)
+
+
+def independent_columns(x: np.ndarray, tol: float = 1e-9, chunk: int = 500_000) -> np.ndarray:
+    """Boolean mask of the columns of ``x`` that are not linear combinations of earlier columns.
+
+    Gram–Schmidt on the cross-product ``G = X'X`` in column order: column j is kept when its residual sum of
+    squares after projection on the kept earlier columns, ``G_jj − G_jS G_SS⁻¹ G_Sj``, exceeds ``tol · G_jj``
+    (the first of each dependent set stays, as R's ``lm``/``glm`` keep it).
+    """
+    k = x.shape[1]
+    g = np.zeros((k, k))
+    for s in range(0, len(x), chunk):
+        g += x[s : s + chunk].T @ x[s : s + chunk]
+    keep = np.zeros(k, bool)
+    for j in range(k):
+        sel = np.flatnonzero(keep)
+        resid = g[j, j]
+        if sel.size:
+            coef = np.linalg.solve(g[np.ix_(sel, sel)], g[sel, j])
+            resid = g[j, j] - g[j, sel] @ coef
+        keep[j] = g[j, j] > 0 and resid > tol * g[j, j]
+    return keep
+
+
+#: Relative ridge penalty of the fallback fit under separation (see :func:`fit_logit`).
+RIDGE_PENALTY = 1e-3
 
 
 def _newton(
@@ -174,14 +223,29 @@ def _newton(
     n_lev: int,
     maxiter: int,
     tol: float,
+    *,
+    penalty: float,
+    free: np.ndarray,
     chunk: int = 500_000,
 ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Newton–Raphson for :func:`fit_logit`: ``(β, linear predictor)``, or None when it fails or does not
+    converge. ``penalty`` λ adds ``−λ β_j`` to the score and ``λ`` to the Hessian's diagonal for every
+    coefficient but the columns ``free`` (the intercept)."""
     k = x.shape[1]
     a = np.zeros(k)
     c = np.zeros(n_lev)
     sel = code >= 0
     cs = code[sel]
     n = len(t)
+    lam_a = np.zeros(k)
+    lam_c = np.zeros(n_lev)
+    if penalty:
+        for s in range(0, n, chunk):
+            lam_a += (x[s : s + chunk] ** 2).sum(axis=0)
+        lam_a *= penalty
+        lam_a[free] = 0.0
+        if n_lev:
+            lam_c = penalty * np.bincount(cs, minlength=n_lev).astype(float)
 
     def eta_of() -> np.ndarray:
         eta = np.empty(n)
@@ -192,22 +256,23 @@ def _newton(
         return eta
 
     for _ in range(maxiter):
-        p = 1.0 / (1.0 + np.exp(-eta_of()))
+        with np.errstate(over="ignore"):  # exp(−η) = ∞ under separation means p = 0: no harm
+            p = 1.0 / (1.0 + np.exp(-eta_of()))
         r = t - p
         wgt = p * (1.0 - p)
         if w is not None:
             r = r * w
             wgt = wgt * w
         del p
-        g_a = np.zeros(k)
-        h_aa = np.zeros((k, k))
+        g_a = -lam_a * a
+        h_aa = np.diag(lam_a)
         for s in range(0, n, chunk):
             xc = x[s : s + chunk]
             g_a += xc.T @ r[s : s + chunk]
             h_aa += xc.T @ (xc * wgt[s : s + chunk, None])
         if n_lev:
-            g_c = np.bincount(cs, weights=r[sel], minlength=n_lev)
-            h_cc = np.bincount(cs, weights=wgt[sel], minlength=n_lev)
+            g_c = np.bincount(cs, weights=r[sel], minlength=n_lev) - lam_c * c
+            h_cc = np.bincount(cs, weights=wgt[sel], minlength=n_lev) + lam_c
             h_ac = np.empty((k, n_lev))
             xs, ws = x[sel], wgt[sel]
             for j in range(k):
@@ -222,11 +287,13 @@ def _newton(
             schur, rhs = h_aa, g_a
         try:
             step_a = np.linalg.solve(schur, rhs)
-        except np.linalg.LinAlgError:
+        except np.linalg.LinAlgError:  # weights p(1 − p) gone to 0: separation
             return None
         step_c = (g_c - h_ac.T @ step_a) / h_cc if n_lev else c
         if not (np.all(np.isfinite(step_a)) and np.all(np.isfinite(step_c))):
             return None
+        if penalty:  # step halving: the penalised log-likelihood must not fall (Newton alone can overshoot)
+            step_a, step_c = _halve(eta_of, x, t, w, code, a, c, step_a, step_c, lam_a, lam_c, n_lev)
         a += step_a
         if n_lev:
             c += step_c
@@ -237,35 +304,23 @@ def _newton(
     return np.concatenate([a, c]), eta_of()
 
 
-def _fallback(
-    x: np.ndarray,
-    t: np.ndarray,
-    w: np.ndarray | None,
-    code: np.ndarray,
-    names: list[str],
-    fe_names: list[str],
-    maxiter: int,
-) -> LogitFit:
-    import warnings
+def _penalised_loglik(eta: np.ndarray, t: np.ndarray, w: np.ndarray | None, a, c, lam_a, lam_c) -> float:
+    ll = t * eta - np.logaddexp(0.0, eta)
+    total = float(np.sum(ll if w is None else w * ll))
+    return total - 0.5 * float(lam_a @ (a * a)) - 0.5 * float(lam_c @ (c * c))
 
-    import statsmodels.api as sm  # here: its import alone takes seconds, the Newton path needs none
-    from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-    dense = x
-    if fe_names:
-        e = np.zeros((len(t), len(fe_names)))
-        sel = code >= 0
-        e[np.flatnonzero(sel), code[sel]] = 1.0
-        dense = np.column_stack([x, e])
-    if w is None:
-        model = sm.Logit(t, dense)
-    else:
-        model = sm.GLM(t, dense, family=sm.families.Binomial(), freq_weights=w)
-    with warnings.catch_warnings():  # the caller reports converged=False; the solver's own QC notes add nothing
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        if w is None:
-            res = model.fit_regularized(method="l1", alpha=1e-6, maxiter=maxiter, disp=False)
-        else:
-            res = model.fit_regularized(method="elastic_net", alpha=1e-6, L1_wt=1.0, maxiter=maxiter)
-    beta = np.asarray(res.params, dtype=float)
-    return LogitFit(pd.Series(beta, index=names + fe_names), dense @ beta, False)
+def _halve(eta_of, x, t, w, code, a, c, step_a, step_c, lam_a, lam_c, n_lev):
+    """Shorten a Newton step until the penalised log-likelihood does not fall (at most 30 halvings)."""
+    base = _penalised_loglik(eta_of(), t, w, a, c, lam_a, lam_c)
+    sel = code >= 0
+    for _ in range(30):
+        a_new = a + step_a
+        c_new = c + step_c if n_lev else c
+        eta = x @ a_new
+        if n_lev:
+            eta[sel] += c_new[code[sel]]
+        if _penalised_loglik(eta, t, w, a_new, c_new, lam_a, lam_c) >= base - 1e-12 * abs(base):
+            break
+        step_a, step_c = step_a / 2, step_c / 2
+    return step_a, step_c

@@ -95,7 +95,9 @@ def register(con: duckdb.DuckDBPyConnection, name: str, obj: TableLike, what: st
     through Arrow."""
     what = what or name
     if isinstance(obj, str | Path):
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet('{_parquet_glob(obj, what)}')")
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet('{_parquet_glob(obj, what)}')"
+        )
     elif isinstance(obj, pd.DataFrame | pa.Table):
         con.register(name, obj)
     elif isinstance(obj, duckdb.DuckDBPyRelation):
@@ -121,7 +123,13 @@ def require_columns(con: duckdb.DuckDBPyConnection, name: str, table: str, requi
         raise InputError(
             f"{table} lacks column(s) {', '.join(missing)}; it has {', '.join(cols)}.",
             [
-                Problem(table, table, c, "required column missing", hint="map the agency column onto it in the input spec")
+                Problem(
+                    table,
+                    table,
+                    c,
+                    "required column missing",
+                    hint="map the agency column onto it in the input spec",
+                )
                 for c in missing
             ],
         )
@@ -157,7 +165,9 @@ class Session:
         self.names.append(n)
         return n
 
-    def register(self, table: str, obj: TableLike, label: str | None = None, required: Sequence[str] = ()) -> str:
+    def register(
+        self, table: str, obj: TableLike, label: str | None = None, required: Sequence[str] = ()
+    ) -> str:
         """Register ``obj`` under a fresh view name and check its ``required`` columns (once per object)."""
         key = (table, id(obj))
         if key in self.cache:

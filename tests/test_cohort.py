@@ -176,15 +176,12 @@ def test_censor_at_later_start():
 
 
 @pytest.fixture(scope="module")
-def synthetic_match(tmp_path_factory):
+def synthetic_match(medium_world):
     """A generated register world (synth), linked, paneled, cohort built, matched 3:1 with replacement."""
     from finsam_effekt.config import DEFAULT_COVARIATES
     from finsam_effekt.linkage import link_participants
     from finsam_effekt.matching import estimate_propensity, match_nearest
-    from finsam_effekt.synth import SynthConfig, generate
-
-    out = tmp_path_factory.mktemp("world")
-    generate(out, SynthConfig(persons=20000, seed=11, start="2017-01", end="2021-12"))
+    out = medium_world.path
     names = ("population", "sus_registrations", "benefit_spells", "social_assistance", "earnings")
     T = {n: pd.read_parquet(out / f"{n}.parquet") for n in names}
     window = ("2019-01", "2020-12")

@@ -35,7 +35,9 @@ def test_design_matrix_rules_by_hand():
 
 def test_design_matrix_errors_name_the_column():
     df = pd.DataFrame({"age": [20.0, np.nan, np.nan]})
-    with pytest.raises(InputError, match=r"^propensity model: covariate 'age' has 2 missing values; impute it"):
+    with pytest.raises(
+        InputError, match=r"^propensity model: covariate 'age' has 2 missing values; impute it"
+    ):
         design_matrix(df, ["age"], what="propensity model")
     with pytest.raises(InputError, match=r"columns \['nope'\] are not in the data"):
         design_matrix(df, ["nope"])
@@ -95,3 +97,40 @@ def test_fit_logit_separation_is_marked_not_converged():
     assert not fit.converged
     assert np.all(np.isfinite(fit.linear_predictor))
     assert (fit.fitted[d == 1] > fit.fitted[d == 0].max()).all()
+
+
+def test_fit_logit_collinear_columns_are_aliased_and_leave_fitted_values_unchanged(logit_data):
+    df = logit_data
+    x = design_matrix(df, ["x", "z"], intercept=True)
+    ref = fit_logit(x, df["d"].to_numpy())
+    dup = x.assign(x2=2 * x["x"] - x["z"])  # exactly collinear: aliased, NaN as in R's glm
+    fit = fit_logit(dup, df["d"].to_numpy())
+    assert fit.converged and np.isnan(fit.params["x2"])
+    np.testing.assert_allclose(fit.params.drop("x2"), ref.params, rtol=1e-9)
+    np.testing.assert_allclose(fit.fitted, ref.fitted, rtol=1e-9)
+
+
+def test_fit_logit_complete_separation_with_few_events_stays_finite():
+    rng = np.random.default_rng(1)
+    x = pd.DataFrame({"const": 1.0, **{f"x{i}": rng.normal(size=200) for i in range(20)}})
+    d = np.zeros(200)
+    d[:3] = 1  # 3 events, 20 covariates: separable
+    fit = fit_logit(x, d)
+    assert not fit.converged
+    assert np.isfinite(fit.params).all() and fit.fitted.max() < 1
+
+
+def test_fit_logit_month_without_treated_is_penalised_not_infinite(logit_data):
+    df = logit_data.assign(d=np.where(logit_data["month"] == "2020-04", 0, logit_data["d"]))
+    x = design_matrix(df, ["x", "z"], intercept=True)
+    fit = fit_logit(x, df["d"].to_numpy(), fixed_effects=df["month"])
+    assert not fit.converged
+    assert np.isfinite(fit.params).all()
+    empty = (df["month"] == "2020-04").to_numpy()
+    assert fit.fitted[empty].mean() < fit.fitted[~empty].mean() / 20
+    # the covariates' coefficients are those of the months with treated, up to the mild shrinkage
+    rest = df[~empty]
+    ref = fit_logit(
+        design_matrix(rest, ["x", "z"], intercept=True), rest["d"].to_numpy(), fixed_effects=rest["month"]
+    )
+    np.testing.assert_allclose(fit.params[["x", "z"]], ref.params[["x", "z"]], rtol=0.03)

@@ -599,21 +599,20 @@ def test_montecarlo_smoke():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("effect_scale", [1.0, 0.0])
-def test_end_to_end_truth_on_synthetic_world(tmp_path, effect_scale):
+def test_end_to_end_truth_on_synthetic_world(tmp_path, make_world, effect_scale):
     """synth → link → panel → cohort → match → outcomes → estimate_effects against the same participants' truth;
     the naive participants-vs-everyone difference is far off; with effect scale 0 no pre-trend is detected."""
     import importlib.util
 
     import yaml
 
-    from finsam_effekt.synth import Mess, SynthConfig, generate
+    from finsam_effekt.synth import Mess, SynthConfig
 
     root = Path(__file__).parents[1]
     spec = importlib.util.spec_from_file_location("truth_check", root / "validation" / "truth_check.py")
     tc = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tc)
-    generate(
-        tmp_path,
+    world = make_world(
         SynthConfig(
             persons=6000,
             seed=11,
@@ -626,12 +625,12 @@ def test_end_to_end_truth_on_synthetic_world(tmp_path, effect_scale):
     cfg = yaml.safe_load(
         (root / "analyses" / "example_synthetic" / "config.yaml").read_text(encoding="utf-8")
     )
-    cfg["inputs"] = str(tmp_path / "mapping.yaml")
+    cfg["inputs"] = str(world.mapping)
     cfg["cost_benefit"]["parameters"] = str(root / "configs" / "cost_benefit_parameters.yaml")
     cfg["window"] = {"start": "2018-01", "end": "2021-12"}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
     ctx = tc.prepare(tmp_path / "config.yaml")
-    truth = pd.read_parquet(tmp_path / "truth_participants.parquet")
+    truth = pd.read_parquet(world.path / "truth_participants.parquet")
     out = tc.truth_frame(ctx, truth, ["public_support", "self_support"], (3, 6, 12)).set_index(
         ["estimator", "outcome", "horizon_months"]
     )

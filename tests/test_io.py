@@ -489,13 +489,12 @@ SYNTH_PERSONS = 400
 
 
 @pytest.fixture(scope="module")
-def synth_reference(tmp_path_factory):
+def synth_reference(make_world):
     """The small synthetic world as Parquet, read through io, checked against the files read by pyarrow."""
     from finsam_effekt.schema import TABLES as CANONICAL
-    from finsam_effekt.synth import SynthConfig, generate
+    from finsam_effekt.synth import SynthConfig
 
-    out = tmp_path_factory.mktemp("synth_parquet")
-    generate(out, SynthConfig(persons=SYNTH_PERSONS), "parquet")
+    out = make_world(SynthConfig(persons=SYNTH_PERSONS)).path
     con, report = read_inputs(load_input_spec(out / "mapping.yaml"))
     assert report.ok
     tables = {t: to_pandas(con.table(t), t) for t in CANONICAL}

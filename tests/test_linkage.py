@@ -232,11 +232,8 @@ def _reconcile(folder, threshold):
     return res
 
 
-def test_linkage_report_reconciles_with_synth_counts(tmp_path):
-    from finsam_effekt.synth import SynthConfig, generate
-
-    generate(tmp_path, SynthConfig(persons=800), "parquet")
-    res = _reconcile(tmp_path, threshold=1)
+def test_linkage_report_reconciles_with_synth_counts(small_world):
+    res = _reconcile(small_world.path, threshold=1)
     assert (res.participants["n_episodes"] >= 1).all()
 
 

@@ -502,19 +502,16 @@ def test_property_monthly_tables_shift_by_any_month(rows, k):
 
 # ------------------------------------------------------------------------------------- the synthetic world
 @pytest.fixture(scope="module")
-def small_world(tmp_path_factory):
+def small_latent(small_world):
     from finsam_effekt import synth
 
-    cfg = synth.SynthConfig(persons=2000, seed=7, start="2020-01", end="2021-12")
-    out = tmp_path_factory.mktemp("world")
-    synth.generate(out, cfg)
-    return cfg, out, synth.latent_person_months(cfg)
+    return small_world.config, small_world.path, synth.latent_person_months(small_world.config)
 
 
-def test_synthetic_world_panel_equals_generator_latent_states(small_world):
+def test_synthetic_world_panel_equals_generator_latent_states(small_latent):
     # The generator writes messy registers (split, overlapping half-extent, duplicate, open and monthly-payment
     # spells) from latent monthly states; the panel must recover every monthly figure exactly.
-    cfg, d, latent = small_world
+    cfg, d, latent = small_latent
     out = panel.person_months(
         d / "benefit_spells.parquet",
         d / "social_assistance.parquet",
@@ -535,9 +532,9 @@ def test_synthetic_world_panel_equals_generator_latent_states(small_world):
     assert (pre.public_support == pre.public_support_latent).all()
 
 
-def test_synthetic_world_censoring_matches_truth(small_world):
+def test_synthetic_world_censoring_matches_truth(small_latent):
     # truth_participants has NaN exactly where month u+k is censored (death, emigration, past the window).
-    cfg, d, _ = small_world
+    cfg, d, _ = small_latent
     tp = pd.read_parquet(d / "truth_participants.parquet")
     pop = pd.read_parquet(d / "population.parquet")
     out = panel.horizon_outcomes(

@@ -209,11 +209,10 @@ def test_failed_stage_leaves_no_output_and_force_keeps_old_until_success(tmp_pat
 
 
 @pytest.fixture(scope="module")
-def world_root(tmp_path_factory):
-    from finsam_effekt.synth import SynthConfig, generate
-
+def world_root(tmp_path_factory, small_world):
+    """A folder for this module's configs and outputs; the inputs are the shared small world's."""
     root = tmp_path_factory.mktemp("e2e")
-    generate(root / "world", SynthConfig(persons=1500, seed=7, start="2017-01", end="2021-06"))
+    (root / "world.txt").write_text(str(small_world.mapping), encoding="utf-8")
     return root
 
 
@@ -224,7 +223,7 @@ def two_runs(world_root):
     cfg_path.write_text(
         yaml.safe_dump(
             {
-                "inputs": "world/mapping.yaml",
+                "inputs": (root / "world.txt").read_text(encoding="utf-8"),
                 "window": {"start": "2019-01", "end": "2020-03"},
                 "estimators": ["weighted_mean_diff", "matched_did"],
                 "outcomes": {"names": ["public_support", "self_support", *COST_OUTCOMES], "path_window": 6},
@@ -257,7 +256,7 @@ def _tokens(path: Path) -> set[bytes]:
 
 
 @pytest.mark.slow
-def test_e2e_every_stage_ran_and_no_person_id_in_any_output(two_runs):
+def test_e2e_every_stage_ran_and_no_person_id_in_any_output(two_runs, small_world):
     root, a, _ = two_runs
     status = {s.name: s.status for s in a.stages}
     assert all(status[s] == "ok" for s in ("read & validate", "link", "panel", "cohort", "match", "effects"))
@@ -270,7 +269,7 @@ def test_e2e_every_stage_ran_and_no_person_id_in_any_output(two_runs):
         assert (csv in names) == (status[stage] == "ok"), (stage, status[stage])
     ids = set()
     for t in ("population", "sus_registrations", "benefit_spells", "earnings"):
-        df = pd.read_parquet(root / "world" / f"{t}.parquet", columns=["person_id"])
+        df = pd.read_parquet(small_world.path / f"{t}.parquet", columns=["person_id"])
         ids |= {str(v).encode() for v in df["person_id"].dropna().unique()}
     assert len(ids) >= 1500
     files = [p for p in a.out.rglob("*") if p.is_file()]
@@ -343,7 +342,7 @@ def _wired_run(root: Path, name: str, extra: dict, spy: dict):
     cfg_path.write_text(
         yaml.safe_dump(
             {
-                "inputs": "world/mapping.yaml",
+                "inputs": (root / "world.txt").read_text(encoding="utf-8"),
                 "window": {"start": "2019-01", "end": "2020-03"},
                 "outcomes": {"names": ["public_support", "self_support", *COST_OUTCOMES], "path_window": 6},
                 "cost_benefit": {"parameters": str(ROOT / "configs" / "cost_benefit_parameters.yaml")},
@@ -461,10 +460,10 @@ def test_cohort_and_panel_estimators_run_with_abadie_imbens(wired):
 
 
 @pytest.mark.slow
-def test_min_history_support_consistency_and_before_after_reach_the_report(wired):
+def test_min_history_support_consistency_and_before_after_reach_the_report(wired, small_world):
     res, spy = wired
     data_start = min(
-        pd.read_parquet(res.out.parent / "world" / f"{t}.parquet", columns=["month"])["month"]
+        pd.read_parquet(small_world.path / f"{t}.parquet", columns=["month"])["month"]
         .astype(str)
         .min()
         for t in ("earnings", "social_assistance")

@@ -28,7 +28,7 @@ SMALL = SynthConfig(persons=3000, seed=11)
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     out = tmp_path_factory.mktemp("synth_small")
-    res = generate(out, SMALL)
+    res = generate(out, SMALL)  # the SynthResult is needed here, so this module generates its own
     tables = {t: pd.read_parquet(out / f"{t}.parquet") for t in TABLES}
     return res, out, tables
 

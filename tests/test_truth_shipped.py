@@ -89,13 +89,10 @@ def shipped(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def null_world(tmp_path_factory):
-    from finsam_effekt.synth import SynthConfig, generate
-
-    tmp = tmp_path_factory.mktemp("null")
-    generate(tmp, SynthConfig(persons=20_000, seed=2024, effect_scale=0.0))
-    truth = pd.read_parquet(tmp / "truth_participants.parquet")
-    return _analyse(_config(tmp, tmp / "mapping.yaml"), truth, naive=False)
+def null_world(tmp_path_factory, null_world_dir):
+    truth = pd.read_parquet(null_world_dir.path / "truth_participants.parquet")
+    cfg = _config(tmp_path_factory.mktemp("null"), null_world_dir.mapping)
+    return _analyse(cfg, truth, naive=False)
 
 
 @pytest.mark.slow
