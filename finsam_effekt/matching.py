@@ -26,7 +26,7 @@ import pandas as pd
 from pydantic import ValidationError
 from threadpoolctl import threadpool_limits
 
-from .config import DEFAULT_COVARIATES, MatchingSettings, _format_validation_error
+from .config import DEFAULT_COVARIATES, MatchingSettings, format_validation_error
 from .design import design_matrix, fit_logit
 from .errors import ConfigError, InputError
 
@@ -1084,7 +1084,7 @@ def match_cohort(
         try:
             m = MatchingSettings.model_validate({**base, **options})
         except ValidationError as exc:
-            raise ConfigError(_format_validation_error(exc, "match_cohort: matching")) from exc
+            raise ConfigError(format_validation_error(exc, "match_cohort: matching")) from exc
     covs = list(DEFAULT_COVARIATES if covariates is None else covariates)
     missing = [c for c in covs if c not in cohort.columns]
     if missing:

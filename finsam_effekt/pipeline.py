@@ -707,7 +707,7 @@ def _stage_cost_benefit(ctx: _Ctx) -> int | None:
     cb = _module("cost_benefit")
     cfg = ctx.cfg
     est = _module("estimation")
-    params = cb.load_cost_benefit_parameters(cfg.cost_benefit.parameters, dict(cfg.cost_benefit.overrides))
+    params = cfg.cost_benefit_parameters
     main = cfg.estimators[0]
     data = ctx.data["outcomes"]
     hmax = max(max(cfg.outcomes.horizons), 12)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from matplotlib.figure import Figure
 
 from finsam_effekt import cost_benefit as cb
-from finsam_effekt.config import CostBenefitSettings
+from finsam_effekt.config import parse_config
 from finsam_effekt.errors import ConfigError, InputError
 
 # One month of effect (SEK in month u+1): less sickness benefit, aktivitetsstöd, a-kassa and social assistance,
@@ -351,8 +351,19 @@ def test_parameters_file_matches_model_defaults_and_overrides(tmp_path):
     assert p.cost_shares == {"state": 0.5, "region": 0.25, "kommun": 0.25}
     o = cb.load_cost_benefit_parameters(overrides={"persistence.kind": "constant", "discount_rate": 0.0})
     assert o.persistence.kind == "constant" and o.discount_rate == 0.0
-    settings = CostBenefitSettings(overrides={"horizon_years": 3})
-    assert cb.parameters_from_settings(settings).horizon_years == 3
+    # the analysis config reads the parameters (file + overrides) when it is loaded
+    cfg = parse_config(
+        {"inputs": {"tables": {}}, "window": {"start": "2020-01", "end": "2020-06"},
+         "cost_benefit": {"overrides": {"horizon_years": 3}}},
+        tmp_path,
+    )  # fmt: skip
+    assert cfg.cost_benefit_parameters.horizon_years == 3
+    with pytest.raises(ConfigError, match="horizon_year: Extra inputs are not permitted"):
+        parse_config(
+            {"inputs": {"tables": {}}, "window": {"start": "2020-01", "end": "2020-06"},
+             "cost_benefit": {"overrides": {"horizon_year": 3}}},
+            tmp_path,
+        )  # fmt: skip
     bad = tmp_path / "p.yaml"
     bad.write_text("cost_shares: {state: 0.5, region: 0.3, kommun: 0.25}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="cost_shares must sum to 1"):

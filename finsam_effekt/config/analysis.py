@@ -1,7 +1,8 @@
-"""Configuration models (pydantic). A config key is read in exactly one place: its model here.
+"""The analysis config (pydantic): one YAML file describes one reproducible analysis.
 
-This module starts with the *input spec*: where each canonical table comes from and how its agency columns and
-codes map onto the canonical ones (see ``docs/tables.md``). The analysis config builds on it.
+A config key is read in exactly one place: its model here. Rules that join two settings are validators of
+:class:`AnalysisConfig`, so no stage checks them again. Loading a config resolves its paths, reads the input
+spec and the cost-benefit parameters, and imports no DuckDB code.
 """
 
 from __future__ import annotations
@@ -9,139 +10,38 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Strict,
-    StringConstraints,
-    Tag,
-    ValidationError,
-    field_validator,
-    model_validator,
+from pydantic import Discriminator, Field, PrivateAttr, Tag, ValidationError, field_validator, model_validator
+
+from ..errors import ConfigError
+from ..options import (
+    CensoringWeights,
+    ClusterLevel,
+    Distance,
+    EligibilityRule,
+    Estimator,
+    Language,
+    LaterTreated,
+    MatchingMethod,
+    MatchOrder,
+    StdErrorKind,
+    SubgroupField,
 )
-
-from .errors import ConfigError
-from .schema import (
+from ..schema import (
     DEFAULT_DISCLOSURE_THRESHOLD,
     DEFAULT_EPISODE_GAP_DAYS,
     DEFAULT_SELF_SUPPORT_THRESHOLD_SEK,
     HISTORY_COLUMNS,
     OUTCOMES,
-    TABLES,
 )
-
-FileFormat = Literal["auto", "parquet", "csv", "sas", "spss", "stata"]
-
-
-class StrictModel(BaseModel):
-    """Base for config models: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class InputTable(StrictModel):
-    """How to read one canonical table from one file (or a directory of Parquet parts)."""
-
-    path: Path
-    format: FileFormat = "auto"
-    encoding: str = "utf-8"
-    separator: str = ","
-    decimal: str = "."
-    date_format: str = "%Y-%m-%d"
-    month_format: str = "%Y-%m"
-    columns: dict[str, str] = Field(default_factory=dict, description="agency column name -> canonical name")
-    codes: dict[str, dict[str, str]] = Field(
-        default_factory=dict, description="canonical column -> {agency code -> canonical code}"
-    )
-
-
-class InputSpec(StrictModel):
-    """The input files of an analysis: one :class:`InputTable` per canonical table."""
-
-    base_dir: Path = Path(".")
-    tables: dict[str, InputTable]
-
-    def model_post_init(self, __context: object) -> None:
-        unknown = sorted(set(self.tables) - set(TABLES))
-        if unknown:
-            raise ValueError(f"unknown table(s) {unknown}; known tables are {sorted(TABLES)}")
-
-    def resolved(self, root: Path) -> InputSpec:
-        """A copy whose paths are absolute, relative paths taken from ``root / base_dir``."""
-        base = (root / self.base_dir).resolve() if not self.base_dir.is_absolute() else self.base_dir
-        tables = {
-            name: t.model_copy(update={"path": t.path if t.path.is_absolute() else (base / t.path).resolve()})
-            for name, t in self.tables.items()
-        }
-        return self.model_copy(update={"base_dir": base, "tables": tables})
-
-
-def _format_validation_error(err: ValidationError, source: str) -> str:
-    lines = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        lines.append(f"{source}: {loc}: {e['msg']}")
-    return "\n".join(lines)
-
-
-def load_yaml(path: Path) -> dict:
-    """Parse a YAML mapping, raising :class:`ConfigError` naming the file on failure."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
-    return data
-
-
-def load_input_spec(path: Path) -> InputSpec:
-    """Read an input spec YAML (e.g. ``mapping.yaml`` from ``synth``) with paths resolved against its folder."""
-    path = Path(path)
-    data = load_yaml(path)
-    try:
-        spec = InputSpec.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, str(path))) from exc
-    return spec.resolved(path.parent)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The analysis config (issue 9): one YAML file describes one reproducible analysis.
-# ---------------------------------------------------------------------------------------------------------------
-
-StrictInt = Annotated[int, Strict()]
-StrictFloat = Annotated[float, Strict()]
-StrictBool = Annotated[bool, Strict()]
-Month = Annotated[str, Strict(), StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+from .base import Month, StrictBool, StrictFloat, StrictInt, StrictModel, format_validation_error, load_yaml
+from .cost_benefit import CostBenefitParameters, load_cost_benefit_parameters
+from .inputs import InputSpec, load_input_spec
 
 #: Register-history covariates produced by ``panel.history_features`` (docs/tables.md), the default PS model:
 #: every history column plus the demographics with few levels (kommun and förbund are left to ``exact``/strata).
 DEFAULT_COVARIATES: tuple[str, ...] = (*HISTORY_COLUMNS, "age", "sex", "education", "birth_region")
-SUBGROUP_VARIABLES: tuple[str, ...] = (
-    "sex",
-    "age_band",
-    "insats_type",
-    "forbund_id",
-    "public_support_before",
-)
-#: Effect estimators of ``estimation.estimate_effects`` (names as there).
-ESTIMATORS: tuple[str, ...] = (
-    "weighted_mean_diff",
-    "regression_adjustment",
-    "matched_did",
-    "ipw",
-    "aipw",
-    "cs_did",
-)
 
 
 class WindowSettings(StrictModel):
@@ -173,7 +73,7 @@ class AgeSettings(StrictModel):
 class EligibilitySettings(StrictModel):
     """Who may be a candidate control in month u (treated persons must meet the same rule at their own u)."""
 
-    rule: Literal["recent_public_support", "any_resident"] = Field(
+    rule: EligibilityRule = Field(
         "recent_public_support",
         description="recent_public_support: some public support in the lookback months before u; "
         "any_resident: every resident of working age not (yet) in an insats",
@@ -190,10 +90,8 @@ class EligibilitySettings(StrictModel):
 class MatchingSettings(StrictModel):
     """Nearest-neighbour matching with MatchIt's semantics (Ho, Imai, King & Stuart 2011), or IPW."""
 
-    method: Literal["nearest", "ipw"] = Field(
-        "nearest", description="nearest-neighbour matching or ATT weighting"
-    )
-    distance: Literal["glm", "logit"] = Field(
+    method: MatchingMethod = Field("nearest", description="nearest-neighbour matching or ATT weighting")
+    distance: Distance = Field(
         "glm",
         description="glm: propensity score from a logit model (MatchIt's default); logit: its linear predictor "
         "(Austin 2011 recommends the caliper on this scale)",
@@ -212,9 +110,7 @@ class MatchingSettings(StrictModel):
         default_factory=lambda: ["ref_month"],
         description="exact-matching strata; ref_month (calendar month) is always added in the staggered design",
     )
-    m_order: Literal["largest", "smallest", "data", "random"] = Field(
-        "largest", description="order in which treated are matched (MatchIt m.order)"
-    )
+    m_order: MatchOrder = Field("largest", description="order in which treated are matched (MatchIt m.order)")
     reuse_max: StrictInt | None = Field(None, ge=1, description="max times a control may be reused")
     unit_id: StrictBool = Field(
         False, description="use each person at most once as a control across all months (MatchIt unit.id)"
@@ -268,8 +164,8 @@ class OutcomeSettings(StrictModel):
 class InferenceSettings(StrictModel):
     """Standard errors (Abadie & Imbens 2006; cluster-robust CR1 after matching, MatchIt vignette)."""
 
-    se: Literal["cluster", "bootstrap", "abadie_imbens"] = Field("cluster", description="standard-error type")
-    cluster: Literal["person_id", "subclass"] = Field("person_id", description="cluster level for se=cluster")
+    se: StdErrorKind = Field("cluster", description="standard-error type")
+    cluster: ClusterLevel = Field("person_id", description="cluster level for se=cluster")
     bootstrap_reps: StrictInt = Field(199, ge=10, le=100_000, description="cluster-bootstrap replications")
     alpha: StrictFloat = Field(0.05, gt=0, lt=0.5, description="1 - confidence level")
 
@@ -321,12 +217,12 @@ class AnalysisConfig(StrictModel):
     matching: MatchingSettings = Field(
         default_factory=MatchingSettings, description="matching design (MatchIt semantics)"
     )
-    later_treated: Literal["keep", "censor"] = Field(
+    later_treated: LaterTreated = Field(
         "keep",
         description="controls who later start an insats: keep (starting now vs not now, intention to treat) "
         "or censor their follow-up at their own start",
     )
-    censoring_weights: Literal["ipcw", "none"] = Field(
+    censoring_weights: CensoringWeights = Field(
         "ipcw",
         description="with later_treated: censor, reweight the controls still uncensored at u+k by the inverse "
         "probability of not having started by then given their register history (ipcw), or not (none: assumes "
@@ -335,12 +231,10 @@ class AnalysisConfig(StrictModel):
     outcomes: OutcomeSettings = Field(
         default_factory=OutcomeSettings, description="outcomes, horizons and the self-support threshold"
     )
-    subgroups: list[Literal["sex", "age_band", "insats_type", "forbund_id", "public_support_before"]] = Field(
+    subgroups: list[SubgroupField] = Field(
         default_factory=lambda: ["sex", "age_band", "insats_type"], description="subgroup effects"
     )
-    estimators: list[
-        Literal["weighted_mean_diff", "regression_adjustment", "matched_did", "ipw", "aipw", "cs_did"]
-    ] = Field(
+    estimators: list[Estimator] = Field(
         default_factory=lambda: ["weighted_mean_diff", "regression_adjustment", "matched_did"],
         description="effect estimators (the first is the main one): weighted_mean_diff (matched ATT), "
         "regression_adjustment, matched_did, ipw and aipw (unmatched cohort), cs_did (Callaway & Sant'Anna 2021)",
@@ -364,8 +258,10 @@ class AnalysisConfig(StrictModel):
         ge=1,
         description="no published cell may rest on fewer persons than this",
     )
-    language: Literal["sv", "en"] = Field("sv", description="report language")
+    language: Language = Field("sv", description="report language")
     seed: StrictInt = Field(20240101, ge=0, description="seed of every random step")
+
+    _cost_benefit_parameters: CostBenefitParameters | None = PrivateAttr(None)
 
     @field_validator("event_study_outcomes")
     @classmethod
@@ -381,6 +277,15 @@ class AnalysisConfig(StrictModel):
         if not v:
             raise ValueError("at least one estimator is needed")
         return v
+
+    @model_validator(mode="after")
+    def _se_fits_the_design(self) -> AnalysisConfig:
+        if self.matching.method == "ipw" and self.inference.se == "abadie_imbens":
+            raise ValueError(
+                "inference.se: 'abadie_imbens' is the SE of nearest-neighbour matching; with matching.method "
+                "'ipw' use se 'cluster' or 'bootstrap'"
+            )
+        return self
 
     def resolved(self, root: Path) -> AnalysisConfig:
         """A copy with absolute paths (relative ones taken from ``root``) and the input spec loaded inline."""
@@ -398,7 +303,17 @@ class AnalysisConfig(StrictModel):
             cb = cb.model_copy(update={"parameters": (root / cb.parameters).resolve()})
             if not cb.parameters.is_file():
                 raise ConfigError(f"cost_benefit.parameters: file not found: {cb.parameters}")
-        return self.model_copy(update={"inputs": inputs, "cost_benefit": cb})
+        out = self.model_copy(update={"inputs": inputs, "cost_benefit": cb})
+        out._cost_benefit_parameters = load_cost_benefit_parameters(cb.parameters, dict(cb.overrides))
+        return out
+
+    @property
+    def cost_benefit_parameters(self) -> CostBenefitParameters:
+        """The cost-benefit parameters: ``cost_benefit.parameters`` (or the package defaults) with the overrides
+        applied, read and checked when the config was loaded."""
+        if self._cost_benefit_parameters is None:
+            raise ConfigError("cost_benefit: the config has not been resolved; use load_config()")
+        return self._cost_benefit_parameters
 
     @property
     def input_spec(self) -> InputSpec:
@@ -417,25 +332,12 @@ class AnalysisConfig(StrictModel):
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _config_error_text(err: ValidationError, source: str) -> str:
-    lines = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"] if p not in ("inline", "file")) or "(top level)"
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; see configs/analysis_template.yaml)"
-        elif e["type"] == "string_pattern_mismatch" and loc.startswith("window."):
-            msg = f"expected a month as YYYY-MM, got {e['input']!r}"
-        lines.append(f"{source}: {loc}: {msg}")
-    return "\n".join(lines)
-
-
 def parse_config(data: dict, root: Path, source: str = "<config>") -> AnalysisConfig:
     """Validate a config mapping and resolve its paths against ``root``; errors name ``source`` and the key."""
     try:
         cfg = AnalysisConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_config_error_text(exc, source)) from exc
+        raise ConfigError(format_validation_error(exc, source)) from exc
     except ValueError as exc:  # raised by InputSpec.model_post_init outside pydantic's error collection
         raise ConfigError(f"{source}: inputs: {exc}") from exc
     try:
