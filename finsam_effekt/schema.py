@@ -70,7 +70,8 @@ GROUP_PAYER: dict[str, str] = {
     "social_assistance": "kommun",
 }
 
-#: Monthly outcome columns of the person-month panel (domain note §4), in report order.
+#: Monthly outcome columns of the person-month panel (domain note §4), in report order. Adding an outcome: its
+#: name here with its :data:`OUTCOME_INFO`, and its computation in ``panel``.
 OUTCOMES: tuple[str, ...] = (
     "public_support",
     "self_support",
@@ -81,6 +82,44 @@ OUTCOMES: tuple[str, ...] = (
     "earnings_sek",
 )
 BINARY_OUTCOMES: tuple[str, ...] = ("public_support", "self_support")
+
+
+@dataclass(frozen=True)
+class OutcomeInfo:
+    """What an outcome of the panel is, for readers: its label in Swedish and English and its unit per month
+    (``share``: 0/1 status, reported in percentage points; ``days``: nettodagar; ``sek``: kronor)."""
+
+    label_sv: str
+    label_en: str
+    unit: str  # share | days | sek
+
+
+#: Labels and units of :data:`OUTCOMES` (one entry per outcome; the report reads its labels from here).
+OUTCOME_INFO: dict[str, OutcomeInfo] = {
+    "public_support": OutcomeInfo("Andel med offentlig försörjning", "Share on public support", "share"),
+    "self_support": OutcomeInfo("Andel med egen försörjning", "Share self-supporting", "share"),
+    "days_sickness": OutcomeInfo(
+        "Nettodagar sjukpenning/rehabiliteringspenning", "Net days sickness/rehabilitation", "days"
+    ),
+    "days_disability": OutcomeInfo(
+        "Nettodagar sjuk-/aktivitetsersättning", "Net days disability benefits", "days"
+    ),
+    "days_labour_market": OutcomeInfo(
+        "Nettodagar aktivitetsstöd/utvecklingsersättning", "Net days labour-market support", "days"
+    ),
+    "days_unemployment": OutcomeInfo("Nettodagar a-kassa", "Net days unemployment insurance", "days"),
+    "sek_sickness": OutcomeInfo(
+        "Kr sjukpenning/rehabiliteringspenning", "SEK sickness/rehabilitation", "sek"
+    ),
+    "sek_disability": OutcomeInfo("Kr sjuk-/aktivitetsersättning", "SEK disability benefits", "sek"),
+    "sek_labour_market": OutcomeInfo(
+        "Kr aktivitetsstöd/utvecklingsersättning", "SEK labour-market support", "sek"
+    ),
+    "sek_unemployment": OutcomeInfo("Kr a-kassa", "SEK unemployment insurance", "sek"),
+    "social_assistance_sek": OutcomeInfo("Kr ekonomiskt bistånd", "SEK social assistance", "sek"),
+    "benefit_sek": OutcomeInfo("Kr offentlig försörjning totalt", "SEK public support, total", "sek"),
+    "earnings_sek": OutcomeInfo("Arbetsinkomst kr", "Earnings SEK", "sek"),
+}
 
 #: Columns of the person-month panel (``panel.person_months``), in order (docs/tables.md).
 PANEL_COLUMNS: tuple[str, ...] = (
@@ -347,3 +386,6 @@ DEFAULT_SELF_SUPPORT_THRESHOLD_SEK: float = 10_000.0
 DEFAULT_EPISODE_GAP_DAYS: int = 90
 #: Disclosure threshold: no published cell may rest on fewer persons than this.
 DEFAULT_DISCLOSURE_THRESHOLD: int = 5
+
+
+assert set(OUTCOME_INFO) == set(OUTCOMES), "every outcome needs its OUTCOME_INFO"
