@@ -3,8 +3,6 @@ the explicit composition estimate_propensity → match_nearest / ipw_weights, bi
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +10,7 @@ import pytest
 from finsam_effekt import pipeline as pl
 from finsam_effekt.config import MatchingSettings, parse_config
 from finsam_effekt.errors import ConfigError, InputError
+from finsam_effekt.linkage import LinkageResult
 from finsam_effekt.matching import (
     CohortMatch,
     estimate_propensity,
@@ -128,7 +127,9 @@ def test_keyword_options_and_mappings_are_the_config_settings(cohort):
 
 
 def test_match_cohort_errors(cohort):
-    with pytest.raises(ConfigError, match=r"match_cohort: matching: ratioo: unknown key \(check the spelling"):
+    with pytest.raises(
+        ConfigError, match=r"match_cohort: matching: ratioo: unknown key \(check the spelling"
+    ):
         match_cohort(cohort, covariates=COVS, seed=1, ratioo=2)
     with pytest.raises(ConfigError, match=r"match_cohort: matching: m_order: Input should be"):
         match_cohort(cohort, {"m_order": "biggest"}, covariates=COVS, seed=1)
@@ -140,8 +141,8 @@ def test_match_cohort_errors(cohort):
         match_cohort(cohort.drop(columns="ref_month"), covariates=COVS, seed=1, time_effects=False)
 
 
-def _ctx(cohort: pd.DataFrame, matching: dict, tmp_path) -> pl._Ctx:
-    cfg = parse_config(
+def _cfg(matching: dict, tmp_path):
+    return parse_config(
         {
             "inputs": {"tables": {"population": {"path": "population.csv"}}},
             "window": {"start": "2019-01", "end": "2019-03"},
@@ -152,33 +153,37 @@ def _ctx(cohort: pd.DataFrame, matching: dict, tmp_path) -> pl._Ctx:
         tmp_path,
         "<test>",
     )
+
+
+def _link(cohort: pd.DataFrame) -> pl.LinkResult:
+    """A link stage result holding only what the match stage reads: the participants' SUS subgroup fields."""
     tr = cohort[cohort["treated"] == 1]
     participants = tr[["person_id", "ref_month"]].assign(
         insats_type="preparatory", public_support_before="lt1y"
     )
-    ctx = pl._Ctx(cfg)
-    ctx.data["cohort"] = cohort
-    ctx.data["linkage"] = SimpleNamespace(participants=participants)
-    return ctx
+    empty = pd.DataFrame()
+    return pl.LinkResult(LinkageResult(participants, empty, empty, empty))
 
 
 @pytest.mark.parametrize("name", ["default", "logit_2to1_replace", "ipw_trimmed"])
 def test_pipeline_match_stage_is_match_cohort(cohort, name, tmp_path):
-    """The pipeline's matched table = match_cohort's matched rows plus the participants' subgroup labels."""
-    ctx = _ctx(cohort, SETTINGS[name], tmp_path)
-    rows = pl._stage_match(ctx)
-    ps, match, w, matched = _by_hand(cohort, ctx.cfg.matching, seed=77)
-    got = ctx.data["matched"]
-    assert rows == len(got) == len(matched)
+    """The pipeline's match stage = match_cohort with the config's settings and seed, plus the participants'
+    subgroup labels on the treated rows only."""
+    cfg = _cfg(SETTINGS[name], tmp_path)
+    res = pl.stages.match(cfg, _link(cohort), pl.CohortResult(cohort))
+    direct = match_cohort(cohort, cfg.matching, covariates=COVS, seed=77)
+    got, matched = res.matched, direct.matched_data()
+    assert res.rows() == len(got) == len(matched)
     labels = ["insats_type", "public_support_before"]
     pd.testing.assert_frame_equal(got.drop(columns=labels), matched, check_exact=True)
     assert (got.loc[got["treated"] == 1, "insats_type"] == "preparatory").all()
     assert got.loc[got["treated"] == 0, "insats_type"].isna().all()
-    np.testing.assert_array_equal(ctx.data["propensity"].ps, ps.ps)
-    if match is None:
-        assert ctx.data["match"] is None
-        np.testing.assert_array_equal(ctx.data["ipw_weights"], w)
+    np.testing.assert_array_equal(res.result.propensity.ps, direct.propensity.ps)
+    np.testing.assert_array_equal(res.result.weights, direct.weights)
+    facts = res.facts()
+    if direct.match is None:
+        assert res.match is None and "unmatched_treated" not in facts
     else:
-        pd.testing.assert_frame_equal(ctx.data["match"].pairs, match.pairs, check_exact=True)
-        assert ctx.facts["unmatched_treated"] == len(match.unmatched)
-    assert ctx.facts["matched_treated"] == int((matched["treated"] == 1).sum())
+        pd.testing.assert_frame_equal(res.match.pairs, direct.match.pairs, check_exact=True)
+        assert facts["unmatched_treated"] == len(direct.match.unmatched)
+    assert facts["matched_treated"] == int((matched["treated"] == 1).sum())

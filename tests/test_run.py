@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from finsam_effekt.cli import app
 from finsam_effekt.config import load_config
 from finsam_effekt.errors import ConfigError, InputError
-from finsam_effekt.pipeline import estimand_text, explain, run
+from finsam_effekt.pipeline import EffectsResult, Stage, StageUnavailable, chain, estimand_text, explain, run
 
 runner = CliRunner()
 
@@ -111,8 +111,8 @@ def test_run_api_refuses_existing_dir_before_reading(tmp_path):
 # -- the run machinery with stand-in stages (the real stages are tested in their own modules) -----------------
 
 
-def _effects_stage(ctx):
-    ctx.tables["effects"] = pd.DataFrame(
+def _effects_stage(cfg):
+    frame = pd.DataFrame(
         {
             "outcome": ["public_support", "public_support"],
             "horizon_months": [3, 3],
@@ -128,19 +128,23 @@ def _effects_stage(ctx):
             "n_control": [50, 40],
         }
     )
-    return 2
+    return EffectsResult((), frame)
 
 
-def _missing_stage(ctx):
-    from finsam_effekt.pipeline import StageUnavailable
-
+def _missing_stage(cfg):
     raise StageUnavailable(
         "finsam_effekt.estimation.sensitivity_analysis is not available in this installation"
     )
 
 
-def _failing_stage(ctx):
+def _failing_stage(cfg):
     raise InputError("population.csv: bad rows")
+
+
+def _stand_in(key: str, run_fn, required: bool, switch: str | None = None) -> Stage:
+    """A stage of the chain with a stand-in function and no inputs."""
+    label = {"cost_benefit": "cost-benefit"}.get(key, key)
+    return Stage(key, label, run_fn, (), EffectsResult, (), required, switch, lambda cfg: "")
 
 
 def _cfg_with_input(tmp_path):
@@ -149,15 +153,13 @@ def _cfg_with_input(tmp_path):
 
 
 def test_run_writes_outputs_log_manifest_and_not_run(tmp_path, monkeypatch):
-    import finsam_effekt.pipeline as pl
-
     monkeypatch.setattr(
-        pl,
-        "STAGES",
+        chain,
+        "CHAIN",
         (
-            ("effects", _effects_stage, True),
-            ("sensitivity", _missing_stage, False),
-            ("cost-benefit", None, False),
+            _stand_in("effects", _effects_stage, True),
+            _stand_in("sensitivity", _missing_stage, False),
+            _stand_in("cost_benefit", _failing_stage, False, switch="cost_benefit.enabled"),
         ),
     )
     cfg = _cfg_with_input(tmp_path)
@@ -187,10 +189,10 @@ def test_run_writes_outputs_log_manifest_and_not_run(tmp_path, monkeypatch):
 
 
 def test_failed_stage_leaves_no_output_and_force_keeps_old_until_success(tmp_path, monkeypatch):
-    import finsam_effekt.pipeline as pl
-
     cfg = _cfg_with_input(tmp_path)
-    monkeypatch.setattr(pl, "STAGES", (("effects", _effects_stage, True), ("link", _failing_stage, True)))
+    monkeypatch.setattr(
+        chain, "CHAIN", (_stand_in("effects", _effects_stage, True), _stand_in("link", _failing_stage, True))
+    )
     with pytest.raises(InputError, match="bad rows"):
         run(cfg, tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "population.csv"]
@@ -199,8 +201,8 @@ def test_failed_stage_leaves_no_output_and_force_keeps_old_until_success(tmp_pat
     with pytest.raises(InputError):
         run(cfg, tmp_path / "out", force=True)
     assert (tmp_path / "out" / "old.csv").exists()  # a failed --force run does not destroy the old result
-    monkeypatch.setattr(pl, "STAGES", (("link", _missing_stage, True),))
-    with pytest.raises(pl.StageUnavailable, match="stage 'link' cannot run: .*sensitivity_analysis"):
+    monkeypatch.setattr(chain, "CHAIN", (_stand_in("link", _missing_stage, True),))
+    with pytest.raises(StageUnavailable, match="stage 'link' cannot run: .*sensitivity_analysis"):
         run(cfg, tmp_path / "new")
     assert not (tmp_path / "new").exists()
 
@@ -300,7 +302,7 @@ def test_e2e_rerun_gives_identical_csvs_and_manifest(two_runs):
 
 
 def test_participant_labels_join_treated_rows_only_and_keep_index():
-    from finsam_effekt.pipeline import _with_participant_labels
+    from finsam_effekt.pipeline import with_participant_labels
 
     matched = pd.DataFrame(
         {"person_id": ["a", "b", "c"], "ref_month": ["2020-01"] * 3, "treated": [1, 0, 1], "weights": 1.0},
@@ -314,7 +316,7 @@ def test_participant_labels_join_treated_rows_only_and_keep_index():
             "public_support_before": ["lt1y", "gt10y", "1to3y"],
         }
     )
-    out = _with_participant_labels(matched, participants)
+    out = with_participant_labels(matched, participants)
     assert list(out.index) == [10, 20, 30]
     assert out["insats_type"].tolist()[::2] == ["preparatory", "other"]
     assert pd.isna(out.loc[20, "insats_type"]) and pd.isna(out.loc[20, "public_support_before"])
@@ -463,9 +465,7 @@ def test_cohort_and_panel_estimators_run_with_abadie_imbens(wired):
 def test_min_history_support_consistency_and_before_after_reach_the_report(wired, small_world):
     res, spy = wired
     data_start = min(
-        pd.read_parquet(small_world.path / f"{t}.parquet", columns=["month"])["month"]
-        .astype(str)
-        .min()
+        pd.read_parquet(small_world.path / f"{t}.parquet", columns=["month"])["month"].astype(str).min()
         for t in ("earnings", "social_assistance")
     )
     ck = spy["build_cohort"][0]

@@ -31,7 +31,9 @@ import yaml
 
 from finsam_effekt.estimation import event_study
 from finsam_effekt.matching import estimate_propensity, match_cohort, match_nearest
+from finsam_effekt.options import MEASURES
 from finsam_effekt.panel import horizon_outcomes, outcome_paths
+from finsam_effekt.schema import outcome_column
 
 ROOT = Path(__file__).parents[1]
 OUTCOMES = ["public_support", "self_support"]
@@ -75,10 +77,11 @@ def _analyse(config: Path, truth: pd.DataFrame, *, naive: bool):
         cohort_ho=cohort_ho,
         naive=naive,
     ).set_index(["estimator", "outcome", "horizon_months"])
+    paths = None
     if not naive:
         keys = data[["person_id", "ref_month", "treated", "weights", "subclass"]]
-        state.data["paths"] = outcome_paths(keys, (-12, 12), **tc.outcome_kw(state))
-    return state, data, out
+        paths = outcome_paths(keys, (-12, 12), **tc.outcome_kw(state))
+    return state, data, out, paths
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +100,7 @@ def null_world(tmp_path_factory, null_world_dir):
 
 @pytest.mark.slow
 def test_shipped_att_within_two_se_of_matched_truth(shipped):
-    _, _, out = shipped
+    _, _, out, _ = shipped
     main = out.loc["weighted_mean_diff"]
     assert len(main) == 6
     # the example keeps later-starting controls: its estimand is "start now vs not now" (Sianesi), the truth too
@@ -110,7 +113,7 @@ def test_shipped_att_within_two_se_of_matched_truth(shipped):
 @pytest.mark.slow
 def test_shipped_naive_difference_is_far_from_truth(shipped):
     """Participants vs every candidate person-month, unweighted: > 2 SE (its own SE) from the truth, all six."""
-    _, _, out = shipped
+    _, _, out, _ = shipped
     naive = out.loc["naive_difference"]
     assert len(naive) == 6
     assert (naive["z"].abs() > 2).all(), naive[["estimate", "std_error", "truth", "z"]]
@@ -120,7 +123,7 @@ def test_shipped_naive_difference_is_far_from_truth(shipped):
 
 @pytest.mark.slow
 def test_null_world_estimates_consistent_with_zero(null_world):
-    _, _, out = null_world
+    _, _, out, _ = null_world
     assert (out["truth"] == 0).all()
     main = out.loc["weighted_mean_diff"]
     assert len(main) == 6
@@ -129,8 +132,8 @@ def test_null_world_estimates_consistent_with_zero(null_world):
 
 @pytest.mark.slow
 def test_null_world_pretrend_test_does_not_reject(null_world):
-    state, _, _ = null_world
-    es = event_study(state["paths"], outcome="public_support", window=(-12, 12))
+    _, _, _, paths = null_world
+    es = event_study(paths, outcome="public_support", window=(-12, 12))
     assert es.pretrend_df == 11
     assert es.pretrend_p > 0.05, (es.pretrend_wald, es.pretrend_p)
 
@@ -195,11 +198,11 @@ def test_montecarlo_truth_per_design():
 def test_shipped_matched_outcomes_are_horizon_outcomes_of_the_matched_rows(shipped):
     """The shortcut of the fixtures (matched outcomes taken from the cohort's) equals the outcomes stage's
     ``horizon_outcomes`` on the matched rows (checked on every 10th matched row)."""
-    state, data, _ = shipped
+    state, data, _, _ = shipped
     tc = _load("truth_check")
-    rows = state["matched"].reset_index(drop=True).iloc[::10]
+    rows = state.match.matched.reset_index(drop=True).iloc[::10]
     direct = horizon_outcomes(rows, HORIZONS, **tc.outcome_kw(state))
-    cols = [f"{o}_{m}{k}" for o in OUTCOMES for m in ("m", "cum") for k in HORIZONS]
+    cols = [outcome_column(o, k, m) for o in OUTCOMES for m in MEASURES for k in HORIZONS]
     assert direct[cols].notna().any().all()
     pd.testing.assert_frame_equal(
         data[cols].iloc[::10].reset_index(drop=True), direct[cols].reset_index(drop=True), check_exact=True
@@ -210,9 +213,9 @@ def test_shipped_matched_outcomes_are_horizon_outcomes_of_the_matched_rows(shipp
 def test_shipped_match_stage_is_match_cohort_and_propensity_then_nearest(shipped):
     """The pipeline's matched table = ``match_cohort`` on the example cohort = ``estimate_propensity`` →
     ``match_nearest`` with the config's settings, bit for bit (plus the participants' subgroup labels)."""
-    state, _, _ = shipped
-    cfg, cohort, m = state.cfg, state["cohort"], state.cfg.matching
-    assert [s.name for s in state.stages] == ["read & validate", "link", "panel", "cohort", "match"]
+    state, _, _, _ = shipped
+    cfg, cohort, m = state.cfg, state.cohort.cohort, state.cfg.matching
+    assert [s.name for s in state.records] == ["read & validate", "link", "panel", "cohort", "match"]
     assert (m.distance, m.ratio, m.replace, m.caliper, m.exact, m.m_order) == (
         "glm",
         1,
@@ -221,16 +224,16 @@ def test_shipped_match_stage_is_match_cohort_and_propensity_then_nearest(shipped
         ["ref_month"],
         "largest",
     )
-    assert "outcomes" not in state.data
+    assert state.outcomes is None
     direct = match_cohort(cohort, m, covariates=cfg.covariates, seed=cfg.seed).matched_data()
     ps = estimate_propensity(cohort, "treated", cfg.covariates, time_effects="ref_month")
     by_hand = match_nearest(
         cohort, "treated", ps.ps, caliper=0.2, std_caliper=True, exact=["ref_month"], m_order="largest"
     ).matched_data()
     pd.testing.assert_frame_equal(direct, by_hand, check_exact=True)
-    got = state["matched"].drop(columns=["insats_type", "public_support_before"])
+    got = state.match.matched.drop(columns=["insats_type", "public_support_before"])
     pd.testing.assert_frame_equal(got, direct, check_exact=True)
-    assert (state["matched"]["treated"] == 1).sum() > 2000
+    assert (state.match.matched["treated"] == 1).sum() > 2000
 
 
 def test_run_until_rejects_unknown_and_required_stages(tmp_path):
@@ -240,10 +243,10 @@ def test_run_until_rejects_unknown_and_required_stages(tmp_path):
 
     cfg = load_config(_config(tmp_path, ROOT / "synthetic_data" / "mapping.yaml"))
     with pytest.raises(
-        ConfigError, match=r"unknown stage 'matching'; stages in run order: read & validate, link"
+        ConfigError, match=r"unknown stage 'matching'; stages in run order: read, link, panel"
     ):
         run_until(cfg, "matching")
-    with pytest.raises(ConfigError, match=r"skip names unknown stages \['report'\]"):
+    with pytest.raises(ConfigError, match=r"unknown stage 'report'; stages in run order"):
         run_until(cfg, "match", skip=["report"])
     with pytest.raises(ConfigError, match=r"stages \['cohort'\] are required by the later stages"):
         run_until(cfg, "match", skip=["cohort"])

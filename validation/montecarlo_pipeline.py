@@ -71,6 +71,7 @@ from finsam_effekt.estimation import estimate_effects
 from finsam_effekt.matching import match_cohort
 from finsam_effekt.panel import horizon_outcomes
 from finsam_effekt.pipeline import later_start_weights, run_until
+from finsam_effekt.pipeline.stages import outcome_sources
 from finsam_effekt.synth import SynthConfig, generate
 
 OUTCOMES = ("public_support", "self_support")
@@ -131,31 +132,26 @@ def analyse(world: Path, cfg: AnalysisConfig | None = None) -> tuple[pd.DataFram
     """
     cfg = cfg or analysis_config(world / "mapping.yaml")
     state = run_until(cfg, "cohort")
-    thr = cfg.outcomes.self_support_threshold_sek
     kmax = max(HORIZONS)
     try:
         matched = match_cohort(
-            state["cohort"], cfg.matching, covariates=cfg.covariates, seed=cfg.seed
+            state.cohort.cohort, cfg.matching, covariates=cfg.covariates, seed=cfg.seed
         ).matched_data()
         ho = horizon_outcomes(
             matched.reset_index(drop=True),
             # the censoring weights need every month 1..k (who is still observed when)
             tuple(range(1, kmax + 1)),
-            panel=state["panel"],
-            population=state.table("population"),
-            end_month=state["end_month"],
-            self_support_threshold=thr,
-            con=state.con,
+            **outcome_sources(cfg, state.read, state.panel),
         )
         # censor_ipcw: as the pipeline's outcomes stage with censoring_weights: ipcw
-        cw = later_start_weights(state, ho, kmax)
+        cw = later_start_weights(cfg, state.read, state.link, state.panel, ho, kmax)
         samples: list[tuple[str, pd.DataFrame, str | None]] = [
             ("keep", ho, None),
             ("censor", censor_at_later_start(ho), None),
             ("censor_ipcw", censor_at_later_start(pd.concat([ho, cw.weights], axis=1)), "ipcw_"),
         ]
     finally:
-        state.con.close()
+        state.read.con.close()
     frames = []
     for design, data, horizon_weights in samples:
         eff = estimate_effects(

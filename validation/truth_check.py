@@ -29,40 +29,36 @@ from finsam_effekt import pipeline as pl
 from finsam_effekt.cohort import censor_at_later_start
 from finsam_effekt.config import AnalysisConfig, load_config
 from finsam_effekt.estimation import estimate_effects, event_study
+from finsam_effekt.options import MEASURES
 from finsam_effekt.panel import horizon_outcomes
-from finsam_effekt.schema import OUTCOMES
+from finsam_effekt.pipeline.stages import outcome_sources
+from finsam_effekt.schema import OUTCOMES, outcome_column
 
 #: The estimators the command reports (the matched ones of ``estimation.estimate_effects``).
 ESTIMATORS = ("weighted_mean_diff", "regression_adjustment", "matched_did")
 
 
-def prepare(config: Path | AnalysisConfig, stage: str = "outcomes") -> pl.StageOutputs:
+def prepare(config: Path | AnalysisConfig, stage: str = "outcomes") -> pl.StageResults:
     """Run the pipeline's stages up to ``stage`` (default: the horizon outcomes and paths of the matched sample)
     with :func:`finsam_effekt.pipeline.run_until`, without the balance stage (nothing here reads it)."""
     cfg = config if isinstance(config, AnalysisConfig) else load_config(config)
     return pl.run_until(cfg, stage, skip=("balance",))
 
 
-def outcome_kw(state: pl.StageOutputs) -> dict:
+def outcome_kw(state: pl.StageResults) -> dict:
     """The keyword arguments the outcomes stage gives ``panel.horizon_outcomes`` and ``panel.outcome_paths``."""
-    return dict(
-        panel=state["panel"],
-        population=state.table("population"),
-        end_month=state["end_month"],
-        self_support_threshold=state.cfg.outcomes.self_support_threshold_sek,
-        con=state.con,
-    )
+    return outcome_sources(state.cfg, state.read, state.panel)
 
 
-def cohort_outcomes(state: pl.StageOutputs, horizons) -> pd.DataFrame:
+def cohort_outcomes(state: pl.StageResults, horizons) -> pd.DataFrame:
     """``person_id``, ``ref_month``, ``treated`` and the horizon outcomes of every cohort row (treated and every
     candidate control person-month), in cohort order: the sample of the naive difference."""
-    keys = state["cohort"][["person_id", "ref_month", "treated"]].reset_index(drop=True)
+    keys = state.cohort.cohort[["person_id", "ref_month", "treated"]].reset_index(drop=True)
     return horizon_outcomes(keys, tuple(horizons), **outcome_kw(state))
 
 
-def matched_outcomes(state: pl.StageOutputs, horizons, cohort_ho: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The matched sample (``state["matched"]``, after the match stage) with its horizon outcomes, controls
+def matched_outcomes(state: pl.StageResults, horizons, cohort_ho: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The matched sample (``state.match.matched``, after the match stage) with its horizon outcomes, controls
     censored at their own start under ``later_treated: censor`` — what the outcomes stage computes, at
     ``horizons`` only.
 
@@ -70,14 +66,14 @@ def matched_outcomes(state: pl.StageOutputs, horizons, cohort_ho: pd.DataFrame |
     being computed a second time: ``horizon_outcomes`` is a function of each row's (``person_id``, ``ref_month``)
     only, so the values are the same.
     """
-    matched = state["matched"]
+    matched = state.match.matched
     if cohort_ho is None:
         out = horizon_outcomes(matched.reset_index(drop=True), tuple(horizons), **outcome_kw(state))
     else:
-        pos = state["cohort"].index.get_indexer(matched.index)
+        pos = state.cohort.cohort.index.get_indexer(matched.index)
         if (pos < 0).any():
             raise RuntimeError("matched rows not found in the cohort (index changed?)")
-        cols = [f"{o}_{m}{k}" for k in horizons for o in OUTCOMES for m in ("m", "cum")]
+        cols = [outcome_column(o, k, m) for k in horizons for o in OUTCOMES for m in MEASURES]
         out = matched.reset_index(drop=True)
         out[cols] = cohort_ho[cols].iloc[pos].to_numpy()
     if state.cfg.later_treated == "censor":
@@ -86,7 +82,7 @@ def matched_outcomes(state: pl.StageOutputs, horizons, cohort_ho: pd.DataFrame |
 
 
 def truth_frame(
-    state: pl.StageOutputs,
+    state: pl.StageResults,
     truth: pd.DataFrame,
     outcomes,
     horizons,
@@ -98,11 +94,11 @@ def truth_frame(
 ) -> pd.DataFrame:
     """Estimates (matched estimators and the naive difference) next to the truth over the same participants.
 
-    ``data`` is the matched sample with outcomes (default: the outcomes stage's ``state["outcomes"]``);
+    ``data`` is the matched sample with outcomes (default: the outcomes stage's ``state.outcomes.outcomes``);
     ``cohort_ho`` the naive sample (default: :func:`cohort_outcomes`); ``naive=False`` leaves the naive
-    difference out. ``matched_did`` needs the stage's ``state["paths"]`` (its pre-period).
+    difference out. ``matched_did`` needs the stage's ``state.outcomes.paths`` (its pre-period).
     """
-    data = state["outcomes"] if data is None else data
+    data = state.outcomes.outcomes if data is None else data
     covs = [c for c in state.cfg.covariates if c in data.columns]
     res = estimate_effects(
         data,
@@ -111,7 +107,7 @@ def truth_frame(
         measures=("status",),
         estimators=tuple(estimators),
         covariates=covs,
-        pre_period=state["paths"] if "matched_did" in estimators else None,
+        pre_period=state.outcomes.paths if "matched_did" in estimators else None,
         horizon_weights="ipcw_" if "ipcw_1" in data.columns else None,
     ).to_frame()
     out = res[res.subgroup == "all"]
@@ -158,7 +154,7 @@ def main() -> None:
     print(out[cols].to_string(index=False))
     if args.event_study:
         for o in args.outcomes:
-            es = event_study(ctx.data["paths"], outcome=o, window=(-12, 12))
+            es = event_study(ctx.outcomes.paths, outcome=o, window=(-12, 12))
             print(f"pre-trend {o}: Wald {es.pretrend_wald:.2f}, df {es.pretrend_df}, p {es.pretrend_p:.3f}")
 
 

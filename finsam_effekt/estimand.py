@@ -1,0 +1,105 @@
+"""The estimand in words (Swedish and English): the one text shown by ``explain``, the report, the manifest and
+the results objects.
+
+Which effect an analysis estimates depends on the design choices of the config: who the participants are
+(window, age), the horizons, who may be a comparison person (eligibility), what happens to comparison persons who
+start an insats later (``later_treated``: kept → "start now vs not now", Sianesi 2004; censored → "start now vs
+no insats during follow-up", with or without IPCW) and the candidate sampling. :func:`estimand_text` writes it
+from exactly those settings, :func:`short_estimand` gives the one-line form used in results objects.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class _Design(Protocol):  # the parts of config.AnalysisConfig the text reads
+    window: object
+    age: object
+    outcomes: object
+    eligibility: object
+    later_treated: str
+    censoring_weights: str
+    language: str
+
+
+#: One-line estimands by ``later_treated`` (and ``censoring_weights`` under ``censor``), English.
+SHORT: dict[tuple[str, str], str] = {
+    ("keep", "ipcw"): "ATT of starting an insats in month u vs not starting in u (controls may start later)",
+    ("keep", "none"): "ATT of starting an insats in month u vs not starting in u (controls may start later)",
+    (
+        "censor",
+        "ipcw",
+    ): "ATT of starting an insats in month u vs no insats during follow-up (controls censored "
+    "at their own start, IPCW)",
+    (
+        "censor",
+        "none",
+    ): "ATT of starting an insats in month u vs no insats during follow-up (controls censored "
+    "at their own start, unweighted)",
+}
+
+
+def short_estimand(later_treated: str = "keep", censoring_weights: str = "ipcw") -> str:
+    """The estimand in one line (English), for results objects and logs."""
+    return SHORT[(later_treated, censoring_weights)]
+
+
+def _later_sentence(cfg: _Design, lang: str) -> str:
+    if lang == "sv":
+        if cfg.later_treated == "keep":
+            return (
+                "Jämförelsepersoner som själva börjar en insats senare behålls: effekten gäller att börja nu "
+                "jämfört med att inte börja just nu (de kan börja senare)."
+            )
+        text = (
+            "Jämförelsepersoner som själva börjar en insats senare följs bara fram till sin egen start: effekten "
+            "gäller att börja nu jämfört med att inte delta under uppföljningen."
+        )
+        if cfg.censoring_weights == "ipcw":
+            text += (
+                " De som ännu inte har börjat vägs upp med inversen av sannolikheten att inte ha börjat, givet "
+                "registerhistoriken månad för månad (IPCW)."
+            )
+        return text
+    if cfg.later_treated == "keep":
+        return (
+            "Comparison persons who start an insats later are kept: the effect is of starting now versus not "
+            "starting now (they may start later)."
+        )
+    text = (
+        "Comparison persons who start an insats later are followed only up to their own start: the effect is of "
+        "starting now versus not taking part during follow-up."
+    )
+    if cfg.censoring_weights == "ipcw":
+        text += (
+            " Those not yet started are weighted by the inverse probability of not having started, given their "
+            "register history month by month (IPCW)."
+        )
+    return text
+
+
+def estimand_text(cfg: _Design, lang: str | None = None) -> str:
+    """The estimand in words for a resolved analysis config, in Swedish (``"sv"``) or English (``"en"``)."""
+    lang = lang or cfg.language
+    w, a, el = cfg.window, cfg.age, cfg.eligibility
+    hz = ", ".join(str(h) for h in cfg.outcomes.horizons)
+    later = _later_sentence(cfg, lang)
+    if lang == "sv":
+        return (
+            f"Genomsnittlig effekt för deltagarna (ATT): för personer vars första kopplingsbara insats startade "
+            f"mellan {w.start} och {w.end} och som var {a.min}–{a.max} år, skillnaden mellan deras utfall "
+            f"{hz} månader efter startmånaden u (i månaden u+k och summerat över månad 1..k) och det utfall de "
+            f"skulle ha haft utan att börja en insats i månad u. Det kontrafaktiska utfallet skattas med "
+            f"matchade jämförelsepersoner från befolkningen som i månad u var lika i registerhistorik och "
+            f"bakgrund, inte deltog i någon insats och uppfyllde behörighetsregeln ({el.rule}, "
+            f"{el.lookback_months} månader bakåt). {later}"
+        )
+    return (
+        f"Average effect on the participants (ATT): for persons whose first linkable insats started between "
+        f"{w.start} and {w.end}, aged {a.min}–{a.max}, the difference between their outcome {hz} months after the "
+        f"start month u (in month u+k and summed over months 1..k) and the outcome they would have had without "
+        f"starting an insats in month u. The counterfactual is estimated from matched comparison persons from the "
+        f"population who in month u had the same register history and background, were in no insats and met the "
+        f"eligibility rule ({el.rule}, {el.lookback_months} months back). {later}"
+    )

@@ -1,0 +1,58 @@
+"""The analysis run: read → link → panel → cohort → match → balance → outcomes → effects → event study →
+sensitivity → cost-benefit → report.
+
+``pipeline.chain.CHAIN`` declares the stages once (function, inputs, result type, config keys); ``run`` runs them
+and writes the report, ``run_until`` returns the typed results up to one stage (``pipeline.results``), and
+``explain`` prints the resolved config, the estimand and the plan. Every stage function lives in
+``pipeline.stages`` and calls the stage module's public function with settings from the config.
+"""
+
+from ..estimand import estimand_text
+from .chain import CHAIN, STAGE_NAMES, RunResult, Stage, explain, report_content, run, run_until, stage
+from .results import (
+    BalanceResult,
+    CohortResult,
+    CostBenefitResult,
+    EffectsResult,
+    EventStudyResult,
+    LinkResult,
+    MatchStageResult,
+    OutcomeTables,
+    PanelResult,
+    ReadResult,
+    SensitivityResult,
+    StageRecord,
+    StageResult,
+    StageResults,
+)
+from .stages import StageUnavailable, later_start_weights, with_participant_labels
+
+__all__ = [
+    "CHAIN",
+    "STAGE_NAMES",
+    "BalanceResult",
+    "CohortResult",
+    "CostBenefitResult",
+    "EffectsResult",
+    "EventStudyResult",
+    "LinkResult",
+    "MatchStageResult",
+    "OutcomeTables",
+    "PanelResult",
+    "ReadResult",
+    "RunResult",
+    "SensitivityResult",
+    "Stage",
+    "StageRecord",
+    "StageResult",
+    "StageResults",
+    "StageUnavailable",
+    "estimand_text",
+    "explain",
+    "later_start_weights",
+    "report_content",
+    "run",
+    "run_until",
+    "stage",
+    "with_participant_labels",
+]

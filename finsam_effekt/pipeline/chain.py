@@ -1,0 +1,355 @@
+"""The chain of stages, declared once as data, and the functions that run it: ``run``, ``run_until``, ``explain``.
+
+:data:`CHAIN` lists every stage in run order with its function, the earlier stages whose results it takes, the
+type of its result, the config keys it reads and whether it is required. ``run`` (the whole analysis and the
+report), ``run_until`` (the typed results up to one stage, for validation and notebooks), ``explain``'s plan and
+the progress display all read this one declaration.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .. import report as report_mod
+from ..config import AnalysisConfig
+from ..errors import ConfigError, FinsamError
+from ..estimand import estimand_text
+from . import plan, stages
+from .results import (
+    BalanceResult,
+    CohortResult,
+    CostBenefitResult,
+    EffectsResult,
+    EventStudyResult,
+    LinkResult,
+    MatchStageResult,
+    OutcomeTables,
+    PanelResult,
+    ReadResult,
+    SensitivityResult,
+    StageRecord,
+    StageResult,
+    StageResults,
+)
+from .stages import StageUnavailable
+
+log = logging.getLogger("finsam_effekt.run")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the chain.
+
+    Attributes
+    ----------
+    key : attribute of :class:`StageResults` that holds the result (``"event_study"``).
+    label : the name shown in the progress display, ``run.log`` and ``manifest.json`` (``"event study"``).
+    run : the stage function: ``run(cfg, *results of inputs) -> result``.
+    inputs : keys of the earlier stages whose results ``run`` takes, in order.
+    result : the type of the result.
+    config_keys : the config sections/keys the stage reads (what a change of the config can affect).
+    required : a required stage that fails stops the run; an optional one is reported as not run.
+    switch : the boolean config key that turns an optional stage off (``"event_study"``), or None.
+    describe : the plan line of ``explain``.
+    """
+
+    key: str
+    label: str
+    run: Callable[..., StageResult]
+    inputs: tuple[str, ...]
+    result: type[StageResult]
+    config_keys: tuple[str, ...]
+    required: bool
+    switch: str | None
+    describe: Callable[[AnalysisConfig], str]
+
+    def off_reason(self, cfg: AnalysisConfig) -> str | None:
+        """Why the config turns this stage off, or None when it runs."""
+        if self.switch is None:
+            return None
+        value: Any = cfg
+        for part in self.switch.split("."):
+            value = getattr(value, part)
+        return None if value else f"turned off in the config ({self.switch}: false)"
+
+
+#: Every stage, in run order.
+CHAIN: tuple[Stage, ...] = (
+    Stage("read", "read & validate", stages.read, (), ReadResult, ("inputs", "outcomes.data_end"), True, None,
+          plan.read),
+    Stage("link", "link", stages.link, ("read",), LinkResult,
+          ("window", "age", "linkage", "eligibility.min_history_months", "disclosure_threshold"), True, None,
+          plan.link),
+    Stage("panel", "panel", stages.panel, ("read",), PanelResult, ("outcomes.self_support_threshold_sek",), True,
+          None, plan.panel),
+    Stage("cohort", "cohort", stages.cohort, ("read", "link", "panel"), CohortResult,
+          ("window", "age", "eligibility", "later_treated", "seed"), True, None, plan.cohort),
+    Stage("match", "match", stages.match, ("link", "cohort"), MatchStageResult, ("matching", "covariates", "seed"),
+          True, None, plan.match),
+    Stage("balance", "balance", stages.balance, ("cohort", "match"), BalanceResult, ("covariates",), False, None,
+          plan.balance),
+    Stage("outcomes", "outcomes", stages.outcomes, ("read", "link", "panel", "match"), OutcomeTables,
+          ("outcomes", "later_treated", "censoring_weights", "covariates", "cost_benefit.enabled"), True, None,
+          plan.outcomes),
+    Stage("effects", "effects", stages.effects, ("read", "link", "panel", "cohort", "match", "outcomes"),
+          EffectsResult, ("estimators", "inference", "subgroups", "outcomes", "covariates", "seed"), True, None,
+          plan.effects),
+    Stage("event_study", "event study", stages.event_study, ("outcomes",), EventStudyResult,
+          ("event_study", "event_study_outcomes", "inference"), False, "event_study", plan.event_study),
+    Stage("sensitivity", "sensitivity", stages.sensitivity, ("match", "outcomes"), SensitivityResult,
+          ("sensitivity", "inference", "outcomes"), False, "sensitivity", plan.sensitivity),
+    Stage("cost_benefit", "cost-benefit", stages.cost_benefit_stage, ("read", "link", "outcomes"),
+          CostBenefitResult, ("cost_benefit", "estimators", "inference", "covariates", "seed"), False,
+          "cost_benefit.enabled", plan.cost_benefit),
+)  # fmt: skip
+
+#: Stage keys accepted by :func:`run_until`, in run order (labels such as ``"read & validate"`` are accepted too).
+STAGE_NAMES: tuple[str, ...] = tuple(s.key for s in CHAIN)
+
+
+def stage(name: str) -> Stage:
+    """The stage with this key or label."""
+    for s in CHAIN:
+        if name in (s.key, s.label):
+            return s
+    raise ConfigError(f"unknown stage {name!r}; stages in run order: {', '.join(s.key for s in CHAIN)}")
+
+
+def _run_stage(results: StageResults, st: Stage, reason: str | None, keep_going: bool) -> StageRecord:
+    """Run one stage (or record why it does not run) and store its result on ``results``.
+
+    A stage that cannot run (``StageUnavailable``) stops the run when it is required and is noted otherwise; with
+    ``keep_going`` (``run``) any other defect of an optional stage is logged and noted instead of costing the
+    whole report, without it (``run_until``) it is raised. A user error (``InputError``/``ConfigError``) always
+    stops the run."""
+    if reason is not None:
+        results.not_run[st.label] = reason
+        return StageRecord(st.label, 0.0, None, "not_run", reason)
+    t0 = time.perf_counter()
+    try:
+        inputs = [getattr(results, k) for k in st.inputs]
+        res = st.run(results.cfg, *inputs)
+        setattr(results, st.key, res)
+        results.not_run.update(res.not_run())
+        return StageRecord(st.label, time.perf_counter() - t0, res.rows(), "ok")
+    except StageUnavailable as exc:
+        if st.required:
+            log.error("%s: %s", st.label, exc)
+            raise StageUnavailable(f"stage '{st.label}' cannot run: {exc}") from exc
+        results.not_run[st.label] = str(exc)
+        return StageRecord(st.label, time.perf_counter() - t0, None, "not_run", str(exc))
+    except FinsamError:
+        raise
+    except Exception as exc:  # an optional stage's defect must not cost the whole report
+        if st.required or not keep_going:
+            raise
+        log.exception("%s failed", st.label)
+        note = f"failed with {type(exc).__name__}: {exc} (traceback in run.log)"
+        results.not_run[st.label] = note
+        return StageRecord(st.label, time.perf_counter() - t0, None, "failed", note)
+
+
+@dataclass
+class RunResult:
+    """What :func:`run` did: the output directory, per-stage records, the files written and the typed results."""
+
+    out: Path
+    stages: list[StageRecord]
+    files: list[Path]
+    results: StageResults | None = None
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per stage: ``stage, status, rows, seconds, note``."""
+        return pd.DataFrame(
+            [(s.name, s.status, s.rows, round(s.seconds, 3), s.note) for s in self.stages],
+            columns=["stage", "status", "rows", "seconds", "note"],
+        )
+
+    def summary(self) -> str:
+        """Readable stage table and total time."""
+        total = sum(s.seconds for s in self.stages)
+        return f"run → {self.out}\n{self.to_frame().to_string(index=False)}\ntotal {total:.1f} s"
+
+
+def run(
+    cfg: AnalysisConfig,
+    out: Path,
+    *,
+    force: bool = False,
+    on_stage: Callable[[StageRecord], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Run the configured analysis and write every output into ``out`` (atomically: a failed run leaves no ``out``).
+
+    Parameters
+    ----------
+    cfg : a resolved config (:func:`~finsam_effekt.config.load_config`).
+    out : output directory; must not exist unless ``force``.
+    on_start, on_stage : callbacks for the progress display, called with the stage label before and the
+        :class:`StageRecord` after each stage.
+
+    Raises
+    ------
+    InputError, ConfigError
+        Bad input or config (nothing is written).
+    StageUnavailable
+        A required stage cannot run (nothing is written).
+    """
+    np.random.seed(cfg.seed)  # noqa: NPY002 - legacy global RNG, for any library call that still uses it
+    results = StageResults(cfg)
+    with report_mod.atomic_output_dir(out, force=force) as tmp:
+        handler = logging.FileHandler(tmp / "run.log", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        try:
+            log.info("finsam_effekt run; config hash %s; seed %d", cfg.config_hash(), cfg.seed)
+            for st in CHAIN:
+                if on_start:
+                    on_start(st.label)
+                rec = _run_stage(results, st, st.off_reason(cfg), keep_going=True)
+                results.records.append(rec)
+                log.info(
+                    "stage %-16s %-8s rows=%s %.2fs %s", rec.name, rec.status, rec.rows, rec.seconds, rec.note
+                )
+                if on_stage:
+                    on_stage(rec)
+            if on_start:
+                on_start("report")
+            t0 = time.perf_counter()
+            files = report_mod.write_outputs(
+                report_content(results), tmp, lang=cfg.language, threshold=cfg.disclosure_threshold
+            )
+            rec = StageRecord("report", time.perf_counter() - t0, len(files), "ok")
+            results.records.append(rec)
+            log.info("stage %-16s ok rows=%d %.2fs", "report", len(files), rec.seconds)
+            if on_stage:
+                on_stage(rec)
+            manifest = report_mod.write_manifest(
+                tmp,
+                config=cfg.to_dict(),
+                config_hash=cfg.config_hash(),
+                inputs={k: t.path for k, t in cfg.input_spec.tables.items()},
+                seed=cfg.seed,
+                timings={r.name: r.seconds for r in results.records},
+                rows={r.name: r.rows for r in results.records if r.rows is not None},
+                outputs=[*files, tmp / "run.log"],
+                extra={"not_run": results.not_run},
+            )
+            files.append(manifest)
+        finally:
+            log.removeHandler(handler)
+            handler.close()
+    out = Path(out).resolve()
+    files = [out / p.relative_to(tmp) for p in [*files, tmp / "run.log"]]
+    return RunResult(out, results.records, files, results)
+
+
+def report_content(results: StageResults) -> report_mod.ReportContent:
+    """What the report shows, gathered from the stages' typed results (the report computes nothing)."""
+    cfg = results.cfg
+    tables: dict[str, pd.DataFrame] = {}
+    facts: dict[str, Any] = {}
+    for st in CHAIN:
+        res = results.get(st.key)
+        if res is not None:
+            tables.update(res.report_tables())
+            facts.update(res.facts())
+    return report_mod.ReportContent(
+        tables=tables,
+        figures=stage_figures(results),
+        title=cfg.title,
+        question=cfg.question,
+        estimand=estimand_text(cfg),
+        facts=facts,
+        not_run=results.not_run,
+        main_estimator=cfg.estimators[0],
+        config_hash=cfg.config_hash(),
+    )
+
+
+def stage_figures(results: StageResults) -> dict[str, Any]:
+    """The figures drawn from stage results rather than from the published tables."""
+    from ..balance import love_plot, ps_overlap_plot
+
+    figs: dict[str, Any] = {}
+    if results.balance is not None:
+        b = results.balance
+        figs["love_plot"] = love_plot(b.table)
+        figs["ps_overlap"] = ps_overlap_plot(b.ps, b.treated, b.weights)
+    if results.cost_benefit is not None:
+        figs["waterfall"] = results.cost_benefit.result.waterfall_figure()
+        figs["tornado"] = results.cost_benefit.result.tornado_figure()
+    return figs
+
+
+def run_until(cfg: AnalysisConfig, stage_name: str, *, skip: Sequence[str] = ()) -> StageResults:
+    """Run the stages of :func:`run` in order up to and including ``stage_name``, in memory, and return their
+    typed results.
+
+    The stages, their settings and the seed are those of :func:`run`, so the tables are the ones a full run
+    computes; no report or manifest is written. Stages turned off in the config are skipped (recorded in
+    ``not_run``), as are the optional stages named in ``skip``. An optional stage that cannot run
+    (``StageUnavailable``) is recorded in ``not_run``; any other error propagates (unlike :func:`run`, which
+    reports an optional stage's failure and goes on), so a validation script never reads a silent gap.
+
+    Parameters
+    ----------
+    cfg : a resolved config (:func:`~finsam_effekt.config.load_config`).
+    stage_name : the last stage to run: a key of :data:`STAGE_NAMES` (``"read"``, ``"link"``, ``"panel"``,
+        ``"cohort"``, ``"match"``, ``"balance"``, ``"outcomes"``, ``"effects"``, ``"event_study"``,
+        ``"sensitivity"``, ``"cost_benefit"``) or its label (``"read & validate"``, ``"event study"``, …).
+    skip : optional stages (balance, event study, sensitivity, cost-benefit) not to run.
+
+    Returns
+    -------
+    StageResults
+        ``results.cohort.cohort``, ``results.match.matched``, ``results.outcomes.outcomes``,
+        ``results.effects.frame``, … (None for stages not run).
+
+    Examples
+    --------
+    >>> res = run_until(load_config("config.yaml"), "outcomes", skip=["balance"])  # doctest: +SKIP
+    >>> res.outcomes.outcomes.filter(like="public_support_m").mean()  # doctest: +SKIP
+    """
+    last = stage(stage_name)
+    skipped = [stage(s) for s in skip]
+    bad = [s.label for s in skipped if s.required]
+    if bad:
+        raise ConfigError(f"run_until: stages {bad} are required by the later stages and cannot be skipped")
+    np.random.seed(cfg.seed)  # noqa: NPY002 - as run()
+    results = StageResults(cfg)
+    for st in CHAIN[: CHAIN.index(last) + 1]:
+        reason = "skipped (run_until skip=)" if st in skipped else st.off_reason(cfg)
+        results.records.append(_run_stage(results, st, reason, keep_going=False))
+    return results
+
+
+def explain(cfg: AnalysisConfig, lang: str | None = None) -> str:
+    """The resolved config (YAML), the estimand in words and what each stage will do."""
+    resolved = yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True, width=110)
+    lines = [
+        "# Resolved config",
+        resolved.rstrip(),
+        "",
+        "# Estimand",
+        estimand_text(cfg, lang),
+        "",
+        "# Stages",
+    ]
+    for i, st in enumerate(CHAIN, 1):
+        reason = st.off_reason(cfg)
+        lines.append(f"{i:2d}. {st.label}: {'off' if reason else st.describe(cfg)}")
+    lines.append(f"{len(CHAIN) + 1:2d}. report: {plan.report(cfg)}")
+    lines.append("")
+    lines.append(f"config hash (SHA-256): {cfg.config_hash()}")
+    return "\n".join(lines)

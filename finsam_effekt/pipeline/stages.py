@@ -1,0 +1,493 @@
+"""The stages of a run: each takes the config and earlier stages' typed results and returns one typed result.
+
+A stage function holds no statistics of its own: it reads its settings from the config and calls the stage
+module's public function(s) with them (``linkage.link_participants``, ``panel.person_months``, …). The order and
+the inputs of the stages are declared once, in ``pipeline.chain.CHAIN``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from .. import balance as balance_mod
+from .. import cohort as cohort_mod
+from .. import cost_benefit as cb_mod
+from .. import estimation, io, linkage, matching, months
+from .. import panel as panel_mod
+from ..config import AnalysisConfig
+from ..errors import FinsamError, InputError
+from ..report import summarise_paths
+from .results import (
+    BalanceResult,
+    CohortResult,
+    CostBenefitResult,
+    EffectsResult,
+    EventStudyResult,
+    LinkResult,
+    MatchStageResult,
+    OutcomeTables,
+    PanelResult,
+    ReadResult,
+    SensitivityResult,
+)
+
+log = logging.getLogger("finsam_effekt.run")
+
+
+class StageUnavailable(FinsamError):
+    """A stage cannot run on this config or these data (e.g. sensitivity without matched pairs); an optional stage
+    that raises it is reported as not run, with the message as the reason."""
+
+
+# -- read & validate ---------------------------------------------------------------------------------------------
+def read(cfg: AnalysisConfig) -> ReadResult:
+    """Read every input table into DuckDB as a canonical view and validate it (``io.read_inputs``)."""
+    con, rep = io.read_inputs(cfg.input_spec)
+    for w in rep.warnings:
+        log.warning("validation: %s", w)
+    start, end = register_months(con, cfg)
+    return ReadResult(con, rep, frozenset(cfg.input_spec.tables), start, end)
+
+
+def register_months(con, cfg: AnalysisConfig) -> tuple[str, str]:
+    """First and last month of register data: ``outcomes.data_end`` or the months in earnings/social assistance."""
+    lo, hi = [], []
+    for name in ("earnings", "social_assistance"):
+        if name in cfg.input_spec.tables:
+            a, b = con.sql(f"SELECT min(month), max(month) FROM {name}").fetchone()
+            if a:
+                lo.append(str(a))
+                hi.append(str(b))
+    if not hi:
+        raise InputError(
+            "cannot tell the months covered by the registers: no earnings or social_assistance rows; "
+            "set outcomes.data_end in the config"
+        )
+    return min(lo), cfg.outcomes.data_end or max(hi)
+
+
+# -- link ----------------------------------------------------------------------------------------------------------
+def link(cfg: AnalysisConfig, read: ReadResult) -> LinkResult:
+    """Participants, episodes and the attrition report (``linkage.link_participants``)."""
+    res = linkage.link_participants(
+        read.table("sus_registrations"),
+        read.table("population"),
+        window=(cfg.window.start, cfg.window.end),
+        age_range=(cfg.age.min, cfg.age.max),
+        sus_volume=read.table("sus_volume"),
+        episode_gap_days=cfg.linkage.episode_gap_days,
+        min_history_months=cfg.eligibility.min_history_months,
+        register_start=read.register_start,
+        disclosure_threshold=cfg.disclosure_threshold,
+        benefit_spells=read.table("benefit_spells"),
+        social_assistance=read.table("social_assistance"),
+        con=read.con,
+    )
+    return LinkResult(res)
+
+
+# -- panel ---------------------------------------------------------------------------------------------------------
+def panel(cfg: AnalysisConfig, read: ReadResult) -> PanelResult:
+    """The sparse person-month panel (``panel.person_months``)."""
+    pm = panel_mod.person_months(
+        read.table("benefit_spells"),
+        read.table("social_assistance"),
+        read.table("earnings"),
+        read.table("population"),
+        end_month=read.register_end,
+        self_support_threshold=cfg.outcomes.self_support_threshold_sek,
+        con=read.con,
+        output="arrow",
+    )
+    return PanelResult(pm)
+
+
+# -- cohort --------------------------------------------------------------------------------------------------------
+def cohort(cfg: AnalysisConfig, read: ReadResult, link: LinkResult, panel: PanelResult) -> CohortResult:
+    """Participants at u and candidate control person-months with history features (``cohort.build_cohort``)."""
+    co = cohort_mod.build_cohort(
+        link.participants,
+        panel=panel.person_months,
+        population=read.table("population"),
+        kommun_forbund=link.linkage.kommun_forbund,
+        sus_registrations=read.table("sus_registrations"),
+        window=(cfg.window.start, cfg.window.end),
+        age_range=(cfg.age.min, cfg.age.max),
+        eligibility=cfg.eligibility.rule,
+        lookback_months=cfg.eligibility.lookback_months,
+        later_treated=cfg.later_treated,
+        sample_rate=cfg.eligibility.candidate_sample_rate,
+        min_history_months=cfg.eligibility.min_history_months,
+        register_start=read.register_start,
+        end_month=read.register_end,
+        self_support_threshold=cfg.outcomes.self_support_threshold_sek,
+        seed=cfg.seed,
+        con=read.con,
+    )
+    return CohortResult(co)
+
+
+# -- match ---------------------------------------------------------------------------------------------------------
+def match(cfg: AnalysisConfig, link: LinkResult, cohort: CohortResult) -> MatchStageResult:
+    """Propensity score, then nearest-neighbour matching or IPW weights (``matching.match_cohort``)."""
+    res = matching.match_cohort(cohort.cohort, cfg.matching, covariates=cfg.covariates, seed=cfg.seed)
+    return MatchStageResult(res, with_participant_labels(res.matched_data(), link.participants))
+
+
+def with_participant_labels(matched: pd.DataFrame, participants: pd.DataFrame) -> pd.DataFrame:
+    """Add the participants' SUS fields used for subgroups (``insats_type``, ``public_support_before``) to the
+    treated rows (controls have none; ``estimation`` gives a control its matched treated's subgroup). Keeps the
+    index, which the matching pairs refer to."""
+    keys = ["person_id", "ref_month", "treated"]
+    extra = [c for c in ("insats_type", "public_support_before") if c in participants and c not in matched]
+    if not extra:
+        return matched
+    lab = participants[["person_id", "ref_month", *extra]].drop_duplicates(["person_id", "ref_month"]).copy()
+    lab["person_id"] = lab["person_id"].astype(str)
+    lab["ref_month"] = lab["ref_month"].astype(str)
+    lab["treated"] = 1
+    out = matched.copy()
+    out["person_id"] = out["person_id"].astype(str)
+    out["ref_month"] = out["ref_month"].astype(str)
+    out["treated"] = out["treated"].astype(int)
+    return out.join(lab.set_index(keys), on=keys)
+
+
+# -- balance -------------------------------------------------------------------------------------------------------
+def balance(cfg: AnalysisConfig, cohort: CohortResult, match: MatchStageResult) -> BalanceResult:
+    """Balance before and after matching (``balance.match_balance``; IPW: ``balance.balance_table``)."""
+    co, res = cohort.cohort, match.result
+    covs = [c for c in cfg.covariates if c in co.columns]
+    if res.match is None:  # matching.method: ipw
+        table = balance_mod.balance_table(co, "treated", covs, weights=res.weights, distance=res.propensity.ps)
+        weights = res.weights
+    else:
+        table = balance_mod.match_balance(res.match, covs)
+        weights = res.match.weights
+    return BalanceResult(table, res.propensity.ps, co["treated"].to_numpy(), weights)
+
+
+# -- outcomes ------------------------------------------------------------------------------------------------------
+def outcome_horizon(cfg: AnalysisConfig) -> int:
+    """The last month after u whose outcome the run needs (the cost-benefit reads months 1..12)."""
+    return max(max(cfg.outcomes.horizons), 12 if cfg.cost_benefit.enabled else 1)
+
+
+def outcomes(
+    cfg: AnalysisConfig, read: ReadResult, link: LinkResult, panel: PanelResult, match: MatchStageResult
+) -> OutcomeTables:
+    """Horizon outcomes 1..K and outcome paths of the matched sample; censoring and IPCW under ``censor``."""
+    keys = match.matched.reset_index(drop=True)
+    kw = outcome_sources(cfg, read, panel)
+    hmax = outcome_horizon(cfg)
+    ho = panel_mod.horizon_outcomes(keys, tuple(range(1, hmax + 1)), **kw)
+    w = cfg.outcomes.path_window
+    path_keys = [
+        c
+        for c in ("person_id", "ref_month", "treated", "weights", "subclass", "later_start_month")
+        if c in keys.columns
+    ]
+    paths = panel_mod.outcome_paths(keys[path_keys], (-w, w), **kw)
+    censoring = None
+    if cfg.later_treated == "censor" and "later_start_month" in ho.columns:
+        if cfg.censoring_weights == "ipcw":
+            censoring = later_start_weights(cfg, read, link, panel, ho, hmax)
+            ho = pd.concat([ho, censoring.weights], axis=1)
+        ho, paths = cohort_mod.censor_at_later_start(ho), cohort_mod.censor_at_later_start(paths)
+    return OutcomeTables(ho, paths, summarise_paths(paths, cfg.outcomes.names), censoring)
+
+
+def outcome_sources(cfg: AnalysisConfig, read: ReadResult, panel: PanelResult) -> dict:
+    """The keyword arguments ``panel.horizon_outcomes``/``outcome_paths`` take in this run."""
+    return dict(
+        panel=panel.person_months,
+        population=read.table("population"),
+        end_month=read.register_end,
+        self_support_threshold=cfg.outcomes.self_support_threshold_sek,
+        con=read.con,
+    )
+
+
+def later_start_weights(
+    cfg: AnalysisConfig,
+    read: ReadResult,
+    link: LinkResult,
+    panel: PanelResult,
+    ho: pd.DataFrame,
+    horizon: int,
+) -> cohort_mod.CensoringWeights:
+    """Censoring weights for controls censored at their own later start (``cohort.later_start_ipcw``), as the
+    outcomes stage computes them under ``later_treated: censor`` with ``censoring_weights: ipcw``: the hazard
+    model uses the run's covariates measured month by month with ``panel.history_features`` on the run's panel.
+    ``ho``: the matched sample's ``horizon_outcomes`` for every month 1..``horizon``, before censoring."""
+
+    def history(keys: pd.DataFrame) -> pd.DataFrame:
+        return panel_mod.history_features(
+            keys,
+            panel.person_months,
+            read.table("population"),
+            link.linkage.kommun_forbund,
+            end_month=read.register_end,
+            self_support_threshold=cfg.outcomes.self_support_threshold_sek,
+            con=read.con,
+            output="pandas",
+        )
+
+    return cohort_mod.later_start_ipcw(ho, history, list(cfg.covariates), horizon)
+
+
+# -- effects -------------------------------------------------------------------------------------------------------
+def effects(
+    cfg: AnalysisConfig,
+    read: ReadResult,
+    link: LinkResult,
+    panel: PanelResult,
+    cohort: CohortResult,
+    match: MatchStageResult,
+    outcomes: OutcomeTables,
+) -> EffectsResult:
+    """Every configured estimator at every horizon, with subgroups (``estimation.estimate_effects``)."""
+    data = outcomes.outcomes
+    covs = [c for c in cfg.covariates if c in data.columns]
+    on_cohort = [e for e in cfg.estimators if e in estimation.COHORT_ESTIMATORS]
+    others = [e for e in cfg.estimators if e not in estimation.COHORT_ESTIMATORS]
+    common = dict(
+        outcomes=list(cfg.outcomes.names),
+        horizons=tuple(cfg.outcomes.horizons),
+        covariates=covs,
+        cluster=cfg.inference.cluster,
+        n_boot=cfg.inference.bootstrap_reps,
+        random_state=cfg.seed,
+        horizon_weights="ipcw_" if "ipcw_1" in data.columns else None,
+    )
+    frames, results, skipped = [], [], {}
+    if others:
+        cs = (
+            cs_did_inputs(cfg, read, panel, cohort)
+            if any(e in estimation.PANEL_ESTIMATORS for e in others)
+            else None
+        )
+        res = estimation.estimate_effects(
+            data,
+            estimators=others,
+            se=cfg.inference.se,
+            subgroups=[
+                s for s in cfg.subgroups if s in data.columns or (s == "age_band" and "age" in data.columns)
+            ],
+            pre_period=outcomes.paths if "matched_did" in cfg.estimators else None,
+            pairs=match.match if cfg.inference.se == "abadie_imbens" else None,
+            panel=cs[0] if cs else None,
+            panel_units=cs[1] if cs else None,
+            **common,
+        )
+        frames.append(res.to_frame())
+        results.append(res)
+    if on_cohort:
+        # per subgroup the unmatched-cohort cross-checks fit their models on the subgroup's treated rows and
+        # candidate control person-months; a subgroup variable known for participants only (a SUS field such as
+        # insats_type) has no controls in the cohort, so it is left out for these estimators
+        co = cohort_outcomes(cfg, read, link, panel, cohort, match, outcomes)
+        controls = co[co["treated"] == 0]
+        sub_c, no_controls = [], []
+        for s in cfg.subgroups:
+            col = "age" if s == "age_band" and s not in co.columns else s
+            known = col in co.columns and controls[col].notna().any()
+            (sub_c if known else no_controls).append(s)
+        res_c = estimation.estimate_effects(
+            data,
+            estimators=on_cohort,
+            se="cluster" if cfg.inference.se == "abadie_imbens" else cfg.inference.se,
+            subgroups=sub_c,
+            cohort=co,
+            **common,
+        )
+        frames.append(res_c.to_frame())
+        results.append(res_c)
+        for note in res_c.notes:
+            if "did not converge" in note:
+                log.warning("effects: %s", note)
+        if no_controls:
+            skipped[f"effects: {', '.join(on_cohort)} by {', '.join(no_controls)}"] = (
+                "the unmatched comparison pool has no value of this participant-only field (the matched estimators "
+                "give these subgroups: a control takes its matched participant's value)"
+            )
+    return EffectsResult(tuple(results), pd.concat(frames, ignore_index=True), skipped)
+
+
+def cohort_outcomes(
+    cfg: AnalysisConfig,
+    read: ReadResult,
+    link: LinkResult,
+    panel: PanelResult,
+    cohort: CohortResult,
+    match: MatchStageResult,
+    outcomes: OutcomeTables,
+) -> pd.DataFrame:
+    """The unmatched cohort (every treated row and candidate control person-month) with horizon outcomes and the
+    participants' subgroup labels: the sample of the ``ipw``/``aipw`` estimators. Under ``matching.method: ipw``
+    the outcomes table already covers the whole cohort and is reused."""
+    if match.match is None:
+        return outcomes.outcomes
+    co = with_participant_labels(cohort.cohort, link.participants).reset_index(drop=True)
+    ho = panel_mod.horizon_outcomes(co, tuple(cfg.outcomes.horizons), **outcome_sources(cfg, read, panel))
+    if cfg.later_treated == "censor" and "later_start_month" in ho.columns:
+        ho = cohort_mod.censor_at_later_start(ho)
+    return ho
+
+
+def cs_did_inputs(
+    cfg: AnalysisConfig, read: ReadResult, panel: PanelResult, cohort: CohortResult
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Sparse panel and its units for Callaway & Sant'Anna (2021) (``estimation.callaway_santanna(units=...)``).
+
+    Units: everybody in the cohort (participants and candidate controls, i.e. persons eligible in some month),
+    with ``first_treated`` (a participant's ``ref_month``; for a candidate control its own first insats start,
+    ``later_start_month``; empty if never) and the observed months ``observed_from``..``observed_to``: from the
+    month before the window up to the last horizon after the window's end (at most the end of data), from
+    immigration on and before death/emigration. Panel: the units' rows of the sparse ``person_months`` in that
+    range; the estimator reads absent months inside a unit's range as 0 (as ``person_months`` means them), so the
+    dense person × month panel is never built.
+    """
+    co = cohort.cohort
+    first = co["ref_month"].where(co["treated"] == 1, co["later_start_month"])
+    persons = (
+        pd.DataFrame({"person_id": co["person_id"].astype(str), "first_treated": first})
+        .sort_values(["person_id", "first_treated"], na_position="last")
+        .drop_duplicates("person_id")
+    )
+    m0 = int(months.to_index(cfg.window.start)) - 1
+    m1 = min(
+        int(months.to_index(cfg.window.end)) + max(cfg.outcomes.horizons),
+        int(months.to_index(read.register_end)),
+    )
+    cols = ", ".join(f"coalesce(pm.{o}, 0)::DOUBLE AS {o}" for o in cfg.outcomes.names)
+    con = read.con
+    con.register("__cs_persons", persons)
+    con.register("__cs_panel", panel.person_months)
+    pop_join = (
+        "LEFT JOIN population p ON p.person_id = c.person_id"
+        if "population" in read.tables
+        else "LEFT JOIN (SELECT NULL::VARCHAR AS "
+        "person_id, NULL::DATE AS death_date, NULL::DATE AS emigration_date, NULL::DATE AS immigration_date "
+        "LIMIT 0) p ON p.person_id = c.person_id"
+    )
+    try:
+        units = con.sql(f"""
+            SELECT c.person_id, c.first_treated,
+                   greatest({m0}, coalesce({months.sql_date_index("p.immigration_date")}, -1)) AS lo,
+                   least({m1}, least(coalesce({months.sql_date_index("p.death_date")}, 1e9),
+                                     coalesce({months.sql_date_index("p.emigration_date")}, 1e9)) - 1)::BIGINT AS hi
+            FROM __cs_persons c {pop_join}
+            ORDER BY c.person_id
+        """).df()
+        sparse = con.sql(f"""
+            SELECT pm.person_id, pm.month, {cols}
+            FROM __cs_panel pm SEMI JOIN __cs_persons c ON c.person_id = pm.person_id
+            WHERE pm.month BETWEEN '{months.from_index(m0)}' AND '{months.from_index(m1)}'
+            ORDER BY pm.person_id, pm.month
+        """).df()
+    finally:
+        con.unregister("__cs_persons")
+        con.unregister("__cs_panel")
+    units["observed_from"] = months.from_index(units.pop("lo").to_numpy(np.int64))
+    units["observed_to"] = months.from_index(units.pop("hi").to_numpy(np.int64))
+    return sparse, units
+
+
+# -- event study ---------------------------------------------------------------------------------------------------
+def event_study(cfg: AnalysisConfig, outcomes: OutcomeTables) -> EventStudyResult:
+    """Monthly effects u−w..u+w with a pre-trend Wald test per configured outcome (``estimation.event_study``)."""
+    w = cfg.outcomes.path_window
+    paths = outcomes.paths
+    cluster = cfg.inference.cluster if cfg.inference.cluster in paths.columns else "person_id"
+    studies, frames = {}, []
+    for o in cfg.event_study_outcomes:
+        r = estimation.event_study(paths, outcome=o, window=(-w, w), cluster=cluster)
+        t = r.to_frame()
+        if "outcome" not in t.columns:
+            t.insert(0, "outcome", o)
+        studies[o] = r
+        frames.append(t)
+    return EventStudyResult(studies, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame())
+
+
+# -- sensitivity ---------------------------------------------------------------------------------------------------
+def sensitivity(cfg: AnalysisConfig, match: MatchStageResult, outcomes: OutcomeTables) -> SensitivityResult:
+    """Rosenbaum bounds, E-values, placebo outcomes and start dates (``estimation.sensitivity_analysis``)."""
+    if match.match is None:
+        raise StageUnavailable(
+            "Rosenbaum bounds and the placebo checks need matched pairs; matching.method is 'ipw' (no pairs)"
+        )
+    res = estimation.sensitivity_analysis(
+        outcomes.outcomes,
+        match.match,
+        paths=outcomes.paths,
+        outcomes=list(cfg.outcomes.names),
+        horizons=cfg.outcomes.horizons,
+        cluster=cfg.inference.cluster,
+        alpha=cfg.inference.alpha,
+    )
+    return SensitivityResult(res)
+
+
+# -- cost-benefit --------------------------------------------------------------------------------------------------
+def cost_benefit_stage(
+    cfg: AnalysisConfig, read: ReadResult, link: LinkResult, outcomes: OutcomeTables
+) -> CostBenefitResult:
+    """Present values per financier from the monthly effects 1..12 (``cost_benefit.cost_benefit``)."""
+    params = cfg.cost_benefit_parameters
+    main = cfg.estimators[0]
+    data = outcomes.outcomes
+    eff = estimation.estimate_effects(
+        data,
+        outcomes=list(cb_mod.REQUIRED_OUTCOMES),
+        horizons=tuple(range(1, outcome_horizon(cfg) + 1)),
+        measures=("status",),
+        estimators=[main if main in estimation.MATCHED_ESTIMATORS else "weighted_mean_diff"],
+        covariates=[c for c in cfg.covariates if c in data.columns],
+        se="cluster",
+        cluster=cfg.inference.cluster,
+        random_state=cfg.seed,
+        pre_period=outcomes.paths if main == "matched_did" else None,
+    )
+    cost = None
+    if "insats_costs" in read.tables:
+        cost = cb_mod.cost_per_participant(
+            read.table("insats_costs").df(),
+            link.participants,
+            sus_volume=read.table("sus_volume"),
+            sus_registrations=read.table("sus_registrations"),
+            params=params,
+        )
+    frame = eff.to_frame()
+    draws = eff.draws(frame["estimator"].iloc[0], n=params.monte_carlo.n_draws, seed=cfg.seed)
+    res = cb_mod.cost_benefit(
+        frame, params, cost_per_participant_sek=cost, draws=draws, before_after_paths=outcomes.paths
+    )
+    return CostBenefitResult(res)
+
+
+__all__ = [
+    "StageUnavailable",
+    "balance",
+    "cohort",
+    "cohort_outcomes",
+    "cost_benefit_stage",
+    "cs_did_inputs",
+    "effects",
+    "event_study",
+    "later_start_weights",
+    "link",
+    "match",
+    "outcome_horizon",
+    "outcome_sources",
+    "outcomes",
+    "panel",
+    "read",
+    "register_months",
+    "sensitivity",
+    "with_participant_labels",
+]
