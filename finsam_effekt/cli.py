@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from .errors import FinsamError
+from .options import LANGUAGES, WRITE_FORMATS
 
 app = typer.Typer(
     name="finsam-effekt",
@@ -32,9 +33,8 @@ def _root() -> None:
     """finsam-effekt: read → validate → link → panel → match → balance → effects → cost-benefit → report."""
 
 
-class _Lang(StrEnum):
-    sv = "sv"
-    en = "en"
+#: Report languages as a CLI choice (the vocabulary is ``options.LANGUAGES``).
+_Lang = StrEnum("_Lang", {lang: lang for lang in LANGUAGES})
 
 
 @app.command("run")
@@ -187,7 +187,7 @@ def synth_command(
     fmt: str = typer.Option(
         "parquet",
         "--format",
-        help="parquet | csv | csv-latin1 | agency-csv | sav | dta (mapping.yaml reads it)",
+        help=f"{' | '.join(WRITE_FORMATS)} (mapping.yaml reads it)",
     ),
     effect_scale: float = typer.Option(
         1.0, "--effect-scale", help="scale of the true effect (0 = no effect)"

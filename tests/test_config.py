@@ -131,3 +131,30 @@ def test_template_and_shipped_configs_are_valid():
     defaults = parse_config({"inputs": BASE["inputs"], "window": template["window"]}, root / "configs")
     diff = {k for k, v in cfg.to_dict().items() if defaults.to_dict()[k] != v}
     assert diff == {"title", "question", "cost_benefit"}
+
+
+def test_yaml_key_given_twice_is_an_error_naming_both_lines(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("disclosure_threshold: 5\nseed: 1\ndisclosure_threshold: 3\n", encoding="utf-8")
+    with pytest.raises(
+        ConfigError, match=r"c.yaml: key 'disclosure_threshold' is given twice \(lines 1 and 3\)"
+    ):
+        load_config(p)
+
+
+def test_config_not_utf8_names_the_byte_line_and_fix(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_bytes("seed: 1\ntitle: Göteborg\n".encode("latin-1"))
+    with pytest.raises(
+        ConfigError,
+        match=r"c.yaml: not UTF-8 text: byte 0xF6 on line 2 \(it looks like Latin-1.*save the file as UTF-8",
+    ):
+        load_config(p)
+    p.write_bytes(
+        "\ufeffseed: 1\n".encode()
+    )  # a byte-order mark is fine: the error is about the missing keys
+    with pytest.raises(ConfigError, match="inputs: Field required"):
+        load_config(p)
+    p.write_text("  \n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="c.yaml: the file is empty"):
+        load_config(p)
