@@ -1,4 +1,4 @@
-"""Reading, checking and writing the canonical tables: the public names of ``read``, ``validate`` and ``write``.
+"""Reading, checking and writing the canonical tables (the public names of ``read``, ``validate``, ``write``).
 
 - :mod:`~finsam_effekt.io.read`: input files (CSV, Parquet, SAS, SPSS, Stata) as DuckDB relations, the column
   and code mapping onto canonical columns, :func:`connect`, :func:`detect_format`;
