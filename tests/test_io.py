@@ -17,10 +17,10 @@ from finsam_effekt.io import (
     WRITE_FORMATS,
     read_inputs,
     read_table,
-    to_pandas,
     validate_inputs,
     write_tables,
 )
+from finsam_effekt.tables import as_pandas
 
 SPELLS = pd.DataFrame(
     {
@@ -93,7 +93,7 @@ def test_every_written_format_reads_to_identical_canonical_tables(tmp_path, fmt)
         "sus_registrations": 3,
     }
     for name, ref in TABLES.items():
-        got = to_pandas(con.table(name), name)
+        got = as_pandas(con.table(name), name, canonical=name)
         assert list(got.columns) == list(ref.columns)
         pd.testing.assert_frame_equal(got, ref, check_dtype=False)
     types = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE benefit_spells)").fetchall())
@@ -104,8 +104,8 @@ def test_every_written_format_reads_to_identical_canonical_tables(tmp_path, fmt)
     if "csv" in fmt:  # parsed once into DuckDB: the same tables, and no longer tied to the file
         con, _ = read_inputs(load_input_spec(tmp_path / "mapping.yaml"), materialize_csv=True)
         (tmp_path / "benefit_spells.csv").rename(tmp_path / "moved.csv")
-        pd.testing.assert_frame_equal(to_pandas(con.table("benefit_spells"), "benefit_spells"), SPELLS,
-                                      check_dtype=False)  # fmt: skip
+        got = as_pandas(con.table("benefit_spells"), "benefit_spells", canonical="benefit_spells")
+        pd.testing.assert_frame_equal(got, SPELLS, check_dtype=False)
 
 
 def test_parquet_directory_of_parts_and_numeric_pseudonyms(tmp_path):
@@ -116,7 +116,9 @@ def test_parquet_directory_of_parts_and_numeric_pseudonyms(tmp_path):
     (tmp_path / "a" / "benefit_spells.parquet").rename(parts / "part-0.parquet")
     (tmp_path / "b" / "benefit_spells.parquet").rename(parts / "part-1.parquet")
     rel = read_table("benefit_spells", InputTable(path=parts))
-    pd.testing.assert_frame_equal(to_pandas(rel, "benefit_spells"), SPELLS, check_dtype=False)
+    pd.testing.assert_frame_equal(
+        as_pandas(rel, "benefit_spells", canonical="benefit_spells"), SPELLS, check_dtype=False
+    )
     # row numbers run on across parts: the bad extent sits in row 1 of part-1 = data row 3
     bad = SPELLS.assign(extent=[0.5, 1.0, 2.0])
     write_tables({"benefit_spells": bad.iloc[2:]}, tmp_path / "c", "parquet")
@@ -464,13 +466,16 @@ def test_agency_template_reads_what_synth_agency_csv_writes(tmp_path):
     con, report = read_inputs(load_input_spec(tmp_path / "template.yaml"))
     assert report.ok and not report.problems
     for name, ref in TABLES.items():
-        pd.testing.assert_frame_equal(to_pandas(con.table(name), name), ref, check_dtype=False)
+        pd.testing.assert_frame_equal(
+            as_pandas(con.table(name), name, canonical=name), ref, check_dtype=False
+        )
 
 
 def test_sas_like_files_stream_in_chunks(tmp_path, monkeypatch):
-    import finsam_effekt.io as fio
+    import finsam_effekt.io.read as io_read
 
-    monkeypatch.setattr(fio, "READSTAT_CHUNK_ROWS", 2)  # 4 population rows -> 2 chunks, row numbers run on
+    # 4 population rows -> 2 chunks, row numbers run on
+    monkeypatch.setattr(io_read, "READSTAT_CHUNK_ROWS", 2)
     bad = POPULATION.assign(birth_year=[1990, 1985, 2000, 1800])
     write_tables({"population": bad}, tmp_path, "sav")
     report = validate_inputs(load_input_spec(tmp_path / "mapping.yaml"))
@@ -480,7 +485,9 @@ def test_sas_like_files_stream_in_chunks(tmp_path, monkeypatch):
     write_tables({"population": POPULATION}, tmp_path, "dta")
     con, _ = read_inputs(load_input_spec(tmp_path / "mapping.yaml"))
     pd.testing.assert_frame_equal(
-        to_pandas(con.table("population"), "population"), POPULATION, check_dtype=False
+        as_pandas(con.table("population"), "population", canonical="population"),
+        POPULATION,
+        check_dtype=False,
     )
 
 
@@ -497,7 +504,7 @@ def synth_reference(make_world):
     out = make_world(SynthConfig(persons=SYNTH_PERSONS)).path
     con, report = read_inputs(load_input_spec(out / "mapping.yaml"))
     assert report.ok
-    tables = {t: to_pandas(con.table(t), t) for t in CANONICAL}
+    tables = {t: as_pandas(con.table(t), t, canonical=t) for t in CANONICAL}
     for t, df in tables.items():
         direct = pd.read_parquet(out / f"{t}.parquet")
         for c in direct.columns:
@@ -530,7 +537,7 @@ def test_synth_world_reads_to_identical_tables_in_every_format(tmp_path, fmt, sy
         assert report.ok
         for t, ref in synth_reference.items():
             pd.testing.assert_frame_equal(
-                to_pandas(con.table(t), t), ref, check_dtype=False, obj=f"{fmt} {t}"
+                as_pandas(con.table(t), t, canonical=t), ref, check_dtype=False, obj=f"{fmt} {t}"
             )
     assert _hashes(tmp_path) == before
 
@@ -541,8 +548,12 @@ def test_unknown_extension_and_empty_parts_directory(tmp_path):
     (tmp_path / "e.xlsx").write_bytes(b"x")
     with pytest.raises(
         ConfigError, match=r"cannot tell the file format from the extension '\.xlsx'; set `format:`"
-    ):
+    ) as err:
         validate_inputs(InputSpec(tables={"earnings": InputTable(path=tmp_path / "e.xlsx")}))
+    assert str(err.value) == (
+        f"{tmp_path / 'e.xlsx'}: cannot tell the file format from the extension '.xlsx'; set `format:` "
+        "(parquet, csv, sas, spss or stata) for this table in the input spec"
+    )
     (tmp_path / "parts").mkdir()
     report = validate_inputs(InputSpec(tables={"earnings": InputTable(path=tmp_path / "parts")}))
     assert [str(p) for p in report.problems] == [
@@ -573,3 +584,37 @@ def test_code_sets_are_mapped_element_by_element(tmp_path):
     }
     rel = read_table("sus_registrations", InputTable(path=path, codes=codes))
     assert rel.project("support_at_start").fetchall() == [("sickness_benefit;social_assistance",)]
+
+
+def test_arrow_chunks_write_the_same_parquet_bytes_as_frames(tmp_path):
+    """``TableWriter.write_arrow`` (synth's worker processes) writes exactly what ``TableWriter.write`` writes."""
+    from finsam_effekt.io import TableWriter, canonical_arrow_table
+
+    for sub, arrow in (("frames", False), ("arrow", True)):
+        (tmp_path / sub).mkdir()
+        w = TableWriter(tmp_path / sub, "benefit_spells", "parquet")
+        for part in (SPELLS.iloc[:2], SPELLS.iloc[2:]):
+            if arrow:
+                w.write_arrow(canonical_arrow_table(part, "benefit_spells"))
+            else:
+                w.write(part)
+        w.close()
+        assert w.rows == len(SPELLS)
+    assert _hashes(tmp_path / "frames") == _hashes(tmp_path / "arrow")
+    csv = TableWriter(tmp_path, "benefit_spells", "csv")
+    with pytest.raises(ValueError, match="write_arrow writes Parquet only; this writer writes 'csv'"):
+        csv.write_arrow(canonical_arrow_table(SPELLS, "benefit_spells"))
+
+
+def test_canonical_relation_to_pandas_refuses_more_than_max_rows(tmp_path):
+    """Large canonical tables stay in DuckDB: ``tables.as_pandas`` refuses them with an InputError."""
+    write_tables({"benefit_spells": SPELLS}, tmp_path)
+    con, _ = read_inputs(load_input_spec(tmp_path / "mapping.yaml"))
+    rel = con.table("benefit_spells")
+    with pytest.raises(
+        InputError, match=r"benefit_spells: 3 rows is too many to load into memory \(max_rows=2\)"
+    ):
+        as_pandas(rel, "benefit_spells", canonical="benefit_spells", max_rows=2)
+    got = as_pandas(rel, "benefit_spells", canonical="benefit_spells", max_rows=3)
+    assert str(got["from_date"].dtype) == "datetime64[ns]"
+    pd.testing.assert_frame_equal(got, SPELLS, check_dtype=False)

@@ -424,9 +424,9 @@ def test_shipped_world_is_regenerated_identically(tmp_path):
 
 def test_parallel_workers_write_identical_files(tmp_path, monkeypatch):
     """Chunks simulated by worker processes are written in order: byte-identical to one process."""
-    import finsam_effekt.synth as synth
+    import finsam_effekt.synth.generator as generator
 
-    monkeypatch.setattr(synth, "CHUNK_PERSONS", 250)
+    monkeypatch.setattr(generator, "CHUNK_PERSONS", 250)  # 3 chunks, simulated by the worker processes
     cfg = SynthConfig(persons=700, seed=4, start="2020-01", end="2021-12")
     generate(tmp_path / "one", cfg)
     generate(tmp_path / "two", cfg, workers=2)

@@ -1,0 +1,54 @@
+"""Reading, checking and writing the canonical tables (the public names of ``read``, ``validate``, ``write``).
+
+- :mod:`~finsam_effekt.io.read`: input files (CSV, Parquet, SAS, SPSS, Stata) as DuckDB relations, the column
+  and code mapping onto canonical columns, :func:`connect`, :func:`detect_format`;
+- :mod:`~finsam_effekt.io.validate`: every check of raw input, :class:`ValidationReport`, and the entry points
+  :func:`validate_inputs`, :func:`read_inputs` (validate, then register every input as a canonical DuckDB view)
+  and :func:`read_table`;
+- :mod:`~finsam_effekt.io.write`: :class:`TableWriter`, :func:`write_tables` and the input spec that reads the
+  written files back, in every format of :data:`WRITE_FORMATS`.
+
+A canonical relation becomes a pandas DataFrame through :func:`finsam_effekt.tables.as_pandas` (with
+``canonical=`` the table's name, for its date and integer dtypes).
+"""
+
+from __future__ import annotations
+
+from ..options import WRITE_FORMATS, WriteFormat
+from .read import RawSource, connect, detect_format
+from .validate import (
+    PLAUSIBLE_BIRTH_YEARS,
+    PLAUSIBLE_DATES,
+    ValidationReport,
+    read_inputs,
+    read_table,
+    validate_inputs,
+)
+from .write import (
+    TableWriter,
+    canonical_arrow_schema,
+    canonical_arrow_table,
+    input_spec_for,
+    write_input_spec,
+    write_tables,
+)
+
+__all__ = [
+    "PLAUSIBLE_BIRTH_YEARS",
+    "PLAUSIBLE_DATES",
+    "RawSource",
+    "ValidationReport",
+    "connect",
+    "detect_format",
+    "read_inputs",
+    "read_table",
+    "validate_inputs",
+    "WRITE_FORMATS",
+    "WriteFormat",
+    "TableWriter",
+    "canonical_arrow_schema",
+    "canonical_arrow_table",
+    "input_spec_for",
+    "write_input_spec",
+    "write_tables",
+]
