@@ -18,6 +18,8 @@ from .schema import OUTCOMES as _OUTCOMES
 #: Effect estimators (``estimation.estimate_effects``); the sample each needs is in ``estimation.REGISTRY``.
 Estimator = Literal["weighted_mean_diff", "regression_adjustment", "matched_did", "ipw", "aipw", "cs_did"]
 ESTIMATORS: tuple[str, ...] = get_args(Estimator)
+#: The estimators a config runs when it names none (the first is the main one).
+DEFAULT_ESTIMATORS: tuple[str, ...] = ESTIMATORS[:3]
 #: Standard errors: cluster-robust CR1, cluster bootstrap, Abadie–Imbens (nearest-neighbour matching only).
 StdErrorKind = Literal["cluster", "bootstrap", "abadie_imbens"]
 SE_KINDS: tuple[str, ...] = get_args(StdErrorKind)
@@ -32,6 +34,8 @@ OUTCOMES: tuple[str, ...] = _OUTCOMES
 #: Subgroup fields: register (sex, age band, förbund) or SUS (insats type, time on support before start).
 SubgroupField = Literal["sex", "age_band", "insats_type", "forbund_id", "public_support_before"]
 SUBGROUP_FIELDS: tuple[str, ...] = get_args(SubgroupField)
+#: The subgroups a config reports when it names none.
+DEFAULT_SUBGROUPS: tuple[str, ...] = SUBGROUP_FIELDS[:3]
 #: Age bands of the ``age_band`` subgroup: (lower, upper exclusive, label), years at u.
 AGE_BANDS: tuple[tuple[int, int, str], ...] = (
     (0, 25, "16-24"),

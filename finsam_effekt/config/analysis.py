@@ -16,6 +16,8 @@ from pydantic import Discriminator, Field, PrivateAttr, Tag, ValidationError, fi
 
 from ..errors import ConfigError
 from ..options import (
+    DEFAULT_ESTIMATORS,
+    DEFAULT_SUBGROUPS,
     CensoringWeights,
     ClusterLevel,
     Distance,
@@ -232,10 +234,10 @@ class AnalysisConfig(StrictModel):
         default_factory=OutcomeSettings, description="outcomes, horizons and the self-support threshold"
     )
     subgroups: list[SubgroupField] = Field(
-        default_factory=lambda: ["sex", "age_band", "insats_type"], description="subgroup effects"
+        default_factory=lambda: list(DEFAULT_SUBGROUPS), description="subgroup effects"
     )
     estimators: list[Estimator] = Field(
-        default_factory=lambda: ["weighted_mean_diff", "regression_adjustment", "matched_did"],
+        default_factory=lambda: list(DEFAULT_ESTIMATORS),
         description="effect estimators (the first is the main one): weighted_mean_diff (matched ATT), "
         "regression_adjustment, matched_did, ipw and aipw (unmatched cohort), cs_did (Callaway & Sant'Anna 2021)",
     )
