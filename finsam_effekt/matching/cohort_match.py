@@ -1,5 +1,8 @@
-"""The match stage in one call: the cohort's propensity score, then nearest-neighbour matching or IPW weights, as
-the analysis config's ``matching`` section says."""
+"""The match stage in one call: the cohort's propensity score, then nearest-neighbour matching or IPW weights.
+
+:func:`match_cohort` does what the analysis config's ``matching`` section says; :class:`CohortMatch` holds the
+propensity model, the matching (or weights) and the matched sample.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The sparse person-month försörjning panel, built in DuckDB from the canonical register tables (domain note §3–4).
+"""The sparse person-month försörjning panel, built in DuckDB from the canonical register tables.
 
 Every effect the package reports is a month-by-month contrast of försörjning. :func:`person_months` turns the
 canonical register tables (``benefit_spells``, ``social_assistance``, ``earnings``, ``population``) into the sparse

@@ -1,5 +1,6 @@
-"""Reference pairs (person, month u) and the panel restricted to their persons: the common input side of
-:mod:`~finsam_effekt.panel.features` and :mod:`~finsam_effekt.panel.outcomes`.
+"""Reference pairs (person, month u) and the panel restricted to their persons, as features and outcomes read them.
+
+This is the common input side of :mod:`~finsam_effekt.panel.features` and :mod:`~finsam_effekt.panel.outcomes`.
 
 A *pairs* table has ``person_id``, ``ref_month`` (``YYYY-MM``) and any other columns. :func:`register_pairs` gives
 each row a number ``_row`` (input order) and its month index ``u``; :func:`panel_source` makes the panel (with a
