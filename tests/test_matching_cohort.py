@@ -128,7 +128,9 @@ def test_keyword_options_and_mappings_are_the_config_settings(cohort):
 
 
 def test_match_cohort_errors(cohort):
-    with pytest.raises(ConfigError, match=r"match_cohort: matching: ratioo: unknown key \(check the spelling"):
+    with pytest.raises(
+        ConfigError, match=r"match_cohort: matching: ratioo: unknown key \(check the spelling"
+    ):
         match_cohort(cohort, covariates=COVS, seed=1, ratioo=2)
     with pytest.raises(ConfigError, match=r"match_cohort: matching: m_order: Input should be"):
         match_cohort(cohort, {"m_order": "biggest"}, covariates=COVS, seed=1)
