@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .design import design_matrix
 from .errors import ConfigError, InputError
 
 _EPS = float(np.sqrt(np.finfo(float).eps))
@@ -124,26 +125,6 @@ def balance_stats(x, treat, weights=None, *, binary: str = "std") -> dict[str, f
             )
         out["ecdf_mean"], out["ecdf_max"] = _ecdf_stats(x, t, w)
     return out
-
-
-def _expand(data: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFrame:
-    missing = [c for c in covariates if c not in data.columns]
-    if missing:
-        raise InputError(
-            f"balance_table: covariates {missing} are not in the data; available: {list(data.columns)}"
-        )
-    parts = []
-    for c in covariates:
-        s = data[c]
-        if pd.api.types.is_bool_dtype(s):
-            parts.append(s.astype(float).rename(c).to_frame())
-        elif pd.api.types.is_numeric_dtype(s):
-            if s.isna().any():
-                raise InputError(f"balance_table: covariate {c!r} has {int(s.isna().sum())} missing values")
-            parts.append(s.astype(float).rename(c).to_frame())
-        else:  # every level as its own indicator (cobalt)
-            parts.append(pd.get_dummies(s.astype(str), prefix=c, prefix_sep="=", dtype=float))
-    return pd.concat(parts, axis=1)
 
 
 def ess(w) -> float:
@@ -238,7 +219,8 @@ def balance_table(
     treatment : str
         0/1 column.
     covariates : sequence of str
-        Numeric columns as they are; text/categorical columns as one indicator per level.
+        Numeric columns as they are (a missing value is an error); text/categorical columns as one indicator per
+        level, a missing category as the level ``(missing)`` (:func:`finsam_effekt.design.design_matrix`).
     weights : array-like or str, optional
         Matching weights (``MatchResult.weights``, 0 for unmatched) or IPW weights.
     distance : array-like or str, optional
@@ -264,7 +246,9 @@ def balance_table(
     if not np.isin(t, [0, 1]).all():
         raise InputError(f"balance_table: treatment column {treatment!r} must be 0/1")
     t = t.astype(bool)
-    X = _expand(data, covariates)
+    # every level of a categorical covariate as its own indicator ``name=level`` (cobalt), a missing category as
+    # the level "(missing)", constant columns kept (a balance table shows them): the models' one design rule
+    X = design_matrix(data, covariates, levels="all", drop_constant=False, what="balance_table")
     if distance is not None:
         dv = data[distance].to_numpy(float) if isinstance(distance, str) else np.asarray(distance, float)
         X.insert(0, "distance", dv)

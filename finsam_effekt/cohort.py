@@ -39,25 +39,20 @@ The ``cohort`` table (docs/tables.md): ``person_id``, ``ref_month``, ``treated``
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import duckdb
 import numpy as np
 import pandas as pd
 
 from . import months as mo
 from .errors import ConfigError, InputError
-from .schema import OUTCOMES
+from .matching import PropensityResult, estimate_propensity
+from .options import ELIGIBILITY_RULES, LATER_TREATED, check
+from .panel import history_features
+from .schema import OUTCOMES, outcome_column, parse_outcome_column
 from .tables import Session, as_pandas
-
-ELIGIBILITY_RULES = ("recent_public_support", "any_resident")
-LATER_TREATED = ("keep", "censor")
-
-ESTIMANDS = {
-    "keep": "ATT of starting an insats in month u vs not starting in u (controls may start later; ITT on timing)",
-    "censor": "ATT of starting an insats in month u vs not (yet) participating (controls censored at own start)",
-}
 
 
 def _first_starts(participants: pd.DataFrame, sus_registrations: pd.DataFrame | None) -> pd.Series:
@@ -78,8 +73,6 @@ def _first_starts(participants: pd.DataFrame, sus_registrations: pd.DataFrame | 
 
 def _support_months(panel, pairs: pd.DataFrame, lookback: int, con) -> np.ndarray:
     """Months with public support in u−L..u−1 for each (person_id, ref_month) pair, from the panel."""
-    import duckdb
-
     sess = Session.open(con if isinstance(con, duckdb.DuckDBPyConnection) else None)
     try:
         pm = sess.register("person_months", panel, required=("person_id", "month", "public_support"))
@@ -147,11 +140,12 @@ def build_cohort(
         Reference months u considered; default all months with a participant start.
     age_range : (min, max)
         Working age at u, inclusive, ``age = year(u) − birth_year``.
-    eligibility : {"recent_public_support", "any_resident"}
+    eligibility : {"recent_public_support", "any_resident"} (``options.ELIGIBILITY_RULES``)
     lookback_months : int
         L of the eligibility rule.
-    later_treated : {"keep", "censor"}
-        See the module docstring; recorded in ``attrs`` with its estimand (the table is the same).
+    later_treated : {"keep", "censor"} (``options.LATER_TREATED``)
+        See the module docstring; recorded in ``attrs`` (the table is the same; the estimand in words is
+        ``finsam_effekt.estimand``'s).
     sample_rate : float in (0, 1]
         Share of candidate person-months kept per month (seeded by ``seed``).
     min_history_months, register_start : int, ``YYYY-MM``
@@ -166,18 +160,10 @@ def build_cohort(
     -------
     DataFrame
         One row per treated participant and candidate control person-month, sorted by ``ref_month``,
-        ``treated`` (treated first), ``person_id``; ``attrs`` holds the options, the estimand and counts.
+        ``treated`` (treated first), ``person_id``; ``attrs`` holds the options and counts.
     """
-    from .panel import history_features
-
-    if eligibility not in ELIGIBILITY_RULES:
-        raise ConfigError(
-            f"build_cohort: eligibility must be one of {ELIGIBILITY_RULES}, got {eligibility!r}"
-        )
-    if later_treated not in LATER_TREATED:
-        raise ConfigError(
-            f"build_cohort: later_treated must be one of {LATER_TREATED}, got {later_treated!r}"
-        )
+    check("eligibility", eligibility, ELIGIBILITY_RULES, where="build_cohort")
+    check("later_treated", later_treated, LATER_TREATED, where="build_cohort")
     if not 0 < sample_rate <= 1:
         raise ConfigError(f"build_cohort: sample_rate must be in (0, 1], got {sample_rate}")
     if age_range[1] < age_range[0]:
@@ -227,7 +213,7 @@ def build_cohort(
         return u - hist_from[idx] >= min_history_months
 
     def ok_at(idx: np.ndarray, u: np.ndarray) -> np.ndarray:
-        age = u // 12 - birth[idx]
+        age = mo.year_of(u) - birth[idx]
         return (
             ((imm[idx] < 0) | (imm[idx] < u))
             & (gone[idx] > u)
@@ -305,7 +291,6 @@ def build_cohort(
     cohort.attrs.update(
         {
             "later_treated": later_treated,
-            "estimand": ESTIMANDS[later_treated],
             "eligibility": eligibility,
             "lookback_months": lookback_months,
             "age_range": tuple(age_range),
@@ -319,9 +304,6 @@ def build_cohort(
         }
     )
     return cohort
-
-
-_WIDE = re.compile(r"^(?P<o>.+)_(?P<kind>m|cum)(?P<k>\d+)$")
 
 
 #: Month index standing for "no later start" (treated rows, controls who never start).
@@ -362,9 +344,9 @@ def censor_at_later_start(frame: pd.DataFrame, outcomes: Sequence[str] = OUTCOME
         return out
     u = mo.to_index(out["ref_month"].astype(str))
     for c in out.columns:
-        m = _WIDE.match(c)
-        if m and m["o"] in outcomes:
-            cens = u + int(m["k"]) >= L
+        parsed = parse_outcome_column(c)
+        if parsed is not None and parsed[0] in outcomes:
+            cens = u + parsed[1] >= L
             if cens.any():
                 out.loc[cens, c] = np.nan
     return out
@@ -384,7 +366,7 @@ class CensoringWeights:
     """
 
     weights: pd.DataFrame
-    hazard: object | None
+    hazard: PropensityResult | None
     n_person_months: int
     n_events: int
 
@@ -436,8 +418,9 @@ def later_start_ipcw(
     horizon : the largest k.
     """
     need = ["person_id", "ref_month", "treated", "later_start_month", weights]
+    observed_at = {j: outcome_column(observed, j) for j in range(1, horizon + 1)}
     missing = [c for c in need if c not in frame.columns] + [
-        f"{observed}_m{j}" for j in range(1, horizon + 1) if f"{observed}_m{j}" not in frame.columns
+        c for c in observed_at.values() if c not in frame.columns
     ]
     if missing:
         raise InputError(
@@ -451,7 +434,7 @@ def later_start_ipcw(
     ctrl = is_ctrl & (frame[weights].to_numpy(float) > 0)
     rows, js = [], []
     for j in range(1, horizon + 1):
-        at_risk = ctrl & (L >= u + j) & frame[f"{observed}_m{j}"].notna().to_numpy()
+        at_risk = ctrl & (L >= u + j) & frame[observed_at[j]].notna().to_numpy()
         idx = np.flatnonzero(at_risk)
         rows.append(idx)
         js.append(np.full(idx.size, j))
@@ -468,8 +451,6 @@ def later_start_ipcw(
         feats = history(keys).reset_index(drop=True)
         covs = [c for c in covariates if c in feats.columns and feats[c].nunique(dropna=False) > 1]
         design = feats[covs].assign(_event=event, _j=j.astype(float), _j2=(j.astype(float) ** 2) / horizon)
-        from .matching import estimate_propensity
-
         fit = estimate_propensity(design, "_event", [*covs, "_j", "_j2"])
         np.add.at(cum, (r, j), np.log1p(-fit.ps))
     cum = np.cumsum(cum, axis=1)

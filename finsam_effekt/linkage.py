@@ -36,8 +36,8 @@ import pandas as pd
 from . import months
 from .errors import InputError
 from .io import connect
-from .schema import DEFAULT_DISCLOSURE_THRESHOLD, DEFAULT_EPISODE_GAP_DAYS
-from .tables import TableLike
+from .schema import BENEFIT_GROUPS, DEFAULT_DISCLOSURE_THRESHOLD, DEFAULT_EPISODE_GAP_DAYS
+from .tables import TableLike, columns
 from .tables import register as register_table
 
 #: The steps of the linkage report, in order: (step, label, unit counted).
@@ -78,12 +78,16 @@ EPISODE_COLUMNS = [
     "forbund_id",
     "insats_type",
 ]
+#: SUS ``support_at_start`` codes paid as benefit spells, and their spell group (``schema.SPELL_GROUPS``).
+SUPPORT_GROUPS: dict[str, str] = {
+    "sickness_benefit": "sickness",
+    "disability_benefit": "disability",
+    "activity_support": "labour_market",
+    "unemployment_insurance": "unemployment",
+}
 #: SUS ``support_at_start`` codes and the register evidence for them in the month before start (panel columns).
 SUPPORT_SOURCES: dict[str, tuple[str, ...]] = {
-    "sickness_benefit": ("days_sickness", "sek_sickness"),
-    "disability_benefit": ("days_disability", "sek_disability"),
-    "activity_support": ("days_labour_market", "sek_labour_market"),
-    "unemployment_insurance": ("days_unemployment", "sek_unemployment"),
+    **{code: (f"days_{g}", f"sek_{g}") for code, g in SUPPORT_GROUPS.items()},
     "social_assistance": ("social_assistance_sek",),
 }
 #: SUS codes that mean some public support (``any_public`` row of the consistency table).
@@ -231,6 +235,7 @@ def _participant_steps(con: duckdb.DuckDBPyConnection, window: tuple[str, str], 
     w0, w1 = months.to_index(window[0]), months.to_index(window[1])
     start_idx = months.to_index(register_start) if register_start else None
     u = months.sql_date_index("f.start_date")
+    age = f"({months.sql_year(u)} - p.birth_year)"  # year(u) − birth_year, as panel.history_features
     imm = months.sql_date_index("p.immigration_date")
     history_from = f"greatest({start_idx}, coalesce({imm}, {start_idx}))" if start_idx is not None else imm
     if has_population:
@@ -241,16 +246,15 @@ def _participant_steps(con: duckdb.DuckDBPyConnection, window: tuple[str, str], 
             "NULL::DATE AS immigration_date LIMIT 0) p ON p.person_id = f.person_id"
         )
     found = "p.person_id IS NOT NULL"
-    birth = "p.birth_year"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE __lk_steps AS
         SELECT f.person_id, f.forbund_id, year(f.start_date) AS start_year, p.kommun AS pop_kommun,
                {found} AS found,
                {found} AND {u} BETWEEN {w0} AND {w1} AS in_window,
                {found} AND {u} BETWEEN {w0} AND {w1}
-                 AND year(f.start_date) - {birth} BETWEEN {int(age_range[0])} AND {int(age_range[1])} AS in_age,
+                 AND {age} BETWEEN {int(age_range[0])} AND {int(age_range[1])} AS in_age,
                {found} AND {u} BETWEEN {w0} AND {w1}
-                 AND year(f.start_date) - {birth} BETWEEN {int(age_range[0])} AND {int(age_range[1])}
+                 AND {age} BETWEEN {int(age_range[0])} AND {int(age_range[1])}
                  AND coalesce({u} - {history_from} >= {int(min_history_months)}, TRUE) AS enough_history
         FROM __lk_first f {pop_join}
     """)  # fmt: skip
@@ -339,10 +343,10 @@ def link_participants(
                     ELSE first(status_at_end ORDER BY end_date DESC, reg_order DESC) END AS status_at_end
         FROM __lk_reg GROUP BY person_id, episode
     """)  # fmt: skip
-    con.execute("""
+    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE __lk_first AS
         SELECT r.person_id, r.forbund_id, r.insats_id, r.insats_type, r.start_date,
-               strftime(r.start_date, '%Y-%m') AS ref_month, e.end_date,
+               {months.sql_text(months.sql_date_index("r.start_date"))} AS ref_month, e.end_date,
                c.n_registrations, c.n_episodes, r.support_at_start, e.status_at_end, r.public_support_before
         FROM __lk_reg r
         JOIN __lk_ep e ON e.person_id = r.person_id AND e.episode = 1
@@ -432,7 +436,7 @@ def _month_before_status(
     """SQL of a relation (person_id, flag per source) for each participant's month u−1."""
     if person_months is not None:
         register_table(con, "__sc_pm", person_months)
-        cols = [r[0] for r in con.execute("DESCRIBE __sc_pm").fetchall()]
+        cols = columns(con, "__sc_pm")
         flags = []
         for src, evidence in SUPPORT_SOURCES.items():
             present = [c for c in evidence if c in cols]
@@ -445,11 +449,10 @@ def _month_before_status(
             "ON pm.person_id = q.person_id AND pm.month = q.prev_month GROUP BY q.person_id"
         )
     parts = []
+    # the benefit codes of each support code's spell group (schema.BENEFIT_GROUPS)
     groups = {
-        "sickness_benefit": ("SJP", "RHP"),
-        "disability_benefit": ("SA", "AE"),
-        "activity_support": ("AKS", "UTV"),
-        "unemployment_insurance": ("AKA",),
+        src: tuple(code for code, g in BENEFIT_GROUPS.items() if g == group)
+        for src, group in SUPPORT_GROUPS.items()
     }
     if benefit_spells is not None:
         register_table(con, "__sc_sp", benefit_spells)
@@ -518,7 +521,7 @@ def support_consistency(
         prev_first=[months.first_day(i) for i in idx],
         prev_last=[months.last_day(i) for i in idx],
     )
-    con.register("__sc_part", part)
+    register_table(con, "__sc_part", part)
     status = con.execute(_month_before_status(con, person_months, benefit_spells, social_assistance)).df()
     merged = part.merge(status, on="person_id", how="left")
     codes = merged["support_at_start"].fillna("").str.split(";")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from finsam_effekt.balance import balance_stats, balance_table, ess, love_plot, match_balance, ps_overlap_plot
-from finsam_effekt.errors import ConfigError
+from finsam_effekt.errors import ConfigError, InputError
 from finsam_effekt.matching import match_nearest
 
 FIX = Path(__file__).parent / "fixtures" / "matchit"
@@ -114,3 +114,25 @@ def test_constant_covariate_as_matchit():
     df = pd.DataFrame({"t": t, "x": x})
     row = balance_table(df, "t", ["x"], weights=w).to_frame().query("sample == 'after'").iloc[0]
     assert row["var_ratio"] == np.inf and bool(row["var_ratio_flag"])
+
+
+def test_design_rule_for_categories_and_missing_values():
+    # the balance table expands covariates by design.design_matrix: every level (sorted) as ``name=level``, a
+    # missing category as the level "(missing)", a constant column kept, booleans as 0/1
+    df = pd.DataFrame(
+        {
+            "t": [1, 1, 0, 0, 0],
+            "edu": ["b", None, "a", "b", None],
+            "flag": [True, False, True, True, False],
+            "one": [1.0] * 5,
+        }
+    )
+    tab = balance_table(df, "t", ["edu", "flag", "one"]).to_frame()
+    assert tab["variable"].tolist() == ["edu=(missing)", "edu=a", "edu=b", "flag", "one"]
+    row = tab.set_index("variable").loc["edu=(missing)"]
+    assert row["mean_treated"] == 0.5 and row["mean_control"] == pytest.approx(1 / 3)
+    assert tab.set_index("variable").loc["one", "smd"] == 0.0  # constant: no difference
+    with pytest.raises(InputError, match=r"balance_table: covariate 'x' has 1 missing value; impute it"):
+        balance_table(df.assign(x=[1.0, np.nan, 2.0, 3.0, 4.0]), "t", ["x"])
+    with pytest.raises(InputError, match=r"balance_table: columns \['age'\] are not in the data"):
+        balance_table(df, "t", ["age"])

@@ -91,7 +91,8 @@ def test_candidate_rules_by_hand():
     # features are the panel's history before u
     row = co[(co.person_id == "c1") & (co.ref_month == "2020-03")].iloc[0]
     assert row["ps_months_3"] == 3 and row["age"] == 35
-    assert co.attrs["later_treated"] == "keep" and "starting" in co.attrs["estimand"]
+    # the estimand in words is finsam_effekt.estimand's one text, not a copy in the cohort's attrs
+    assert co.attrs["later_treated"] == "keep" and "estimand" not in co.attrs
     assert co.attrs["dropped_treated"]["not_eligible"] == 0
 
 
@@ -139,6 +140,10 @@ def test_options_any_resident_window_sampling():
         build_cohort(participants, panel, pop, window=("2015-01", "2015-12"))
     with pytest.raises(ConfigError, match="later_treated must be one of"):
         build_cohort(participants, panel, pop, later_treated="drop")
+    with pytest.raises(
+        ConfigError, match=r"build_cohort: eligibility must be one of \['recent_public_support'"
+    ):
+        build_cohort(participants, panel, pop, eligibility="everyone")
 
 
 def test_censor_at_later_start():
@@ -151,6 +156,8 @@ def test_censor_at_later_start():
             "public_support_m3": [1.0, 1.0, 0.0],
             "public_support_m2": [1.0, 0.0, 0.0],
             "benefit_sek_cum3": [5.0, 6.0, 7.0],
+            "benefit_sek_mean": [1.0, 2.0, 3.0],  # not a horizon-outcome name (schema.outcome_column)
+            "x_m3": [1.0, 2.0, 3.0],  # a horizon name, but of no outcome
         }
     )
     out = censor_at_later_start(wide)
@@ -158,6 +165,7 @@ def test_censor_at_later_start():
     assert np.isnan(out.loc[1, "public_support_m3"]) and np.isnan(out.loc[1, "benefit_sek_cum3"])
     assert out.loc[1, "public_support_m2"] == 0.0
     assert out.loc[0, "public_support_m3"] == 1.0 and out.loc[2, "benefit_sek_cum3"] == 7.0
+    assert out["benefit_sek_mean"].tolist() == [1.0, 2.0, 3.0] and out["x_m3"].tolist() == [1.0, 2.0, 3.0]
     long = pd.DataFrame(
         {
             "person_id": ["b"] * 3,
@@ -181,6 +189,7 @@ def synthetic_match(medium_world):
     from finsam_effekt.config import DEFAULT_COVARIATES
     from finsam_effekt.linkage import link_participants
     from finsam_effekt.matching import estimate_propensity, match_nearest
+
     out = medium_world.path
     names = ("population", "sus_registrations", "benefit_spells", "social_assistance", "earnings")
     T = {n: pd.read_parquet(out / f"{n}.parquet") for n in names}

@@ -268,6 +268,10 @@ def test_monte_carlo_with_supplied_draws_and_seeded_normal_draws():
         cb.cost_benefit(
             eff, simple_params(), cost_per_participant_sek=1, draws=draws.drop(columns="earnings_sek_m1")
         )
+    # a cumulative column ({o}_cum1, schema.outcome_column) is not a status effect
+    cum = draws.rename(columns={"earnings_sek_m1": "earnings_sek_cum1"})
+    with pytest.raises(InputError, match="draws: no column for"):
+        cb.cost_benefit(eff, simple_params(), cost_per_participant_sek=1, draws=cum)
     # independent normal draws: seeded, deterministic, centred on the point
     a = cb.cost_benefit(eff, simple_params(), cost_per_participant_sek=12000)
     b = cb.cost_benefit(eff, simple_params(), cost_per_participant_sek=12000)
@@ -316,6 +320,14 @@ def test_frames_summary_and_figures():
         assert isinstance(fig, Figure)
     with pytest.raises(InputError, match="no financier 'nobody'"):
         res.waterfall_figure("nobody")
+    # the figures are functions of the result (the methods call them); perspectives are options.PERSPECTIVES
+    assert isinstance(cb.waterfall_figure(res, "state", "public_finance"), Figure)
+    assert isinstance(cb.tornado_figure(res, "society"), Figure)
+    with pytest.raises(ConfigError, match="perspective must be one of"):
+        cb.tornado_figure(res, "state", "private")
+    assert list(res.net("socio_economic").index) == ["society"]
+    with pytest.raises(ConfigError, match="perspective must be one of"):
+        res.net("societal")
 
 
 def test_input_errors_are_actionable():

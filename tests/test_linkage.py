@@ -13,6 +13,7 @@ from finsam_effekt.linkage import (
     EPISODE_COLUMNS,
     PARTICIPANT_COLUMNS,
     REPORT_COLUMNS,
+    SUPPORT_SOURCES,
     link_participants,
     support_consistency,
     suppress_with_margins,
@@ -279,3 +280,14 @@ def test_episode_rule_matches_a_plain_python_reference_on_random_registrations()
     got = res.episodes.groupby("person_id")["n_registrations"].apply(list).to_dict()
     assert got == expected
     assert _totals(res.linkage_report)["double_registrations"] == len(sus) - sum(map(len, expected.values()))
+
+
+def test_support_sources_are_the_panel_columns_of_each_support_code():
+    # derived from SUPPORT_GROUPS and the panel's column names; written out here by hand
+    assert SUPPORT_SOURCES == {
+        "sickness_benefit": ("days_sickness", "sek_sickness"),
+        "disability_benefit": ("days_disability", "sek_disability"),
+        "activity_support": ("days_labour_market", "sek_labour_market"),
+        "unemployment_insurance": ("days_unemployment", "sek_unemployment"),
+        "social_assistance": ("social_assistance_sek",),
+    }

@@ -13,13 +13,14 @@ from finsam_effekt.errors import ConfigError, InputError
 from finsam_effekt.matching import (
     REASON_CALIPER,
     REASON_NO_STRATUM,
-    _partial_sort,
     estimate_propensity,
     ipw_weights,
     mahalanobis,
     match_nearest,
     pooled_within_cov,
+    sample_sizes,
 )
+from finsam_effekt.matching.search import partial_sort
 
 FIX = Path(__file__).parent / "fixtures" / "matchit"
 
@@ -139,10 +140,20 @@ def test_hand_case_ties_and_order():
 
 def test_partial_sort_matches_heap_semantics():
     # std::partial_sort is not stable; expected values from g++ 12 (libstdc++) on the same inputs
-    assert _partial_sort(3, 1, [0.2, 0.1, 0.1]) == [1]
-    assert _partial_sort(4, 2, [0.3, 0.1, 0.2, 0.1]) == [3, 1]
-    assert _partial_sort(6, 3, [0.2, 0.1, 0.1, 0.1, 0.3, 0.1]) == [3, 1, 2]
-    assert sorted(_partial_sort(5, 3, [0.5, 0.4, 0.3, 0.2, 0.1])) == [2, 3, 4]
+    assert partial_sort(3, 1, [0.2, 0.1, 0.1]) == [1]
+    assert partial_sort(4, 2, [0.3, 0.1, 0.2, 0.1]) == [3, 1]
+    assert partial_sort(6, 3, [0.2, 0.1, 0.1, 0.1, 0.3, 0.1]) == [3, 1, 2]
+    assert sorted(partial_sort(5, 3, [0.5, 0.4, 0.3, 0.2, 0.1])) == [2, 3, 4]
+
+
+def test_sample_sizes_by_hand():
+    # treated rows 0, 1 (weights 1, 0); controls 2, 3, 4 (weights 2, 1, 0): ESS of the controls (2 + 1)² / (4 + 1)
+    ss = sample_sizes(np.array([1, 1, 0, 0, 0]) == 1, np.array([1.0, 0.0, 2.0, 1.0, 0.0]))
+    assert ss.loc["all"].tolist() == [2, 3]
+    assert ss.loc["matched"].tolist() == [1, 2] and ss.loc["unmatched"].tolist() == [1, 1]
+    assert ss.loc["matched_ess"].tolist() == pytest.approx([1.0, 9 / 5])
+    none = sample_sizes(np.array([True, False]), np.zeros(2))
+    assert none.loc["matched_ess"].tolist() == [0.0, 0.0]
 
 
 def test_errors():

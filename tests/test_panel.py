@@ -1,4 +1,4 @@
-"""Person-month panel, history features and horizon outcomes (finsam_effekt.panel, issue 5).
+"""Person-month panel, history features, horizon outcomes and the path summary (finsam_effekt.panel, issue 5).
 
 Every hand-computed case writes out its arithmetic. Dates are inclusive: a spell 01-15..01-31 has 17 days.
 """
@@ -551,3 +551,60 @@ def test_synthetic_world_censoring_matches_truth(small_latent):
     for k in (3, 6, 12):
         assert (out[f"public_support_m{k}"].isna() == tp[f"public_support_m{k}"].isna()).all(), k
     assert tp["public_support_m12"].isna().any() and tp["public_support_m3"].notna().any()
+
+
+# ------------------------------------------------------------------------------------- summarise_paths
+def _path_rows() -> pd.DataFrame:
+    # treated a, b, c and controls d, e at rel_month 0 and 1; c weighs 2; e's month 1 is censored; d's month 1 has
+    # weight 0 (an unmatched row) and b's month 1 a missing outcome: both left out of their cells.
+    return pd.DataFrame(
+        {
+            "person_id": ["a", "b", "c", "a", "b", "c", "d", "e", "d", "e"],
+            "treated": [1, 1, 1, 1, 1, 1, 0, 0, 0, 0],
+            "rel_month": [0, 0, 0, 1, 1, 1, 0, 0, 1, 1],
+            "public_support": [1.0, 0.0, 1.0, 1.0, np.nan, 0.0, 0.0, 1.0, 1.0, 1.0],
+            "earnings_sek": [0.0, 100.0, 0.0, 0.0, 0.0, 300.0, 50.0, 0.0, 0.0, 0.0],
+            "weights": [1.0, 1.0, 2.0, 1.0, 1.0, 2.0, 1.0, 3.0, 0.0, 3.0],
+            "censored": [False] * 9 + [True],
+        }
+    )
+
+
+def test_summarise_paths_by_hand():
+    z = 1.959963984540054
+    out = panel.summarise_paths(_path_rows(), ["public_support", "days_sickness"])
+    assert list(out.columns) == ["outcome", "rel_month", "arm", "mean", "ci_lower", "ci_upper", "n"]
+    # days_sickness is not in the paths: no rows; cells in (rel_month, arm) order, "control" before "treated"
+    assert list(zip(out["rel_month"], out["arm"], strict=True)) == [
+        (0, "control"),
+        (0, "treated"),
+        (1, "treated"),
+    ]
+    assert set(out["outcome"]) == {"public_support"}
+    cell = out.set_index(["rel_month", "arm"])
+    # treated, month 0: y = 1, 0, 1 with w = 1, 1, 2 → mean 3/4; se = sqrt(1·¼² + 1·¾² + 4·¼²) / 4
+    se = np.sqrt(1 / 16 + 9 / 16 + 4 / 16) / 4
+    assert cell.loc[(0, "treated"), "mean"] == pytest.approx(0.75)
+    assert cell.loc[(0, "treated"), "ci_lower"] == pytest.approx(0.75 - z * se)
+    assert cell.loc[(0, "treated"), "ci_upper"] == pytest.approx(0.75 + z * se)
+    assert cell.loc[(0, "treated"), "n"] == 3
+    # control, month 0: y = 0, 1 with w = 1, 3 → mean 3/4; se = sqrt(1·¾² + 9·¼²) / 4
+    se_c = np.sqrt(9 / 16 + 9 / 16) / 4
+    assert cell.loc[(0, "control"), "mean"] == pytest.approx(0.75)
+    assert cell.loc[(0, "control"), "ci_upper"] == pytest.approx(0.75 + z * se_c)
+    # treated, month 1: b's NaN left out → y = 1, 0 with w = 1, 2 → mean 1/3, n = 2 persons
+    assert cell.loc[(1, "treated"), "mean"] == pytest.approx(1 / 3)
+    assert cell.loc[(1, "treated"), "n"] == 2
+    # control, month 1: d has weight 0 and e is censored → no cell
+
+
+def test_summarise_paths_unweighted_and_several_outcomes():
+    paths = _path_rows().drop(columns=["weights", "censored"])
+    out = panel.summarise_paths(paths, ["earnings_sek", "public_support"])
+    assert list(out["outcome"].drop_duplicates()) == ["earnings_sek", "public_support"]
+    cell = out[out["outcome"] == "earnings_sek"].set_index(["rel_month", "arm"])
+    # without weights every row weighs 1 and nothing is censored: treated month 1 = mean(0, 0, 300) = 100
+    assert cell.loc[(1, "treated"), "mean"] == pytest.approx(100.0)
+    se = np.sqrt(100**2 + 100**2 + 200**2) / 3
+    assert cell.loc[(1, "treated"), "ci_lower"] == pytest.approx(100.0 - 1.959963984540054 * se)
+    assert cell.loc[(1, "control"), "n"] == 2 and cell.loc[(1, "control"), "mean"] == 0.0

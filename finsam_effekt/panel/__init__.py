@@ -1,0 +1,36 @@
+"""The person-month panel and what the stages read from it: history features, horizon outcomes, outcome paths.
+
+The package turns the canonical register tables into
+
+* :func:`person_months` (``build.py``) — the sparse person-month försörjning panel (``docs/tables.md``,
+  "panel → person_months"), with the panel rules in that module's docstring;
+* :func:`history_features` (``features.py``) — register-history covariates for (person, reference month) pairs,
+  measured from the months before the reference month only (never from SUS);
+* :func:`horizon_outcomes`, :func:`outcome_paths` and :func:`densify` (``outcomes.py``) — outcomes at horizons
+  after the reference month, the monthly path around it and the dense panel, censored months marked (NaN), never
+  filled with zeros;
+* :func:`summarise_paths` (``summary.py``) — the weighted mean path per arm and month, for the figure.
+
+Everything is computed in DuckDB over the (possibly very large) inputs; no dense persons × months table is ever
+built. Inputs may be pandas DataFrames, Arrow tables, DuckDB relations (of the connection passed as ``con``) or
+paths to Parquet files / directories of Parquet parts, all in canonical form (``schema.TABLES``).
+"""
+
+from ..schema import DEMOGRAPHIC_COLUMNS, FEATURE_COLUMNS, HISTORY_COLUMNS, PANEL_COLUMNS
+from .build import person_months
+from .features import history_features
+from .outcomes import densify, horizon_outcomes, outcome_paths
+from .summary import summarise_paths
+
+__all__ = [
+    "DEMOGRAPHIC_COLUMNS",
+    "FEATURE_COLUMNS",
+    "HISTORY_COLUMNS",
+    "PANEL_COLUMNS",
+    "densify",
+    "history_features",
+    "horizon_outcomes",
+    "outcome_paths",
+    "person_months",
+    "summarise_paths",
+]

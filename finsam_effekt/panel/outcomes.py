@@ -1,0 +1,303 @@
+"""Outcomes read from the panel for reference pairs: at horizons after u, as monthly paths around u, and dense.
+
+:func:`horizon_outcomes` gives each (person, month u) pair its outcomes at horizons k (the status in month u+k,
+``schema.outcome_column(o, k)``, and the sum over u+1..u+k, ``outcome_column(o, k, "cumulative")``);
+:func:`outcome_paths` the month-by-month path in a window around u; :func:`densify` the panel made dense over
+given month ranges. Censored months (death, emigration, outside the data) are marked and NaN, never zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from .. import months
+from ..errors import InputError
+from ..schema import DEFAULT_SELF_SUPPORT_THRESHOLD_SEK, OUTCOMES, outcome_column
+from ..tables import Session, TableLike
+from .build import VALUE_COLUMNS, censor_view, check_month, check_threshold
+from .pairs import attach, check_output, panel_source, panel_view, register_pairs
+
+
+def _censor_flag(end: int, start: int | None, month_expr: str, cm_expr: str | None) -> str:
+    parts = [f"{month_expr} > {end}"]
+    if start is not None:
+        parts.append(f"{month_expr} < {start}")
+    if cm_expr is not None:
+        parts.append(f"({cm_expr} IS NOT NULL AND {month_expr} >= {cm_expr})")
+    return "(" + " OR ".join(parts) + ")"
+
+
+def _check_outcome_args(
+    self_support_threshold: float, end_month: str | None, start_month: str | None, what: str
+) -> tuple[float, int, int | None]:
+    """Checked threshold and month indices of the end (required) and start of data, for outcome functions."""
+    threshold = check_threshold(self_support_threshold)
+    end = check_month(end_month, "end_month")
+    start = check_month(start_month, "start_month")
+    if end is None:
+        raise InputError(f"end_month (the last month of data, 'YYYY-MM') is required for {what}.")
+    return threshold, end, start
+
+
+def _pairs_and_panel(
+    sess, pairs, panel, spells, social_assistance, earnings, population, end_month, start_month, threshold
+) -> tuple[str, pa.Table | pd.DataFrame, str]:
+    """Register the pairs and the panel restricted to their persons: (pairs view, pair keys, panel view)."""
+    pv, persons, pairs_t = register_pairs(sess, pairs)
+    pm = panel_source(
+        sess,
+        persons,
+        panel,
+        spells,
+        social_assistance,
+        earnings,
+        population,
+        end_month,
+        start_month,
+        threshold,
+    )
+    return pv, pairs_t, pm
+
+
+def horizon_outcomes(
+    pairs: TableLike,
+    horizons: Sequence[int] = (3, 6, 12),
+    panel: TableLike | None = None,
+    population: TableLike | None = None,
+    *,
+    end_month: str,
+    spells: TableLike | None = None,
+    social_assistance: TableLike | None = None,
+    earnings: TableLike | None = None,
+    start_month: str | None = None,
+    self_support_threshold: float = DEFAULT_SELF_SUPPORT_THRESHOLD_SEK,
+    con: duckdb.DuckDBPyConnection | None = None,
+    output: Literal["pandas", "arrow"] = "pandas",
+) -> pd.DataFrame | pa.Table:
+    """Outcomes at horizons ``k`` after the reference month: status in month u+k and cumulated over u+1..u+k.
+
+    For every outcome ``o`` of ``schema.OUTCOMES`` and horizon ``k``:
+
+    * ``{o}_m{k} = o(u + k)`` (0 when the panel has no row for that month: implicit zero);
+    * ``{o}_cum{k} = Σ_{j=1..k} o(u + j)`` (for the binary outcomes: the number of months with status 1).
+
+    Censoring: month ``m`` of a person is censored when ``m ≥ c`` (``c`` = the month of death or emigration,
+    whichever is first, from ``population``) or ``m > end_month`` (past the end of data). A pair is censored at
+    horizon ``k`` when any month of ``u+1 .. u+k`` is censored — since censoring runs from ``c`` on, exactly when
+    ``u + k`` is censored — and then both ``{o}_m{k}`` and ``{o}_cum{k}`` are NaN (never zero).
+
+    Parameters
+    ----------
+    pairs
+        ``person_id``, ``ref_month`` and any other columns (kept).
+    horizons
+        Positive month offsets.
+    panel, population
+        Precomputed :func:`person_months` panel (or the raw tables via ``spells=...``), and the population table
+        for death/emigration censoring (without it only the end of data censors).
+    end_month
+        Last month of data (required: the panel alone cannot tell a zero month from a month not yet observed).
+
+    Returns
+    -------
+    One row per input row, in input order: input columns, then ``{o}_m{k}`` and ``{o}_cum{k}`` (float64).
+    """
+    check_output(output)
+    hs = [int(k) for k in horizons]
+    if not hs or any(k < 1 for k in hs) or len(set(hs)) != len(hs):
+        raise InputError(f"horizons must be distinct positive month counts; got {list(horizons)}.")
+    threshold, end, start = _check_outcome_args(self_support_threshold, end_month, start_month, "outcomes")
+    sess = Session.open(con)
+    try:
+        pv, pairs_t, pm = _pairs_and_panel(
+            sess,
+            pairs,
+            panel,
+            spells,
+            social_assistance,
+            earnings,
+            population,
+            end_month,
+            start_month,
+            threshold,
+        )
+        cm, cens_join = None, ""
+        if population is not None:
+            cm = "cens.cm"
+            cens_join = f"LEFT JOIN {censor_view(sess, population)} cens ON cens.person_id = pr.person_id"
+        kmax = max(hs)
+        aggs, outs = [], []
+        for k in hs:
+            flag = _censor_flag(end, start, f"(pr.u + {k})", cm)
+            for o in OUTCOMES:
+                status, cumulative = outcome_column(o, k, "status"), outcome_column(o, k, "cumulative")
+                aggs.append(f"sum(p.{o}) FILTER (WHERE p.m = pr.u + {k}) AS {status}")
+                aggs.append(f"sum(p.{o}) FILTER (WHERE p.m <= pr.u + {k}) AS {cumulative}")
+                for c in (status, cumulative):
+                    outs.append(
+                        f"CASE WHEN {flag} THEN CAST(NULL AS DOUBLE) ELSE CAST(coalesce(h.{c}, 0) AS DOUBLE) END"
+                        f" AS {c}"
+                    )
+        h = f"""WITH h AS (
+                SELECT pr._row, {", ".join(aggs)}
+                FROM {pv} pr JOIN {pm} p ON p.person_id = pr.person_id AND p.m > pr.u AND p.m <= pr.u + {kmax}
+                GROUP BY pr._row)"""
+        sql = f"""{h}
+            SELECT {", ".join(outs)}
+            FROM {pv} pr LEFT JOIN h ON h._row = pr._row {cens_join}
+            ORDER BY pr._row"""
+        result = sess.con.sql(sql).to_arrow_table()
+        return attach(pairs_t, result, output)
+    finally:
+        sess.close()
+
+
+def _dense_values(rows: str, pm: str, end: int | None, start: int | None, cens: str | None) -> str:
+    """SQL: for ``rows(_row, _seq, person_id, m)`` the outcomes of month m (zeros filled, NaN when censored)."""
+    cm = "cens.cm" if cens else None
+    if end is not None:
+        flag = _censor_flag(end, start, "q.m", cm)
+    else:
+        flag = f"({cm} IS NOT NULL AND q.m >= {cm})" if cm else "FALSE"
+    vals = ", ".join(
+        f"CASE WHEN {flag} THEN CAST(NULL AS DOUBLE) ELSE CAST(coalesce(p.{o}, 0) AS DOUBLE) END AS {o}"
+        for o in VALUE_COLUMNS
+    )
+    cens_join = f"LEFT JOIN {cens} cens ON cens.person_id = q.person_id" if cens else ""
+    return f"""SELECT q._row, q._seq, {months.sql_text("q.m")} AS month, {vals}, {flag} AS censored
+        FROM {rows} q LEFT JOIN {pm} p ON p.person_id = q.person_id AND p.m = q.m {cens_join}
+        ORDER BY q._row, q._seq"""
+
+
+def outcome_paths(
+    pairs: TableLike,
+    window: tuple[int, int] = (-24, 24),
+    panel: TableLike | None = None,
+    population: TableLike | None = None,
+    *,
+    end_month: str,
+    spells: TableLike | None = None,
+    social_assistance: TableLike | None = None,
+    earnings: TableLike | None = None,
+    start_month: str | None = None,
+    self_support_threshold: float = DEFAULT_SELF_SUPPORT_THRESHOLD_SEK,
+    con: duckdb.DuckDBPyConnection | None = None,
+    output: Literal["pandas", "arrow"] = "pandas",
+) -> pd.DataFrame | pa.Table:
+    """The monthly outcome path around the reference month, for plots and event studies.
+
+    One row per pair × ``rel_month`` r in ``window[0] .. window[1]``: the input columns, ``rel_month``, ``month``
+    (= u + r as ``YYYY-MM``), every outcome of ``schema.OUTCOMES`` in that month (implicit zeros filled) and
+    ``censored``. A month is censored when it is at/after the person's death or emigration month (``population``),
+    after ``end_month`` or, when ``start_month`` is given, before the first month of data; its outcome values are
+    then NaN.
+
+    Returns
+    -------
+    Rows ordered by input row, then ``rel_month``.
+    """
+    check_output(output)
+    lo, hi = (int(window[0]), int(window[1]))
+    if lo > hi:
+        raise InputError(f"window must be (first, last) relative months with first <= last; got {window}.")
+    threshold, end, start = _check_outcome_args(
+        self_support_threshold, end_month, start_month, "outcome paths"
+    )
+    sess = Session.open(con)
+    try:
+        pv, pairs_t, pm = _pairs_and_panel(
+            sess,
+            pairs,
+            panel,
+            spells,
+            social_assistance,
+            earnings,
+            population,
+            end_month,
+            start_month,
+            threshold,
+        )
+        cens = censor_view(sess, population) if population is not None else None
+        rows = sess.name("rows")
+        sess.con.execute(
+            f"""CREATE OR REPLACE TEMP VIEW {rows} AS
+                SELECT pr._row, r.r AS _seq, pr.person_id, pr.u + r.r AS m
+                FROM {pv} pr CROSS JOIN range({lo}, {hi + 1}) r(r)"""
+        )
+        sql = _dense_values(rows, pm, end, start, cens)
+        res = sess.con.sql(sql).to_arrow_table()
+        outcome_cols = ["month", *OUTCOMES, "censored"]
+        result = pa.table({"rel_month": res["_seq"].cast(pa.int64()), **{c: res[c] for c in outcome_cols}})
+        repeat = np.repeat(np.arange(len(pairs_t), dtype=np.int64), hi - lo + 1)
+        return attach(pairs_t, result, output, repeat)
+    finally:
+        sess.close()
+
+
+def densify(
+    panel: TableLike,
+    ranges: TableLike,
+    population: TableLike | None = None,
+    *,
+    end_month: str | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> pd.DataFrame:
+    """Make the sparse panel dense over given (person, month range) rows.
+
+    Parameters
+    ----------
+    panel
+        A :func:`person_months` panel.
+    ranges
+        ``person_id``, ``first_month``, ``last_month`` (``YYYY-MM``, inclusive); one person may have several rows.
+    population, end_month
+        Optional: months at/after death or emigration, or after ``end_month``, are marked ``censored`` and their
+        values are NaN (not zero).
+
+    Returns
+    -------
+    ``person_id``, ``month`` and every value column of :data:`PANEL_COLUMNS` (implicit zeros filled), plus
+    ``censored``; one row per range row × month, in range order then month order.
+    """
+    end = check_month(end_month, "end_month")
+    sess = Session.open(con)
+    try:
+        if isinstance(ranges, duckdb.DuckDBPyRelation):
+            ranges = ranges.df()
+        ranges_df = pd.DataFrame(ranges) if not isinstance(ranges, pa.Table) else ranges.to_pandas()
+        missing = [c for c in ("person_id", "first_month", "last_month") if c not in ranges_df]
+        if missing:
+            raise InputError(f"ranges lack column(s) {', '.join(missing)}.")
+        first = months.to_index(ranges_df["first_month"]) if len(ranges_df) else np.zeros(0, np.int64)
+        last = months.to_index(ranges_df["last_month"]) if len(ranges_df) else np.zeros(0, np.int64)
+        if np.any(last < first):
+            raise InputError("ranges: last_month before first_month in some rows.")
+        counts = (last - first + 1).astype(np.int64)
+        row = np.repeat(np.arange(len(ranges_df), dtype=np.int64), counts)
+        offs = np.arange(counts.sum(), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+        q = pa.table(
+            {
+                "_row": row,
+                "_seq": offs,
+                "person_id": pa.array(
+                    np.asarray(ranges_df["person_id"]).astype(str)[row] if len(row) else [], pa.string()
+                ),
+                "m": np.asarray(first, dtype=np.int64)[row] + offs,
+            }
+        )
+        rows = sess.name("dq")
+        sess.con.register(rows, q)
+        pm = panel_view(sess, panel)
+        cens = censor_view(sess, population) if population is not None else None
+        sql = _dense_values(rows, pm, end, None, cens)
+        out = sess.con.sql(sql).df()
+        out.insert(0, "person_id", q["person_id"].to_pandas())
+        return out.drop(columns=["_row", "_seq"])[["person_id", "month", *VALUE_COLUMNS, "censored"]]
+    finally:
+        sess.close()
