@@ -54,8 +54,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError
-from .schema import DEFAULT_DISCLOSURE_THRESHOLD
+from ..errors import ConfigError
+from ..schema import DEFAULT_DISCLOSURE_THRESHOLD
 
 #: Column names that identify a person or a register row; never published.
 IDENTIFYING_COLUMNS: frozenset[str] = frozenset(
