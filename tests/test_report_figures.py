@@ -6,10 +6,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +14,14 @@ from finsam_effekt.balance import balance_table
 from finsam_effekt.errors import ConfigError
 from finsam_effekt.matching import match_nearest
 from finsam_effekt.report import figure_effects, figure_event_study, love_plot, ps_overlap_plot
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    import matplotlib.pyplot as plt  # after report.figures chose the Agg backend
+
+    plt.close("all")
 
 
 def _world(n: int = 600) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
