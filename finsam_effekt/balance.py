@@ -306,4 +306,3 @@ def match_balance(result, covariates: Sequence[str], *, binary: str = "std", **k
     )
     bt.unmatched_reasons = result.unmatched["reason"].value_counts().sort_index()
     return bt
-
