@@ -20,6 +20,8 @@ IPW weights after; unmatched rows weigh 0):
 
 Flags: ``|SMD| > 0.1`` (Austin 2009; Stuart 2010) and variance ratio outside ``[0.5, 2]`` (Rubin 2001).
 These reproduce MatchIt 4.7.2's ``summary.matchit`` (``bal1var``, ``qqsum``, ``wvar``) to 1e-8 (tests).
+The balance figures (the love plot of :meth:`BalanceTable.to_frame`, the propensity-score overlap of
+``distance``/``treat``/``weights``) are drawn by ``finsam_effekt.report.figures``.
 
 References
 ----------
@@ -157,16 +159,6 @@ class BalanceTable:
     distance: np.ndarray | None = None
     weights: np.ndarray | None = None
 
-    def love_plot_figure(self):
-        """:func:`love_plot` of this table."""
-        return love_plot(self)
-
-    def ps_overlap_figure(self):
-        """:func:`ps_overlap_plot` of the distance before/after (needs a table built with a distance)."""
-        if self.distance is None:
-            raise InputError("ps_overlap_figure: this balance table was built without a distance")
-        return ps_overlap_plot(self.distance, self.treat, self.weights)
-
     def to_frame(self) -> pd.DataFrame:
         return self.table.copy()
 
@@ -298,69 +290,3 @@ def match_balance(result, covariates: Sequence[str], *, binary: str = "std", **k
     )
     bt.unmatched_reasons = result.unmatched["reason"].value_counts().sort_index()
     return bt
-
-
-def love_plot(table: BalanceTable, *, absolute: bool = True, ax=None):
-    """Love plot (cobalt's convention): |SMD| per covariate before (open) and after (filled), with the threshold
-    as a dashed line. Returns the matplotlib Figure (Agg backend)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    tab = table.table
-    variables = list(tab["variable"].drop_duplicates())
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 0.3 * len(variables) + 1.5))
-    else:
-        fig = ax.figure
-    y = np.arange(len(variables))[::-1]
-    for smp, marker in (("before", "o"), ("after", "o")):
-        s = tab[tab["sample"] == smp].set_index("variable").reindex(variables)["smd"]
-        if s.isna().all():
-            continue
-        v = s.abs() if absolute else s
-        ax.scatter(
-            v, y, marker=marker, facecolors="none" if smp == "before" else "C0", edgecolors="C0", label=smp
-        )
-    thr = table.smd_threshold
-    ax.axvline(thr, ls="--", color="grey", lw=1)
-    if not absolute:
-        ax.axvline(-thr, ls="--", color="grey", lw=1)
-    ax.axvline(0, color="black", lw=0.5)
-    ax.set_yticks(y)
-    ax.set_yticklabels(variables)
-    ax.set_xlabel("|standardized mean difference|" if absolute else "standardized mean difference")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    return fig
-
-
-def ps_overlap_plot(ps, treatment, weights=None, *, bins: int = 40, ax=None):
-    """Histograms of the propensity score (or any distance) for treated and controls, before and, with
-    ``weights``, after weighting (controls weighted). Returns the matplotlib Figure (Agg backend)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    ps = np.asarray(ps, dtype=float)
-    t = np.asarray(treatment).astype(bool)
-    ncol = 1 if weights is None else 2
-    if ax is None:
-        fig, axes = plt.subplots(1, ncol, figsize=(5 * ncol, 3.5), squeeze=False)
-        axes = axes[0]
-    else:
-        fig, axes = ax.figure, [ax]
-    edges = np.histogram_bin_edges(ps, bins=bins)
-    panels = [("before", np.ones(len(ps)))] + (
-        [("after", np.asarray(weights, float))] if weights is not None else []
-    )
-    for a, (title, w) in zip(axes, panels, strict=False):
-        a.hist(ps[t], bins=edges, weights=w[t], density=True, alpha=0.5, label="treated")
-        a.hist(ps[~t], bins=edges, weights=w[~t], density=True, alpha=0.5, label="control")
-        a.set_title(title)
-        a.set_xlabel("propensity score / distance")
-        a.legend()
-    fig.tight_layout()
-    return fig

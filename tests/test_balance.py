@@ -1,4 +1,5 @@
-"""balance: agreement with MatchIt 4.7.2's summary() (golden fixtures), hand-computed cases, plots."""
+"""balance: agreement with MatchIt 4.7.2's summary() (golden fixtures), hand-computed cases (the balance figures
+are tested in test_report_figures.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from finsam_effekt.balance import balance_stats, balance_table, ess, love_plot, match_balance, ps_overlap_plot
+from finsam_effekt.balance import balance_stats, balance_table, ess, match_balance
 from finsam_effekt.errors import ConfigError, InputError
 from finsam_effekt.matching import match_nearest
 
@@ -61,7 +62,7 @@ def test_hand_computed():
     assert ess([1, 1, 2]) == pytest.approx(16 / 6)
 
 
-def test_table_flags_sizes_and_plots():
+def test_table_flags_and_sizes():
     rng = np.random.default_rng(3)
     n = 600
     t = (rng.random(n) < 0.3).astype(int)
@@ -78,16 +79,11 @@ def test_table_flags_sizes_and_plots():
     assert ss.loc[("after", "control"), "ess"] == pytest.approx(ess(w[t == 0]))
     assert ss.loc[("before", "treated"), "n"] == t.sum()
     assert "|SMD| > 0.1" in bt.summary()
-    fig = love_plot(bt)
-    assert fig.axes and len(fig.axes[0].get_yticklabels()) == 4
-    fig2 = ps_overlap_plot(df["x"], t, weights=w)
-    assert len(fig2.axes) == 2
-    # a MatchResult is accepted directly (as the pipeline calls it), with figure methods
+    # a MatchResult is accepted directly (as the pipeline calls it)
     res = match_nearest(df, "t", distance="x", caliper=0.2)
     bm = balance_table(res, covariates=["x", "z"])
     assert bm.max_abs_smd("after") < bm.max_abs_smd("before")
     assert bm.unmatched_reasons is not None
-    assert len(bm.ps_overlap_figure().axes) == 2 and bm.love_plot_figure().axes
     with pytest.raises(ConfigError, match="binary must be"):
         balance_table(df, "t", ["x"], binary="pooled")
 

@@ -375,3 +375,69 @@ def test_report_tables_show_main_outcomes_and_status_subgroups_the_files_everyth
         assert "3.75" not in page and "-0.625" not in page and "−0.625" not in page
         assert ("alla utfall och båda måtten finns i effects.csv" in page) == (lang == "sv")
         assert ("every outcome and both measures are in effects.csv" in page) == (lang == "en")
+
+
+def test_texts_from_a_config_or_a_data_file_are_escaped(tmp_path):
+    """Every text reaches report.html through the autoescaping templates: a title, question, estimand, förbund
+    name, attrition label, key figure, stage note or main estimator with markup is shown, never run."""
+    evil = "<script>alert('x')</script>"
+    shown = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
+    c = _content()
+    c.title = f"Titel {evil}"
+    c.question = f"Fråga {evil}?"
+    c.estimand = f"ATT & {evil}"
+    c.tables["linkage_report"] = c.tables["linkage_report"].assign(step_label=evil)
+    c.tables["support_consistency"] = _consistency_and_methods()["support_consistency"].assign(source=evil)
+    c.facts = {"register_months": evil}
+    c.not_run = {evil: evil}
+    c.main_estimator = evil
+    c.config_hash = evil
+    for lang in ("sv", "en"):
+        d = tmp_path / lang
+        d.mkdir()
+        write_outputs(c, d, lang=lang, threshold=5)
+        page = (d / "report.html").read_text(encoding="utf-8")
+        assert "<script" not in page and "alert('x')" not in page
+        assert f"<title>Titel {shown}</title>" in page
+        assert f"<h1>Titel {shown}</h1>" in page
+        assert page.count(shown) >= 10  # title ×2, question, estimand, steps ×3, source ×3, ...
+        assert "ATT &amp; " in page
+
+
+def test_captions_state_the_level_of_inference_alpha(tmp_path):
+    """The intervals are the tables' (level 1 − alpha); the captions name that level, not a fixed 95 %."""
+    c = _content()
+    c.alpha = 0.1
+    write_outputs(c, tmp_path, lang="en", threshold=5)
+    captions = re.findall(r"<figcaption>([^<]*)</figcaption>", (tmp_path / "report.html").read_text("utf-8"))
+    assert any("with 90 % confidence interval per horizon" in cap for cap in captions)
+    assert any("with 90 % confidence intervals;" in cap for cap in captions)
+    assert not any("95" in cap for cap in captions)
+    c.alpha = 0.025
+    sv = tmp_path / "sv"
+    sv.mkdir()
+    write_outputs(c, sv, lang="sv", threshold=5)
+    assert "med 97,5 % konfidensintervall per horisont" in (sv / "report.html").read_text("utf-8")
+
+
+def test_templates_are_package_data():
+    """A non-editable install finds every template: pyproject's package-data patterns cover each file."""
+    import tomllib
+    from fnmatch import fnmatch
+    from pathlib import Path
+
+    from finsam_effekt.report.html import environment
+
+    root = Path(__file__).parents[1]
+    data = tomllib.loads((root / "pyproject.toml").read_text("utf-8"))["tool"]["setuptools"]["package-data"]
+    patterns = data["finsam_effekt.report"]
+    pkg = root / "finsam_effekt" / "report"
+    files = sorted(p.relative_to(pkg).as_posix() for p in (pkg / "templates").rglob("*") if p.is_file())
+    assert "templates/report.html" in files and "templates/base.html" in files
+    for f in files:
+        assert any(fnmatch(f, pat) and f.count("/") == pat.count("/") for pat in patterns), f
+        if f.endswith(".html"):
+            environment().get_template(f.removeprefix("templates/"))  # parses
+    assert "jinja2" in " ".join(
+        tomllib.loads((root / "pyproject.toml").read_text("utf-8"))["project"]["dependencies"]
+    )

@@ -274,18 +274,17 @@ def report_content(results: StageResults) -> report_mod.ReportContent:
         not_run=results.not_run,
         main_estimator=cfg.estimators[0],
         config_hash=cfg.config_hash(),
+        alpha=cfg.inference.alpha,
     )
 
 
 def stage_figures(results: StageResults) -> dict[str, Any]:
-    """The figures drawn from stage results rather than from the published tables."""
-    from ..balance import love_plot, ps_overlap_plot
-
+    """The figures drawn from stage results rather than from the published tables (the love plot and the effect
+    figures are drawn by the report from its tables)."""
     figs: dict[str, Any] = {}
     if results.balance is not None:
         b = results.balance
-        figs["love_plot"] = love_plot(b.table)
-        figs["ps_overlap"] = ps_overlap_plot(b.ps, b.treated, b.weights)
+        figs["ps_overlap"] = report_mod.ps_overlap_plot(b.ps, b.treated, b.weights, lang=results.cfg.language)
     if results.cost_benefit is not None:
         figs["waterfall"] = results.cost_benefit.result.waterfall_figure()
         figs["tornado"] = results.cost_benefit.result.tornado_figure()

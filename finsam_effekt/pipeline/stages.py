@@ -19,7 +19,6 @@ from .. import estimation, io, linkage, matching, months
 from .. import panel as panel_mod
 from ..config import AnalysisConfig
 from ..errors import FinsamError, InputError
-from ..report import summarise_paths
 from .results import (
     BalanceResult,
     CohortResult,
@@ -197,7 +196,7 @@ def outcomes(
             censoring = later_start_weights(cfg, read, link, panel, ho, hmax)
             ho = pd.concat([ho, censoring.weights], axis=1)
         ho, paths = cohort_mod.censor_at_later_start(ho), cohort_mod.censor_at_later_start(paths)
-    return OutcomeTables(ho, paths, summarise_paths(paths, cfg.outcomes.names), censoring)
+    return OutcomeTables(ho, paths, panel_mod.summarise_paths(paths, cfg.outcomes.names), censoring)
 
 
 def outcome_sources(cfg: AnalysisConfig, read: ReadResult, panel: PanelResult) -> dict:

@@ -1,0 +1,133 @@
+"""The report of a run: disclosure control and every published output (tables, Excel, figures, HTML, manifest).
+
+Everything a run publishes goes through this package: the tidy CSV tables, ``results.xlsx``, ``figures/``,
+the self-contained ``report.html`` and ``manifest.json``. Nothing here computes a statistic: the tables come from
+the stages' results objects (``.to_frame()``) and are only suppressed, labelled, drawn and written.
+
+Modules
+-------
+``text``         every Swedish and English label and text (outcome labels from ``schema.OUTCOME_INFO``)
+``disclosure``   which cells are blanked (:func:`suppress_counts`, :func:`suppress_estimates`, ...)
+``content``      :class:`ReportContent`, what a run hands over, and the views the page shows of it
+``figures``      every figure (the one love plot, the propensity-score overlap, effects, paths, event study)
+``html``         ``report.html`` from the Jinja2 templates in ``templates/`` (autoescaped)
+``writers``      CSV and Excel files and :func:`write_outputs`, which writes everything
+``provenance``   ``manifest.json``, hashes, versions, :func:`atomic_output_dir`
+
+Disclosure control
+------------------
+Counts and estimates resting on fewer than ``threshold`` persons are blanked and their rows marked
+``suppressed = True`` (the rules are in :mod:`finsam_effekt.report.disclosure`); a table with a person
+identifier is refused. Suppressed cells are empty in the CSV files (with ``suppressed`` = ``True``), empty in
+Excel with the same column, shown as "–" with a footnote in the HTML, and left out of figures with a note in
+the caption.
+
+Output tables (CSV, one file each; columns as in ``docs/tables.md``)
+---------------------------------------------------------------------
+``effects.csv``        outcome, horizon_months, measure, subgroup, estimator, estimate, std_error, ci_lower,
+                       ci_upper, p_value, n_treated, n_control, suppressed
+``event_study.csv``    outcome, rel_month, estimate, std_error, ci_lower, ci_upper, (n_treated, n_control),
+                       suppressed
+``sensitivity.csv``    check, outcome, horizon_months, statistic, value, (n_treated, n_control), suppressed
+``balance.csv``        covariate, sample (before/after), smd, variance_ratio, ecdf_mean, ecdf_max, ...
+``linkage_report.csv`` step, step_label, forbund_id, start_year, n, suppressed
+``cost_benefit.csv``   perspective, financier, item, pv_sek_per_participant, ci_lower, ci_upper
+``outcome_paths.csv``  outcome, rel_month, arm (treated/control), mean, ci_lower, ci_upper, n, suppressed
+``support_consistency.csv``  source, n_participants, sus_yes, register_yes, disagree, share_disagree, suppressed
+                       (its four counts suppressed like ``n``, the share with them; HTML: under data and attrition)
+``cost_benefit_methods.csv``  perspective, financier, net_point/ci_lower/ci_upper for ``counterfactual`` and
+                       ``before_after``, difference (HTML: under cost-benefit)
+Only the tables a run produced are written; the HTML report says which stages did not run and why.
+"""
+
+from .content import (
+    FIGURE_OUTCOMES,
+    OUTPUT_TABLES,
+    SUBGROUP_OUTCOMES,
+    ReportContent,
+    compact_balance,
+    key_rows,
+)
+from .disclosure import (
+    COUNT_COLUMNS,
+    COUNT_FACTS,
+    ESTIMATE_COLUMNS,
+    IDENTIFYING_COLUMNS,
+    apply_disclosure_control,
+    check_publishable,
+    publishable_facts,
+    suppress_counts,
+    suppress_estimates,
+)
+from .figures import (
+    figure_effects,
+    figure_event_study,
+    figure_outcome_paths,
+    love_plot,
+    ps_overlap_plot,
+    save_figure,
+)
+from .html import html_table, render_html
+from .provenance import atomic_output_dir, package_versions, sha256_path, write_manifest
+from .text import (
+    COLUMN_LABELS,
+    ESTIMATOR_LABELS,
+    FACT_LABELS,
+    FIGURE_GUIDES,
+    SOURCE_LABELS,
+    TABLE_GUIDES,
+    TABLE_TITLES,
+    TEXT,
+    column_label,
+    estimator_label,
+    fact_label,
+    outcome_label,
+    text,
+)
+from .writers import write_csv, write_excel, write_outputs
+
+__all__ = [
+    "COLUMN_LABELS",
+    "COUNT_COLUMNS",
+    "COUNT_FACTS",
+    "ESTIMATE_COLUMNS",
+    "ESTIMATOR_LABELS",
+    "FACT_LABELS",
+    "FIGURE_GUIDES",
+    "FIGURE_OUTCOMES",
+    "IDENTIFYING_COLUMNS",
+    "OUTPUT_TABLES",
+    "SOURCE_LABELS",
+    "SUBGROUP_OUTCOMES",
+    "TABLE_GUIDES",
+    "TABLE_TITLES",
+    "TEXT",
+    "ReportContent",
+    "apply_disclosure_control",
+    "atomic_output_dir",
+    "check_publishable",
+    "column_label",
+    "compact_balance",
+    "estimator_label",
+    "fact_label",
+    "figure_effects",
+    "figure_event_study",
+    "figure_outcome_paths",
+    "html_table",
+    "key_rows",
+    "love_plot",
+    "outcome_label",
+    "package_versions",
+    "ps_overlap_plot",
+    "publishable_facts",
+    "render_html",
+    "save_figure",
+    "sha256_path",
+    "suppress_counts",
+    "suppress_estimates",
+    "text",
+    "write_csv",
+    "write_excel",
+    "write_manifest",
+    "write_outputs",
+]

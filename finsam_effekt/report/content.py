@@ -1,0 +1,97 @@
+"""What a run hands to the report (:class:`ReportContent`) and which of its rows and columns the page shows.
+
+The views here select and reshape published tables (:func:`key_rows`, :func:`compact_balance`); they compute no
+statistic. The files (CSV, Excel) always keep every row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+#: Output tables in report order (any other table a run hands over follows, by name).
+OUTPUT_TABLES: tuple[str, ...] = (
+    "effects",
+    "event_study",
+    "sensitivity",
+    "balance",
+    "linkage_report",
+    "cost_benefit",
+    "outcome_paths",
+)
+#: Outcomes shown in the effects figure and the report's effect tables (the full set is in the CSV and Excel files).
+FIGURE_OUTCOMES: tuple[str, ...] = ("public_support", "self_support", "benefit_sek", "earnings_sek")
+#: Outcomes of the report's subgroup and sensitivity tables.
+SUBGROUP_OUTCOMES: tuple[str, ...] = ("public_support", "self_support")
+#: Outcomes with an outcome-path figure.
+PATH_OUTCOMES: tuple[str, ...] = ("public_support", "self_support")
+
+
+@dataclass
+class ReportContent:
+    """What a run hands to the report writer.
+
+    Attributes
+    ----------
+    tables
+        Output tables by name (:data:`OUTPUT_TABLES`), already in the documented tidy formats.
+    figures
+        Extra figures from the stages (name -> matplotlib Figure), e.g. ``ps_overlap``, ``waterfall``,
+        ``tornado``; figures drawn from the tables are added by ``write_outputs`` (a stage's figure of the same
+        name takes their place).
+    title, question, estimand
+        Texts for the report.
+    facts
+        Key figures shown under "Data" (label -> value), counts are suppressed like table counts.
+    not_run
+        Stage -> reason, for stages that did not run (shown in the report).
+    main_estimator
+        The estimator whose effects are shown first.
+    config_hash
+        SHA-256 of the resolved config.
+    alpha
+        ``inference.alpha``: the tables' intervals are ``1 − alpha`` intervals. Figures draw intervals from the
+        tables' own ``ci_lower``/``ci_upper``; the captions state the level ``100 (1 − alpha) %``.
+    """
+
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
+    title: str = "Finsam"
+    question: str = ""
+    estimand: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)
+    not_run: dict[str, str] = field(default_factory=dict)
+    main_estimator: str = "att"
+    config_hash: str = ""
+    alpha: float = 0.05
+
+
+def key_rows(
+    df: pd.DataFrame, outcomes: Sequence[str] = FIGURE_OUTCOMES, measure: str | None = None
+) -> pd.DataFrame:
+    """The rows of a tidy table the HTML report shows: the main ``outcomes`` (all outcomes when none of them is
+    present, e.g. a run with other outcomes) and, if given, one ``measure``; the files keep every row."""
+    if "outcome" in df.columns and df["outcome"].isin(outcomes).any():
+        df = df[df["outcome"].isin(outcomes)]
+    if measure is not None and "measure" in df.columns and (df["measure"] == measure).any():
+        df = df[df["measure"] == measure]
+    return df
+
+
+def compact_balance(balance: pd.DataFrame) -> pd.DataFrame:
+    """One row per covariate: SMD before and after, variance ratio after (the HTML view of ``balance.csv``)."""
+    b = balance.rename(columns={"covariate": "variable", "variance_ratio": "var_ratio"})
+    if not {"variable", "sample", "smd"} <= set(b.columns):
+        return balance
+    smd = b.pivot_table(index="variable", columns="sample", values="smd", aggfunc="first", sort=False)
+    out = pd.DataFrame({"variable": smd.index})
+    for s in ("before", "after"):
+        if s in smd:
+            out[f"smd_{s}"] = smd[s].to_numpy()
+    if "var_ratio" in b:
+        vr = b[b["sample"] == "after"].set_index("variable")["var_ratio"]
+        out["var_ratio_after"] = out["variable"].map(vr).to_numpy()
+    return out
