@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from scipy import stats
 
 from finsam_effekt.errors import ConfigError, InputError
 from finsam_effekt.estimation import (
@@ -591,3 +592,169 @@ def test_end_to_end_truth_on_synthetic_world(tmp_path, make_world, effect_scale)
     if effect_scale == 0:
         es = event_study(ctx.data["paths"], outcome="public_support", window=(-12, 12))
         assert es.pretrend_p > 0.01
+
+
+# -- alpha: the level of every interval ---------------------------------------------------------------------------
+#: z(α = 0.10) / z(α = 0.05) = 1.645 / 1.960, from scipy's normal quantiles.
+Z_RATIO = stats.norm.ppf(0.95) / stats.norm.ppf(0.975)
+
+
+def _half_widths(f: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    return (f["ci_upper"] - f["estimate"]).to_numpy(), (f["estimate"] - f["ci_lower"]).to_numpy()
+
+
+@pytest.mark.parametrize("se", ["cluster", "bootstrap"])
+def test_alpha_sets_the_level_of_every_interval(se):
+    assert Z_RATIO == pytest.approx(1.6448536 / 1.9599640, rel=1e-7)
+    c = _cohort(400, seed=2)
+    c["person_id"] = [f"p{i // 2}" for i in range(len(c))]
+    c["y_pre"] = 0.5 * c["x1"]
+    kw = dict(outcomes=["y"], horizons=[3], measures=["status"], covariates=["x1", "x2"], cohort=c, se=se)
+    kw |= dict(estimators=["weighted_mean_diff", "regression_adjustment", "matched_did", "ipw", "aipw"])
+    kw |= dict(n_boot=60, random_state=1)
+    r05 = estimate_effects(c, **kw)
+    r10 = estimate_effects(c, **kw, alpha=0.10)
+    f05, f10 = r05.to_frame(), r10.to_frame()
+    assert len(f05) == 5 and (r05.alpha, r10.alpha) == (0.05, 0.10)
+    pd.testing.assert_frame_equal(
+        f05.drop(columns=["ci_lower", "ci_upper"]), f10.drop(columns=["ci_lower", "ci_upper"])
+    )
+    for w05, w10 in zip(_half_widths(f05), _half_widths(f10), strict=True):
+        assert (w05 > 0).all()
+        np.testing.assert_allclose(w10 / w05, Z_RATIO, rtol=1e-12)
+    # conf_int takes any level; by default the results' own
+    cols = ["ci_lower", "ci_upper"]
+    pd.testing.assert_frame_equal(r05.conf_int(0.10)[cols], f10[cols], rtol=1e-14)
+    pd.testing.assert_frame_equal(r10.conf_int()[cols], f10[cols])
+    pd.testing.assert_frame_equal(r10.conf_int(0.05)[cols], f05[cols], rtol=1e-14)
+    assert list(r05.conf_int().columns) == [
+        "outcome",
+        "horizon_months",
+        "measure",
+        "subgroup",
+        "estimator",
+        *cols,
+    ]
+    assert "90% CI" in r10.summary() and "95% CI" in r05.summary()
+
+
+def test_alpha_sets_the_level_of_abadie_imbens_intervals():
+    d = pd.DataFrame(
+        {
+            "person_id": list("abcde"),
+            "treated": [1, 1, 1, 0, 0],
+            "y_m3": [3.0, 5.0, 4.0, 1.0, 2.0],
+            "distance": [0.1, 0.2, 0.9, 0.15, 0.8],
+            "weights": [1.0, 1.0, 1.0, 4 / 3, 2 / 3],
+        }
+    )
+    pairs = pd.DataFrame({"treated_row": [0, 1, 2], "control_row": [3, 3, 4]})
+    kw = dict(outcomes=["y"], horizons=[3], measures=["status"], estimators=["weighted_mean_diff"])
+    kw |= dict(se="abadie_imbens", pairs=pairs)
+    f05 = estimate_effects(d, **kw).to_frame()
+    f10 = estimate_effects(d, **kw, alpha=0.10).to_frame()
+    for w05, w10 in zip(_half_widths(f05), _half_widths(f10), strict=True):
+        np.testing.assert_allclose(w10 / w05, Z_RATIO, rtol=1e-12)
+
+
+# -- settings and the registry ------------------------------------------------------------------------------------
+def test_options_object_and_keyword_settings_are_the_same_call():
+    from dataclasses import FrozenInstanceError
+
+    from finsam_effekt.estimation import EffectOptions
+
+    d = _toy()
+    opts = EffectOptions(outcomes=["public_support"], horizons=[3], estimators=["weighted_mean_diff"])
+    assert opts.outcomes == ("public_support",) and opts.horizons == (3,)  # sequences become tuples
+    by_kw = estimate_effects(d, outcomes=["public_support"], horizons=[3], estimators=["weighted_mean_diff"])
+    pd.testing.assert_frame_equal(estimate_effects(d, opts).to_frame(), by_kw.to_frame())
+    # keyword settings replace the options' fields
+    sub = estimate_effects(d, opts, cluster="subclass", alpha=0.1)
+    assert sub.cluster == "subclass" and sub.alpha == 0.1 and opts.cluster == "person_id"
+    with pytest.raises(FrozenInstanceError):
+        opts.se = "bootstrap"
+    with pytest.raises(TypeError, match=r"unknown setting\(s\) \['horizon'\]"):
+        estimate_effects(d, horizon=[3])
+    with pytest.raises(ConfigError, match=r"estimate_effects: se must be one of \['cluster', 'bootstrap', "):
+        estimate_effects(d, se="robust")
+    with pytest.raises(ConfigError, match=r"estimate_effects: measures must be one of .*; got \['level'\]"):
+        estimate_effects(d, measures=["level"])
+    with pytest.raises(ConfigError, match="alpha must be between 0 and 1"):
+        estimate_effects(d, alpha=5)
+    with pytest.raises(ConfigError, match="se='bootstrap' needs n_boot >= 2"):
+        estimate_effects(d, se="bootstrap", n_boot=1)
+
+
+def test_registry_covers_every_estimator_with_its_sample_and_labels():
+    from finsam_effekt import options
+    from finsam_effekt.estimation import (
+        COHORT_ESTIMATORS,
+        MATCHED_ESTIMATORS,
+        PANEL_ESTIMATORS,
+        REGISTRY,
+        SAMPLE_KINDS,
+        estimators_on,
+    )
+
+    assert tuple(REGISTRY) == options.ESTIMATORS
+    for name, entry in REGISTRY.items():
+        assert entry.name == name and entry.sample in SAMPLE_KINDS and callable(entry.fit)
+        assert entry.label_sv and entry.label_en and entry.description
+    assert MATCHED_ESTIMATORS == ("weighted_mean_diff", "regression_adjustment", "matched_did")
+    assert COHORT_ESTIMATORS == ("ipw", "aipw") == estimators_on("cohort")
+    assert PANEL_ESTIMATORS == ("cs_did",)
+    assert REGISTRY["aipw"].label_en == "doubly robust (AIPW)"
+
+
+def test_a_new_estimator_is_a_fit_function_and_a_registry_entry(monkeypatch):
+    """The plug-in contract: an estimator registered (and named in the vocabulary) runs through estimate_effects
+    with the same loop, cluster coding and results as the built-in ones."""
+    from finsam_effekt.estimation import Estimate, effects, registry, settings
+    from finsam_effekt.estimation.sample import fit_cells
+
+    def fit_unweighted(sample, context):
+        def one(cell):
+            y = cell.values()
+            d = cell.rows[context.options.treatment].to_numpy(float)
+            ok = np.isfinite(y)
+            t, c = ok & (d == 1), ok & (d == 0)
+            if not t.any() or not c.any():
+                return None
+            m1, m0 = y[t].mean(), y[c].mean()
+            psi = np.where(d == 1, (y - m1) / t.sum(), -(y - m0) / c.sum())[ok]
+            return Estimate(
+                **cell.labels(),
+                estimator="unweighted_mean_diff",
+                estimate=m1 - m0,
+                n_treated=int(t.sum()),
+                n_control=int(c.sum()),
+                rows=cell.clusters[ok],
+                psi=psi,
+            )
+
+        return fit_cells(sample, context, "unweighted_mean_diff", one)
+
+    entry = registry.Estimator(
+        "unweighted_mean_diff", "matched", fit_unweighted, "oviktad", "unweighted", "…"
+    )
+    monkeypatch.setattr(effects, "REGISTRY", {**registry.REGISTRY, entry.name: entry})
+    monkeypatch.setattr(settings, "ESTIMATORS", (*settings.ESTIMATORS, entry.name))  # options.Estimator
+    d = _toy()
+    f = (
+        estimate_effects(
+            d,
+            outcomes=["public_support"],
+            horizons=[3],
+            measures=["status"],
+            estimators=["weighted_mean_diff", "unweighted_mean_diff"],
+            weights=None,
+        )
+        .to_frame()
+        .set_index("estimator")
+    )
+    assert f.loc["unweighted_mean_diff", "estimate"] == pytest.approx(1 / 3 - 3 / 4)
+    assert f.loc["unweighted_mean_diff", "estimate"] == pytest.approx(f.loc["weighted_mean_diff", "estimate"])
+    # CR1 without the regression factor (n−1)/(n−p): the two SEs differ by exactly that factor
+    n, p = len(d), 2
+    ratio = f.loc["weighted_mean_diff", "std_error"] / f.loc["unweighted_mean_diff", "std_error"]
+    assert ratio == pytest.approx(np.sqrt((n - 1) / (n - p)), rel=1e-12)

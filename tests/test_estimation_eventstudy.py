@@ -72,3 +72,28 @@ def test_event_study_rejects_repeated_unit_months_and_unknown_engine():
         event_study(pd.concat([df, df.iloc[:3]]), window=(-8, 8))
     with pytest.raises(InputError, match="engine must be 'fwl' or 'linearmodels'"):
         event_study(df, window=(-8, 8), engine="lsmr")
+
+
+def test_event_study_alpha_sets_the_interval_level():
+    from scipy import stats
+
+    df = _weighted_censored_paths(0.0)
+    es05 = event_study(df, window=(-8, 8))
+    es10 = event_study(df, window=(-8, 8), alpha=0.10)
+    assert (es05.alpha, es10.alpha) == (0.05, 0.10)
+    t05, t10 = es05.table, es10.table
+    pd.testing.assert_frame_equal(
+        t05[["rel_month", "estimate", "std_error", "p_value"]],
+        t10[["rel_month", "estimate", "std_error", "p_value"]],
+    )
+    has_se = np.isfinite(t05["std_error"]).to_numpy()
+    assert has_se.sum() == len(t05) - 1  # all but the reference month
+    ratio = stats.norm.ppf(0.95) / stats.norm.ppf(0.975)
+    for a, b in (("ci_upper", "estimate"), ("estimate", "ci_lower")):
+        w05 = (t05[a] - t05[b]).to_numpy()[has_se]
+        w10 = (t10[a] - t10[b]).to_numpy()[has_se]
+        np.testing.assert_allclose(w10 / w05, ratio, rtol=1e-12)
+    ci = es05.conf_int(0.10)
+    np.testing.assert_allclose(ci["ci_lower"], t10["ci_lower"], rtol=1e-14)
+    np.testing.assert_allclose(es10.conf_int()["ci_upper"], t10["ci_upper"])
+    assert "90% CI" in es10.summary()

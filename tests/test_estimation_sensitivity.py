@@ -115,3 +115,36 @@ def test_placebo_rows_equal_the_pivot_table_reference():
         )
         assert v[("placebo_outcome", "public_support", r, "estimate")] == est
         assert v[("placebo_outcome", "public_support", r, "std_error")] == se
+
+
+def test_sensitivity_alpha_sets_the_risk_ratio_and_placebo_interval_levels():
+    from scipy import stats
+
+    data, paths = _matched_pairs_world()
+    r05 = sensitivity_analysis(data, paths=paths, horizons=(3, 6))
+    r10 = sensitivity_analysis(data, paths=paths, horizons=(3, 6), alpha=0.10)
+    ratio = stats.norm.ppf(0.95) / stats.norm.ppf(0.975)
+    v05 = r05.to_frame().set_index(["check", "outcome", "horizon_months", "measure", "statistic"])["value"]
+    v10 = r10.to_frame().set_index(["check", "outcome", "horizon_months", "measure", "statistic"])["value"]
+    for k in (3, 6):
+        key = ("e_value", "public_support", k, "status")
+        rr = v05[(*key, "risk_ratio")]
+        assert v10[(*key, "risk_ratio")] == rr
+        # the delta-method interval is normal on the log scale: log(limit / RR) scales with z
+        for lim in ("risk_ratio_ci_lower", "risk_ratio_ci_upper"):
+            assert np.log(v10[(*key, lim)] / rr) / np.log(v05[(*key, lim)] / rr) == pytest.approx(
+                ratio, rel=1e-12
+            )
+    # placebo estimates: intervals at the stored level or any other
+    c05, c10 = r05.conf_int(), r10.conf_int()
+    assert len(c05) > 0 and list(c05.columns) == [
+        "check", "outcome", "horizon_months", "measure", "estimate", "ci_lower", "ci_upper"
+    ]  # fmt: skip
+    np.testing.assert_allclose(
+        (c10["ci_upper"] - c10["estimate"]) / (c05["ci_upper"] - c05["estimate"]), ratio, rtol=1e-12
+    )
+    np.testing.assert_allclose(r05.conf_int(0.10)["ci_lower"], c10["ci_lower"], rtol=1e-14)
+    se = v05.xs("std_error", level="statistic")
+    key = ("placebo_outcome", "public_support", -6, "status")
+    row = c05.set_index(["check", "outcome", "horizon_months", "measure"]).loc[key]
+    assert row["ci_upper"] - row["estimate"] == pytest.approx(stats.norm.ppf(0.975) * se[key], rel=1e-12)

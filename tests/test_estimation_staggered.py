@@ -148,3 +148,28 @@ def test_callaway_santanna_sparse_panel_with_units_equals_dense_panel():
     assert c.std_error.iloc[0] == pytest.approx(a.std_error.iloc[0], rel=1e-12)
     with pytest.raises(InputError, match="units: person_id must be unique"):
         callaway_santanna(sparse, units=pd.concat([units, units]), **kw)
+
+
+def test_callaway_santanna_alpha_and_its_clusters():
+    from scipy import stats
+
+    panel, _ = _staggered_panel(noise=0.5, seed=2)
+    kw = dict(outcomes=["benefit_sek"], horizons=(3, 6), measures=("status", "cumulative"))
+    r05 = callaway_santanna(panel, **kw)
+    r10 = callaway_santanna(panel, **kw, alpha=0.10)
+    f05, f10 = r05.to_frame(), r10.to_frame()
+    ratio = stats.norm.ppf(0.95) / stats.norm.ppf(0.975)
+    np.testing.assert_allclose(
+        (f10["ci_upper"] - f10["estimate"]) / (f05["ci_upper"] - f05["estimate"]), ratio, rtol=1e-12
+    )
+    # the public accessors estimate_effects uses: the units are the clusters, estimates' rows index them
+    assert list(r05.clusters) == sorted(panel["person_id"].unique(), key=lambda p: int(p[1:]))
+    assert r05.n_clusters == 600
+    for e in r05.estimates:
+        assert e.rows.max() < r05.n_clusters and len(e.rows) == len(e.psi)
+    # through estimate_effects with alpha: the same intervals
+    m = pd.DataFrame({"person_id": ["p1", "p2"], "treated": [1, 0], "weights": 1.0})
+    f = estimate_effects(
+        m, estimators=["cs_did"], panel=panel, alpha=0.10, outcomes=["benefit_sek"], horizons=[3, 6]
+    ).to_frame()
+    np.testing.assert_allclose(f["ci_lower"], f10["ci_lower"], rtol=1e-12)
