@@ -17,7 +17,13 @@ from .inference import bootstrap_counts, one_blas_thread
 from .registry import REGISTRY
 from .results import EffectResults, Estimate
 from .sample import FitContext, Sample, Subgroup, require_columns, subgroups_of
-from .settings import ESTIMAND, EffectOptions
+from .settings import EffectOptions
+
+#: The estimand of the matched-sample estimators, in words (``EffectResults.estimand``).
+ESTIMAND = (
+    "ATT: effect of starting an insats in month u, among participants, vs not starting in u "
+    "(matched risk-set controls)"
+)
 
 
 @one_blas_thread
@@ -68,65 +74,13 @@ def estimate_effects(
     opts = EffectOptions.of(options, **settings)
     entries = [REGISTRY[name] for name in opts.estimators]
     kinds = {e.sample for e in entries}
-    frames: dict[str, pd.DataFrame] = {"matched": data}
-    if "cohort" in kinds:
-        if cohort is None:
-            names = [e.name for e in entries if e.sample == "cohort"]
-            raise InputError(
-                f"estimator(s) {names} run on the unmatched cohort: pass cohort= (the cohort table joined with "
-                "horizon outcomes)"
-            )
-        frames["cohort"] = cohort
-    if "panel" in kinds and panel is None:
-        names = [e.name for e in entries if e.sample == "panel"]
-        raise InputError(
-            f"estimator(s) {names} need panel= (long person × month table, see callaway_santanna)"
-        )
-    for kind, df in frames.items():
-        require_columns(df, [opts.treatment, opts.cluster], f"{kind} data")
-        vals = set(pd.unique(df[opts.treatment].dropna()))
-        if not vals <= {0, 1}:
-            raise InputError(
-                f"{kind} data: treatment column {opts.treatment!r} must be 0/1, found {sorted(vals)[:5]}"
-            )
-        require_columns(df, opts.covariates, f"{kind} data")
-    if "matched" in kinds and opts.weights is not None:
-        require_columns(data, [opts.weights], "matched data")
+    frames = _checked_frames(opts, kinds, data, cohort, panel)
     source = frames["cohort"] if "cohort" in kinds and "matched" not in kinds else data
     opts = _with_outcomes(opts, source, with_panel="panel" in kinds)
-
-    # one global cluster coding so that estimates of different samples, outcomes and subgroups stack
-    keys = [frames[k][opts.cluster].astype(str) for k in frames]
-    if "panel" in kinds:  # a sparse panel lacks persons without activity: its units list every person
-        units_ids = (
-            panel_units["person_id"] if panel_units is not None and "person_id" in panel_units else None
-        )
-        if units_ids is None and "person_id" in panel:
-            units_ids = panel["person_id"]
-        if units_ids is not None:
-            keys.append(units_ids.astype(str))
-    codes, cluster_index = pd.factorize(pd.concat(keys, ignore_index=True))
-    offsets = np.cumsum([0] + [len(k) for k in keys])
+    samples, cluster_index = _samples(opts, kinds, frames, panel, panel_units)
     boot = None
     if opts.se == "bootstrap":
         boot = bootstrap_counts(len(cluster_index), opts.n_boot, opts.random_state)
-
-    samples: dict[str, Sample] = {}
-    for i, kind in enumerate(frames):
-        if kind in kinds:
-            on_matched = kind == "matched"
-            samples[kind] = Sample(
-                kind=kind,
-                frame=frames[kind],
-                clusters=codes[offsets[i] : offsets[i + 1]],
-                subgroups=subgroups_of(frames[kind], opts.subgroups, opts.treatment),
-                # the cohort estimators weight by their own propensity model, not by the matching weights
-                weights=opts.weights if on_matched else None,
-                horizon_weights=opts.horizon_weights if on_matched else None,
-            )
-    if "panel" in kinds:
-        samples["panel"] = Sample(kind="panel", frame=panel, subgroups=(Subgroup("all"),), units=panel_units)
-
     context = FitContext(
         options=opts, cluster_index=cluster_index, boot_counts=boot, pre_period=pre_period, pairs=pairs
     )
@@ -148,6 +102,76 @@ def estimate_effects(
         random_state=opts.random_state if bootstrap else None,
         notes=tuple(notes),
     )
+
+
+def _checked_frames(
+    opts: EffectOptions,
+    kinds: set[str],
+    data: pd.DataFrame,
+    cohort: pd.DataFrame | None,
+    panel: pd.DataFrame | None,
+) -> dict[str, pd.DataFrame]:
+    """The row samples the estimators need (the matched ``data`` always, the cohort when asked for), checked:
+    treatment 0/1, cluster, covariate and weight columns present; a missing cohort or panel is an error."""
+    frames: dict[str, pd.DataFrame] = {"matched": data}
+    for kind, given in (("cohort", cohort), ("panel", panel)):
+        if kind in kinds and given is None:
+            names = [n for n in opts.estimators if REGISTRY[n].sample == kind]
+            what = (
+                "the unmatched cohort: pass cohort= (the cohort table joined with horizon outcomes)"
+                if kind == "cohort"
+                else "the panel: pass panel= (long person × month table, see callaway_santanna)"
+            )
+            raise InputError(f"estimator(s) {names} run on {what}")
+    if "cohort" in kinds:
+        frames["cohort"] = cohort
+    for kind, df in frames.items():
+        require_columns(df, [opts.treatment, opts.cluster], f"{kind} data")
+        vals = set(pd.unique(df[opts.treatment].dropna()))
+        if not vals <= {0, 1}:
+            raise InputError(
+                f"{kind} data: treatment column {opts.treatment!r} must be 0/1, found {sorted(vals)[:5]}"
+            )
+        require_columns(df, opts.covariates, f"{kind} data")
+    if "matched" in kinds and opts.weights is not None:
+        require_columns(data, [opts.weights], "matched data")
+    return frames
+
+
+def _samples(
+    opts: EffectOptions,
+    kinds: set[str],
+    frames: dict[str, pd.DataFrame],
+    panel: pd.DataFrame | None,
+    panel_units: pd.DataFrame | None,
+) -> tuple[dict[str, Sample], pd.Index]:
+    """Each sample the estimators need, with one global cluster coding (so that estimates of different samples,
+    outcomes and subgroups stack into one joint covariance); returns the samples and the cluster labels."""
+    keys = [frames[k][opts.cluster].astype(str) for k in frames]
+    if "panel" in kinds:  # a sparse panel lacks persons without activity: its units list every person
+        ids = panel_units["person_id"] if panel_units is not None and "person_id" in panel_units else None
+        if ids is None and "person_id" in panel:
+            ids = panel["person_id"]
+        if ids is not None:
+            keys.append(ids.astype(str))
+    codes, cluster_index = pd.factorize(pd.concat(keys, ignore_index=True))
+    offsets = np.cumsum([0] + [len(k) for k in keys])
+    samples: dict[str, Sample] = {}
+    for i, kind in enumerate(frames):
+        if kind in kinds:
+            on_matched = kind == "matched"
+            samples[kind] = Sample(
+                kind=kind,
+                frame=frames[kind],
+                clusters=codes[offsets[i] : offsets[i + 1]],
+                subgroups=subgroups_of(frames[kind], opts.subgroups, opts.treatment),
+                # the cohort estimators weight by their own propensity model, not by the matching weights
+                weights=opts.weights if on_matched else None,
+                horizon_weights=opts.horizon_weights if on_matched else None,
+            )
+    if "panel" in kinds:
+        samples["panel"] = Sample(kind="panel", frame=panel, subgroups=(Subgroup("all"),), units=panel_units)
+    return samples, cluster_index
 
 
 def _with_outcomes(opts: EffectOptions, source: pd.DataFrame, with_panel: bool) -> EffectOptions:

@@ -15,12 +15,6 @@ from dataclasses import dataclass, fields
 from ..errors import ConfigError
 from ..options import ESTIMATORS, MEASURES, SE_KINDS, check
 
-#: The estimand of the matched-sample estimators, in words (every results table carries it).
-ESTIMAND = (
-    "ATT: effect of starting an insats in month u, among participants, vs not starting in u "
-    "(matched risk-set controls)"
-)
-
 
 def _names(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
     """A sequence of names as a tuple (one name given as a string is a sequence of one)."""
