@@ -78,8 +78,6 @@ class EffectOptions:
         check("estimators", list(self.estimators), ESTIMATORS, where=where)
         check("measures", list(self.measures), MEASURES, where=where)
         check("se", self.se, SE_KINDS, where=where)
-        if not self.estimators:
-            raise ConfigError(f"{where}: estimators is empty; choose from {list(ESTIMATORS)}")
         if not 0 < float(self.alpha) < 1:
             raise ConfigError(
                 f"{where}: alpha must be between 0 and 1 (e.g. 0.05 for 95 % intervals); got {self.alpha!r}"
