@@ -1,4 +1,7 @@
-"""Tests of finsam_effekt.estimation: hand-computed cases, identities between estimators, R fixtures."""
+"""Tests of finsam_effekt.estimation: estimate_effects, the matched and cohort estimators, inference, the registry.
+
+Hand-computed cases, identities between estimators, R fixtures (MatchIt + sandwich).
+"""
 
 from __future__ import annotations
 
@@ -8,20 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from scipy import stats
 
-from finsam_effekt.errors import InputError
+from finsam_effekt.errors import ConfigError, InputError
 from finsam_effekt.estimation import (
     FRAME_COLUMNS,
-    SENSITIVITY_COLUMNS,
     abadie_imbens_se,
-    callaway_santanna,
-    critical_gamma,
-    e_value,
     estimate_effects,
     event_study,
-    rosenbaum_mcnemar,
-    rosenbaum_wilcoxon,
-    sensitivity_analysis,
 )
 
 FIX = Path(__file__).parent / "fixtures" / "sandwich"
@@ -308,7 +305,9 @@ def test_age_band_subgroup_is_derived_from_age():
 
 def test_input_errors_are_actionable():
     d = _toy()
-    with pytest.raises(InputError, match="unknown estimator"):
+    with pytest.raises(
+        ConfigError, match=r"estimate_effects: estimators must be one of \[.*\]; got \['ols'\]"
+    ):
         estimate_effects(d, estimators=["ols"])
     with pytest.raises(InputError, match="pass cohort="):
         estimate_effects(d, estimators=["ipw"])
@@ -373,164 +372,6 @@ def test_abadie_imbens_option_in_estimate_effects():
         estimate_effects(d, outcomes=["y"], horizons=[3], measures=["status"], se="abadie_imbens")
 
 
-def _staggered_panel(noise: float = 0.0, seed: int = 0) -> tuple[pd.DataFrame, dict[int, float]]:
-    """Units first treated in months 12..17 of 2019-01 + i, or never; effect 0.1·e in event time e ≥ 0."""
-    rng = np.random.default_rng(seed)
-    n, n_months = 600, 36
-    unit_fe = rng.normal(size=n)
-    time_fe = np.sin(np.arange(n_months) / 3.0)
-    g = np.where(np.arange(n) % 3 == 0, -1, 12 + np.arange(n) % 6 + 6 * (np.arange(n) % 2))
-    rows = []
-    for i in range(n):
-        for t in range(n_months):
-            e = t - g[i]
-            eff = 0.1 * (e + 1) if g[i] >= 0 and e >= 0 else 0.0
-            rows.append((f"p{i}", t, unit_fe[i] + time_fe[t] + eff + noise * rng.normal(), g[i]))
-    df = pd.DataFrame(rows, columns=["person_id", "t", "benefit_sek", "g"])
-    df["month"] = [f"{2019 + t // 12}-{t % 12 + 1:02d}" for t in df.t]
-    df["first_treated"] = [None if gg < 0 else f"{2019 + gg // 12}-{gg % 12 + 1:02d}" for gg in df.g]
-    return df, {e: 0.1 * (e + 1) for e in range(0, 13)}
-
-
-def test_callaway_santanna_recovers_dynamic_effects_without_noise():
-    panel, truth = _staggered_panel()
-    res = callaway_santanna(
-        panel, outcomes=["benefit_sek"], horizons=(3, 6), measures=("status", "cumulative")
-    )
-    f = res.to_frame().set_index(["horizon_months", "measure"])
-    assert f.loc[(3, "status"), "estimate"] == pytest.approx(truth[3], abs=1e-10)
-    assert f.loc[(6, "status"), "estimate"] == pytest.approx(truth[6], abs=1e-10)
-    assert f.loc[(3, "cumulative"), "estimate"] == pytest.approx(sum(truth[e] for e in (1, 2, 3)), abs=1e-10)
-    assert (f.estimator == "cs_did").all()
-
-
-def test_callaway_santanna_inference_and_integration():
-    panel, truth = _staggered_panel(noise=0.5, seed=2)
-    res = callaway_santanna(panel, outcomes=["benefit_sek"], horizons=(3,))
-    r = res.to_frame().iloc[0]
-    assert abs(r.estimate - truth[3]) < 3 * r.std_error and 0.01 < r.std_error < 0.2
-    # the same numbers through estimate_effects(panel=...)
-    m = pd.DataFrame(
-        {"person_id": ["p1", "p2"], "treated": [1, 0], "weights": 1.0, "benefit_sek_m3": [0.0, 1.0]}
-    )
-    f = estimate_effects(
-        m, outcomes=["benefit_sek"], horizons=[3], measures=["status"], estimators=["cs_did"], panel=panel
-    ).to_frame()
-    assert f.estimate.iloc[0] == pytest.approx(r.estimate) and f.std_error.iloc[0] == pytest.approx(
-        r.std_error
-    )
-
-
-def _matched_paths(pretrend: float, n_pairs: int = 150, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(n_pairs):
-        u = 24 + i % 12
-        for role in (1, 0):
-            fe = rng.normal()
-            pid = f"t{i}" if role else f"c{i % 100}"  # controls recur
-            for rel in range(-8, 9):
-                t = u + rel
-                eff = -0.2 if (role and rel >= 0) else 0.0
-                trend = pretrend * rel if (role and rel < 0) else 0.0
-                y = fe + 0.05 * np.cos(t) - 0.3 * (rel == -1) + eff + trend + 0.1 * rng.normal()
-                rows.append((pid, f"{2018 + u // 12}-{u % 12 + 1:02d}", role, rel, t, y))
-    df = pd.DataFrame(rows, columns=["person_id", "ref_month", "treated", "rel_month", "t", "public_support"])
-    df["month"] = [f"{2018 + t // 12}-{t % 12 + 1:02d}" for t in df.t]
-    df["weights"] = 1.0
-    return df
-
-
-def test_event_study_recovers_effect_and_pretrend_test():
-    flat = event_study(_matched_paths(0.0), outcome="public_support", window=(-8, 8))
-    tab = flat.table.set_index("rel_month")
-    assert tab.loc[-1, "estimate"] == 0.0
-    post = tab.loc[0:8, "estimate"]
-    assert abs(post.mean() + 0.2) < 0.05
-    assert flat.pretrend_df == 7 and flat.pretrend_p > 0.01
-    trend = event_study(_matched_paths(0.05), outcome="public_support", window=(-8, 8))
-    assert trend.pretrend_p < 1e-6
-    assert "Pre-trend test" in trend.summary()
-    assert list(trend.to_frame().columns)[:2] == ["outcome", "rel_month"]
-
-
-def test_rosenbaum_bounds_reduce_to_classical_tests_at_gamma_1():
-    from scipy import stats
-
-    rng = np.random.default_rng(4)
-    yt = rng.normal(0.6, 1, 100)
-    yc = rng.normal(0, 1, 100)
-    ref = stats.wilcoxon(yt - yc, alternative="greater", method="approx", correction=False).pvalue
-    assert rosenbaum_wilcoxon(yt, yc, 1.0) == pytest.approx(ref, rel=1e-10)
-    bt = np.array([1] * 30 + [0] * 20 + [1] * 10 + [0] * 40)
-    bc = np.array([0] * 30 + [1] * 20 + [1] * 10 + [0] * 40)
-    # 50 discordant pairs, 30 in the treated-higher direction: exact sign test
-    assert rosenbaum_mcnemar(bt, bc, 1.0) == pytest.approx(stats.binomtest(30, 50, 0.5, "greater").pvalue)
-    # the direction follows the data: swapping the arms gives the same bound
-    assert rosenbaum_mcnemar(bc, bt, 2.0) == pytest.approx(rosenbaum_mcnemar(bt, bc, 2.0))
-    # bounds grow with Γ, and the critical Γ is where the bound crosses alpha
-    g = critical_gamma(lambda gg: rosenbaum_wilcoxon(yt, yc, gg), 0.05)
-    assert g > 1 and rosenbaum_wilcoxon(yt, yc, g) == pytest.approx(0.05, abs=1e-6)
-    assert rosenbaum_wilcoxon(yt, yc, 1.5) > rosenbaum_wilcoxon(yt, yc, 1.0)
-    assert critical_gamma(lambda gg: rosenbaum_mcnemar(bt, bc, gg)) == 1.0  # p(Γ=1) ≈ 0.10: not significant
-
-
-def test_e_value_hand_computed():
-    assert e_value(2.0) == pytest.approx(2 + np.sqrt(2))
-    assert e_value(0.5) == pytest.approx(2 + np.sqrt(2))
-    assert e_value(1.0) == 1.0
-
-
-def _matched_pairs_world(effect: float = -0.15, n: int = 400, seed: int = 3):
-    rng = np.random.default_rng(seed)
-    rows, prow = [], []
-    for i in range(n):
-        base = rng.uniform(0.2, 0.8)
-        for role in (1, 0):
-            pid = f"t{i}" if role else f"c{i}"
-            rm = f"2020-{1 + i % 12:02d}"
-            p_post = np.clip(base + (effect if role else 0), 0, 1)
-            r = {"person_id": pid, "ref_month": rm, "treated": role, "weights": 1.0, "subclass": i + 1}
-            for k in (3, 6):
-                r[f"public_support_m{k}"] = float(rng.random() < p_post)
-                r[f"benefit_sek_cum{k}"] = k * 5000 * p_post + rng.normal(0, 2000)
-            rows.append(r)
-            for rel in range(-24, 1):
-                prow.append((pid, rm, role, rel, float(rng.random() < base), 1.0, False))
-    paths = pd.DataFrame(
-        prow,
-        columns=["person_id", "ref_month", "treated", "rel_month", "public_support", "weights", "censored"],
-    )
-    return pd.DataFrame(rows), paths
-
-
-def test_sensitivity_analysis_table():
-    data, paths = _matched_pairs_world()
-    res = sensitivity_analysis(data, paths=paths, horizons=(3, 6))
-    f = res.to_frame()
-    assert list(f.columns) == SENSITIVITY_COLUMNS
-    v = f.set_index(["check", "outcome", "horizon_months", "measure", "statistic"])["value"]
-    # real effect: significant at Γ = 1 with a critical Γ above 1
-    assert v[("rosenbaum_mcnemar", "public_support", 6, "status", "p_value_gamma_1")] < 0.01
-    assert v[("rosenbaum_mcnemar", "public_support", 6, "status", "critical_gamma")] > 1.1
-    assert v[("rosenbaum_wilcoxon", "benefit_sek", 3, "cumulative", "n_pairs")] == 400
-    # the McNemar row agrees with the function on the pairs
-    t = data[data.treated == 1].public_support_m3.to_numpy()
-    c = data[data.treated == 0].public_support_m3.to_numpy()
-    assert v[("rosenbaum_mcnemar", "public_support", 3, "status", "p_value_gamma_1")] == pytest.approx(
-        rosenbaum_mcnemar(t, c)
-    )
-    rr = v[("e_value", "public_support", 3, "status", "risk_ratio")]
-    assert rr == pytest.approx(t.mean() / c.mean())
-    assert v[("e_value", "public_support", 3, "status", "e_value")] == pytest.approx(e_value(rr))
-    # placebo checks: no pre-period difference by construction
-    for key in [("placebo_outcome", "public_support", -6), ("placebo_start", "public_support", 6)]:
-        est = v[(*key, "status", "estimate")]
-        se = v[(*key, "status", "std_error")]
-        assert abs(est) < 3.5 * se
-    assert "critical_gamma" in res.summary()
-
-
 def test_abadie_imbens_with_match_result_after_index_reset():
     from finsam_effekt.matching import match_nearest
 
@@ -565,7 +406,7 @@ def test_abadie_imbens_with_match_result_after_index_reset():
 
 
 def test_wls_bootstrap_replicates_equal_refits():
-    from finsam_effekt.estimation import _wls, _wls_bootstrap
+    from finsam_effekt.estimation.inference import wls_bootstrap, wls_influence
 
     rng = np.random.default_rng(1)
     n = 60
@@ -574,9 +415,117 @@ def test_wls_bootstrap_replicates_equal_refits():
     y = x @ [1.0, 0.5, 2.0] + rng.normal(size=n)
     w = rng.uniform(0.5, 2, n)
     counts = rng.multinomial(20, np.full(20, 0.05), size=5).astype(float)
-    reps = _wls_bootstrap(y, x, w, 1, cl, counts)
+    reps = wls_bootstrap(y, x, w, 1, cl, counts)
     for b in range(5):
-        assert reps[b] == pytest.approx(_wls(y, x, w * counts[b, cl])[0], rel=1e-10)
+        assert reps[b] == pytest.approx(wls_influence(y, x, w * counts[b, cl])[0], rel=1e-10)
+
+
+def test_cached_designs_give_the_same_numbers_as_separate_calls():
+    c = _cohort(300, seed=4)
+    c["person_id"] = [f"p{i // 3}" for i in range(len(c))]
+    c["sex"] = np.where(np.arange(len(c)) % 2 == 0, "K", "M")
+    c["z_m3"] = c.y_m3 * 2 + 1
+    c.loc[c.index % 7 == 0, "z_m3"] = np.nan  # a different censoring pattern than y
+    kw = dict(horizons=[3], measures=["status"], estimators=["weighted_mean_diff", "regression_adjustment"])
+    kw |= dict(covariates=["x1", "x2"], subgroups=["sex"])
+    joint = estimate_effects(c, outcomes=["y", "z"], **kw).to_frame()
+    for o in ("y", "z"):
+        alone = estimate_effects(c, outcomes=[o], **kw).to_frame()
+        pd.testing.assert_frame_equal(joint[joint.outcome == o].reset_index(drop=True), alone)
+
+
+def test_sample_design_rows_equal_design_matrix_of_the_subset():
+    # the coded design of a sample gives design.design_matrix of any row subset, column for column
+    from finsam_effekt.design import design_matrix
+    from finsam_effekt.estimation.sample import SampleDesign
+
+    rng = np.random.default_rng(5)
+    n = 300
+    df = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "edu": rng.choice(["high", "low", "mid", None], n),  # missing becomes a level
+            "reg": rng.choice(["q", "r"], n),
+            "flat": 2.0,  # constant: dropped
+        }
+    )
+    covs = ["a", "edu", "reg", "flat"]
+    src = SampleDesign(df, covs)
+    subsets = {
+        "all": None,
+        "random half": rng.random(n) < 0.5,
+        "first level absent": (df["edu"] != "high").to_numpy(),  # another level becomes the dropped one
+        "one level of reg": (df["reg"] == "q").to_numpy(),  # reg's dummy vanishes
+    }
+    for name, keep in subsets.items():
+        ref = design_matrix(df if keep is None else df[keep], covs).to_numpy()
+        got = src.rows(keep)
+        assert got.shape == ref.shape and np.array_equal(got, ref), name
+    df.loc[3, "a"] = np.nan
+    with pytest.raises(InputError, match="estimate_effects: covariate 'a' has 1 missing value"):
+        SampleDesign(df, covs).rows(None)
+    assert SampleDesign(df, covs).rows(np.arange(n) != 3).shape[0] == n - 1  # the NaN row not kept: fine
+
+
+def test_ipw_aipw_shared_fits_equal_the_reference_per_estimate():
+    """The fast path (one propensity/outcome-model fit per sample and kept rows, shared by outcomes, horizons and
+    both estimators) gives the numbers of the straightforward ``weighting.dr_att`` on each estimate's kept rows."""
+    from finsam_effekt.design import design_matrix
+    from finsam_effekt.estimation.weighting import dr_att
+
+    c = _cohort(900, seed=6)
+    c["person_id"] = [f"p{i // 3}" for i in range(len(c))]  # persons recur: clusters of 3 rows
+    c["sex"] = np.where(np.arange(len(c)) % 2 == 0, "K", "M")
+    c["edu"] = np.where(np.arange(len(c)) % 5 == 0, "low", "high")
+    c["y_m6"] = c["y_m3"] + 0.5 * c["x1"]
+    c.loc[c.index % 6 == 0, "y_m6"] = np.nan  # censored at 6 months: other kept rows, other fit
+    c["z_m3"] = c["y_m3"] ** 2
+    c["z_m6"] = c["y_m6"] - c["x2"]
+    covs = ["x1", "x2", "edu"]
+    res = estimate_effects(
+        c,
+        outcomes=["y", "z"],
+        horizons=[3, 6],
+        measures=["status"],
+        estimators=["ipw", "aipw"],
+        covariates=covs,
+        subgroups=["sex"],
+        cohort=c,
+    )
+    f = res.to_frame()
+    assert len(f) == 2 * 2 * 2 * 3  # estimators × outcomes × horizons × (all, K, M)
+    for r in f.itertuples():
+        sub = c if r.subgroup == "all" else c[c["sex"] == r.subgroup.split("=")[1]]
+        y = sub[f"{r.outcome}_m{r.horizon_months}"].to_numpy(float)
+        ok = np.isfinite(y)
+        s = sub[ok]
+        x = design_matrix(s, covs).to_numpy()
+        att, psi = dr_att(y[ok], s["treated"].to_numpy(float), x, np.ones(ok.sum()), r.estimator == "aipw")
+        sums = pd.Series(psi).groupby(s["person_id"].to_numpy()).sum()
+        g = len(sums)
+        se = np.sqrt(g / (g - 1) * np.sum(sums**2))
+        assert r.estimate == pytest.approx(att, rel=1e-10, abs=1e-12)
+        assert r.std_error == pytest.approx(se, rel=1e-10)
+        assert (r.n_treated, r.n_control) == (int(s["treated"].sum()), int((s["treated"] == 0).sum()))
+
+
+def test_ipw_notes_a_propensity_logit_that_does_not_converge():
+    c = _cohort(600, seed=9)
+    c["grp"] = np.where(np.arange(len(c)) % 2 == 0, "A", "B")
+    b = c["grp"] == "B"
+    c.loc[b, "treated"] = (c.loc[b, "x1"] > 0).astype(int)  # x1 separates treatment completely in B
+    res = estimate_effects(
+        c,
+        outcomes=["y"],
+        horizons=[3],
+        measures=["status"],
+        estimators=["ipw"],
+        covariates=["x1"],
+        subgroups=["grp"],
+        cohort=c,
+    )
+    bad = [n for n in res.notes if "did not converge" in n]
+    assert len(bad) == 1 and "did not converge in grp=B (1 of its samples" in bad[0]
 
 
 def test_montecarlo_smoke():
@@ -645,254 +594,167 @@ def test_end_to_end_truth_on_synthetic_world(tmp_path, make_world, effect_scale)
         assert es.pretrend_p > 0.01
 
 
-def test_cached_designs_give_the_same_numbers_as_separate_calls():
-    c = _cohort(300, seed=4)
-    c["person_id"] = [f"p{i // 3}" for i in range(len(c))]
-    c["sex"] = np.where(np.arange(len(c)) % 2 == 0, "K", "M")
-    c["z_m3"] = c.y_m3 * 2 + 1
-    c.loc[c.index % 7 == 0, "z_m3"] = np.nan  # a different censoring pattern than y
-    kw = dict(horizons=[3], measures=["status"], estimators=["weighted_mean_diff", "regression_adjustment"])
-    kw |= dict(covariates=["x1", "x2"], subgroups=["sex"])
-    joint = estimate_effects(c, outcomes=["y", "z"], **kw).to_frame()
-    for o in ("y", "z"):
-        alone = estimate_effects(c, outcomes=[o], **kw).to_frame()
-        pd.testing.assert_frame_equal(joint[joint.outcome == o].reset_index(drop=True), alone)
+# -- alpha: the level of every interval ---------------------------------------------------------------------------
+#: z(α = 0.10) / z(α = 0.05) = 1.645 / 1.960, from scipy's normal quantiles.
+Z_RATIO = stats.norm.ppf(0.95) / stats.norm.ppf(0.975)
 
 
-def _weighted_censored_paths(pretrend: float) -> pd.DataFrame:
-    df = _matched_paths(pretrend)
-    rng = np.random.default_rng(7)
-    df["weights"] = rng.choice([0.5, 1.0, 2.0], len(df))
-    df.loc[rng.random(len(df)) < 0.1, "public_support"] = np.nan
-    return df
+def _half_widths(f: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    return (f["ci_upper"] - f["estimate"]).to_numpy(), (f["estimate"] - f["ci_lower"]).to_numpy()
 
 
-def test_event_study_fwl_equals_panelols():
-    # the FWL computation replaces linearmodels PanelOLS (two-way effects, weights, clustered, debiased):
-    # same coefficients, SEs, covariance and pre-trend test on an unbalanced, weighted panel
-    for pre in (0.0, 0.05):
-        df = _weighted_censored_paths(pre)
-        new = event_study(df, window=(-8, 8))
-        old = event_study(df, window=(-8, 8), engine="linearmodels")
-        assert list(new.cov.index) == list(old.cov.index)
-        np.testing.assert_allclose(new.table["estimate"], old.table["estimate"], rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(new.table["std_error"], old.table["std_error"], rtol=1e-9)
-        np.testing.assert_allclose(new.cov.to_numpy(), old.cov.to_numpy(), rtol=1e-8, atol=1e-15)
-        assert new.pretrend_df == old.pretrend_df
-        assert new.pretrend_wald == pytest.approx(old.pretrend_wald, rel=1e-9)
-
-
-def test_event_study_rejects_repeated_unit_months_and_unknown_engine():
-    df = _matched_paths(0.0)
-    with pytest.raises(InputError, match="repeated unit × month rows"):
-        event_study(pd.concat([df, df.iloc[:3]]), window=(-8, 8))
-    with pytest.raises(InputError, match="engine must be 'fwl' or 'linearmodels'"):
-        event_study(df, window=(-8, 8), engine="lsmr")
-
-
-def test_placebo_rows_equal_the_pivot_table_reference():
-    # the placebo checks now reshape with groupby/unstack (no product of the unit levels); they must give the
-    # same numbers as the former pivot_table(dropna=False) reshape
-    from finsam_effekt.estimation import _wmd
-
-    data, paths = _matched_pairs_world()
-    paths = paths.copy()
-    paths.loc[paths.index[::7], "public_support"] = np.nan
-    f = sensitivity_analysis(data, paths=paths, horizons=(3, 6)).to_frame()
-    v = f.set_index(["check", "outcome", "horizon_months", "statistic"])["value"]
-    unit = ["person_id", "ref_month", "treated"]
-    p = paths.assign(public_support=paths.public_support.where(~paths.censored.astype(bool)))
-    wide = p.pivot_table(
-        index=unit, columns="rel_month", values=["public_support"], aggfunc="first", dropna=False
+@pytest.mark.parametrize("se", ["cluster", "bootstrap"])
+def test_alpha_sets_the_level_of_every_interval(se):
+    assert Z_RATIO == pytest.approx(1.6448536 / 1.9599640, rel=1e-7)
+    c = _cohort(400, seed=2)
+    c["person_id"] = [f"p{i // 2}" for i in range(len(c))]
+    c["y_pre"] = 0.5 * c["x1"]
+    kw = dict(outcomes=["y"], horizons=[3], measures=["status"], covariates=["x1", "x2"], cohort=c, se=se)
+    kw |= dict(estimators=["weighted_mean_diff", "regression_adjustment", "matched_did", "ipw", "aipw"])
+    kw |= dict(n_boot=60, random_state=1)
+    r05 = estimate_effects(c, **kw)
+    r10 = estimate_effects(c, **kw, alpha=0.10)
+    f05, f10 = r05.to_frame(), r10.to_frame()
+    assert len(f05) == 5 and (r05.alpha, r10.alpha) == (0.05, 0.10)
+    pd.testing.assert_frame_equal(
+        f05.drop(columns=["ci_lower", "ci_upper"]), f10.drop(columns=["ci_lower", "ci_upper"])
     )
-    base = p.drop_duplicates(unit).set_index(unit)[["weights"]].reindex(wide.index).reset_index()
-    for r in (-6, -12):
-        est, se, _, _ = _wmd(
-            base, wide[("public_support", r)].to_numpy(float), "treated", "weights", "person_id"
-        )
-        assert v[("placebo_outcome", "public_support", r, "estimate")] == est
-        assert v[("placebo_outcome", "public_support", r, "std_error")] == se
+    for w05, w10 in zip(_half_widths(f05), _half_widths(f10), strict=True):
+        assert (w05 > 0).all()
+        np.testing.assert_allclose(w10 / w05, Z_RATIO, rtol=1e-12)
+    # conf_int takes any level; by default the results' own
+    cols = ["ci_lower", "ci_upper"]
+    pd.testing.assert_frame_equal(r05.conf_int(0.10)[cols], f10[cols], rtol=1e-14)
+    pd.testing.assert_frame_equal(r10.conf_int()[cols], f10[cols])
+    pd.testing.assert_frame_equal(r10.conf_int(0.05)[cols], f05[cols], rtol=1e-14)
+    assert list(r05.conf_int().columns) == [
+        "outcome",
+        "horizon_months",
+        "measure",
+        "subgroup",
+        "estimator",
+        *cols,
+    ]
+    assert "90% CI" in r10.summary() and "95% CI" in r05.summary()
 
 
-def test_sample_design_rows_equal_design_of_the_subset():
-    from finsam_effekt.estimation import _design, _SampleDesign
-
-    rng = np.random.default_rng(5)
-    n = 300
-    df = pd.DataFrame(
+def test_alpha_sets_the_level_of_abadie_imbens_intervals():
+    d = pd.DataFrame(
         {
-            "a": rng.normal(size=n),
-            "edu": rng.choice(["high", "low", "mid", None], n),  # missing becomes a level
-            "reg": rng.choice(["q", "r"], n),
-            "flat": 2.0,  # constant: dropped
+            "person_id": list("abcde"),
+            "treated": [1, 1, 1, 0, 0],
+            "y_m3": [3.0, 5.0, 4.0, 1.0, 2.0],
+            "distance": [0.1, 0.2, 0.9, 0.15, 0.8],
+            "weights": [1.0, 1.0, 1.0, 4 / 3, 2 / 3],
         }
     )
-    covs = ["a", "edu", "reg", "flat"]
-    src = _SampleDesign(df, covs)
-    subsets = {
-        "all": None,
-        "random half": rng.random(n) < 0.5,
-        "first level absent": (df["edu"] != "high").to_numpy(),  # another level becomes the dropped one
-        "one level of reg": (df["reg"] == "q").to_numpy(),  # reg's dummy vanishes
-    }
-    for name, keep in subsets.items():
-        ref = _design(df if keep is None else df[keep], covs)
-        got = src.rows(keep)
-        assert got.shape == ref.shape and np.array_equal(got, ref), name
-    df.loc[3, "a"] = np.nan
-    with pytest.raises(InputError, match=r"covariate\(s\) \['a'\] have missing values"):
-        _SampleDesign(df, covs).rows(None)
-    assert _SampleDesign(df, covs).rows(np.arange(n) != 3).shape[0] == n - 1  # the NaN row not kept: fine
+    pairs = pd.DataFrame({"treated_row": [0, 1, 2], "control_row": [3, 3, 4]})
+    kw = dict(outcomes=["y"], horizons=[3], measures=["status"], estimators=["weighted_mean_diff"])
+    kw |= dict(se="abadie_imbens", pairs=pairs)
+    f05 = estimate_effects(d, **kw).to_frame()
+    f10 = estimate_effects(d, **kw, alpha=0.10).to_frame()
+    for w05, w10 in zip(_half_widths(f05), _half_widths(f10), strict=True):
+        np.testing.assert_allclose(w10 / w05, Z_RATIO, rtol=1e-12)
 
 
-def test_ipw_aipw_shared_fits_equal_the_reference_per_estimate():
-    """The fast path (one propensity/outcome-model fit per sample and kept rows, shared by outcomes, horizons and
-    both estimators) gives the numbers of the straightforward ``_dr_att`` on each estimate's kept rows."""
-    from finsam_effekt.estimation import _design, _dr_att
+# -- settings and the registry ------------------------------------------------------------------------------------
+def test_options_object_and_keyword_settings_are_the_same_call():
+    from dataclasses import FrozenInstanceError
 
-    c = _cohort(900, seed=6)
-    c["person_id"] = [f"p{i // 3}" for i in range(len(c))]  # persons recur: clusters of 3 rows
-    c["sex"] = np.where(np.arange(len(c)) % 2 == 0, "K", "M")
-    c["edu"] = np.where(np.arange(len(c)) % 5 == 0, "low", "high")
-    c["y_m6"] = c["y_m3"] + 0.5 * c["x1"]
-    c.loc[c.index % 6 == 0, "y_m6"] = np.nan  # censored at 6 months: other kept rows, other fit
-    c["z_m3"] = c["y_m3"] ** 2
-    c["z_m6"] = c["y_m6"] - c["x2"]
-    covs = ["x1", "x2", "edu"]
-    res = estimate_effects(
-        c,
-        outcomes=["y", "z"],
-        horizons=[3, 6],
-        measures=["status"],
-        estimators=["ipw", "aipw"],
-        covariates=covs,
-        subgroups=["sex"],
-        cohort=c,
+    from finsam_effekt.estimation import EffectOptions
+
+    d = _toy()
+    opts = EffectOptions(outcomes=["public_support"], horizons=[3], estimators=["weighted_mean_diff"])
+    assert opts.outcomes == ("public_support",) and opts.horizons == (3,)  # sequences become tuples
+    by_kw = estimate_effects(d, outcomes=["public_support"], horizons=[3], estimators=["weighted_mean_diff"])
+    pd.testing.assert_frame_equal(estimate_effects(d, opts).to_frame(), by_kw.to_frame())
+    # keyword settings replace the options' fields
+    sub = estimate_effects(d, opts, cluster="subclass", alpha=0.1)
+    assert sub.cluster == "subclass" and sub.alpha == 0.1 and opts.cluster == "person_id"
+    with pytest.raises(FrozenInstanceError):
+        opts.se = "bootstrap"
+    with pytest.raises(TypeError, match=r"unknown setting\(s\) \['horizon'\]"):
+        estimate_effects(d, horizon=[3])
+    with pytest.raises(ConfigError, match=r"estimate_effects: se must be one of \['cluster', 'bootstrap', "):
+        estimate_effects(d, se="robust")
+    with pytest.raises(ConfigError, match=r"estimate_effects: measures must be one of .*; got \['level'\]"):
+        estimate_effects(d, measures=["level"])
+    with pytest.raises(ConfigError, match="alpha must be between 0 and 1"):
+        estimate_effects(d, alpha=5)
+    with pytest.raises(ConfigError, match="se='bootstrap' needs n_boot >= 2"):
+        estimate_effects(d, se="bootstrap", n_boot=1)
+
+
+def test_registry_covers_every_estimator_with_its_sample_and_labels():
+    from finsam_effekt import options
+    from finsam_effekt.estimation import (
+        COHORT_ESTIMATORS,
+        MATCHED_ESTIMATORS,
+        PANEL_ESTIMATORS,
+        REGISTRY,
+        SAMPLE_KINDS,
+        estimators_on,
     )
-    f = res.to_frame()
-    assert len(f) == 2 * 2 * 2 * 3  # estimators × outcomes × horizons × (all, K, M)
-    for r in f.itertuples():
-        sub = c if r.subgroup == "all" else c[c["sex"] == r.subgroup.split("=")[1]]
-        y = sub[f"{r.outcome}_m{r.horizon_months}"].to_numpy(float)
-        ok = np.isfinite(y)
-        s = sub[ok]
-        att, psi = _dr_att(
-            y[ok], s["treated"].to_numpy(float), _design(s, covs), np.ones(ok.sum()), r.estimator == "aipw"
+
+    assert tuple(REGISTRY) == options.ESTIMATORS
+    for name, entry in REGISTRY.items():
+        assert entry.name == name and entry.sample in SAMPLE_KINDS and callable(entry.fit)
+        assert entry.label_sv and entry.label_en and entry.description
+    assert MATCHED_ESTIMATORS == ("weighted_mean_diff", "regression_adjustment", "matched_did")
+    assert COHORT_ESTIMATORS == ("ipw", "aipw") == estimators_on("cohort")
+    assert PANEL_ESTIMATORS == ("cs_did",)
+    assert REGISTRY["aipw"].label_en == "doubly robust (AIPW)"
+
+
+def test_a_new_estimator_is_a_fit_function_and_a_registry_entry(monkeypatch):
+    """The plug-in contract: an estimator registered (and named in the vocabulary) runs through estimate_effects
+    with the same loop, cluster coding and results as the built-in ones."""
+    from finsam_effekt.estimation import Estimate, effects, registry, settings
+    from finsam_effekt.estimation.sample import fit_cells
+
+    def fit_unweighted(sample, context):
+        def one(cell):
+            y = cell.values()
+            d = cell.rows[context.options.treatment].to_numpy(float)
+            ok = np.isfinite(y)
+            t, c = ok & (d == 1), ok & (d == 0)
+            if not t.any() or not c.any():
+                return None
+            m1, m0 = y[t].mean(), y[c].mean()
+            psi = np.where(d == 1, (y - m1) / t.sum(), -(y - m0) / c.sum())[ok]
+            return Estimate(
+                **cell.labels(),
+                estimator="unweighted_mean_diff",
+                estimate=m1 - m0,
+                n_treated=int(t.sum()),
+                n_control=int(c.sum()),
+                rows=cell.clusters[ok],
+                psi=psi,
+            )
+
+        return fit_cells(sample, context, "unweighted_mean_diff", one)
+
+    entry = registry.Estimator(
+        "unweighted_mean_diff", "matched", fit_unweighted, "oviktad", "unweighted", "…"
+    )
+    monkeypatch.setattr(effects, "REGISTRY", {**registry.REGISTRY, entry.name: entry})
+    monkeypatch.setattr(settings, "ESTIMATORS", (*settings.ESTIMATORS, entry.name))  # options.Estimator
+    d = _toy()
+    f = (
+        estimate_effects(
+            d,
+            outcomes=["public_support"],
+            horizons=[3],
+            measures=["status"],
+            estimators=["weighted_mean_diff", "unweighted_mean_diff"],
+            weights=None,
         )
-        sums = pd.Series(psi).groupby(s["person_id"].to_numpy()).sum()
-        g = len(sums)
-        se = np.sqrt(g / (g - 1) * np.sum(sums**2))
-        assert r.estimate == pytest.approx(att, rel=1e-10, abs=1e-12)
-        assert r.std_error == pytest.approx(se, rel=1e-10)
-        assert (r.n_treated, r.n_control) == (int(s["treated"].sum()), int((s["treated"] == 0).sum()))
-
-
-def _cs_reference(panel: pd.DataFrame, outcome: str, e: int) -> tuple[float, pd.Series]:
-    """θ(e) and ψ per person by the straightforward loop over groups (the implementation before the vectorised
-    one): dense units × months matrix, NaN where a unit-month is absent."""
-    ids, index = pd.factorize(panel["person_id"])
-    t = (
-        panel["month"].str[:4].astype(int).to_numpy() * 12
-        + panel["month"].str[5:7].astype(int).to_numpy()
-        - 1
+        .to_frame()
+        .set_index("estimator")
     )
-    t0 = t.min()
-    y = np.full((len(index), t.max() - t0 + 1), np.nan)
-    y[ids, t - t0] = panel[outcome].to_numpy(float)
-    ft = panel.drop_duplicates("person_id").set_index("person_id")["first_treated"].reindex(index)
-    g_rel = np.array(
-        [10**9 if f is None or pd.isna(f) else int(f[:4]) * 12 + int(f[5:7]) - 1 - t0 for f in ft]
-    )
-    atts, ns, psis = [], [], []
-    for g in np.unique(g_rel[(g_rel >= 1) & (g_rel < y.shape[1])]):
-        if g + e >= y.shape[1]:
-            continue
-        dy = y[:, g + e] - y[:, g - 1]
-        tr = np.isfinite(dy) & (g_rel == g)
-        co = np.isfinite(dy) & (g_rel > g + e)
-        if tr.sum() == 0 or co.sum() == 0:
-            continue
-        psi = np.zeros(len(index))
-        psi[tr] = (dy[tr] - dy[tr].mean()) / tr.sum()
-        psi[co] = -(dy[co] - dy[co].mean()) / co.sum()
-        atts.append(dy[tr].mean() - dy[co].mean())
-        ns.append(tr.sum())
-        psis.append(psi)
-    w = np.asarray(ns, float) / np.sum(ns)
-    return float(np.dot(w, atts)), pd.Series(
-        np.sum([a * p for a, p in zip(w, psis, strict=True)], axis=0), index=index
-    )
-
-
-def _censored_staggered_panel() -> pd.DataFrame:
-    panel, _ = _staggered_panel(noise=0.5, seed=3)
-    rng = np.random.default_rng(8)
-    # censoring: some persons leave (death/emigration) or arrive later; a few zero months are absent (sparse)
-    t = panel["t"].to_numpy()
-    pid = panel["person_id"].str[1:].astype(int).to_numpy()
-    gone = np.where(pid % 7 == 0, 20 + pid % 10, 99)
-    arrive = np.where(pid % 11 == 0, 3 + pid % 5, 0)
-    keep = (t < gone) & (t >= arrive)
-    panel = panel[keep].copy()
-    panel.loc[rng.random(len(panel)) < 0.3, "benefit_sek"] = 0.0
-    return panel
-
-
-def test_callaway_santanna_equals_the_group_loop_reference():
-    panel = _censored_staggered_panel()
-    res = callaway_santanna(panel, outcomes=["benefit_sek"], horizons=(1, 2, 3, 6), measures=("status",))
-    f = res.to_frame().set_index("horizon_months")
-    for e in (1, 2, 3, 6):
-        est, psi = _cs_reference(panel, "benefit_sek", e)
-        g = int((psi != 0).sum())
-        se = np.sqrt(g / (g - 1) * np.sum(psi**2))
-        assert f.loc[e, "estimate"] == pytest.approx(est, rel=1e-12)
-        assert f.loc[e, "std_error"] == pytest.approx(se, rel=1e-10)
-
-
-def test_callaway_santanna_sparse_panel_with_units_equals_dense_panel():
-    dense = _censored_staggered_panel()
-    first = dense.groupby("person_id").agg(
-        first_treated=("first_treated", "first"), observed_from=("month", "min"), observed_to=("month", "max")
-    )
-    units = first.reset_index()
-    units.loc[len(units)] = ["p_gone", None, "2020-05", "2020-04"]  # no observed month: left out
-    # the sparse panel: only non-zero rows, plus rows outside a unit's range and of unknown persons (ignored)
-    sparse = dense.loc[dense["benefit_sek"] != 0, ["person_id", "month", "benefit_sek"]]
-    noise = pd.DataFrame(
-        {"person_id": ["p0", "nobody"], "month": ["2016-01", "2019-05"], "benefit_sek": [50.0, 7.0]}
-    )
-    sparse = pd.concat([noise, sparse], ignore_index=True)
-    kw = dict(outcomes=["benefit_sek"], horizons=(3, 6), measures=("status", "cumulative"))
-    a = callaway_santanna(dense, **kw).to_frame()
-    b = callaway_santanna(sparse, units=units, **kw).to_frame()
-    pd.testing.assert_frame_equal(a, b, rtol=1e-12)
-    # through estimate_effects: clusters are the units (persons without any panel row included)
-    m = pd.DataFrame(
-        {"person_id": ["p1", "p2"], "treated": [1, 0], "weights": 1.0, "benefit_sek_m3": [0.0, 1.0]}
-    )
-    sel = dict(outcomes=["benefit_sek"], horizons=[3], measures=["status"], estimators=["cs_did"])
-    c = estimate_effects(m, panel=sparse, panel_units=units, **sel).to_frame()
-    assert c.estimate.iloc[0] == pytest.approx(a.estimate.iloc[0], rel=1e-12)
-    assert c.std_error.iloc[0] == pytest.approx(a.std_error.iloc[0], rel=1e-12)
-    with pytest.raises(InputError, match="units: person_id must be unique"):
-        callaway_santanna(sparse, units=pd.concat([units, units]), **kw)
-
-
-def test_ipw_notes_a_propensity_logit_that_does_not_converge():
-    c = _cohort(600, seed=9)
-    c["grp"] = np.where(np.arange(len(c)) % 2 == 0, "A", "B")
-    b = c["grp"] == "B"
-    c.loc[b, "treated"] = (c.loc[b, "x1"] > 0).astype(int)  # x1 separates treatment completely in B
-    res = estimate_effects(
-        c,
-        outcomes=["y"],
-        horizons=[3],
-        measures=["status"],
-        estimators=["ipw"],
-        covariates=["x1"],
-        subgroups=["grp"],
-        cohort=c,
-    )
-    bad = [n for n in res.notes if "did not converge" in n]
-    assert len(bad) == 1 and "did not converge in grp=B (1 of its samples" in bad[0]
+    assert f.loc["unweighted_mean_diff", "estimate"] == pytest.approx(1 / 3 - 3 / 4)
+    assert f.loc["unweighted_mean_diff", "estimate"] == pytest.approx(f.loc["weighted_mean_diff", "estimate"])
+    # CR1 without the regression factor (n−1)/(n−p): the two SEs differ by exactly that factor
+    n, p = len(d), 2
+    ratio = f.loc["weighted_mean_diff", "std_error"] / f.loc["unweighted_mean_diff", "std_error"]
+    assert ratio == pytest.approx(np.sqrt((n - 1) / (n - p)), rel=1e-12)

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from finsam_effekt.estimation import estimate_effects
+from finsam_effekt.estimation import COHORT_ESTIMATORS, MATCHED_ESTIMATORS, REGISTRY, estimate_effects
 from finsam_effekt.matching import estimate_propensity, match_nearest
 
 N_MONTHS = 48
@@ -43,7 +43,8 @@ ENTRY_MONTHS = 12
 HORIZONS = (3, 6, 12)
 OUTCOMES = ("public_support", "benefit_sek")
 COVARIATES = ["ps_last", "ps_months_3", "ps_months_12", "x"]
-ESTIMATORS = ("weighted_mean_diff", "regression_adjustment", "matched_did", "ipw", "aipw")
+#: Every estimator on the matched sample and on the unmatched cohort (the registry's ``sample``).
+ESTIMATORS = MATCHED_ESTIMATORS + COHORT_ESTIMATORS
 
 
 def _logistic(z: np.ndarray) -> np.ndarray:
@@ -144,10 +145,7 @@ def one_replication(seed: int, n_persons: int = 3000, effect: float = 0.8) -> pd
         truth[name] = {c[5:]: float(t[c].mean()) for c in t.columns if c.startswith("true_")}
     col = np.where(res["measure"] == "status", "_m", "_cum")
     keys = res["outcome"] + col + res["horizon_months"].astype(str)
-    res["truth"] = [
-        truth["cohort" if e in ("ipw", "aipw") else "matched"][k]
-        for e, k in zip(res["estimator"], keys, strict=True)
-    ]
+    res["truth"] = [truth[REGISTRY[e].sample][k] for e, k in zip(res["estimator"], keys, strict=True)]
     res["rep"] = seed
     return res
 

@@ -28,14 +28,14 @@ import pandas as pd
 from finsam_effekt import pipeline as pl
 from finsam_effekt.cohort import censor_at_later_start
 from finsam_effekt.config import AnalysisConfig, load_config
-from finsam_effekt.estimation import estimate_effects, event_study
+from finsam_effekt.estimation import MATCHED_ESTIMATORS, estimate_effects, event_study
 from finsam_effekt.options import MEASURES
 from finsam_effekt.panel import horizon_outcomes
 from finsam_effekt.pipeline.stages import outcome_sources
 from finsam_effekt.schema import OUTCOMES, outcome_column
 
-#: The estimators the command reports (the matched ones of ``estimation.estimate_effects``).
-ESTIMATORS = ("weighted_mean_diff", "regression_adjustment", "matched_did")
+#: The estimators the command reports: those on the matched sample (``estimation.REGISTRY``).
+ESTIMATORS = MATCHED_ESTIMATORS
 
 
 def prepare(config: Path | AnalysisConfig, stage: str = "outcomes") -> pl.StageResults:

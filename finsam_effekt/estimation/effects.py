@@ -1,0 +1,193 @@
+"""The entry point of the effects stage: check the inputs once, prepare each sample, dispatch through the registry.
+
+:func:`estimate_effects` resolves its settings into one :class:`~finsam_effekt.estimation.settings.EffectOptions`,
+checks the tables the chosen estimators need, codes the clusters of every sample once (so that estimates of
+different samples, outcomes and subgroups stack into one joint covariance), draws the bootstrap clusters once,
+and hands each estimator the sample its registry entry names.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..schema import OUTCOMES, outcome_column
+from .inference import bootstrap_counts, one_blas_thread
+from .registry import REGISTRY
+from .results import EffectResults, Estimate
+from .sample import FitContext, Sample, Subgroup, require_columns, subgroups_of
+from .settings import EffectOptions
+
+#: The estimand of the matched-sample estimators, in words (``EffectResults.estimand``).
+ESTIMAND = (
+    "ATT: effect of starting an insats in month u, among participants, vs not starting in u "
+    "(matched risk-set controls)"
+)
+
+
+@one_blas_thread
+def estimate_effects(
+    data: pd.DataFrame,
+    options: EffectOptions | None = None,
+    *,
+    cohort: pd.DataFrame | None = None,
+    panel: pd.DataFrame | None = None,
+    panel_units: pd.DataFrame | None = None,
+    pre_period: pd.DataFrame | None = None,
+    pairs: object | None = None,
+    **settings: object,
+) -> EffectResults:
+    """ATT of starting an insats on each outcome at each horizon, by several estimators, with inference.
+
+    One call, inference as an option (linearmodels/pyfixest style)::
+
+        res = estimate_effects(matched, horizons=(3, 6, 12), se="cluster", cluster="person_id", alpha=0.05)
+        res.summary(); res.to_frame(); res.conf_int(0.1); res.cov("weighted_mean_diff"); res.draws(...)
+
+    Parameters
+    ----------
+    data : the matched analysis table as ``MatchResult.matched_data()`` gives it (``person_id``, ``ref_month``,
+        ``treated`` 0/1, ``weights``, ``subclass``, covariates) joined with the horizon outcomes of
+        ``panel.horizon_outcomes``: ``{o}_m{k}`` (status in month u+k) and ``{o}_cum{k}`` (sum over months
+        u+1..u+k); NaN when censored. Rows with a NaN outcome are dropped *per outcome* and the remaining n is
+        reported.
+    options : the settings as one :class:`EffectOptions`; keyword ``settings`` replace its fields.
+    cohort : the unmatched cohort (treated and every candidate control person-month) with the same horizon
+        outcomes, for the estimators on the ``"cohort"`` sample (``ipw``, ``aipw``).
+    panel, panel_units : for the ``"panel"`` estimators (``cs_did``): the long person × month table and optionally
+        its units (person, first start, observed months), which makes ``panel`` sparse — see
+        :func:`~finsam_effekt.estimation.callaway_santanna` (``units``).
+    pre_period : the ``outcome_paths`` table, for ``matched_did`` without ``{o}_pre`` columns
+        (:func:`~finsam_effekt.estimation.pre_period_means`).
+    pairs : for ``se="abadie_imbens"``: the ``MatchResult``, or a table with one row per match, ``treated_row``
+        and ``control_row`` = index labels of ``data``.
+    **settings : fields of :class:`EffectOptions`: ``outcomes``, ``horizons``, ``measures``, ``estimators``,
+        ``treatment``, ``weights``, ``covariates``, ``se``, ``cluster``, ``subgroups``, ``n_boot``,
+        ``random_state``, ``distance``, ``horizon_weights``, ``alpha``. Each estimator's definition, reference
+        and sample is in ``estimation.REGISTRY``.
+
+    Returns
+    -------
+    EffectResults
+    """
+    opts = EffectOptions.of(options, **settings)
+    entries = [REGISTRY[name] for name in opts.estimators]
+    kinds = {e.sample for e in entries}
+    frames = _checked_frames(opts, kinds, data, cohort, panel)
+    source = frames["cohort"] if "cohort" in kinds and "matched" not in kinds else data
+    opts = _with_outcomes(opts, source, with_panel="panel" in kinds)
+    samples, cluster_index = _samples(opts, kinds, frames, panel, panel_units)
+    boot = None
+    if opts.se == "bootstrap":
+        boot = bootstrap_counts(len(cluster_index), opts.n_boot, opts.random_state)
+    context = FitContext(
+        options=opts, cluster_index=cluster_index, boot_counts=boot, pre_period=pre_period, pairs=pairs
+    )
+    estimates: list[Estimate] = []
+    notes: list[str] = []
+    for entry in entries:
+        fitted = entry.fit(samples[entry.sample], context)
+        estimates += fitted.estimates
+        notes += fitted.notes
+    bootstrap = opts.se == "bootstrap"
+    return EffectResults(
+        estimates=tuple(estimates),
+        se_type=opts.se,
+        cluster=opts.cluster,
+        estimand=ESTIMAND,
+        clusters=cluster_index,
+        alpha=opts.alpha,
+        n_boot=opts.n_boot if bootstrap else None,
+        random_state=opts.random_state if bootstrap else None,
+        notes=tuple(notes),
+    )
+
+
+def _checked_frames(
+    opts: EffectOptions,
+    kinds: set[str],
+    data: pd.DataFrame,
+    cohort: pd.DataFrame | None,
+    panel: pd.DataFrame | None,
+) -> dict[str, pd.DataFrame]:
+    """The row samples the estimators need (the matched ``data`` always, the cohort when asked for), checked:
+    treatment 0/1, cluster, covariate and weight columns present; a missing cohort or panel is an error."""
+    frames: dict[str, pd.DataFrame] = {"matched": data}
+    for kind, given in (("cohort", cohort), ("panel", panel)):
+        if kind in kinds and given is None:
+            names = [n for n in opts.estimators if REGISTRY[n].sample == kind]
+            what = (
+                "the unmatched cohort: pass cohort= (the cohort table joined with horizon outcomes)"
+                if kind == "cohort"
+                else "the panel: pass panel= (long person × month table, see callaway_santanna)"
+            )
+            raise InputError(f"estimator(s) {names} run on {what}")
+    if "cohort" in kinds:
+        frames["cohort"] = cohort
+    for kind, df in frames.items():
+        require_columns(df, [opts.treatment, opts.cluster], f"{kind} data")
+        vals = set(pd.unique(df[opts.treatment].dropna()))
+        if not vals <= {0, 1}:
+            raise InputError(
+                f"{kind} data: treatment column {opts.treatment!r} must be 0/1, found {sorted(vals)[:5]}"
+            )
+        require_columns(df, opts.covariates, f"{kind} data")
+    if "matched" in kinds and opts.weights is not None:
+        require_columns(data, [opts.weights], "matched data")
+    return frames
+
+
+def _samples(
+    opts: EffectOptions,
+    kinds: set[str],
+    frames: dict[str, pd.DataFrame],
+    panel: pd.DataFrame | None,
+    panel_units: pd.DataFrame | None,
+) -> tuple[dict[str, Sample], pd.Index]:
+    """Each sample the estimators need, with one global cluster coding (so that estimates of different samples,
+    outcomes and subgroups stack into one joint covariance); returns the samples and the cluster labels."""
+    keys = [frames[k][opts.cluster].astype(str) for k in frames]
+    if "panel" in kinds:  # a sparse panel lacks persons without activity: its units list every person
+        ids = panel_units["person_id"] if panel_units is not None and "person_id" in panel_units else None
+        if ids is None and "person_id" in panel:
+            ids = panel["person_id"]
+        if ids is not None:
+            keys.append(ids.astype(str))
+    codes, cluster_index = pd.factorize(pd.concat(keys, ignore_index=True))
+    offsets = np.cumsum([0] + [len(k) for k in keys])
+    samples: dict[str, Sample] = {}
+    for i, kind in enumerate(frames):
+        if kind in kinds:
+            on_matched = kind == "matched"
+            samples[kind] = Sample(
+                kind=kind,
+                frame=frames[kind],
+                clusters=codes[offsets[i] : offsets[i + 1]],
+                subgroups=subgroups_of(frames[kind], opts.subgroups, opts.treatment),
+                # the cohort estimators weight by their own propensity model, not by the matching weights
+                weights=opts.weights if on_matched else None,
+                horizon_weights=opts.horizon_weights if on_matched else None,
+            )
+    if "panel" in kinds:
+        samples["panel"] = Sample(kind="panel", frame=panel, subgroups=(Subgroup("all"),), units=panel_units)
+    return samples, cluster_index
+
+
+def _with_outcomes(opts: EffectOptions, source: pd.DataFrame, with_panel: bool) -> EffectOptions:
+    """``opts`` with ``outcomes`` resolved: as given, or every ``schema.OUTCOMES`` with a horizon column in
+    ``source`` (the matched data, or the cohort when no matched estimator runs); none found is an error unless a
+    panel estimator runs (it finds its outcomes in the panel)."""
+    if opts.outcomes is not None:
+        return opts
+    found = tuple(
+        o
+        for o in OUTCOMES
+        if any(outcome_column(o, k, m) in source for k in opts.horizons for m in opts.measures)
+    )
+    if not found and not with_panel:
+        raise InputError(
+            "no horizon outcome columns found (expected e.g. 'public_support_m3'); join "
+            "panel.horizon_outcomes onto the matched data first"
+        )
+    return EffectOptions.of(opts, outcomes=found)

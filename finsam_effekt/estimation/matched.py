@@ -1,0 +1,172 @@
+"""Estimators on the matched sample: weighted mean difference, regression adjustment, matched difference-in-differences.
+
+All three are the coefficient of ``treated`` in a weighted least-squares regression on the matched rows (the
+matching weights as regression weights), with influence contributions for CR1 and the cluster bootstrap
+(``inference.wls_influence``, ``inference.wls_bootstrap``):
+
+* ``weighted_mean_diff`` — ``y ~ treated``: ATT = Σ_T w y / Σ_T w − Σ_C w y / Σ_C w (MatchIt; Ho, Imai, King &
+  Stuart 2011); ``se="abadie_imbens"`` replaces its SE by the Abadie & Imbens (2006) matching variance.
+* ``regression_adjustment`` — ``y ~ treated + covariates`` (Ho, Imai, King & Stuart 2007, "matching as
+  preprocessing"); the covariates coded by ``design.design_matrix``'s rules.
+* ``matched_did`` — the weighted mean difference of ``y − ȳ_pre``, ȳ_pre the unit's mean over u−12..u−1
+  (cumulative k: ``y_cum − k ȳ_pre``), from ``{o}_pre`` columns or the ``outcome_paths`` table
+  (:func:`pre_period_means`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..schema import OUTCOMES
+from .inference import (
+    abadie_imbens_from_pairs,
+    independent_wls_columns,
+    wls_bootstrap,
+    wls_influence,
+)
+from .results import Estimate
+from .sample import Cell, FitContext, Fitted, Sample, SampleDesign, fit_cells, require_columns
+
+
+def _wls_cell(
+    cell: Cell, context: FitContext, estimator: str, y: np.ndarray, adjust: bool
+) -> Estimate | None:
+    """The coefficient of treatment in WLS of ``y`` on (1, treatment[, covariates]) over the cell's kept rows."""
+    opts = context.options
+    w = cell.weights
+    ok = np.isfinite(y) & (w > 0)
+    d = cell.rows[opts.treatment].to_numpy(dtype=float)
+    cl = cell.clusters
+    all_ok = bool(ok.all())
+    if not all_ok:
+        y, w, cl, d = y[ok], w[ok], cl[ok], d[ok]
+    n_t, n_c = int((d == 1).sum()), int((d == 0).sum())
+    if n_t == 0 or n_c == 0:
+        return None
+    # the design, its reduction to independent columns and (X'WX)⁻¹ depend only on the rows kept, not on the
+    # outcome: built once per subgroup and set of kept rows, reused for every outcome, horizon and measure (and
+    # the cached cluster codes are one array, whose clusters the results count once)
+    key = ("wls", adjust, ok.tobytes(), w.tobytes())
+    hit = cell.cache.get(key)
+    if hit is None:
+        x = np.column_stack([np.ones(len(y)), d])
+        if adjust:
+            if "design" not in cell.cache:
+                cell.cache["design"] = SampleDesign(cell.rows, opts.covariates)
+            x = np.column_stack([x, cell.cache["design"].rows(None if all_ok else ok)])
+        x, c = independent_wls_columns(x, w, 1)
+        bread = np.linalg.inv(x.T @ (x * w[:, None]))
+        hit = cell.cache[key] = (x, c, bread, cl)
+    x, c, bread, cl = hit
+    est, psi, n_params = wls_influence(y, x, w, c, bread=bread)
+    boot = None if context.boot_counts is None else wls_bootstrap(y, x, w, c, cl, context.boot_counts)
+    return Estimate(
+        **cell.labels(),
+        estimator=estimator,
+        estimate=est,
+        n_treated=n_t,
+        n_control=n_c,
+        rows=cl,
+        psi=psi,
+        n_params=n_params,
+        boot=boot,
+    )
+
+
+def fit_weighted_mean_diff(sample: Sample, context: FitContext) -> Fitted:
+    """``weighted_mean_diff`` on the matched sample (CR1, bootstrap or Abadie–Imbens SE)."""
+    opts = context.options
+
+    def one(cell: Cell) -> Estimate | None:
+        e = _wls_cell(cell, context, "weighted_mean_diff", cell.values(), adjust=False)
+        if e is not None and opts.se == "abadie_imbens":
+            se = abadie_imbens_from_pairs(
+                cell.rows, cell.column, opts.treatment, context.pairs, opts.distance
+            )
+            e = dataclasses.replace(e, se_override=se)
+        return e
+
+    return fit_cells(sample, context, "weighted_mean_diff", one)
+
+
+def fit_regression_adjustment(sample: Sample, context: FitContext) -> Fitted:
+    """``regression_adjustment`` on the matched sample (without covariates: the weighted mean difference)."""
+    adjust = bool(context.options.covariates)
+    return fit_cells(
+        sample,
+        context,
+        "regression_adjustment",
+        lambda cell: _wls_cell(cell, context, "regression_adjustment", cell.values(), adjust=adjust),
+    )
+
+
+def fit_matched_did(sample: Sample, context: FitContext) -> Fitted:
+    """``matched_did`` on the matched sample: the pre-period means joined from ``pre_period=`` when given."""
+    outcomes = list(context.options.outcomes)
+    data = sample.frame
+    need = [f"{o}_pre" for o in outcomes]
+    if context.pre_period is not None:
+        pre = pre_period_means(context.pre_period, outcomes)
+        on = [k for k in ("person_id", "ref_month", "treated") if k in pre and k in data]
+        merged = data.drop(columns=[c for c in need if c in data]).merge(pre, on=on, how="left")
+        merged.index = data.index
+        sample = dataclasses.replace(sample, frame=merged, scratch={})
+    missing = [c for c in need if c not in sample.frame]
+    if missing:
+        raise InputError(
+            f"matched_did needs pre-period mean columns {missing[:3]}...: pass pre_period=<outcome_paths "
+            "table> or add '{outcome}_pre' columns (mean over months u-12..u-1)"
+        )
+
+    def one(cell: Cell) -> Estimate | None:
+        pre = cell.rows[f"{cell.outcome}_pre"].to_numpy(dtype=float)
+        y = cell.values() - (cell.horizon * pre if cell.measure == "cumulative" else pre)
+        return _wls_cell(cell, context, "matched_did", y, adjust=False)
+
+    return fit_cells(sample, context, "matched_did", one)
+
+
+def pre_period_means(
+    paths: pd.DataFrame,
+    outcomes: Sequence[str] | None = None,
+    window: tuple[int, int] = (-12, -1),
+    keys: Sequence[str] = ("person_id", "ref_month", "treated"),
+    suffix: str = "_pre",
+) -> pd.DataFrame:
+    """Each unit's mean outcome over ``rel_month`` in ``window`` (default u−12..u−1) from ``outcome_paths``.
+
+    Returns ``keys`` plus ``{o}{suffix}`` per outcome; the mean is over uncensored months (NaN if none).
+    """
+    outcomes = [o for o in (outcomes or OUTCOMES) if o in paths]
+    require_columns(paths, [*keys, "rel_month", *outcomes], "outcome paths")
+    p = paths[(paths["rel_month"] >= window[0]) & (paths["rel_month"] <= window[1])]
+    if "censored" in p:
+        p = p[~p["censored"].astype(bool)]
+    out = p.groupby(list(keys), sort=False, dropna=False)[outcomes].mean().reset_index()
+    return out.rename(columns={o: f"{o}{suffix}" for o in outcomes})
+
+
+def weighted_mean_difference(
+    df: pd.DataFrame, y: np.ndarray, treatment: str, weights: str | None, cluster: str
+) -> tuple[float, float, int, int]:
+    """Weighted difference in means of ``y`` (one value per row of ``df``) with its CR1 SE clustered by
+    ``cluster``: (estimate, SE, n treated, n control); rows with a missing ``y`` or zero weight are left out and
+    the estimate is NaN without treated or without controls. A plain-array form of ``weighted_mean_diff`` for
+    outcomes that are no horizon column (the placebo checks of the sensitivity analysis)."""
+    w = np.ones(len(df)) if weights is None or weights not in df else df[weights].to_numpy(float)
+    ok = np.isfinite(y) & (w > 0)
+    d = df[treatment].to_numpy(float)[ok]
+    if d.min() == d.max():
+        return float("nan"), float("nan"), int((d == 1).sum()), int((d == 0).sum())
+    est, psi, p = wls_influence(y[ok], np.column_stack([np.ones(ok.sum()), d]), w[ok])
+    cl = pd.factorize(df[cluster].astype(str).to_numpy()[ok])[0]
+    s = np.bincount(cl, weights=psi)
+    g, n = len(s), int(ok.sum())
+    se = math.sqrt(g / (g - 1) * (n - 1) / (n - p) * float(np.sum(s**2))) if g > 1 else float("nan")
+    return est, se, int((d == 1).sum()), int((d == 0).sum())

@@ -1,0 +1,150 @@
+"""Tests of finsam_effekt.estimation.sensitivity: Rosenbaum bounds, E-values, placebo checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from finsam_effekt.estimation import (
+    SENSITIVITY_COLUMNS,
+    critical_gamma,
+    e_value,
+    rosenbaum_mcnemar,
+    rosenbaum_wilcoxon,
+    sensitivity_analysis,
+)
+
+
+def test_rosenbaum_bounds_reduce_to_classical_tests_at_gamma_1():
+    from scipy import stats
+
+    rng = np.random.default_rng(4)
+    yt = rng.normal(0.6, 1, 100)
+    yc = rng.normal(0, 1, 100)
+    ref = stats.wilcoxon(yt - yc, alternative="greater", method="approx", correction=False).pvalue
+    assert rosenbaum_wilcoxon(yt, yc, 1.0) == pytest.approx(ref, rel=1e-10)
+    bt = np.array([1] * 30 + [0] * 20 + [1] * 10 + [0] * 40)
+    bc = np.array([0] * 30 + [1] * 20 + [1] * 10 + [0] * 40)
+    # 50 discordant pairs, 30 in the treated-higher direction: exact sign test
+    assert rosenbaum_mcnemar(bt, bc, 1.0) == pytest.approx(stats.binomtest(30, 50, 0.5, "greater").pvalue)
+    # the direction follows the data: swapping the arms gives the same bound
+    assert rosenbaum_mcnemar(bc, bt, 2.0) == pytest.approx(rosenbaum_mcnemar(bt, bc, 2.0))
+    # bounds grow with Γ, and the critical Γ is where the bound crosses alpha
+    g = critical_gamma(lambda gg: rosenbaum_wilcoxon(yt, yc, gg), 0.05)
+    assert g > 1 and rosenbaum_wilcoxon(yt, yc, g) == pytest.approx(0.05, abs=1e-6)
+    assert rosenbaum_wilcoxon(yt, yc, 1.5) > rosenbaum_wilcoxon(yt, yc, 1.0)
+    assert critical_gamma(lambda gg: rosenbaum_mcnemar(bt, bc, gg)) == 1.0  # p(Γ=1) ≈ 0.10: not significant
+
+
+def test_e_value_hand_computed():
+    assert e_value(2.0) == pytest.approx(2 + np.sqrt(2))
+    assert e_value(0.5) == pytest.approx(2 + np.sqrt(2))
+    assert e_value(1.0) == 1.0
+
+
+def _matched_pairs_world(effect: float = -0.15, n: int = 400, seed: int = 3):
+    rng = np.random.default_rng(seed)
+    rows, prow = [], []
+    for i in range(n):
+        base = rng.uniform(0.2, 0.8)
+        for role in (1, 0):
+            pid = f"t{i}" if role else f"c{i}"
+            rm = f"2020-{1 + i % 12:02d}"
+            p_post = np.clip(base + (effect if role else 0), 0, 1)
+            r = {"person_id": pid, "ref_month": rm, "treated": role, "weights": 1.0, "subclass": i + 1}
+            for k in (3, 6):
+                r[f"public_support_m{k}"] = float(rng.random() < p_post)
+                r[f"benefit_sek_cum{k}"] = k * 5000 * p_post + rng.normal(0, 2000)
+            rows.append(r)
+            for rel in range(-24, 1):
+                prow.append((pid, rm, role, rel, float(rng.random() < base), 1.0, False))
+    paths = pd.DataFrame(
+        prow,
+        columns=["person_id", "ref_month", "treated", "rel_month", "public_support", "weights", "censored"],
+    )
+    return pd.DataFrame(rows), paths
+
+
+def test_sensitivity_analysis_table():
+    data, paths = _matched_pairs_world()
+    res = sensitivity_analysis(data, paths=paths, horizons=(3, 6))
+    f = res.to_frame()
+    assert list(f.columns) == SENSITIVITY_COLUMNS
+    v = f.set_index(["check", "outcome", "horizon_months", "measure", "statistic"])["value"]
+    # real effect: significant at Γ = 1 with a critical Γ above 1
+    assert v[("rosenbaum_mcnemar", "public_support", 6, "status", "p_value_gamma_1")] < 0.01
+    assert v[("rosenbaum_mcnemar", "public_support", 6, "status", "critical_gamma")] > 1.1
+    assert v[("rosenbaum_wilcoxon", "benefit_sek", 3, "cumulative", "n_pairs")] == 400
+    # the McNemar row agrees with the function on the pairs
+    t = data[data.treated == 1].public_support_m3.to_numpy()
+    c = data[data.treated == 0].public_support_m3.to_numpy()
+    assert v[("rosenbaum_mcnemar", "public_support", 3, "status", "p_value_gamma_1")] == pytest.approx(
+        rosenbaum_mcnemar(t, c)
+    )
+    rr = v[("e_value", "public_support", 3, "status", "risk_ratio")]
+    assert rr == pytest.approx(t.mean() / c.mean())
+    assert v[("e_value", "public_support", 3, "status", "e_value")] == pytest.approx(e_value(rr))
+    # placebo checks: no pre-period difference by construction
+    for key in [("placebo_outcome", "public_support", -6), ("placebo_start", "public_support", 6)]:
+        est = v[(*key, "status", "estimate")]
+        se = v[(*key, "status", "std_error")]
+        assert abs(est) < 3.5 * se
+    assert "critical_gamma" in res.summary()
+
+
+def test_placebo_rows_equal_the_pivot_table_reference():
+    # the placebo checks now reshape with groupby/unstack (no product of the unit levels); they must give the
+    # same numbers as the former pivot_table(dropna=False) reshape
+    from finsam_effekt.estimation.matched import weighted_mean_difference
+
+    data, paths = _matched_pairs_world()
+    paths = paths.copy()
+    paths.loc[paths.index[::7], "public_support"] = np.nan
+    f = sensitivity_analysis(data, paths=paths, horizons=(3, 6)).to_frame()
+    v = f.set_index(["check", "outcome", "horizon_months", "statistic"])["value"]
+    unit = ["person_id", "ref_month", "treated"]
+    p = paths.assign(public_support=paths.public_support.where(~paths.censored.astype(bool)))
+    wide = p.pivot_table(
+        index=unit, columns="rel_month", values=["public_support"], aggfunc="first", dropna=False
+    )
+    base = p.drop_duplicates(unit).set_index(unit)[["weights"]].reindex(wide.index).reset_index()
+    for r in (-6, -12):
+        est, se, _, _ = weighted_mean_difference(
+            base, wide[("public_support", r)].to_numpy(float), "treated", "weights", "person_id"
+        )
+        assert v[("placebo_outcome", "public_support", r, "estimate")] == est
+        assert v[("placebo_outcome", "public_support", r, "std_error")] == se
+
+
+def test_sensitivity_alpha_sets_the_risk_ratio_and_placebo_interval_levels():
+    from scipy import stats
+
+    data, paths = _matched_pairs_world()
+    r05 = sensitivity_analysis(data, paths=paths, horizons=(3, 6))
+    r10 = sensitivity_analysis(data, paths=paths, horizons=(3, 6), alpha=0.10)
+    ratio = stats.norm.ppf(0.95) / stats.norm.ppf(0.975)
+    v05 = r05.to_frame().set_index(["check", "outcome", "horizon_months", "measure", "statistic"])["value"]
+    v10 = r10.to_frame().set_index(["check", "outcome", "horizon_months", "measure", "statistic"])["value"]
+    for k in (3, 6):
+        key = ("e_value", "public_support", k, "status")
+        rr = v05[(*key, "risk_ratio")]
+        assert v10[(*key, "risk_ratio")] == rr
+        # the delta-method interval is normal on the log scale: log(limit / RR) scales with z
+        for lim in ("risk_ratio_ci_lower", "risk_ratio_ci_upper"):
+            assert np.log(v10[(*key, lim)] / rr) / np.log(v05[(*key, lim)] / rr) == pytest.approx(
+                ratio, rel=1e-12
+            )
+    # placebo estimates: intervals at the stored level or any other
+    c05, c10 = r05.conf_int(), r10.conf_int()
+    assert len(c05) > 0 and list(c05.columns) == [
+        "check", "outcome", "horizon_months", "measure", "estimate", "ci_lower", "ci_upper"
+    ]  # fmt: skip
+    np.testing.assert_allclose(
+        (c10["ci_upper"] - c10["estimate"]) / (c05["ci_upper"] - c05["estimate"]), ratio, rtol=1e-12
+    )
+    np.testing.assert_allclose(r05.conf_int(0.10)["ci_lower"], c10["ci_lower"], rtol=1e-14)
+    se = v05.xs("std_error", level="statistic")
+    key = ("placebo_outcome", "public_support", -6, "status")
+    row = c05.set_index(["check", "outcome", "horizon_months", "measure"]).loc[key]
+    assert row["ci_upper"] - row["estimate"] == pytest.approx(stats.norm.ppf(0.975) * se[key], rel=1e-12)
