@@ -40,6 +40,10 @@ SHORT: dict[tuple[str, str], str] = {
 }
 
 
+#: The estimand of the Callaway & Sant'Anna cross-check (``estimation.callaway_santanna``).
+CS_DID = "ATT by event time, not-yet-treated controls (Callaway & Sant'Anna 2021)"
+
+
 def short_estimand(later_treated: str = "keep", censoring_weights: str = "ipcw") -> str:
     """The estimand in one line (English), for results objects and logs."""
     return SHORT[(later_treated, censoring_weights)]

@@ -12,18 +12,13 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..estimand import short_estimand
 from ..schema import OUTCOMES, outcome_column
 from .inference import bootstrap_counts, one_blas_thread
 from .registry import REGISTRY
 from .results import EffectResults, Estimate
 from .sample import FitContext, Sample, Subgroup, require_columns, subgroups_of
 from .settings import EffectOptions
-
-#: The estimand of the matched-sample estimators, in words (``EffectResults.estimand``).
-ESTIMAND = (
-    "ATT: effect of starting an insats in month u, among participants, vs not starting in u "
-    "(matched risk-set controls)"
-)
 
 
 @one_blas_thread
@@ -95,7 +90,7 @@ def estimate_effects(
         estimates=tuple(estimates),
         se_type=opts.se,
         cluster=opts.cluster,
-        estimand=ESTIMAND,
+        estimand=opts.estimand or short_estimand(),
         clusters=cluster_index,
         alpha=opts.alpha,
         n_boot=opts.n_boot if bootstrap else None,

@@ -50,6 +50,8 @@ class EffectOptions:
         matched-sample estimators at horizon k, e.g. ``"ipcw_"`` (``cohort.later_start_ipcw``); rows with a
         missing (censored) weight are left out at that horizon; the weights are treated as known in the SEs.
     alpha : 1 − confidence level of every interval: ``estimate ± z·SE`` with z = Φ⁻¹(1 − α/2).
+    estimand : the estimand in words for the results (default ``estimand.short_estimand()``: start now vs not
+        now); the pipeline passes the one its ``later_treated`` design targets.
     """
 
     outcomes: tuple[str, ...] | None = None
@@ -67,6 +69,7 @@ class EffectOptions:
     distance: str = "distance"
     horizon_weights: str | None = None
     alpha: float = 0.05
+    estimand: str | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise the sequences once, here

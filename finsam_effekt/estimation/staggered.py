@@ -15,13 +15,11 @@ import pandas as pd
 
 from .. import months
 from ..errors import InputError
+from ..estimand import CS_DID
 from ..schema import OUTCOMES
 from .inference import linearised_bootstrap, one_blas_thread
 from .results import EffectResults, Estimate
 from .sample import FitContext, Fitted, Sample, require_columns
-
-#: The estimand of :func:`callaway_santanna`, in words.
-ESTIMAND = "ATT by event time, not-yet-treated controls (Callaway & Sant'Anna 2021)"
 
 
 @one_blas_thread
@@ -194,7 +192,7 @@ def callaway_santanna(
         estimates=tuple(estimates),
         se_type="cluster",
         cluster=id_col,
-        estimand=ESTIMAND,
+        estimand=CS_DID,
         clusters=id_index,
         alpha=alpha,
         notes=tuple(notes),

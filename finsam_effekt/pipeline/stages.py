@@ -19,6 +19,7 @@ from .. import estimation, io, linkage, matching, months
 from .. import panel as panel_mod
 from ..config import AnalysisConfig
 from ..errors import FinsamError, InputError
+from ..estimand import short_estimand
 from .results import (
     BalanceResult,
     CohortResult,
@@ -161,7 +162,9 @@ def balance(cfg: AnalysisConfig, cohort: CohortResult, match: MatchStageResult) 
     co, res = cohort.cohort, match.result
     covs = [c for c in cfg.covariates if c in co.columns]
     if res.match is None:  # matching.method: ipw
-        table = balance_mod.balance_table(co, "treated", covs, weights=res.weights, distance=res.propensity.ps)
+        table = balance_mod.balance_table(
+            co, "treated", covs, weights=res.weights, distance=res.propensity.ps
+        )
         weights = res.weights
     else:
         table = balance_mod.match_balance(res.match, covs)
@@ -251,8 +254,11 @@ def effects(
     """Every configured estimator at every horizon, with subgroups (``estimation.estimate_effects``)."""
     data = outcomes.outcomes
     covs = [c for c in cfg.covariates if c in data.columns]
-    on_cohort = [e for e in cfg.estimators if e in estimation.COHORT_ESTIMATORS]
-    others = [e for e in cfg.estimators if e not in estimation.COHORT_ESTIMATORS]
+    # the registry says which sample each estimator needs: the matched table and the panel are estimated in one
+    # call (one clustering), the unmatched cohort in a second (its own subgroups and standard errors)
+    sample_of = {e: estimation.REGISTRY[e].sample for e in cfg.estimators}
+    on_cohort = [e for e in cfg.estimators if sample_of[e] == "cohort"]
+    others = [e for e in cfg.estimators if sample_of[e] != "cohort"]
     common = dict(
         outcomes=list(cfg.outcomes.names),
         horizons=tuple(cfg.outcomes.horizons),
@@ -261,14 +267,12 @@ def effects(
         n_boot=cfg.inference.bootstrap_reps,
         random_state=cfg.seed,
         horizon_weights="ipcw_" if "ipcw_1" in data.columns else None,
+        alpha=cfg.inference.alpha,
+        estimand=short_estimand(cfg.later_treated, cfg.censoring_weights),
     )
     frames, results, skipped = [], [], {}
     if others:
-        cs = (
-            cs_did_inputs(cfg, read, panel, cohort)
-            if any(e in estimation.PANEL_ESTIMATORS for e in others)
-            else None
-        )
+        cs = cs_did_inputs(cfg, read, panel, cohort) if "panel" in sample_of.values() else None
         res = estimation.estimate_effects(
             data,
             estimators=others,
@@ -404,7 +408,9 @@ def event_study(cfg: AnalysisConfig, outcomes: OutcomeTables) -> EventStudyResul
     cluster = cfg.inference.cluster if cfg.inference.cluster in paths.columns else "person_id"
     studies, frames = {}, []
     for o in cfg.event_study_outcomes:
-        r = estimation.event_study(paths, outcome=o, window=(-w, w), cluster=cluster)
+        r = estimation.event_study(
+            paths, outcome=o, window=(-w, w), cluster=cluster, alpha=cfg.inference.alpha
+        )
         t = r.to_frame()
         if "outcome" not in t.columns:
             t.insert(0, "outcome", o)
@@ -445,7 +451,8 @@ def cost_benefit_stage(
         outcomes=list(cb_mod.REQUIRED_OUTCOMES),
         horizons=tuple(range(1, outcome_horizon(cfg) + 1)),
         measures=("status",),
-        estimators=[main if main in estimation.MATCHED_ESTIMATORS else "weighted_mean_diff"],
+        # the monthly effects 1..12 come from the main estimator when it works on the matched sample
+        estimators=[main if estimation.REGISTRY[main].sample == "matched" else "weighted_mean_diff"],
         covariates=[c for c in cfg.covariates if c in data.columns],
         se="cluster",
         cluster=cfg.inference.cluster,

@@ -71,7 +71,6 @@ from .html import html_table, render_html
 from .provenance import atomic_output_dir, package_versions, sha256_path, write_manifest
 from .text import (
     COLUMN_LABELS,
-    ESTIMATOR_LABELS,
     FACT_LABELS,
     FIGURE_GUIDES,
     SOURCE_LABELS,
@@ -91,7 +90,6 @@ __all__ = [
     "COUNT_COLUMNS",
     "COUNT_FACTS",
     "ESTIMATE_COLUMNS",
-    "ESTIMATOR_LABELS",
     "FACT_LABELS",
     "FIGURE_GUIDES",
     "FIGURE_OUTCOMES",

@@ -197,16 +197,6 @@ FACT_LABELS: dict[str, tuple[str, str]] = {
 }
 
 #: Estimators by name (``options.ESTIMATORS``). To move into the estimator registry's entries
-#: (``estimation.registry``) once that exists; the report then reads the label from there.
-ESTIMATOR_LABELS: dict[str, tuple[str, str]] = {
-    "weighted_mean_diff": ("viktad medelvärdesskillnad (matchad)", "weighted difference in means (matched)"),
-    "regression_adjustment": ("regressionsjusterad", "regression-adjusted"),
-    "matched_did": ("matchad skillnad-i-skillnader", "matched difference-in-differences"),
-    "ipw": ("inverterad sannolikhetsviktning", "inverse probability weighting"),
-    "aipw": ("dubbelt robust (AIPW)", "doubly robust (AIPW)"),
-    "cs_did": ("Callaway & Sant'Anna DiD", "Callaway & Sant'Anna DiD"),
-}
-
 #: How an outcome is read at horizon k (``options.MEASURES``).
 MEASURE_LABELS: dict[str, tuple[str, str]] = {
     "status": ("andel i månad k", "share in month k"),
@@ -309,8 +299,12 @@ def outcome_label(outcome: str, lang: str) -> str:
 
 
 def estimator_label(estimator: str, lang: str) -> str:
-    """Readable estimator name in ``lang`` (the name itself when no label is defined)."""
-    return _pick(ESTIMATOR_LABELS, estimator, lang)
+    """Readable estimator name in ``lang``, from its entry in ``estimation.REGISTRY`` (else the name)."""
+    from ..estimation.registry import REGISTRY  # labels live with the estimator; imported late: numpy-heavy
+
+    li = lang_index(lang)
+    entry = REGISTRY.get(estimator)
+    return estimator if entry is None else (entry.label_sv, entry.label_en)[li]
 
 
 def measure_label(measure: str, lang: str) -> str:
