@@ -533,3 +533,44 @@ def test_ipw_weighting_run(world_root):
     assert set(bal["sample"]) == {"before", "after"}
     with pytest.raises(ConfigError, match="abadie_imbens' is the SE of nearest-neighbour matching"):
         _wired_run(world_root, "ipw_ai", {**extra, "inference": {"se": "abadie_imbens"}}, {})
+
+
+@pytest.mark.slow
+def test_alpha_sets_the_level_of_every_interval(world_root):
+    """inference.alpha reaches every normal-based interval: at 0.10 each is 1.645/1.960 times as wide around the
+    estimate as at 0.05 (effects of every estimator and the event study), and the estimates are unchanged."""
+    from scipy import stats
+
+    from finsam_effekt.pipeline import run_until
+
+    def frames(alpha: float):
+        cfg_path = world_root / f"alpha_{alpha}.yaml"
+        cfg_path.write_text(
+            yaml.safe_dump(
+                {
+                    "inputs": (world_root / "world.txt").read_text(encoding="utf-8"),
+                    "window": {"start": "2019-01", "end": "2020-03"},
+                    "estimators": ["weighted_mean_diff", "regression_adjustment", "matched_did", "ipw"],
+                    "outcomes": {"names": ["public_support", "earnings_sek"], "path_window": 6},
+                    "inference": {"alpha": alpha},
+                    "sensitivity": False,
+                    "cost_benefit": {"enabled": False},
+                    "subgroups": ["sex"],
+                }
+            ),
+            encoding="utf-8",
+        )
+        res = run_until(load_config(cfg_path), "event_study")
+        return res.effects.frame, res.event_study.frame
+
+    (e05, s05), (e10, s10) = frames(0.05), frames(0.10)
+    ratio = stats.norm.ppf(0.95) / stats.norm.ppf(0.975)
+    for a, b in ((e05, e10), (s05.dropna(subset=["std_error"]), s10.dropna(subset=["std_error"]))):
+        assert len(a) > 20
+        np.testing.assert_array_equal(a["estimate"], b["estimate"])
+        np.testing.assert_allclose(
+            b["ci_upper"] - b["estimate"], ratio * (a["ci_upper"] - a["estimate"]), rtol=1e-9, atol=1e-10
+        )
+        np.testing.assert_allclose(
+            b["estimate"] - b["ci_lower"], ratio * (a["estimate"] - a["ci_lower"]), rtol=1e-9, atol=1e-10
+        )
