@@ -13,10 +13,7 @@ from finsam_effekt.errors import ConfigError, InputError
 from finsam_effekt.linkage import LinkageResult
 from finsam_effekt.matching import (
     CohortMatch,
-    estimate_propensity,
-    ipw_weights,
     match_cohort,
-    match_nearest,
 )
 
 COVS = ["x1", "x2", "sex"]
@@ -52,33 +49,16 @@ def cohort() -> pd.DataFrame:
     return out
 
 
-def _by_hand(cohort: pd.DataFrame, m: MatchingSettings, seed: int):
-    """The pipeline's match stage as written before match_cohort existed."""
-    ps = estimate_propensity(cohort, "treated", COVS, time_effects="ref_month" if m.time_effects else None)
-    distance = ps.ps if m.distance == "glm" else ps.linear_predictor
-    if m.method == "ipw":
-        trim = (m.ipw_trim, 1 - m.ipw_trim) if m.ipw_trim else None
-        w = ipw_weights(np.asarray(ps.ps, float), cohort["treated"].to_numpy(), trim=trim)
-        keep = w > 0
-        matched = cohort.loc[keep].copy()
-        matched["distance"] = np.asarray(distance, float)[keep]
-        matched["weights"] = w[keep]
-        return ps, None, w, matched
-    res = match_nearest(
-        cohort,
-        "treated",
-        distance,
-        ratio=m.ratio,
-        replace=m.replace,
-        caliper=m.caliper,
-        std_caliper=m.std_caliper,
-        exact=list(m.exact),
-        m_order=m.m_order,
-        unit_id="person_id" if m.unit_id else None,
-        reuse_max=m.reuse_max,
-        random_state=seed,
-    )
-    return ps, res, res.weights, res.matched_data()
+def _reference_ps(cohort: pd.DataFrame, time_effects: bool) -> np.ndarray:
+    """The propensity score by statsmodels on dummies made here (an independent fit of the same model)."""
+    import statsmodels.api as sm
+
+    x = cohort[["x1", "x2"]].assign(sex_M=(cohort["sex"] == "M").astype(float))
+    if time_effects:
+        x = x.join(pd.get_dummies(cohort["ref_month"], prefix="m", drop_first=True, dtype=float))
+    x.insert(0, "const", 1.0)
+    fit = sm.Logit(cohort["treated"].to_numpy(float), x).fit(method="newton", disp=False)
+    return fit.predict(x)
 
 
 SETTINGS = {
@@ -92,21 +72,52 @@ SETTINGS = {
 
 
 @pytest.mark.parametrize("name", list(SETTINGS))
-def test_match_cohort_equals_propensity_then_match_nearest(cohort, name):
+def test_match_cohort_applies_every_setting(cohort, name):
+    """Each setting of the config's matching section shows in the result, checked against independent
+    computations: the score (statsmodels), the distance scale, exact strata, the caliper in SD units, the ratio,
+    reuse limits and MatchIt's weights recomputed from the pairs (or the ATT weights e/(1−e) under IPW)."""
     m = MatchingSettings.model_validate(SETTINGS[name])
     res = match_cohort(cohort, m, covariates=COVS, seed=5)
-    ps, match, w, matched = _by_hand(cohort, m, seed=5)
     assert isinstance(res, CohortMatch) and res.method == m.method and res.settings is m
-    np.testing.assert_array_equal(res.propensity.ps, ps.ps)
-    np.testing.assert_array_equal(res.weights, w)
-    pd.testing.assert_frame_equal(res.matched_data(), matched, check_exact=True)
-    if match is None:
+    ps = _reference_ps(cohort, m.time_effects)
+    np.testing.assert_allclose(res.propensity.ps, ps, rtol=1e-7, atol=1e-10)
+    d = ps if m.distance == "glm" else np.log(ps / (1 - ps))
+    np.testing.assert_allclose(res.distance, d, rtol=1e-6, atol=1e-9)
+    t = cohort["treated"].to_numpy() == 1
+    if m.method == "ipw":
+        e = np.clip(ps, m.ipw_trim, 1 - m.ipw_trim) if m.ipw_trim else ps
+        w = np.where(t, 1.0, e / (1 - e))
+        w[~t] *= (~t).sum() / w[~t].sum()
+        np.testing.assert_allclose(res.weights, w, rtol=1e-6)
         assert res.match is None and "subclass" not in res.matched_data()
-        assert (res.weights[cohort["treated"] == 1] == 1).all()
-    else:
-        pd.testing.assert_frame_equal(res.match.pairs, match.pairs, check_exact=True)
-        pd.testing.assert_frame_equal(res.match.unmatched, match.unmatched, check_exact=True)
-        assert 0 < (res.matched_data()["treated"] == 0).sum() <= m.ratio * 75
+        return
+    pairs = res.match.pairs
+    tr, co = pairs["treated_row"].to_numpy(), pairs["control_row"].to_numpy()
+    assert t[tr].all() and not t[co].any()
+    for col in m.exact:  # exact strata
+        assert (cohort[col].to_numpy()[tr] == cohort[col].to_numpy()[co]).all(), col
+    if m.caliper is not None:  # MatchIt: caliper × SD of the distance over all units
+        width = m.caliper * np.std(res.distance, ddof=1)
+        assert (np.abs(res.distance[tr] - res.distance[co]) <= width + 1e-12).all()
+    per_treated = pairs.groupby("treated_row").size()
+    assert (per_treated <= m.ratio).all()
+    uses = pd.Series(co).value_counts()
+    if m.reuse_max is not None:  # MatchIt: reuse.max overrides replace
+        assert uses.max() <= m.reuse_max
+    elif not m.replace:
+        assert uses.max() == 1
+    if m.unit_id:  # each person at most once as a control, across months
+        assert cohort["person_id"].to_numpy()[co].tolist() == list(
+            dict.fromkeys(cohort["person_id"].to_numpy()[co])
+        )
+    # MatchIt's weights: matched treated 1; a control Σ 1/(controls of its treated), scaled to sum to n controls
+    w = np.zeros(len(cohort))
+    np.add.at(w, co, 1.0 / per_treated.reindex(tr).to_numpy())
+    w[np.unique(tr)] = 1.0
+    c = (~t) & (w > 0)
+    w[c] *= c.sum() / w[c].sum()
+    np.testing.assert_allclose(res.weights, w, rtol=1e-12)
+    assert 0 < c.sum() <= m.ratio * 75
 
 
 def test_keyword_options_and_mappings_are_the_config_settings(cohort):
