@@ -25,7 +25,7 @@ from .results import (
     StageResult,
     StageResults,
 )
-from .stages import StageUnavailable, later_start_weights, with_participant_labels
+from .stages import StageUnavailable, later_start_weights, outcome_sources, with_participant_labels
 
 __all__ = [
     "CHAIN",
@@ -50,6 +50,7 @@ __all__ = [
     "estimand_text",
     "explain",
     "later_start_weights",
+    "outcome_sources",
     "report_content",
     "run",
     "run_until",
