@@ -259,11 +259,13 @@ def report_content(results: StageResults) -> report_mod.ReportContent:
     cfg = results.cfg
     tables: dict[str, pd.DataFrame] = {}
     facts: dict[str, Any] = {}
+    warnings: list = []
     for st in CHAIN:
         res = results.get(st.key)
         if res is not None:
             tables.update(res.report_tables())
             facts.update(res.facts())
+            warnings += res.warnings()
     return report_mod.ReportContent(
         tables=tables,
         figures=stage_figures(results),
@@ -275,6 +277,7 @@ def report_content(results: StageResults) -> report_mod.ReportContent:
         main_estimator=cfg.estimators[0],
         config_hash=cfg.config_hash(),
         alpha=cfg.inference.alpha,
+        warnings=tuple(warnings),
     )
 
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ..diagnostics import DesignWarning
+
 if TYPE_CHECKING:  # annotations only: importing this module loads no stage module
     import duckdb
 
@@ -49,6 +51,10 @@ class StageResult:
     def not_run(self) -> Mapping[str, str]:
         """Parts of the stage that did not run, with the reason (shown in the report)."""
         return _EMPTY
+
+    def warnings(self) -> tuple[DesignWarning, ...]:
+        """Design warnings this stage's result gives the reader (``diagnostics.DesignWarning``)."""
+        return ()
 
 
 @dataclass(frozen=True)

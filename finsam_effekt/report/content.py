@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..diagnostics import DesignWarning
+
 #: Output tables in report order (any other table a run hands over follows, by name).
 OUTPUT_TABLES: tuple[str, ...] = (
     "effects",
@@ -55,6 +57,8 @@ class ReportContent:
     alpha
         ``inference.alpha``: the tables' intervals are ``1 − alpha`` intervals. Figures draw intervals from the
         tables' own ``ci_lower``/``ci_upper``; the captions state the level ``100 (1 − alpha) %``.
+    warnings
+        Design warnings (``diagnostics.DesignWarning``) the reader must see next to the headline effects.
     """
 
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -67,6 +71,7 @@ class ReportContent:
     main_estimator: str = "att"
     config_hash: str = ""
     alpha: float = 0.05
+    warnings: tuple[DesignWarning, ...] = ()
 
 
 def key_rows(
