@@ -226,8 +226,11 @@ def run(
             if on_start:
                 on_start("report")
             t0 = time.perf_counter()
+            content = report_content(results)
+            for w in content.warnings:
+                log.warning("design: %s", w.text_en)
             files = report_mod.write_outputs(
-                report_content(results), tmp, lang=cfg.language, threshold=cfg.disclosure_threshold
+                content, tmp, lang=cfg.language, threshold=cfg.disclosure_threshold
             )
             rec = StageRecord("report", time.perf_counter() - t0, len(files), "ok")
             results.records.append(rec)
@@ -243,7 +246,10 @@ def run(
                 timings={r.name: r.seconds for r in results.records},
                 rows={r.name: r.rows for r in results.records if r.rows is not None},
                 outputs=[*files, tmp / "run.log"],
-                extra={"not_run": results.not_run},
+                extra={
+                    "not_run": results.not_run,
+                    "design_warnings": [w.to_dict() for w in content.warnings],
+                },
             )
             files.append(manifest)
         finally:
