@@ -190,6 +190,34 @@ class LinkageSettings(StrictModel):
     )
 
 
+class EngineSettings(StrictModel):
+    """The embedded engine (DuckDB) every stage computes large tables in; the defaults fit a 16 GiB laptop."""
+
+    threads: StrictInt | None = Field(
+        None, ge=1, le=1024, description="DuckDB worker threads (None = one per CPU core)"
+    )
+    memory_limit: str = Field(
+        "6GB",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="DuckDB's memory limit (e.g. 6GB); larger intermediate tables spill to temp_directory",
+    )
+    temp_directory: Path | None = Field(
+        None, description="where DuckDB spills (None = the run's work directory)"
+    )
+
+
+class CacheSettings(StrictModel):
+    """The stage cache: results of the expensive stages (read, link, panel, cohort, match) are kept on disk, keyed
+    by the SHA-256 of their inputs, the config keys they read and the package's code, and reused by a rerun."""
+
+    enabled: StrictBool = Field(
+        True, description="reuse and store stage results (the CLI's --no-cache turns it off)"
+    )
+    directory: Path | None = Field(
+        None, description="cache folder (None = .finsam_cache beside the config file); relative to the config"
+    )
+
+
 def _inputs_kind(v: Any) -> str:
     return "inline" if isinstance(v, dict | InputSpec) else "file"
 
@@ -262,6 +290,10 @@ class AnalysisConfig(StrictModel):
     )
     language: Language = Field("sv", description="report language")
     seed: StrictInt = Field(20240101, ge=0, description="seed of every random step")
+    engine: EngineSettings = Field(
+        default_factory=EngineSettings, description="DuckDB threads, memory limit and spill directory"
+    )
+    cache: CacheSettings = Field(default_factory=CacheSettings, description="the stage cache")
 
     _cost_benefit_parameters: CostBenefitParameters | None = PrivateAttr(None)
 
@@ -305,7 +337,13 @@ class AnalysisConfig(StrictModel):
             cb = cb.model_copy(update={"parameters": (root / cb.parameters).resolve()})
             if not cb.parameters.is_file():
                 raise ConfigError(f"cost_benefit.parameters: file not found: {cb.parameters}")
-        out = self.model_copy(update={"inputs": inputs, "cost_benefit": cb})
+        eng = self.engine
+        if eng.temp_directory is not None and not eng.temp_directory.is_absolute():
+            eng = eng.model_copy(update={"temp_directory": (root / eng.temp_directory).resolve()})
+        cache = self.cache.model_copy(
+            update={"directory": (root / (self.cache.directory or ".finsam_cache")).resolve()}
+        )
+        out = self.model_copy(update={"inputs": inputs, "cost_benefit": cb, "engine": eng, "cache": cache})
         out._cost_benefit_parameters = load_cost_benefit_parameters(cb.parameters, dict(cb.overrides))
         return out
 
@@ -329,8 +367,10 @@ class AnalysisConfig(StrictModel):
         return self.model_dump(mode="json")
 
     def config_hash(self) -> str:
-        """SHA-256 of the canonical JSON of the resolved config."""
-        text = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False)
+        """SHA-256 of the canonical JSON of the resolved config, without ``engine`` and ``cache`` (they change how
+        a run computes, not what)."""
+        analysis = {k: v for k, v in self.to_dict().items() if k not in ("engine", "cache")}
+        text = json.dumps(analysis, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

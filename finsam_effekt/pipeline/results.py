@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -117,7 +118,7 @@ class LinkResult(StageResult):
 class PanelResult(StageResult):
     """panel: the sparse person-month panel (``panel.person_months``; docs/tables.md)."""
 
-    person_months: Any  # an Arrow table (or DuckDB relation / Parquet path: every stage accepts them)
+    person_months: Any  # a folder of Parquet parts (an Arrow table or DuckDB relation also work everywhere)
 
     def rows(self) -> int | None:
         pm = self.person_months
@@ -125,6 +126,11 @@ class PanelResult(StageResult):
             return int(pm.num_rows)
         if hasattr(pm, "aggregate"):
             return int(pm.aggregate("count(*)").fetchone()[0])
+        if isinstance(pm, str | Path):  # Parquet parts: the row count is in their metadata
+            import duckdb
+
+            glob = str(Path(pm) / "**" / "*.parquet") if Path(pm).is_dir() else str(pm)
+            return int(duckdb.sql(f"SELECT count(*) FROM read_parquet('{glob}')").fetchone()[0])
         return None
 
 

@@ -7,7 +7,11 @@ the inputs of the stages are declared once, in ``pipeline.chain.CHAIN``.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import shutil
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +19,7 @@ import pandas as pd
 from .. import balance as balance_mod
 from .. import cohort as cohort_mod
 from .. import cost_benefit as cb_mod
-from .. import estimation, io, linkage, matching, months
+from .. import estimation, io, linkage, matching, months, tables
 from .. import panel as panel_mod
 from ..config import AnalysisConfig
 from ..errors import FinsamError, InputError
@@ -44,8 +48,14 @@ class StageUnavailable(FinsamError):
 
 # -- read & validate ---------------------------------------------------------------------------------------------
 def read(cfg: AnalysisConfig) -> ReadResult:
-    """Read every input table into DuckDB as a canonical view and validate it (``io.read_inputs``)."""
-    con, rep = io.read_inputs(cfg.input_spec)
+    """Read every input table into DuckDB as a canonical view and validate it (``io.read_inputs``), on a
+    connection with the config's engine settings (threads, memory limit, spill directory)."""
+    eng = cfg.engine
+    con = io.connect(memory_limit=eng.memory_limit, threads=eng.threads)
+    if eng.temp_directory is not None:
+        eng.temp_directory.mkdir(parents=True, exist_ok=True)
+        con.execute(f"SET temp_directory = '{eng.temp_directory}'")
+    con, rep = io.read_inputs(cfg.input_spec, con)
     for w in rep.warnings:
         log.warning("validation: %s", w)
     start, end = register_months(con, cfg)
@@ -90,9 +100,19 @@ def link(cfg: AnalysisConfig, read: ReadResult) -> LinkResult:
 
 
 # -- panel ---------------------------------------------------------------------------------------------------------
+#: Benefit-spell rows per part of the panel build: each part (a hash partition of the persons) is aggregated and
+#: written on its own, so its working set fits in the engine's memory at national scale.
+SPELLS_PER_PANEL_PART = 5_000_000
+
+
 def panel(cfg: AnalysisConfig, read: ReadResult) -> PanelResult:
-    """The sparse person-month panel (``panel.person_months``)."""
-    pm = panel_mod.person_months(
+    """The sparse person-month panel (``panel.person_months``), written as Parquet parts to the run's work area
+    (never held whole in memory; every later stage reads it lazily)."""
+    n_spells = int(read.validation.rows.get("benefit_spells") or 0)
+    parts = max(1, -(-n_spells // SPELLS_PER_PANEL_PART))
+    out = work_directory(cfg) / "person_months"
+    out.mkdir()
+    panel_mod.person_months(
         read.table("benefit_spells"),
         read.table("social_assistance"),
         read.table("earnings"),
@@ -100,9 +120,21 @@ def panel(cfg: AnalysisConfig, read: ReadResult) -> PanelResult:
         end_month=read.register_end,
         self_support_threshold=cfg.outcomes.self_support_threshold_sek,
         con=read.con,
-        output="arrow",
+        parquet_path=out if parts > 1 else out / "part-0000.parquet",
+        partitions=parts,
     )
-    return PanelResult(pm)
+    return PanelResult(out)
+
+
+def work_directory(cfg: AnalysisConfig) -> Path:
+    """A fresh folder for one stage's large tables: in ``engine.temp_directory`` (or the system's temporary
+    folder), removed when the process ends unless the stage cache took the tables over."""
+    base = cfg.engine.temp_directory
+    if base is not None:
+        base.mkdir(parents=True, exist_ok=True)
+    d = Path(tempfile.mkdtemp(prefix="finsam_work_", dir=base))
+    atexit.register(shutil.rmtree, d, True)
+    return d
 
 
 # -- cohort --------------------------------------------------------------------------------------------------------
@@ -369,7 +401,7 @@ def cs_did_inputs(
     cols = ", ".join(f"coalesce(pm.{o}, 0)::DOUBLE AS {o}" for o in cfg.outcomes.names)
     con = read.con
     con.register("__cs_persons", persons)
-    con.register("__cs_panel", panel.person_months)
+    tables.register(con, "__cs_panel", panel.person_months)
     pop_join = (
         "LEFT JOIN population p ON p.person_id = c.person_id"
         if "population" in read.tables
@@ -394,7 +426,7 @@ def cs_did_inputs(
         """).df()
     finally:
         con.unregister("__cs_persons")
-        con.unregister("__cs_panel")
+        con.execute("DROP VIEW IF EXISTS __cs_panel")
     units["observed_from"] = months.from_index(units.pop("lo").to_numpy(np.int64))
     units["observed_to"] = months.from_index(units.pop("hi").to_numpy(np.int64))
     return sparse, units
