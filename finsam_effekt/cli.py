@@ -43,6 +43,9 @@ def run_command(
     out: Path = typer.Option(..., "--out", help="output directory (written atomically)"),
     lang: _Lang | None = typer.Option(None, "--lang", help="report language (default: the config's, sv)"),
     force: bool = typer.Option(False, "--force", help="replace an existing output directory"),
+    no_cache: bool = typer.Option(
+        False, "--no-cache", help="compute every stage afresh and store nothing in the stage cache"
+    ),
 ) -> None:
     """Run the configured analysis end to end and write report.html, CSV/Excel tables, figures and manifest.json.
 
@@ -54,6 +57,8 @@ def run_command(
     from .pipeline import run
 
     cfg = load_config(config, language=lang.value if lang else None)
+    if no_cache:
+        cfg = cfg.model_copy(update={"cache": cfg.cache.model_copy(update={"enabled": False})})
     console = Console(stderr=True)
     # SIGTERM (e.g. a batch system's time limit) unwinds like Ctrl-C, so the partial output is removed
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))

@@ -23,7 +23,8 @@ from .. import report as report_mod
 from ..config import AnalysisConfig
 from ..errors import ConfigError, FinsamError
 from ..estimand import estimand_text
-from . import plan, stages
+from . import plan, resources, stages
+from .cache import CACHED_STAGES, StageCache, config_values
 from .results import (
     BalanceResult,
     CohortResult,
@@ -124,8 +125,11 @@ def stage(name: str) -> Stage:
     raise ConfigError(f"unknown stage {name!r}; stages in run order: {', '.join(s.key for s in CHAIN)}")
 
 
-def _run_stage(results: StageResults, st: Stage, reason: str | None, keep_going: bool) -> StageRecord:
-    """Run one stage (or record why it does not run) and store its result on ``results``.
+def _run_stage(
+    results: StageResults, st: Stage, reason: str | None, keep_going: bool, cache: StageCache | None = None
+) -> StageRecord:
+    """Run one stage (or take its result from the stage cache, or record why it does not run) and store its result
+    on ``results``.
 
     A stage that cannot run (``StageUnavailable``) stops the run when it is required and is noted otherwise; with
     ``keep_going`` (``run``) any other defect of an optional stage is logged and noted instead of costing the
@@ -134,19 +138,49 @@ def _run_stage(results: StageResults, st: Stage, reason: str | None, keep_going:
     if reason is not None:
         results.not_run[st.label] = reason
         return StageRecord(st.label, 0.0, None, "not_run", reason)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
+    resources.reset_peak_rss()
+
+    def record(res: StageResult | None, status: str, note: str = "", cache_state: str = "") -> StageRecord:
+        return StageRecord(
+            st.label,
+            time.perf_counter() - t0,
+            None if res is None else res.rows(),
+            status,
+            note,
+            cpu_seconds=time.process_time() - c0,
+            peak_rss_mb=resources.peak_rss_mb(),
+            cache=cache_state,
+        )
+
     try:
-        inputs = [getattr(results, k) for k in st.inputs]
-        res = st.run(results.cfg, *inputs)
+        cfg = results.cfg
+        key = values = None
+        if cache is not None and st.key in CACHED_STAGES:
+            values = config_values(cfg, st.config_keys)
+            inputs = (
+                cache.input_hashes(t.path for t in cfg.input_spec.tables.values()) if not st.inputs else {}
+            )
+            key = cache.key(st.key, values, [results.cache_keys[k] for k in st.inputs], inputs)
+            hit = cache.load(st.key, key)
+            if hit is not None:
+                setattr(results, st.key, hit.result)
+                results.cache_keys[st.key] = key
+                results.not_run.update(hit.result.not_run())
+                return record(hit.result, "ok", f"from the stage cache ({hit.created})", "hit")
+        res = st.run(cfg, *[getattr(results, k) for k in st.inputs])
+        if key is not None:
+            res = cache.save(st.key, key, res, values)
+            results.cache_keys[st.key] = key
         setattr(results, st.key, res)
         results.not_run.update(res.not_run())
-        return StageRecord(st.label, time.perf_counter() - t0, res.rows(), "ok")
+        return record(res, "ok", cache_state="stored" if key is not None else "")
     except StageUnavailable as exc:
         if st.required:
             log.error("%s: %s", st.label, exc)
             raise StageUnavailable(f"stage '{st.label}' cannot run: {exc}") from exc
         results.not_run[st.label] = str(exc)
-        return StageRecord(st.label, time.perf_counter() - t0, None, "not_run", str(exc))
+        return record(None, "not_run", str(exc))
     except FinsamError:
         raise
     except Exception as exc:  # an optional stage's defect must not cost the whole report
@@ -155,7 +189,12 @@ def _run_stage(results: StageResults, st: Stage, reason: str | None, keep_going:
         log.exception("%s failed", st.label)
         note = f"failed with {type(exc).__name__}: {exc} (traceback in run.log)"
         results.not_run[st.label] = note
-        return StageRecord(st.label, time.perf_counter() - t0, None, "failed", note)
+        return record(None, "failed", note)
+
+
+def stage_cache(cfg: AnalysisConfig) -> StageCache | None:
+    """The config's stage cache, or None when ``cache.enabled`` is false."""
+    return StageCache(cfg.cache.directory, cfg.engine) if cfg.cache.enabled and cfg.cache.directory else None
 
 
 @dataclass
@@ -206,6 +245,7 @@ def run(
     """
     np.random.seed(cfg.seed)  # noqa: NPY002 - legacy global RNG, for any library call that still uses it
     results = StageResults(cfg)
+    cache = stage_cache(cfg)
     with report_mod.atomic_output_dir(out, force=force) as tmp:
         handler = logging.FileHandler(tmp / "run.log", encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
@@ -216,10 +256,17 @@ def run(
             for st in CHAIN:
                 if on_start:
                     on_start(st.label)
-                rec = _run_stage(results, st, st.off_reason(cfg), keep_going=True)
+                rec = _run_stage(results, st, st.off_reason(cfg), keep_going=True, cache=cache)
                 results.records.append(rec)
                 log.info(
-                    "stage %-16s %-8s rows=%s %.2fs %s", rec.name, rec.status, rec.rows, rec.seconds, rec.note
+                    "stage %-16s %-8s rows=%s %.2fs cpu=%.2fs peak_rss=%s MB %s",
+                    rec.name,
+                    rec.status,
+                    rec.rows,
+                    rec.seconds,
+                    rec.cpu_seconds,
+                    "-" if rec.peak_rss_mb is None else f"{rec.peak_rss_mb:.0f}",
+                    rec.note,
                 )
                 if on_stage:
                     on_stage(rec)
@@ -249,6 +296,15 @@ def run(
                 extra={
                     "not_run": results.not_run,
                     "design_warnings": [w.to_dict() for w in content.warnings],
+                    "cpu_seconds": {r.name: round(r.cpu_seconds, 3) for r in results.records},
+                    "peak_memory_mb": {
+                        r.name: r.peak_rss_mb for r in results.records if r.peak_rss_mb is not None
+                    },
+                    "stage_cache": {
+                        "directory": str(cfg.cache.directory) if cache is not None else None,
+                        "stages": {r.name: r.cache for r in results.records if r.cache},
+                        "keys": dict(results.cache_keys),
+                    },
                 },
             )
             files.append(manifest)
@@ -300,7 +356,9 @@ def stage_figures(results: StageResults) -> dict[str, Any]:
     return figs
 
 
-def run_until(cfg: AnalysisConfig, stage_name: str, *, skip: Sequence[str] = ()) -> StageResults:
+def run_until(
+    cfg: AnalysisConfig, stage_name: str, *, skip: Sequence[str] = (), use_cache: bool = False
+) -> StageResults:
     """Run the stages of :func:`run` in order up to and including ``stage_name``, in memory, and return their
     typed results.
 
@@ -317,6 +375,8 @@ def run_until(cfg: AnalysisConfig, stage_name: str, *, skip: Sequence[str] = ())
         ``"cohort"``, ``"match"``, ``"balance"``, ``"outcomes"``, ``"effects"``, ``"event_study"``,
         ``"sensitivity"``, ``"cost_benefit"``) or its label (``"read & validate"``, ``"event study"``, …).
     skip : optional stages (balance, event study, sensitivity, cost-benefit) not to run.
+    use_cache : reuse and store stage results in the config's stage cache (as ``run`` does when the config's
+        ``cache.enabled``); off by default, so validation scripts always compute.
 
     Returns
     -------
@@ -336,9 +396,10 @@ def run_until(cfg: AnalysisConfig, stage_name: str, *, skip: Sequence[str] = ())
         raise ConfigError(f"run_until: stages {bad} are required by the later stages and cannot be skipped")
     np.random.seed(cfg.seed)  # noqa: NPY002 - as run()
     results = StageResults(cfg)
+    cache = stage_cache(cfg) if use_cache else None
     for st in CHAIN[: CHAIN.index(last) + 1]:
         reason = "skipped (run_until skip=)" if st in skipped else st.off_reason(cfg)
-        results.records.append(_run_stage(results, st, reason, keep_going=False))
+        results.records.append(_run_stage(results, st, reason, keep_going=False, cache=cache))
     return results
 
 

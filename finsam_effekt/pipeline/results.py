@@ -302,13 +302,20 @@ class CostBenefitResult(StageResult):
 
 @dataclass
 class StageRecord:
-    """Timing and size of one stage in one run."""
+    """Timing, size and memory of one stage in one run.
+
+    ``cache``: ``"hit"`` (the result was reused from the stage cache), ``"stored"`` (computed and stored),
+    ``""`` (not a cached stage, or the cache is off). ``peak_rss_mb``: the process's peak resident memory while the
+    stage ran (Linux: VmHWM after resetting it at the start of the stage; elsewhere the peak so far)."""
 
     name: str
     seconds: float
     rows: int | None
     status: str  # ok | not_run | failed (optional stages only)
     note: str = ""
+    cpu_seconds: float = 0.0
+    peak_rss_mb: float | None = None
+    cache: str = ""
 
 
 @dataclass
@@ -334,6 +341,7 @@ class StageResults:
     cost_benefit: CostBenefitResult | None = None
     records: list[StageRecord] = field(default_factory=list)
     not_run: dict[str, str] = field(default_factory=dict)
+    cache_keys: dict[str, str] = field(default_factory=dict)
 
     def get(self, key: str) -> StageResult | None:
         """The result of stage ``key`` (a ``pipeline.CHAIN`` key such as ``"match"``)."""
