@@ -1,0 +1,140 @@
+"""The stage cache: every config key a stage reads is declared (the cache key rests on it), a rerun reuses every
+cached stage, and changing an input or a key invalidates exactly the stages after it — with the same results."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from finsam_effekt.config import load_config
+from finsam_effekt.pipeline import CHAIN, run_until, stages
+from finsam_effekt.pipeline.cache import CACHED_STAGES
+
+#: Config attributes that change how a stage computes, not what (not part of any cache key).
+NOT_RESULTS = {"engine", "cache", "config_hash", "to_dict"}
+#: Properties of the config that stand for a key of the YAML.
+ALIASES = {"input_spec": "inputs", "cost_benefit_parameters": "cost_benefit"}
+
+
+def _cfg_reads(fn) -> set[str]:
+    """The dotted ``cfg.a.b`` chains a stage function reads, following calls to other functions of its module."""
+    module = ast.parse(inspect.getsource(stages))
+    funcs = {n.name: n for n in module.body if isinstance(n, ast.FunctionDef)}
+    seen, todo, chains = set(), [fn.__name__], set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in funcs:
+            continue
+        seen.add(name)
+        node = funcs[name]
+        inner = set()
+        for n in ast.walk(node):
+            for child in ast.iter_child_nodes(n):
+                if isinstance(child, ast.Attribute) and isinstance(n, ast.Attribute) and n.value is child:
+                    inner.add(id(child))
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name):
+                todo.append(n.func.id)
+        for n in ast.walk(node):
+            if isinstance(n, ast.Attribute) and id(n) not in inner:
+                parts, base = [], n
+                while isinstance(base, ast.Attribute):
+                    parts.append(base.attr)
+                    base = base.value
+                if isinstance(base, ast.Name) and base.id == "cfg":
+                    parts.reverse()
+                    parts[0] = ALIASES.get(parts[0], parts[0])
+                    if parts[0] not in NOT_RESULTS:
+                        chains.add(".".join(parts))
+    return chains
+
+
+@pytest.mark.parametrize("st", CHAIN, ids=[s.key for s in CHAIN])
+def test_every_config_key_a_stage_reads_is_declared(st):
+    declared = st.config_keys
+    undeclared = {c for c in _cfg_reads(st.run) if not any(c == k or c.startswith(k + ".") for k in declared)}
+    assert not undeclared, f"{st.key} reads {sorted(undeclared)}; declare them in Stage.config_keys"
+
+
+@pytest.fixture(scope="module")
+def world_copy(tmp_path_factory, small_world):
+    """The small world copied (one test changes an input file)."""
+    d = tmp_path_factory.mktemp("cache_world")
+    for f in small_world.path.iterdir():
+        if f.is_file():
+            shutil.copy2(f, d / f.name)
+    return d
+
+
+def _config(root: Path, world: Path, **changes) -> Path:
+    data = {
+        "inputs": str(world / "mapping.yaml"),
+        "window": {"start": "2019-01", "end": "2020-06"},
+        "outcomes": {"names": ["public_support", "self_support"], "path_window": 6},
+        "cost_benefit": {"enabled": False},
+        "subgroups": ["sex"],
+        "cache": {"directory": str(root / "cache")},
+    }
+    for key, value in changes.items():
+        node = data
+        *head, last = key.split("__")
+        for h in head:
+            node = node.setdefault(h, {})
+        node[last] = value
+    path = root / f"config_{len(list(root.glob('config_*.yaml')))}.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def _states(res) -> dict[str, str]:
+    return {
+        r.name: r.cache for r in res.records if r.name in {s.label for s in CHAIN if s.key in CACHED_STAGES}
+    }
+
+
+@pytest.mark.slow
+def test_cache_reuses_and_invalidates_exactly_the_stages_after_a_change(tmp_path, world_copy):
+    stored = {
+        "read & validate": "stored",
+        "link": "stored",
+        "panel": "stored",
+        "cohort": "stored",
+        "match": "stored",
+    }
+
+    def states(**changes):
+        return _states(
+            run_until(load_config(_config(tmp_path, world_copy, **changes)), "match", use_cache=True)
+        )
+
+    def only(*changed):
+        return {k: ("stored" if k in changed else "hit") for k in stored}
+
+    assert states() == stored
+    assert states() == only()  # a rerun reuses every cached stage
+    assert states(estimators=["weighted_mean_diff"], subgroups=[], language="en") == only()
+    assert states(matching__ratio=2) == only("match")
+    assert states(eligibility__candidate_sample_rate=0.5) == only("cohort", "match")
+    assert states(window__end="2020-03") == only("link", "cohort", "match")
+    assert states(outcomes__self_support_threshold_sek=9000.0) == only("panel", "cohort", "match")
+    earnings = world_copy / "earnings.parquet"
+    df = pd.read_parquet(earnings)
+    df.loc[df.index[0], "earnings_sek"] += 1.0  # one changed value in one input file
+    df.to_parquet(earnings, index=False)
+    assert states() == stored
+
+
+@pytest.mark.slow
+def test_cached_results_equal_computed_results(tmp_path, small_world):
+    cfg = load_config(_config(tmp_path, small_world.path))
+    fresh = run_until(cfg, "effects")
+    run_until(cfg, "effects", use_cache=True)
+    cached = run_until(cfg, "effects", use_cache=True)
+    assert {r.cache for r in cached.records if r.cache} == {"hit"}
+    pd.testing.assert_frame_equal(cached.match.matched, fresh.match.matched)
+    pd.testing.assert_frame_equal(cached.effects.frame, fresh.effects.frame)
