@@ -46,6 +46,9 @@ def run_command(
     no_cache: bool = typer.Option(
         False, "--no-cache", help="compute every stage afresh and store nothing in the stage cache"
     ),
+    by: str | None = typer.Option(
+        None, "--by", help="forbund_id: also one report per samordningsförbund and an overview (out/forbund/)"
+    ),
 ) -> None:
     """Run the configured analysis end to end and write report.html, CSV/Excel tables, figures and manifest.json.
 
@@ -74,7 +77,7 @@ def run_command(
         console.print(f"{mark} {rec.name:<16} {rows:>18} {rec.seconds:7.2f} s{note}", highlight=False)
 
     with status:
-        res = run(cfg, out, force=force, on_start=started, on_stage=finished)
+        res = run(cfg, out, force=force, by=by, on_start=started, on_stage=finished)
     table = Table(title="finsam-effekt run", show_lines=False)
     for c in ("stage", "status", "rows", "seconds"):
         table.add_column(c, justify="right" if c in ("rows", "seconds") else "left")

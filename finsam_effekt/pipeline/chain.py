@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from .. import report as report_mod
 from ..config import AnalysisConfig
 from ..errors import ConfigError, FinsamError
 from ..estimand import estimand_text
-from . import plan, resources, stages
+from . import by_group, plan, resources, stages
 from .cache import CACHED_STAGES, StageCache, config_values
 from .results import (
     BalanceResult,
@@ -222,11 +223,16 @@ class RunResult:
         return f"run → {self.out}\n{self.to_frame().to_string(index=False)}\ntotal {total:.1f} s"
 
 
+#: Fields ``run(..., by=...)`` can write one report per value of (participants' SUS field).
+BY_FIELDS: tuple[str, ...] = ("forbund_id",)
+
+
 def run(
     cfg: AnalysisConfig,
     out: Path,
     *,
     force: bool = False,
+    by: str | None = None,
     on_stage: Callable[[StageRecord], None] | None = None,
     on_start: Callable[[str], None] | None = None,
 ) -> RunResult:
@@ -236,6 +242,10 @@ def run(
     ----------
     cfg : a resolved config (:func:`~finsam_effekt.config.load_config`).
     out : output directory; must not exist unless ``force``.
+    by : ``"forbund_id"``: besides the national report, one report per samordningsförbund in
+        ``out/forbund/<id>/`` (its own participants, controls matched from the whole pool as configured, the same
+        disclosure control) and an overview of the effects per förbund (``out/forbund/overview.*``); the
+        per-förbund runs reuse the national read, link, panel and cohort.
     on_start, on_stage : callbacks for the progress display, called with the stage label before and the
         :class:`StageRecord` after each stage.
 
@@ -246,77 +256,120 @@ def run(
     StageUnavailable
         A required stage cannot run (nothing is written).
     """
+    if by is not None and by not in BY_FIELDS:
+        raise ConfigError(f"run: by must be one of {list(BY_FIELDS)}; got {by!r}")
     np.random.seed(cfg.seed)  # noqa: NPY002 - legacy global RNG, for any library call that still uses it
     results = StageResults(cfg)
     cache = stage_cache(cfg)
-    with report_mod.atomic_output_dir(out, force=force) as tmp:
-        handler = logging.FileHandler(tmp / "run.log", encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        try:
-            log.info("finsam_effekt run; config hash %s; seed %d", cfg.config_hash(), cfg.seed)
-            for st in CHAIN:
-                if on_start:
-                    on_start(st.label)
-                rec = _run_stage(results, st, st.off_reason(cfg), keep_going=True, cache=cache)
-                results.records.append(rec)
-                log.info(
-                    "stage %-16s %-8s rows=%s %.2fs cpu=%.2fs peak_rss=%s MB %s",
-                    rec.name,
-                    rec.status,
-                    rec.rows,
-                    rec.seconds,
-                    rec.cpu_seconds,
-                    "-" if rec.peak_rss_mb is None else f"{rec.peak_rss_mb:.0f}",
-                    rec.note,
-                )
-                if on_stage:
-                    on_stage(rec)
-            if on_start:
-                on_start("report")
-            t0 = time.perf_counter()
-            content = report_content(results)
-            for w in content.warnings:
-                log.warning("design: %s", w.text_en)
-            files = report_mod.write_outputs(
-                content, tmp, lang=cfg.language, threshold=cfg.disclosure_threshold
+    with report_mod.atomic_output_dir(out, force=force) as tmp, _run_log(tmp / "run.log"):
+        log.info("finsam_effekt run; config hash %s; seed %d", cfg.config_hash(), cfg.seed)
+        _run_stages(results, CHAIN, cache, on_start, on_stage)
+        files = _write_report(results, tmp, cache, on_start, on_stage, log_file=tmp / "run.log")
+        if by is not None:
+            files += by_group.run_by_group(
+                results, by, tmp / "forbund", _run_stages, _write_report, on_start, on_stage
             )
-            rec = StageRecord("report", time.perf_counter() - t0, len(files), "ok")
-            results.records.append(rec)
-            log.info("stage %-16s ok rows=%d %.2fs", "report", len(files), rec.seconds)
-            if on_stage:
-                on_stage(rec)
-            manifest = report_mod.write_manifest(
-                tmp,
-                config=cfg.to_dict(),
-                config_hash=cfg.config_hash(),
-                inputs={k: t.path for k, t in cfg.input_spec.tables.items()},
-                seed=cfg.seed,
-                timings={r.name: r.seconds for r in results.records},
-                rows={r.name: r.rows for r in results.records if r.rows is not None},
-                outputs=[*files, tmp / "run.log"],
-                extra={
-                    "not_run": results.not_run,
-                    "design_warnings": [w.to_dict() for w in content.warnings],
-                    "cpu_seconds": {r.name: round(r.cpu_seconds, 3) for r in results.records},
-                    "peak_memory_mb": {
-                        r.name: r.peak_rss_mb for r in results.records if r.peak_rss_mb is not None
-                    },
-                    "stage_cache": {
-                        "directory": str(cfg.cache.directory) if cache is not None else None,
-                        "stages": {r.name: r.cache for r in results.records if r.cache},
-                        "keys": dict(results.cache_keys),
-                    },
-                },
-            )
-            files.append(manifest)
-        finally:
-            log.removeHandler(handler)
-            handler.close()
     out = Path(out).resolve()
     files = [out / p.relative_to(tmp) for p in [*files, tmp / "run.log"]]
     return RunResult(out, results.records, files, results)
+
+
+@contextmanager
+def _run_log(path: Path) -> Iterator[None]:
+    """Log the run (``finsam_effekt.run``) to ``path`` while the block runs."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _run_stages(
+    results: StageResults,
+    chain: Sequence[Stage],
+    cache: StageCache | None,
+    on_start: Callable[[str], None] | None,
+    on_stage: Callable[[StageRecord], None] | None,
+) -> None:
+    """Run ``chain`` in order on ``results`` (as :func:`run`: optional stages' defects are reported, not raised)."""
+    for st in chain:
+        if on_start:
+            on_start(st.label)
+        rec = _run_stage(results, st, st.off_reason(results.cfg), keep_going=True, cache=cache)
+        results.records.append(rec)
+        log.info(
+            "stage %-16s %-8s rows=%s %.2fs cpu=%.2fs peak_rss=%s MB %s",
+            rec.name,
+            rec.status,
+            rec.rows,
+            rec.seconds,
+            rec.cpu_seconds,
+            "-" if rec.peak_rss_mb is None else f"{rec.peak_rss_mb:.0f}",
+            rec.note,
+        )
+        if on_stage:
+            on_stage(rec)
+
+
+def _write_report(
+    results: StageResults,
+    directory: Path,
+    cache: StageCache | None,
+    on_start: Callable[[str], None] | None,
+    on_stage: Callable[[StageRecord], None] | None,
+    log_file: Path | None = None,
+) -> list[Path]:
+    """Write the report, tables, figures and ``manifest.json`` of ``results`` into ``directory``.
+
+    The manifest's ``measurements`` (CPU seconds, peak memory and stage-cache use per stage) and
+    ``timings_seconds`` describe this run; everything else in it is the same for every run of the same config on
+    the same inputs."""
+    cfg = results.cfg
+    directory.mkdir(parents=True, exist_ok=True)
+    if on_start:
+        on_start("report")
+    t0 = time.perf_counter()
+    content = report_content(results)
+    for w in content.warnings:
+        log.warning("design: %s", w.text_en)
+    files = report_mod.write_outputs(
+        content, directory, lang=cfg.language, threshold=cfg.disclosure_threshold
+    )
+    rec = StageRecord("report", time.perf_counter() - t0, len(files), "ok")
+    results.records.append(rec)
+    log.info("stage %-16s ok rows=%d %.2fs", "report", len(files), rec.seconds)
+    if on_stage:
+        on_stage(rec)
+    manifest = report_mod.write_manifest(
+        directory,
+        config=cfg.to_dict(),
+        config_hash=cfg.config_hash(),
+        inputs={k: t.path for k, t in cfg.input_spec.tables.items()},
+        seed=cfg.seed,
+        timings={r.name: r.seconds for r in results.records},
+        rows={r.name: r.rows for r in results.records if r.rows is not None},
+        outputs=[*files, *([log_file] if log_file else [])],
+        extra={
+            "not_run": results.not_run,
+            "design_warnings": [w.to_dict() for w in content.warnings],
+            "stage_cache": {
+                "directory": str(cfg.cache.directory) if cache is not None else None,
+                "keys": dict(results.cache_keys),
+            },
+            "measurements": {
+                "cpu_seconds": {r.name: round(r.cpu_seconds, 3) for r in results.records},
+                "peak_memory_mb": {
+                    r.name: r.peak_rss_mb for r in results.records if r.peak_rss_mb is not None
+                },
+                "stage_cache": {r.name: r.cache for r in results.records if r.cache},
+            },
+        },
+    )
+    return [*files, manifest]
 
 
 def report_content(results: StageResults) -> report_mod.ReportContent:

@@ -68,6 +68,7 @@ from .figures import (
     save_figure,
 )
 from .html import html_table, render_html
+from .overview import forest_plot, write_group_overview
 from .provenance import atomic_output_dir, package_versions, sha256_path, write_manifest
 from .text import (
     COLUMN_LABELS,
@@ -86,6 +87,8 @@ from .text import (
 from .writers import write_csv, write_excel, write_outputs
 
 __all__ = [
+    "forest_plot",
+    "write_group_overview",
     "COLUMN_LABELS",
     "COUNT_COLUMNS",
     "COUNT_FACTS",

@@ -1,0 +1,127 @@
+"""One national run, a report per samordningsförbund: the per-group stages and the overview across groups.
+
+For each value ``g`` of the participants' field (``forbund_id``: the förbund of the first linkable registration)
+the stages from the match on run again on the national results with the cohort restricted to g's participants
+and *every* candidate control person-month of the pool (controls are matched from the whole pool, as configured);
+read, link, panel and cohort are the national ones, computed (or taken from the stage cache) once. Each group's
+report goes to ``<out>/forbund/<g>/`` with the same disclosure control; a group with fewer participants than the
+disclosure threshold gets no report, only a line in the overview. The overview (``overview.csv``,
+``overview.png``, ``overview.html``) lists the main estimator's effects at each horizon per förbund, with their
+intervals, beside the national estimate.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from .. import report as report_mod
+from .results import CohortResult, LinkResult, StageResults
+
+log = logging.getLogger("finsam_effekt.run")
+
+#: Outcomes of the overview (the main outcomes of the report's first screen).
+OVERVIEW_OUTCOMES: tuple[str, ...] = ("public_support", "self_support")
+#: Stages that run again per group (those after the cohort).
+PER_GROUP_FROM: str = "match"
+
+
+def group_results(results: StageResults, field: str, value: str) -> StageResults:
+    """The national results restricted to the participants with ``field == value`` (treated rows of the cohort,
+    participants and attrition rows of that group); every candidate control person-month stays."""
+    cfg = results.cfg
+    link = results.link.linkage
+    part = link.participants
+    keep = part[part[field].astype(str) == value]
+    co = results.cohort.cohort
+    labels = keep[["person_id", "ref_month"]].astype(str).drop_duplicates()
+    treated = co["treated"] == 1
+    keys = pd.MultiIndex.from_frame(co[["person_id", "ref_month"]].astype(str))
+    in_group = keys.isin(pd.MultiIndex.from_frame(labels))
+    cohort = co[~treated | in_group]
+    report = link.linkage_report
+    if "forbund_id" in report.columns and field == "forbund_id":
+        report = report[report["forbund_id"].astype(str) == value]
+    title = f"{cfg.title or 'Finsam'} – {value}"
+    sub_cfg = cfg.model_copy(update={"title": title})
+    sub_cfg._cost_benefit_parameters = cfg.cost_benefit_parameters
+    return StageResults(
+        sub_cfg,
+        read=results.read,
+        link=LinkResult(replace(link, participants=keep.reset_index(drop=True), linkage_report=report)),
+        panel=results.panel,
+        cohort=CohortResult(cohort),
+        cache_keys={},
+    )
+
+
+def folder_name(value: str) -> str:
+    """A safe folder name for a group value (letters, digits, ``-`` and ``_``)."""
+    return re.sub(r"[^0-9A-Za-z_-]+", "_", value).strip("_") or "group"
+
+
+def run_by_group(
+    results: StageResults,
+    field: str,
+    directory: Path,
+    run_stages: Callable,
+    write_report: Callable,
+    on_start: Callable[[str], None] | None = None,
+    on_stage: Callable | None = None,
+) -> list[Path]:
+    """Run the stages after the cohort once per group and write each group's report and the overview."""
+    from .chain import CHAIN
+
+    cfg = results.cfg
+    threshold = cfg.disclosure_threshold
+    part = results.link.participants
+    values = sorted(part[field].dropna().astype(str).unique())
+    start = [s.key for s in CHAIN].index(PER_GROUP_FROM)
+    files: list[Path] = []
+    rows = []
+    for value in values:
+        n = int((part[field].astype(str) == value).sum())
+        if n < threshold:
+            log.info("by %s: %s has fewer than %d participants: no report", field, value, threshold)
+            rows.append(_overview_rows(None, value, n))
+            continue
+        if on_start:
+            on_start(f"{field} {value}")
+        sub = group_results(results, field, value)
+        run_stages(sub, CHAIN[start:], None, None, None)
+        files += write_report(sub, directory / folder_name(value), None, None, None)
+        rows.append(_overview_rows(sub, value, n))
+        if on_stage:
+            on_stage(sub.records[-1])
+    national = _overview_rows(results, "national", len(part))
+    overview = pd.concat([national, *rows], ignore_index=True)
+    files += report_mod.write_group_overview(overview, directory, lang=cfg.language, threshold=threshold,
+                                             field=field, alpha=cfg.inference.alpha)  # fmt: skip
+    return files
+
+
+def _overview_rows(results: StageResults | None, value: str, n_participants: int) -> pd.DataFrame:
+    """The main estimator's effects (subgroup all, status) for the overview, or one empty row."""
+    cols = ["group", "participants", "outcome", "horizon_months", "estimate", "ci_lower", "ci_upper",
+            "n_treated", "n_control"]  # fmt: skip
+    if results is None or results.effects is None:
+        return pd.DataFrame([{"group": value, "participants": n_participants}], columns=cols)
+    eff = results.effects.frame
+    main = results.cfg.estimators[0]
+    sel = eff[
+        (eff["estimator"] == main)
+        & (eff["subgroup"] == "all")
+        & (eff["measure"] == "status")
+        & eff["outcome"].isin(OVERVIEW_OUTCOMES)
+    ]
+    out = sel[
+        ["outcome", "horizon_months", "estimate", "ci_lower", "ci_upper", "n_treated", "n_control"]
+    ].copy()
+    out.insert(0, "participants", n_participants)
+    out.insert(0, "group", value)
+    return out.reindex(columns=cols).reset_index(drop=True)
