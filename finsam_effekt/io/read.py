@@ -5,12 +5,13 @@ spec's encoding, separator, decimal mark, date and month formats; encodings Duck
 temporary UTF-8 copy), Parquet files or directories of parts through ``read_parquet``, SAS (``.sas7bdat``,
 ``.xpt``), SPSS and Stata are streamed in chunks with pyreadstat into a DuckDB table. An input that is not a
 regular file (a named pipe fed by ``zcat big.gz > fifo``, a device) can be read only once, so it is first copied
-to a temporary file and read from there. Time-zone-aware timestamps are read as dates in Europe/Stockholm. Each input first becomes a
-*raw* relation (:class:`RawSource`: agency column names, text for CSV, native types otherwise); one SQL expression
-per canonical column (:class:`ColumnExpr`) maps a raw value onto the canonical type and code (NULL when it cannot
-be parsed). :mod:`~finsam_effekt.io.validate` checks the parsed values and :func:`register_canonical` makes them the
-view named after the canonical table: text ``person_id``, ``DATE`` dates, ``YYYY-MM`` months, ``DOUBLE`` amounts,
-codes mapped. Input files are only ever read.
+to a temporary file and read from there. Time-zone-aware timestamps are read as dates in Europe/Stockholm. A
+byte-order mark or UTF-16 text that contradicts the spec's ``encoding`` is reported as such. Each input first
+becomes a *raw* relation (:class:`RawSource`: agency column names, text for CSV, native types otherwise); one SQL
+expression per canonical column (:class:`ColumnExpr`) maps a raw value onto the canonical type and code (NULL when
+it cannot be parsed). :mod:`~finsam_effekt.io.validate` checks the parsed values and :func:`register_canonical`
+makes them the view named after the canonical table: text ``person_id``, ``DATE`` dates, ``YYYY-MM`` months,
+``DOUBLE`` amounts, codes mapped. Input files are only ever read.
 """
 
 from __future__ import annotations
@@ -185,7 +186,7 @@ def _python_encoding(encoding: str) -> str:
     return "utf-8-sig" if enc in ("utf-8", "utf8", "utf-8-sig", "utf8-sig") else encoding
 
 
-def sniff_encoding(name: str, path: Path, file: str, t: InputTable) -> Problem | None:
+def _sniff_encoding(name: str, path: Path, file: str, t: InputTable) -> Problem | None:
     """A problem when the first bytes of a CSV contradict its declared ``encoding`` (byte-order marks, the zero
     bytes of UTF-16): the right cause and fix, instead of a field-count or missing-column message later."""
     with open(path, "rb") as fh:
@@ -372,11 +373,11 @@ def open_source(con: duckdb.DuckDBPyConnection, name: str, t: InputTable) -> Raw
     header: list[str] | None = None
     try:
         if fmt == "csv":
-            wrong = sniff_encoding(name, path, file, t)
+            wrong = _sniff_encoding(name, path, file, t)
             if wrong is not None:
                 raise SourceProblem(wrong)
-            header = _csv_header(path, t)
             rel, rows = _register_csv(con, name, t)
+            header = _csv_header(path, t)
         elif fmt == "parquet":
             header = list(pq.read_schema(_parquet_files(path)[0]).names)
             rel, rows = _register_parquet(con, name, t)

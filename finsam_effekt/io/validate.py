@@ -5,10 +5,13 @@ as its canonical DuckDB view) and :func:`read_table` (one input); they live here
 reading is validating: the canonical view is registered from the very expressions the checks ran on.
 
 Each input is opened as a raw source and mapped onto canonical columns by :mod:`~finsam_effekt.io.read`; the
-checks here run on exactly those parsed values, so a value that validates is exactly the value the canonical view
-returns. Validation is one aggregate scan per table plus a LIMIT-5 example query per problem found; nothing is
-loaded whole into pandas. Every problem (:class:`~finsam_effekt.errors.Problem`) names the file, the column, the
-row count, up to five 1-based data row numbers (never pseudonyms) and a fix.
+checks run on exactly those parsed values, so a value that validates is exactly the value the canonical view
+returns (amounts capped with ``on_implausible: cap`` are capped in the view, and counted in a warning). The rules
+are declared in :mod:`~finsam_effekt.io.rules` (row rules, plausible ranges, the register's known scale) and
+:mod:`~finsam_effekt.io.persons` (pseudonyms across tables); this module runs them: one aggregate scan per table
+plus a LIMIT-5 example query per problem found; nothing is loaded whole into pandas. Every problem
+(:class:`~finsam_effekt.errors.Problem`) names the file, the column, the row count, up to five 1-based data row
+numbers (never pseudonyms) and a fix.
 """
 
 from __future__ import annotations
@@ -152,7 +155,8 @@ def _validate_source(
             flagged.add(check.column)
         problems.append(Problem(table, src.file, check.column, message, n, rows, hint, check.severity))
     for i, sc in enumerate(scales):
-        n_values, below, above = (x or 0 for x in scale_counts[3 * i : 3 * i + 3])  # count_if of NULLs is NULL
+        # count_if over NULLs only is NULL, not 0
+        n_values, below, above = (x or 0 for x in scale_counts[3 * i : 3 * i + 3])
         if sc.column in flagged or n_values < MEDIAN_MIN_VALUES or max(below, above) <= n_values / 2:
             continue
         median = con.execute(f"SELECT {sc.median} FROM ({parsed})").fetchone()[0]
