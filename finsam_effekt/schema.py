@@ -44,9 +44,13 @@ STATUS_AT_END: tuple[str, ...] = (
 )
 PUBLIC_SUPPORT_BEFORE: tuple[str, ...] = ("lt1y", "1to3y", "3to6y", "6to10y", "gt10y", "not_applicable")
 SEX_CODES: tuple[str, ...] = ("K", "M")
-BIRTH_REGIONS: tuple[str, ...] = ("sweden", "nordic", "europe", "outside_europe")
+#: The code of a covariate value the register lacks (education of people educated abroad, birth region, kommun).
+#: The input spec maps agency codes and empty cells onto it (``codes: {education: {"": unknown, "9": unknown}}``);
+#: the design matrix treats it as a category of its own (a missing-indicator).
+UNKNOWN: str = "unknown"
+BIRTH_REGIONS: tuple[str, ...] = ("sweden", "nordic", "europe", "outside_europe", UNKNOWN)
 REGISTRATION_KINDS: tuple[str, ...] = ("person", "anonymous")
-EDUCATION_LEVELS: tuple[str, ...] = ("compulsory", "upper_secondary", "post_secondary")
+EDUCATION_LEVELS: tuple[str, ...] = ("compulsory", "upper_secondary", "post_secondary", UNKNOWN)
 
 #: Benefit codes of ``benefit_spells`` and the outcome group each belongs to (domain note §3).
 BENEFIT_GROUPS: dict[str, str] = {
@@ -215,7 +219,7 @@ TABLES: dict[str, TableSpec] = {
             Column("sex", "code", codes=SEX_CODES),
             Column("birth_year", "int"),
             Column("education", "code", codes=EDUCATION_LEVELS, nullable=True),
-            Column("kommun", "str", description="4-digit kommun code"),
+            Column("kommun", "str", description="4-digit kommun code, or unknown (mapped with `codes`)"),
             Column("birth_region", "code", codes=BIRTH_REGIONS, nullable=True),
             Column("immigration_date", "date", nullable=True),
             Column("emigration_date", "date", nullable=True),

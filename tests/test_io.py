@@ -4,6 +4,7 @@ input gets a message naming the file, the column, the row count, example data ro
 from __future__ import annotations
 
 import hashlib
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -237,13 +238,17 @@ def test_end_before_start_and_implausible_dates(tmp_path):
         SPELL_HEAD
         + "a,SJP,2020-05-01,2020-04-30,1,10\nb,SJP,2020-01-01,9999-12-31,1,10\nc,SJP,1850-01-01,,1,1\n"
     )
+    year = date.today().year  # register dates run from 1990 to the end of this year (end dates: next year)
+    fix = (
+        "Correct the dates (a typo such as 2202 for 2022?); placeholders such as 9999-12-31 for open-ended spells "
+        "must be left empty instead; if the dates are real, widen the range with `plausible: {%s: [LOWEST, "
+        "HIGHEST]}` for this table in the input spec"
+    )
     assert _problems(tmp_path, "benefit_spells", text) == [
-        "DIR/benefit_spells.csv, column 'from_date': date outside the plausible range 1900-01-01 to 2100-12-31 "
-        "(1 row; e.g. row 3). Correct the dates; placeholders such as 9999-12-31 for open-ended spells must be "
-        "left empty instead",
-        "DIR/benefit_spells.csv, column 'to_date': date outside the plausible range 1900-01-01 to 2100-12-31 "
-        "(1 row; e.g. row 2). Correct the dates; placeholders such as 9999-12-31 for open-ended spells must be "
-        "left empty instead",
+        f"DIR/benefit_spells.csv, column 'from_date': date outside the plausible range 1990-01-01 to {year}-12-31 "
+        "(1 row; e.g. row 3). " + fix % "from_date",
+        f"DIR/benefit_spells.csv, column 'to_date': date outside the plausible range 1990-01-01 to {year + 1}-12-31 "
+        "(1 row; e.g. row 2). " + fix % "to_date",
         "DIR/benefit_spells.csv, column 'to_date': to_date before from_date (1 row; e.g. row 1). Check the two "
         "date columns (swapped, or a typo); to_date must be on or after from_date",
     ]
@@ -396,22 +401,28 @@ def test_cp1252_is_transcoded_to_a_temporary_copy(tmp_path):
 
 def test_persons_missing_from_population_is_a_warning(tmp_path):
     write_tables({"population": POPULATION}, tmp_path, "parquet")
-    (tmp_path / "spells.csv").write_text(SPELL_HEAD + "p1,SJP,2020-01-01,,1,1\nx9,SJP,2020-01-01,,1,1\n"
-                                         "x9,AKA,2020-01-01,,1,1\nx8,SJP,2020-01-01,,1,1\n")  # fmt: skip
-    spec = InputSpec(tables={"population": InputTable(path=tmp_path / "population.parquet"),
-                             "benefit_spells": InputTable(path=tmp_path / "spells.csv")})  # fmt: skip
-    report = validate_inputs(spec)
+    (tmp_path / "spells.csv").write_text(SPELL_HEAD + "p1,SJP,2020-01-01,,1,1\np2,SJP,2020-01-01,,1,1\n"
+                                         "x9,SJP,2020-01-01,,1,1\nx9,AKA,2020-01-01,,1,1\nx8,SJP,2020-01-01,,1,1\n"
+                                         "p3,AKA,2020-01-01,,1,1\n")  # fmt: skip
+    tables = {"population": InputTable(path=tmp_path / "population.parquet"),
+              "benefit_spells": InputTable(path=tmp_path / "spells.csv")}  # fmt: skip
+    report = validate_inputs(InputSpec(tables=tables))
     assert report.ok
     assert [str(p).replace(str(tmp_path), "DIR") for p in report.warnings] == [
-        "DIR/spells.csv, column 'person_id': 2 person(s) not found in population (3 rows; e.g. row 2, 3, 4). Their "
+        "DIR/spells.csv, column 'person_id': 2 person(s) not found in population (3 rows; e.g. row 3, 4, 5). Their "
         "rows are kept but they have no background data; check that all files come from the same extract"
     ]
     frame = report.to_frame()
     assert frame[["table", "severity", "n_rows", "example_rows"]].values.tolist() == [
-        ["benefit_spells", "warning", 3, "2, 3, 4"]
+        ["benefit_spells", "warning", 3, "3, 4, 5"]
     ]
-    assert report.table_frame()["rows"].tolist() == [4, 4]
+    assert report.table_frame()["rows"].tolist() == [4, 6]
     assert "all inputs usable" in report.summary()
+    # 3 of 5 persons found (60 %): below a required share of 70 % the warning becomes an error
+    strict = validate_inputs(InputSpec(tables=tables, min_share_in_population=0.7))
+    assert [(p.severity, p.message.split(";")[0]) for p in strict.problems] == [
+        ("error", "only 3 of 5 pseudonyms (60%) are found in population")
+    ]
 
 
 def test_read_inputs_raises_and_agency_codes_map(tmp_path):
@@ -480,7 +491,7 @@ def test_sas_like_files_stream_in_chunks(tmp_path, monkeypatch):
     write_tables({"population": bad}, tmp_path, "sav")
     report = validate_inputs(load_input_spec(tmp_path / "mapping.yaml"))
     assert [(p.message, p.example_rows) for p in report.problems] == [
-        ("birth_year outside the plausible range 1900 to 2100", [4])
+        (f"birth_year outside the plausible range 1900 to {date.today().year}", [4])
     ]
     write_tables({"population": POPULATION}, tmp_path, "dta")
     con, _ = read_inputs(load_input_spec(tmp_path / "mapping.yaml"))
@@ -618,3 +629,99 @@ def test_canonical_relation_to_pandas_refuses_more_than_max_rows(tmp_path):
     got = as_pandas(rel, "benefit_spells", canonical="benefit_spells", max_rows=3)
     assert str(got["from_date"].dtype) == "datetime64[ns]"
     pd.testing.assert_frame_equal(got, SPELLS, check_dtype=False)
+
+
+# ------------------------------------------------------------------------------ plausibility settings of the spec
+def test_plausible_ranges_can_be_widened_and_tightened(tmp_path):
+    text = SPELL_HEAD + "a,SJP,1985-03-01,1985-03-31,1,9300\nb,SJP,2020-01-01,2020-01-31,1,9300\n"
+    year = date.today().year
+    assert [p.split(" (")[0] for p in _problems(tmp_path, "benefit_spells", text)] == [
+        f"DIR/benefit_spells.csv, column 'from_date': date outside the plausible range 1990-01-01 to {year}-12-31",
+        f"DIR/benefit_spells.csv, column 'to_date': date outside the plausible range 1990-01-01 to {year + 1}-12-31",
+    ]
+    wide = {"from_date": ("1980-01-01", "2030-12-31"), "to_date": ("1980-01-01", "2030-12-31")}
+    assert _problems(tmp_path, "benefit_spells", text, plausible=wide) == []
+    tight = {**wide, "amount_sek": (0, 5000)}
+    assert [p.split(" (")[0] for p in _problems(tmp_path, "benefit_spells", text, plausible=tight)] == [
+        "DIR/benefit_spells.csv, column 'amount_sek': value outside the plausible range 0 to 5 000"
+    ]
+
+
+def test_known_scale_needs_enough_values_and_can_be_set(tmp_path):
+    rows = "".join(f"p{i},2020-{1 + i % 12:02d},{20 + i}\n" for i in range(150))  # median about 95 kr a month
+    text = "person_id,month,earnings_sek\n" + rows
+    got = _problems(tmp_path, "earnings", text)
+    assert len(got) == 1 and got[0].startswith(
+        "DIR/earnings.csv, column 'earnings_sek': the median positive monthly earnings is about 94.5 kr, outside "
+        "the register's known scale 1 000 to 1 000 000 kr. A thousands separator read as a decimal point"
+    )
+    assert _problems(tmp_path, "earnings", text, median_range={"earnings_sek": (10, 1000)}) == []
+    few = "person_id,month,earnings_sek\n" + "".join(rows.splitlines(keepends=True)[:99])
+    assert _problems(tmp_path, "earnings", few) == []  # 99 values say nothing about a register's scale
+
+
+@pytest.mark.parametrize(
+    ("table", "entry", "message"),
+    [
+        ("earnings", {"plausible": {"month": [1, 2]}},
+         "tables.earnings.plausible.month: expected two months [YYYY-MM, YYYY-MM], got [1.0, 2.0]"),
+        ("earnings", {"plausible": {"person_id": [1, 2]}},
+         "tables.earnings.plausible: 'person_id' is not a column of earnings with numbers, dates or months (month, "
+         "earnings_sek)"),
+        ("earnings", {"plausible": {"earnings_sek": [5, 1]}},
+         "tables.earnings.plausible.earnings_sek: the lowest value 5.0 is above the highest 1.0"),
+        ("benefit_spells", {"plausible": {"from_date": ["2020-01-01", "2020-13-01"]}},
+         "tables.benefit_spells.plausible.from_date: expected two dates [YYYY-MM-DD, YYYY-MM-DD], got "
+         "['2020-01-01', '2020-13-01']"),
+        ("earnings", {"median_range": {"month": [1, 2]}},
+         "tables.earnings.median_range: 'month' is not an amount column of earnings (earnings_sek)"),
+        ("earnings", {"codes": {"month": {"x": "y"}}},
+         "tables.earnings.codes: 'month' has no codes to map (coded columns of earnings: none)"),
+        ("population", {"codes": {"kommun": {"": "okänd"}}},
+         "tables.population.codes.kommun: '' maps onto 'okänd', which is not a canonical kommun code (a 4-digit "
+         "kommun code or 'unknown')"),
+        ("earnings", {"on_implausible": "drop"}, "tables.earnings.on_implausible: Input should be 'error' or 'cap'"),
+    ],
+)  # fmt: skip
+def test_input_spec_keys_are_checked(tmp_path, table, entry, message):
+    import yaml
+
+    from finsam_effekt.errors import ConfigError
+
+    path = tmp_path / "mapping.yaml"
+    path.write_text(yaml.safe_dump({"tables": {table: {"path": "x.csv", **entry}}}), encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_input_spec(path)
+    assert message in str(err.value)
+
+
+def test_empty_cells_map_onto_unknown_in_codes_and_code_sets(tmp_path):
+    head = (
+        "person_id,sex,birth_year,education,kommun,birth_region,immigration_date,emigration_date,death_date\n"
+    )
+    path = tmp_path / "pop.csv"
+    path.write_text(head + "a,K,1990,,,,,,\nb,M,1980,9,0180,nordic,,,\n", encoding="utf-8")
+    codes = {
+        "education": {"": "unknown", "9": "unknown"},
+        "birth_region": {"": "unknown"},
+        "kommun": {"": "unknown"},
+    }
+    rel = read_table("population", InputTable(path=path, codes=codes))
+    assert rel.project("education, kommun, birth_region").fetchall() == [
+        ("unknown", "unknown", "unknown"),
+        ("unknown", "0180", "nordic"),
+    ]
+    text = (
+        SUS_HEAD
+        + SUS_FILL
+        + "a,person,F1,I1,other,2020-01-01,,\n"
+        + SUS_FILL
+        + "b,person,F1,I1,other,2020-01-01,,SJ\n"
+    )
+    path = tmp_path / "sus.csv"
+    path.write_text(text, encoding="utf-8")
+    rel = read_table(
+        "sus_registrations",
+        InputTable(path=path, codes={"support_at_start": {"": "none", "SJ": "sickness_benefit"}}),
+    )
+    assert rel.project("support_at_start").fetchall() == [("none",), ("sickness_benefit",)]

@@ -4,7 +4,8 @@
   and code mapping onto canonical columns, :func:`connect`, :func:`detect_format`;
 - :mod:`~finsam_effekt.io.validate`: every check of raw input, :class:`ValidationReport`, and the entry points
   :func:`validate_inputs`, :func:`read_inputs` (validate, then register every input as a canonical DuckDB view)
-  and :func:`read_table`;
+  and :func:`read_table`; the rules it applies are in :mod:`~finsam_effekt.io.rules` (row checks, plausible
+  ranges, the register's known scale) and :mod:`~finsam_effekt.io.persons` (pseudonyms across tables);
 - :mod:`~finsam_effekt.io.write`: :class:`TableWriter`, :func:`write_tables` and the input spec that reads the
   written files back, in every format of :data:`WRITE_FORMATS`.
 
@@ -16,9 +17,9 @@ from __future__ import annotations
 
 from ..options import WRITE_FORMATS, WriteFormat
 from .read import RawSource, connect, detect_format
+from .rules import MEDIAN_RANGES, PLAUSIBLE_AMOUNTS, REGISTER_ERA_START, default_plausible
 from .validate import (
-    PLAUSIBLE_BIRTH_YEARS,
-    PLAUSIBLE_DATES,
+    ANALYSIS_TABLES,
     ValidationReport,
     read_inputs,
     read_table,
@@ -34,8 +35,11 @@ from .write import (
 )
 
 __all__ = [
-    "PLAUSIBLE_BIRTH_YEARS",
-    "PLAUSIBLE_DATES",
+    "ANALYSIS_TABLES",
+    "MEDIAN_RANGES",
+    "PLAUSIBLE_AMOUNTS",
+    "REGISTER_ERA_START",
+    "default_plausible",
     "RawSource",
     "ValidationReport",
     "connect",

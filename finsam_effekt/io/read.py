@@ -3,17 +3,23 @@
 Nothing is read whole into pandas: CSV goes through DuckDB's ``read_csv`` (text columns, then parsed with the
 spec's encoding, separator, decimal mark, date and month formats; encodings DuckDB lacks, e.g. cp1252, via a
 temporary UTF-8 copy), Parquet files or directories of parts through ``read_parquet``, SAS (``.sas7bdat``,
-``.xpt``), SPSS and Stata are streamed in chunks with pyreadstat into a DuckDB table. Each input first becomes a
-*raw* relation (:class:`RawSource`: agency column names, text for CSV, native types otherwise); one SQL expression
-per canonical column (:class:`ColumnExpr`) maps a raw value onto the canonical type and code (NULL when it cannot
-be parsed). :mod:`~finsam_effekt.io.validate` checks the parsed values and :func:`register_canonical` makes them the
-view named after the canonical table: text ``person_id``, ``DATE`` dates, ``YYYY-MM`` months, ``DOUBLE`` amounts,
-codes mapped. Input files are only ever read.
+``.xpt``), SPSS and Stata are streamed in chunks with pyreadstat into a DuckDB table. An input that is not a
+regular file (a named pipe fed by ``zcat big.gz > fifo``, a device) can be read only once, so it is first copied
+to a temporary file and read from there. Time-zone-aware timestamps are read as dates in Europe/Stockholm. A
+byte-order mark or UTF-16 text that contradicts the spec's ``encoding`` is reported as such. Each input first
+becomes a *raw* relation (:class:`RawSource`: agency column names, text for CSV, native types otherwise); one SQL
+expression per canonical column (:class:`ColumnExpr`) maps a raw value onto the canonical type and code (NULL when
+it cannot be parsed). :mod:`~finsam_effekt.io.validate` checks the parsed values and :func:`register_canonical`
+makes them the view named after the canonical table: text ``person_id``, ``DATE`` dates, ``YYYY-MM`` months,
+``DOUBLE`` amounts, codes mapped. Input files are only ever read.
 """
 
 from __future__ import annotations
 
 import atexit
+import csv
+import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,8 +37,14 @@ from ..schema import TABLES, Column
 #: Rows per chunk when SAS/SPSS/Stata files are streamed into DuckDB with pyreadstat.
 READSTAT_CHUNK_ROWS = 500_000
 #: Encodings DuckDB's CSV reader decodes itself; other encodings are transcoded to a temporary UTF-8 copy.
-_DUCKDB_ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "latin-1": "latin-1", "latin1": "latin-1",
-                     "iso-8859-1": "latin-1", "iso8859-1": "latin-1", "utf-16": "utf-16"}  # fmt: skip
+_DUCKDB_ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "utf-8-sig": "utf-8", "utf8-sig": "utf-8",
+                     "latin-1": "latin-1", "latin1": "latin-1", "iso-8859-1": "latin-1", "iso8859-1": "latin-1",
+                     "utf-16": "utf-16"}  # fmt: skip
+#: The time zone of Swedish register dates: a time-zone-aware timestamp (as R and pandas write a date at local
+#: midnight) is converted here before its date is taken, never in UTC (which would move it one day earlier).
+REGISTER_TIME_ZONE = "Europe/Stockholm"
+#: Byte-order marks at the start of a text file, and the encoding each announces.
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
 #: The input format of a file extension (``format: auto``); every value is one of ``options.FILE_FORMATS``.
 _EXT_FORMAT: dict[str, FileFormat] = {
     ".parquet": "parquet",
@@ -53,8 +65,6 @@ _TEMP_DIRS: list[str] = []
 
 
 def _cleanup_temp_dirs() -> None:
-    import shutil
-
     for d in _TEMP_DIRS:
         shutil.rmtree(d, ignore_errors=True)
 
@@ -93,7 +103,13 @@ def detect_format(t: InputTable) -> str:
 
 @dataclass
 class RawSource:
-    """A registered raw relation: where it came from and its columns (name → DuckDB type)."""
+    """A registered raw relation: where it came from and its columns (name → DuckDB type).
+
+    ``file`` is the input as the spec names it (used in every message); ``read_path`` the file actually read (the
+    same, or the temporary copy of a pipe); ``header`` the column names exactly as the file writes them (CSV and
+    Parquet; None for SAS/SPSS/Stata, which cannot repeat a name), so a name given twice is seen even though
+    DuckDB renames the second one.
+    """
 
     table: str
     file: str
@@ -101,6 +117,8 @@ class RawSource:
     relation: str  # DuckDB view/table name without row numbers
     rows_relation: str  # the same rows with a 1-based ``__row`` data row number
     columns: dict[str, str]
+    read_path: str = ""
+    header: list[str] | None = None
 
 
 class SourceProblem(Exception):
@@ -127,8 +145,6 @@ def _scan_invalid_utf8(path: Path, header: bool = True) -> tuple[int, list[int]]
 
 def _scan_field_counts(path: Path, t: InputTable) -> tuple[int, int, list[int]]:
     """Fields in the header, data rows with another field count and the first five of them (failure path only)."""
-    import csv
-
     bad, examples, n_fields = 0, [], 0
     try:
         with open(path, encoding=t.encoding, newline="", errors="replace") as fh:
@@ -162,6 +178,39 @@ def _transcode_to_utf8(path: Path, encoding: str) -> Path:
         while chunk := src.read(1 << 22):
             dst.write(chunk)
     return out
+
+
+def _python_encoding(encoding: str) -> str:
+    """The Python codec for a spec's encoding (UTF-8 with its byte-order mark removed)."""
+    enc = encoding.lower().replace("_", "-")
+    return "utf-8-sig" if enc in ("utf-8", "utf8", "utf-8-sig", "utf8-sig") else encoding
+
+
+def _sniff_encoding(name: str, path: Path, file: str, t: InputTable) -> Problem | None:
+    """A problem when the first bytes of a CSV contradict its declared ``encoding`` (byte-order marks, the zero
+    bytes of UTF-16): the right cause and fix, instead of a field-count or missing-column message later."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    declared = t.encoding.lower().replace("_", "-")
+    announced = next((enc for bom, enc in _BOMS if head.startswith(bom)), None)
+    if announced is None and b"\x00" in head[:200]:
+        announced = "utf-16"  # UTF-16 without a byte-order mark: every other byte of ASCII text is zero
+    if announced == "utf-16" and not declared.startswith(("utf-16", "utf16")):
+        return Problem(name, file, None, "the file is UTF-16 encoded",
+                       hint="Save it as UTF-8 (or set `encoding: utf-16` for this table in the input spec)")  # fmt: skip
+    if announced == "utf-8" and not declared.startswith(("utf-8", "utf8")):
+        return Problem(name, file, None, f"the file is UTF-8 (it begins with a UTF-8 byte-order mark, as Excel's "
+                       f"'CSV UTF-8' writes) but the input spec says `encoding: {t.encoding}`",
+                       hint="Set `encoding: utf-8` for this table in the input spec")  # fmt: skip
+    return None
+
+
+def _csv_header(path: Path, t: InputTable) -> list[str]:
+    """The column names of a CSV's header line exactly as written (byte-order mark removed)."""
+    with open(path, encoding=_python_encoding(t.encoding), errors="replace", newline="") as fh:
+        line = fh.readline(1 << 20)
+    fields = next(csv.reader([line], delimiter=t.separator, quotechar='"'), [])
+    return [f.strip().lstrip("\ufeff") for f in fields]
 
 
 def _register_csv(con: duckdb.DuckDBPyConnection, name: str, t: InputTable) -> tuple[str, str]:
@@ -268,8 +317,28 @@ def _register_readstat(con: duckdb.DuckDBPyConnection, name: str, t: InputTable,
     return rel, rows
 
 
+def _copy_stream(path: Path) -> Path:
+    """Copy a pipe or other non-seekable input to a temporary file, once, in chunks (it can be read only once)."""
+    tmp = tempfile.mkdtemp(prefix="finsam_stream_")
+    _TEMP_DIRS.append(tmp)
+    out = Path(tmp) / path.name
+    with open(path, "rb") as src, open(out, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 22)
+    return out
+
+
+def _is_stream(path: Path) -> bool:
+    """True for an existing input that is neither a regular file nor a directory (a named pipe, a device)."""
+    mode = path.stat().st_mode
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 def open_source(con: duckdb.DuckDBPyConnection, name: str, t: InputTable) -> RawSource:
-    """Register the raw relation of one input; problems that stop reading raise :class:`SourceProblem`."""
+    """Register the raw relation of one input; problems that stop reading raise :class:`SourceProblem`.
+
+    A named pipe or other stream is copied to a temporary file first and read from the copy: DuckDB and the
+    checks read a file several times, and a pipe gives its bytes only once.
+    """
     path = Path(t.path)
     file = str(path)
     if not path.exists():
@@ -294,20 +363,31 @@ def open_source(con: duckdb.DuckDBPyConnection, name: str, t: InputTable) -> Raw
                 hint="Point `path` at a Parquet file or a directory of Parquet parts",
             )  # fmt: skip
         )
+    if _is_stream(path):
+        path = _copy_stream(path)
+        t = t.model_copy(update={"path": path})
     if path.is_file() and path.stat().st_size == 0:
         raise SourceProblem(
             Problem(name, file, None, "file is empty (0 bytes)", hint="Export the table again")
         )
+    header: list[str] | None = None
     try:
         if fmt == "csv":
+            wrong = _sniff_encoding(name, path, file, t)
+            if wrong is not None:
+                raise SourceProblem(wrong)
             rel, rows = _register_csv(con, name, t)
+            header = _csv_header(path, t)
         elif fmt == "parquet":
+            header = list(pq.read_schema(_parquet_files(path)[0]).names)
             rel, rows = _register_parquet(con, name, t)
         else:
             rel, rows = _register_readstat(con, name, t, fmt)
         described = con.execute(f"DESCRIBE {sql_ident(rel)}").fetchall()
+    except SourceProblem:
+        raise
     except duckdb.Error as exc:
-        raise SourceProblem(read_failure(name, path, t, fmt, exc)) from exc
+        raise SourceProblem(read_failure(name, path, t, fmt, exc, file=file)) from exc
     except Exception as exc:  # pyreadstat and pyarrow raise their own types for unreadable files
         if isinstance(exc, ConfigError):
             raise
@@ -316,22 +396,26 @@ def open_source(con: duckdb.DuckDBPyConnection, name: str, t: InputTable) -> Raw
                 name,
                 file,
                 None,
-                f"cannot read the file as {fmt}: {str(exc).splitlines()[0]}",
+                f"cannot read the file as {fmt}: {str(exc).splitlines()[0].rstrip('.')}",
                 hint="Check `format` in the input spec and that the file is complete",
             )  # fmt: skip
         ) from exc
     columns = {r[0]: r[1] for r in described if r[0] != "__row"}
-    return RawSource(name, file, fmt, rel, rows, columns)
+    return RawSource(name, file, fmt, rel, rows, columns, str(path), header)
 
 
-def read_failure(name: str, path: Path, t: InputTable, fmt: str, exc: Exception) -> Problem:
-    """Turn a DuckDB read error into a problem a person can act on."""
+def read_failure(
+    name: str, path: Path, t: InputTable, fmt: str, exc: Exception, file: str | None = None
+) -> Problem:
+    """Turn a DuckDB read error into a problem a person can act on (``path`` is the file read, ``file`` the name
+    the spec gives it, when they differ)."""
     text = str(exc)
+    file = file if file is not None else str(path)
     if fmt == "csv" and ("Invalid unicode" in text or "not utf-8 encoded" in text):
         n, rows = _scan_invalid_utf8(path)
         return Problem(
             name,
-            str(path),
+            file,
             None,
             f"file is not valid {t.encoding} text (bytes that are not {t.encoding}, e.g. å ä ö written as Latin-1)",
             n_rows=n,
@@ -341,7 +425,7 @@ def read_failure(name: str, path: Path, t: InputTable, fmt: str, exc: Exception)
     if fmt == "csv" and "not latin-1 encoded" in text:
         return Problem(
             name,
-            str(path),
+            file,
             None,
             "file is not Latin-1 text (it looks like UTF-8, which read as Latin-1 would garble å ä ö)",
             hint="Set `encoding: utf-8` for this table in the input spec",
@@ -351,7 +435,7 @@ def read_failure(name: str, path: Path, t: InputTable, fmt: str, exc: Exception)
         if bad:
             return Problem(
                 name,
-                str(path),
+                file,
                 None,
                 f"rows with a different number of fields than the header ({n_fields})",
                 n_rows=bad,
@@ -359,23 +443,26 @@ def read_failure(name: str, path: Path, t: InputTable, fmt: str, exc: Exception)
                 hint=f"Check `separator` ({t.separator!r}) and quoting; a field containing the separator must be "
                 "quoted",
             )
-    first = next((line for line in text.splitlines() if line.strip()), text)
+    first = next((line for line in text.splitlines() if line.strip()), text).rstrip(".")
     hint = (
         f"Check `separator` ({t.separator!r}), `encoding` ({t.encoding!r}) and quoting in the input spec"
         if fmt == "csv"
         else "Check `format` in the input spec and that the file is complete"
     )
-    return Problem(name, str(path), None, f"cannot read the file as {fmt}: {first}", hint=hint)
+    return Problem(name, file, None, f"cannot read the file as {fmt}: {first}", hint=hint)
 
 
 # -------------------------------------------------------------------------------------- column mapping and parsing
 def column_mapping(src: RawSource, t: InputTable) -> tuple[dict[str, str], list[Problem]]:
     """Canonical name → raw column, and problems (missing required column, duplicate after mapping).
 
-    Mapping keys match raw names exactly, else case-insensitively (SAS/Stata often change case).
+    Mapping keys match raw names exactly, else case-insensitively (SAS/Stata often change case), and a UTF-8
+    byte-order mark glued to the first name is ignored. A name the file's header gives twice is an error when it
+    is read (DuckDB would silently read the first and rename the second).
     """
     spec = TABLES[src.table]
-    lower = {c.lower(): c for c in src.columns}
+    lower = {c.lstrip("\ufeff").lower(): c for c in src.columns}
+    lower.update({c.lower(): c for c in src.columns})
     renamed: dict[str, list[str]] = {}
     mapped_raw: set[str] = set()
     for agency, canonical in t.columns.items():
@@ -384,9 +471,10 @@ def column_mapping(src: RawSource, t: InputTable) -> tuple[dict[str, str], list[
             renamed.setdefault(canonical, []).append(raw)
             mapped_raw.add(raw)
     for raw in src.columns:
-        if raw not in mapped_raw and raw in spec.names:
-            renamed.setdefault(raw, []).append(raw)
-    problems: list[Problem] = []
+        bare = raw.lstrip("\ufeff")
+        if raw not in mapped_raw and bare in spec.names:
+            renamed.setdefault(bare, []).append(raw)
+    problems: list[Problem] = _repeated_header_names(src, t)
     mapping: dict[str, str] = {}
     for canonical, raws in renamed.items():
         if canonical not in spec.names:
@@ -421,6 +509,33 @@ def column_mapping(src: RawSource, t: InputTable) -> tuple[dict[str, str], list[
     return mapping, problems
 
 
+def _repeated_header_names(src: RawSource, t: InputTable) -> list[Problem]:
+    """An error per column name the header gives more than once (ignoring case) when the name is read: as a
+    canonical column or under `columns:`. Unread repeated columns are ignored like every other unread column."""
+    if not src.header:
+        return []
+    positions: dict[str, list[int]] = {}
+    for i, name in enumerate(src.header, start=1):
+        positions.setdefault(name.lower(), []).append(i)
+    read = {c.lower() for c in TABLES[src.table].names} | {c.lower() for c in t.columns}
+    out = []
+    for key, where in positions.items():
+        if len(where) > 1 and key in read:
+            name = src.header[where[0] - 1]
+            out.append(
+                Problem(
+                    src.table,
+                    src.file,
+                    name,
+                    f"the header names column {name!r} {len(where)} times (columns "
+                    f"{', '.join(str(w) for w in where)})",
+                    hint="Keep one column of that name (rename or drop the others) before reading: which "
+                    "one holds the right values cannot be told",
+                )  # fmt: skip
+            )
+    return out
+
+
 def _is_numeric(duck_type: str) -> bool:
     return duck_type.upper().startswith(_NUMERIC_TYPES) or duck_type.upper().startswith("DECIMAL")
 
@@ -440,10 +555,21 @@ def _text_expr(raw: str, duck_type: str) -> str:
 
 
 def _code_map_expr(text: str, codes: dict[str, str]) -> str:
+    """SQL mapping agency codes onto canonical ones; the agency code ``""`` maps empty cells."""
     if not codes:
         return text
-    whens = " ".join(f"WHEN {sql_literal(k)} THEN {sql_literal(v)}" for k, v in codes.items())
-    return f"(CASE {text} {whens} ELSE {text} END)"
+    whens = " ".join(f"WHEN {sql_literal(k)} THEN {sql_literal(v)}" for k, v in codes.items() if k != "")
+    mapped = f"(CASE {text} {whens} ELSE {text} END)" if whens else text
+    if "" in codes:
+        return f"(CASE WHEN {text} IS NULL THEN {sql_literal(codes[''])} ELSE {mapped} END)"
+    return mapped
+
+
+def _temporal_date(raw: str, duck_type: str) -> str:
+    """SQL: the calendar date of a DATE/TIMESTAMP value; time-zone-aware ones on their Europe/Stockholm date."""
+    if "TIME ZONE" in duck_type.upper():
+        return f"CAST(timezone({sql_literal(REGISTER_TIME_ZONE)}, {raw}) AS DATE)"
+    return f"CAST({raw} AS DATE)"
 
 
 @dataclass
@@ -453,23 +579,27 @@ class ColumnExpr:
     name: str
     raw_present: str  # SQL: the raw value is present (not missing)
     value: str  # SQL: canonical value, NULL if missing or unparseable
+    text: str | None = None  # SQL: the raw text of a number read from text (for the thousands-separator rule)
 
 
 def _column_expr(col: Column, raw_name: str, duck_type: str, t: InputTable) -> ColumnExpr:
     raw = sql_ident(raw_name)
     text = _text_expr(raw, duck_type)
     present = f"({text}) IS NOT NULL"
+    codes = t.codes.get(col.name, {})
+    if "" in codes:  # empty cells are mapped onto a code (e.g. unknown), so they are present
+        present = "TRUE"
     if col.kind in ("str",):
         if col.name == "kommun" and _is_numeric(duck_type):  # SAS/Stata store 0180 as the number 180
-            return ColumnExpr(col.name, present, f"lpad({text}, 4, '0')")
-        return ColumnExpr(col.name, present, text)
+            text = f"lpad({text}, 4, '0')"
+        return ColumnExpr(col.name, present, _code_map_expr(text, codes))
     if col.kind == "code":
-        return ColumnExpr(col.name, present, _code_map_expr(text, t.codes.get(col.name, {})))
+        return ColumnExpr(col.name, present, _code_map_expr(text, codes))
     if col.kind == "codeset":
-        codes = t.codes.get(col.name, {})
         if codes:
-            elem = _code_map_expr("TRIM(x)", codes)
-            value = f"CASE WHEN {text} IS NULL THEN NULL ELSE array_to_string(list_transform(string_split({text}, ';'), x -> {elem}), ';') END"
+            elem = _code_map_expr("TRIM(x)", {k: v for k, v in codes.items() if k != ""})
+            empty = sql_literal(codes[""]) if "" in codes else "NULL"
+            value = f"CASE WHEN {text} IS NULL THEN {empty} ELSE array_to_string(list_transform(string_split({text}, ';'), x -> {elem}), ';') END"
         else:
             value = text
         return ColumnExpr(col.name, present, value)
@@ -480,24 +610,26 @@ def _column_expr(col: Column, raw_name: str, duck_type: str, t: InputTable) -> C
         else:
             s = text if t.decimal == "." else f"replace({text}, {sql_literal(t.decimal)}, '.')"
             num = f"TRY_CAST({s} AS DOUBLE)"
+        source_text = None if _is_numeric(duck_type) else text
         if col.kind == "float":
-            return ColumnExpr(col.name, present, num)
+            return ColumnExpr(col.name, present, num, source_text)
         return ColumnExpr(
             col.name,
             present,
             f"CASE WHEN {num} = floor({num}) AND abs({num}) < 1e18 THEN CAST({num} AS BIGINT) END",
+            source_text,
         )
     if col.kind == "date":
         if _is_temporal(duck_type):
             present = f"({raw} IS NOT NULL)"
-            return ColumnExpr(col.name, present, f"CAST({raw} AS DATE)")
+            return ColumnExpr(col.name, present, _temporal_date(raw, duck_type))
         return ColumnExpr(
             col.name, present, f"CAST(TRY_STRPTIME({text}, {sql_literal(t.date_format)}) AS DATE)"
         )
     if col.kind == "month":
         if _is_temporal(duck_type):
             present = f"({raw} IS NOT NULL)"
-            return ColumnExpr(col.name, present, f"strftime(CAST({raw} AS DATE), '%Y-%m')")
+            return ColumnExpr(col.name, present, f"strftime({_temporal_date(raw, duck_type)}, '%Y-%m')")
         parsed = f"TRY_STRPTIME({text}, {sql_literal(t.month_format)})"
         # strict: the text must be exactly the formatted month (try_strptime alone accepts 2020-1)
         return ColumnExpr(

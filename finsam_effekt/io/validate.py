@@ -5,15 +5,20 @@ as its canonical DuckDB view) and :func:`read_table` (one input); they live here
 reading is validating: the canonical view is registered from the very expressions the checks ran on.
 
 Each input is opened as a raw source and mapped onto canonical columns by :mod:`~finsam_effekt.io.read`; the
-checks here run on exactly those parsed values, so a value that validates is exactly the value the canonical view
-returns. Validation is one aggregate scan per table plus a LIMIT-5 example query per problem found; nothing is
-loaded whole into pandas. Every problem (:class:`~finsam_effekt.errors.Problem`) names the file, the column, the
-row count, up to five 1-based data row numbers (never pseudonyms) and a fix.
+checks run on exactly those parsed values, so a value that validates is exactly the value the canonical view
+returns (amounts capped with ``on_implausible: cap`` are capped in the view, and counted in a warning). The rules
+are declared in :mod:`~finsam_effekt.io.rules` (row rules, plausible ranges, the register's known scale) and
+:mod:`~finsam_effekt.io.persons` (pseudonyms across tables); this module runs them: one aggregate scan per table
+plus a LIMIT-5 example query per problem found; nothing is loaded whole into pandas. Every problem
+(:class:`~finsam_effekt.errors.Problem`) names the file, the column, the row count, up to five 1-based data row
+numbers (never pseudonyms) and a fix.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -21,7 +26,8 @@ import pandas as pd
 
 from ..config import InputSpec, InputTable
 from ..errors import ConfigError, InputError, Problem
-from ..schema import TABLES
+from ..schema import TABLES, UNKNOWN
+from .persons import PERSON_TABLES, anonymous_only, persons_in_population
 from .read import (
     ColumnExpr,
     RawSource,
@@ -37,130 +43,47 @@ from .read import (
     sql_ident,
     sql_literal,
 )
+from .rules import (
+    MEDIAN_MIN_VALUES,
+    Check,
+    present,
+    raw_text,
+    row_checks,
+    scale_checks,
+    scale_problem_text,
+    value,
+)
 
-#: Dates outside this range are reported as implausible (typos, placeholders such as 9999-12-31).
-PLAUSIBLE_DATES: tuple[str, str] = ("1900-01-01", "2100-12-31")
-#: Birth years outside this range are reported as implausible.
-PLAUSIBLE_BIRTH_YEARS: tuple[int, int] = (1900, 2100)
-#: Columns that may not be negative, and the word used for them in messages.
-_NONNEGATIVE = {
-    "amount_sek": "amount",
-    "earnings_sek": "amount",
-    "cost_sek": "amount",
-    "participations": "count",
+#: The tables an analysis reads (``read_inputs(spec, required=ANALYSIS_TABLES)``): a spec without one of them is an
+#: error naming it, and a header-only file of one of them is an error too (a run would report effects as if nobody
+#: ever had a benefit). ``sus_volume`` and ``insats_costs`` may be absent or empty.
+ANALYSIS_TABLES: tuple[str, ...] = (
+    "sus_registrations",
+    "population",
+    "benefit_spells",
+    "social_assistance",
+    "earnings",
+)
+_WHAT = {
+    "sus_registrations": "the SUS extract (registrations in insatser)",
+    "population": "the population register extract (every resident, with sex, birth year, kommun)",
+    "benefit_spells": "the MiDAS extract of paid benefit spells",
+    "social_assistance": "the extract of ekonomiskt bistånd per person and month",
+    "earnings": "the extract of monthly earnings",
 }
-#: (table, start column, end column) pairs where the end may not precede the start.
-_DATE_ORDER = (("sus_registrations", "start_date", "end_date"), ("benefit_spells", "from_date", "to_date"))
-
-
-@dataclass
-class _Check:
-    column: str | None
-    condition: str  # SQL over the parsed columns v__<name> / p__<name>; TRUE marks a bad row
-    message: str
-    hint: str
-    severity: str = "error"
-    codes: tuple[
-        str, ...
-    ] = ()  # for unknown-code checks: the allowed codes (examples are added to the message)
-
-
-def _v(name: str) -> str:
-    return sql_ident(f"v__{name}")
-
-
-def _p(name: str) -> str:
-    return sql_ident(f"p__{name}")
-
-
-def _month_human(fmt: str) -> str:
-    return fmt.replace("%Y", "YYYY").replace("%m", "MM")
-
-
-def _checks(table: str, t: InputTable, mapping: dict[str, str]) -> list[_Check]:
-    """Every row-level rule of one canonical table (domain note §3; issue 4's list of problem kinds)."""
-    spec = TABLES[table]
-    lo, hi = PLAUSIBLE_DATES
-    checks: list[_Check] = []
-    for col in spec.columns:
-        if col.name not in mapping:
-            continue
-        v, p = _v(col.name), _p(col.name)
-        if not col.nullable:
-            if col.name == spec.person_column:
-                checks.append(_Check(col.name, f"NOT {p}", "missing person_id",
-                                     f"Every row of {table} must name a person; drop rows without one before reading "
-                                     "or fix the export"))  # fmt: skip
-            else:
-                checks.append(_Check(col.name, f"NOT {p}", "missing value",
-                                     "This column may not be empty; fill it in or drop the rows before reading"))  # fmt: skip
-        if col.kind == "date":
-            checks.append(_Check(col.name, f"{p} AND {v} IS NULL", f"cannot parse date with date_format {t.date_format!r}",
-                                 "Set `date_format` for this table in the input spec to the file's format "
-                                 "(e.g. '%Y%m%d' for 20200115)"))  # fmt: skip
-            checks.append(_Check(col.name, f"{v} < DATE {sql_literal(lo)} OR {v} > DATE {sql_literal(hi)}",
-                                 f"date outside the plausible range {lo} to {hi}",
-                                 "Correct the dates; placeholders such as 9999-12-31 for open-ended spells must be "
-                                 "left empty instead"))  # fmt: skip
-        elif col.kind == "month":
-            checks.append(_Check(col.name, f"{p} AND {v} IS NULL",
-                                 f"value is not a month in {_month_human(t.month_format)} format",
-                                 "Months are calendar months like 2020-01; set `month_format` in the input spec "
-                                 "(e.g. '%Y%m' for 202001)"))  # fmt: skip
-        elif col.kind in ("int", "float"):
-            what = "value is not a whole number" if col.kind == "int" else "non-numeric value"
-            checks.append(_Check(col.name, f"{p} AND {v} IS NULL", what,
-                                 f"Check the decimal mark (`decimal: {t.decimal!r}` in the input spec) and remove "
-                                 "text such as units, spaces or thousands separators"))  # fmt: skip
-        elif col.kind == "code":
-            allowed = "[" + ", ".join(sql_literal(c) for c in col.codes) + "]"
-            checks.append(_Check(col.name, f"{v} IS NOT NULL AND NOT list_contains({allowed}, {v})",
-                                 f"unknown {col.name} code", "", codes=col.codes))  # fmt: skip
-        elif col.kind == "codeset":
-            allowed = "[" + ", ".join(sql_literal(c) for c in col.codes) + "]"
-            checks.append(_Check(col.name, f"{v} IS NOT NULL AND len(list_filter(string_split({v}, ';'), "
-                                 f"x -> NOT list_contains({allowed}, TRIM(x)))) > 0",
-                                 f"unknown {col.name} code", "", codes=col.codes))  # fmt: skip
-        if col.name in _NONNEGATIVE:
-            checks.append(_Check(col.name, f"{v} < 0", f"negative {_NONNEGATIVE[col.name]}",
-                                 "Amounts are paid SEK and cannot be negative; net out reversed or corrected "
-                                 "payments before reading"))  # fmt: skip
-        if col.name == "extent":
-            checks.append(_Check(col.name, f"{v} <= 0 OR {v} > 1", "extent outside (0, 1]",
-                                 "Omfattning is a share of full time (1, 0.75, 0.5, 0.25); divide percentages by "
-                                 "100"))  # fmt: skip
-        if col.name == "kommun":
-            checks.append(_Check(col.name, f"{v} IS NOT NULL AND NOT regexp_full_match({v}, '[0-9]{{4}}')",
-                                 "kommun is not a 4-digit code",
-                                 "Kommun codes have four digits (0180 Stockholm); a lost leading zero (180) means the "
-                                 "column was read as a number by the exporting program: export it as text"))  # fmt: skip
-        if col.name == "birth_year":
-            blo, bhi = PLAUSIBLE_BIRTH_YEARS
-            checks.append(_Check(col.name, f"{v} < {blo} OR {v} > {bhi}",
-                                 f"birth_year outside the plausible range {blo} to {bhi}",
-                                 "Birth years are four-digit calendar years"))  # fmt: skip
-    for tab, start, end in _DATE_ORDER:
-        if tab == table and start in mapping and end in mapping:
-            checks.append(_Check(end, f"{_v(end)} < {_v(start)}", f"{end} before {start}",
-                                 f"Check the two date columns (swapped, or a typo); {end} must be on or after "
-                                 f"{start}"))  # fmt: skip
-    if table == "sus_registrations" and "person_id" in mapping and "registration_kind" in mapping:
-        checks.append(_Check("person_id", f"{_v('registration_kind')} = 'person' AND NOT {_p('person_id')}",
-                             "person registration without person_id",
-                             "Registrations without a pseudonym must have registration_kind 'anonymous'"))  # fmt: skip
-    return checks
 
 
 def _parsed_select(exprs: list[ColumnExpr], source: str, with_row: bool) -> str:
-    cols = [f"{e.value} AS {_v(e.name)}, {e.raw_present} AS {_p(e.name)}" for e in exprs]
+    cols = [f"{e.value} AS {value(e.name)}, {e.raw_present} AS {present(e.name)}" for e in exprs]
+    cols += [f"{e.text} AS {raw_text(e.name)}" for e in exprs if e.text is not None]
     if with_row:
         cols.insert(0, "__row")
     return f"SELECT {', '.join(cols)} FROM {sql_ident(source)}"
 
 
-def _unknown_codes(con: duckdb.DuckDBPyConnection, parsed: str, check: _Check, kind: str) -> list[str]:
+def _unknown_codes(con: duckdb.DuckDBPyConnection, parsed: str, check: Check, kind: str) -> list[str]:
     """Up to five distinct unknown codes (codes are not person data, so they may be shown)."""
-    v = _v(check.column or "")
+    v = value(check.column or "")
     allowed = "[" + ", ".join(sql_literal(c) for c in check.codes) + "]"
     if kind == "codeset":
         sql = (f"SELECT DISTINCT TRIM(x) AS c FROM (SELECT unnest(string_split({v}, ';')) AS x FROM ({parsed})) "
@@ -170,8 +93,21 @@ def _unknown_codes(con: duckdb.DuckDBPyConnection, parsed: str, check: _Check, k
     return [r[0] for r in con.execute(sql).fetchall()]
 
 
+def _capped(exprs: list[ColumnExpr], caps: dict[str, tuple[float, float]]) -> list[ColumnExpr]:
+    """The expressions with the values of ``caps``' columns capped to their range (``on_implausible: cap``)."""
+    out = []
+    for e in exprs:
+        if e.name in caps:
+            lo, hi = caps[e.name]
+            v = f"({e.value})"
+            e = ColumnExpr(e.name, e.raw_present, f"CASE WHEN isfinite({v}) THEN least(greatest({v}, {lo}), {hi}) "
+                           f"ELSE {v} END", e.text)  # fmt: skip
+        out.append(e)
+    return out
+
+
 def _validate_source(
-    con: duckdb.DuckDBPyConnection, src: RawSource, t: InputTable
+    con: duckdb.DuckDBPyConnection, src: RawSource, t: InputTable, today: date | None = None
 ) -> tuple[int | None, list[Problem], list[ColumnExpr] | None]:
     """Row count, problems and canonical expressions of one registered source (None when unreadable)."""
     table = src.table
@@ -180,17 +116,23 @@ def _validate_source(
         rows = con.execute(f"SELECT count(*) FROM {sql_ident(src.relation)}").fetchone()[0]
         return rows, problems, None
     exprs = canonical_exprs(src, t, mapping)
-    checks = _checks(table, t, mapping)
+    checks = row_checks(table, t, mapping, {e.name for e in exprs if e.text is not None}, today)
+    scales = scale_checks(table, t, mapping)
     parsed = _parsed_select(exprs, src.relation, with_row=False)
     spec = TABLES[table]
     keyed = bool(spec.key) and all(k in mapping for k in spec.key)
-    # one scan: row count, every check's count and (keyed tables) a 64-bit hash screen for duplicate keys
+    # one scan: row count, every check's count, the counts of the scale checks and (keyed tables) a 64-bit hash
+    # screen for duplicate keys
     aggs = ["count(*)"] + [f"count_if({c.condition})" for c in checks]
+    aggs += [agg for sc in scales for agg in sc.aggregates]
     if keyed:
-        aggs.append(f"count(DISTINCT hash({', '.join(_v(k) for k in spec.key)}))")
+        aggs.append(f"count(DISTINCT hash({', '.join(value(k) for k in spec.key)}))")
     result = con.execute(f"SELECT {', '.join(aggs)} FROM ({parsed})").fetchone()
     n_rows, counts = result[0], result[1 : 1 + len(checks)]
+    scale_counts = result[1 + len(checks) : 1 + len(checks) + 3 * len(scales)]
     parsed_rows = _parsed_select(exprs, src.rows_relation, with_row=True)
+    caps: dict[str, tuple[float, float]] = {}
+    flagged: set[str] = set()  # columns whose thousands separators already explain a wrong scale
     for check, n in zip(checks, counts, strict=True):
         if not n:
             continue
@@ -203,16 +145,33 @@ def _validate_source(
             message = f"{message}(s) {', '.join(repr(c) for c in found)}"
             hint = (f"Allowed codes: {', '.join(check.codes)}. Map agency codes onto them under "
                     f"`codes: {{{check.column}: {{AGENCY_CODE: canonical}}}}` in the input spec")  # fmt: skip
+            if UNKNOWN in check.codes:
+                hint += ' (empty cells are the agency code "")'
             if any("Ã" in c for c in found):
                 hint += "; the codes look like UTF-8 text read as Latin-1, so check `encoding`"
+        if check.cap is not None:
+            caps[check.column] = check.cap
+        elif check.thousands:
+            flagged.add(check.column)
         problems.append(Problem(table, src.file, check.column, message, n, rows, hint, check.severity))
+    for i, sc in enumerate(scales):
+        # count_if over NULLs only is NULL, not 0
+        n_values, below, above = (x or 0 for x in scale_counts[3 * i : 3 * i + 3])
+        if sc.column in flagged or n_values < MEDIAN_MIN_VALUES or max(below, above) <= n_values / 2:
+            continue
+        median = con.execute(f"SELECT {sc.median} FROM ({parsed})").fetchone()[0]
+        message, hint = scale_problem_text(sc, median)
+        problems.append(Problem(table, src.file, sc.column, message, hint=hint))
     if keyed and result[-1] != n_rows:
         problems.extend(_duplicate_keys(con, src, exprs))
     if n_rows == 0:
-        severity = "error" if table in ("population", "sus_registrations") else "warning"
-        problems.append(Problem(table, src.file, None, "file has no data rows", severity=severity,
-                                hint="Export the table again with its rows"))  # fmt: skip
-    return n_rows, problems, exprs
+        severity = "error" if table in ANALYSIS_TABLES else "warning"
+        hint = "Export the table again with its rows"
+        if table in ANALYSIS_TABLES and table not in ("population", "sus_registrations"):
+            hint += (f"; an analysis cannot tell a missing extract from nobody in {table}, so an empty file is "
+                     "never read as 'none'")  # fmt: skip
+        problems.append(Problem(table, src.file, None, "file has no data rows", severity=severity, hint=hint))
+    return n_rows, problems, _capped(exprs, caps) if caps else exprs
 
 
 def _duplicate_keys(con: duckdb.DuckDBPyConnection, src: RawSource, exprs: list[ColumnExpr]) -> list[Problem]:
@@ -224,8 +183,8 @@ def _duplicate_keys(con: duckdb.DuckDBPyConnection, src: RawSource, exprs: list[
     right cannot be told).
     """
     spec = TABLES[src.table]
-    keys = ", ".join(_v(k) for k in spec.key)
-    everything = ", ".join(_v(e.name) for e in exprs)
+    keys = ", ".join(value(k) for k in spec.key)
+    everything = ", ".join(value(e.name) for e in exprs)
     parsed_rows = _parsed_select(exprs, src.rows_relation, with_row=True)
     ranked = (
         f"SELECT __row, row_number() OVER (PARTITION BY {keys} ORDER BY __row) AS rn_key, "
@@ -345,27 +304,21 @@ class ValidationReport:
         )
 
 
-def _persons_missing_from_population(
-    con: duckdb.DuckDBPyConnection, name: str, src: RawSource, exprs: list[ColumnExpr]
-) -> Problem | None:
-    pid = next(e for e in exprs if e.name == "person_id")
-    missing = (
-        f"SELECT s.pid FROM (SELECT {pid.value} AS pid FROM {sql_ident(src.relation)}) s "
-        "ANTI JOIN (SELECT person_id FROM population) p ON p.person_id = s.pid WHERE s.pid IS NOT NULL"
-    )
-    n_rows = con.execute(f"SELECT count(*) FROM ({missing})").fetchone()[0]
-    if not n_rows:
-        return None
-    n_persons = con.execute(f"SELECT count(DISTINCT pid) FROM ({missing})").fetchone()[0]
-    rows = [r[0] for r in con.execute(
-        f"SELECT __row FROM (SELECT __row, {pid.value} AS pid FROM {sql_ident(src.rows_relation)}) s WHERE pid IS NOT NULL "
-        f"AND NOT EXISTS (SELECT 1 FROM population p WHERE p.person_id = s.pid) ORDER BY __row LIMIT 5").fetchall()]  # fmt: skip
-    return Problem(name, src.file, "person_id", f"{n_persons} person(s) not found in population", n_rows, rows,
-                   "Their rows are kept but they have no background data; check that all files come from the same "
-                   "extract", severity="warning")  # fmt: skip
+def _missing_tables(spec: InputSpec, required: Iterable[str]) -> list[Problem]:
+    """An error per required table the spec does not name."""
+    out = []
+    for name in required:
+        if name not in spec.tables:
+            needed = ", ".join(ANALYSIS_TABLES)
+            out.append(Problem(name, "input spec", None, f"no `{name}` table: an analysis reads {needed}",
+                               hint=f"Add `{name}:` under `tables:` with the `path` of {_WHAT.get(name, 'its file')} "
+                               "(see configs/agency_inputs.yaml)"))  # fmt: skip
+    return out
 
 
-def _validate(spec: InputSpec, con: duckdb.DuckDBPyConnection) -> ValidationReport:
+def _validate(
+    spec: InputSpec, con: duckdb.DuckDBPyConnection, required: Iterable[str] = (), today: date | None = None
+) -> ValidationReport:
     problems: list[Problem] = []
     rows: dict[str, int | None] = {}
     files: dict[str, str] = {}
@@ -373,45 +326,68 @@ def _validate(spec: InputSpec, con: duckdb.DuckDBPyConnection) -> ValidationRepo
     for name, t in spec.tables.items():
         files[name] = str(t.path)
         rows[name] = None
+        src = None
         try:
             src = open_source(con, name, t)
-            n, found, exprs = _validate_source(con, src, t)
+            n, found, exprs = _validate_source(con, src, t, today)
         except SourceProblem as exc:
             problems.append(exc.problem)
             continue
         except duckdb.Error as exc:  # read errors surface lazily, at the first scan of a CSV
-            problems.append(read_failure(name, Path(t.path), t, detect_format(t), exc))
+            read_path = Path(src.read_path) if src is not None else Path(t.path)
+            problems.append(read_failure(name, read_path, t, detect_format(t), exc, file=str(t.path)))
             continue
         rows[name] = n
         problems.extend(found)
         if exprs is not None:
             register_canonical(con, name, src, exprs)
             registered[name] = (src, exprs)
-    if "population" in registered:
-        for name in ("benefit_spells", "social_assistance", "earnings"):
+    if "sus_registrations" in registered:
+        p = anonymous_only(con, *registered["sus_registrations"])
+        if p is not None:
+            problems.append(p)
+    if "population" in registered and rows.get("population"):
+        for name in PERSON_TABLES:
             if name in registered:
-                p = _persons_missing_from_population(con, name, *registered[name])
+                p = persons_in_population(con, *registered[name], spec.min_share_in_population)
                 if p is not None:
                     problems.append(p)
-    return ValidationReport(problems, rows, files)
+    missing = _missing_tables(spec, required)
+    for p in missing:
+        files[p.table], rows[p.table] = "(not in the input spec)", None
+    return ValidationReport(missing + problems, rows, files)
 
 
-def validate_inputs(spec: InputSpec, con: duckdb.DuckDBPyConnection | None = None) -> ValidationReport:
+def validate_inputs(
+    spec: InputSpec, con: duckdb.DuckDBPyConnection | None = None, *, required: Iterable[str] = ()
+) -> ValidationReport:
     """Check every input of ``spec`` without changing any file; returns a :class:`ValidationReport`.
 
     Per table: the file exists and is not empty, can be decoded (a Latin-1 file read as UTF-8 is an error, never
-    silently garbled), every required canonical column is present exactly once after the column mapping, every
-    value parses (dates with ``date_format``, months with ``month_format``, numbers with ``decimal``), codes are
-    known after the code mapping, dates lie in :data:`PLAUSIBLE_DATES`, ends are not before starts, extents lie in
-    (0, 1], amounts are not negative, keys are unique (``schema.TABLES[...].key``). Across tables: persons in
-    ``benefit_spells``, ``social_assistance`` and ``earnings`` missing from ``population`` (a warning).
+    silently garbled; a UTF-16 file or a byte-order mark contradicting ``encoding`` says so), every required
+    canonical column is present exactly once after the column mapping (a name the header repeats is an error),
+    every value parses (dates with ``date_format``, months with ``month_format``, numbers with ``decimal``), codes
+    are known after the code mapping, amounts are finite, not negative and within their plausible range, dates and
+    months lie in the register era (:mod:`~finsam_effekt.io.rules`), the median of each amount column matches the
+    register's known scale, ends are not before starts, extents lie in (0, 1], keys are unique
+    (``schema.TABLES[...].key``), and the tables of :data:`ANALYSIS_TABLES` have rows. Across tables: SUS has person
+    registrations, and the pseudonyms of SUS, ``benefit_spells``, ``social_assistance`` and ``earnings`` are found
+    in ``population`` (an error below ``spec.min_share_in_population``, naming the likely cause; a warning
+    counting the persons otherwise).
+
+    ``required``: tables the spec must name (an error naming each missing one); :data:`ANALYSIS_TABLES` for an
+    analysis, none for checking a few files.
     """
     con = con if con is not None else connect()
-    return _validate(spec, con)
+    return _validate(spec, con, required)
 
 
 def read_inputs(
-    spec: InputSpec, con: duckdb.DuckDBPyConnection | None = None, *, materialize_csv: bool = False
+    spec: InputSpec,
+    con: duckdb.DuckDBPyConnection | None = None,
+    *,
+    materialize_csv: bool = False,
+    required: Iterable[str] = (),
 ) -> tuple[duckdb.DuckDBPyConnection, ValidationReport]:
     """Validate and register every input of ``spec`` as a canonical DuckDB view named after its table.
 
@@ -422,13 +398,16 @@ def read_inputs(
     the connection's temp directory over its memory limit) instead of a view that re-parses the file at every
     query: worth it when later stages scan a large CSV several times.
 
+    ``required``: tables the spec must name, e.g. :data:`ANALYSIS_TABLES` (the pipeline's); a missing one is an
+    error naming it and the fix.
+
     Raises
     ------
     InputError
-        When any input has an error; no view is usable then.
+        When any input has an error (or a required table is missing); no view is usable then.
     """
     con = con if con is not None else connect()
-    report = _validate(spec, con)
+    report = _validate(spec, con, required)
     report.raise_if_errors()
     if materialize_csv:
         for name, t in spec.tables.items():
