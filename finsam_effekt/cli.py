@@ -163,8 +163,12 @@ def validate_command(
     from .config import load_config, load_input_spec, load_yaml
     from .io import validate_inputs
 
-    spec = load_config(config).input_spec if "inputs" in load_yaml(config) else load_input_spec(config)
-    report = validate_inputs(spec)
+    from .io import ANALYSIS_TABLES
+
+    analysis = "inputs" in load_yaml(config)
+    spec = load_config(config).input_spec if analysis else load_input_spec(config)
+    # an analysis needs every register table; a bare input spec may check a few files
+    report = validate_inputs(spec, required=ANALYSIS_TABLES if analysis else ())
     console = Console()
     table = Table(title=f"finsam-effekt validate {config}")
     for c in ("table", "file", "rows", "errors", "warnings"):

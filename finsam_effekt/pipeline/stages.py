@@ -55,7 +55,7 @@ def read(cfg: AnalysisConfig) -> ReadResult:
     if eng.temp_directory is not None:
         eng.temp_directory.mkdir(parents=True, exist_ok=True)
         con.execute(f"SET temp_directory = '{eng.temp_directory}'")
-    con, rep = io.read_inputs(cfg.input_spec, con)
+    con, rep = io.read_inputs(cfg.input_spec, con, required=io.ANALYSIS_TABLES)
     for w in rep.warnings:
         log.warning("validation: %s", w)
     start, end = register_months(con, cfg)
