@@ -161,9 +161,7 @@ def validate_command(
     from rich.table import Table
 
     from .config import load_config, load_input_spec, load_yaml
-    from .io import validate_inputs
-
-    from .io import ANALYSIS_TABLES
+    from .io import ANALYSIS_TABLES, validate_inputs
 
     analysis = "inputs" in load_yaml(config)
     spec = load_config(config).input_spec if analysis else load_input_spec(config)

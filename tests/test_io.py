@@ -445,12 +445,14 @@ def test_cli_validate_exit_codes_and_writes_nothing(tmp_path):
     ok = runner.invoke(app, ["validate", str(tmp_path / "mapping.yaml")])
     assert ok.exit_code == 0, ok.output
     assert "all inputs usable" in ok.output
-    # an analysis config whose `inputs:` names the input spec is accepted too
+    # an analysis config whose `inputs:` names the input spec is accepted too, and needs every register table
     import yaml
 
     config = {"inputs": "mapping.yaml", "window": {"start": "2020-01", "end": "2020-12"}}
     (tmp_path / "analysis.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    assert runner.invoke(app, ["validate", str(tmp_path / "analysis.yaml")]).exit_code == 0
+    incomplete = runner.invoke(app, ["validate", str(tmp_path / "analysis.yaml")])
+    assert incomplete.exit_code == 1
+    assert "sus_registrations" in incomplete.output and "population" in incomplete.output
     path = tmp_path / "earnings.csv"
     path.write_text(path.read_text(encoding="latin-1").replace("2,0", "-2,0"), encoding="latin-1")
     before = sorted(p.name for p in tmp_path.iterdir())

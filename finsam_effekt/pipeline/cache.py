@@ -85,6 +85,7 @@ class StageCache:
         self.directory = Path(directory)
         self.engine = engine
         self._code = code_hash()
+        self._memo: dict | None = None
 
     # -- keys -----------------------------------------------------------------------------------------------------
     def input_hashes(self, paths: Iterable[Path]) -> dict[str, str]:
@@ -106,11 +107,7 @@ class StageCache:
                     memo[fp] = _file_sha256(f)
                 h.update(memo[fp].encode())
             out[str(p)] = h.hexdigest()
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            _atomic_write(memo_path, json.dumps(memo, sort_keys=True))
-        except OSError:
-            pass  # a read-only cache folder only costs the re-hashing next time
+        self._memo = memo  # written with the first stored entry: a failed run leaves no cache folder behind
         return out
 
     def key(self, stage: str, values: dict[str, Any], upstream: Iterable[str], inputs: dict[str, str]) -> str:
@@ -141,6 +138,11 @@ class StageCache:
         """Store ``result``; returns the result to go on with (for tables moved into the cache: pointing there)."""
         final = self.entry(stage, key)
         final.parent.mkdir(parents=True, exist_ok=True)
+        if self._memo is not None:
+            try:
+                _atomic_write(self.directory / "input_hashes.json", json.dumps(self._memo, sort_keys=True))
+            except OSError:
+                pass  # a read-only memo only costs the re-hashing next time
         tmp = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=final.parent))
         try:
             stored = self._detach(result, tmp)
