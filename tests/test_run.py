@@ -575,3 +575,51 @@ def test_alpha_sets_the_level_of_every_interval(world_root):
         np.testing.assert_allclose(
             b["estimate"] - b["ci_lower"], ratio * (a["estimate"] - a["ci_lower"]), rtol=1e-9, atol=1e-10
         )
+
+
+@pytest.mark.slow
+def test_run_by_forbund_writes_a_report_per_forbund_and_an_overview(world_root, small_world):
+    """``--by forbund_id``: the national report, one report per förbund with enough participants, an overview
+    with the national and per-förbund effects; no pseudonym in any file; small cells suppressed."""
+    cfg_path = world_root / "by.yaml"
+    cfg_path.write_text(
+        yaml.safe_dump(
+            {
+                "inputs": (world_root / "world.txt").read_text(encoding="utf-8"),
+                "window": {"start": "2019-01", "end": "2020-03"},
+                "estimators": ["weighted_mean_diff"],
+                "outcomes": {"names": ["public_support", "self_support"], "path_window": 6},
+                "cost_benefit": {"enabled": False},
+                "sensitivity": False,
+                "subgroups": [],
+                "disclosure_threshold": 5,
+                "cache": {"enabled": False},
+            }
+        ),
+        encoding="utf-8",
+    )
+    out = world_root / "by_out"
+    res = runner.invoke(app, ["run", str(cfg_path), "--out", str(out), "--by", "forbund_id"])
+    assert res.exit_code == 0, res.output
+    part = pd.read_parquet(small_world.path / "sus_registrations.parquet")
+    overview = pd.read_csv(out / "forbund" / "overview.csv", dtype={"group": str})
+    assert overview["group"].iloc[0] == "national"
+    reports = sorted(p.name for p in (out / "forbund").iterdir() if p.is_dir())
+    assert reports and set(reports) <= set(part["forbund_id"].astype(str))
+    for name in reports:
+        assert (out / "forbund" / name / "report.html").is_file()
+        assert (out / "forbund" / name / "effects.csv").is_file()
+        rows = overview[overview["group"] == name]
+        assert set(rows["outcome"]) == {"public_support", "self_support"}
+    small = overview[overview[["n_treated", "n_control"]].min(axis=1).fillna(0) < 5]
+    assert small["estimate"].isna().all()
+    # a förbund without a report is listed with its participants suppressed below the threshold
+    assert (overview["participants"].isna() | (overview["participants"] >= 5)).all()
+    ids = set()
+    for t in ("population", "sus_registrations"):
+        ids |= {
+            str(v).encode() for v in pd.read_parquet(small_world.path / f"{t}.parquet")["person_id"].dropna()
+        }
+    for f in out.rglob("*"):
+        if f.is_file():
+            assert not (_tokens(f) & ids), f"{f.relative_to(out)} contains person ids"
