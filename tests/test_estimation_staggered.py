@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from finsam_effekt.errors import ConfigError, InputError
-from finsam_effekt.estimation import callaway_santanna, estimate_effects
+from finsam_effekt.estimation import CSResults, callaway_santanna, estimate_effects
 
 
 def _staggered_panel(noise: float = 0.0, seed: int = 0) -> tuple[pd.DataFrame, dict[int, float]]:
@@ -365,6 +365,11 @@ def test_control_group_option_through_estimate_effects_and_its_vocabulary():
         estimate_effects(m, cs_control_group="nevertreated", **sel)
     with pytest.raises(ConfigError, match="kind must be one of"):
         direct.aggregate("calendar")
+    with pytest.raises(InputError, match="outcome 'lemp' is not a column"):
+        direct.group_time("lemp")
+    bare = CSResults(estimates=(), se_type="cluster", cluster="person_id", estimand="", clusters=pd.Index([]))
+    with pytest.raises(InputError, match="carry no panel"):
+        bare.aggregate("simple")
 
 
 def test_config_cs_did_control_group_reaches_the_estimator(monkeypatch):

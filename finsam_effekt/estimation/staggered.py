@@ -351,8 +351,9 @@ class CSResults(EffectResults):
           (pre-treatment e < 0 included, as did);
         * simple: θ = Σ n_g ATT(g, t) / Σ n_g over every post-treatment cell t ≥ g (t ≤ g + ``max_e``).
 
-        Influence per unit: ψ_i = [Σ_cells n_g ψ_{g,t,i} + Σ_{cells of i's group} (ATT(g, t) − θ)] / Σ_cells n_g —
-        the weighted cell influences plus the estimation of the group shares (did's ``wif``); SE = √(Σ_i ψ_i²).
+        Influence per unit: ψ_i = [Σ_cells n_g ψ_{g,t,i} + Σ_{cells where i is treated} (ATT(g, t) − θ)] / Σ n_g
+        (sums over the aggregated cells) — the weighted cell influences plus the estimation of the group shares
+        (did's ``wif``); SE = √(Σ_i ψ_i²).
         Columns :data:`AGGREGATE_COLUMNS` (simple: no ``event_time``; ``n_groups`` counts the cells).
         """
         check("kind", kind, ("dynamic", "simple"), where="CSResults.aggregate")
