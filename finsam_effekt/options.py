@@ -45,6 +45,15 @@ AGE_BANDS: tuple[tuple[int, int, str], ...] = (
     (50, 200, "50+"),
 )
 
+#: Comparison units of the Callaway & Sant'Anna estimator (``cs_did``): units not yet treated in the month
+#: compared (R ``did``'s ``"notyettreated"``, never-treated included) or never-treated units only (``"nevertreated"``).
+CSControlGroup = Literal["not_yet_treated", "never_treated"]
+CS_CONTROL_GROUPS: tuple[str, ...] = get_args(CSControlGroup)
+#: Zero pair differences in Rosenbaum's signed-rank bound: dropped before ranking (rbounds ``psens``; Wilcoxon
+#: 1945) or ranked with the others and then given rank 0 (Pratt 1959; DOS2 ``senWilcox``).
+RosenbaumZeros = Literal["drop", "pratt"]
+ROSENBAUM_ZEROS: tuple[str, ...] = get_args(RosenbaumZeros)
+
 # -- design ---------------------------------------------------------------------------------------------------
 #: Controls who start an insats later: kept (start now vs not now) or censored at their own start.
 LaterTreated = Literal["keep", "censor"]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from finsam_effekt.errors import ConfigError
 from finsam_effekt.estimation import (
     SENSITIVITY_COLUMNS,
     critical_gamma,
@@ -148,3 +151,128 @@ def test_sensitivity_alpha_sets_the_risk_ratio_and_placebo_interval_levels():
     key = ("placebo_outcome", "public_support", -6, "status")
     row = c05.set_index(["check", "outcome", "horizon_months", "measure"]).loc[key]
     assert row["ci_upper"] - row["estimate"] == pytest.approx(stats.norm.ppf(0.975) * se[key], rel=1e-12)
+
+
+# -- R: rbounds 2.2 (psens, binarysens) and DOS2 0.5.2 (senWilcox); tests/fixtures/rosenbaum/make_fixtures.R ------
+FIXTURES = Path(__file__).parent / "fixtures" / "rosenbaum"
+
+
+def test_wilcoxon_bound_equals_rbounds_psens_when_dropping_zeros_and_dos2_senwilcox_with_pratt():
+    pairs = pd.read_csv(FIXTURES / "pairs.csv")
+    bounds = pd.read_csv(FIXTURES / "wilcoxon_bounds.csv")
+    for r in bounds.itertuples(index=False):
+        p = pairs[pairs["dataset"] == r.dataset]
+        yt, yc = p["treated"].to_numpy(), p["control"].to_numpy()
+        drop = rosenbaum_wilcoxon(yt, yc, r.gamma, zeros="drop")
+        assert drop == pytest.approx(r.psens_upper, rel=1e-10)
+        assert round(drop, 4) == pytest.approx(r.psens_upper_rounded, abs=1e-12)  # what psens prints
+        assert rosenbaum_wilcoxon(yt, yc, r.gamma, zeros="pratt") == pytest.approx(
+            r.senwilcox_pval, rel=1e-10
+        )
+    crit = pd.read_csv(FIXTURES / "wilcoxon_critical_gamma.csv").set_index("dataset")
+    for ds, c in crit.iterrows():
+        p = pairs[pairs["dataset"] == ds]
+        yt, yc = p["treated"].to_numpy(), p["control"].to_numpy()
+        assert int(np.sum(yt == yc)) == c["n_zero"]
+        for zeros, col in (("drop", "critical_gamma_psens"), ("pratt", "critical_gamma_senwilcox")):
+            g = critical_gamma(lambda gg, z=zeros, a=yt, b=yc: rosenbaum_wilcoxon(a, b, gg, zeros=z))
+            assert g == pytest.approx(c[col], abs=1e-6)
+    # one zero difference on DOS2's lead data: critical Γ 4.43 (rbounds) vs 4.34 (DOS2); none on werfel
+    assert round(crit.loc["dos2_lead", "critical_gamma_psens"], 2) == 4.43
+    assert round(crit.loc["dos2_lead", "critical_gamma_senwilcox"], 2) == 4.34
+    assert (
+        crit.loc["dos2_werfel", "critical_gamma_psens"] == crit.loc["dos2_werfel", "critical_gamma_senwilcox"]
+    )
+
+
+def test_mcnemar_bound_is_p_b_ge_t_and_rbounds_binarysens_is_p_b_gt_t():
+    from scipy import stats
+
+    bounds = pd.read_csv(FIXTURES / "mcnemar_bounds.csv")
+    for r in bounds.itertuples(index=False):
+        yt = np.array([1] * r.x + [0] * r.y + [1] * 5 + [0] * 7)  # plus concordant pairs, which do not count
+        yc = np.array([0] * r.x + [1] * r.y + [1] * 5 + [0] * 7)
+        ours = rosenbaum_mcnemar(yt, yc, r.gamma)
+        assert ours == pytest.approx(r.upper_ge, rel=1e-10, abs=1e-300)
+        if r.gamma == 1:
+            assert ours == pytest.approx(float(r.binom_test), rel=1e-10)  # the exact McNemar test
+        # binarysens: 1 − pbinom(T, D, p⁺) = P(B > T), one step beyond Rosenbaum's P(B ≥ T) (its subtraction
+        # from 1 leaves an absolute error of ~1e-16: below that it returns 0)
+        t, d, p = max(r.x, r.y), r.x + r.y, r.gamma / (1 + r.gamma)
+        assert r.binarysens_upper == pytest.approx(stats.binom.sf(t, d, p), rel=1e-10, abs=1e-15)
+        assert r.binarysens_upper < ours
+    crit = pd.read_csv(FIXTURES / "mcnemar_critical_gamma.csv")
+    for c in crit.itertuples(index=False):
+        yt = np.array([1] * c.x + [0] * c.y)
+        yc = 1 - yt
+        g = critical_gamma(lambda gg, a=yt, b=yc: rosenbaum_mcnemar(a, b, gg))
+        assert g == pytest.approx(c.critical_gamma_ge, abs=1e-6)
+        assert g <= c.critical_gamma_binarysens
+
+
+def _pairs_with_zeros(seed: int = 5, n: int = 300) -> pd.DataFrame:
+    """Matched pairs of a register amount: most pairs have 0 in both months (zero differences)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        active = rng.random() < 0.3
+        for role in (1, 0):
+            amount = rng.gamma(2.0, 3000 + 1500 * role) if active and rng.random() < 0.8 else 0.0
+            rows.append(
+                {"person_id": f"{'t' if role else 'c'}{i}", "ref_month": "2020-01", "treated": role,
+                 "weights": 1.0, "subclass": i + 1, "benefit_sek_cum3": amount, "public_support_m3": float(amount > 0)}
+            )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_sensitivity_table_names_the_method_and_follows_the_zeros_option():
+    data = _pairs_with_zeros()
+    drop = sensitivity_analysis(data, horizons=(3,))
+    pratt = sensitivity_analysis(data, horizons=(3,), zeros="pratt")
+    fd, fp = drop.to_frame(), pratt.to_frame()
+    assert list(fd.columns) == SENSITIVITY_COLUMNS and SENSITIVITY_COLUMNS[-1] == "method"
+    key = ["check", "outcome", "horizon_months", "measure", "statistic"]
+    md = fd.set_index(key)["method"]
+    assert set(md.xs("rosenbaum_wilcoxon", level="check")) == {"wilcoxon_drop_zeros"}
+    assert set(pratt.to_frame().set_index(key)["method"].xs("rosenbaum_wilcoxon", level="check")) == {
+        "wilcoxon_pratt"
+    }
+    assert set(md.xs("rosenbaum_mcnemar", level="check")) == {"mcnemar_exact"}
+    assert set(md.xs("e_value", level="check")) == {"vanderweele_ding"}
+    # the signed-rank rows follow the convention; McNemar and E-value rows do not depend on it
+    t = data[data.treated == 1].benefit_sek_cum3.to_numpy()
+    c = data[data.treated == 0].benefit_sek_cum3.to_numpy()
+    assert np.sum(t == c) > 100
+    vd, vp = fd.set_index(key)["value"], fp.set_index(key)["value"]
+    w = ("rosenbaum_wilcoxon", "benefit_sek", 3, "cumulative")
+    assert vd[(*w, "p_value_gamma_1")] == pytest.approx(rosenbaum_wilcoxon(t, c, 1.0, zeros="drop"))
+    assert vp[(*w, "p_value_gamma_1")] == pytest.approx(rosenbaum_wilcoxon(t, c, 1.0, zeros="pratt"))
+    assert vd[(*w, "critical_gamma")] != pytest.approx(vp[(*w, "critical_gamma")], rel=1e-3)
+    other = [k for k in vd.index if k[0] != "rosenbaum_wilcoxon"]
+    pd.testing.assert_series_equal(vd[other], vp[other])
+    assert "signed-rank zeros: pratt" in pratt.summary() and pratt.rosenbaum_zeros == "pratt"
+    with pytest.raises(ConfigError, match="zeros must be one of"):
+        sensitivity_analysis(data, horizons=(3,), zeros="wilcoxon")
+    with pytest.raises(ConfigError, match="zeros must be one of"):
+        rosenbaum_wilcoxon(t, c, zeros="none")
+
+
+def test_config_rosenbaum_zeros_reaches_the_sensitivity_stage(monkeypatch):
+    from types import SimpleNamespace
+
+    from finsam_effekt import estimation
+    from finsam_effekt.config import parse_config
+    from finsam_effekt.pipeline import stages
+
+    base = {
+        "inputs": {"tables": {"population": {"path": "data/population.parquet"}}},
+        "window": {"start": "2018-01", "end": "2019-12"},
+    }
+    assert parse_config(base, Path.cwd()).inference.rosenbaum_zeros == "drop"
+    cfg = parse_config({**base, "inference": {"rosenbaum_zeros": "pratt"}}, Path.cwd())
+    seen = {}
+    monkeypatch.setattr(estimation, "sensitivity_analysis", lambda *a, **kw: seen.update(kw))
+    stages.sensitivity(cfg, SimpleNamespace(match=object()), SimpleNamespace(outcomes=None, paths=None))
+    assert seen["zeros"] == "pratt"
+    with pytest.raises(ConfigError, match="inference.rosenbaum_zeros"):
+        parse_config({**base, "inference": {"rosenbaum_zeros": "rbounds"}}, Path.cwd())

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from finsam_effekt.errors import InputError
-from finsam_effekt.estimation import callaway_santanna, estimate_effects
+from finsam_effekt.errors import ConfigError, InputError
+from finsam_effekt.estimation import CSResults, callaway_santanna, estimate_effects
 
 
 def _staggered_panel(noise: float = 0.0, seed: int = 0) -> tuple[pd.DataFrame, dict[int, float]]:
@@ -58,9 +60,14 @@ def test_callaway_santanna_inference_and_integration():
     )
 
 
-def _cs_reference(panel: pd.DataFrame, outcome: str, e: int) -> tuple[float, pd.Series]:
-    """θ(e) and ψ per person by the straightforward loop over groups (the implementation before the vectorised
-    one): dense units × months matrix, NaN where a unit-month is absent."""
+_NEVER = 10**9
+
+
+def _reference_cells(panel: pd.DataFrame, outcome: str, control_group: str = "not_yet_treated") -> list[dict]:
+    """Every identified ATT(g, t) by the straightforward loop over groups and months (dense units × months matrix,
+    NaN where a unit-month is absent), as R did defines them: base month g−1 for t ≥ g and t−1 for t < g
+    (``base_period = "varying"``); comparison units observed in both months and not yet treated in t (first month
+    > t, not g) or never treated. Each cell: g, e = t − g, att, ψ per unit (IF/n) and its treated units."""
     ids, index = pd.factorize(panel["person_id"])
     t = (
         panel["month"].str[:4].astype(int).to_numpy() * 12
@@ -72,27 +79,53 @@ def _cs_reference(panel: pd.DataFrame, outcome: str, e: int) -> tuple[float, pd.
     y[ids, t - t0] = panel[outcome].to_numpy(float)
     ft = panel.drop_duplicates("person_id").set_index("person_id")["first_treated"].reindex(index)
     g_rel = np.array(
-        [10**9 if f is None or pd.isna(f) else int(f[:4]) * 12 + int(f[5:7]) - 1 - t0 for f in ft]
+        [_NEVER if f is None or pd.isna(f) else int(f[:4]) * 12 + int(f[5:7]) - 1 - t0 for f in ft]
     )
-    atts, ns, psis = [], [], []
-    for g in np.unique(g_rel[(g_rel >= 1) & (g_rel < y.shape[1])]):
-        if g + e >= y.shape[1]:
-            continue
-        dy = y[:, g + e] - y[:, g - 1]
-        tr = np.isfinite(dy) & (g_rel == g)
-        co = np.isfinite(dy) & (g_rel > g + e)
-        if tr.sum() == 0 or co.sum() == 0:
-            continue
-        psi = np.zeros(len(index))
-        psi[tr] = (dy[tr] - dy[tr].mean()) / tr.sum()
-        psi[co] = -(dy[co] - dy[co].mean()) / co.sum()
-        atts.append(dy[tr].mean() - dy[co].mean())
-        ns.append(tr.sum())
-        psis.append(psi)
-    w = np.asarray(ns, float) / np.sum(ns)
-    return float(np.dot(w, atts)), pd.Series(
-        np.sum([a * p for a, p in zip(w, psis, strict=True)], axis=0), index=index
-    )
+    n_t = y.shape[1]
+    cells = []
+    for g in np.unique(g_rel[(g_rel >= 1) & (g_rel < n_t)]):
+        for tt in range(1, n_t):
+            base = g - 1 if tt >= g else tt - 1
+            dy = y[:, tt] - y[:, base]
+            tr = np.isfinite(dy) & (g_rel == g)
+            if control_group == "never_treated":
+                co = np.isfinite(dy) & (g_rel == _NEVER)
+            else:
+                co = np.isfinite(dy) & (g_rel > tt) & (g_rel != g)
+            if tr.sum() == 0 or co.sum() == 0:
+                continue
+            psi = np.zeros(len(index))
+            psi[tr] = (dy[tr] - dy[tr].mean()) / tr.sum()
+            psi[co] = -(dy[co] - dy[co].mean()) / co.sum()
+            cells.append(
+                {"g": g, "e": tt - g, "att": dy[tr].mean() - dy[co].mean(), "psi": psi, "member": tr * 1.0,
+                 "control": co}
+            )  # fmt: skip
+    return cells
+
+
+def _did_aggregate(cells: list[dict]) -> tuple[float, np.ndarray, float]:
+    """R did's aggte for the given cells: weights pg/Σpg with pg the share of units treated in the cell, and the
+    influence function of the weights written as did's ``wif`` (if1 − if2). Returns (θ, ψ = IF/n, did's SE)."""
+    member = np.column_stack([c["member"] for c in cells])
+    n = member.shape[0]
+    pg = member.mean(axis=0)
+    att = np.array([c["att"] for c in cells])
+    w = pg / pg.sum()
+    inf = n * np.column_stack([c["psi"] for c in cells]) @ w
+    if1 = (member - pg) / pg.sum()
+    if2 = np.outer((member - pg).sum(axis=1), pg / pg.sum() ** 2)
+    influence = inf + (if1 - if2) @ att
+    return float(w @ att), influence / n, float(np.sqrt(np.mean(influence**2) / n))
+
+
+def _cs_reference(panel: pd.DataFrame, outcome: str, e: int) -> tuple[float, pd.Series]:
+    """θ(e) and ψ per person (with the estimation of the group shares) by the loop over groups; ψ is exactly 0
+    for the persons in no cell (did's share term is 0 there up to rounding)."""
+    cells = [c for c in _reference_cells(panel, outcome) if c["e"] == e]
+    theta, psi, _ = _did_aggregate(cells)
+    in_a_cell = np.any([c["member"] > 0 for c in cells] + [c["control"] for c in cells], axis=0)
+    return theta, pd.Series(np.where(in_a_cell, psi, 0.0), index=pd.factorize(panel["person_id"])[1])
 
 
 def _censored_staggered_panel() -> pd.DataFrame:
@@ -173,3 +206,196 @@ def test_callaway_santanna_alpha_and_its_clusters():
         m, estimators=["cs_did"], panel=panel, alpha=0.10, outcomes=["benefit_sek"], horizons=[3, 6]
     ).to_frame()
     np.testing.assert_allclose(f["ci_lower"], f10["ci_lower"], rtol=1e-12)
+
+
+# -- R did 2.1.1 on mpdta (tests/fixtures/did, made by make_fixtures.R) ------------------------------------------
+FIXTURES = Path(__file__).parent / "fixtures" / "did"
+R_CONTROL_GROUP = {"not_yet_treated": "notyettreated", "never_treated": "nevertreated"}
+
+
+def _month(year: int) -> str:
+    """mpdta's years 2003..2007 as consecutive months 2000-01..2000-05 (event time in months = in years)."""
+    return f"2000-{year - 2002:02d}"
+
+
+def _mpdta() -> pd.DataFrame:
+    d = pd.read_csv(FIXTURES / "mpdta.csv")
+    return pd.DataFrame(
+        {
+            "person_id": d["countyreal"].astype(str),
+            "month": [_month(y) for y in d["year"]],
+            "first_treated": [None if g == 0 else _month(g) for g in d["first.treat"]],
+            "lemp": d["lemp"],
+        }
+    )
+
+
+def _fixture(name: str, control_group: str) -> pd.DataFrame:
+    t = pd.read_csv(FIXTURES / name)
+    return t[t["control_group"] == control_group].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("control_group", ["not_yet_treated", "never_treated"])
+def test_group_time_and_aggregations_equal_r_did_on_mpdta(control_group):
+    res = callaway_santanna(_mpdta(), outcomes=["lemp"], horizons=(1, 2, 3), control_group=control_group)
+    cg = R_CONTROL_GROUP[control_group]
+    # ATT(g, t) with did's analytic SE, every cell of did's att_gt (pre-treatment ones with base t−1)
+    ref = _fixture("att_gt.csv", cg)
+    gt = res.group_time()
+    assert list(gt["group"]) == [_month(g) for g in ref["group"]]
+    assert list(gt["time"]) == [_month(t) for t in ref["time"]]
+    np.testing.assert_allclose(gt["estimate"], ref["att"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(gt["std_error"], ref["se"], rtol=0, atol=1e-9)
+    assert list(gt["event_time"]) == list(ref["time"] - ref["group"])
+    post = gt["event_time"] >= 0
+    assert (
+        gt.loc[post, "base_month"] == gt.loc[post, "group"].map(lambda g: _month(int(g[5:]) + 2001))
+    ).all()
+    # aggte(type = "dynamic"): every event time, the SE with the estimation of the group shares
+    dyn = _fixture("aggte_dynamic.csv", cg)
+    a = res.aggregate("dynamic")
+    assert list(a["event_time"]) == list(dyn["event_time"])
+    np.testing.assert_allclose(a["estimate"], dyn["att"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(a["std_error"], dyn["se"], rtol=0, atol=1e-9)
+    # aggte(type = "simple")
+    simple = _fixture("aggte_simple.csv", cg)
+    s = res.aggregate("simple")
+    assert s["estimate"].iloc[0] == pytest.approx(simple["att"].iloc[0], abs=1e-9)
+    assert s["std_error"].iloc[0] == pytest.approx(simple["se"].iloc[0], abs=1e-9)
+    assert "event_time" not in s.columns and s["n_groups"].iloc[0] == int((gt["event_time"] >= 0).sum())
+    # a restricted event-time window is a subset of the full table
+    win = res.aggregate("dynamic", min_e=0, max_e=2)
+    assert list(win["event_time"]) == [0, 1, 2]
+    np.testing.assert_allclose(win["std_error"], a.set_index("event_time").loc[[0, 1, 2], "std_error"])
+
+
+def test_effects_are_the_dynamic_aggregation_with_the_cr1_factor():
+    res = callaway_santanna(
+        _mpdta(), outcomes=["lemp"], horizons=(1, 2, 3), measures=("status", "cumulative")
+    )
+    f = res.to_frame().set_index(["horizon_months", "measure"])
+    a = res.aggregate("dynamic").set_index("event_time")
+    dyn = _fixture("aggte_dynamic.csv", "notyettreated").set_index("event_time")
+    for e, est in zip(res.estimates, res.std_errors, strict=True):
+        if e.measure != "status":
+            continue
+        k = e.horizon
+        assert f.loc[(k, "status"), "estimate"] == pytest.approx(dyn.loc[k, "att"], abs=1e-12)
+        g = len(np.unique(e.rows))  # the units contributing: treated and comparison units of the cells
+        assert est == pytest.approx(a.loc[k, "std_error"] * np.sqrt(g / (g - 1)), rel=1e-12)
+    # cumulative at 3 = θ(1) + θ(2) + θ(3)
+    assert f.loc[(3, "cumulative"), "estimate"] == pytest.approx(dyn.loc[[1, 2, 3], "att"].sum(), abs=1e-12)
+
+
+def test_the_group_shares_enter_the_aggregated_standard_error():
+    # the influence of the estimated shares n_g/N is first order: leaving it out gives a smaller SE than did's
+    res = callaway_santanna(_mpdta(), outcomes=["lemp"], horizons=(1,))
+    cells = [c for c in _reference_cells(_mpdta(), "lemp") if c["e"] == 1]
+    w = np.array([c["member"].sum() for c in cells])
+    w = w / w.sum()
+    no_shares = np.sqrt(np.sum((np.column_stack([c["psi"] for c in cells]) @ w) ** 2))
+    se = res.aggregate("dynamic").set_index("event_time").loc[1, "std_error"]
+    assert se == pytest.approx(_did_aggregate(cells)[2], rel=1e-12)
+    assert 1.001 < se / no_shares < 1.05
+
+
+@pytest.mark.parametrize("control_group", ["not_yet_treated", "never_treated"])
+def test_aggregations_equal_the_loop_reference_on_a_censored_panel(control_group):
+    panel = _censored_staggered_panel()
+    res = callaway_santanna(panel, outcomes=["benefit_sek"], horizons=(1, 3), control_group=control_group)
+    cells = _reference_cells(panel, "benefit_sek", control_group)
+    gt = res.group_time()
+    assert len(gt) == len(cells)
+    ref_gt = sorted(cells, key=lambda c: (c["g"], c["g"] + c["e"]))
+    np.testing.assert_allclose(gt["estimate"], [c["att"] for c in ref_gt], rtol=1e-10)
+    np.testing.assert_allclose(gt["std_error"], [np.sqrt(np.sum(c["psi"] ** 2)) for c in ref_gt], rtol=1e-10)
+    np.testing.assert_array_equal(gt["n_treated"], [int(c["member"].sum()) for c in ref_gt])
+    dyn = res.aggregate("dynamic").set_index("event_time")
+    for e in sorted({c["e"] for c in cells}):
+        theta, _, se = _did_aggregate([c for c in cells if c["e"] == e])
+        assert dyn.loc[e, "estimate"] == pytest.approx(theta, rel=1e-10, abs=1e-12)
+        assert dyn.loc[e, "std_error"] == pytest.approx(se, rel=1e-10)
+    theta, _, se = _did_aggregate([c for c in cells if c["e"] >= 0])
+    s = res.aggregate("simple").iloc[0]
+    assert s["estimate"] == pytest.approx(theta, rel=1e-10) and s["std_error"] == pytest.approx(se, rel=1e-10)
+    # never-treated comparisons use fewer units than not-yet-treated ones
+    if control_group == "never_treated":
+        other = callaway_santanna(panel, outcomes=["benefit_sek"], horizons=(1, 3)).group_time()
+        assert (gt["n_control"].to_numpy() <= other["n_control"].to_numpy()).all()
+        assert (gt["n_control"].to_numpy() < other["n_control"].to_numpy()).any()
+
+
+def test_group_time_of_the_sparse_panel_equals_the_dense_panel():
+    dense = _censored_staggered_panel()
+    units = (
+        dense.groupby("person_id")
+        .agg(
+            first_treated=("first_treated", "first"),
+            observed_from=("month", "min"),
+            observed_to=("month", "max"),
+        )
+        .reset_index()
+    )
+    sparse = dense.loc[dense["benefit_sek"] != 0, ["person_id", "month", "benefit_sek"]]
+    kw = dict(outcomes=["benefit_sek"], horizons=(3,), control_group="never_treated")
+    a, b = callaway_santanna(dense, **kw), callaway_santanna(sparse, units=units, **kw)
+    pd.testing.assert_frame_equal(a.group_time(), b.group_time(), rtol=1e-12)
+    pd.testing.assert_frame_equal(a.aggregate("dynamic"), b.aggregate("dynamic"), rtol=1e-12)
+    pd.testing.assert_frame_equal(a.aggregate("simple"), b.aggregate("simple"), rtol=1e-12)
+
+
+def test_control_group_option_through_estimate_effects_and_its_vocabulary():
+    panel, _ = _staggered_panel(noise=0.5, seed=2)
+    m = pd.DataFrame({"person_id": ["p1", "p2"], "treated": [1, 0], "weights": 1.0})
+    sel = dict(
+        outcomes=["benefit_sek"], horizons=[3, 6], measures=["status"], estimators=["cs_did"], panel=panel
+    )
+    never = estimate_effects(m, cs_control_group="never_treated", **sel).to_frame()
+    direct = callaway_santanna(
+        panel, outcomes=["benefit_sek"], horizons=(3, 6), control_group="never_treated"
+    )
+    pd.testing.assert_frame_equal(never, direct.to_frame(), check_exact=False, rtol=1e-12)
+    default = estimate_effects(m, **sel).to_frame()
+    assert (never["n_control"] < default["n_control"]).all()
+    assert direct.estimand != callaway_santanna(panel, outcomes=["benefit_sek"], horizons=(3,)).estimand
+    assert "never-treated" in direct.estimand and "never_treated" in repr(direct)
+    with pytest.raises(ConfigError, match="control_group must be one of"):
+        callaway_santanna(panel, outcomes=["benefit_sek"], control_group="notyettreated")
+    with pytest.raises(ConfigError, match="cs_control_group must be one of"):
+        estimate_effects(m, cs_control_group="nevertreated", **sel)
+    with pytest.raises(ConfigError, match="kind must be one of"):
+        direct.aggregate("calendar")
+    with pytest.raises(InputError, match="outcome 'lemp' is not a column"):
+        direct.group_time("lemp")
+    bare = CSResults(estimates=(), se_type="cluster", cluster="person_id", estimand="", clusters=pd.Index([]))
+    with pytest.raises(InputError, match="carry no panel"):
+        bare.aggregate("simple")
+
+
+def test_config_cs_did_control_group_reaches_the_estimator(monkeypatch):
+    from types import SimpleNamespace
+
+    from finsam_effekt import estimation
+    from finsam_effekt.config import parse_config
+    from finsam_effekt.pipeline import stages
+
+    base = {
+        "inputs": {"tables": {"population": {"path": "data/population.parquet"}}},
+        "window": {"start": "2018-01", "end": "2019-12"},
+        "estimators": ["cs_did"],
+    }
+    assert parse_config(base, Path.cwd()).cs_did.control_group == "not_yet_treated"
+    cfg = parse_config({**base, "cs_did": {"control_group": "never_treated"}}, Path.cwd())
+    seen = {}
+
+    def fake_estimate_effects(data, **kw):
+        seen.update(kw)
+        return SimpleNamespace(to_frame=lambda: pd.DataFrame({"estimator": ["cs_did"]}), notes=())
+
+    monkeypatch.setattr(estimation, "estimate_effects", fake_estimate_effects)
+    monkeypatch.setattr(stages, "cs_did_inputs", lambda *a: (pd.DataFrame(), pd.DataFrame()))
+    outcomes = SimpleNamespace(outcomes=pd.DataFrame({"treated": [1, 0]}), paths=None)
+    stages.effects(cfg, None, None, None, None, SimpleNamespace(match=None), outcomes)
+    assert seen["cs_control_group"] == "never_treated" and seen["estimators"] == ["cs_did"]
+    with pytest.raises(ConfigError, match="cs_did.control_group"):
+        parse_config({**base, "cs_did": {"control_group": "nevertreated"}}, Path.cwd())

@@ -20,6 +20,7 @@ from ..options import (
     DEFAULT_SUBGROUPS,
     CensoringWeights,
     ClusterLevel,
+    CSControlGroup,
     Distance,
     EligibilityRule,
     Estimator,
@@ -27,6 +28,7 @@ from ..options import (
     LaterTreated,
     MatchingMethod,
     MatchOrder,
+    RosenbaumZeros,
     StdErrorKind,
     SubgroupField,
 )
@@ -170,6 +172,21 @@ class InferenceSettings(StrictModel):
     cluster: ClusterLevel = Field("person_id", description="cluster level for se=cluster")
     bootstrap_reps: StrictInt = Field(199, ge=10, le=100_000, description="cluster-bootstrap replications")
     alpha: StrictFloat = Field(0.05, gt=0, lt=0.5, description="1 - confidence level")
+    rosenbaum_zeros: RosenbaumZeros = Field(
+        "drop",
+        description="zero pair differences in the Rosenbaum signed-rank bound: drop (dropped before ranking, as "
+        "rbounds' psens) or pratt (ranked, then given rank 0, as DOS2's senWilcox)",
+    )
+
+
+class CSDidSettings(StrictModel):
+    """The Callaway & Sant'Anna (2021) cross-check ``cs_did`` (as R ``did``; base period varying)."""
+
+    control_group: CSControlGroup = Field(
+        "not_yet_treated",
+        description="comparison units: not_yet_treated (not yet started in the month compared, never-started "
+        "included; did's notyettreated) or never_treated (did's nevertreated)",
+    )
 
 
 class CostBenefitSettings(StrictModel):
@@ -271,6 +288,9 @@ class AnalysisConfig(StrictModel):
     )
     inference: InferenceSettings = Field(
         default_factory=InferenceSettings, description="standard errors and confidence level"
+    )
+    cs_did: CSDidSettings = Field(
+        default_factory=CSDidSettings, description="the cs_did estimator's comparison units"
     )
     event_study: StrictBool = Field(
         True, description="estimate the event study u-w..u+w with a pre-trend test"

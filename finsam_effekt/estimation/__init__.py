@@ -41,11 +41,12 @@ from .results import (
 )
 from .sensitivity import critical_gamma, e_value, rosenbaum_mcnemar, rosenbaum_wilcoxon, sensitivity_analysis
 from .settings import EffectOptions
-from .staggered import callaway_santanna
+from .staggered import CSResults, callaway_santanna
 
 __all__ = [
     "AGE_BANDS",
     "COHORT_ESTIMATORS",
+    "CSResults",
     "ESTIMATORS",
     "FRAME_COLUMNS",
     "MATCHED_ESTIMATORS",

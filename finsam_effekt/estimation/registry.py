@@ -97,8 +97,9 @@ _ENTRIES: tuple[Estimator, ...] = (
         staggered.fit_cs_did,
         "Callaway & Sant'Anna DiD",
         "Callaway & Sant'Anna DiD",
-        "Group-time ATTs with not-yet-treated controls on the person × month panel, aggregated by event time "
-        "(Callaway & Sant'Anna 2021); no matching: the design cross-check.",
+        "Group-time ATTs with not-yet-treated (or never-treated, cs_did.control_group) controls on the person × "
+        "month panel, aggregated by event time as R did (Callaway & Sant'Anna 2021); no matching: the design "
+        "cross-check.",
     ),
 )
 

@@ -44,6 +44,7 @@ SENSITIVITY_COLUMNS: list[str] = [
     "value",
     "n_treated",
     "n_control",
+    "method",
 ]
 _KEYS = ["outcome", "horizon_months", "measure", "subgroup", "estimator"]
 
@@ -339,12 +340,16 @@ class SensitivityResults:
     ``to_frame()`` columns (:data:`SENSITIVITY_COLUMNS`): ``check`` (``rosenbaum_mcnemar``,
     ``rosenbaum_wilcoxon``, ``e_value``, ``placebo_outcome``, ``placebo_start``), ``outcome``, ``horizon_months``
     (for placebo outcomes: the month relative to u, −6 or −12), ``measure``, ``statistic``, ``value``,
-    ``n_treated``, ``n_control``. ``alpha`` is the level of the critical Γ and of the risk-ratio interval.
+    ``n_treated``, ``n_control``, ``method`` (how the row was computed, e.g. ``wilcoxon_drop_zeros`` or
+    ``wilcoxon_pratt``: ``sensitivity.ROSENBAUM_METHODS``). ``alpha`` is the level of the critical Γ and of the
+    risk-ratio interval; ``rosenbaum_zeros`` how the signed-rank bound handled zero differences (``drop``, as
+    rbounds, or ``pratt``, as DOS2).
     """
 
     table: pd.DataFrame
     alpha: float
     notes: tuple[str, ...] = ()
+    rosenbaum_zeros: str = "drop"
 
     def to_frame(self) -> pd.DataFrame:
         """The tidy sensitivity table."""
@@ -364,7 +369,7 @@ class SensitivityResults:
     def summary(self) -> str:
         """Readable text: one line per check × outcome × horizon."""
         lines = [
-            f"Sensitivity analysis (alpha = {self.alpha})",
+            f"Sensitivity analysis (alpha = {self.alpha}; signed-rank zeros: {self.rosenbaum_zeros})",
             f"{'check':<20}{'outcome':<22}{'k':>4} {'measure':<11}{'statistic':<18}{'value':>12}",
         ]
         for r in self.table.itertuples(index=False):

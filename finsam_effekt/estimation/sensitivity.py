@@ -2,6 +2,10 @@
 
 How strong would hidden bias have to be, and do the effects vanish where they must? :func:`sensitivity_analysis`
 collects the checks in one tidy table (``SensitivityResults``); the bounds and the E-value are usable alone.
+Conventions, each named in the table's ``method`` column: McNemar's bound is P(B ≥ T) (Rosenbaum 2002; rbounds'
+``binarysens`` gives P(B > T)); the signed-rank bound drops zero differences before ranking (rbounds' ``psens``)
+or ranks them first (Pratt; DOS2's ``senWilcox``), as ``inference.rosenbaum_zeros`` says. Both agree with the R
+functions on their documented examples (``tests/fixtures/rosenbaum``).
 """
 
 from __future__ import annotations
@@ -14,12 +18,22 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import InputError
-from ..options import MEASURES
+from ..options import MEASURES, ROSENBAUM_ZEROS, check
 from ..schema import BINARY_OUTCOMES, OUTCOMES, outcome_column
 from .inference import critical_value, match_positions, normal_p_value
 from .matched import weighted_mean_difference
 from .results import SENSITIVITY_COLUMNS, SensitivityResults
 from .sample import require_columns
+
+#: The ``method`` of each Rosenbaum row: McNemar's exact bound, or the signed-rank bound by its handling of zeros.
+ROSENBAUM_METHODS: dict[str, str] = {
+    "mcnemar": "mcnemar_exact",
+    "drop": "wilcoxon_drop_zeros",
+    "pratt": "wilcoxon_pratt",
+}
+#: The ``method`` of the other checks' rows.
+E_VALUE_METHOD = "vanderweele_ding"
+PLACEBO_METHOD = "weighted_mean_difference"
 
 
 def rosenbaum_mcnemar(treated_y: np.ndarray, control_y: np.ndarray, gamma: float = 1.0) -> float:
@@ -27,7 +41,9 @@ def rosenbaum_mcnemar(treated_y: np.ndarray, control_y: np.ndarray, gamma: float
     bias Γ (Rosenbaum 2002, §4.3.2).
 
     The test is taken in the direction of the observed effect. With D discordant pairs of which T go that way,
-    p⁺ = Γ/(1+Γ) and the bound is P(Binomial(D, p⁺) ≥ T); at Γ = 1 it is the exact McNemar (sign) test.
+    p⁺ = Γ/(1+Γ) and the bound is P(B ≥ T), B ~ Binomial(D, p⁺); at Γ = 1 it is the exact McNemar (sign) test.
+    (rbounds' ``binarysens`` returns ``1 − pbinom(T, D, p⁺)`` = P(B > T) = P(B ≥ T + 1), which is smaller and
+    gives a larger critical Γ; ``tests/fixtures/rosenbaum`` records both.)
     """
     t = np.asarray(treated_y, float)
     c = np.asarray(control_y, float)
@@ -40,20 +56,36 @@ def rosenbaum_mcnemar(treated_y: np.ndarray, control_y: np.ndarray, gamma: float
     return float(stats.binom.sf(k - 1, d, gamma / (1 + gamma)))
 
 
-def rosenbaum_wilcoxon(treated_y: np.ndarray, control_y: np.ndarray, gamma: float = 1.0) -> float:
+def rosenbaum_wilcoxon(
+    treated_y: np.ndarray, control_y: np.ndarray, gamma: float = 1.0, zeros: str = "drop"
+) -> float:
     """Upper bound of the one-sided p-value of Wilcoxon's signed-rank test in matched pairs under hidden bias Γ
     (Rosenbaum 2002, §4.3.3; normal approximation).
 
-    d_i = ±(Y_t − Y_c) oriented in the direction of the observed effect (median sign), zero differences dropped,
-    r_i = rank of |d_i| (average ranks for ties), T = Σ_{d_i>0} r_i, p⁺ = Γ/(1+Γ):
+    d_i = Y_t − Y_c, oriented in the direction of the observed effect (the larger of the positive and negative
+    rank sums). Zero differences (``zeros``, ``options.ROSENBAUM_ZEROS``):
+
+    * ``"drop"``: dropped, then the others ranked (Wilcoxon 1945; rbounds' ``psens``);
+    * ``"pratt"``: every |d_i| ranked, zeros included, then the zeros given rank 0 (Pratt 1959; DOS2's
+      ``senWilcox``, Rosenbaum 2015).
+
+    With r_i the rank of |d_i| (average ranks for ties), T = Σ_{d_i>0} r_i and p⁺ = Γ/(1+Γ):
 
         E⁺ = p⁺ Σ r_i,   V⁺ = p⁺(1−p⁺) Σ r_i²,   p ≤ 1 − Φ((T − E⁺)/√V⁺).
+
+    The two conventions agree without zeros; with many (register outcomes) they differ, e.g. critical Γ 4.43
+    (drop) vs 4.34 (Pratt) on DOS2's lead data.
     """
+    check("zeros", zeros, ROSENBAUM_ZEROS, where="rosenbaum_wilcoxon")
     d = np.asarray(treated_y, float) - np.asarray(control_y, float)
-    d = d[np.isfinite(d) & (d != 0)]
-    if len(d) == 0:
+    d = d[np.isfinite(d)]
+    if zeros == "drop":
+        d = d[d != 0]
+        r = stats.rankdata(np.abs(d))
+    else:
+        r = stats.rankdata(np.abs(d)) * (d != 0)
+    if not np.any(r > 0):
         return 1.0
-    r = stats.rankdata(np.abs(d))
     if np.sum(r[d > 0]) < np.sum(r[d < 0]):
         d = -d
     t = float(np.sum(r[d > 0]))
@@ -120,14 +152,16 @@ def sensitivity_analysis(
     weights: str | None = "weights",
     cluster: str = "person_id",
     alpha: float = 0.05,
+    zeros: str = "drop",
 ) -> SensitivityResults:
     """How strong would hidden bias have to be, and do the effects vanish where they must?
 
     * **Rosenbaum bounds** on the matched pairs (each treated unit and its first match; with matching with
       replacement a reused control appears in several pairs, which the bounds treat as independent — an
       approximation): binary status outcomes by McNemar's test (:func:`rosenbaum_mcnemar`), other outcomes by
-      Wilcoxon's signed-rank test (:func:`rosenbaum_wilcoxon`); reported: the p-value at Γ = 1 and the critical
-      Γ at which the upper-bound p-value reaches ``alpha`` (Rosenbaum 2002).
+      Wilcoxon's signed-rank test (:func:`rosenbaum_wilcoxon`, zero differences handled as ``zeros`` says:
+      ``"drop"`` as rbounds, ``"pratt"`` as DOS2); reported: the p-value at Γ = 1 and the critical Γ at which
+      the upper-bound p-value reaches ``alpha`` (Rosenbaum 2002).
     * **E-value** for binary status outcomes: risk ratio p̄_T/p̄_C of the weighted matched means, its E-value and
       the E-value of the confidence limit nearest 1 (VanderWeele & Ding 2017; (1 − ``alpha``) CI by the delta
       method on log RR with person-clustered influence contributions; E = 1 when the CI includes 1).
@@ -138,8 +172,11 @@ def sensitivity_analysis(
 
     ``data`` is the matched table with horizon outcomes (as for :func:`estimate_effects`); ``match`` the
     ``MatchResult`` (optional without replacement: pairs come from ``subclass``); ``paths`` the ``outcome_paths``
-    table (needed for the placebo checks).
+    table (needed for the placebo checks). Every row names its ``method``: ``mcnemar_exact`` (P(B ≥ T)),
+    ``wilcoxon_drop_zeros`` or ``wilcoxon_pratt`` (:data:`ROSENBAUM_METHODS`), ``vanderweele_ding`` (E-value),
+    ``weighted_mean_difference`` (placebo checks).
     """
+    check("zeros", zeros, ROSENBAUM_ZEROS, where="sensitivity_analysis")
     outcomes = [
         o
         for o in (outcomes or OUTCOMES)
@@ -164,14 +201,14 @@ def sensitivity_analysis(
                 yt, yc = yt[ok], yc[ok]
                 n_p = int(ok.sum())
                 if o in BINARY_OUTCOMES and m == "status":
-                    check = "rosenbaum_mcnemar"
+                    name, method = "rosenbaum_mcnemar", ROSENBAUM_METHODS["mcnemar"]
                     fn = lambda g, a=yt, b=yc: rosenbaum_mcnemar(a, b, g)  # noqa: E731
                 else:
-                    check = "rosenbaum_wilcoxon"
-                    fn = lambda g, a=yt, b=yc: rosenbaum_wilcoxon(a, b, g)  # noqa: E731
-                rows.append((check, o, k, m, "n_pairs", float(n_p), n_p, n_p))
-                rows.append((check, o, k, m, "p_value_gamma_1", fn(1.0), n_p, n_p))
-                rows.append((check, o, k, m, "critical_gamma", critical_gamma(fn, alpha), n_p, n_p))
+                    name, method = "rosenbaum_wilcoxon", ROSENBAUM_METHODS[zeros]
+                    fn = lambda g, a=yt, b=yc: rosenbaum_wilcoxon(a, b, g, zeros)  # noqa: E731
+                rows.append((name, o, k, m, "n_pairs", float(n_p), n_p, n_p, method))
+                rows.append((name, o, k, m, "p_value_gamma_1", fn(1.0), n_p, n_p, method))
+                rows.append((name, o, k, m, "critical_gamma", critical_gamma(fn, alpha), n_p, n_p, method))
         for k in horizons:
             col = outcome_column(o, k, "status")
             if o not in BINARY_OUTCOMES or col not in data:
@@ -182,7 +219,7 @@ def sensitivity_analysis(
     else:
         rows += _placebo_rows(paths, outcomes, horizons, treatment, weights, cluster)
     table = pd.DataFrame(rows, columns=SENSITIVITY_COLUMNS)
-    return SensitivityResults(table=table, alpha=alpha, notes=tuple(notes))
+    return SensitivityResults(table=table, alpha=alpha, notes=tuple(notes), rosenbaum_zeros=zeros)
 
 
 def _e_value_rows(
@@ -220,11 +257,14 @@ def _e_value_rows(
     e_ci = 1.0 if lo <= 1 <= hi else e_value(limit)
     n1, n0 = int(t.sum()), int(c.sum())
     return [
-        ("e_value", o, k, "status", "risk_ratio", rr, n1, n0),
-        ("e_value", o, k, "status", "risk_ratio_ci_lower", lo, n1, n0),
-        ("e_value", o, k, "status", "risk_ratio_ci_upper", hi, n1, n0),
-        ("e_value", o, k, "status", "e_value", e_value(rr), n1, n0),
-        ("e_value", o, k, "status", "e_value_ci", e_ci, n1, n0),
+        ("e_value", o, k, "status", stat, value, n1, n0, E_VALUE_METHOD)
+        for stat, value in (
+            ("risk_ratio", rr),
+            ("risk_ratio_ci_lower", lo),
+            ("risk_ratio_ci_upper", hi),
+            ("e_value", e_value(rr)),
+            ("e_value_ci", e_ci),
+        )
     ]
 
 
@@ -271,10 +311,10 @@ def _placebo_rows(
     return rows
 
 
-def _est_rows(check: str, o: str, k: int, m: str, est: float, se: float, n1: int, n0: int) -> list[tuple]:
+def _est_rows(name: str, o: str, k: int, m: str, est: float, se: float, n1: int, n0: int) -> list[tuple]:
     p = normal_p_value(est, se)
     return [
-        (check, o, k, m, "estimate", est, n1, n0),
-        (check, o, k, m, "std_error", se, n1, n0),
-        (check, o, k, m, "p_value", p, n1, n0),
+        (name, o, k, m, "estimate", est, n1, n0, PLACEBO_METHOD),
+        (name, o, k, m, "std_error", se, n1, n0, PLACEBO_METHOD),
+        (name, o, k, m, "p_value", p, n1, n0, PLACEBO_METHOD),
     ]

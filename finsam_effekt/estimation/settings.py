@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 from ..errors import ConfigError
-from ..options import ESTIMATORS, MEASURES, SE_KINDS, check
+from ..options import CS_CONTROL_GROUPS, ESTIMATORS, MEASURES, SE_KINDS, check
 
 
 def _names(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
@@ -52,6 +52,8 @@ class EffectOptions:
     alpha : 1 − confidence level of every interval: ``estimate ± z·SE`` with z = Φ⁻¹(1 − α/2).
     estimand : the estimand in words for the results (default ``estimand.short_estimand()``: start now vs not
         now); the pipeline passes the one its ``later_treated`` design targets.
+    cs_control_group : comparison units of ``cs_did``: ``"not_yet_treated"`` or ``"never_treated"``
+        (``options.CS_CONTROL_GROUPS``; :func:`~finsam_effekt.estimation.callaway_santanna`).
     """
 
     outcomes: tuple[str, ...] | None = None
@@ -70,6 +72,7 @@ class EffectOptions:
     horizon_weights: str | None = None
     alpha: float = 0.05
     estimand: str | None = None
+    cs_control_group: str = "not_yet_treated"
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise the sequences once, here
@@ -81,6 +84,7 @@ class EffectOptions:
         check("estimators", list(self.estimators), ESTIMATORS, where=where)
         check("measures", list(self.measures), MEASURES, where=where)
         check("se", self.se, SE_KINDS, where=where)
+        check("cs_control_group", self.cs_control_group, CS_CONTROL_GROUPS, where=where)
         if not 0 < float(self.alpha) < 1:
             raise ConfigError(
                 f"{where}: alpha must be between 0 and 1 (e.g. 0.05 for 95 % intervals); got {self.alpha!r}"

@@ -316,6 +316,7 @@ def effects(
             pairs=match.match if cfg.inference.se == "abadie_imbens" else None,
             panel=cs[0] if cs else None,
             panel_units=cs[1] if cs else None,
+            cs_control_group=cfg.cs_did.control_group,
             **common,
         )
         frames.append(res.to_frame())
@@ -466,6 +467,7 @@ def sensitivity(cfg: AnalysisConfig, match: MatchStageResult, outcomes: OutcomeT
         horizons=cfg.outcomes.horizons,
         cluster=cfg.inference.cluster,
         alpha=cfg.inference.alpha,
+        zeros=cfg.inference.rosenbaum_zeros,
     )
     return SensitivityResult(res)
 
