@@ -42,6 +42,8 @@ SHORT: dict[tuple[str, str], str] = {
 
 #: The estimand of the Callaway & Sant'Anna cross-check (``estimation.callaway_santanna``).
 CS_DID = "ATT by event time, not-yet-treated controls (Callaway & Sant'Anna 2021)"
+#: The same with never-treated controls (``cs_did.control_group: never_treated``).
+CS_DID_NEVER_TREATED = "ATT by event time, never-treated controls (Callaway & Sant'Anna 2021)"
 
 
 def short_estimand(later_treated: str = "keep", censoring_weights: str = "ipcw") -> str:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from .. import months
 from ..errors import InputError
-from ..estimand import CS_DID
+from ..estimand import CS_DID, CS_DID_NEVER_TREATED
 from ..options import CS_CONTROL_GROUPS, check
 from ..schema import OUTCOMES
 from .inference import critical_value, linearised_bootstrap, normal_p_value, one_blas_thread
@@ -28,8 +28,6 @@ from .sample import FitContext, Fitted, Sample, require_columns
 
 #: Relative first month of a unit never treated (in the data).
 _NEVER = np.iinfo(np.int64).max // 2
-#: Estimand text with never-treated controls (``estimand.CS_DID`` is the not-yet-treated one).
-CS_DID_NEVER_TREATED = "ATT by event time, never-treated controls (Callaway & Sant'Anna 2021)"
 #: Columns of :meth:`CSResults.group_time`.
 GROUP_TIME_COLUMNS: list[str] = [
     "outcome",

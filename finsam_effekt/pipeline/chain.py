@@ -105,7 +105,7 @@ CHAIN: tuple[Stage, ...] = (
           plan.outcomes),
     Stage("effects", "effects", stages.effects, ("read", "link", "panel", "cohort", "match", "outcomes"),
           EffectsResult, ("estimators", "inference", "subgroups", "outcomes", "covariates", "window", "later_treated",
-                          "censoring_weights", "seed"), True, None, plan.effects),
+                          "censoring_weights", "cs_did", "seed"), True, None, plan.effects),
     Stage("event_study", "event study", stages.event_study, ("outcomes",), EventStudyResult,
           ("event_study", "event_study_outcomes", "inference", "outcomes.path_window"), False, "event_study",
           plan.event_study),
