@@ -228,6 +228,19 @@ def main() -> None:
     except FinsamError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(1)
+    except MemoryError:
+        err_console.print(
+            "[bold red]error:[/] the run ran out of memory; lower engine.memory_limit in the config (DuckDB then "
+            "spills to disk), or lower eligibility.candidate_sample_rate",
+            highlight=False,
+        )
+        sys.exit(1)
+    except OSError as exc:  # the environment, not the package: say what and where, without a traceback
+        where = f" {exc.filename}" if exc.filename else ""
+        err_console.print(
+            f"[bold red]error:[/] cannot read or write{where}: {exc.strerror or exc}", highlight=False
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -52,3 +52,8 @@ class InputError(FinsamError):
 
 class ConfigError(FinsamError):
     """Raised for an invalid analysis config (unknown key, wrong type, missing file)."""
+
+
+class OutputError(FinsamError):
+    """Raised when the output location cannot or must not be written (it would replace inputs, another run is
+    writing there, it is read-only, full or its path too long)."""

@@ -179,13 +179,14 @@ def test_atomic_output_dir(tmp_path):
     assert not out.exists() and list(tmp_path.iterdir()) == []
     with atomic_output_dir(out) as tmp:
         (tmp / "x.csv").write_text("1")
+        (tmp / "manifest.json").write_text('{"config_sha256": "x", "outputs": []}')  # what a run writes
     assert (out / "x.csv").read_text() == "1"
     with pytest.raises(ConfigError, match="output directory exists; use --force"), atomic_output_dir(out):
         pass
     with atomic_output_dir(out, force=True) as tmp:
         (tmp / "y.csv").write_text("2")
     assert sorted(p.name for p in out.iterdir()) == ["y.csv"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no lock, temporary or old folder left
 
 
 def test_manifest(tmp_path):

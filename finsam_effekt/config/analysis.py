@@ -316,6 +316,12 @@ class AnalysisConfig(StrictModel):
     cache: CacheSettings = Field(default_factory=CacheSettings, description="the stage cache")
 
     _cost_benefit_parameters: CostBenefitParameters | None = PrivateAttr(None)
+    _source: Path | None = PrivateAttr(None)
+
+    @property
+    def source(self) -> Path | None:
+        """The config file this config was loaded from (None for a config built in code)."""
+        return self._source
 
     @field_validator("event_study_outcomes")
     @classmethod
@@ -421,4 +427,6 @@ def load_config(path: Path, *, language: str | None = None) -> AnalysisConfig:
     data = load_yaml(path)
     if language is not None:
         data = {**data, "language": language}
-    return parse_config(data, path.resolve().parent, str(path))
+    cfg = parse_config(data, path.resolve().parent, str(path))
+    cfg._source = path.resolve()
+    return cfg

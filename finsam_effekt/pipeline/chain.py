@@ -261,7 +261,10 @@ def run(
     np.random.seed(cfg.seed)  # noqa: NPY002 - legacy global RNG, for any library call that still uses it
     results = StageResults(cfg)
     cache = stage_cache(cfg)
-    with report_mod.atomic_output_dir(out, force=force) as tmp, _run_log(tmp / "run.log"):
+    with (
+        report_mod.atomic_output_dir(out, force=force, protected=protected_paths(cfg)) as tmp,
+        _run_log(tmp / "run.log"),
+    ):
         log.info("finsam_effekt run; config hash %s; seed %d", cfg.config_hash(), cfg.seed)
         _run_stages(results, CHAIN, cache, on_start, on_stage)
         files = _write_report(results, tmp, cache, on_start, on_stage, log_file=tmp / "run.log")
@@ -272,6 +275,14 @@ def run(
     out = Path(out).resolve()
     files = [out / p.relative_to(tmp) for p in [*files, tmp / "run.log"]]
     return RunResult(out, results.records, files, results)
+
+
+def protected_paths(cfg: AnalysisConfig) -> list[Path]:
+    """What a run's output folder must never replace: the input files and folders, the config file, the stage
+    cache, the engine's spill folder and the current directory."""
+    paths = [t.path for t in cfg.input_spec.tables.values()]
+    paths += [p for p in (cfg.source, cfg.cache.directory, cfg.engine.temp_directory) if p is not None]
+    return [*paths, Path.cwd()]
 
 
 @contextmanager
