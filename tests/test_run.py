@@ -198,6 +198,7 @@ def test_failed_stage_leaves_no_output_and_force_keeps_old_until_success(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "population.csv"]
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "old.csv").write_text("x")
+    (tmp_path / "out" / "manifest.json").write_text('{"config_sha256": "x", "outputs": ["old.csv"]}')
     with pytest.raises(InputError):
         run(cfg, tmp_path / "out", force=True)
     assert (tmp_path / "out" / "old.csv").exists()  # a failed --force run does not destroy the old result
