@@ -88,41 +88,58 @@ OUTCOMES: tuple[str, ...] = (
 BINARY_OUTCOMES: tuple[str, ...] = ("public_support", "self_support")
 
 
+SPELLS, SOCIAL_ASSISTANCE, EARNINGS = "benefit_spells", "social_assistance", "earnings"
+
+
 @dataclass(frozen=True)
 class OutcomeInfo:
-    """What an outcome of the panel is, for readers: its label in Swedish and English and its unit per month
-    (``share``: 0/1 status, reported in percentage points; ``days``: nettodagar; ``sek``: kronor)."""
+    """What an outcome of the panel is: its label in Swedish and English, its unit per month (``share``: 0/1
+    status, reported in percentage points; ``days``: nettodagar; ``sek``: kronor) and the monthly registers it is
+    built from (after the first of them ends, the outcome is missing, not zero)."""
 
     label_sv: str
     label_en: str
     unit: str  # share | days | sek
+    registers: tuple[str, ...]
 
 
 #: Labels and units of :data:`OUTCOMES` (one entry per outcome; the report reads its labels from here).
 OUTCOME_INFO: dict[str, OutcomeInfo] = {
-    "public_support": OutcomeInfo("Andel med offentlig försörjning", "Share on public support", "share"),
-    "self_support": OutcomeInfo("Andel med egen försörjning", "Share self-supporting", "share"),
+    "public_support": OutcomeInfo(
+        "Andel med offentlig försörjning", "Share on public support", "share", (SPELLS, SOCIAL_ASSISTANCE)
+    ),
+    "self_support": OutcomeInfo(
+        "Andel med egen försörjning", "Share self-supporting", "share", (SPELLS, SOCIAL_ASSISTANCE, EARNINGS)
+    ),
     "days_sickness": OutcomeInfo(
-        "Nettodagar sjukpenning/rehabiliteringspenning", "Net days sickness/rehabilitation", "days"
+        "Nettodagar sjukpenning/rehabiliteringspenning", "Net days sickness/rehabilitation", "days", (SPELLS,)
     ),
     "days_disability": OutcomeInfo(
-        "Nettodagar sjuk-/aktivitetsersättning", "Net days disability benefits", "days"
+        "Nettodagar sjuk-/aktivitetsersättning", "Net days disability benefits", "days", (SPELLS,)
     ),
     "days_labour_market": OutcomeInfo(
-        "Nettodagar aktivitetsstöd/utvecklingsersättning", "Net days labour-market support", "days"
+        "Nettodagar aktivitetsstöd/utvecklingsersättning", "Net days labour-market support", "days", (SPELLS,)
     ),
-    "days_unemployment": OutcomeInfo("Nettodagar a-kassa", "Net days unemployment insurance", "days"),
+    "days_unemployment": OutcomeInfo(
+        "Nettodagar a-kassa", "Net days unemployment insurance", "days", (SPELLS,)
+    ),
     "sek_sickness": OutcomeInfo(
-        "Kr sjukpenning/rehabiliteringspenning", "SEK sickness/rehabilitation", "sek"
+        "Kr sjukpenning/rehabiliteringspenning", "SEK sickness/rehabilitation", "sek", (SPELLS,)
     ),
-    "sek_disability": OutcomeInfo("Kr sjuk-/aktivitetsersättning", "SEK disability benefits", "sek"),
+    "sek_disability": OutcomeInfo(
+        "Kr sjuk-/aktivitetsersättning", "SEK disability benefits", "sek", (SPELLS,)
+    ),
     "sek_labour_market": OutcomeInfo(
-        "Kr aktivitetsstöd/utvecklingsersättning", "SEK labour-market support", "sek"
+        "Kr aktivitetsstöd/utvecklingsersättning", "SEK labour-market support", "sek", (SPELLS,)
     ),
-    "sek_unemployment": OutcomeInfo("Kr a-kassa", "SEK unemployment insurance", "sek"),
-    "social_assistance_sek": OutcomeInfo("Kr ekonomiskt bistånd", "SEK social assistance", "sek"),
-    "benefit_sek": OutcomeInfo("Kr offentlig försörjning totalt", "SEK public support, total", "sek"),
-    "earnings_sek": OutcomeInfo("Arbetsinkomst kr", "Earnings SEK", "sek"),
+    "sek_unemployment": OutcomeInfo("Kr a-kassa", "SEK unemployment insurance", "sek", (SPELLS,)),
+    "social_assistance_sek": OutcomeInfo(
+        "Kr ekonomiskt bistånd", "SEK social assistance", "sek", (SOCIAL_ASSISTANCE,)
+    ),
+    "benefit_sek": OutcomeInfo(
+        "Kr offentlig försörjning totalt", "SEK public support, total", "sek", (SPELLS, SOCIAL_ASSISTANCE)
+    ),
+    "earnings_sek": OutcomeInfo("Arbetsinkomst kr", "Earnings SEK", "sek", (EARNINGS,)),
 }
 
 #: Columns of the person-month panel (``panel.person_months``), in order (docs/tables.md).
@@ -393,3 +410,14 @@ DEFAULT_DISCLOSURE_THRESHOLD: int = 5
 
 
 assert set(OUTCOME_INFO) == set(OUTCOMES), "every outcome needs its OUTCOME_INFO"
+
+
+def outcome_end_months(register_end: dict[str, str], outcomes=None) -> dict[str, str]:
+    """The last observed month of each outcome: the earliest end among the registers it is built from
+    (registers missing from ``register_end`` do not limit it)."""
+    out = {}
+    for o in outcomes or OUTCOMES:
+        ends = [register_end[r] for r in OUTCOME_INFO[o].registers if r in register_end]
+        if ends:
+            out[o] = min(ends)
+    return out

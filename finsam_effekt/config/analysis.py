@@ -144,7 +144,14 @@ class OutcomeSettings(StrictModel):
         24, ge=1, le=60, description="outcome paths and event study from u-w to u+w"
     )
     data_end: Month | None = Field(
-        None, description="last month of register data (YYYY-MM); None = the latest month in the inputs"
+        None,
+        description="last month of data for every register (YYYY-MM); None = each register's own last complete "
+        "month, detected from the data; a month after a register's data is an error",
+    )
+    register_end: dict[str, Month] = Field(
+        default_factory=dict,
+        description="last complete month per register (benefit_spells, social_assistance, earnings), where the "
+        "detection should be overridden (earlier only); outcomes built from it are missing after it",
     )
 
     @field_validator("names")

@@ -6,6 +6,8 @@
   :func:`validate_inputs`, :func:`read_inputs` (validate, then register every input as a canonical DuckDB view)
   and :func:`read_table`; the rules it applies are in :mod:`~finsam_effekt.io.rules` (row checks, plausible
   ranges, the register's known scale) and :mod:`~finsam_effekt.io.persons` (pseudonyms across tables);
+- :mod:`~finsam_effekt.io.coverage`: each monthly register's last complete month (:func:`last_complete_months`,
+  :func:`register_ends`);
 - :mod:`~finsam_effekt.io.write`: :class:`TableWriter`, :func:`write_tables` and the input spec that reads the
   written files back, in every format of :data:`WRITE_FORMATS`.
 
@@ -16,6 +18,7 @@ A canonical relation becomes a pandas DataFrame through :func:`finsam_effekt.tab
 from __future__ import annotations
 
 from ..options import WRITE_FORMATS, WriteFormat
+from .coverage import last_complete_months, register_ends
 from .read import RawSource, connect, detect_format
 from .rules import MEDIAN_RANGES, PLAUSIBLE_AMOUNTS, REGISTER_ERA_START, default_plausible
 from .validate import (
@@ -40,6 +43,8 @@ __all__ = [
     "PLAUSIBLE_AMOUNTS",
     "REGISTER_ERA_START",
     "default_plausible",
+    "last_complete_months",
+    "register_ends",
     "RawSource",
     "ValidationReport",
     "connect",

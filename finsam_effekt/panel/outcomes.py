@@ -8,7 +8,7 @@ given month ranges. Censored months (death, emigration, outside the data) are ma
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import duckdb
@@ -31,6 +31,16 @@ def _censor_flag(end: int, start: int | None, month_expr: str, cm_expr: str | No
     if cm_expr is not None:
         parts.append(f"({cm_expr} IS NOT NULL AND {month_expr} >= {cm_expr})")
     return "(" + " OR ".join(parts) + ")"
+
+
+def outcome_ends(outcome_end: Mapping[str, str] | None, end: int) -> dict[str, int]:
+    """Month index of the last observed month of each panel value column: ``outcome_end[o]`` where given (an
+    outcome whose register ends earlier, e.g. social assistance lagging earnings), else ``end``."""
+    ends = {}
+    for o in VALUE_COLUMNS:
+        given = (outcome_end or {}).get(o)
+        ends[o] = min(end, check_month(given, f"outcome_end[{o!r}]")) if given else end
+    return ends
 
 
 def _check_outcome_args(
@@ -79,6 +89,7 @@ def horizon_outcomes(
     self_support_threshold: float = DEFAULT_SELF_SUPPORT_THRESHOLD_SEK,
     con: duckdb.DuckDBPyConnection | None = None,
     output: Literal["pandas", "arrow"] = "pandas",
+    outcome_end: Mapping[str, str] | None = None,
 ) -> pd.DataFrame | pa.Table:
     """Outcomes at horizons ``k`` after the reference month: status in month u+k and cumulated over u+1..u+k.
 
@@ -88,9 +99,10 @@ def horizon_outcomes(
     * ``{o}_cum{k} = Σ_{j=1..k} o(u + j)`` (for the binary outcomes: the number of months with status 1).
 
     Censoring: month ``m`` of a person is censored when ``m ≥ c`` (``c`` = the month of death or emigration,
-    whichever is first, from ``population``) or ``m > end_month`` (past the end of data). A pair is censored at
-    horizon ``k`` when any month of ``u+1 .. u+k`` is censored — since censoring runs from ``c`` on, exactly when
-    ``u + k`` is censored — and then both ``{o}_m{k}`` and ``{o}_cum{k}`` are NaN (never zero).
+    whichever is first, from ``population``) or ``m > end_month`` (past the end of data) or, for outcome ``o``,
+    ``m > outcome_end[o]`` (past the end of the registers ``o`` is built from). A pair is censored at horizon ``k``
+    when any month of ``u+1 .. u+k`` is censored — since censoring runs from ``c`` on, exactly when ``u + k`` is
+    censored — and then both ``{o}_m{k}`` and ``{o}_cum{k}`` are NaN (never zero).
 
     Parameters
     ----------
@@ -103,6 +115,9 @@ def horizon_outcomes(
         for death/emigration censoring (without it only the end of data censors).
     end_month
         Last month of data (required: the panel alone cannot tell a zero month from a month not yet observed).
+    outcome_end
+        Optional last month per outcome (``schema.outcome_registers`` tells which registers an outcome needs);
+        months after it are censored for that outcome only.
 
     Returns
     -------
@@ -132,10 +147,11 @@ def horizon_outcomes(
             cm = "cens.cm"
             cens_join = f"LEFT JOIN {censor_view(sess, population)} cens ON cens.person_id = pr.person_id"
         kmax = max(hs)
+        ends = outcome_ends(outcome_end, end)
         aggs, outs = [], []
         for k in hs:
-            flag = _censor_flag(end, start, f"(pr.u + {k})", cm)
             for o in OUTCOMES:
+                flag = _censor_flag(ends[o], start, f"(pr.u + {k})", cm)
                 status, cumulative = outcome_column(o, k, "status"), outcome_column(o, k, "cumulative")
                 aggs.append(f"sum(p.{o}) FILTER (WHERE p.m = pr.u + {k}) AS {status}")
                 aggs.append(f"sum(p.{o}) FILTER (WHERE p.m <= pr.u + {k}) AS {cumulative}")
@@ -158,15 +174,27 @@ def horizon_outcomes(
         sess.close()
 
 
-def _dense_values(rows: str, pm: str, end: int | None, start: int | None, cens: str | None) -> str:
-    """SQL: for ``rows(_row, _seq, person_id, m)`` the outcomes of month m (zeros filled, NaN when censored)."""
+def _dense_values(
+    rows: str,
+    pm: str,
+    end: int | None,
+    start: int | None,
+    cens: str | None,
+    ends: Mapping[str, int] | None = None,
+) -> str:
+    """SQL: for ``rows(_row, _seq, person_id, m)`` the outcomes of month m (zeros filled, NaN when censored;
+    ``ends``: a column's own last month, after which only that column is NaN)."""
     cm = "cens.cm" if cens else None
-    if end is not None:
-        flag = _censor_flag(end, start, "q.m", cm)
-    else:
-        flag = f"({cm} IS NOT NULL AND q.m >= {cm})" if cm else "FALSE"
+
+    def flag_at(last: int | None) -> str:
+        if last is not None:
+            return _censor_flag(last, start, "q.m", cm)
+        return f"({cm} IS NOT NULL AND q.m >= {cm})" if cm else "FALSE"
+
+    flag = flag_at(end)
     vals = ", ".join(
-        f"CASE WHEN {flag} THEN CAST(NULL AS DOUBLE) ELSE CAST(coalesce(p.{o}, 0) AS DOUBLE) END AS {o}"
+        f"CASE WHEN {flag_at((ends or {}).get(o, end))} THEN CAST(NULL AS DOUBLE) "
+        f"ELSE CAST(coalesce(p.{o}, 0) AS DOUBLE) END AS {o}"
         for o in VALUE_COLUMNS
     )
     cens_join = f"LEFT JOIN {cens} cens ON cens.person_id = q.person_id" if cens else ""
@@ -189,6 +217,7 @@ def outcome_paths(
     self_support_threshold: float = DEFAULT_SELF_SUPPORT_THRESHOLD_SEK,
     con: duckdb.DuckDBPyConnection | None = None,
     output: Literal["pandas", "arrow"] = "pandas",
+    outcome_end: Mapping[str, str] | None = None,
 ) -> pd.DataFrame | pa.Table:
     """The monthly outcome path around the reference month, for plots and event studies.
 
@@ -196,7 +225,8 @@ def outcome_paths(
     (= u + r as ``YYYY-MM``), every outcome of ``schema.OUTCOMES`` in that month (implicit zeros filled) and
     ``censored``. A month is censored when it is at/after the person's death or emigration month (``population``),
     after ``end_month`` or, when ``start_month`` is given, before the first month of data; its outcome values are
-    then NaN.
+    then NaN. With ``outcome_end``, an outcome is also NaN after its own last month (``censored`` then stays
+    False: the person is observed, that register is not).
 
     Returns
     -------
@@ -230,7 +260,7 @@ def outcome_paths(
                 SELECT pr._row, r.r AS _seq, pr.person_id, pr.u + r.r AS m
                 FROM {pv} pr CROSS JOIN range({lo}, {hi + 1}) r(r)"""
         )
-        sql = _dense_values(rows, pm, end, start, cens)
+        sql = _dense_values(rows, pm, end, start, cens, outcome_ends(outcome_end, end))
         res = sess.con.sql(sql).to_arrow_table()
         outcome_cols = ["month", *OUTCOMES, "censored"]
         result = pa.table({"rel_month": res["_seq"].cast(pa.int64()), **{c: res[c] for c in outcome_cols}})

@@ -62,8 +62,9 @@ class StageResult:
 class ReadResult(StageResult):
     """read & validate: the canonical input tables as DuckDB views on ``con`` and the validation report.
 
-    ``register_start``/``register_end``: the first and last month of register data (``outcomes.data_end`` when
-    set, else the months in earnings and social assistance).
+    ``register_start``/``register_end``: the first and last month of register data; ``register_ends``: each
+    monthly register's last complete month (``io.register_ends``: detected, or ``outcomes.register_end`` /
+    ``outcomes.data_end``); an outcome is missing after the first end among its registers.
     """
 
     con: duckdb.DuckDBPyConnection
@@ -71,6 +72,7 @@ class ReadResult(StageResult):
     tables: frozenset[str]
     register_start: str
     register_end: str
+    register_ends: Mapping[str, str] = field(default_factory=dict)
 
     def table(self, name: str) -> Any:
         """A canonical input table as a DuckDB relation, or None when the input spec does not have it."""
@@ -80,7 +82,10 @@ class ReadResult(StageResult):
         return int(sum(v or 0 for v in self.validation.rows.values()))
 
     def facts(self) -> Mapping[str, Any]:
-        return {"register_months": f"{self.register_start} – {self.register_end}"}
+        out: dict[str, Any] = {"register_months": f"{self.register_start} – {self.register_end}"}
+        if len(set(self.register_ends.values())) > 1:  # registers that end at different months: say which
+            out["register_ends"] = ", ".join(f"{k} {v}" for k, v in sorted(self.register_ends.items()))
+        return out
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from .. import panel as panel_mod
 from ..config import AnalysisConfig
 from ..errors import FinsamError, InputError
 from ..estimand import short_estimand
+from ..schema import outcome_end_months
 from .results import (
     BalanceResult,
     CohortResult,
@@ -58,25 +59,40 @@ def read(cfg: AnalysisConfig) -> ReadResult:
     con, rep = io.read_inputs(cfg.input_spec, con, required=io.ANALYSIS_TABLES)
     for w in rep.warnings:
         log.warning("validation: %s", w)
-    start, end = register_months(con, cfg)
-    return ReadResult(con, rep, frozenset(cfg.input_spec.tables), start, end)
+    start = first_register_month(con, cfg)
+    ends = io.register_ends(
+        io.last_complete_months(con, frozenset(cfg.input_spec.tables)),
+        dict(cfg.outcomes.register_end),
+        cfg.outcomes.data_end,
+    )
+    if not ends:
+        raise InputError(
+            "cannot tell the months the registers cover: benefit_spells, social_assistance and earnings have no "
+            "rows"
+        )
+    first_end = min(ends, key=ends.get)
+    if cfg.window.end > ends[first_end]:
+        raise InputError(
+            f"window.end {cfg.window.end} is after the last complete month of {first_end} ({ends[first_end]}): the "
+            f"register history of later starts would read its missing months as none; end the window at "
+            f"{ends[first_end]} or earlier"
+        )
+    return ReadResult(con, rep, frozenset(cfg.input_spec.tables), start, max(ends.values()), ends)
 
 
-def register_months(con, cfg: AnalysisConfig) -> tuple[str, str]:
-    """First and last month of register data: ``outcomes.data_end`` or the months in earnings/social assistance."""
-    lo, hi = [], []
+def first_register_month(con, cfg: AnalysisConfig) -> str:
+    """First month of register data: the earliest month in earnings and social assistance."""
+    lo = []
     for name in ("earnings", "social_assistance"):
         if name in cfg.input_spec.tables:
-            a, b = con.sql(f"SELECT min(month), max(month) FROM {name}").fetchone()
+            a = con.sql(f"SELECT min(month) FROM {name}").fetchone()[0]
             if a:
                 lo.append(str(a))
-                hi.append(str(b))
-    if not hi:
+    if not lo:
         raise InputError(
-            "cannot tell the months covered by the registers: no earnings or social_assistance rows; "
-            "set outcomes.data_end in the config"
+            "cannot tell the first month of register data: no earnings or social_assistance rows"
         )
-    return min(lo), cfg.outcomes.data_end or max(hi)
+    return min(lo)
 
 
 # -- link ----------------------------------------------------------------------------------------------------------
@@ -235,13 +251,15 @@ def outcomes(
 
 
 def outcome_sources(cfg: AnalysisConfig, read: ReadResult, panel: PanelResult) -> dict:
-    """The keyword arguments ``panel.horizon_outcomes``/``outcome_paths`` take in this run."""
+    """The keyword arguments ``panel.horizon_outcomes``/``outcome_paths`` take in this run: each outcome ends
+    with the first register it is built from (``schema.outcome_end_months``)."""
     return dict(
         panel=panel.person_months,
         population=read.table("population"),
         end_month=read.register_end,
         self_support_threshold=cfg.outcomes.self_support_threshold_sek,
         con=read.con,
+        outcome_end=outcome_end_months(read.register_ends),
     )
 
 
@@ -527,7 +545,7 @@ __all__ = [
     "outcomes",
     "panel",
     "read",
-    "register_months",
+    "first_register_month",
     "sensitivity",
     "with_participant_labels",
 ]
