@@ -121,4 +121,4 @@ def test_data_end_or_window_past_a_register_is_an_error(tmp_path, lagging_world)
         InputError,
         match=r"window.end 2021-09 is after the last complete month of social_assistance \(2021-06\)",
     ):
-        run_until(load_config(path), "read")
+        run_until(load_config(path), "link")

@@ -87,7 +87,7 @@ class Stage:
 #: Every stage, in run order.
 CHAIN: tuple[Stage, ...] = (
     Stage("read", "read & validate", stages.read, (), ReadResult,
-          ("inputs", "outcomes.data_end", "outcomes.register_end", "window.end"), True, None,
+          ("inputs", "outcomes.data_end", "outcomes.register_end"), True, None,
           plan.read),
     Stage("link", "link", stages.link, ("read",), LinkResult,
           ("window", "age", "linkage", "eligibility.min_history_months", "disclosure_threshold"), True, None,

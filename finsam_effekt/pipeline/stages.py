@@ -70,13 +70,6 @@ def read(cfg: AnalysisConfig) -> ReadResult:
             "cannot tell the months the registers cover: benefit_spells, social_assistance and earnings have no "
             "rows"
         )
-    first_end = min(ends, key=ends.get)
-    if cfg.window.end > ends[first_end]:
-        raise InputError(
-            f"window.end {cfg.window.end} is after the last complete month of {first_end} ({ends[first_end]}): the "
-            f"register history of later starts would read its missing months as none; end the window at "
-            f"{ends[first_end]} or earlier"
-        )
     return ReadResult(con, rep, frozenset(cfg.input_spec.tables), start, max(ends.values()), ends)
 
 
@@ -98,6 +91,13 @@ def first_register_month(con, cfg: AnalysisConfig) -> str:
 # -- link ----------------------------------------------------------------------------------------------------------
 def link(cfg: AnalysisConfig, read: ReadResult) -> LinkResult:
     """Participants, episodes and the attrition report (``linkage.link_participants``)."""
+    first_end = min(read.register_ends, key=read.register_ends.get)
+    if cfg.window.end > read.register_ends[first_end]:
+        end = read.register_ends[first_end]
+        raise InputError(
+            f"window.end {cfg.window.end} is after the last complete month of {first_end} ({end}): the register "
+            f"history of later starts would read its missing months as none; end the window at {end} or earlier"
+        )
     res = linkage.link_participants(
         read.table("sus_registrations"),
         read.table("population"),
