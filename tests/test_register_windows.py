@@ -122,3 +122,31 @@ def test_data_end_or_window_past_a_register_is_an_error(tmp_path, lagging_world)
         match=r"window.end 2021-09 is after the last complete month of social_assistance \(2021-06\)",
     ):
         run_until(load_config(path), "link")
+
+
+@pytest.mark.slow
+def test_an_outcome_absent_from_the_data_is_reported_absent_not_as_a_zero_effect(tmp_path, small_world):
+    d = tmp_path / "no_disability"
+    d.mkdir()
+    for f in small_world.path.iterdir():
+        if f.is_file():
+            shutil.copy2(f, d / f.name)
+    sp = pd.read_parquet(d / "benefit_spells.parquet")
+    sp[~sp["benefit"].isin(["SA", "AE"])].to_parquet(d / "benefit_spells.parquet", index=False)
+    cfg = _cfg(tmp_path, d)
+    cfg = cfg.model_copy(
+        update={
+            "outcomes": cfg.outcomes.model_copy(
+                update={"names": ["public_support", "days_disability", "sek_disability"]}
+            )
+        }
+    )
+    res = run_until(cfg, "effects")
+    assert dict(res.read.absent_outcomes) == {
+        "days_disability": "benefit_spells has no AE/SA spells",
+        "sek_disability": "benefit_spells has no AE/SA spells",
+    }
+    assert set(res.effects.frame["outcome"]) == {"public_support"}  # no precise zero effect on them
+    assert res.not_run["effects: days_disability"].startswith(
+        "absent from the data (benefit_spells has no AE/SA"
+    )

@@ -18,7 +18,7 @@ A canonical relation becomes a pandas DataFrame through :func:`finsam_effekt.tab
 from __future__ import annotations
 
 from ..options import WRITE_FORMATS, WriteFormat
-from .coverage import last_complete_months, register_ends
+from .coverage import absent_outcomes, last_complete_months, register_ends
 from .read import RawSource, connect, detect_format
 from .rules import MEDIAN_RANGES, PLAUSIBLE_AMOUNTS, REGISTER_ERA_START, default_plausible
 from .validate import (
@@ -42,6 +42,7 @@ __all__ = [
     "MEDIAN_RANGES",
     "PLAUSIBLE_AMOUNTS",
     "REGISTER_ERA_START",
+    "absent_outcomes",
     "default_plausible",
     "last_complete_months",
     "register_ends",

@@ -69,3 +69,22 @@ def register_ends(
             f"(known: {sorted(REGISTER_MONTH)})"
         )
     return ends
+
+
+def absent_outcomes(con: duckdb.DuckDBPyConnection, tables: set[str] | frozenset[str]) -> dict[str, str]:
+    """Outcomes the data cannot show at all, with the reason: a benefit group without a single spell (e.g. no
+    SA/AE spells: no disability outcomes), or an empty monthly table. Their effects are absent, not zero."""
+    from ..schema import BENEFIT_GROUPS, SPELL_GROUPS
+
+    out: dict[str, str] = {}
+    if "benefit_spells" in tables:
+        present = {r[0] for r in con.sql("SELECT DISTINCT benefit FROM benefit_spells").fetchall()}
+        for g in SPELL_GROUPS:
+            codes = sorted(c for c, grp in BENEFIT_GROUPS.items() if grp == g)
+            if not present & set(codes):
+                why = f"benefit_spells has no {'/'.join(codes)} spells"
+                out[f"days_{g}"] = out[f"sek_{g}"] = why
+    for name, outcome in (("social_assistance", "social_assistance_sek"), ("earnings", "earnings_sek")):
+        if name in tables and not con.sql(f"SELECT 1 FROM {name} LIMIT 1").fetchone():
+            out[outcome] = f"{name} has no rows"
+    return out

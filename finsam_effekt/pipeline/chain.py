@@ -110,7 +110,7 @@ CHAIN: tuple[Stage, ...] = (
     Stage("event_study", "event study", stages.event_study, ("outcomes",), EventStudyResult,
           ("event_study", "event_study_outcomes", "inference", "outcomes.path_window"), False, "event_study",
           plan.event_study),
-    Stage("sensitivity", "sensitivity", stages.sensitivity, ("match", "outcomes"), SensitivityResult,
+    Stage("sensitivity", "sensitivity", stages.sensitivity, ("read", "match", "outcomes"), SensitivityResult,
           ("sensitivity", "inference", "outcomes"), False, "sensitivity", plan.sensitivity),
     Stage("cost_benefit", "cost-benefit", stages.cost_benefit_stage, ("read", "link", "outcomes"),
           CostBenefitResult, ("cost_benefit", "estimators", "inference", "covariates", "outcomes.horizons", "seed"),

@@ -64,7 +64,8 @@ class ReadResult(StageResult):
 
     ``register_start``/``register_end``: the first and last month of register data; ``register_ends``: each
     monthly register's last complete month (``io.register_ends``: detected, or ``outcomes.register_end`` /
-    ``outcomes.data_end``); an outcome is missing after the first end among its registers.
+    ``outcomes.data_end``); an outcome is missing after the first end among its registers. ``absent_outcomes``:
+    outcomes the data cannot show at all (``io.absent_outcomes``), with the reason.
     """
 
     con: duckdb.DuckDBPyConnection
@@ -73,6 +74,7 @@ class ReadResult(StageResult):
     register_start: str
     register_end: str
     register_ends: Mapping[str, str] = field(default_factory=dict)
+    absent_outcomes: Mapping[str, str] = field(default_factory=dict)
 
     def table(self, name: str) -> Any:
         """A canonical input table as a DuckDB relation, or None when the input spec does not have it."""

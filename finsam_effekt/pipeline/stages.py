@@ -70,7 +70,8 @@ def read(cfg: AnalysisConfig) -> ReadResult:
             "cannot tell the months the registers cover: benefit_spells, social_assistance and earnings have no "
             "rows"
         )
-    return ReadResult(con, rep, frozenset(cfg.input_spec.tables), start, max(ends.values()), ends)
+    tables = frozenset(cfg.input_spec.tables)
+    return ReadResult(con, rep, tables, start, max(ends.values()), ends, io.absent_outcomes(con, tables))
 
 
 def first_register_month(con, cfg: AnalysisConfig) -> str:
@@ -310,7 +311,7 @@ def effects(
     on_cohort = [e for e in cfg.estimators if sample_of[e] == "cohort"]
     others = [e for e in cfg.estimators if sample_of[e] != "cohort"]
     common = dict(
-        outcomes=list(cfg.outcomes.names),
+        outcomes=present_outcomes(cfg, read),
         horizons=tuple(cfg.outcomes.horizons),
         covariates=covs,
         cluster=cfg.inference.cluster,
@@ -320,7 +321,14 @@ def effects(
         alpha=cfg.inference.alpha,
         estimand=short_estimand(cfg.later_treated, cfg.censoring_weights),
     )
-    frames, results, skipped = [], [], {}
+    frames, results = [], []
+    skipped = {
+        f"effects: {o}": f"absent from the data ({why}): an effect on it cannot be estimated, and it is not zero"
+        for o, why in read.absent_outcomes.items()
+        if o in cfg.outcomes.names
+    }
+    for name, why in skipped.items():
+        log.warning("%s %s", name, why)
     if others:
         cs = cs_did_inputs(cfg, read, panel, cohort) if "panel" in sample_of.values() else None
         res = estimation.estimate_effects(
@@ -369,6 +377,11 @@ def effects(
                 "give these subgroups: a control takes its matched participant's value)"
             )
     return EffectsResult(tuple(results), pd.concat(frames, ignore_index=True), skipped)
+
+
+def present_outcomes(cfg: AnalysisConfig, read: ReadResult) -> list[str]:
+    """The configured outcomes the data can show (``ReadResult.absent_outcomes`` left out)."""
+    return [o for o in cfg.outcomes.names if o not in read.absent_outcomes]
 
 
 def cohort_outcomes(
@@ -471,7 +484,9 @@ def event_study(cfg: AnalysisConfig, outcomes: OutcomeTables) -> EventStudyResul
 
 
 # -- sensitivity ---------------------------------------------------------------------------------------------------
-def sensitivity(cfg: AnalysisConfig, match: MatchStageResult, outcomes: OutcomeTables) -> SensitivityResult:
+def sensitivity(
+    cfg: AnalysisConfig, read: ReadResult, match: MatchStageResult, outcomes: OutcomeTables
+) -> SensitivityResult:
     """Rosenbaum bounds, E-values, placebo outcomes and start dates (``estimation.sensitivity_analysis``)."""
     if match.match is None:
         raise StageUnavailable(
@@ -481,7 +496,7 @@ def sensitivity(cfg: AnalysisConfig, match: MatchStageResult, outcomes: OutcomeT
         outcomes.outcomes,
         match.match,
         paths=outcomes.paths,
-        outcomes=list(cfg.outcomes.names),
+        outcomes=present_outcomes(cfg, read),
         horizons=cfg.outcomes.horizons,
         cluster=cfg.inference.cluster,
         alpha=cfg.inference.alpha,
