@@ -228,7 +228,8 @@ def test_facts_counts_suppressed_and_labelled(tmp_path):
     c.facts = facts
     write_outputs(c, tmp_path, lang="en")
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
-    assert "<td class='t'>Participants in the analysis (after attrition)</td><td>–</td>" in page
+    # a suppressed count gets the suppressed mark (distinct from "–", no value)
+    assert "<td class='t'>Participants in the analysis (after attrition)</td><td>×</td>" in page
     assert "<td class='t'>Matched comparison persons</td><td>40</td>" in page
 
 
@@ -332,19 +333,22 @@ def test_support_consistency_and_methods_tables_in_report_sv_and_en(tmp_path):
         sc_rows = page[page.index(f"<h3>{TABLE_TITLES['support_consistency'][li]}</h3>") :]
         sc_rows = sc_rows[: sc_rows.index("</table>")]
         label = ("Ekonomiskt bistånd", "Social assistance")[li]
-        # the small count and the share computed with it are disclosure-marked, the others shown
+        # the small count and the share computed with it are disclosure-marked (×, distinct from "–": no value),
+        # the others shown; the share as a percentage in the report's language
         assert (
-            f"<td class='t'>{label}</td><td>200</td><td>28</td><td>30</td><td>–</td><td>–</td><td>✓</td>"
+            f"<td class='t'>{label}</td><td>200</td><td>28</td><td>30</td><td>×</td><td>×</td><td>✓</td>"
             in sc_rows
         )
-        assert "<td>5.0%</td>" in sc_rows and "sickness_benefit" not in sc_rows
+        assert ("<td>5,0\u00a0%</td>", "<td>5.0%</td>")[li] in sc_rows and "sickness_benefit" not in sc_rows
         sc = pd.read_csv(d / "support_consistency.csv")
         assert sc["disagree"].isna().tolist() == [False, True, False]
         assert sc["share_disagree"].isna().tolist() == [False, True, False]
         assert sc["suppressed"].tolist() == [False, True, False]
         m_rows = page[page.index(f"<h3>{TABLE_TITLES['cost_benefit_methods'][li]}</h3>") :]
         m_rows = m_rows[: m_rows.index("</table>")]
-        assert "<td>-41 000</td>" in m_rows and "<td>136 000</td>" in m_rows and "<td>–</td>" in m_rows
+        # kronor whole with a narrow no-break space between thousands and a true minus sign; a missing interval
+        # of a row that is not suppressed is "not applicable"
+        assert "<td>\u221241\u202f000</td>" in m_rows and "<td>136\u202f000</td>" in m_rows and "<td>–</td>" in m_rows
         wb = load_workbook(d / "results.xlsx")
         assert wb[TABLE_TITLES["cost_benefit_methods"][li]]["I1"].value == COLUMN_LABELS["difference"][li]
         assert wb[TABLE_TITLES["support_consistency"][li]]["A1"].value == COLUMN_LABELS["source"][li]

@@ -30,6 +30,10 @@ FIGURE_OUTCOMES: tuple[str, ...] = ("public_support", "self_support", "benefit_s
 SUBGROUP_OUTCOMES: tuple[str, ...] = ("public_support", "self_support")
 #: Outcomes with an outcome-path figure.
 PATH_OUTCOMES: tuple[str, ...] = ("public_support", "self_support")
+#: Outcomes of the headline table on the first screen, when the run estimated them.
+HEADLINE_OUTCOMES: tuple[str, ...] = FIGURE_OUTCOMES
+#: Horizons of the headline table (the configured horizons among them; the first three otherwise).
+HEADLINE_HORIZONS: tuple[int, ...] = (3, 6, 12)
 
 
 @dataclass
@@ -59,6 +63,11 @@ class ReportContent:
         tables' own ``ci_lower``/``ci_upper``; the captions state the level ``100 (1 − alpha) %``.
     warnings
         Design warnings (``diagnostics.DesignWarning``) the reader must see next to the headline effects.
+    outcomes
+        The configured outcomes, in the config's order (the headline shows :data:`HEADLINE_OUTCOMES` among them).
+    cost_benefit_inputs
+        What the cost-benefit was computed from (``cost_benefit.results.CostBenefitInputs``), written to
+        ``cost_benefit_inputs.json`` when every effect in it rests on enough persons; None when not run.
     """
 
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -72,6 +81,8 @@ class ReportContent:
     config_hash: str = ""
     alpha: float = 0.05
     warnings: tuple[DesignWarning, ...] = ()
+    outcomes: tuple[str, ...] = ()
+    cost_benefit_inputs: Any = None
 
 
 def key_rows(
@@ -84,6 +95,26 @@ def key_rows(
     if measure is not None and "measure" in df.columns and (df["measure"] == measure).any():
         df = df[df["measure"] == measure]
     return df
+
+
+def headline_rows(effects: pd.DataFrame, estimator: str, outcomes: Sequence[str] = ()) -> pd.DataFrame:
+    """The rows of the headline table: the main estimator's status effects for all participants, on
+    :data:`HEADLINE_OUTCOMES` (in that order; the first four configured ``outcomes`` when none of them was
+    estimated) at :data:`HEADLINE_HORIZONS` (the first three horizons when none of them was estimated)."""
+    d = effects[
+        (effects["subgroup"] == "all")
+        & (effects["estimator"] == estimator)
+        & (effects["measure"] == "status")
+    ]
+    present = list(dict.fromkeys(d["outcome"]))
+    outs = [o for o in HEADLINE_OUTCOMES if o in present]
+    if not outs:
+        outs = [o for o in outcomes if o in present][:4] or present[:4]
+    ks = sorted(int(k) for k in d["horizon_months"].dropna().unique())
+    horizons = [k for k in HEADLINE_HORIZONS if k in ks] or ks[:3]
+    d = d[d["outcome"].isin(outs) & d["horizon_months"].isin(horizons)]
+    order = {o: i for i, o in enumerate(outs)}
+    return d.assign(_o=d["outcome"].map(order)).sort_values(["_o", "horizon_months"]).drop(columns="_o")
 
 
 def compact_balance(balance: pd.DataFrame) -> pd.DataFrame:
