@@ -15,8 +15,10 @@ Modules
 ``figures``      every figure (the one love plot, the propensity-score overlap, effects, subgroups, paths, event
                  study, the cost-benefit waterfalls and tornado)
 ``html``         ``report.html`` from the Jinja2 templates in ``templates/`` (autoescaped), generic tables
-``views``        the page's sections as views: the first screen (headline effects, readings, design check,
-                 cost-benefit at a glance), the table of contents, each section's tables
+``views``        the page as views: the first screen (headline effects, readings, design check, cost-benefit at
+                 a glance), the table of contents, the key figures and captions, :func:`views.page_context`
+``sections``     the sections' tables: effects in their units, estimators side by side, balance, attrition,
+                 sensitivity, cost-benefit per financier and per insats type
 ``writers``      CSV and Excel files, ``cost_benefit_inputs.json`` and :func:`write_outputs`, which writes
                  everything
 ``provenance``   ``manifest.json``, hashes, versions, :func:`atomic_output_dir`
