@@ -220,9 +220,11 @@ def figure_subgroups(
             tick.set_fontweight("bold")
     ax0.set_ylim(-0.7, n - 0.3)
     handles, names = axes[0, -1].get_legend_handles_labels()
-    if handles:
-        axes[0, -1].legend(handles, names, fontsize=7, frameon=False, loc="lower right")
-    fig.tight_layout()
+    top = 1.0
+    if handles:  # above the panels, where it hides no interval
+        top = 1 - 0.35 / fig.get_figheight()
+        fig.legend(handles, names, fontsize=8, frameon=False, loc="upper right", ncol=len(handles))
+    fig.tight_layout(rect=(0, 0, 1, top))
     return fig
 
 
@@ -357,10 +359,10 @@ def figure_waterfall(cb: pd.DataFrame, financier: str, lang: str, *, price_year:
     ``cost_benefit.csv``; bars and annotations in kronor in the report's language."""
     plt = _plt()
     li = lang_index(lang)
-    parts = waterfall_parts(cb, financier)
+    parts = [(k, v) for k, v in waterfall_parts(cb, financier) if abs(v) >= 0.5]  # a zero item has no bar
     netrow = cb[(cb["financier"] == financier) & (cb["item"] == "net")]
     net = float(netrow["pv_sek_per_participant"].iloc[0])
-    fig, ax = plt.subplots(figsize=(5.6, 4.2))
+    fig, ax = plt.subplots(figsize=(8.5, 4.6) if len(parts) > 4 else (5.2, 4.4))
     running = 0.0
     span = max([abs(v) for _, v in parts] + [abs(net), 1.0])
     for i, (_, v) in enumerate(parts):

@@ -143,19 +143,18 @@ def axis_formatter(lang: str, kind: str = "auto", decimals: int | None = None):
         if kind == "percent":
             return percent(x, lang, 0 if decimals is None else decimals)
         if kind in UNIT_DECIMALS:
-            v = scale(kind) * x
-            d = decimals if decimals is not None else (0 if abs(v) >= 10 or float(v).is_integer() else 1)
-            return fixed(v, lang, d)
+            v = round(scale(kind) * x, 9)  # −0.04 × 100 is −4.000000000000001: a whole tick all the same
+            return fixed(v, lang, decimals) if decimals is not None else _short(v, lang)
         if decimals is not None:
             return fixed(x, lang, decimals)
-        return fixed(x, lang, 0) if float(x).is_integer() else _short(x, lang)
+        return _short(round(x, 9), lang)
 
     return FuncFormatter(fmt)
 
 
 def _short(x: float, lang: str) -> str:
     """A tick value with as few decimals as it needs (up to three)."""
-    for d in (1, 2, 3):
+    for d in (0, 1, 2, 3):
         if abs(round(x, d) - x) < 1e-9:
             return fixed(x, lang, d)
     return fixed(x, lang, 3)

@@ -142,13 +142,16 @@ def effect_table(
     )
 
 
-def estimator_table(df: pd.DataFrame, lang: str, threshold: int) -> TableView:
-    """The other estimators side by side: outcome and horizon, then each estimator's effect and interval."""
+def estimator_table(df: pd.DataFrame, lang: str, threshold: int, first: str | None = None) -> TableView:
+    """Every estimator side by side (``first``, the main one, in the first column): outcome and horizon, then
+    each estimator's effect with its interval beneath."""
     ests = list(dict.fromkeys(df["estimator"]))
+    if first in ests:
+        ests = [first, *(e for e in ests if e != first)]
     headers = (
         column_label("outcome", lang),
         column_label("horizon_months", lang),
-        *(estimator_label(e, lang) for e in ests),
+        *(_capital(estimator_label(e, lang)) for e in ests),
     )
     rows = []
     for (o, k), g in df.groupby(["outcome", "horizon_months"], sort=False):
@@ -168,6 +171,10 @@ def estimator_table(df: pd.DataFrame, lang: str, threshold: int) -> TableView:
             cells.append(Cell(num.effect_value(x["estimate"], o, x["measure"], lang), sub=ci))
         rows.append(tuple(cells))
     return TableView(headers, tuple(rows), legend=legend(threshold, lang), css="effects")
+
+
+def _capital(label: str) -> str:
+    return label[:1].upper() + label[1:]
 
 
 def balance_table_view(balance: pd.DataFrame, lang: str) -> TableView:

@@ -274,7 +274,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "col_interval": ("{level} intervall (kr)", "{level} interval (SEK)"),
     "col_p_positive": ("P(netto > 0)", "P(net > 0)"),
     "col_bcr": ("Vinst per kostnadskrona", "Benefit-cost ratio"),
-    "col_break_even": ("Återbetalningstid", "Break-even"),
+    "col_break_even": ("Brytpunkt: effekten måste bestå", "Break-even: the effect must last"),
     "col_cost": ("Kostnad (kr)", "Cost (SEK)"),
     "col_gains": ("Vinster (kr)", "Gains (SEK)"),
     "years_value": ("{v} år", "{v} years"),
@@ -287,10 +287,14 @@ TEXT: dict[str, tuple[str, str]] = {
     ),
     "legend_na": ("– = ej tillämpligt eller inget värde.", "– = not applicable or no value."),
     # -- sections ----------------------------------------------------------------------------------------------
-    "main_effects": ("Huvudutfallen", "The main outcomes"),
+    "main_effects": (
+        "Huvudskattarens effekter med båda måtten (tabell)",
+        "The main estimator's effects, both measures (table)",
+    ),
+    "balance_full": ("Balans per bakgrundsvariabel (tabell)", "Balance per covariate (table)"),
     "other_estimators": (
-        "Samma effekter med andra skattare (värde i månad k)",
-        "The same effects by other estimators (value in month k)",
+        "Samma effekter med varje skattare (värde i månad k)",
+        "The same effects by every estimator (value in month k)",
     ),
     "subgroups_full": ("Alla delgruppseffekter (tabell)", "Every subgroup effect (table)"),
     "subgroups_note": (
@@ -339,7 +343,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "col_gamma": ("Kritiskt Γ", "Critical Γ"),
     "col_e_value": ("E-värde", "E-value"),
     "col_e_value_ci": ("E-värde, KI-gräns", "E-value, CI limit"),
-    "col_placebo_start": ("Placebo-start: skattning (p)", "Placebo start: estimate (p)"),
+    "col_placebo_start": ("Placebo-start: skillnad (p)", "Placebo start: difference (p)"),
     "placebo_outcome_line": (
         "Placebo-utfall, {outcome}: skillnaden {months} före start, som ska vara noll, är {values}.",
         "Placebo outcome, {outcome}: the difference {months} before the start, which should be zero, is "
@@ -436,8 +440,8 @@ GLOSSARY: dict[str, tuple[str, str]] = {
         "P(net > 0): the share of Monte Carlo draws of the effects in which the financier's net is positive.",
     ),
     "break_even": (
-        "Återbetalningstid: hur länge effekten måste bestå för att finansiärens netto ska nå noll.",
-        "Break-even: how long the effect must last for the financier's net to reach zero.",
+        "Brytpunkt: hur länge effekten måste bestå (oförändrad) för att finansiärens netto ska nå noll.",
+        "Break-even: how long the effect must last (unchanged) for the financier's net to reach zero.",
     ),
     "disclosure": (
         "Röjandekontroll: värden som bygger på få personer visas inte (×), så att ingen enskild kan pekas ut.",
@@ -457,7 +461,7 @@ GLOSSARY_TERMS: dict[str, tuple[str, str]] = {
     "placebo": ("Placebotest", "Placebo tests"),
     "NPV": ("Nuvärde", "Present value"),
     "P": ("P(netto > 0)", "P(net > 0)"),
-    "break_even": ("Återbetalningstid", "Break-even"),
+    "break_even": ("Brytpunkt", "Break-even"),
     "disclosure": ("Röjandekontroll", "Disclosure control"),
 }
 

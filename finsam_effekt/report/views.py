@@ -18,6 +18,7 @@ import pandas as pd
 from . import numbers as num
 from .content import SUBGROUP_OUTCOMES, ReportContent, headline_rows, key_rows
 from .disclosure import publishable_facts
+from .figures import WATERFALL_FINANCIERS
 from .html import NA_MARK, SUPPRESSED_MARK, Cell, FigureView, TableView, legend, table_section, table_view
 from .labels import financier_label, outcome_subject, persistence_label, unit_label, unit_reading
 from .sections import (
@@ -249,7 +250,11 @@ def figures(
     """The figures ``name`` and ``name__<part>``, captioned (a part is an outcome or a financier); the caption
     says when the figure's table (``source``, default ``name``) has suppressed values (left out of the figure)."""
     views = []
-    for key in sorted(k for k in pngs if k == name or k.startswith(name + "__")):
+    order = {f"waterfall__{f}": i for i, f in enumerate(WATERFALL_FINANCIERS)}
+    keys = sorted(
+        (k for k in pngs if k == name or k.startswith(name + "__")), key=lambda k: (order.get(k, 99), k)
+    )
+    for key in keys:
         part = key.split("__", 1)[1] if "__" in key else ""
         label = financier_label(part, lang) if name in ("waterfall", "tornado") else outcome_label(part, lang)
         cap = f"{label + ': ' if part else ''}{figure_guide(name, lang, content.alpha)}"
@@ -317,7 +322,7 @@ def page_context(
             "main": effect_table(key_rows(main), lang, content.alpha, threshold),
             "others": None
             if others.empty
-            else estimator_table(key_rows(others, measure="status"), lang, threshold),
+            else estimator_table(key_rows(eff[overall], measure="status"), lang, threshold, first=est),
         }
         if len(sub):
             subgroups = {
@@ -353,7 +358,8 @@ def page_context(
         cost = {
             "note": cost_note(facts, content, lang),
             "summary": cost_summary(tables, lang, facts),
-            "figures": figs("waterfall", source="cost_benefit"),
+            "figures": figs("waterfall", source="cost_benefit")[:1],  # the state's, with FK and AF
+            "more_figures": figs("waterfall", source="cost_benefit")[1:],
             "tornado": figs("tornado", source="cost_benefit_sensitivity"),
             "item_table": table_view(tables["cost_benefit"], lang, threshold=threshold, kinds=cb_kinds)
             if "cost_benefit" in tables
