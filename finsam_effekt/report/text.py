@@ -302,6 +302,7 @@ TEXT: dict[str, tuple[str, str]] = {
         "A subgroup's effect compares its participants with their own matched comparison persons.",
     ),
     "insats_types": ("Jämförelse mellan insatstyper", "Comparison of insats types"),
+    "per_type": ("Per insatstyp", "By insats type"),
     "insats_types_note": (
         "Skillnaden mellan två insatstyper är en skillnad mellan deltagargrupper som valt eller anvisats olika "
         "insatser, inte en randomiserad jämförelse: läs den som ”vem vinner hur mycket”, inte ”vilken insats "

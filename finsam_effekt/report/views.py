@@ -306,6 +306,7 @@ def page_context(
                 level=_level(content, lang), estimator=estimator_label(est, lang)
             ),
             "readings": readings(headline, lang, content.alpha),
+            "types": [],
         }
     effects = None
     subgroups = None
@@ -344,6 +345,9 @@ def page_context(
                 "cost": cb_types,
                 "cost_readings": cb_lines,
             }
+            if first is not None:  # the question "which kind?" is answered on the first screen too
+                public = [x for x in cb_lines if x.startswith(financier_label("public_sector_total", lang))]
+                first["types"] = [*insats["readings"], *public]
     sensitivity = None
     if "sensitivity" in tables:
         key, lines = sensitivity_key(tables["sensitivity"], lang, threshold)
