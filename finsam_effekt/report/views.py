@@ -75,7 +75,7 @@ def headline_table(rows: pd.DataFrame, lang: str, alpha: float) -> TableView:
     )
     body = []
     for o in outs:
-        r = rows[rows["outcome"] == o].set_index("horizon_months")
+        r = rows[rows["outcome"] == o].drop_duplicates("horizon_months").set_index("horizon_months")
         kind = num.unit_kind(o, "status")
         cells = [Cell(outcome_label(o, lang), True), Cell(unit_reading(kind, "status", lang), True)]
         for k in horizons:
@@ -92,7 +92,7 @@ def headline_table(rows: pd.DataFrame, lang: str, alpha: float) -> TableView:
             cells.append(Cell(num.effect_value(x["estimate"], o, "status", lang), sub=ci))
         body.append(tuple(cells))
     if outs:
-        first = rows[rows["outcome"] == outs[0]].set_index("horizon_months")
+        first = rows[rows["outcome"] == outs[0]].drop_duplicates("horizon_months").set_index("horizon_months")
         counts = [Cell(text("n_row", lang), True), Cell("", True)]
         for k in horizons:
             x = first.loc[k] if k in first.index else None
