@@ -22,6 +22,8 @@ OUTPUT_TABLES: tuple[str, ...] = (
     "balance",
     "linkage_report",
     "cost_benefit",
+    "cost_benefit_summary",
+    "cost_benefit_by_subgroup",
     "outcome_paths",
 )
 #: Outcomes shown in the effects figure and the report's effect tables (the full set is in the CSV and Excel files).
@@ -45,13 +47,16 @@ class ReportContent:
     tables
         Output tables by name (:data:`OUTPUT_TABLES`), already in the documented tidy formats.
     figures
-        Extra figures from the stages (name -> matplotlib Figure), e.g. ``ps_overlap``, ``waterfall``,
-        ``tornado``; figures drawn from the tables are added by ``write_outputs`` (a stage's figure of the same
-        name takes their place).
+        Extra figures from the stages (name -> matplotlib Figure), e.g. ``ps_overlap``; figures drawn from the
+        tables (effects, subgroups, paths, love plot, the cost-benefit waterfalls and tornado) are added by
+        ``write_outputs`` (a stage's figure of the same name takes their place).
     title, question, estimand
         Texts for the report.
     facts
-        Key figures shown under "Data" (label -> value), counts are suppressed like table counts.
+        Key figures by ``report.text.FACT_LABELS`` key (numbers, not text: the report writes them in its
+        language; a pre-trend test is ``{"statistic", "df", "p_value"}``); shown under "Data" and in the design
+        check, the cost-benefit assumptions (``cost_*``) beside the cost-benefit; counts are suppressed like table
+        counts.
     not_run
         Stage -> reason, for stages that did not run (shown in the report).
     main_estimator
