@@ -98,45 +98,73 @@ def _label_columns(df: pd.DataFrame, lang: str) -> list[tuple[str, list[Any]]]:
     return out
 
 
+def _column_formats(df: pd.DataFrame, lang: str) -> dict[str, list[str] | str]:
+    """The display format of each numeric column: one format, or (an effect column) one per row by its
+    outcome's unit."""
+    out: dict[str, list[str] | str] = {}
+    records = None
+    for c in df.columns:
+        if not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]):
+            continue
+        if c in EFFECT_VALUE_COLUMNS and "outcome" in df.columns:
+            records = (
+                records
+                if records is not None
+                else df[[x for x in ("outcome", "measure", "financier") if x in df]]
+            )
+            rows = records.to_dict("records")
+            out[c] = [num.excel_format(excel_kind(c, r), lang) for r in rows]
+        else:
+            out[c] = num.excel_format(excel_kind(c), lang)
+    return out
+
+
 def write_excel(tables: Mapping[str, pd.DataFrame], path: Path, lang: str) -> None:
     """``results.xlsx``: one sheet per table with headers in ``lang``, the raw numbers kept as numbers with display
     formats in the language's style (true minus sign, ``< 0,001``, percentages, kronor), label columns beside
     the code names (appended after the table's own columns), column widths, an autofilter, the header frozen and
     fixed document dates."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
-    wb = Workbook()
-    wb.remove(wb.active)
+    wb = Workbook(write_only=True)  # streamed: every cell is written once, with its format
+    bold = Font(bold=True)
     for name, df in tables.items():
         ws = wb.create_sheet(table_title(name, lang)[:31])  # Excel's limit on sheet names
         labels = _label_columns(df, lang)
         headers = [column_label(c, lang) for c in df.columns] + [h for h, _ in labels]
-        ws.append(headers)
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
-        records = df.to_dict("records")
-        for i, row in enumerate(df.itertuples(index=False)):
-            values = [None if num.is_missing(v) else _py(v) for v in row] + [vals[i] for _, vals in labels]
-            ws.append(values)
-            for j, (c, v) in enumerate(zip(df.columns, row, strict=True), start=1):
-                if isinstance(v, int | float | np.integer | np.floating) and not isinstance(
-                    v, bool | np.bool_
-                ):
-                    ws.cell(row=i + 2, column=j).number_format = num.excel_format(
-                        excel_kind(c, records[i]), lang
-                    )
+        names = [*df.columns, *(h for h, _ in labels)]
         widths = [len(str(h)) for h in headers]
-        for i, col in enumerate([*df.columns, *(h for h, _ in labels)]):
-            vals = df[col] if col in df.columns else pd.Series(labels[i - len(df.columns)][1])
+        for i, col in enumerate(names):
+            vals = df[col] if i < len(df.columns) else pd.Series(labels[i - len(df.columns)][1], dtype=object)
             longest = max((len(str(v)) for v in vals.head(500) if not num.is_missing(v)), default=0)
             widths[i] = max(min(widths[i], 24), min(longest, 48))
         for i, w in enumerate(widths, start=1):
             ws.column_dimensions[get_column_letter(i)].width = max(8, w + 2)
         ws.freeze_panes = "A2"
         if len(df):
-            ws.auto_filter.ref = ws.dimensions
+            ws.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{len(df) + 1}"
+        head = []
+        for h in headers:
+            cell = WriteOnlyCell(ws, value=h)
+            cell.font = bold
+            head.append(cell)
+        ws.append(head)
+        formats = _column_formats(df, lang)
+        for i, row in enumerate(df.itertuples(index=False)):
+            values: list[Any] = []
+            for c, v in zip(df.columns, row, strict=True):
+                v = None if num.is_missing(v) else _py(v)
+                fmt = formats.get(c)
+                if fmt is not None and isinstance(v, int | float) and not isinstance(v, bool):
+                    cell = WriteOnlyCell(ws, value=v)
+                    cell.number_format = fmt if isinstance(fmt, str) else fmt[i]
+                    values.append(cell)
+                else:
+                    values.append(v)
+            ws.append(values + [vals[i] for _, vals in labels])
     fixed = dt.datetime(2000, 1, 1)
     wb.properties.created = fixed
     wb.properties.modified = fixed
