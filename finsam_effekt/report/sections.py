@@ -424,10 +424,8 @@ def cost_by_type(
                 continue
             p = g.loc[f, "p_net_positive"]
             sub = (
-                ""
-                if num.is_missing(p)
-                else f"{text('col_p_positive', lang)} = {num.percent(float(p), lang, 0)}"
-            )
+                "" if num.is_missing(p) else f"({num.percent(float(p), lang, 0)})"
+            )  # P(net > 0): the note says
             cells.append(Cell(num.sek(g.loc[f, "pv_net"], lang), sub=sub))
         rows.append(tuple(cells))
     lines = []

@@ -333,6 +333,12 @@ TEXT: dict[str, tuple[str, str]] = {
         "Nettovärde per deltagare per insatstyp och finansiär",
         "Net value per participant by insats type and financier",
     ),
+    "types_cost_note": (
+        "Nettovärde per deltagare i kronor; inom parentes P(netto > 0), andelen Monte Carlo-dragningar där "
+        "nettot är positivt.",
+        "Net value per participant in SEK; in brackets P(net > 0), the share of Monte Carlo draws in which the net "
+        "is positive.",
+    ),
     "and": ("och", "and"),
     "sensitivity_key": (
         "Nyckeltal för huvudutfallen: hur stark en dold skevhet (Γ) eller en okänd förväxlingsfaktor "
