@@ -10,12 +10,16 @@ import signal
 import sys
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from .errors import FinsamError
 from .options import LANGUAGES, WRITE_FORMATS
+
+if TYPE_CHECKING:
+    from .config import AnalysisConfig
 
 app = typer.Typer(
     name="finsam-effekt",
@@ -24,6 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: flags shown as flags (--force), options with their metavar (--out DIR)
 )
 err_console = Console(stderr=True)
 
@@ -37,32 +42,70 @@ def _root() -> None:
 _Lang = StrEnum("_Lang", {lang: lang for lang in LANGUAGES})
 
 
+def load_run_config(path: Path, language: str | None = None) -> tuple[AnalysisConfig, str]:
+    """The config of ``path`` (relative paths against its folder) and a line saying which cost-benefit parameters
+    file is used.
+
+    A config copied from ``configs/analysis_template.yaml`` names the package's parameters file
+    (``cost_benefit_parameters.yaml``) relative to ``configs/``; when no such file is beside the copy, the
+    package's own default parameters are used (and the line says so). Any other missing file is an error.
+    """
+    from .config import DEFAULT_PARAMETERS_FILE, load_yaml, parse_config
+
+    data = load_yaml(path)
+    if language is not None:
+        data = {**data, "language": language}
+    cb = data.get("cost_benefit")
+    named = cb.get("parameters") if isinstance(cb, dict) else None
+    note = ""
+    if isinstance(named, str) and named:
+        target = Path(named) if Path(named).is_absolute() else path.resolve().parent / named
+        if not target.is_file() and Path(named).name == DEFAULT_PARAMETERS_FILE.name:
+            default = DEFAULT_PARAMETERS_FILE if DEFAULT_PARAMETERS_FILE.is_file() else None
+            data = {**data, "cost_benefit": {**cb, "parameters": None if default is None else str(default)}}
+            note = (
+                f"cost-benefit parameters: {target} not found; using the package's default parameters "
+                f"({default or 'built in, the values of configs/cost_benefit_parameters.yaml'})"
+            )
+    cfg = parse_config(data, path.resolve().parent, str(path))
+    cfg._source = path.resolve()  # so the run never writes over its own config
+    if not note:
+        used = cfg.cost_benefit.parameters or DEFAULT_PARAMETERS_FILE
+        note = f"cost-benefit parameters: {used}"
+    return cfg, note
+
+
 @app.command("run")
 def run_command(
-    config: Path = typer.Argument(..., help="analysis config YAML (see configs/analysis_template.yaml)"),
-    out: Path = typer.Option(..., "--out", help="output directory (written atomically)"),
+    config: Path = typer.Argument(
+        ..., metavar="CONFIG", help="analysis config YAML (see configs/analysis_template.yaml)"
+    ),
+    out: Path = typer.Option(..., "--out", metavar="DIR", help="output directory (written atomically)"),
     lang: _Lang | None = typer.Option(None, "--lang", help="report language (default: the config's, sv)"),
-    force: bool = typer.Option(False, "--force", help="replace an existing output directory"),
+    force: bool = typer.Option(
+        False, "--force", metavar="", help="replace an existing output directory (one an earlier run wrote)"
+    ),
     no_cache: bool = typer.Option(
-        False, "--no-cache", help="compute every stage afresh and store nothing in the stage cache"
+        False, "--no-cache", metavar="", help="compute every stage afresh and store nothing in the stage cache"
     ),
     by: str | None = typer.Option(
-        None, "--by", help="forbund_id: also one report per samordningsförbund and an overview (out/forbund/)"
+        None,
+        "--by",
+        metavar="FIELD",
+        help="forbund_id: also one report per samordningsförbund and an overview (DIR/forbund/)",
     ),
 ) -> None:
     """Run the configured analysis end to end and write report.html, CSV/Excel tables, figures and manifest.json.
 
     Exit codes: 0 ok, 1 input or config error (nothing is written), 2 usage error.
     """
-    from rich.table import Table
-
-    from .config import load_config
     from .pipeline import run
 
-    cfg = load_config(config, language=lang.value if lang else None)
+    cfg, params_note = load_run_config(config, lang.value if lang else None)
     if no_cache:
         cfg = cfg.model_copy(update={"cache": cfg.cache.model_copy(update={"enabled": False})})
     console = Console(stderr=True)
+    console.print(params_note, highlight=False, soft_wrap=True)
     # SIGTERM (e.g. a batch system's time limit) unwinds like Ctrl-C, so the partial output is removed
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     status = console.status("starting")
@@ -70,7 +113,7 @@ def run_command(
     def started(name: str) -> None:
         status.update(f"[bold]{name}[/] …")
 
-    def finished(rec) -> None:
+    def finished(rec) -> None:  # the one stage table: a row per stage as it finishes
         rows = "" if rec.rows is None else f"{rec.rows:>12,}".replace(",", " ") + " rows"
         mark = "[green]✓[/]" if rec.status == "ok" else "[yellow]–[/]"
         note = f"  [dim]{rec.note}[/]" if rec.note else ""
@@ -78,80 +121,184 @@ def run_command(
 
     with status:
         res = run(cfg, out, force=force, by=by, on_start=started, on_stage=finished)
-    table = Table(title="finsam-effekt run", show_lines=False)
-    for c in ("stage", "status", "rows", "seconds"):
-        table.add_column(c, justify="right" if c in ("rows", "seconds") else "left")
-    for r in res.stages:
-        table.add_row(r.name, r.status, "" if r.rows is None else str(r.rows), f"{r.seconds:.2f}")
-    console.print(table)
-    console.print(
-        f"total {sum(r.seconds for r in res.stages):.1f} s → {res.out / 'report.html'}", highlight=False
-    )
+    for line in run_summary(res, cfg.language):
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+def run_summary(res, lang: str) -> list[str]:
+    """The console's summary after a run: validation warnings, design warnings, stages that did not run, the
+    total time and the report's path (the stage rows are printed as the stages finish)."""
+    from .pipeline import CHAIN
+
+    lines = []
+    results = res.results
+    validation = [] if results is None or results.read is None else list(results.read.validation.warnings)
+    if validation:
+        lines.append(f"[yellow]{len(validation)} validation warning(s):[/]")
+        lines += [f"  [yellow]![/] {w}" for w in validation]
+    design = []
+    if results is not None:
+        for st in CHAIN:
+            r = results.get(st.key)
+            if r is not None:
+                design += [w.text(lang) for w in r.warnings()]
+    if design:
+        lines.append(f"[red]{len(design)} design warning(s) (also at the top of report.html):[/]")
+        lines += [f"  [red]![/] {w}" for w in design]
+    total = sum(r.seconds for r in res.stages)
+    lines.append(f"total {total:.1f} s → {res.out / 'report.html'}")
+    return lines
 
 
 @app.command("explain")
 def explain_command(
-    config: Path = typer.Argument(..., help="analysis config YAML"),
+    config: Path = typer.Argument(..., metavar="CONFIG", help="analysis config YAML"),
     lang: _Lang | None = typer.Option(None, "--lang", help="language of the estimand text"),
 ) -> None:
     """Print the resolved config, the estimand in words and what each stage will do (reads no data)."""
-    from .config import load_config
     from .pipeline import explain
 
-    cfg = load_config(config, language=lang.value if lang else None)
+    cfg, params_note = load_run_config(config, lang.value if lang else None)
     typer.echo(explain(cfg))
+    typer.echo(params_note)
 
 
 @app.command("cost-benefit")
 def cost_benefit_command(
-    effects: Path = typer.Argument(..., help="effects table (CSV or Parquet) as EffectResults.to_frame()"),
-    out: Path = typer.Option(..., "--out", help="output directory for tables, figures and summary.txt"),
-    params: Path | None = typer.Option(None, "--params", help="parameters YAML (default: the shipped one)"),
-    cost: float | None = typer.Option(None, "--cost", help="cost per participant, SEK of price_base_year"),
-    estimator: str | None = typer.Option(None, "--estimator", help="estimator to use when there are several"),
-    paths: Path | None = typer.Option(
-        None, "--paths", help="participants' outcome_paths (CSV/Parquet): adds the before/after comparison"
+    effects: Path = typer.Argument(
+        ...,
+        metavar="INPUTS",
+        help="a run's cost_benefit_inputs.json (gives the run's numbers), or an effects table (CSV or Parquet) "
+        "as EffectResults.to_frame() with monthly status effects",
     ),
+    out: Path = typer.Option(
+        ..., "--out", metavar="DIR", help="output directory for tables, figures, summary"
+    ),
+    params: Path | None = typer.Option(
+        None,
+        "--params",
+        metavar="YAML",
+        help="parameters YAML (default: the run's, from cost_benefit_inputs.json; else the package's)",
+    ),
+    cost: float | None = typer.Option(
+        None,
+        "--cost",
+        metavar="SEK",
+        help="cost per participant, SEK of price_base_year (default: the run's)",
+    ),
+    estimator: str | None = typer.Option(
+        None, "--estimator", metavar="NAME", help="estimator to use when the effects table has several"
+    ),
+    paths: Path | None = typer.Option(
+        None,
+        "--paths",
+        metavar="FILE",
+        help="participants' person-level outcome_paths (CSV/Parquet): adds the before/after comparison",
+    ),
+    lang: _Lang = typer.Option(_Lang("sv"), "--lang", help="language of the figures"),
 ) -> None:
-    """Cost-benefit per financier from an effects table (public finance and socio-economic, never summed)."""
+    """Cost-benefit per financier (public finance and socio-economic, never summed), from a run's
+    cost_benefit_inputs.json (the same numbers as the run with the same parameters) or an effects table."""
     import pandas as pd
 
     from . import cost_benefit as cb
+    from .cost_benefit.results import CostBenefitInputs
     from .errors import InputError
+    from .report import write_csv
 
     def read(p: Path) -> pd.DataFrame:
         if not p.is_file():
             raise InputError(f"{p}: file not found")
         return pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
 
+    if not effects.is_file():
+        raise InputError(f"{effects}: file not found")
+    notes: list[str] = []
+    if effects.suffix == ".json":
+        inputs = CostBenefitInputs.from_json(effects.read_text(encoding="utf-8"))
+        parameters = cb.load_cost_benefit_parameters(params) if params is not None else inputs.parameters
+        if estimator is not None and estimator != inputs.estimator:
+            raise InputError(
+                f"--estimator {estimator}: {effects.name} holds the effects of {inputs.estimator!r} only"
+            )
+        frame, chosen = inputs.effects, inputs.estimator
+        cost_sek = inputs.cost_per_participant_sek if cost is None else cost
+        draws = inputs.draws(parameters.monte_carlo.n_draws)
+    else:
+        frame = read(effects)
+        parameters = cb.load_cost_benefit_parameters(params)
+        chosen, cost_sek, draws = _checked_table(frame, estimator, cost, parameters, notes)
     res = cb.cost_benefit(
-        read(effects),
-        cb.load_cost_benefit_parameters(params),
-        cost_per_participant_sek=cost,
-        estimator=estimator,
+        frame,
+        parameters,
+        cost_per_participant_sek=cost_sek,
+        draws=draws,
+        estimator=chosen,
         before_after_paths=read(paths) if paths is not None else None,
     )
     out.mkdir(parents=True, exist_ok=True)
-    res.to_frame().to_csv(out / "cost_benefit.csv", index=False)
-    res.break_even_frame().to_csv(out / "cost_benefit_break_even.csv", index=False)
-    res.monte_carlo_frame().to_csv(out / "cost_benefit_monte_carlo.csv", index=False)
-    res.sensitivity_frame().to_csv(out / "cost_benefit_sensitivity.csv", index=False)
+    write_csv(res.to_frame(), out / "cost_benefit.csv")  # the run's format: the files compare byte for byte
+    write_csv(res.summary_frame(), out / "cost_benefit_summary.csv")
+    write_csv(res.sensitivity_table(), out / "cost_benefit_sensitivity.csv")
+    write_csv(res.break_even_frame(), out / "cost_benefit_break_even.csv")
+    write_csv(res.monte_carlo_frame(), out / "cost_benefit_monte_carlo.csv")
     if res.before_after is not None:
-        res.comparison_frame().to_csv(out / "cost_benefit_before_after.csv", index=False)
+        write_csv(res.comparison_frame(), out / "cost_benefit_methods.csv")
     import matplotlib.pyplot as plt
 
     for fin in ("state", "region", "kommun", "public_sector_total", "society"):
-        for kind, fig in (("waterfall", res.waterfall_figure(fin)), ("tornado", res.tornado_figure(fin))):
+        for kind, fig in (
+            ("waterfall", res.waterfall_figure(fin, lang=lang.value)),
+            ("tornado", res.tornado_figure(fin, lang=lang.value)),
+        ):
             fig.savefig(out / f"{kind}_{fin}.png", dpi=120)
             plt.close(fig)
     (out / "summary.txt").write_text(res.summary() + "\n", encoding="utf-8")
     typer.echo(res.summary())
+    for n in notes:
+        typer.echo(f"note: {n}")
+
+
+def _checked_table(
+    frame, estimator: str | None, cost: float | None, parameters, notes: list[str]
+) -> tuple[str | None, float | None, None]:
+    """The estimator, cost and draws for an effects table, checked with messages that name the flags."""
+    from .errors import InputError
+
+    need = {"outcome", "horizon_months", "measure", "estimator", "estimate"}
+    if not need <= set(frame.columns):
+        raise InputError(
+            f"the effects table lacks column(s) {sorted(need - set(frame.columns))}; pass EffectResults.to_frame() "
+            "or a run's cost_benefit_inputs.json"
+        )
+    status = frame[frame["measure"] == "status"]
+    found = sorted(status["estimator"].dropna().unique())
+    if estimator is None and len(found) > 1:
+        raise InputError(
+            f"the effects table has several estimators {found}; choose one with --estimator NAME"
+        )
+    if estimator is not None and estimator not in found:
+        raise InputError(f"--estimator {estimator}: not in the effects table; it has {found}")
+    if cost is None and parameters.cost_per_participant_sek is None:
+        raise InputError(
+            "no cost per participant: give --cost SEK (a run states its cost in report.html and in "
+            "cost_benefit_inputs.json, which this command also reads), or set cost_per_participant_sek in the "
+            "--params file"
+        )
+    months = sorted(int(k) for k in status["horizon_months"].dropna().unique())
+    if months and months != list(range(1, max(months) + 1)):
+        notes.append(
+            f"the effects table has status effects at months {months} only; the months between are interpolated, "
+            "so the numbers differ from a run's (which estimates every month 1..12). Pass the run's "
+            "cost_benefit_inputs.json to reproduce them."
+        )
+    return estimator, cost, None
 
 
 @app.command("validate")
 def validate_command(
     config: Path = typer.Argument(
-        ..., help="input spec YAML (e.g. mapping.yaml) or analysis config with `inputs:`"
+        ..., metavar="CONFIG", help="input spec YAML (e.g. mapping.yaml) or analysis config with `inputs:`"
     ),
 ) -> None:
     """Check every input file (read-only) and print a report: table, rows, problems.
@@ -189,7 +336,7 @@ def validate_command(
 
 @app.command("synth")
 def synth_command(
-    out: Path = typer.Option(..., "--out", help="folder to write the synthetic world into"),
+    out: Path = typer.Option(..., "--out", metavar="DIR", help="folder to write the synthetic world into"),
     persons: int = typer.Option(60_000, "--persons", help="number of persons in the population"),
     seed: int = typer.Option(2024, "--seed", help="random seed (same arguments give identical files)"),
     start: str = typer.Option("2016-01", "--start", help="first month of the register window (YYYY-MM)"),

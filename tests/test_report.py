@@ -229,7 +229,8 @@ def test_facts_counts_suppressed_and_labelled(tmp_path):
     c.facts = facts
     write_outputs(c, tmp_path, lang="en")
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
-    assert "<td class='t'>Participants in the analysis (after attrition)</td><td>–</td>" in page
+    # a suppressed count gets the suppressed mark (distinct from "–", no value)
+    assert "<td class='t'>Participants in the analysis (after attrition)</td><td>×</td>" in page
     assert "<td class='t'>Matched comparison persons</td><td>40</td>" in page
 
 
@@ -333,19 +334,26 @@ def test_support_consistency_and_methods_tables_in_report_sv_and_en(tmp_path):
         sc_rows = page[page.index(f"<h3>{TABLE_TITLES['support_consistency'][li]}</h3>") :]
         sc_rows = sc_rows[: sc_rows.index("</table>")]
         label = ("Ekonomiskt bistånd", "Social assistance")[li]
-        # the small count and the share computed with it are disclosure-marked, the others shown
+        # the small count and the share computed with it are disclosure-marked (×, distinct from "–": no value),
+        # the others shown; the share as a percentage in the report's language
         assert (
-            f"<td class='t'>{label}</td><td>200</td><td>28</td><td>30</td><td>–</td><td>–</td><td>✓</td>"
+            f"<td class='t'>{label}</td><td>200</td><td>28</td><td>30</td><td>×</td><td>×</td><td>✓</td>"
             in sc_rows
         )
-        assert "<td>5.0%</td>" in sc_rows and "sickness_benefit" not in sc_rows
+        assert ("<td>5,0\u00a0%</td>", "<td>5.0%</td>")[li] in sc_rows and "sickness_benefit" not in sc_rows
         sc = pd.read_csv(d / "support_consistency.csv")
         assert sc["disagree"].isna().tolist() == [False, True, False]
         assert sc["share_disagree"].isna().tolist() == [False, True, False]
         assert sc["suppressed"].tolist() == [False, True, False]
         m_rows = page[page.index(f"<h3>{TABLE_TITLES['cost_benefit_methods'][li]}</h3>") :]
         m_rows = m_rows[: m_rows.index("</table>")]
-        assert "<td>-41 000</td>" in m_rows and "<td>136 000</td>" in m_rows and "<td>–</td>" in m_rows
+        # kronor whole with a narrow no-break space between thousands and a true minus sign; a missing interval
+        # of a row that is not suppressed is "not applicable"
+        assert (
+            "<td>\u221241\u202f000</td>" in m_rows
+            and "<td>136\u202f000</td>" in m_rows
+            and "<td>–</td>" in m_rows
+        )
         wb = load_workbook(d / "results.xlsx")
         assert wb[TABLE_TITLES["cost_benefit_methods"][li]]["I1"].value == COLUMN_LABELS["difference"][li]
         assert wb[TABLE_TITLES["support_consistency"][li]]["A1"].value == COLUMN_LABELS["source"][li]
@@ -442,3 +450,233 @@ def test_templates_are_package_data():
     assert "jinja2" in " ".join(
         tomllib.loads((root / "pyproject.toml").read_text("utf-8"))["project"]["dependencies"]
     )
+
+
+# -- the first screen ----------------------------------------------------------------------------------------------
+MINUS, NNBSP, NBSP = "\u2212", "\u202f", "\u00a0"
+
+
+def _headline_effects() -> pd.DataFrame:
+    """Status effects of two share outcomes and one SEK outcome at 3, 6, 12 months (main estimator att)."""
+    rows = []
+    spec = {
+        "public_support": [(-0.013, -0.031, 0.005), (-0.056, -0.078, -0.035), (-0.118, -0.143, -0.092)],
+        "self_support": [(0.013, -0.003, 0.030), (0.054, 0.033, 0.074), (0.110, 0.086, 0.135)],
+        "benefit_sek": [(-128.0, -501.0, 244.0), (-618.0, -989.0, -248.0), (-1365.0, -1730.0, -1000.0)],
+    }
+    for o, vals in spec.items():
+        for k, (e, lo, hi) in zip((3, 6, 12), vals, strict=True):
+            rows.append((o, k, "status", "all", "att", e, 0.01, lo, hi, 0.0004, 2521, 2518))
+    return pd.DataFrame(rows, columns=_effects().columns)
+
+
+def test_headline_table_and_readings_in_units_and_words(tmp_path):
+    c = _content()
+    c.tables["effects"] = pd.concat([_headline_effects(), _effects().iloc[3:]], ignore_index=True)
+    for lang in ("sv", "en"):
+        d = tmp_path / lang
+        d.mkdir()
+        write_outputs(c, d, lang=lang, threshold=5)
+        page = (d / "report.html").read_text(encoding="utf-8")
+        first = page[: page.index("<nav class='toc'>")]
+        table = first[first.index("id='headline'") : first.index("</table>", first.index("id='headline'"))]
+        head = re.findall(r"<th>([^<]*)</th>", table)
+        assert head == (
+            ["Utfall", "Enhet", "3 månader", "6 månader", "12 månader"]
+            if lang == "sv"
+            else ["Outcome", "Unit", "3 months", "6 months", "12 months"]
+        )
+        # −0.118 as percentage points with its interval beneath; kronor whole; the persons in the last row
+        if lang == "sv":
+            assert f"<td>{MINUS}11,8<span class='ci'>({MINUS}14,3 till {MINUS}9,2)</span></td>" in table
+            assert (
+                f"<td>{MINUS}1{NNBSP}365<span class='ci'>({MINUS}1{NNBSP}730 till {MINUS}1{NNBSP}000)</span></td>"
+                in table
+            )
+            assert f"<td>2{NNBSP}521 / 2{NNBSP}518</td>" in table
+            assert (
+                f"12 månader efter start var andelen med offentlig försörjning 11,8 procentenheter lägre "
+                f"(95{NBSP}% KI 9,2–14,3) än i den matchade jämförelsegruppen." in first
+            )
+            assert "12 månader efter start var den offentliga försörjningen i kronor per månad 1" in first
+        else:
+            assert f"<td>{MINUS}11.8<span class='ci'>({MINUS}14.3 to {MINUS}9.2)</span></td>" in table
+            assert (
+                "12 months after the start, the share self-supporting was 11.0 percentage points higher "
+                "(95% CI 8.6–13.5) than in the matched comparison group." in first
+            )
+        assert (
+            "Andel med offentlig försörjning" in table if lang == "sv" else "Share on public support" in table
+        )
+
+
+def test_a_reading_says_when_the_interval_crosses_zero(tmp_path):
+    eff = _headline_effects()
+    eff = eff[eff["horizon_months"] == 3]  # every interval at 3 months crosses zero
+    c = _content()
+    c.tables["effects"] = eff
+    write_outputs(c, tmp_path, lang="sv", threshold=5)
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert (
+        "3 månader efter start var andelen med offentlig försörjning 1,3 procentenheter lägre än i den matchade "
+        f"jämförelsegruppen, men skillnaden är inte statistiskt säkerställd (95{NBSP}% KI {MINUS}3,1 till 0,5)."
+        in page
+    )
+
+
+def test_design_warnings_beside_the_headline_and_escaped(tmp_path):
+    from finsam_effekt.diagnostics import DesignWarning
+
+    c = _content()
+    c.tables["effects"] = _headline_effects()
+    c.warnings = (
+        DesignWarning(
+            "pretrend_rejected", "Förtrenden <förkastas> (p = 0,003).", "The pre-trend <is> rejected."
+        ),
+    )
+    c.facts = {
+        "max_abs_smd_after": 0.14,
+        "pretrend:public_support": {"statistic": 45.2, "df": 23, "p_value": 0.003},
+    }
+    for lang, shown, check in (
+        ("sv", "Förtrenden &lt;förkastas&gt; (p = 0,003).", "grupperna skiljer sig redan före start"),
+        ("en", "The pre-trend &lt;is&gt; rejected.", "the groups differ already before the start"),
+    ):
+        d = tmp_path / lang
+        d.mkdir()
+        write_outputs(c, d, lang=lang, threshold=5)
+        page = (d / "report.html").read_text(encoding="utf-8")
+        at = page.index(shown)
+        assert (
+            page.index("id='headline'")
+            < at
+            < page.index("<ul class='readings'>")
+            < page.index("<nav class='toc'>")
+        )
+        assert "class='warn-box'" in page[at - 200 : at]
+        design = page[
+            page.index("<ul class='checks'>") : page.index("</ul>", page.index("<ul class='checks'>"))
+        ]
+        assert check in design and design.count("class='warn'") == 2  # the SMD above 0.1 and the pre-trend
+
+
+def test_suppressed_and_not_applicable_cells_have_distinct_marks_and_a_legend(tmp_path):
+    c = _content()
+    eff = _effects().copy()
+    eff.loc[0, "p_value"] = np.nan  # no p-value, not suppressed: "–"
+    c.tables["effects"] = eff
+    write_outputs(c, tmp_path, lang="sv", threshold=5)
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    sub = page[
+        page.index("<section id='subgroups'>") : page.index(
+            "</section>", page.index("<section id='subgroups'>")
+        )
+    ]
+    assert "<td>×</td>" in sub and "× = undertryckt: bygger på färre än 5 personer" in sub
+    assert "– = ej tillämpligt eller inget värde." in sub
+    main = page[page.index("<section id='effects'>") :]
+    main = main[: main.index("</details>")]
+    assert "<td>–</td>" in main and "<td>×</td>" not in main
+    # every table that can suppress (its data has a suppressed column) has the legend right after it
+    tables = page.count("</table></div>\n<p class='legend'>")
+    assert tables >= 3  # the effects, the subgroups and the attrition steps
+
+
+def test_cost_benefit_at_a_glance_and_per_financier(tmp_path):
+    from finsam_effekt.report.figures import waterfall_parts
+
+    cb = pd.DataFrame(
+        [
+            ("public_finance", "FK", "cost", -500.0),
+            ("public_finance", "FK", "savings_sickness", 300.0),
+            ("public_finance", "FK", "net", -200.0),
+            ("public_finance", "AF", "cost", -100.0),
+            ("public_finance", "AF", "savings_labour_market", 50.0),
+            ("public_finance", "AF", "net", -50.0),
+            ("public_finance", "state", "cost", -600.0),
+            ("public_finance", "state", "benefit_savings", 420.0),  # 300 + 50 + 70 a-kassa paid by the state
+            ("public_finance", "state", "payroll_fees", 100.0),
+            ("public_finance", "state", "net", -80.0),
+            ("public_finance", "region", "cost", -300.0),
+            ("public_finance", "region", "regional_income_tax", 40.0),
+            ("public_finance", "region", "net", -260.0),
+        ],
+        columns=["perspective", "financier", "item", "pv_sek_per_participant"],
+    )
+    parts = dict(waterfall_parts(cb, "state"))
+    assert parts == {
+        "cost|FK": -500.0,
+        "cost|AF": -100.0,
+        "savings_sickness|FK": 300.0,
+        "savings_labour_market|AF": 50.0,
+        "state_other_benefit_savings": 70.0,
+        "payroll_fees": 100.0,
+    }
+    assert sum(parts.values()) == pytest.approx(-80.0)  # the bars add up to the state's net
+    summary = pd.DataFrame(
+        {
+            "perspective": "public_finance",
+            "financier": ["state", "region"],
+            "pv_cost": [600.0, 300.0],
+            "pv_gains": [520.0, 40.0],
+            "pv_net": [-80.0, -260.0],
+            "ci_lower": [-1500.0, -400.0],
+            "ci_upper": [1200.0, -100.0],
+            "p_net_positive": [0.33, 0.0],
+            "interval_level": 0.9,
+            "benefit_cost_ratio": [0.8667, 0.1333],
+            "break_even_years": [3.25, float("inf")],
+            "break_even_effect_scale": [1.2, 7.5],
+        }
+    )
+    c = _content()
+    c.tables.update(
+        {"cost_benefit": cb.assign(ci_lower=np.nan, ci_upper=np.nan), "cost_benefit_summary": summary}
+    )
+    c.facts = {"cost_horizon_years": 5.0, "cost_discount_rate": 0.035, "cost_persistence": "constant",
+               "cost_interval": 0.9, "cost_price_year": 2024, "cost_effects_months": 12}  # fmt: skip
+    write_outputs(c, tmp_path, lang="sv", threshold=5)
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    first = page[: page.index("<nav class='toc'>")]
+    glance = first[first.index("Lönar det sig?") :]
+    assert f"<th>90{NBSP}% intervall (kr)</th>" in glance and "<th>P(netto &gt; 0)</th>" in glance
+    assert (
+        f"<td class='t'>Staten</td><td>{MINUS}80</td><td>{MINUS}1{NNBSP}500 till 1{NNBSP}200</td><td>33{NBSP}%</td>"
+        in glance
+    )
+    assert (
+        f"över 5 år med 3,5{NBSP}% real diskonteringsränta; efter månad 12 antas effekten bestå oförändrad"
+        in glance
+    )
+    section = page[page.index("<section id='cost-benefit'>") :]
+    assert "<td>3,2 år</td>" in section and "<td>inte inom 5 år</td>" in section  # break-even, never reached
+    assert section.count("<figure>") == 2  # one waterfall per financier present (state, region)
+    assert "Staten: Staplarna visar" in section and "Regionen: Staplarna visar" in section
+
+
+def test_workbook_keeps_numbers_with_formats_labels_widths_and_a_filter(tmp_path):
+    c = _content()
+    c.tables["effects"] = pd.concat([_headline_effects(), _effects().iloc[3:]], ignore_index=True)
+    write_outputs(c, tmp_path, lang="sv", threshold=5)
+    wb = load_workbook(tmp_path / "results.xlsx")
+    ws = wb["Effekter"]
+    head = [x.value for x in ws[1]]
+    assert head[:13] == [
+        "Utfall", "Horisont (månader)", "Mått", "Delgrupp", "Skattare", "Skattning", "Medelfel", "KI nedre",
+        "KI övre", "p-värde", "Antal deltagare", "Antal jämförelsepersoner", "Undertryckt",
+    ]  # fmt: skip
+    assert "Utfall (benämning)" in head and "Delgrupp (benämning)" in head
+    row = {h: ws.cell(row=2, column=i + 1) for i, h in enumerate(head)}
+    assert (
+        row["Utfall"].value == "public_support"
+        and row["Utfall (benämning)"].value == "Andel med offentlig försörjning"
+    )
+    assert isinstance(row["Skattning"].value, float) and row["Skattning"].value == pytest.approx(-0.013)
+    assert row["Skattning"].number_format.startswith("0.0%") and MINUS in row["Skattning"].number_format
+    assert "< 0,001".replace(" ", NBSP) in row["p-värde"].number_format
+    assert row["Antal deltagare"].number_format == "#,##0"
+    sek = {h: ws.cell(row=8, column=i + 1) for i, h in enumerate(head)}  # benefit_sek at 3 months
+    assert sek["Utfall"].value == "benefit_sek" and sek["Skattning"].number_format.startswith("#,##0")
+    assert ws.auto_filter.ref == ws.dimensions and ws.freeze_panes == "A2"
+    assert ws.column_dimensions["A"].width >= len("public_support") and ws.column_dimensions["N"].width > 8
+    assert wb["Effekter"]["F1"].value == "Skattning"

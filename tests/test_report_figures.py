@@ -74,7 +74,7 @@ def test_love_plot_of_a_match_result_and_ps_overlap():
     assert [a.get_title() for a in fig.axes] == ["Före matchning", "Efter matchning"]
     assert _legend(fig) == ["Deltagare", "Jämförelsepersoner"]
     ticks = [x.get_text() for x in love_plot(bm.to_frame(), "en").axes[0].get_yticklabels()]
-    assert set(ticks) == {"distance", "x", "z"}
+    assert set(ticks) == {"Propensity score (distance)", "x", "z"}  # a label for the distance, never its code
     with pytest.raises(ConfigError, match="language"):
         ps_overlap_plot(df["x"], t, lang="de")
 

@@ -303,6 +303,21 @@ def test_e2e_rerun_gives_identical_csvs_and_manifest(two_runs):
     assert small["suppressed"].all() and small["estimate"].isna().all()
 
 
+@pytest.mark.slow
+def test_cost_benefit_command_gives_the_runs_numbers(two_runs, tmp_path):
+    """From the run's cost_benefit_inputs.json, `finsam-effekt cost-benefit` writes the run's tables byte for byte
+    (the same monthly effects, joint draws, cost and parameters)."""
+    _, a, _ = two_runs
+    inputs = a.out / "cost_benefit_inputs.json"
+    assert inputs.is_file() and inputs in a.files
+    res = runner.invoke(app, ["cost-benefit", str(inputs), "--out", str(tmp_path / "cb")])
+    assert res.exit_code == 0, res.output
+    for name in ("cost_benefit.csv", "cost_benefit_summary.csv", "cost_benefit_sensitivity.csv"):
+        assert (tmp_path / "cb" / name).read_bytes() == (a.out / name).read_bytes(), name
+    page = (a.out / "report.html").read_text(encoding="utf-8")
+    assert "finsam-effekt cost-benefit cost_benefit_inputs.json" in page
+
+
 def test_participant_labels_join_treated_rows_only_and_keep_index():
     from finsam_effekt.pipeline import with_participant_labels
 

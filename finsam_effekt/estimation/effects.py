@@ -65,8 +65,21 @@ def estimate_effects(
     Returns
     -------
     EffectResults
+
+    Raises
+    ------
+    InputError
+        When a sample has no rows (e.g. a merge on the wrong keys left it empty), no treated or no control rows,
+        when no effect at all could be estimated (every outcome column absent or empty), or when
+        ``regression_adjustment`` is asked for without ``covariates`` (it would equal the weighted mean
+        difference). With the default estimators and no covariates, ``regression_adjustment`` is left out with a
+        note instead.
     """
     opts = EffectOptions.of(options, **settings)
+    chosen = "estimators" in settings or (
+        options is not None and options.estimators != EffectOptions().estimators
+    )
+    opts, notes = _needs_covariates(opts, explicit=chosen)
     entries = [REGISTRY[name] for name in opts.estimators]
     kinds = {e.sample for e in entries}
     frames = _checked_frames(opts, kinds, data, cohort, panel)
@@ -80,11 +93,17 @@ def estimate_effects(
         options=opts, cluster_index=cluster_index, boot_counts=boot, pre_period=pre_period, pairs=pairs
     )
     estimates: list[Estimate] = []
-    notes: list[str] = []
     for entry in entries:
         fitted = entry.fit(samples[entry.sample], context)
         estimates += fitted.estimates
         notes += fitted.notes
+    if not estimates:
+        shown = "; ".join(notes[:3]) + (f"; … ({len(notes)} notes)" if len(notes) > 3 else "")
+        raise InputError(
+            f"estimate_effects: no effect could be estimated for outcomes {list(opts.outcomes or [])} at horizons "
+            f"{list(opts.horizons)}: {shown or 'nothing to estimate'}. Check that the horizon outcome columns "
+            "(e.g. 'public_support_m3') are in the data and not all missing."
+        )
     bootstrap = opts.se == "bootstrap"
     return EffectResults(
         estimates=tuple(estimates),
@@ -121,16 +140,48 @@ def _checked_frames(
     if "cohort" in kinds:
         frames["cohort"] = cohort
     for kind, df in frames.items():
+        if len(df) == 0:
+            raise InputError(
+                f"{kind} data has no rows. If it comes from a merge, the merge found no matching keys: join the "
+                "horizon outcomes on the unit keys only (e.g. matched.merge(outcomes, on=['person_id', "
+                "'ref_month', 'treated'])), or use panel.horizon_outcomes(matched, ...), which keeps every row."
+            )
         require_columns(df, [opts.treatment, opts.cluster], f"{kind} data")
         vals = set(pd.unique(df[opts.treatment].dropna()))
         if not vals <= {0, 1}:
             raise InputError(
                 f"{kind} data: treatment column {opts.treatment!r} must be 0/1, found {sorted(vals)[:5]}"
             )
+        n1 = int((df[opts.treatment] == 1).sum())
+        n0 = int((df[opts.treatment] == 0).sum())
+        if n1 == 0 or n0 == 0:
+            raise InputError(
+                f"{kind} data has {n1} treated and {n0} control rows ({opts.treatment!r}); an effect needs both. "
+                "Was the sample filtered to one arm, or did a merge drop one arm's rows?"
+            )
         require_columns(df, opts.covariates, f"{kind} data")
     if "matched" in kinds and opts.weights is not None:
         require_columns(data, [opts.weights], "matched data")
     return frames
+
+
+def _needs_covariates(opts: EffectOptions, explicit: bool) -> tuple[EffectOptions, list[str]]:
+    """``regression_adjustment`` without covariates would be the weighted mean difference under another name:
+    an error when the caller asked for it, left out with a note when it came with the default estimators."""
+    if "regression_adjustment" not in opts.estimators or opts.covariates:
+        return opts, []
+    if explicit:
+        raise InputError(
+            "estimate_effects: regression_adjustment needs covariates (covariates=[...], e.g. the matching "
+            "covariates); without them it equals the weighted mean difference. Pass covariates, or ask for "
+            "estimators=['weighted_mean_diff']."
+        )
+    kept = tuple(e for e in opts.estimators if e != "regression_adjustment")
+    note = (
+        "regression_adjustment left out: no covariates were given, and without them it equals "
+        "weighted_mean_diff; pass covariates=[...] to adjust"
+    )
+    return EffectOptions.of(opts, estimators=kept), [note]
 
 
 def _samples(

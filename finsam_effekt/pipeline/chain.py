@@ -408,19 +408,19 @@ def report_content(results: StageResults) -> report_mod.ReportContent:
         config_hash=cfg.config_hash(),
         alpha=cfg.inference.alpha,
         warnings=tuple(warnings),
+        outcomes=tuple(cfg.outcomes.names),
+        cost_benefit_inputs=None if results.cost_benefit is None else results.cost_benefit.result.inputs,
     )
 
 
 def stage_figures(results: StageResults) -> dict[str, Any]:
-    """The figures drawn from stage results rather than from the published tables (the love plot and the effect
-    figures are drawn by the report from its tables)."""
+    """The figures drawn from stage results rather than from the published tables: the propensity-score overlap
+    (it needs every cohort row's score). The love plot, the effect, subgroup and path figures and the
+    cost-benefit waterfalls and tornado are drawn by the report from its published tables."""
     figs: dict[str, Any] = {}
     if results.balance is not None:
         b = results.balance
         figs["ps_overlap"] = report_mod.ps_overlap_plot(b.ps, b.treated, b.weights, lang=results.cfg.language)
-    if results.cost_benefit is not None:
-        figs["waterfall"] = results.cost_benefit.result.waterfall_figure()
-        figs["tornado"] = results.cost_benefit.result.tornado_figure()
     return figs
 
 

@@ -116,7 +116,7 @@ class LinkResult(StageResult):
         if sc is not None and len(sc):
             anyp = sc[sc["source"] == "any_public"]
             if len(anyp) and pd.notna(anyp["share_disagree"].iloc[0]):
-                out["sus_register_disagree_any_public"] = f"{float(anyp['share_disagree'].iloc[0]):.1%}"
+                out["sus_register_disagree_any_public"] = float(anyp["share_disagree"].iloc[0])
         out["participants"] = len(self.linkage.participants)
         return out
 
@@ -260,8 +260,13 @@ class EventStudyResult(StageResult):
         return {"event_study": self.frame}
 
     def facts(self) -> Mapping[str, Any]:
+        # the numbers of the pre-trend Wald test; the report writes them in its language
         return {
-            f"pretrend:{o}": f"χ²({r.pretrend_df}) = {r.pretrend_wald:.2f}, p = {r.pretrend_p:.3f}"
+            f"pretrend:{o}": {
+                "statistic": float(r.pretrend_wald),
+                "df": int(r.pretrend_df),
+                "p_value": float(r.pretrend_p),
+            }
             for o, r in self.studies.items()
         }
 
@@ -289,13 +294,21 @@ class CostBenefitResult(StageResult):
         return len(self.result.to_frame())
 
     def report_tables(self) -> Mapping[str, pd.DataFrame]:
-        out = {"cost_benefit": self.result.to_frame()}
-        if getattr(self.result, "before_after", None) is not None:
-            out["cost_benefit_methods"] = self.result.comparison_frame()
+        res = self.result
+        out = {
+            "cost_benefit": res.to_frame(),
+            "cost_benefit_summary": res.summary_frame(),
+            "cost_benefit_sensitivity": res.sensitivity_table(),
+        }
+        if getattr(res, "before_after", None) is not None:
+            out["cost_benefit_methods"] = res.comparison_frame()
+        by_subgroup = res.subgroup_frame()
+        if len(by_subgroup):
+            out["cost_benefit_by_subgroup"] = by_subgroup
         return out
 
     def facts(self) -> Mapping[str, Any]:
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = {f"cost_{k}": v for k, v in self.result.assumptions().items()}
         if getattr(self.result, "before_after", None) is not None:
             cmp = self.result.comparison_frame()
             tot = cmp[(cmp["perspective"] == "public_finance") & (cmp["financier"] == "public_sector_total")]

@@ -22,6 +22,7 @@ from .. import cost_benefit as cb_mod
 from .. import estimation, io, linkage, matching, months, tables
 from .. import panel as panel_mod
 from ..config import AnalysisConfig
+from ..cost_benefit.results import CostBenefitInputs
 from ..errors import FinsamError, InputError
 from ..estimand import short_estimand
 from ..schema import outcome_end_months
@@ -509,12 +510,18 @@ def sensitivity(
 def cost_benefit_stage(
     cfg: AnalysisConfig, read: ReadResult, link: LinkResult, outcomes: OutcomeTables
 ) -> CostBenefitResult:
-    """Present values per financier from the monthly effects 1..12 (``cost_benefit.cost_benefit``)."""
+    """Present values per financier from the monthly effects 1..12 (``cost_benefit.cost_benefit``).
+
+    The result records its inputs (``CostBenefitResults.inputs``: the monthly effects, their joint covariance,
+    the seed of the draws, the cost, the parameters), which the report writes to ``cost_benefit_inputs.json``
+    so that ``finsam-effekt cost-benefit`` reproduces these numbers. When the config asks for ``insats_type``
+    subgroups, the same calculation runs per insats type with that type's effects and cost
+    (``CostBenefitResults.by_subgroup``).
+    """
     params = cfg.cost_benefit_parameters
     main = cfg.estimators[0]
     data = outcomes.outcomes
-    eff = estimation.estimate_effects(
-        data,
+    common = dict(
         outcomes=list(cb_mod.REQUIRED_OUTCOMES),
         horizons=tuple(range(1, outcome_horizon(cfg) + 1)),
         measures=("status",),
@@ -526,6 +533,7 @@ def cost_benefit_stage(
         random_state=cfg.seed,
         pre_period=outcomes.paths if main == "matched_did" else None,
     )
+    eff = estimation.estimate_effects(data, **common)
     cost = None
     if "insats_costs" in read.tables:
         cost = cb_mod.cost_per_participant(
@@ -536,10 +544,38 @@ def cost_benefit_stage(
             params=params,
         )
     frame = eff.to_frame()
-    draws = eff.draws(frame["estimator"].iloc[0], n=params.monte_carlo.n_draws, seed=cfg.seed)
+    est = frame["estimator"].iloc[0]
+    draws = eff.draws(est, n=params.monte_carlo.n_draws, seed=cfg.seed)
     res = cb_mod.cost_benefit(
         frame, params, cost_per_participant_sek=cost, draws=draws, before_after_paths=outcomes.paths
     )
+    res.inputs = CostBenefitInputs(
+        effects=frame,
+        covariance=eff.cov(est),
+        draws_seed=cfg.seed,
+        cost_per_participant_sek=res.cost_per_participant_sek,
+        parameters=params,
+        estimator=est,
+    )
+    if "insats_type" in cfg.subgroups and "insats_type" in data.columns:
+        by_type = estimation.estimate_effects(data, subgroups=["insats_type"], **common)
+        by_type_frame = by_type.to_frame()
+        for sg in dict.fromkeys(by_type_frame["subgroup"]):
+            if sg == "all":
+                continue
+            rows = by_type_frame[by_type_frame["subgroup"] == sg]
+            try:
+                res.by_subgroup[sg] = cb_mod.cost_benefit(
+                    by_type_frame,
+                    params,
+                    cost_per_participant_sek=cost,
+                    subgroup=sg,
+                    draws=by_type.draws(est, n=params.monte_carlo.n_draws, seed=cfg.seed, subgroup=sg),
+                )
+            except FinsamError as exc:  # too few persons of this type for effects in every month
+                log.warning("cost-benefit by insats type: %s left out: %s", sg, exc)
+                continue
+            res.subgroup_persons[sg] = (int(rows["n_treated"].min()), int(rows["n_control"].min()))
     return CostBenefitResult(res)
 
 

@@ -6,12 +6,21 @@ the stages' results objects (``.to_frame()``) and are only suppressed, labelled,
 
 Modules
 -------
-``text``         every Swedish and English label and text (outcome labels from ``schema.OUTCOME_INFO``)
+``text``         every Swedish and English heading, note and page text (outcome labels from
+                 ``schema.OUTCOME_INFO``), the glossary
+``labels``       every code name's label (attrition steps, checks, subgroups, covariates, financiers, items, units)
+``numbers``      every number shown to a reader, in the language's format (decimal comma, true minus, units)
 ``disclosure``   which cells are blanked (:func:`suppress_counts`, :func:`suppress_estimates`, ...)
-``content``      :class:`ReportContent`, what a run hands over, and the views the page shows of it
-``figures``      every figure (the one love plot, the propensity-score overlap, effects, paths, event study)
-``html``         ``report.html`` from the Jinja2 templates in ``templates/`` (autoescaped)
-``writers``      CSV and Excel files and :func:`write_outputs`, which writes everything
+``content``      :class:`ReportContent`, what a run hands over, and the rows the page shows of it
+``figures``      every figure (the one love plot, the propensity-score overlap, effects, subgroups, paths, event
+                 study, the cost-benefit waterfalls and tornado)
+``html``         ``report.html`` from the Jinja2 templates in ``templates/`` (autoescaped), generic tables
+``views``        the page as views: the first screen (headline effects, readings, design check, cost-benefit at
+                 a glance), the table of contents, the key figures and captions, :func:`views.page_context`
+``sections``     the sections' tables: effects in their units, estimators side by side, balance, attrition,
+                 sensitivity, cost-benefit per financier and per insats type
+``writers``      CSV and Excel files, ``cost_benefit_inputs.json`` and :func:`write_outputs`, which writes
+                 everything
 ``provenance``   ``manifest.json``, hashes, versions, :func:`atomic_output_dir`
 
 Disclosure control
@@ -19,8 +28,8 @@ Disclosure control
 Counts and estimates resting on fewer than ``threshold`` persons are blanked and their rows marked
 ``suppressed = True`` (the rules are in :mod:`finsam_effekt.report.disclosure`); a table with a person
 identifier is refused. Suppressed cells are empty in the CSV files (with ``suppressed`` = ``True``), empty in
-Excel with the same column, shown as "–" with a footnote in the HTML, and left out of figures with a note in
-the caption.
+Excel with the same column, shown as "×" in the HTML (a missing or not applicable value as "–", with the legend
+under every table that can suppress), and left out of figures with a note in the caption.
 
 Output tables (CSV, one file each; columns as in ``docs/tables.md``)
 ---------------------------------------------------------------------
@@ -36,16 +45,26 @@ Output tables (CSV, one file each; columns as in ``docs/tables.md``)
 ``support_consistency.csv``  source, n_participants, sus_yes, register_yes, disagree, share_disagree, suppressed
                        (its four counts suppressed like ``n``, the share with them; HTML: under data and attrition)
 ``cost_benefit_methods.csv``  perspective, financier, net_point/ci_lower/ci_upper for ``counterfactual`` and
-                       ``before_after``, difference (HTML: under cost-benefit)
+                       ``before_after``, difference (HTML: the methods comparison under cost-benefit)
+``cost_benefit_summary.csv``  perspective, financier, pv_cost, pv_gains, pv_net, ci_lower, ci_upper,
+                       p_net_positive, interval_level, benefit_cost_ratio, break_even_years,
+                       break_even_effect_scale
+``cost_benefit_sensitivity.csv``  parameter, low, high, perspective, financier, net_base, net_low, net_high,
+                       low_value, high_value (the tornado)
+``cost_benefit_by_subgroup.csv``  subgroup (``insats_type=…``), cost_per_participant_sek and the summary
+                       columns, n_treated, n_control (suppressed like an effect)
+``cost_benefit_inputs.json`` what the cost-benefit was computed from; ``finsam-effekt cost-benefit`` reads it
 Only the tables a run produced are written; the HTML report says which stages did not run and why.
 """
 
 from .content import (
     FIGURE_OUTCOMES,
+    HEADLINE_OUTCOMES,
     OUTPUT_TABLES,
     SUBGROUP_OUTCOMES,
     ReportContent,
     compact_balance,
+    headline_rows,
     key_rows,
 )
 from .disclosure import (
@@ -63,6 +82,9 @@ from .figures import (
     figure_effects,
     figure_event_study,
     figure_outcome_paths,
+    figure_subgroups,
+    figure_tornado,
+    figure_waterfall,
     love_plot,
     ps_overlap_plot,
     save_figure,
@@ -84,12 +106,14 @@ from .text import (
     outcome_label,
     text,
 )
-from .writers import write_csv, write_excel, write_outputs
+from .writers import COST_BENEFIT_INPUTS, write_csv, write_excel, write_outputs
 
 __all__ = [
     "forest_plot",
     "write_group_overview",
     "COLUMN_LABELS",
+    "COST_BENEFIT_INPUTS",
+    "HEADLINE_OUTCOMES",
     "COUNT_COLUMNS",
     "COUNT_FACTS",
     "ESTIMATE_COLUMNS",
@@ -114,6 +138,10 @@ __all__ = [
     "figure_effects",
     "figure_event_study",
     "figure_outcome_paths",
+    "figure_subgroups",
+    "figure_tornado",
+    "figure_waterfall",
+    "headline_rows",
     "html_table",
     "key_rows",
     "love_plot",

@@ -22,6 +22,8 @@ OUTPUT_TABLES: tuple[str, ...] = (
     "balance",
     "linkage_report",
     "cost_benefit",
+    "cost_benefit_summary",
+    "cost_benefit_by_subgroup",
     "outcome_paths",
 )
 #: Outcomes shown in the effects figure and the report's effect tables (the full set is in the CSV and Excel files).
@@ -30,6 +32,10 @@ FIGURE_OUTCOMES: tuple[str, ...] = ("public_support", "self_support", "benefit_s
 SUBGROUP_OUTCOMES: tuple[str, ...] = ("public_support", "self_support")
 #: Outcomes with an outcome-path figure.
 PATH_OUTCOMES: tuple[str, ...] = ("public_support", "self_support")
+#: Outcomes of the headline table on the first screen, when the run estimated them.
+HEADLINE_OUTCOMES: tuple[str, ...] = FIGURE_OUTCOMES
+#: Horizons of the headline table (the configured horizons among them; the first three otherwise).
+HEADLINE_HORIZONS: tuple[int, ...] = (3, 6, 12)
 
 
 @dataclass
@@ -41,13 +47,16 @@ class ReportContent:
     tables
         Output tables by name (:data:`OUTPUT_TABLES`), already in the documented tidy formats.
     figures
-        Extra figures from the stages (name -> matplotlib Figure), e.g. ``ps_overlap``, ``waterfall``,
-        ``tornado``; figures drawn from the tables are added by ``write_outputs`` (a stage's figure of the same
-        name takes their place).
+        Extra figures from the stages (name -> matplotlib Figure), e.g. ``ps_overlap``; figures drawn from the
+        tables (effects, subgroups, paths, love plot, the cost-benefit waterfalls and tornado) are added by
+        ``write_outputs`` (a stage's figure of the same name takes their place).
     title, question, estimand
         Texts for the report.
     facts
-        Key figures shown under "Data" (label -> value), counts are suppressed like table counts.
+        Key figures by ``report.text.FACT_LABELS`` key (numbers, not text: the report writes them in its
+        language; a pre-trend test is ``{"statistic", "df", "p_value"}``); shown under "Data" and in the design
+        check, the cost-benefit assumptions (``cost_*``) beside the cost-benefit; counts are suppressed like table
+        counts.
     not_run
         Stage -> reason, for stages that did not run (shown in the report).
     main_estimator
@@ -59,6 +68,11 @@ class ReportContent:
         tables' own ``ci_lower``/``ci_upper``; the captions state the level ``100 (1 − alpha) %``.
     warnings
         Design warnings (``diagnostics.DesignWarning``) the reader must see next to the headline effects.
+    outcomes
+        The configured outcomes, in the config's order (the headline shows :data:`HEADLINE_OUTCOMES` among them).
+    cost_benefit_inputs
+        What the cost-benefit was computed from (``cost_benefit.results.CostBenefitInputs``), written to
+        ``cost_benefit_inputs.json`` when every effect in it rests on enough persons; None when not run.
     """
 
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -72,6 +86,8 @@ class ReportContent:
     config_hash: str = ""
     alpha: float = 0.05
     warnings: tuple[DesignWarning, ...] = ()
+    outcomes: tuple[str, ...] = ()
+    cost_benefit_inputs: Any = None
 
 
 def key_rows(
@@ -84,6 +100,26 @@ def key_rows(
     if measure is not None and "measure" in df.columns and (df["measure"] == measure).any():
         df = df[df["measure"] == measure]
     return df
+
+
+def headline_rows(effects: pd.DataFrame, estimator: str, outcomes: Sequence[str] = ()) -> pd.DataFrame:
+    """The rows of the headline table: the main estimator's status effects for all participants, on
+    :data:`HEADLINE_OUTCOMES` (in that order; the first four configured ``outcomes`` when none of them was
+    estimated) at :data:`HEADLINE_HORIZONS` (the first three horizons when none of them was estimated)."""
+    d = effects[
+        (effects["subgroup"] == "all")
+        & (effects["estimator"] == estimator)
+        & (effects["measure"] == "status")
+    ]
+    present = list(dict.fromkeys(d["outcome"]))
+    outs = [o for o in HEADLINE_OUTCOMES if o in present]
+    if not outs:
+        outs = [o for o in outcomes if o in present][:4] or present[:4]
+    ks = sorted(int(k) for k in d["horizon_months"].dropna().unique())
+    horizons = [k for k in HEADLINE_HORIZONS if k in ks] or ks[:3]
+    d = d[d["outcome"].isin(outs) & d["horizon_months"].isin(horizons)]
+    order = {o: i for i, o in enumerate(outs)}
+    return d.assign(_o=d["outcome"].map(order)).sort_values(["_o", "horizon_months"]).drop(columns="_o")
 
 
 def compact_balance(balance: pd.DataFrame) -> pd.DataFrame:

@@ -43,6 +43,21 @@ TABLE_COUNT_COLUMNS: dict[str, tuple[str, ...]] = {
     "support_consistency": ("n_participants", "sus_yes", "register_yes", "disagree"),
 }
 
+#: Value columns of tables whose estimates are not in :data:`ESTIMATE_COLUMNS`, blanked with them (a subgroup's
+#: cost-benefit rests on the subgroup's effects, so on its persons).
+TABLE_VALUE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "cost_benefit_by_subgroup": (
+        "cost_per_participant_sek",
+        "pv_cost",
+        "pv_gains",
+        "pv_net",
+        "p_net_positive",
+        "benefit_cost_ratio",
+        "break_even_years",
+        "break_even_effect_scale",
+    ),
+}
+
 #: Shares blanked whenever one of the counts they are computed from is blanked.
 TABLE_SHARES: dict[str, dict[str, tuple[str, ...]]] = {
     "support_consistency": {"share_disagree": ("disagree", "n_participants")},
@@ -143,7 +158,8 @@ def apply_disclosure_control(tables: Mapping[str, pd.DataFrame], threshold: int)
     for name, df in tables.items():
         check_publishable(df, name)
         if {"n_treated", "n_control"} & set(df.columns):
-            out[name] = suppress_estimates(df, threshold)
+            values = [*ESTIMATE_COLUMNS, *TABLE_VALUE_COLUMNS.get(name, ())]
+            out[name] = suppress_estimates(df, threshold, value_columns=values)
         elif "n" in df.columns and set(ESTIMATE_COLUMNS) & set(df.columns):  # e.g. a mean over n persons
             out[name] = suppress_estimates(df, threshold, n_columns=("n",))
         else:

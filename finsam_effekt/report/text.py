@@ -62,13 +62,34 @@ COLUMN_LABELS: dict[str, tuple[str, str]] = {
     "register_yes": ("Ja enligt registren", "Yes according to registers"),
     "disagree": ("Oeniga", "Disagree"),
     "share_disagree": ("Andel oeniga", "Share disagreeing"),
-    "net_point_counterfactual": ("Netto, matchad jämförelse (kr)", "Net, matched comparison (SEK)"),
-    "ci_lower_counterfactual": ("KI nedre, matchad jämförelse", "CI lower, matched comparison"),
-    "ci_upper_counterfactual": ("KI övre, matchad jämförelse", "CI upper, matched comparison"),
+    "net_point_counterfactual": ("Netto, matchad (kr)", "Net, matched (SEK)"),
+    "ci_lower_counterfactual": ("KI nedre, matchad", "CI lower, matched"),
+    "ci_upper_counterfactual": ("KI övre, matchad", "CI upper, matched"),
     "net_point_before_after": ("Netto, före/efter (kr)", "Net, before/after (SEK)"),
     "ci_lower_before_after": ("KI nedre, före/efter", "CI lower, before/after"),
     "ci_upper_before_after": ("KI övre, före/efter", "CI upper, before/after"),
     "difference": ("Skillnad före/efter − matchad (kr)", "Difference before/after − matched (SEK)"),
+    "pv_cost": ("Kostnad, nuvärde (kr)", "Cost, PV (SEK)"),
+    "pv_gains": ("Vinster, nuvärde (kr)", "Gains, PV (SEK)"),
+    "pv_net": ("Netto, nuvärde (kr)", "Net, PV (SEK)"),
+    "net_point": ("Netto (kr)", "Net (SEK)"),
+    "mc_mean": ("Netto, medel av dragningarna (kr)", "Net, mean of the draws (SEK)"),
+    "p_net_positive": ("P(netto > 0)", "P(net > 0)"),
+    "benefit_cost_ratio": ("Vinst per kostnadskrona", "Benefit-cost ratio"),
+    "break_even_years": ("Återbetalningstid (år)", "Break-even (years)"),
+    "break_even_effect_scale": ("Effekt som krävs (× skattad)", "Effect needed (× estimated)"),
+    "cost_per_participant_sek": ("Kostnad per deltagare (kr)", "Cost per participant (SEK)"),
+    "parameter": ("Antagande", "Assumption"),
+    "low": ("Lågt värde", "Low value"),
+    "high": ("Högt värde", "High value"),
+    "low_value": ("Lågt värde (tal)", "Low value (number)"),
+    "high_value": ("Högt värde (tal)", "High value (number)"),
+    "net_base": ("Netto, grundantaganden (kr)", "Net, base assumptions (SEK)"),
+    "net_low": ("Netto, lågt värde (kr)", "Net, low value (SEK)"),
+    "net_high": ("Netto, högt värde (kr)", "Net, high value (SEK)"),
+    "interval_level": ("Intervallets nivå", "Interval level"),
+    "unit": ("Enhet", "Unit"),
+    "ci": ("Konfidensintervall", "Confidence interval"),
 }
 
 #: Titles of the output tables (HTML headings and Excel sheet names).
@@ -82,6 +103,9 @@ TABLE_TITLES: dict[str, tuple[str, str]] = {
     "outcome_paths": ("Utfallsförlopp", "Outcome paths"),
     "support_consistency": ("SUS mot registren", "SUS vs registers"),
     "cost_benefit_methods": ("Kostnad och nytta, metoder", "Cost-benefit, methods"),
+    "cost_benefit_summary": ("Kostnad och nytta, netto", "Cost-benefit, net"),
+    "cost_benefit_sensitivity": ("Kostnad och nytta, känslighet", "Cost-benefit, sensitivity"),
+    "cost_benefit_by_subgroup": ("Kostnad och nytta per insatstyp", "Cost-benefit by insats type"),
 }
 
 #: Readable names of the ``source`` rows of ``support_consistency`` (``linkage.SUPPORT_SOURCES`` + any_public).
@@ -128,8 +152,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "provenance": ("Spårbarhet", "Provenance"),
     "not_run": ("Steg som inte kördes", "Stages that did not run"),
     "suppressed_note": (
-        "– = undertryckt: bygger på färre än {t} personer i någon grupp (röjandekontroll).",
-        "– = suppressed: rests on fewer than {t} persons in a group (disclosure control).",
+        "Röjandekontroll: värden som bygger på färre än {t} personer i någon grupp visas inte (× i tabellerna, "
+        "utelämnade i figurerna); – betyder att ett värde saknas eller inte är tillämpligt.",
+        "Disclosure control: values resting on fewer than {t} persons in a group are not shown (× in the tables, "
+        "left out of the figures); – means that a value is missing or not applicable.",
     ),
     "none": ("Inga resultat.", "No results."),
     "key_outcomes_note": (
@@ -166,6 +192,284 @@ TEXT: dict[str, tuple[str, str]] = {
     "config_hash": ("Konfigurationens kontrollsumma (SHA-256)", "Config hash (SHA-256)"),
     "figure": ("Figur", "Figure"),
     "columns": ("Kolumner", "Columns"),
+    # -- the first screen ------------------------------------------------------------------------------------
+    "answer": ("Svaret i korthet", "The answer in brief"),
+    "headline_note": (
+        "Skillnad mellan deltagarna och deras matchade jämförelsepersoner, med {level} konfidensintervall inom "
+        "parentes; huvudskattare: {estimator}. Negativa värden betyder lägre hos deltagarna.",
+        "Difference between the participants and their matched comparison persons, with the {level} confidence "
+        "interval in brackets; main estimator: {estimator}. Negative values mean lower among the participants.",
+    ),
+    "col_outcome": ("Utfall", "Outcome"),
+    "col_unit": ("Enhet", "Unit"),
+    "col_months": ("{k} månader", "{k} months"),
+    "n_row": ("Antal deltagare / jämförelsepersoner", "Participants / comparison persons"),
+    "reading_sig": (
+        "{k} månader efter start var {subject} {value} {unit} {direction} ({level} KI {lo}–{hi}) än i den "
+        "matchade jämförelsegruppen.",
+        "{k} months after the start, {subject} was {value} {unit} {direction} ({level} CI {lo}–{hi}) than in "
+        "the matched comparison group.",
+    ),
+    "reading_ns": (
+        "{k} månader efter start var {subject} {value} {unit} {direction} än i den matchade jämförelsegruppen, "
+        "men skillnaden är inte statistiskt säkerställd ({level} KI {lo} till {hi}).",
+        "{k} months after the start, {subject} was {value} {unit} {direction} than in the matched comparison "
+        "group, but the difference is not statistically significant ({level} CI {lo} to {hi}).",
+    ),
+    "lower": ("lägre", "lower"),
+    "higher": ("högre", "higher"),
+    "design_check": ("Håller jämförelsen?", "Does the comparison hold?"),
+    "warnings_title": ("Varning om designen", "Design warning"),
+    "balance_ok": (
+        "Balans: största |SMD| efter matchning är {smd} (gräns {limit}); deltagare och jämförelsepersoner "
+        "liknar varandra i de matchade bakgrundsvariablerna.",
+        "Balance: the largest |SMD| after matching is {smd} (limit {limit}); participants and comparison persons "
+        "are alike in the matched covariates.",
+    ),
+    "balance_bad": (
+        "Balans: största |SMD| efter matchning är {smd}, över gränsen {limit}: någon bakgrundsvariabel skiljer "
+        "sig fortfarande mellan grupperna (se Jämförbarhet).",
+        "Balance: the largest |SMD| after matching is {smd}, above the limit {limit}: some covariate still "
+        "differs between the groups (see Comparability).",
+    ),
+    "pretrend_ok": (
+        "Förlopp före start, {outcome}: inga tecken på olika trender (Wald-test χ²({df}) = {stat}; p = {p}).",
+        "Paths before the start, {outcome}: no sign of different trends (Wald test χ²({df}) = {stat}; p = {p}).",
+    ),
+    "pretrend_bad": (
+        "Förlopp före start, {outcome}: grupperna skiljer sig redan före start (Wald-test χ²({df}) = {stat}; "
+        "p = {p}); effekten kan delvis spegla skillnader som fanns innan.",
+        "Paths before the start, {outcome}: the groups differ already before the start (Wald test "
+        "χ²({df}) = {stat}; p = {p}); the effect may partly reflect differences that were there before.",
+    ),
+    "unmatched": (
+        "Matchning: {n} av {total} deltagare ({share}) fick ingen jämförelseperson och ingår inte i "
+        "skattningarna.",
+        "Matching: {n} of {total} participants ({share}) found no comparison person and are not in the "
+        "estimates.",
+    ),
+    "unmatched_none": (
+        "Matchning: alla {total} deltagare fick en jämförelseperson.",
+        "Matching: all {total} participants found a comparison person.",
+    ),
+    "unmatched_small": (
+        "Matchning: färre än {t} deltagare fick ingen jämförelseperson.",
+        "Matching: fewer than {t} participants found no comparison person.",
+    ),
+    "cost_overview": ("Lönar det sig? Nettovärde per deltagare", "Does it pay? Net value per participant"),
+    "cost_overview_note": (
+        "Nuvärde per deltagare i kronor ({year} års priser): finansiärens vinster (minskade ersättningar, "
+        "skatter och avgifter) minus dess del av kostnaden, över {years} år med {rate} real "
+        "diskonteringsränta; efter månad {k} antas effekten {persistence}. Intervallet är ett {level} Monte "
+        "Carlo-intervall av effekternas osäkerhet (effekttabellernas intervall är {effect_level} "
+        "konfidensintervall).",
+        "Present value per participant in SEK ({year} prices): the financier's gains (less benefits paid, taxes "
+        "and fees) minus its share of the cost, over {years} years at a {rate} real discount rate; after month "
+        "{k} the effect is assumed to {persistence}. The interval is a {level} Monte Carlo "
+        "interval of the effects' uncertainty (the effect tables' intervals are {effect_level} confidence "
+        "intervals).",
+    ),
+    "col_financier": ("Finansiär", "Financier"),
+    "col_net": ("Netto (kr)", "Net (SEK)"),
+    "col_interval": ("{level} intervall (kr)", "{level} interval (SEK)"),
+    "col_p_positive": ("P(netto > 0)", "P(net > 0)"),
+    "col_bcr": ("Vinst per kostnadskrona", "Benefit-cost ratio"),
+    "col_break_even": ("Brytpunkt: effekten måste bestå", "Break-even: the effect must last"),
+    "col_cost": ("Kostnad (kr)", "Cost (SEK)"),
+    "col_gains": ("Vinster (kr)", "Gains (SEK)"),
+    "years_value": ("{v} år", "{v} years"),
+    "never": ("inte inom {v} år", "not within {v} years"),
+    "toc": ("Innehåll", "Contents"),
+    # -- marks -------------------------------------------------------------------------------------------------
+    "legend_suppressed": (
+        "× = undertryckt: bygger på färre än {t} personer i någon grupp (röjandekontroll).",
+        "× = suppressed: rests on fewer than {t} persons in a group (disclosure control).",
+    ),
+    "legend_na": ("– = ej tillämpligt eller inget värde.", "– = not applicable or no value."),
+    # -- sections ----------------------------------------------------------------------------------------------
+    "main_effects": (
+        "Huvudskattarens effekter med båda måtten (tabell)",
+        "The main estimator's effects, both measures (table)",
+    ),
+    "balance_full": ("Balans per bakgrundsvariabel (tabell)", "Balance per covariate (table)"),
+    "other_estimators": (
+        "Samma effekter med varje skattare (värde i månad k)",
+        "The same effects by every estimator (value in month k)",
+    ),
+    "subgroups_full": ("Alla delgruppseffekter (tabell)", "Every subgroup effect (table)"),
+    "subgroups_note": (
+        "Delgruppernas effekter jämför deltagarna i en delgrupp med deras egna matchade jämförelsepersoner.",
+        "A subgroup's effect compares its participants with their own matched comparison persons.",
+    ),
+    "insats_types": ("Jämförelse mellan insatstyper", "Comparison of insats types"),
+    "per_type": ("Per insatstyp", "By insats type"),
+    "insats_types_note": (
+        "Skillnaden mellan två insatstyper är en skillnad mellan deltagargrupper som valt eller anvisats olika "
+        "insatser, inte en randomiserad jämförelse: läs den som ”vem vinner hur mycket”, inte ”vilken insats "
+        "är bäst för samma person”.",
+        "The difference between two insats types is a difference between groups of participants who chose or "
+        'were assigned different insatser, not a randomised comparison: read it as "who gains how much", not '
+        '"which insats is best for the same person".',
+    ),
+    "types_reading": (
+        "Efter {k} månader var effekten på {subject} mest gynnsam för {best} ({best_v} {unit}) och minst "
+        "gynnsam för {worst} ({worst_v}).",
+        "At {k} months, the effect on {subject} was most favourable for {best} ({best_v} {unit}) and least "
+        "favourable for {worst} ({worst_v}).",
+    ),
+    "types_cost_reading": (
+        "{financier}: positivt netto för {positive}; negativt för {negative}.",
+        "{financier}: positive net for {positive}; negative for {negative}.",
+    ),
+    "types_cost_none": (
+        "{financier}: ingen insatstyp ger positivt netto inom horisonten.",
+        "{financier}: no insats type gives a positive net within the horizon.",
+    ),
+    "types_cost_all": (
+        "{financier}: alla insatstyper ger positivt netto.",
+        "{financier}: every insats type gives a positive net.",
+    ),
+    "types_cost_title": (
+        "Nettovärde per deltagare per insatstyp och finansiär",
+        "Net value per participant by insats type and financier",
+    ),
+    "types_cost_note": (
+        "Nettovärde per deltagare i kronor; inom parentes P(netto > 0), andelen Monte Carlo-dragningar där "
+        "nettot är positivt.",
+        "Net value per participant in SEK; in brackets P(net > 0), the share of Monte Carlo draws in which the net "
+        "is positive.",
+    ),
+    "and": ("och", "and"),
+    "sensitivity_key": (
+        "Nyckeltal för huvudutfallen: hur stark en dold skevhet (Γ) eller en okänd förväxlingsfaktor "
+        "(E-värde) måste vara för att förklara bort effekten, och placebotest som ska visa noll.",
+        "Key figures for the main outcomes: how strong hidden bias (Γ) or an unknown confounder (E-value) would "
+        "have to be to explain the effect away, and placebo tests that should show zero.",
+    ),
+    "sensitivity_full": ("Alla känslighetsrader (tabell)", "Every sensitivity row (table)"),
+    "col_gamma": ("Kritiskt Γ", "Critical Γ"),
+    "col_e_value": ("E-värde", "E-value"),
+    "col_e_value_ci": ("E-värde, KI-gräns", "E-value, CI limit"),
+    "col_placebo_start": ("Placebo-start: skillnad (p)", "Placebo start: difference (p)"),
+    "placebo_outcome_line": (
+        "Placebo-utfall, {outcome}: skillnaden {months} före start, som ska vara noll, är {values}.",
+        "Placebo outcome, {outcome}: the difference {months} before the start, which should be zero, is "
+        "{values}.",
+    ),
+    "months_before": ("{k} månader", "{k} months"),
+    "cost_assumptions": ("Antaganden", "Assumptions"),
+    "cost_items_full": ("Alla poster per finansiär (tabell)", "Every item per financier (table)"),
+    "cost_parts_note": (
+        "Försäkringskassan (FK) och Arbetsförmedlingen (AF) är delar av staten: deras poster ingår i statens "
+        "stapeldiagram och rad. Offentlig sektor totalt räknar varje offentlig aktör en gång. Offentligfinansiellt "
+        "och samhällsekonomiskt perspektiv är olika frågor och ska aldrig adderas.",
+        "Försäkringskassan (FK) and Arbetsförmedlingen (AF) are parts of the state: their items are in the "
+        "state's waterfall and row. The public sector total counts every public body once. The public-finance "
+        "and the socio-economic perspective are different questions and are never added.",
+    ),
+    "methods": (
+        "Metodjämförelse: före/efter-metoden (snedvriden)",
+        "Methods comparison: the before/after method (biased)",
+    ),
+    "before_after_why": (
+        "Före/efter-metoden i lokala samhällsekonomiska kalkyler räknar deltagarnas hela förändring från före "
+        "till efter start som insatsens effekt. Den överskattar effekten: deltagare börjar ofta när behovet av "
+        "stöd är som störst, och många hade fått egen försörjning ändå (regression mot medelvärdet, "
+        "konjunktur). Den visas här bara som jämförelse; rapportens resultat bygger på den matchade jämförelsen.",
+        "The before/after method of local cost-benefit calculations counts the participants' whole change from "
+        "before to after the start as the effect of the insats. It overstates the effect: participants often "
+        "start when their need for support peaks, and many would have become self-supporting anyway "
+        "(regression to the mean, business cycle). It is shown here only for comparison; the report's results "
+        "rest on the matched comparison.",
+    ),
+    "reproduce": (
+        "Samma beräkning med andra antaganden (identiska tal med samma parametrar):",
+        "The same calculation with other assumptions (identical numbers with the same parameters):",
+    ),
+    "glossary": ("Ordlista", "Glossary"),
+    "linkage_note": (
+        "Alla förbund och startår; uppdelningen per förbund och år finns i linkage_report.csv och results.xlsx.",
+        "All förbund and start years; the split by förbund and year is in linkage_report.csv and results.xlsx.",
+    ),
+}
+
+#: One line per term a reader meets in the report.
+GLOSSARY: dict[str, tuple[str, str]] = {
+    "ATT": (
+        "Genomsnittlig effekt för deltagarna: skillnaden mellan deltagarnas utfall och det utfall de skulle ha "
+        "haft utan insatsen, skattat med matchade jämförelsepersoner.",
+        "Average effect on the participants: the difference between their outcome and the outcome they would "
+        "have had without the insats, estimated with matched comparison persons.",
+    ),
+    "KI": (
+        "Konfidensintervall: de effekter som är förenliga med data på den angivna nivån; korsar det noll är "
+        "effekten inte statistiskt säkerställd.",
+        "Confidence interval: the effects compatible with the data at the stated level; if it crosses zero the "
+        "effect is not statistically significant.",
+    ),
+    "SMD": (
+        "Standardiserad medelvärdesskillnad: skillnaden i en bakgrundsvariabel mellan grupperna i "
+        "standardavvikelser; under 0,1 räknas som god balans.",
+        "Standardised mean difference: the difference in a covariate between the groups in standard "
+        "deviations; below 0.1 counts as good balance.",
+    ),
+    "Wald": (
+        "Förtrendstest: Wald-test av att skillnaderna före start alla är noll; ett lågt p-värde tyder på att "
+        "grupperna redan var på väg åt olika håll.",
+        "Pre-trend test: a Wald test that the differences before the start are all zero; a low p-value suggests "
+        "that the groups were already heading apart.",
+    ),
+    "Γ": (
+        "Rosenbaums Γ: hur mycket mer sannolikt en person i ett par kan ha varit att delta på grund av något "
+        "omätt; kritiskt Γ är det värde där effekten inte längre är säkerställd (högre = robustare).",
+        "Rosenbaum's Γ: how much more likely one person of a pair may have been to take part because of "
+        "something unmeasured; critical Γ is the value at which the effect is no longer significant (higher = "
+        "more robust).",
+    ),
+    "E": (
+        "E-värde: hur starkt (som riskkvot) en okänd faktor måste hänga ihop med både deltagande och utfall för "
+        "att helt förklara effekten (VanderWeele och Ding 2017).",
+        "E-value: how strongly (as a risk ratio) an unknown factor would have to be related to both taking part "
+        "and the outcome to explain the effect away (VanderWeele and Ding 2017).",
+    ),
+    "placebo": (
+        "Placebotest: samma jämförelse där ingen effekt kan finnas (utfallet före start, eller en låtsad start "
+        "ett år tidigare); en tydlig skillnad där tyder på kvarvarande skevhet.",
+        "Placebo tests: the same comparison where there can be no effect (the outcome before the start, or a "
+        "pretend start a year earlier); a clear difference there points to remaining bias.",
+    ),
+    "NPV": (
+        "Nuvärde: framtida kronor omräknade till dagens värde med diskonteringsräntan.",
+        "Present value: future kronor converted to today's value with the discount rate.",
+    ),
+    "P": (
+        "P(netto > 0): andelen Monte Carlo-dragningar av effekterna där finansiärens netto är positivt.",
+        "P(net > 0): the share of Monte Carlo draws of the effects in which the financier's net is positive.",
+    ),
+    "break_even": (
+        "Brytpunkt: hur länge effekten måste bestå (oförändrad) för att finansiärens netto ska nå noll.",
+        "Break-even: how long the effect must last (unchanged) for the financier's net to reach zero.",
+    ),
+    "disclosure": (
+        "Röjandekontroll: värden som bygger på få personer visas inte (×), så att ingen enskild kan pekas ut.",
+        "Disclosure control: values resting on few persons are not shown (×), so that no individual can be "
+        "singled out.",
+    ),
+}
+
+#: The terms of :data:`GLOSSARY` as a reader sees them.
+GLOSSARY_TERMS: dict[str, tuple[str, str]] = {
+    "ATT": ("ATT", "ATT"),
+    "KI": ("KI", "CI"),
+    "SMD": ("SMD", "SMD"),
+    "Wald": ("Förtrendstest", "Pre-trend test"),
+    "Γ": ("Rosenbaums Γ", "Rosenbaum's Γ"),
+    "E": ("E-värde", "E-value"),
+    "placebo": ("Placebotest", "Placebo tests"),
+    "NPV": ("Nuvärde", "Present value"),
+    "P": ("P(netto > 0)", "P(net > 0)"),
+    "break_even": ("Brytpunkt", "Break-even"),
+    "disclosure": ("Röjandekontroll", "Disclosure control"),
 }
 
 #: Key figures shown under "Data" (``ReportContent.facts``); ``pretrend:<outcome>`` adds the outcome.
@@ -194,13 +498,32 @@ FACT_LABELS: dict[str, tuple[str, str]] = {
         "Nettovärde för offentlig sektor per deltagare, före/efter-metoden (kr)",
         "Net value for the public sector per participant, before/after method (SEK)",
     ),
+    "ipcw_later_starts": (
+        "Jämförelsepersoner som började en insats senare (censurerade, viktade)",
+        "Comparison persons who started an insats later (censored, weighted)",
+    ),
+    "cost_horizon_years": ("Kalkylens horisont (år)", "Horizon of the calculation (years)"),
+    "cost_discount_rate": ("Real diskonteringsränta", "Real discount rate"),
+    "cost_persistence": ("Effekten efter de skattade månaderna", "The effect after the estimated months"),
+    "cost_interval": ("Monte Carlo-intervallets nivå", "Level of the Monte Carlo interval"),
+    "cost_price_year": ("Prisår", "Price year"),
+    "cost_effects_months": ("Skattade effektmånader", "Months of estimated effects"),
 }
 
-#: Estimators by name (``options.ESTIMATORS``). To move into the estimator registry's entries
+#: Facts shown in the cost-benefit section rather than under "Data".
+COST_FACTS: tuple[str, ...] = (
+    "cost_horizon_years",
+    "cost_discount_rate",
+    "cost_persistence",
+    "cost_interval",
+    "cost_price_year",
+    "cost_effects_months",
+)
+
 #: How an outcome is read at horizon k (``options.MEASURES``).
 MEASURE_LABELS: dict[str, tuple[str, str]] = {
-    "status": ("andel i månad k", "share in month k"),
-    "cumulative": ("summa månad 1..k", "sum over months 1..k"),
+    "status": ("värde i månad k", "value in month k"),
+    "cumulative": ("summa över månad 1–k", "sum over months 1..k"),
 }
 
 #: The two arms of the outcome-path figure.
@@ -221,6 +544,7 @@ FIGURE_LABELS: dict[str, tuple[str, str]] = {
     "smd": ("Standardiserad medelvärdesskillnad", "Standardized mean difference"),
     "ps": ("Skattad sannolikhet att delta (avstånd)", "Propensity score (distance)"),
     "comparison": ("Jämförelsepersoner", "Comparison persons"),
+    "density": ("Täthet", "Density"),
 }
 
 #: Captions of the figures in report.html (a figure per outcome gets the outcome's label in front).
@@ -246,12 +570,28 @@ FIGURE_GUIDES: dict[str, tuple[str, str]] = {
         "Distribution of the estimated probability of taking part; the groups should overlap.",
     ),
     "waterfall": (
-        "Staplarna visar hur kostnad och vinster summeras till nettot för varje finansiär.",
-        "The bars show how cost and gains add up to the net for each financier.",
+        "Staplarna visar hur finansiärens del av kostnaden och dess vinster summeras till nettot per deltagare "
+        "(nuvärde i kronor).",
+        "The bars show how the financier's share of the cost and its gains add up to the net per participant "
+        "(present value in SEK).",
     ),
     "tornado": (
-        "Hur mycket nettot ändras när ett antagande ändras; längst stapel = viktigast antagande.",
-        "How much the net changes when one assumption changes; longest bar = most important assumption.",
+        "Hur mycket nettot för offentlig sektor ändras när ett antagande i taget ändras; längst stapel = "
+        "viktigast antagande.",
+        "How much the public sector's net changes when one assumption at a time changes; longest bar = most "
+        "important assumption.",
+    ),
+    "subgroups": (
+        "Effekten i varje delgrupp med {level} % konfidensintervall, efter 3, 6 och 12 månader (en färg per "
+        "horisont); överst alla deltagare. Delgrupper med få personer har breda intervall.",
+        "The effect in each subgroup with {level} % confidence intervals, at 3, 6 and 12 months (one colour per "
+        "horizon); all participants at the top. Subgroups with few persons have wide intervals.",
+    ),
+    "insats_types": (
+        "Effekten per insatstyp med {level} % konfidensintervall efter 3, 6 och 12 månader; varje typ jämförs "
+        "med sina egna matchade jämförelsepersoner.",
+        "The effect by insats type with {level} % confidence intervals at 3, 6 and 12 months; each type is "
+        "compared with its own matched comparison persons.",
     ),
     "effects": (
         "Skattad effekt med {level} % konfidensintervall per horisont; ett intervall som inte korsar noll är "
