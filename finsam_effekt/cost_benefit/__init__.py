@@ -50,7 +50,7 @@ from .effects import EARNINGS_OUTCOME, GROUP_OUTCOME, REQUIRED_OUTCOMES
 from .figures import tornado_figure, waterfall_figure
 from .items import share_above_threshold
 from .model import before_after_cost_benefit, cost_benefit
-from .results import CostBenefitResults, compare_methods
+from .results import CostBenefitInputs, CostBenefitResults, compare_methods
 from .streams import discount_factors, stream_operator
 
 __all__ = [
@@ -59,6 +59,7 @@ __all__ = [
     "GROUP_OUTCOME",
     "REQUIRED_OUTCOMES",
     "CostBenefitParameters",
+    "CostBenefitInputs",
     "CostBenefitResults",
     "CostPerParticipant",
     "MonteCarloSettings",
