@@ -272,7 +272,8 @@ def test_config_rosenbaum_zeros_reaches_the_sensitivity_stage(monkeypatch):
     cfg = parse_config({**base, "inference": {"rosenbaum_zeros": "pratt"}}, Path.cwd())
     seen = {}
     monkeypatch.setattr(estimation, "sensitivity_analysis", lambda *a, **kw: seen.update(kw))
-    stages.sensitivity(cfg, SimpleNamespace(match=object()), SimpleNamespace(outcomes=None, paths=None))
+    read = SimpleNamespace(absent_outcomes={})
+    stages.sensitivity(cfg, read, SimpleNamespace(match=object()), SimpleNamespace(outcomes=None, paths=None))
     assert seen["zeros"] == "pratt"
     with pytest.raises(ConfigError, match="inference.rosenbaum_zeros"):
         parse_config({**base, "inference": {"rosenbaum_zeros": "rbounds"}}, Path.cwd())

@@ -395,7 +395,8 @@ def test_config_cs_did_control_group_reaches_the_estimator(monkeypatch):
     monkeypatch.setattr(estimation, "estimate_effects", fake_estimate_effects)
     monkeypatch.setattr(stages, "cs_did_inputs", lambda *a: (pd.DataFrame(), pd.DataFrame()))
     outcomes = SimpleNamespace(outcomes=pd.DataFrame({"treated": [1, 0]}), paths=None)
-    stages.effects(cfg, None, None, None, None, SimpleNamespace(match=None), outcomes)
+    read = SimpleNamespace(absent_outcomes={})
+    stages.effects(cfg, read, None, None, None, SimpleNamespace(match=None), outcomes)
     assert seen["cs_control_group"] == "never_treated" and seen["estimators"] == ["cs_did"]
     with pytest.raises(ConfigError, match="cs_did.control_group"):
         parse_config({**base, "cs_did": {"control_group": "nevertreated"}}, Path.cwd())

@@ -113,7 +113,8 @@ CHAIN: tuple[Stage, ...] = (
     Stage("sensitivity", "sensitivity", stages.sensitivity, ("read", "match", "outcomes"), SensitivityResult,
           ("sensitivity", "inference", "outcomes"), False, "sensitivity", plan.sensitivity),
     Stage("cost_benefit", "cost-benefit", stages.cost_benefit_stage, ("read", "link", "outcomes"),
-          CostBenefitResult, ("cost_benefit", "estimators", "inference", "covariates", "outcomes.horizons", "seed"),
+          CostBenefitResult,
+          ("cost_benefit", "estimators", "inference", "covariates", "outcomes.horizons", "subgroups", "seed"),
           False,
           "cost_benefit.enabled", plan.cost_benefit),
 )  # fmt: skip
