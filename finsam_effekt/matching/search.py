@@ -1,18 +1,23 @@
-"""The nearest-control search for one treated row within its stratum (MatchIt's ``find_control_vec``).
+"""The nearest-control search of MatchIt 4.7.2 (``find_control_vec``, ``find_control_mahcovs``) on sorted controls.
 
-:class:`DistanceSearch` walks outwards over controls sorted by a scalar distance, skipping used controls through
-two skip maps; :class:`MahalanobisSearch` takes the nearest controls in Mahalanobis distance. Ties among more than
-``ratio`` candidates are broken as MatchIt's compiled code breaks them, by :func:`partial_sort`, a port of
-libstdc++'s ``std::partial_sort`` (``bits/stl_heap.h`` and ``bits/stl_algo.h``, ``__heap_select``): it is not
-stable, so a stable sort would pick other controls among equal distances.
+:class:`SortedControls` sorts the candidate controls once, by (exact stratum, distance, row), and places each
+treated row between them. :class:`ScalarSearch` finds a treated row's nearest unused controls on that order, with
+two skip maps over used controls; :class:`MahalanobisSearch` does the same for Mahalanobis distances. MatchIt walks
+all rows sorted by distance, alternately one position left and one right; its order of visits only decides ties,
+so the global rank of every row (one more sort) is computed only when a tie occurs. Ties among more than ``ratio``
+candidates are broken as MatchIt's compiled code breaks them, by :func:`partial_sort`, a port of libstdc++'s
+``std::partial_sort`` (``bits/stl_heap.h`` and ``bits/stl_algo.h``, ``__heap_select``): it is not stable, so a
+stable sort would pick other controls among equal distances.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Sequence
+from collections.abc import Callable
 
 import numpy as np
+
+#: Above this many exact strata one global sort is cheaper than one sort per stratum.
+_PER_STRATUM_SORT_MAX = 512
 
 
 def _adjust_heap(a: list, hole: int, length: int, value, key) -> None:
@@ -60,19 +65,135 @@ def partial_sort(n: int, k: int, key: list) -> list[int]:
     return a[:k]
 
 
-class DistanceSearch:
-    """Per-stratum nearest-control search over controls sorted by global distance rank.
+def stable_rank(x: np.ndarray) -> np.ndarray:
+    """Position of every element in R's ``order(x)`` (ascending, ties in input order), 0-based."""
+    o = np.argsort(x, kind="stable")
+    rank = np.empty(len(x), dtype=np.int64)
+    rank[o] = np.arange(len(x))
+    return rank
 
-    Used controls are removed through two skip maps (``removed position → next candidate`` to the left and to the
-    right, with path compression), so a search never walks over the used controls one by one.
+
+def _sorted_controls(
+    discarded: np.ndarray | None,
+    codes: np.ndarray,
+    x: np.ndarray,
+    n_str: int,
+    t_rows: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The controls not discarded, ordered by (``codes``, ``x``, row) as R's ``order(codes, x)``, their values,
+    the stratum bounds, and the insertion position of each treated row in ``t_rows`` (every treated row that is
+    not discarded; the rows neither there nor discarded are the controls).
+
+    A stable radix sort by stratum, then one sort of the values per stratum (cache-friendly, and not stable: a
+    stratum whose values tie is sorted again with a stable sort); with many strata, one stable sort of all values
+    and a stable sort by stratum."""
+    per_stratum = n_str <= _PER_STRATUM_SORT_MAX
+    # treated and discarded rows go to an extra stratum at the end, so one sort by stratum also drops them
+    key = codes.astype(np.int16) if n_str < 2**15 - 1 else codes.copy()
+    key[t_rows] = n_str
+    if discarded is not None:
+        key[discarded] = n_str
+    bounds = np.zeros(n_str + 2, dtype=np.int64)
+    np.cumsum(np.bincount(key, minlength=n_str + 1), out=bounds[1:])
+    bounds = bounds[: n_str + 1]
+    n_c = int(bounds[-1])
+    if per_stratum:
+        rows = np.argsort(key, kind="stable")[:n_c]
+    else:
+        o = np.argsort(x, kind="stable")
+        rows = o[np.argsort(key[o], kind="stable")][:n_c]
+    xv = x[rows]
+    tc = codes[t_rows]
+    t_order = np.argsort(tc, kind="stable")
+    t_bounds = np.zeros(n_str + 1, dtype=np.int64)
+    np.cumsum(np.bincount(tc, minlength=n_str), out=t_bounds[1:])
+    t_sorted = t_rows[t_order]
+    t_pos_sorted = np.empty(len(t_rows), dtype=np.int64)
+    busy = (np.diff(t_bounds) > 0) | ((np.diff(bounds) > 1) if per_stratum else False)
+    for s in np.flatnonzero(busy).tolist():
+        a, b = int(bounds[s]), int(bounds[s + 1])
+        if per_stratum and b - a > 1:
+            seg = xv[a:b]
+            o = np.argsort(seg)
+            sv = seg[o]
+            if (sv[1:] == sv[:-1]).any():
+                o = np.argsort(seg, kind="stable")
+                sv = seg[o]
+            xv[a:b] = sv
+            rows[a:b] = rows[a:b][o]
+        ta, tb = int(t_bounds[s]), int(t_bounds[s + 1])
+        if tb == ta:
+            continue
+        ts = t_sorted[ta:tb]
+        sv = xv[a:b]
+        tv = x[ts]
+        left = np.searchsorted(sv, tv, side="left")
+        right = np.searchsorted(sv, tv, side="right")
+        # controls with the same value as the treated row come before it when their row number is smaller
+        for i in np.flatnonzero(right > left).tolist():
+            left[i] += int(np.searchsorted(rows[a + left[i] : a + right[i]], ts[i]))
+        t_pos_sorted[ta:tb] = a + left
+    t_pos = np.empty(len(t_rows), dtype=np.int64)
+    t_pos[t_order] = t_pos_sorted
+    return rows, xv, bounds, t_pos
+
+
+class SortedControls:
+    """The controls that are not ``discarded`` sorted by (exact stratum, distance, row), and where each treated
+    row of ``t_rows`` (all treated rows not discarded) falls among them.
+
+    Attributes
+    ----------
+    c_rows : ndarray
+        Row numbers of the controls in sorted order; a control's *position* is its index here.
+    c_d : ndarray
+        Their distances.
+    s_start, s_end : ndarray
+        Positions ``[s_start[s], s_end[s])`` hold the controls of stratum ``s``.
+    t_rows, t_pos : ndarray
+        The treated rows (ascending) and their insertion positions: ``t_pos`` = the number of controls sorted
+        before the treated row, i.e. the controls of its stratum at positions ``< t_pos`` come before it in R's
+        ``order(distance)`` (smaller distance, or equal distance and a smaller row number).
     """
 
-    def __init__(self, c_rank: np.ndarray, c_d: np.ndarray, cal: float | None):
-        self.c_rank = c_rank
-        self.c_d = c_d
-        self.cal = np.inf if cal is None else cal
+    def __init__(
+        self, discarded: np.ndarray | None, t_rows: np.ndarray, codes: np.ndarray, d: np.ndarray, n_str: int
+    ):
+        self.c_rows, self.c_d, bounds, self.t_pos = _sorted_controls(discarded, codes, d, n_str, t_rows)
+        self.t_rows = t_rows
+        self.s_start = bounds[:-1]
+        self.s_end = bounds[1:]
+
+
+class ScalarSearch:
+    """MatchIt's ``find_control_vec`` on :class:`SortedControls`.
+
+    Used controls are removed through two skip maps (``removed position → next candidate`` to the left and to the
+    right, with path compression), so a search never walks over the used controls one by one. ``rank`` returns
+    the position of every row in R's ``order(distance)`` over all rows; it is called only to break a tie between
+    equally distant controls on either side, by the order in which MatchIt's alternating walk reaches them.
+    """
+
+    def __init__(
+        self,
+        sc: SortedControls,
+        d: np.ndarray,
+        cal: float | None,
+        rank: Callable[[], np.ndarray],
+    ):
+        self.c_rows = sc.c_rows
+        self.c_d = sc.c_d
+        self.d = d
+        self.cal = np.inf if cal is None else float(cal)
+        self._rank_fn = rank
+        self._rank: np.ndarray | None = None
         self._left: dict[int, int] = {}
         self._right: dict[int, int] = {}
+
+    def rank(self) -> np.ndarray:
+        if self._rank is None:
+            self._rank = self._rank_fn()
+        return self._rank
 
     def removed(self, p: int) -> bool:
         return p in self._right
@@ -83,79 +204,116 @@ class DistanceSearch:
 
     def _next_right(self, p: int) -> int:
         r = self._right
+        if p not in r:
+            return p
         q = p
         while q in r:
             q = r[q]
-        while p in r and r[p] != q:  # path compression
+        while r[p] != q:  # path compression
             r[p], p = q, r[p]
         return q
 
     def _next_left(self, p: int) -> int:
         lft = self._left
+        if p not in lft:
+            return p
         q = p
         while q in lft:
             q = lft[q]
-        while p in lft and lft[p] != q:
+        while lft[p] != q:
             lft[p], p = q, lft[p]
         return q
 
-    def find(
-        self, ii: int, dt: float, lo: int, hi: int, r: int, prev: Sequence[int], ratio: int
-    ) -> list[int]:
-        """Controls (positions) for the treated unit at global rank ``ii``: MatchIt's ``find_control_vec``."""
-        if hi <= lo:
-            return []
-        c_rank, c_d, cal = self.c_rank, self.c_d, self.cal
-        prev_set = set(prev) if r > 1 else ()
-        iil = iir = ii
+    def nearest(self, t: int, dt: float, ii: int, lo: int, hi: int, prev: list[int] | None = None) -> int:
+        """The control MatchIt's ``find_control_vec(..., ratio = 1)`` returns for treated row ``t`` (distance
+        ``dt``, insertion position ``ii`` in stratum ``[lo, hi)``), or -1.
+
+        ``prev`` (positions of the controls ``t`` already has, rounds r > 1) moves the start of each side beyond
+        them and sets MatchIt's ``min_dist``. The result is the nearer of the first unused control within the
+        caliper on each side; at equal distance, the one the alternating walk reaches first."""
+        c_d, cal = self.c_d, self.cal
         min_dist = 0.0
-        if r > 1 and prev:
-            pr = [int(c_rank[p]) for p in prev]
-            iil = min(min(pr), ii)
-            iir = max(max(pr), ii)
-            if iil == ii:
-                min_dist = abs(dt - c_d[prev[pr.index(iir)]])
-            elif iir == ii:
-                min_dist = abs(dt - c_d[prev[pr.index(iil)]])
+        left_anchor = right_anchor = -1  # a previous match that the side starts beyond (-1: the treated row)
+        start_l, start_r = ii - 1, ii
+        if prev:
+            pmin, pmax = min(prev), max(prev)
+            if pmin < ii:
+                left_anchor, start_l = pmin, pmin - 1
+            if pmax >= ii:
+                right_anchor, start_r = pmax, pmax + 1
+            if left_anchor < 0:
+                min_dist = abs(dt - c_d[right_anchor])
+            elif right_anchor < 0:
+                min_dist = abs(dt - c_d[left_anchor])
             else:
-                min_dist = max(abs(dt - c_d[prev[pr.index(iil)]]), abs(dt - c_d[prev[pr.index(iir)]]))
-        # first candidate on each side: positions with rank < iil (left) and rank > iir (right)
-        pl = bisect.bisect_left(c_rank, iil, lo, hi) - 1
-        pr_ = bisect.bisect_right(c_rank, iir, lo, hi)
-        pl = self._next_left(pl) if pl >= lo else lo - 1
-        pr_ = self._next_right(pr_) if pr_ < hi else hi
+                min_dist = max(abs(dt - c_d[left_anchor]), abs(dt - c_d[right_anchor]))
+        dl = dr = np.inf
+        pl = self._next_left(start_l) if start_l >= lo else -1
+        while pl >= lo:
+            dl = abs(dt - c_d[pl])
+            if dl > cal:
+                pl = -1
+            elif dl < min_dist:  # MatchIt skips closer controls than those already matched (r > 1)
+                pl = self._next_left(pl - 1) if pl > lo else -1
+                continue
+            break
+        pr = self._next_right(start_r) if start_r < hi else hi
+        while pr < hi:
+            dr = abs(c_d[pr] - dt)
+            if dr > cal:
+                pr = hi
+            elif dr < min_dist:
+                pr = self._next_right(pr + 1) if pr + 1 < hi else hi
+                continue
+            break
+        l_ok = pl >= lo
+        r_ok = pr < hi
+        if l_ok and r_ok:
+            if dl < dr:
+                return pl
+            if dr < dl:
+                return pr
+            rank = self.rank()
+            c_rows = self.c_rows
+            iil = rank[t] if left_anchor < 0 else rank[c_rows[left_anchor]]
+            iir = rank[t] if right_anchor < 0 else rank[c_rows[right_anchor]]
+            # MatchIt steps left first: the left control `a` positions away is visited at step 2a − 1, the right
+            # one `b` positions away at step 2b
+            return pl if iil - rank[c_rows[pl]] <= rank[c_rows[pr]] - iir else pr
+        if l_ok:
+            return pl
+        if r_ok:
+            return pr
+        return -1
+
+    def scan(self, t: int, dt: float, ii: int, lo: int, hi: int, ratio: int) -> list[int]:
+        """Controls (positions) for treated row ``t`` with ``ratio`` > 1 and no previous matches: MatchIt's
+        ``find_control_vec`` step by step (its order of visits decides ties, also inside ``std::partial_sort``)."""
+        c_d, cal, c_rows = self.c_d, self.cal, self.c_rows
+        rank = self.rank()
+        rt = int(rank[t])
+        pl = self._next_left(ii - 1) if ii - 1 >= lo else lo - 1
+        pr = self._next_right(ii) if ii < hi else hi
         l_on = pl >= lo
-        r_on = pr_ < hi
+        r_on = pr < hi
         ids: list[int] = []
         dists: list[float] = []
         nl = nr = 0
         while l_on or r_on:
-            if l_on and r_on:
-                left = (iil - int(c_rank[pl])) <= (int(c_rank[pr_]) - iir)
-            else:
-                left = l_on
-            z = pl if left else pr_
-            # advance this side's pointer past z
+            left = (rt - int(rank[c_rows[pl]])) <= (int(rank[c_rows[pr]]) - rt) if l_on and r_on else l_on
+            z = pl if left else pr
             if left:
-                q = z - 1
-                pl = self._next_left(q) if q >= lo else lo - 1
-                if pl < lo:
-                    l_on = False
+                pl = self._next_left(z - 1) if z - 1 >= lo else lo - 1
+                l_on = pl >= lo
             else:
-                q = z + 1
-                pr_ = self._next_right(q) if q < hi else hi
-                if pr_ >= hi:
-                    r_on = False
-            if r > 1 and z in prev_set:
-                continue
+                pr = self._next_right(z + 1) if z + 1 < hi else hi
+                r_on = pr < hi
             dc = abs(dt - float(c_d[z]))
             if dc > cal:
                 if left:
                     l_on = False
                 else:
                     r_on = False
-                continue
-            if dc < min_dist:
                 continue
             if len(ids) >= ratio:
                 closer = 0
@@ -189,16 +347,54 @@ class DistanceSearch:
             return [ids[i] for i in partial_sort(m, ratio, dists)]
         return [ids[i] for i in sorted(range(m), key=dists.__getitem__)]  # std::sort on ≤ 16 = insertion sort
 
+    def nearest_k(self, t_pos: np.ndarray, dt: np.ndarray, lo: np.ndarray, hi: np.ndarray, ratio: int):
+        """The ``ratio`` nearest controls of many treated rows at once, with replacement (nothing removed).
+
+        Returns ``(best, n_found, tie)``: positions ``best[i, :n_found[i]]`` in MatchIt's column order, and
+        ``tie[i]`` for the rows whose candidates tie in distance; those need :meth:`scan`. Without ties MatchIt's
+        answer is the ``ratio`` nearest of the ``ratio`` neighbours on each side (a side stops after ``ratio``
+        candidates or at the caliper), sorted by distance."""
+        n_c = len(self.c_d)
+        pos = t_pos[:, None] + np.arange(-ratio, ratio)[None, :]
+        valid = (pos >= lo[:, None]) & (pos < hi[:, None])
+        posc = np.clip(pos, 0, max(n_c - 1, 0))
+        dist = np.where(valid, np.abs(dt[:, None] - self.c_d[posc]) if n_c else np.inf, np.inf)
+        dist[dist > self.cal] = np.inf
+        o = np.argsort(dist, axis=1, kind="stable")
+        ds = np.take_along_axis(dist, o, axis=1)
+        tie = (np.isfinite(ds[:, 1:]) & (ds[:, 1:] == ds[:, :-1])).any(axis=1)
+        best = np.take_along_axis(posc, o, axis=1)[:, :ratio]
+        n_found = np.isfinite(ds[:, :ratio]).sum(axis=1)
+        return best, n_found, tie
+
 
 class MahalanobisSearch:
-    """Nearest controls in Mahalanobis distance (rows of ``Z``, whitened covariates) within a stratum, optionally
-    within a caliper on the scalar distance; used controls are masked."""
+    """MatchIt's ``find_control_mahcovs``: the nearest controls in Mahalanobis distance, within a stratum and
+    optionally within a caliper on the scalar distance.
 
-    def __init__(self, Zc: np.ndarray, c_d: np.ndarray, cal: float | None):
-        self.Zc = Zc
+    ``Z`` holds the covariates as MatchIt transforms them (``distance.matchit_mahalanobis_transform``), so the
+    squared Euclidean distance ``Σ_j (z_tj − z_cj)²``, summed in column order as MatchIt sums it, is the squared
+    Mahalanobis distance, and the first column is MatchIt's ``match_var``: its scan visits the rows in
+    ``order(match_var)``, alternately one position left and one right of the treated row (left first). Each
+    candidate replaces a kept one whose distance is greater *or equal*, so among equal distances the candidate
+    visited last wins; a side's scan stops only where no later candidate could enter. Hence the result is the
+    ``ratio`` candidates first in the order (squared distance ascending, visit step descending), where the visit
+    step of a candidate ``a`` positions to the left is ``2a − 1`` and of one ``b`` positions to the right ``2b``.
+    ``upos`` gives each row's position in the order MatchIt scans: within its exact stratum when MatchIt matches
+    stratum by stratum (``exact`` without ``unit.id``), else among all rows.
+    """
+
+    def __init__(
+        self, Z: np.ndarray, c_rows: np.ndarray, c_d: np.ndarray, cal: float | None, upos: np.ndarray
+    ):
+        self.Z = Z
+        self.c_rows = c_rows
+        self.Zc = Z[c_rows]
         self.c_d = c_d
         self.cal = cal
-        self.used = np.zeros(len(Zc), dtype=bool)
+        self.c_upos = upos[c_rows]
+        self.upos = upos
+        self.used = np.zeros(len(c_rows), dtype=bool)
 
     def removed(self, p: int) -> bool:
         return bool(self.used[p])
@@ -206,18 +402,30 @@ class MahalanobisSearch:
     def remove(self, p: int) -> None:
         self.used[p] = True
 
-    def find(self, z: np.ndarray, dt: float, lo: int, hi: int, r: int, prev, ratio: int) -> list[int]:
+    def find(self, t: int, dt: float, lo: int, hi: int, prev, ratio: int) -> list[int]:
+        """Positions of the controls MatchIt picks for treated row ``t`` in stratum ``[lo, hi)``, in its order."""
         if hi <= lo:
             return []
-        d2 = ((self.Zc[lo:hi] - z) ** 2).sum(axis=1)
+        zt = self.Z[t]
+        Zs = self.Zc[lo:hi]
+        # MatchIt's euc_dist_sq: out += (z_t − z_c)² column by column, from 0
+        d2 = np.zeros(hi - lo)
+        for j in range(Zs.shape[1]):
+            diff = zt[j] - Zs[:, j]
+            d2 += diff * diff
         bad = self.used[lo:hi].copy()
         if self.cal is not None:
-            bad |= np.abs(self.c_d[lo:hi] - dt) > self.cal
-        if r > 1 and prev:
+            bad |= np.abs(dt - self.c_d[lo:hi]) > self.cal
+        if prev:
             bad[np.asarray(prev, dtype=np.int64) - lo] = True
-        d2[bad] = np.inf
+        cand = np.flatnonzero(~bad)
+        if len(cand) == 0:
+            return []
+        e = d2[cand]
+        off = self.c_upos[lo:hi][cand] - self.upos[t]
+        visit = np.where(off < 0, -2 * off - 1, 2 * off)
         if ratio == 1:
-            j = int(np.argmin(d2))
-            return [lo + j] if np.isfinite(d2[j]) else []
-        o = np.argsort(d2, kind="stable")[:ratio]
-        return [lo + int(j) for j in o if np.isfinite(d2[j])]
+            best = cand[e == e.min()]
+            return [lo + int(best[np.argmax(visit[e == e.min()])])]
+        o = np.lexsort((-visit, e))[:ratio]
+        return [lo + int(j) for j in cand[o]]
