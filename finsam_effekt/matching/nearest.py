@@ -141,7 +141,7 @@ def _codes(data: pd.DataFrame, cols) -> np.ndarray:
         if x.dtype.kind in "iub" and len(x):
             lo, hi = int(x.min()), int(x.max())
             if hi - lo < 2**15:  # small integer codes (months, ids of strata): no hashing needed
-                return x.astype(np.int64) - lo
+                return x.astype(np.int64) - lo if lo else x.astype(np.int64, copy=False)
         codes, _ = pd.factorize(data[cols[0]], use_na_sentinel=False)
         return codes.astype(np.int64, copy=False)
     return data.groupby(cols, sort=True, dropna=False, observed=True).ngroup().to_numpy().astype(np.int64)
@@ -245,7 +245,11 @@ def match_nearest(
         raise ConfigError(f"match_nearest: ratio must be a positive integer, got {ratio!r}")
     ratio = int(ratio)
     t_raw = data[treatment].to_numpy()
-    if not ((t_raw == 0) | (t_raw == 1)).all():
+    if t_raw.dtype != bool and not (
+        (t_raw.view(np.uint64) <= 1).all()  # one pass: negative integers are large as unsigned
+        if t_raw.dtype.kind == "i" and t_raw.dtype.itemsize == 8
+        else ((t_raw == 0) | (t_raw == 1)).all()
+    ):
         raise InputError(f"match_nearest: treatment column {treatment!r} must be 0/1")
     treat = t_raw.astype(bool)
     if distance is None:

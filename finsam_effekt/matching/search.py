@@ -109,30 +109,34 @@ def _sorted_controls(
     np.cumsum(np.bincount(tc, minlength=n_str), out=t_bounds[1:])
     t_sorted = t_rows[t_order]
     t_pos_sorted = np.empty(len(t_rows), dtype=np.int64)
-    busy = (np.diff(t_bounds) > 0) | ((np.diff(bounds) > 1) if per_stratum else False)
+    busy = (np.diff(t_bounds) > 0) | ((np.diff(bounds) > 0) if per_stratum else False)
+    if per_stratum:
+        xs, rs = np.empty_like(xv), np.empty_like(rows)
     for s in np.flatnonzero(busy).tolist():
         a, b = int(bounds[s]), int(bounds[s + 1])
-        if per_stratum and b - a > 1:
+        if per_stratum:
             seg = xv[a:b]
             o = np.argsort(seg)
-            sv = seg[o]
+            sv = np.take(seg, o, out=xs[a:b])
             if (sv[1:] == sv[:-1]).any():
                 o = np.argsort(seg, kind="stable")
-                sv = seg[o]
-            xv[a:b] = sv
-            rows[a:b] = rows[a:b][o]
+                np.take(seg, o, out=sv)
+            np.take(rows[a:b], o, out=rs[a:b])
         ta, tb = int(t_bounds[s]), int(t_bounds[s + 1])
         if tb == ta:
             continue
         ts = t_sorted[ta:tb]
-        sv = xv[a:b]
+        sv = (xs if per_stratum else xv)[a:b]
+        sr = (rs if per_stratum else rows)[a:b]
         tv = x[ts]
         left = np.searchsorted(sv, tv, side="left")
         right = np.searchsorted(sv, tv, side="right")
         # controls with the same value as the treated row come before it when their row number is smaller
         for i in np.flatnonzero(right > left).tolist():
-            left[i] += int(np.searchsorted(rows[a + left[i] : a + right[i]], ts[i]))
+            left[i] += int(np.searchsorted(sr[left[i] : right[i]], ts[i]))
         t_pos_sorted[ta:tb] = a + left
+    if per_stratum:
+        xv, rows = xs, rs
     t_pos = np.empty(len(t_rows), dtype=np.int64)
     t_pos[t_order] = t_pos_sorted
     return rows, xv, bounds, t_pos
