@@ -34,7 +34,8 @@ CASES_MAH = json.loads((FIX / "cases_mahvars.json").read_text())
 
 @pytest.fixture(scope="module")
 def fx():
-    data = pd.read_csv(FIX / "data.csv")
+    # round_trip: pandas' default float parser can be one unit in the last place off R's %.17g
+    data = pd.read_csv(FIX / "data.csv", float_precision="round_trip")
     return {
         "data": data,
         "matches": pd.read_csv(FIX / "matches.csv"),
@@ -75,6 +76,19 @@ def test_matched_sets_equal_matchit(fx, case):
         assert res.caliper is None
     else:
         assert res.caliper == pytest.approx(cal, rel=1e-12)
+
+
+def test_weights_are_matchits_to_the_bit():
+    # the same matches, the same order of additions (weights_matrixC) and R's long-double sum in normalize = TRUE
+    for cases, data_of, wfile in (
+        (CASES, lambda a: "data.csv", "weights.csv"),
+        (CASES_MAH, lambda a: f"mahvars_data_{a['data']}.csv", "mahvars_weights.csv"),
+    ):
+        W = pd.read_csv(FIX / wfile, float_precision="round_trip")
+        for case, args in cases.items():
+            data = pd.read_csv(FIX / data_of(args), float_precision="round_trip")
+            res = match_nearest(data, "treat", **{k: v for k, v in args.items() if k != "data"})
+            np.testing.assert_array_equal(res.weights, W[W["case"] == case].sort_values("row")["weights"])
 
 
 def test_matched_data_like_match_data(fx):

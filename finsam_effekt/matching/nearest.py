@@ -371,12 +371,16 @@ def match_nearest(
             best, n_found, tie = search.nearest_k(
                 t_pos[ord_t], d_match[ord_t], s_start[ex_o], s_end[ex_o], ratio
             )
-            tie_l = tie.tolist()
-            for i, (t, dt, ii, lo, hi) in enumerate(zip(*lists, strict=True)):
-                found = search.scan(t, dt, ii, lo, hi, ratio) if tie_l[i] else best[i, : n_found[i]].tolist()
-                T.extend([t] * len(found))
-                K.extend(range(1, len(found) + 1))
-                P.extend(found)
+            for i in np.flatnonzero(tie).tolist():  # ties: MatchIt's scan decides
+                found = search.scan(*(col[i] for col in lists), ratio)
+                best[i, : len(found)] = found
+                n_found[i] = len(found)
+            take = (
+                np.arange(ratio)[None, :] < n_found[:, None]
+            )  # row by row: grouped by treated row, k ascending
+            T = np.broadcast_to(ord_t[:, None], take.shape)[take]
+            K = np.broadcast_to(np.arange(1, ratio + 1)[None, :], take.shape)[take]
+            P = best[take]
     elif ratio == 1 and reuse_max == 1 and uid is None and msearch is None:
         # the common case (1:1 without replacement), one pass with nothing else to track
         nearest, remove = search.nearest, search.remove
@@ -395,21 +399,13 @@ def match_nearest(
         _greedy_rounds(search, msearch, lists, ratio, reuse_max, uid, treat, c_rows, T, K, P)
 
     # 6. weights, subclasses, pairs
-    if not T:
+    if len(T) == 0:
         raise InputError(
             "match_nearest: no treated row found a control (check the exact strata and the caliper)"
         )
     T_a = np.asarray(T, dtype=np.int64)
     K_a = np.asarray(K, dtype=np.int64)
     C_a = c_rows[np.asarray(P, dtype=np.int64)]
-    if ratio > 1 and not (reuse_max >= n1 and uid is None):
-        # matches grouped by treated row (in the order of their first match), then by column: the order in which
-        # a control's weight terms are summed, so that weights do not depend on the order of the rounds
-        first: dict[int, int] = {}
-        for t in T:
-            first.setdefault(t, len(first))
-        g = np.lexsort((K_a, np.fromiter((first[t] for t in T), dtype=np.int64, count=len(T))))
-        T_a, K_a, C_a = T_a[g], K_a[g], C_a[g]
     # per treated row (index into t_rows, which is in data order)
     tix = np.searchsorted(t_rows, T_a)
     n_per_t = np.bincount(tix, minlength=n1)
@@ -418,12 +414,17 @@ def match_nearest(
     # subclasses numbered in data order of the treated rows (MatchIt's mm2subclassC)
     sub_of[matched] = np.arange(1, int(matched.sum()) + 1)
     S = sub_of[tix]
+    # MatchIt's weights_matrixC: the match matrix row by row (treated rows in data order), column by column, adds
+    # 1 / (controls of that row) to each control; the same order of additions gives the same last bit
+    g = np.lexsort((K_a, T_a))
     weights = np.zeros(n)  # zero pages are mapped lazily: only rows that get a weight cost time here
-    np.add.at(weights, C_a, 1.0 / n_per_t[tix])
+    np.add.at(weights, C_a[g], (1.0 / n_per_t[tix])[g])
     weights[t_rows[matched]] = 1.0
     used_c = np.sort(C_a)
     used_c = used_c[np.r_[True, used_c[1:] != used_c[:-1]]]
-    weights[used_c] = weights[used_c] * len(used_c) / weights[used_c].sum()
+    # normalize = TRUE (.make_sum_to_n): n · w / sum(w), with R's sum (one long-double accumulation)
+    w_c = weights[used_c]
+    weights[used_c] = len(used_c) * w_c / float(np.add.accumulate(w_c.astype(np.longdouble))[-1])
     subclass = np.zeros(n, dtype=np.int64)
     if reuse_max <= 1:
         subclass[C_a] = S

@@ -73,6 +73,23 @@ def stable_rank(x: np.ndarray) -> np.ndarray:
     return rank
 
 
+def _stable_argsort(x: np.ndarray) -> np.ndarray:
+    """``np.argsort(x, kind="stable")``, about twice as fast for spread-out values: a radix sort into 65 000
+    buckets of equal width first, then the stable (adaptive) sort of the almost sorted values. Equal values
+    share a bucket and keep their order in both passes; the buckets only decide the speed, not the result."""
+    if len(x) < 2048:
+        return np.argsort(x, kind="stable")
+    lo, hi = x.min(), x.max()
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale = 65000.0 / (hi - lo)
+    if not 0 < scale < np.inf:
+        return np.argsort(x, kind="stable")
+    key = x - lo
+    key *= scale
+    o = np.argsort(key.astype(np.uint16), kind="stable")
+    return o[np.argsort(x[o], kind="stable")]
+
+
 def _sorted_controls(
     discarded: np.ndarray | None,
     codes: np.ndarray,
@@ -84,9 +101,8 @@ def _sorted_controls(
     the stratum bounds, and the insertion position of each treated row in ``t_rows`` (every treated row that is
     not discarded; the rows neither there nor discarded are the controls).
 
-    A stable radix sort by stratum, then one sort of the values per stratum (cache-friendly, and not stable: a
-    stratum whose values tie is sorted again with a stable sort); with many strata, one stable sort of all values
-    and a stable sort by stratum."""
+    A stable radix sort by stratum, then one stable sort of the values per stratum (:func:`_stable_argsort`;
+    cache-friendly); with many strata, one stable sort of all values and a stable sort by stratum."""
     per_stratum = n_str <= _PER_STRATUM_SORT_MAX
     # treated and discarded rows go to an extra stratum at the end, so one sort by stratum also drops them
     key = codes.astype(np.int16) if n_str < 2**15 - 1 else codes.copy()
@@ -115,12 +131,8 @@ def _sorted_controls(
     for s in np.flatnonzero(busy).tolist():
         a, b = int(bounds[s]), int(bounds[s + 1])
         if per_stratum:
-            seg = xv[a:b]
-            o = np.argsort(seg)
-            sv = np.take(seg, o, out=xs[a:b])
-            if (sv[1:] == sv[:-1]).any():
-                o = np.argsort(seg, kind="stable")
-                np.take(seg, o, out=sv)
+            o = _stable_argsort(xv[a:b])
+            np.take(xv[a:b], o, out=xs[a:b])
             np.take(rows[a:b], o, out=rs[a:b])
         ta, tb = int(t_bounds[s]), int(t_bounds[s + 1])
         if tb == ta:
