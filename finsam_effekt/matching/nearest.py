@@ -286,7 +286,8 @@ def match_nearest(
     n_str = int(ex.max()) + 1
     t_rows = np.flatnonzero(treat)
     n_t_s = np.bincount(ex[t_rows], minlength=n_str)
-    live = (n_t_s > 0) & (np.bincount(ex, minlength=n_str) > n_t_s)  # strata with treated and controls
+    n_c_s = np.bincount(ex, minlength=n_str) - n_t_s
+    live = (n_t_s > 0) & (n_c_s > 0)  # strata with treated and controls
     discarded = None if live.all() else ~live[ex]
 
     # 2. caliper
@@ -334,7 +335,7 @@ def match_nearest(
             d_match, Z = Z[:, 0].copy(), None
 
     # 4. controls sorted by (stratum, distance, row); treated rows placed among them
-    sc = SortedControls(discarded, np.sort(ord_t), ex, d_match, n_str)
+    sc = SortedControls(discarded, np.sort(ord_t), ex, d_match, np.where(live, n_c_s, 0))
     c_rows = sc.c_rows
     t_pos = np.empty(n, dtype=np.int64)
     t_pos[sc.t_rows] = sc.t_pos

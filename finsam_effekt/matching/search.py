@@ -73,45 +73,48 @@ def stable_rank(x: np.ndarray) -> np.ndarray:
     return rank
 
 
-def _stable_argsort(x: np.ndarray) -> np.ndarray:
-    """``np.argsort(x, kind="stable")``, about twice as fast for spread-out values: a radix sort into 65 000
-    buckets of equal width first, then the stable (adaptive) sort of the almost sorted values. Equal values
-    share a bucket and keep their order in both passes; the buckets only decide the speed, not the result."""
-    if len(x) < 2048:
-        return np.argsort(x, kind="stable")
-    lo, hi = x.min(), x.max()
-    with np.errstate(over="ignore", invalid="ignore"):
-        scale = 65000.0 / (hi - lo)
-    if not 0 < scale < np.inf:
-        return np.argsort(x, kind="stable")
-    key = x - lo
-    key *= scale
-    o = np.argsort(key.astype(np.uint16), kind="stable")
-    return o[np.argsort(x[o], kind="stable")]
+def _stable_sort(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``o = np.argsort(x, kind="stable")`` and ``x[o]``, about twice as fast for spread-out values: a radix sort
+    into 65 000 buckets of equal width first, then the stable (adaptive) sort of the almost sorted values. Equal
+    values share a bucket and keep their order in both passes; the buckets only decide the speed, not the
+    result."""
+    if len(x) >= 2048:
+        lo, hi = x.min(), x.max()
+        with np.errstate(over="ignore", invalid="ignore"):
+            scale = 65000.0 / (hi - lo)
+        if 0 < scale < np.inf:
+            key = x - lo
+            key *= scale
+            o = np.argsort(key.astype(np.uint16), kind="stable")
+            xo = x[o]
+            o2 = np.argsort(xo, kind="stable")
+            return o[o2], xo[o2]  # o2 is almost the identity: cheap gathers
+    o = np.argsort(x, kind="stable")
+    return o, x[o]
 
 
 def _sorted_controls(
     discarded: np.ndarray | None,
     codes: np.ndarray,
     x: np.ndarray,
-    n_str: int,
+    n_c_s: np.ndarray,
     t_rows: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The controls not discarded, ordered by (``codes``, ``x``, row) as R's ``order(codes, x)``, their values,
     the stratum bounds, and the insertion position of each treated row in ``t_rows`` (every treated row that is
-    not discarded; the rows neither there nor discarded are the controls).
+    not discarded; the rows neither there nor discarded are the controls; ``n_c_s`` counts them by stratum).
 
-    A stable radix sort by stratum, then one stable sort of the values per stratum (:func:`_stable_argsort`;
+    A stable radix sort by stratum, then one stable sort of the values per stratum (:func:`_stable_sort`;
     cache-friendly); with many strata, one stable sort of all values and a stable sort by stratum."""
+    n_str = len(n_c_s)
     per_stratum = n_str <= _PER_STRATUM_SORT_MAX
     # treated and discarded rows go to an extra stratum at the end, so one sort by stratum also drops them
     key = codes.astype(np.int16) if n_str < 2**15 - 1 else codes.copy()
     key[t_rows] = n_str
     if discarded is not None:
         key[discarded] = n_str
-    bounds = np.zeros(n_str + 2, dtype=np.int64)
-    np.cumsum(np.bincount(key, minlength=n_str + 1), out=bounds[1:])
-    bounds = bounds[: n_str + 1]
+    bounds = np.zeros(n_str + 1, dtype=np.int64)
+    np.cumsum(n_c_s, out=bounds[1:])
     n_c = int(bounds[-1])
     if per_stratum:
         rows = np.argsort(key, kind="stable")[:n_c]
@@ -131,8 +134,7 @@ def _sorted_controls(
     for s in np.flatnonzero(busy).tolist():
         a, b = int(bounds[s]), int(bounds[s + 1])
         if per_stratum:
-            o = _stable_argsort(xv[a:b])
-            np.take(xv[a:b], o, out=xs[a:b])
+            o, xs[a:b] = _stable_sort(xv[a:b])
             np.take(rows[a:b], o, out=rs[a:b])
         ta, tb = int(t_bounds[s]), int(t_bounds[s + 1])
         if tb == ta:
@@ -156,7 +158,8 @@ def _sorted_controls(
 
 class SortedControls:
     """The controls that are not ``discarded`` sorted by (exact stratum, distance, row), and where each treated
-    row of ``t_rows`` (all treated rows not discarded) falls among them.
+    row of ``t_rows`` (all treated rows not discarded) falls among them; ``n_c_s`` counts those controls by
+    stratum.
 
     Attributes
     ----------
@@ -173,9 +176,14 @@ class SortedControls:
     """
 
     def __init__(
-        self, discarded: np.ndarray | None, t_rows: np.ndarray, codes: np.ndarray, d: np.ndarray, n_str: int
+        self,
+        discarded: np.ndarray | None,
+        t_rows: np.ndarray,
+        codes: np.ndarray,
+        d: np.ndarray,
+        n_c_s: np.ndarray,
     ):
-        self.c_rows, self.c_d, bounds, self.t_pos = _sorted_controls(discarded, codes, d, n_str, t_rows)
+        self.c_rows, self.c_d, bounds, self.t_pos = _sorted_controls(discarded, codes, d, n_c_s, t_rows)
         self.t_rows = t_rows
         self.s_start = bounds[:-1]
         self.s_end = bounds[1:]
