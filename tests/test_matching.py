@@ -571,3 +571,23 @@ def test_mahalanobis_ties_as_matchit_scan(seed, kw):
     reuse = 10**9 if kw.get("replace") else 1
     exp = _literal_nearest(d, treat, np.zeros(len(d), int), res.caliper, kw["ratio"], reuse, Z=Z)
     assert _as_sets(res) == {t: cs for t, cs in exp.items() if cs}
+
+
+@pytest.mark.parametrize("kw", [dict(ratio=1, caliper=0.5), dict(ratio=2, replace=True)])
+def test_many_strata_as_matchit_scan(kw):
+    # more than 512 exact strata: the controls are sorted once over all strata instead of stratum by stratum
+    rng = np.random.default_rng(11)
+    n = 1500
+    data = pd.DataFrame(
+        {
+            "t": (rng.random(n) < 0.3).astype(int),
+            "d": np.round(rng.normal(size=n), 1),
+            "g": rng.integers(0, 700, n),
+        }
+    )
+    res = match_nearest(data, "t", "d", exact="g", **kw)
+    treat = data["t"].to_numpy() == 1
+    reuse = 10**9 if kw.get("replace") else 1
+    exp = _literal_nearest(data["d"].to_numpy(), treat, data["g"].to_numpy(), res.caliper, kw["ratio"], reuse)
+    assert data["g"].nunique() > 512
+    assert _as_sets(res) == {t: cs for t, cs in exp.items() if cs}
