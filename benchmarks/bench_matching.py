@@ -2,10 +2,10 @@
 
 Problems: 2·10⁴ treated against 2·10⁶ and against 5·10⁶ candidate rows over 60 calendar months (exact on month),
 each (a) 1:1 with a 0.2 SD caliper without replacement and (b) 3:1 with replacement. For every problem the script
-times ``match_nearest`` (median of three runs, wall and CPU seconds) and then MatchIt 4.7.2's ``matchit()`` on the
-same data through ``Rscript`` (``R_LIBS=/opt/r-matchit``; R's own ``proc.time()`` around ``matchit()`` only, so
-reading the CSV is not counted), checks that both give the identical match matrix and the same weights (to 1e-12),
-and prints both ratios. Target (issue 14): ≥ 20× faster than MatchIt. A numpy brute force on a small problem
+times ``match_nearest`` (median of five calls, wall and CPU seconds) and then, right after, MatchIt 4.7.2's
+``matchit()`` on the same data through ``Rscript`` (``R_LIBS=/opt/r-matchit``; median of three calls in one R
+session, R's own ``proc.time()`` around ``matchit()`` only, so reading the CSV is not counted), checks that both
+give the identical match matrix and the same weights (to 1e-12), and prints both ratios. Target (issue 14): ≥ 20× faster than MatchIt. A numpy brute force on a small problem
 checks the matched sets once more without R. The load average is printed beside every figure: the machine is
 shared, so the ratio of two timings taken back to back is the figure to read, and CPU seconds are the
 load-independent one.
@@ -88,11 +88,14 @@ args <- commandArgs(TRUE)
 d <- read.csv(args[1])
 ratio <- as.integer(args[4]); replace <- args[5] == "TRUE"
 cal <- if (args[6] == "NA") NULL else as.numeric(args[6])
-gc()
-t0 <- proc.time()
-m <- suppressWarnings(matchit(t ~ d, data = d, distance = d$d, exact = ~m, ratio = ratio, replace = replace,
-                              caliper = cal))
-pt <- proc.time() - t0
+for (rep in seq_len(as.integer(args[7]))) {
+  gc()
+  t0 <- proc.time()
+  m <- suppressWarnings(matchit(t ~ d, data = d, distance = d$d, exact = ~m, ratio = ratio, replace = replace,
+                                caliper = cal))
+  pt <- proc.time() - t0
+  cat(sprintf("%.3f %.3f\n", pt[["elapsed"]], pt[["user.self"]] + pt[["sys.self"]]))
+}
 mm <- m$match.matrix
 out <- do.call(rbind, lapply(seq_len(ncol(mm)), function(k) {
   ok <- !is.na(mm[, k]); data.frame(treated_row = as.integer(rownames(mm)[ok]) - 1L, k = k,
@@ -100,24 +103,26 @@ out <- do.call(rbind, lapply(seq_len(ncol(mm)), function(k) {
 write.csv(out, args[2], row.names = FALSE)
 w <- which(m$weights > 0)
 write.csv(data.frame(row = w - 1L, weight = sprintf("%.17g", m$weights[w])), args[3], row.names = FALSE)
-cat(sprintf("%.3f %.3f\n", pt[["elapsed"]], pt[["user.self"]] + pt[["sys.self"]]))
 """
 
 
-def run_r(df: pd.DataFrame, ratio: int, replace: bool, caliper: float | None, timeout: float):
-    """MatchIt's answer and its own timing of ``matchit()``: ``((wall, cpu), pairs, weights)`` or ``None``."""
+def run_r(df: pd.DataFrame, ratio: int, replace: bool, caliper: float | None, timeout: float, repeats: int):
+    """MatchIt's answer and the median of its own timings of ``repeats`` calls of ``matchit()`` in one R
+    session: ``((wall, cpu), pairs, weights)``, or ``None`` after ``timeout`` seconds."""
     tmp = Path(tempfile.mkdtemp(prefix="bench_r_"))
     try:
         df.to_csv(tmp / "d.csv", index=False)
         (tmp / "m.R").write_text(R_SCRIPT)
         env = dict(os.environ, R_LIBS=R_LIBS)
         cmd = ["Rscript", str(tmp / "m.R"), str(tmp / "d.csv"), str(tmp / "mm.csv"), str(tmp / "w.csv")]
-        cmd += [str(ratio), str(replace).upper(), "NA" if caliper is None else repr(caliper)]
+        cmd += [str(ratio), str(replace).upper(), "NA" if caliper is None else repr(caliper), str(repeats)]
         try:
             p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=True)
         except subprocess.TimeoutExpired:
             return None
-        el, cpu = (float(x) for x in p.stdout.strip().splitlines()[-1].split())
+        times = [[float(x) for x in line.split()] for line in p.stdout.strip().splitlines()[-repeats:]]
+        el = statistics.median(t[0] for t in times)
+        cpu = statistics.median(t[1] for t in times)
         out = pd.read_csv(tmp / "mm.csv").sort_values(["treated_row", "k"])
         pairs = {int(t): tuple(int(c) for c in g["control_row"]) for t, g in out.groupby("treated_row")}
         wr = pd.read_csv(tmp / "w.csv", float_precision="round_trip")
@@ -128,7 +133,7 @@ def run_r(df: pd.DataFrame, ratio: int, replace: bool, caliper: float | None, ti
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def timed(df, repeats: int = 3, **kw):
+def timed(df, repeats: int = 5, **kw):
     """Median wall and CPU seconds of ``repeats`` calls, and the last result."""
     walls, cpus = [], []
     for _ in range(repeats):
@@ -152,7 +157,8 @@ def load() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip-r", action="store_true")
-    ap.add_argument("--r-timeout", type=float, default=900)
+    ap.add_argument("--r-timeout", type=float, default=1800)
+    ap.add_argument("--r-repeats", type=int, default=3, help="matchit() calls per problem (median)")
     ap.add_argument("--sizes", nargs="+", type=float, default=[2e6, 5e6], help="candidate rows per problem")
     a = ap.parse_args()
     have_r = not a.skip_r and shutil.which("Rscript") is not None and Path(R_LIBS).exists()
@@ -166,7 +172,9 @@ def main() -> None:
         bf = brute_force(small, kw["caliper"], kw["ratio"], kw["replace"])
         bcpu = time.process_time() - c0
         same = pairs_of(res) == bf
-        print(f"{name}: CPU ours {cpu:.3f} s, brute force {bcpu:.2f} s ({bcpu / cpu:.0f}x), identical: {same}")
+        print(
+            f"{name}: CPU ours {cpu:.3f} s, brute force {bcpu:.2f} s ({bcpu / cpu:.0f}x), identical: {same}"
+        )
         if not same:
             raise SystemExit("brute force and match_nearest disagree")
 
@@ -184,7 +192,7 @@ def main() -> None:
             row = dict(n_c=n_c, case=name, wall=wall, cpu=cpu, load=l0)
             if have_r:
                 l1 = load()
-                r = run_r(df, kw["ratio"], kw["replace"], kw["caliper"], a.r_timeout)
+                r = run_r(df, kw["ratio"], kw["replace"], kw["caliper"], a.r_timeout, a.r_repeats)
                 if r is None:
                     line += f"; MatchIt did not finish within {a.r_timeout:.0f} s"
                 else:
