@@ -591,3 +591,36 @@ def test_many_strata_as_matchit_scan(kw):
     exp = _literal_nearest(data["d"].to_numpy(), treat, data["g"].to_numpy(), res.caliper, kw["ratio"], reuse)
     assert data["g"].nunique() > 512
     assert _as_sets(res) == {t: cs for t, cs in exp.items() if cs}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("caliper", [None, 0.05])
+def test_with_replacement_against_brute_force(seed, caliper):
+    # with replacement each treated row gets its `ratio` nearest controls of its stratum within the caliper,
+    # nearest first (continuous distances: no ties); outliers and a tiny stratum make long and short windows
+    rng = np.random.default_rng(seed)
+    n_c, n_t = 30_000, 900
+    d = np.r_[rng.normal(0.8, 1.0, n_t), rng.normal(0.0, 1.0, n_c)]
+    d[rng.choice(len(d), 40, replace=False)] *= 25  # far outliers: sparse buckets, wide windows
+    if seed == 3:
+        d[[n_t, n_t + 1]] = [1e9, -1e9]  # two extreme controls crowd their stratum into a few value buckets
+    m = np.r_[rng.integers(0, 4, n_t), rng.integers(0, 4, n_c)]
+    m[-5:] = 4  # a stratum with 5 controls ...
+    m[:3] = 4  # ... and 3 treated
+    data = pd.DataFrame({"t": np.r_[np.ones(n_t, int), np.zeros(n_c, int)], "d": d, "m": m})
+    res = match_nearest(data, "t", "d", ratio=3, replace=True, exact="m", caliper=caliper, std_caliper=False)
+    cal = np.inf if caliper is None else caliper
+    exp, unmatched = {}, set()
+    for t in range(n_t):
+        c = np.flatnonzero((data["t"].to_numpy() == 0) & (m == m[t]))
+        dist = np.abs(d[c] - d[t])
+        near = np.argsort(dist)[:3]
+        near = near[dist[near] <= cal]
+        if len(near):
+            exp[t] = c[near].tolist()
+        else:
+            unmatched.add(t)
+    assert _as_sets(res) == exp
+    assert set(res.unmatched["treated_row"]) == unmatched
+    if caliper is not None:
+        assert (res.unmatched["reason"] == REASON_CALIPER).all() and len(unmatched) > 0

@@ -337,69 +337,66 @@ def match_nearest(
             d_match, Z = Z[:, 0].copy(), None
 
     # 4. controls sorted by (stratum, distance, row); treated rows placed among them
-    sc = SortedControls(discarded, np.sort(ord_t), ex, d_match, np.where(live, n_c_s, 0))
-    c_rows = sc.c_rows
-    t_pos = np.empty(n, dtype=np.int64)
-    t_pos[sc.t_rows] = sc.t_pos
-    s_start, s_end = sc.s_start, sc.s_end
-    search = ScalarSearch(sc, d_match, cal, rank=lambda: stable_rank(d_match))
-    msearch = None
-    if Z is not None:
-        split = exact is not None and uid is None  # MatchIt matches stratum by stratum, each scan within it
-        msearch = MahalanobisSearch(
-            Z, c_rows, sc.c_d, cal, _order_position(ex if split else np.zeros(n, np.int64), Z[:, 0])
-        )
-
-    ex_o = ex[ord_t]
-    lists = (
-        ord_t.tolist(),
-        d_match[ord_t].tolist(),
-        t_pos[ord_t].tolist(),
-        s_start[ex_o].tolist(),
-        s_end[ex_o].tolist(),
+    with_replacement = reuse_max >= n1 and uid is None
+    sc = SortedControls(
+        discarded,
+        np.sort(ord_t),
+        ex,
+        d_match,
+        np.where(live, n_c_s, 0),
+        finish=not with_replacement or Z is not None,
     )
-    T: list[int] = []  # treated row of each match
-    K: list[int] = []  # its column in MatchIt's match matrix
-    P: list[int] = []  # the control's position in c_rows
-
-    if reuse_max >= n1 and uid is None:
-        # with replacement the pool never changes: every treated row gets its `ratio` nearest at once
-        if msearch is not None:
+    rank = lambda: stable_rank(d_match)  # noqa: E731  (MatchIt's walk order, only for ties)
+    near = None  # per row of ord_t: distance to the nearest control of its stratum, where already known
+    if with_replacement and Z is None:
+        T, K, C, near = _with_replacement(sc, ord_t, d_match, ratio, cal, rank)
+    else:
+        c_rows = sc.c_rows
+        search = ScalarSearch(sc, d_match, cal, rank=rank)
+        msearch = None
+        if Z is not None:
+            split = (
+                exact is not None and uid is None
+            )  # MatchIt matches stratum by stratum, each scan within it
+            msearch = MahalanobisSearch(
+                Z, c_rows, sc.c_d, cal, _order_position(ex if split else np.zeros(n, np.int64), Z[:, 0])
+            )
+        ex_o = ex[ord_t]
+        lists = (
+            ord_t.tolist(),
+            d_match[ord_t].tolist(),
+            sc.position(ord_t).tolist(),
+            sc.s_start[ex_o].tolist(),
+            sc.s_end[ex_o].tolist(),
+        )
+        T: list[int] = []  # treated row of each match
+        K: list[int] = []  # its column in MatchIt's match matrix
+        P: list[int] = []  # the control's position in c_rows
+        if (
+            with_replacement
+        ):  # Mahalanobis: the pool never changes, every treated row gets its `ratio` nearest
             for t, dt, _ii, lo, hi in zip(*lists, strict=True):
                 found = msearch.find(t, dt, lo, hi, None, ratio)
                 T.extend([t] * len(found))
                 K.extend(range(1, len(found) + 1))
                 P.extend(found)
+        elif ratio == 1 and reuse_max == 1 and uid is None and msearch is None:
+            # the common case (1:1 without replacement), one pass with nothing else to track
+            nearest, remove = search.nearest, search.remove
+            n_elig_c = len(c_rows)
+            for t, dt, ii, lo, hi in zip(*lists, strict=True):
+                if n_elig_c == 0:
+                    break
+                p = nearest(t, dt, ii, lo, hi)
+                if p >= 0:
+                    T.append(t)
+                    P.append(p)
+                    remove(p)
+                    n_elig_c -= 1
+            K = [1] * len(T)
         else:
-            best, n_found, tie = search.nearest_k(
-                t_pos[ord_t], d_match[ord_t], s_start[ex_o], s_end[ex_o], ratio
-            )
-            for i in np.flatnonzero(tie).tolist():  # ties: MatchIt's scan decides
-                found = search.scan(*(col[i] for col in lists), ratio)
-                best[i, : len(found)] = found
-                n_found[i] = len(found)
-            take = (
-                np.arange(ratio)[None, :] < n_found[:, None]
-            )  # row by row: grouped by treated row, k ascending
-            T = np.broadcast_to(ord_t[:, None], take.shape)[take]
-            K = np.broadcast_to(np.arange(1, ratio + 1)[None, :], take.shape)[take]
-            P = best[take]
-    elif ratio == 1 and reuse_max == 1 and uid is None and msearch is None:
-        # the common case (1:1 without replacement), one pass with nothing else to track
-        nearest, remove = search.nearest, search.remove
-        n_elig_c = len(c_rows)
-        for t, dt, ii, lo, hi in zip(*lists, strict=True):
-            if n_elig_c == 0:
-                break
-            p = nearest(t, dt, ii, lo, hi)
-            if p >= 0:
-                T.append(t)
-                P.append(p)
-                remove(p)
-                n_elig_c -= 1
-        K = [1] * len(T)
-    else:
-        _greedy_rounds(search, msearch, lists, ratio, reuse_max, uid, treat, c_rows, T, K, P)
+            _greedy_rounds(search, msearch, lists, ratio, reuse_max, uid, treat, c_rows, T, K, P)
+        C = c_rows[np.asarray(P, dtype=np.int64)]
 
     # 6. weights, subclasses, pairs
     if len(T) == 0:
@@ -408,7 +405,7 @@ def match_nearest(
         )
     T_a = np.asarray(T, dtype=np.int64)
     K_a = np.asarray(K, dtype=np.int64)
-    C_a = c_rows[np.asarray(P, dtype=np.int64)]
+    C_a = np.asarray(C, dtype=np.int64)
     # per treated row (index into t_rows, which is in data order)
     tix = np.searchsorted(t_rows, T_a)
     n_per_t = np.bincount(tix, minlength=n1)
@@ -451,15 +448,12 @@ def match_nearest(
     if cal is not None and len(um):
         ok = ~no_str
         uk = um[ok]
-        ii = t_pos[uk]
-        lo, hi = s_start[ex[uk]], s_end[ex[uk]]
-        cd = sc.c_d
-        near = np.full(len(uk), np.inf)
-        for j in (ii - 1, ii):
-            inside = (j >= lo) & (j < hi)
-            near[inside] = np.minimum(near[inside], np.abs(cd[j[inside]] - d_match[uk[inside]]))
+        if near is None:
+            near_uk = sc.nearest_distance(uk)
+        else:
+            near_uk = near[np.argsort(ord_t)[np.searchsorted(np.sort(ord_t), uk)]]
         r_ok = reason[ok]
-        r_ok[near > cal] = REASON_CALIPER
+        r_ok[near_uk > cal] = REASON_CALIPER
         reason[ok] = r_ok
     unmatched = pd.DataFrame({"treated_row": um, "reason": pd.Series(reason, dtype=object)})
 
@@ -487,6 +481,39 @@ def match_nearest(
         caliper=cal,
         options=options,
     )
+
+
+def _with_replacement(sc, ord_t, d, ratio, cal, rank):
+    """Every treated row's ``ratio`` nearest controls at once (the pool never changes): from the buckets alone
+    (:meth:`SortedControls.window_nearest`), or from the sorted controls when there are many strata; MatchIt's
+    scan where candidates tie. Returns matches (treated rows, columns, control rows), grouped by treated row in
+    the order of ``ord_t``, and each treated row's distance to its nearest control."""
+    if sc.sorted:
+        search = ScalarSearch(sc, d, cal, rank=rank)
+        ii = sc.position(ord_t)
+        lo, hi = sc.s_start[sc.codes[ord_t]], sc.s_end[sc.codes[ord_t]]
+        best, n_found, redo = search.nearest_k(ii, d[ord_t], lo, hi, ratio)
+        rows = sc.c_rows[best]
+        near = sc.nearest_distance(ord_t)
+    else:
+        rows, n_found, redo, near = sc.window_nearest(ord_t, ratio, cal)
+    redo_i = np.flatnonzero(redo)
+    if len(redo_i):  # ties: MatchIt's scan on the completed sort decides
+        search = ScalarSearch(sc, d, cal, rank=rank)
+        q = ord_t[redo_i]
+        ii = sc.position(q)
+        lo, hi = sc.s_start[sc.codes[q]], sc.s_end[sc.codes[q]]
+        near[redo_i] = sc.nearest_distance(q)
+        for i, t, t_ii, t_lo, t_hi in zip(
+            redo_i.tolist(), q.tolist(), ii.tolist(), lo.tolist(), hi.tolist(), strict=True
+        ):
+            found = search.scan(t, float(d[t]), t_ii, t_lo, t_hi, ratio)
+            rows[i, : len(found)] = sc.c_rows[found]
+            n_found[i] = len(found)
+    take = np.arange(ratio)[None, :] < n_found[:, None]  # row by row: grouped by treated row, k ascending
+    T = np.broadcast_to(ord_t[:, None], take.shape)[take]
+    K = np.broadcast_to(np.arange(1, ratio + 1)[None, :], take.shape)[take]
+    return T, K, rows[take], near
 
 
 def _greedy_rounds(search, msearch, lists, ratio, reuse_max, uid, treat, c_rows, T, K, P) -> None:

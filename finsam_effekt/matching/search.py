@@ -65,24 +65,36 @@ def partial_sort(n: int, k: int, key: list) -> list[int]:
     return a[:k]
 
 
+_BUCKETS = 65000
+
+
+def _bucket_order(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """A stable radix sort of ``x`` into ``_BUCKETS`` buckets of equal width: the order, the bucket of each value in
+    that order, and the bucket function ``floor((x − lo) · scale)`` (non-decreasing in x; scale 0 when all values
+    are equal)."""
+    lo, hi = float(x.min()), float(x.max())
+    scale = _BUCKETS / (hi - lo) if hi > lo else 0.0  # hi − lo may overflow to inf: scale 0
+    if not 0 < scale < np.inf:
+        return np.arange(len(x)), np.zeros(len(x), dtype=np.uint16), lo, 0.0
+    key = x - lo
+    key *= scale
+    key = key.astype(np.uint16)
+    o = np.argsort(key, kind="stable")
+    return o, key[o], lo, scale
+
+
 def _stable_sort(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``o = np.argsort(x, kind="stable")`` and ``x[o]``, about twice as fast for spread-out values: a radix sort
-    into 65 000 buckets of equal width first, then the stable (adaptive) sort of the almost sorted values. Equal
+    """``o = np.argsort(x, kind="stable")`` and ``x[o]``, about twice as fast for spread-out values: the bucket
+    radix sort (:func:`_bucket_order`) first, then the stable (adaptive) sort of the almost sorted values. Equal
     values share a bucket and keep their order in both passes; the buckets only decide the speed, not the
     result."""
-    if len(x) >= 2048:
-        lo, hi = x.min(), x.max()
-        with np.errstate(over="ignore", invalid="ignore"):
-            scale = 65000.0 / (hi - lo)
-        if 0 < scale < np.inf:
-            key = x - lo
-            key *= scale
-            o = np.argsort(key.astype(np.uint16), kind="stable")
-            xo = x[o]
-            o2 = np.argsort(xo, kind="stable")
-            return o[o2], xo[o2]  # o2 is almost the identity: cheap gathers
-    o = np.argsort(x, kind="stable")
-    return o, x[o]
+    if len(x) < 2048:
+        o = np.argsort(x, kind="stable")
+        return o, x[o]
+    o, _, _, _ = _bucket_order(x)
+    xo = x[o]
+    o2 = np.argsort(xo, kind="stable")
+    return o[o2], xo[o2]  # o2 is almost the identity: cheap gathers
 
 
 def stable_rank(x: np.ndarray) -> np.ndarray:
@@ -93,86 +105,28 @@ def stable_rank(x: np.ndarray) -> np.ndarray:
     return rank
 
 
-def _sorted_controls(
-    discarded: np.ndarray | None,
-    codes: np.ndarray,
-    x: np.ndarray,
-    n_c_s: np.ndarray,
-    t_rows: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The controls not discarded, ordered by (``codes``, ``x``, row) as R's ``order(codes, x)``, their values,
-    the stratum bounds, and the insertion position of each treated row in ``t_rows`` (every treated row that is
-    not discarded; the rows neither there nor discarded are the controls; ``n_c_s`` counts them by stratum).
-
-    A stable radix sort by stratum, then one stable sort of the values per stratum (:func:`_stable_sort`;
-    cache-friendly); with many strata, one stable sort of all values and a stable sort by stratum."""
-    n_str = len(n_c_s)
-    per_stratum = n_str <= _PER_STRATUM_SORT_MAX
-    # treated and discarded rows go to an extra stratum at the end, so one sort by stratum also drops them
-    key = codes.astype(np.int16) if n_str < 2**15 - 1 else codes.copy()
-    key[t_rows] = n_str
-    if discarded is not None:
-        key[discarded] = n_str
-    bounds = np.zeros(n_str + 1, dtype=np.int64)
-    np.cumsum(n_c_s, out=bounds[1:])
-    n_c = int(bounds[-1])
-    if per_stratum:
-        rows = np.argsort(key, kind="stable")[:n_c]
-    else:
-        o, _ = _stable_sort(x)
-        rows = o[np.argsort(key[o], kind="stable")][:n_c]
-    xv = x[rows]
-    tc = codes[t_rows]
-    t_order = np.argsort(tc, kind="stable")
-    t_bounds = np.zeros(n_str + 1, dtype=np.int64)
-    np.cumsum(np.bincount(tc, minlength=n_str), out=t_bounds[1:])
-    t_sorted = t_rows[t_order]
-    t_pos_sorted = np.empty(len(t_rows), dtype=np.int64)
-    busy = (np.diff(t_bounds) > 0) | ((np.diff(bounds) > 0) if per_stratum else False)
-    if per_stratum:
-        xs, rs = np.empty_like(xv), np.empty_like(rows)
-    for s in np.flatnonzero(busy).tolist():
-        a, b = int(bounds[s]), int(bounds[s + 1])
-        if per_stratum:
-            o, xs[a:b] = _stable_sort(xv[a:b])
-            np.take(rows[a:b], o, out=rs[a:b])
-        ta, tb = int(t_bounds[s]), int(t_bounds[s + 1])
-        if tb == ta:
-            continue
-        ts = t_sorted[ta:tb]
-        sv = (xs if per_stratum else xv)[a:b]
-        sr = (rs if per_stratum else rows)[a:b]
-        tv = x[ts]
-        left = np.searchsorted(sv, tv, side="left")
-        right = np.searchsorted(sv, tv, side="right")
-        # controls with the same value as the treated row come before it when their row number is smaller
-        for i in np.flatnonzero(right > left).tolist():
-            left[i] += int(np.searchsorted(sr[left[i] : right[i]], ts[i]))
-        t_pos_sorted[ta:tb] = a + left
-    if per_stratum:
-        xv, rows = xs, rs
-    t_pos = np.empty(len(t_rows), dtype=np.int64)
-    t_pos[t_order] = t_pos_sorted
-    return rows, xv, bounds, t_pos
-
-
 class SortedControls:
-    """The controls that are not ``discarded`` sorted by (exact stratum, distance, row), and where each treated
+    """The controls that are not ``discarded``, sorted by (exact stratum, distance, row), and where each treated
     row of ``t_rows`` (all treated rows not discarded) falls among them; ``n_c_s`` counts those controls by
     stratum.
+
+    The sort is done in two stages: a stable radix sort by stratum and, within a stratum, into 65 000 buckets of
+    equal width (:func:`_bucket_order`); then (:meth:`finish`) the stable sort of the almost sorted values. With
+    ``finish=False`` the second stage waits: :meth:`window_nearest` needs only the buckets. With many strata the
+    controls are sorted at once (one stable sort of all values, a stable sort by stratum).
 
     Attributes
     ----------
     c_rows : ndarray
-        Row numbers of the controls in sorted order; a control's *position* is its index here.
+        Row numbers of the controls in (bucket or final) order; a control's *position* is its index here.
     c_d : ndarray
         Their distances.
     s_start, s_end : ndarray
         Positions ``[s_start[s], s_end[s])`` hold the controls of stratum ``s``.
     t_rows, t_pos : ndarray
-        The treated rows (ascending) and their insertion positions: ``t_pos`` = the number of controls sorted
-        before the treated row, i.e. the controls of its stratum at positions ``< t_pos`` come before it in R's
-        ``order(distance)`` (smaller distance, or equal distance and a smaller row number).
+        After :meth:`finish`: the treated rows and their insertion positions: ``t_pos`` = the number of controls
+        sorted before the treated row, i.e. the controls of its stratum at positions ``< t_pos`` come before it in
+        R's ``order(distance)`` (smaller distance, or equal distance and a smaller row number).
     """
 
     def __init__(
@@ -182,11 +136,152 @@ class SortedControls:
         codes: np.ndarray,
         d: np.ndarray,
         n_c_s: np.ndarray,
+        finish: bool = True,
     ):
-        self.c_rows, self.c_d, bounds, self.t_pos = _sorted_controls(discarded, codes, d, n_c_s, t_rows)
+        n_str = len(n_c_s)
         self.t_rows = t_rows
-        self.s_start = bounds[:-1]
-        self.s_end = bounds[1:]
+        self.codes = codes
+        self.d = d
+        # treated and discarded rows go to an extra stratum at the end, so one sort by stratum also drops them
+        key = codes.astype(np.int16) if n_str < 2**15 - 1 else codes.copy()
+        key[t_rows] = n_str
+        if discarded is not None:
+            key[discarded] = n_str
+        bounds = np.zeros(n_str + 1, dtype=np.int64)
+        np.cumsum(n_c_s, out=bounds[1:])
+        self.s_start, self.s_end = bounds[:-1], bounds[1:]
+        n_c = int(bounds[-1])
+        self.t_pos = None
+        self.c_key = None
+        if n_str > _PER_STRATUM_SORT_MAX:
+            o, _ = _stable_sort(d)
+            self.c_rows = o[np.argsort(key[o], kind="stable")][:n_c]
+            self.c_d = d[self.c_rows]
+            self.sorted = True
+        else:
+            rows = np.argsort(key, kind="stable")[:n_c]
+            xv = d[rows]
+            self.c_rows = np.empty_like(rows)
+            self.c_d = np.empty_like(xv)
+            self.c_key = np.empty(n_c, dtype=np.uint16)
+            self.s_lo = np.zeros(n_str)
+            self.s_scale = np.zeros(n_str)
+            for s in np.flatnonzero(n_c_s > 0).tolist():
+                a, b = int(bounds[s]), int(bounds[s + 1])
+                o, self.c_key[a:b], self.s_lo[s], self.s_scale[s] = _bucket_order(xv[a:b])
+                np.take(rows[a:b], o, out=self.c_rows[a:b])
+                np.take(xv[a:b], o, out=self.c_d[a:b])
+            self.sorted = False
+        if finish:
+            self.finish()
+
+    def finish(self) -> None:
+        """Complete the sort within each stratum and place the treated rows (``t_pos``)."""
+        if self.t_pos is not None:
+            return
+        c_rows, c_d = self.c_rows, self.c_d
+        if not self.sorted:
+            for s in np.flatnonzero(self.s_end - self.s_start > 1).tolist():
+                a, b = int(self.s_start[s]), int(self.s_end[s])
+                o = np.argsort(c_d[a:b], kind="stable")  # adaptive: the buckets leave it almost sorted
+                c_d[a:b] = c_d[a:b][o]
+                c_rows[a:b] = c_rows[a:b][o]
+            self.sorted = True
+            self.c_key = None
+        t_rows = self.t_rows
+        tc = self.codes[t_rows]
+        t_order = np.argsort(tc, kind="stable")
+        t_bounds = np.zeros(len(self.s_start) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(tc, minlength=len(self.s_start)), out=t_bounds[1:])
+        t_sorted = t_rows[t_order]
+        t_pos_sorted = np.empty(len(t_rows), dtype=np.int64)
+        for s in np.flatnonzero(np.diff(t_bounds) > 0).tolist():
+            a, b = int(self.s_start[s]), int(self.s_end[s])
+            ta, tb = int(t_bounds[s]), int(t_bounds[s + 1])
+            ts = t_sorted[ta:tb]
+            tv = self.d[ts]
+            left = np.searchsorted(c_d[a:b], tv, side="left")
+            right = np.searchsorted(c_d[a:b], tv, side="right")
+            # controls with the same value as the treated row come before it when their row number is smaller
+            for i in np.flatnonzero(right > left).tolist():
+                left[i] += int(np.searchsorted(c_rows[a + left[i] : a + right[i]], ts[i]))
+            t_pos_sorted[ta:tb] = a + left
+        self.t_pos = np.empty(len(t_rows), dtype=np.int64)
+        self.t_pos[t_order] = t_pos_sorted
+
+    def position(self, q: np.ndarray) -> np.ndarray:
+        """Insertion positions (``t_pos``) of the treated rows ``q``."""
+        self.finish()
+        return self.t_pos[np.searchsorted(self.t_rows, q)]
+
+    def nearest_distance(self, q: np.ndarray) -> np.ndarray:
+        """Distance of each treated row in ``q`` to the nearest control of its stratum, used or not (inf if none):
+        the controls just before and just after its insertion position."""
+        ii = self.position(q)
+        lo, hi = self.s_start[self.codes[q]], self.s_end[self.codes[q]]
+        near = np.full(len(q), np.inf)
+        for j in (ii - 1, ii):
+            inside = (j >= lo) & (j < hi)
+            near[inside] = np.minimum(near[inside], np.abs(self.c_d[j[inside]] - self.d[q[inside]]))
+        return near
+
+    def window_nearest(self, q: np.ndarray, ratio: int, cal: float | None, max_window: int = 64):
+        """The ``ratio`` nearest controls of the treated rows ``q`` with replacement, from the buckets alone.
+
+        A treated row's ``ratio`` nearest controls on each side lie in the whole buckets around its own bucket
+        that hold at least ``ratio`` controls below and above it (a lower bucket holds only smaller values). Within
+        that window the distances are exact; without ties MatchIt's answer is the ``ratio`` smallest, in
+        ascending order (see :meth:`ScalarSearch.nearest_k`). Returns ``(rows, n_found, redo, near)``: control
+        rows ``rows[i, :n_found[i]]`` in MatchIt's column order; ``redo[i]`` where candidates tie in distance or
+        the window is longer than ``max_window`` (those need :meth:`ScalarSearch.scan` after :meth:`finish`);
+        ``near[i]``, the distance to the nearest control of the stratum, used or not (inf if none)."""
+        n_q = len(q)
+        xq = self.d[q]
+        start = np.zeros(n_q, dtype=np.int64)
+        end = np.zeros(n_q, dtype=np.int64)
+        cq = self.codes[q]
+        order = np.argsort(cq, kind="stable")
+        cuts = np.flatnonzero(np.diff(cq[order])) + 1
+        for grp in np.split(order, cuts):
+            s = int(cq[grp[0]])
+            a, b = int(self.s_start[s]), int(self.s_end[s])
+            if b == a:
+                start[grp] = end[grp] = a
+                continue
+            keys = self.c_key[a:b]
+            with np.errstate(invalid="ignore", over="ignore"):
+                v = (xq[grp] - self.s_lo[s]) * self.s_scale[s]  # the controls' bucket function, clipped
+            v[np.isnan(v)] = 0.0
+            bt = np.clip(v, 0, _BUCKETS).astype(np.uint16)
+            lp = np.searchsorted(keys, bt, side="left") - ratio  # the ratio-th control below the bucket
+            rp = np.searchsorted(keys, bt, side="right") + ratio - 1  # the ratio-th control above it
+            ws = np.where(lp > 0, np.searchsorted(keys, keys[np.clip(lp, 0, b - a - 1)], side="left"), 0)
+            we = np.where(
+                rp < b - a - 1, np.searchsorted(keys, keys[np.clip(rp, 0, b - a - 1)], side="right"), b - a
+            )
+            start[grp] = a + ws
+            end[grp] = a + we
+        length = end - start
+        redo = length > max_window
+        W = max(int(length[~redo].max(initial=0)), 1)
+        pos = start[:, None] + np.arange(W)[None, :]
+        valid = (np.arange(W)[None, :] < length[:, None]) & ~redo[:, None]
+        posc = np.minimum(pos, max(len(self.c_d) - 1, 0))
+        dist = np.where(valid, np.abs(xq[:, None] - self.c_d[posc]) if len(self.c_d) else np.inf, np.inf)
+        near = dist.min(axis=1)
+        if cal is not None:
+            dist[dist > cal] = np.inf
+        o = np.argsort(dist, axis=1, kind="stable")
+        ds = np.take_along_axis(dist, o, axis=1)
+        kk = min(ratio + 1, W)
+        # a tie among the ratio + 1 nearest decides membership or order: MatchIt's scan settles it
+        redo |= (np.isfinite(ds[:, 1:kk]) & (ds[:, 1:kk] == ds[:, : kk - 1])).any(axis=1)
+        k = min(ratio, W)
+        rows = np.full((n_q, ratio), -1, dtype=np.int64)
+        rows[:, :k] = self.c_rows[np.take_along_axis(posc, o[:, :k], axis=1)]
+        n_found = np.isfinite(ds[:, :k]).sum(axis=1)
+        rows[np.arange(ratio)[None, :] >= n_found[:, None]] = -1
+        return rows, n_found, redo, near
 
 
 class ScalarSearch:
@@ -205,6 +300,7 @@ class ScalarSearch:
         cal: float | None,
         rank: Callable[[], np.ndarray],
     ):
+        sc.finish()
         self.c_rows = sc.c_rows
         self.c_d = sc.c_d
         self.d = d
