@@ -192,7 +192,10 @@ def match_nearest(
        to the one found first in the alternating walk (and, with more than ``ratio`` candidates, as C++'s
        ``std::partial_sort``). Here the search jumps over used controls with skip maps and goes to the nearest
        unused control on each side of the treated row directly; the walk's order, which counts every row
-       between (the global rank, one more sort), is computed only when two candidates tie in distance.
+       between (the global rank, one more sort), is computed only when two candidates tie in distance. With
+       replacement nothing is used up, and the nearest controls are taken from the value buckets of the sort's
+       first stage around the treated row (``SortedControls.window_nearest``), so the sort is finished only
+       where candidates tie.
     5. Without replacement (``reuse_max = 1``): in round r = 1..ratio every treated row still eligible gets its
        r-th control, in the order of step 3; a used control leaves the pool. With ``unit_id``, using a row also
        uses every row with the same unit id (and the treated row's own unit id), so a person is used at most
@@ -346,7 +349,10 @@ def match_nearest(
         np.where(live, n_c_s, 0),
         finish=not with_replacement or Z is not None,
     )
-    rank = lambda: stable_rank(d_match)  # noqa: E731  (MatchIt's walk order, only for ties)
+
+    def rank() -> np.ndarray:  # MatchIt's walk order over all rows, needed only for ties
+        return stable_rank(d_match)
+
     near = None  # per row of ord_t: distance to the nearest control of its stratum, where already known
     if with_replacement and Z is None:
         T, K, C, near = _with_replacement(sc, ord_t, d_match, ratio, cal, rank)
