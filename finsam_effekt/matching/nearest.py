@@ -357,8 +357,8 @@ def match_nearest(
     if with_replacement and Z is None:
         T, K, C, near = _with_replacement(sc, ord_t, d_match, ratio, cal, rank)
     else:
+        search = ScalarSearch(sc, d_match, cal, rank=rank)  # finishes the sort
         c_rows = sc.c_rows
-        search = ScalarSearch(sc, d_match, cal, rank=rank)
         msearch = None
         if Z is not None:
             split = (

@@ -169,9 +169,15 @@ class SortedControls:
             for s in np.flatnonzero(n_c_s > 0).tolist():
                 a, b = int(bounds[s]), int(bounds[s + 1])
                 o, self.c_key[a:b], self.s_lo[s], self.s_scale[s] = _bucket_order(xv[a:b])
+                if finish:  # both stages at once: fewer passes over the data
+                    xo = xv[a:b][o]
+                    o2 = np.argsort(xo, kind="stable")  # adaptive: the buckets leave it almost sorted
+                    np.take(xo, o2, out=self.c_d[a:b])
+                    o = o[o2]
+                else:
+                    np.take(xv[a:b], o, out=self.c_d[a:b])
                 np.take(rows[a:b], o, out=self.c_rows[a:b])
-                np.take(xv[a:b], o, out=self.c_d[a:b])
-            self.sorted = False
+            self.sorted = finish
         if finish:
             self.finish()
 
@@ -179,15 +185,17 @@ class SortedControls:
         """Complete the sort within each stratum and place the treated rows (``t_pos``)."""
         if self.t_pos is not None:
             return
-        c_rows, c_d = self.c_rows, self.c_d
         if not self.sorted:
-            for s in np.flatnonzero(self.s_end - self.s_start > 1).tolist():
+            c_rows, c_d = np.empty_like(self.c_rows), np.empty_like(self.c_d)
+            for s in np.flatnonzero(self.s_end > self.s_start).tolist():
                 a, b = int(self.s_start[s]), int(self.s_end[s])
-                o = np.argsort(c_d[a:b], kind="stable")  # adaptive: the buckets leave it almost sorted
-                c_d[a:b] = c_d[a:b][o]
-                c_rows[a:b] = c_rows[a:b][o]
+                o = np.argsort(self.c_d[a:b], kind="stable")  # adaptive: the buckets leave it almost sorted
+                np.take(self.c_d[a:b], o, out=c_d[a:b])
+                np.take(self.c_rows[a:b], o, out=c_rows[a:b])
+            self.c_rows, self.c_d = c_rows, c_d
             self.sorted = True
-            self.c_key = None
+        self.c_key = None
+        c_rows, c_d = self.c_rows, self.c_d
         t_rows = self.t_rows
         tc = self.codes[t_rows]
         t_order = np.argsort(tc, kind="stable")
