@@ -1,13 +1,15 @@
 """The nearest-control search of MatchIt 4.7.2 (``find_control_vec``, ``find_control_mahcovs``) on sorted controls.
 
-:class:`SortedControls` sorts the candidate controls once, by (exact stratum, distance, row), and places each
-treated row between them. :class:`ScalarSearch` finds a treated row's nearest unused controls on that order, with
-two skip maps over used controls; :class:`MahalanobisSearch` does the same for Mahalanobis distances. MatchIt walks
-all rows sorted by distance, alternately one position left and one right; its order of visits only decides ties,
-so the global rank of every row (one more sort) is computed only when a tie occurs. Ties among more than ``ratio``
-candidates are broken as MatchIt's compiled code breaks them, by :func:`partial_sort`, a port of libstdc++'s
-``std::partial_sort`` (``bits/stl_heap.h`` and ``bits/stl_algo.h``, ``__heap_select``): it is not stable, so a
-stable sort would pick other controls among equal distances.
+:class:`SortedControls` sorts the candidate controls once, by (exact stratum, distance, row) — a radix sort by
+stratum and into value buckets, then the stable sort of the almost sorted values — and places each treated row
+between them. :class:`ScalarSearch` finds a treated row's nearest unused controls on that order, with two skip maps
+over used controls; with replacement, :meth:`SortedControls.window_nearest` reads them off the value buckets;
+:class:`MahalanobisSearch` does the same for Mahalanobis distances. MatchIt walks all rows sorted by distance,
+alternately one position left and one right; its order of visits only decides ties, so the global rank of every
+row (one more sort) is computed only when a tie occurs. Ties among more than ``ratio`` candidates are broken as
+MatchIt's compiled code breaks them, by :func:`partial_sort`, a port of libstdc++'s ``std::partial_sort``
+(``bits/stl_heap.h`` and ``bits/stl_algo.h``, ``__heap_select``): it is not stable, so a stable sort would pick
+other controls among equal distances.
 """
 
 from __future__ import annotations
