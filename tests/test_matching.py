@@ -1,4 +1,5 @@
-"""matching: MatchIt 4.7.2 golden fixtures (tests/fixtures/matchit/make_fixtures.R), brute-force checks, IPW."""
+"""matching: MatchIt 4.7.2 golden fixtures (tests/fixtures/matchit/make_fixtures.R, make_fixtures_mahvars.R),
+literal ports of MatchIt's C++ scans as oracles for ties, brute-force checks, IPW."""
 
 from __future__ import annotations
 
@@ -20,17 +21,21 @@ from finsam_effekt.matching import (
     pooled_within_cov,
     sample_sizes,
 )
+from finsam_effekt.matching.distance import matchit_mahalanobis_transform
 from finsam_effekt.matching.search import partial_sort
 
 FIX = Path(__file__).parent / "fixtures" / "matchit"
 
 #: The cases of make_fixtures.R, as match_nearest arguments (same names).
 CASES = json.loads((FIX / "cases.json").read_text())
+#: The cases of make_fixtures_mahvars.R: the data set, then match_nearest arguments.
+CASES_MAH = json.loads((FIX / "cases_mahvars.json").read_text())
 
 
 @pytest.fixture(scope="module")
 def fx():
-    data = pd.read_csv(FIX / "data.csv")
+    # round_trip: pandas' default float parser can be one unit in the last place off R's %.17g
+    data = pd.read_csv(FIX / "data.csv", float_precision="round_trip")
     return {
         "data": data,
         "matches": pd.read_csv(FIX / "matches.csv"),
@@ -71,6 +76,19 @@ def test_matched_sets_equal_matchit(fx, case):
         assert res.caliper is None
     else:
         assert res.caliper == pytest.approx(cal, rel=1e-12)
+
+
+def test_weights_are_matchits_to_the_bit():
+    # the same matches, the same order of additions (weights_matrixC) and R's long-double sum in normalize = TRUE
+    for cases, data_of, wfile in (
+        (CASES, lambda a: "data.csv", "weights.csv"),
+        (CASES_MAH, lambda a: f"mahvars_data_{a['data']}.csv", "mahvars_weights.csv"),
+    ):
+        W = pd.read_csv(FIX / wfile, float_precision="round_trip")
+        for case, args in cases.items():
+            data = pd.read_csv(FIX / data_of(args), float_precision="round_trip")
+            res = match_nearest(data, "treat", **{k: v for k, v in args.items() if k != "data"})
+            np.testing.assert_array_equal(res.weights, W[W["case"] == case].sort_values("row")["weights"])
 
 
 def test_matched_data_like_match_data(fx):
@@ -242,3 +260,367 @@ def test_propensity_block_newton_equals_statsmodels_dense_logit():
     X2 = dense(sep, ["x", "g"])
     np.testing.assert_allclose(ps2.linear_predictor, X2.to_numpy() @ ps2.params.to_numpy())
     assert ps2.converged is False
+
+
+# --- Mahalanobis matching with ties (issue 15): fixtures from make_fixtures_mahvars.R -------------------------
+
+
+@pytest.fixture(scope="module")
+def fx_mah():
+    # round_trip: pandas' default float parser can be one unit in the last place off R's %.17g
+    return {
+        "lalonde": pd.read_csv(FIX / "mahvars_data_lalonde.csv", float_precision="round_trip"),
+        "dups": pd.read_csv(FIX / "mahvars_data_dups.csv", float_precision="round_trip"),
+        "matches": pd.read_csv(FIX / "mahvars_matches.csv"),
+        "weights": pd.read_csv(FIX / "mahvars_weights.csv"),
+        "transform": pd.read_csv(FIX / "mahvars_transform.csv"),
+    }
+
+
+def test_mahvars_fixture_versions_and_ties():
+    text = (FIX / "versions_mahvars.txt").read_text()
+    assert "MatchIt 4.7.2" in text and "R 4.2.2" in text
+    dups = pd.read_csv(FIX / "mahvars_data_dups.csv")
+    # the constructed data set is mostly duplicated covariate rows, and lalonde has duplicated controls too
+    assert dups.duplicated(["x1", "x2", "x3"]).sum() > 150
+    lal = pd.read_csv(FIX / "mahvars_data_lalonde.csv")
+    assert lal[lal.treat == 0].duplicated(["age", "educ", "re74", "re75"]).sum() > 10
+    assert set(CASES_MAH) == set(pd.read_csv(FIX / "mahvars_weights.csv")["case"])
+
+
+@pytest.mark.parametrize("case", list(CASES_MAH))
+def test_mahvars_matched_sets_equal_matchit(fx_mah, case):
+    args = dict(CASES_MAH[case])
+    data = fx_mah[args.pop("data")]
+    res = match_nearest(data, "treat", **args)
+    exp = fx_mah["matches"].query("case == @case")[["treated_row", "k", "control_row"]]
+    exp = exp.sort_values(["treated_row", "k"]).reset_index(drop=True)
+    got = pd.DataFrame(
+        {
+            "treated_row": res.pairs["treated_row"] + 1,
+            "k": res.pairs["k"],
+            "control_row": res.pairs["control_row"] + 1,
+        }
+    )
+    got = got.sort_values(["treated_row", "k"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, exp, check_dtype=False)
+    w = fx_mah["weights"].query("case == @case").sort_values("row")
+    np.testing.assert_allclose(res.weights, w["weights"].to_numpy(), rtol=0, atol=1e-12)
+    if w["subclass"].notna().any():
+        np.testing.assert_array_equal(res.subclass, w["subclass"].fillna(0).astype(int).to_numpy())
+
+
+@pytest.mark.parametrize(
+    ("name", "cols"), [("lalonde", ["age", "educ", "re74", "re75"]), ("dups", ["x1", "x2", "x3"])]
+)
+def test_mahalanobis_transform_is_matchits_to_the_bit(fx_mah, name, cols):
+    # MatchIt's transform_covariates output, written by R in hexadecimal: equal distances in exact arithmetic are
+    # decided by rounding, so only the same bits give the same matches
+    data = fx_mah[name]
+    Z = matchit_mahalanobis_transform(data[cols].to_numpy(float), data["treat"].to_numpy())
+    tr = fx_mah["transform"].query("data == @name")
+    R = np.column_stack(
+        [
+            tr[tr["column"] == j].sort_values("row")["value"].map(float.fromhex)
+            for j in range(1, len(cols) + 1)
+        ]
+    )
+    assert Z.shape == R.shape
+    np.testing.assert_array_equal(Z, R)
+
+
+def test_mahalanobis_transform_properties():
+    # squared Euclidean distance of the transform = squared Mahalanobis distance (pooled within-group covariance)
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 3)) @ np.array([[1.0, 0.4, 0.0], [0.0, 1.0, 0.3], [0.0, 0.0, 2.0]])
+    t = (rng.random(300) < 0.3).astype(int)
+    Z = matchit_mahalanobis_transform(X, t)
+    df = pd.DataFrame({"t": t, "a": X[:, 0], "b": X[:, 1], "c": X[:, 2]})
+    D = mahalanobis(df, "t", ["a", "b", "c"])
+    i, j = np.flatnonzero(t == 1)[0], np.flatnonzero(t == 0)[:5]
+    np.testing.assert_allclose(((Z[j] - Z[i]) ** 2).sum(axis=1), D[0, :5] ** 2, rtol=1e-10)
+    # a constant column is dropped, as MatchIt drops columns without variance
+    Z2 = matchit_mahalanobis_transform(np.column_stack([X, np.ones(300)]), t)
+    np.testing.assert_array_equal(Z2, Z)
+
+
+# --- literal ports of MatchIt's C++ scans (src/internal.cpp) as oracles for ties ------------------------------
+
+
+def _r_order(x: np.ndarray) -> np.ndarray:
+    return np.argsort(x, kind="stable")
+
+
+def _scan_vec(t, d, treat, elig, ex, cal, r, prev, ratio, ind_d_ord, match_d_ord):
+    """find_control_vec, step by step over all rows in order(distance)."""
+    n = len(d)
+    ii = match_d_ord[t]
+    starts = [match_d_ord[c] for c in prev] if r > 1 else []
+    if not starts:
+        iil = iir = ii
+        min_dist = 0.0
+    else:
+        starts.append(ii)
+        iil, iir = min(starts), max(starts)
+        if iil == ii:
+            min_dist = abs(d[t] - d[ind_d_ord[iir]])
+        elif iir == ii:
+            min_dist = abs(d[t] - d[ind_d_ord[iil]])
+        else:
+            min_dist = max(abs(d[t] - d[ind_d_ord[iil]]), abs(d[t] - d[ind_d_ord[iir]]))
+    l_stop = r_stop = left = False
+    ids, dists = [], []
+    nl = nr = 0
+    while not l_stop or not r_stop:
+        left = False if l_stop else True if r_stop else not left
+        if left:
+            if iil <= 0 or nl == ratio:
+                l_stop = True
+                continue
+            iil -= 1
+            iz = ind_d_ord[iil]
+        else:
+            if iir >= n - 1 or nr == ratio:
+                r_stop = True
+                continue
+            iir += 1
+            iz = ind_d_ord[iir]
+        if not elig[iz] or treat[iz] or (r > 1 and iz in prev):
+            continue
+        dc = abs(d[t] - d[iz])
+        if dc > cal:
+            l_stop, r_stop = (True, r_stop) if left else (l_stop, True)
+            continue
+        if dc < min_dist:
+            continue
+        if len(ids) >= ratio and sum(x < dc for x in dists) >= ratio:
+            l_stop, r_stop = (True, r_stop) if left else (l_stop, True)
+            continue
+        if ex[iz] != ex[t]:
+            continue
+        ids.append(iz)
+        dists.append(dc)
+        if left:
+            nl += 1
+            l_stop = l_stop or nl == ratio
+        else:
+            nr += 1
+            r_stop = r_stop or nr == ratio
+    if len(ids) <= 1 or (len(ids) <= ratio and dists == sorted(dists)):
+        return ids
+    if len(ids) > ratio:
+        return [ids[i] for i in partial_sort(len(ids), ratio, dists)]  # std::partial_sort, tested above
+    return [ids[i] for i in sorted(range(len(ids)), key=dists.__getitem__)]
+
+
+def _scan_mahcovs(t, Z, d, treat, elig, ex, cal, prev, ratio, ind_d_ord, match_d_ord):
+    """find_control_mahcovs, step by step over all rows in order(Z[, 1])."""
+    n = len(Z)
+    iil = iir = match_d_ord[t]
+    l_stop = r_stop = left = False
+    pm: list[tuple[int, float]] = []
+    while not l_stop or not r_stop:
+        left = False if l_stop else True if r_stop else not left
+        if left:
+            if iil <= 0:
+                l_stop = True
+                continue
+            iil -= 1
+            iz = ind_d_ord[iil]
+        else:
+            if iir >= n - 1:
+                r_stop = True
+                continue
+            iir += 1
+            iz = ind_d_ord[iir]
+        if not elig[iz] or treat[iz] or iz in prev:
+            continue
+        mv = abs(Z[t, 0] - Z[iz, 0]) ** 2
+        if len(pm) == ratio and pm[-1][1] < mv:
+            l_stop, r_stop = (True, r_stop) if left else (l_stop, True)
+            continue
+        if ex[iz] != ex[t] or (cal is not None and abs(d[t] - d[iz]) > cal):
+            continue
+        dc = 0.0
+        for j in range(Z.shape[1]):
+            dc += (Z[t, j] - Z[iz, j]) * (Z[t, j] - Z[iz, j])
+        if not pm:
+            pm.append((iz, dc))
+        elif dc > pm[-1][1]:
+            if len(pm) < ratio:
+                pm.append((iz, dc))
+        elif ratio == 1:
+            pm[0] = (iz, dc)
+        else:
+            if len(pm) == ratio:
+                pm.pop()
+            if pm and dc > pm[-1][1]:
+                pm.append((iz, dc))
+            else:
+                pm.insert(next(i for i, (_, v) in enumerate(pm) if not v < dc), (iz, dc))
+    return [c for c, _ in pm]
+
+
+def _literal_nearest(d, treat, ex, cal, ratio, reuse_max, Z=None):
+    """nn_matchC_vec / nn_matchC_mahcovs: order largest first, rounds without replacement, all at once with."""
+    n1 = int(treat.sum())
+    key = Z[:, 0] if Z is not None else d
+    ind_d_ord = _r_order(key)
+    match_d_ord = _r_order(ind_d_ord)
+    live = {s for s in np.unique(ex) if treat[ex == s].any() and (~treat[ex == s]).any()}
+    elig = np.array([s in live for s in ex])
+    cal_ = np.inf if cal is None else cal
+    ord_t = np.flatnonzero(treat)
+    if reuse_max < n1:
+        ord_t = ord_t[_r_order(-d[ord_t])]
+    mm = {int(t): [] for t in ord_t}
+    times = np.zeros(len(d), dtype=int)
+
+    def find(t, r, k):
+        if Z is not None:
+            return _scan_mahcovs(t, Z, d, treat, elig, ex, cal, mm[t], k, ind_d_ord, match_d_ord)
+        return _scan_vec(t, d, treat, elig, ex, cal_, r, mm[t], k, ind_d_ord, match_d_ord)
+
+    if reuse_max >= n1:
+        for t in ord_t.tolist():
+            if elig[t]:
+                mm[t] = find(t, 1, ratio)
+        return mm
+    for r in range(1, ratio + 1):
+        for t in ord_t.tolist():
+            if not (elig & ~treat).any():
+                break
+            if not elig[t]:
+                continue
+            found = find(t, r, 1)
+            if not found:
+                elig[t] = False
+                continue
+            mm[t].append(found[0])
+            for ck, cap in ((found[0], reuse_max), (t, ratio)):
+                if elig[ck]:
+                    times[ck] += 1
+                    elig[ck] = times[ck] < cap
+    return mm
+
+
+def _tie_heavy_data(seed, n=160):
+    rng = np.random.default_rng(seed)
+    prof = np.column_stack([rng.integers(0, 4, 25), rng.integers(0, 3, 25), np.round(rng.normal(size=25), 1)])
+    X = prof[rng.integers(0, 25, n)].astype(float)  # most rows duplicate another row's covariates
+    t = rng.random(n) < 0.3
+    d = np.round(X @ np.array([0.3, -0.2, 0.5]), 1)  # a coarse score: ties in the scalar distance too
+    return pd.DataFrame(
+        {"t": t.astype(int), "d": d, "x1": X[:, 0], "x2": X[:, 1], "x3": X[:, 2], "g": rng.integers(0, 2, n)}
+    )
+
+
+def _as_sets(res):
+    out: dict[int, list[int]] = {}
+    for t, c in zip(
+        res.pairs.sort_values(["treated_row", "k"])["treated_row"],
+        res.pairs.sort_values(["treated_row", "k"])["control_row"],
+        strict=True,
+    ):
+        out.setdefault(int(t), []).append(int(c))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(ratio=1),
+        dict(ratio=2),
+        dict(ratio=2, reuse_max=2),
+        dict(ratio=3, replace=True),
+        dict(ratio=1, caliper=0.3, exact="g"),
+        dict(ratio=2, replace=True, caliper=0.5, exact="g"),
+    ],
+)
+def test_scalar_ties_as_matchit_scan(seed, kw):
+    # ties in the distance are decided by the order of MatchIt's alternating walk over all rows
+    data = _tie_heavy_data(seed)
+    res = match_nearest(data, "t", "d", **kw)
+    treat = data["t"].to_numpy() == 1
+    d = data["d"].to_numpy()
+    ex = data["g"].to_numpy() if "exact" in kw else np.zeros(len(d), int)
+    reuse = kw.get("reuse_max", 10**9 if kw.get("replace") else 1)
+    exp = _literal_nearest(d, treat, ex, res.caliper, kw["ratio"], reuse)
+    assert _as_sets(res) == {t: cs for t, cs in exp.items() if cs}
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(distance="d", ratio=1),
+        dict(distance="d", ratio=2),
+        dict(distance="d", ratio=3, replace=True),
+        dict(distance="d", ratio=1, caliper=0.3),
+        dict(distance=None, ratio=2, replace=True),
+    ],
+)
+def test_mahalanobis_ties_as_matchit_scan(seed, kw):
+    # duplicated covariate rows: MatchIt keeps the tied control its scan visits last
+    data = _tie_heavy_data(seed)
+    res = match_nearest(data, "t", mahvars=["x1", "x2", "x3"], **kw)
+    treat = data["t"].to_numpy() == 1
+    Z = matchit_mahalanobis_transform(data[["x1", "x2", "x3"]].to_numpy(), data["t"].to_numpy())
+    d = data["d"].to_numpy() if kw["distance"] else np.zeros(len(data))
+    reuse = 10**9 if kw.get("replace") else 1
+    exp = _literal_nearest(d, treat, np.zeros(len(d), int), res.caliper, kw["ratio"], reuse, Z=Z)
+    assert _as_sets(res) == {t: cs for t, cs in exp.items() if cs}
+
+
+@pytest.mark.parametrize("kw", [dict(ratio=1, caliper=0.5), dict(ratio=2, replace=True)])
+def test_many_strata_as_matchit_scan(kw):
+    # more than 512 exact strata: the controls are sorted once over all strata instead of stratum by stratum
+    rng = np.random.default_rng(11)
+    n = 1500
+    data = pd.DataFrame(
+        {
+            "t": (rng.random(n) < 0.3).astype(int),
+            "d": np.round(rng.normal(size=n), 1),
+            "g": rng.integers(0, 700, n),
+        }
+    )
+    res = match_nearest(data, "t", "d", exact="g", **kw)
+    treat = data["t"].to_numpy() == 1
+    reuse = 10**9 if kw.get("replace") else 1
+    exp = _literal_nearest(data["d"].to_numpy(), treat, data["g"].to_numpy(), res.caliper, kw["ratio"], reuse)
+    assert data["g"].nunique() > 512
+    assert _as_sets(res) == {t: cs for t, cs in exp.items() if cs}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("caliper", [None, 0.05])
+def test_with_replacement_against_brute_force(seed, caliper):
+    # with replacement each treated row gets its `ratio` nearest controls of its stratum within the caliper,
+    # nearest first (continuous distances: no ties); outliers and a tiny stratum make long and short windows
+    rng = np.random.default_rng(seed)
+    n_c, n_t = 30_000, 900
+    d = np.r_[rng.normal(0.8, 1.0, n_t), rng.normal(0.0, 1.0, n_c)]
+    d[rng.choice(len(d), 40, replace=False)] *= 25  # far outliers: sparse buckets, wide windows
+    if seed == 3:
+        d[[n_t, n_t + 1]] = [1e9, -1e9]  # two extreme controls crowd their stratum into a few value buckets
+    m = np.r_[rng.integers(0, 4, n_t), rng.integers(0, 4, n_c)]
+    m[-5:] = 4  # a stratum with 5 controls ...
+    m[:3] = 4  # ... and 3 treated
+    data = pd.DataFrame({"t": np.r_[np.ones(n_t, int), np.zeros(n_c, int)], "d": d, "m": m})
+    res = match_nearest(data, "t", "d", ratio=3, replace=True, exact="m", caliper=caliper, std_caliper=False)
+    cal = np.inf if caliper is None else caliper
+    exp, unmatched = {}, set()
+    for t in range(n_t):
+        c = np.flatnonzero((data["t"].to_numpy() == 0) & (m == m[t]))
+        dist = np.abs(d[c] - d[t])
+        near = np.argsort(dist)[:3]
+        near = near[dist[near] <= cal]
+        if len(near):
+            exp[t] = c[near].tolist()
+        else:
+            unmatched.add(t)
+    assert _as_sets(res) == exp
+    assert set(res.unmatched["treated_row"]) == unmatched
+    if caliper is not None:
+        assert (res.unmatched["reason"] == REASON_CALIPER).all() and len(unmatched) > 0

@@ -1,10 +1,11 @@
 """Greedy nearest-neighbour matching with MatchIt 4.7.2's semantics (:func:`match_nearest`, :class:`MatchResult`).
 
 The matching reproduces R's ``MatchIt::matchit(method = "nearest")`` (Ho, Imai, King & Stuart 2011; version
-4.7.2, ``R/matchit2nearest.R`` and ``src/nn_matchC_vec.cpp``) exactly, including its greedy order and its
-tie-breaking, but runs per exact stratum on sorted distances with a skip structure over used controls
-(:mod:`~finsam_effekt.matching.search`), so that 2·10⁴ treated against millions of candidate rows match in
-seconds (see ``benchmarks/bench_matching.py``).
+4.7.2, ``R/matchit2nearest.R``, ``src/nn_matchC_vec.cpp``, ``src/nn_matchC_mahcovs.cpp``) exactly: the same
+matches, including its greedy order and its tie-breaking, and the same weights to the last bit. It sorts the
+controls once per exact stratum and passes over the treated rows only, jumping over used controls
+(:mod:`~finsam_effekt.matching.search`), so that 2·10⁴ treated against 5·10⁶ candidate rows match in about a
+third of a second (see ``benchmarks/bench_matching.py``).
 
 References
 ----------
@@ -25,8 +26,8 @@ import pandas as pd
 
 from ..errors import ConfigError, InputError
 from ..options import M_ORDERS, check
-from .distance import pooled_within_cov
-from .search import DistanceSearch, MahalanobisSearch
+from .distance import matchit_mahalanobis_transform
+from .search import MahalanobisSearch, ScalarSearch, SortedControls, stable_rank
 from .weighting import sample_sizes
 
 _INT_MAX = 2**31 - 1
@@ -129,13 +130,32 @@ def _column_or_array(data: pd.DataFrame, x, name: str) -> np.ndarray:
 
 
 def _codes(data: pd.DataFrame, cols) -> np.ndarray:
+    """Group codes 0..g-1 of the rows by ``cols`` (missing values form a group); only equality matters."""
     if cols is None:
         return np.zeros(len(data), dtype=np.int64)
     cols = [cols] if isinstance(cols, str) else list(cols)
     missing = [c for c in cols if c not in data.columns]
     if missing:
         raise InputError(f"match_nearest: columns {missing} are not in the data")
+    if len(cols) == 1:
+        x = data[cols[0]].to_numpy()
+        if x.dtype.kind in "iub" and len(x):
+            lo, hi = int(x.min()), int(x.max())
+            if hi - lo < 2**15:  # small integer codes (months, ids of strata): no hashing needed
+                return x.astype(np.int64) - lo if lo else x.astype(np.int64, copy=False)
+        codes, _ = pd.factorize(data[cols[0]], use_na_sentinel=False)
+        return codes.astype(np.int64, copy=False)
     return data.groupby(cols, sort=True, dropna=False, observed=True).ngroup().to_numpy().astype(np.int64)
+
+
+def _order_position(codes: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Each row's position in R's ``order(codes, x)``; differences within a code are positions in ``order(x)``
+    over that code's rows."""
+    o = np.argsort(x, kind="stable")
+    o = o[np.argsort(codes[o], kind="stable")]
+    pos = np.empty(len(x), dtype=np.int64)
+    pos[o] = np.arange(len(x))
+    return pos
 
 
 def match_nearest(
@@ -164,16 +184,22 @@ def match_nearest(
     3. Order of treated rows: ``largest`` distance first (stable for ties, as R's ``order(decreasing = TRUE)``),
        ``smallest`` first, ``data`` (input order), or ``random`` (a permutation drawn with ``random_state``; it
        cannot reproduce R's RNG).
-    4. All rows are sorted by distance (stable: ties in input order). For a treated row the search walks
-       outwards from its sorted position, alternating one position left, one right (MatchIt's scan), skipping
+    4. The controls are sorted once by (stratum, distance, row); each treated row sits among them where R's
+       ``order(distance)`` puts it (equal distances in row order). MatchIt's search walks outwards from the
+       treated row over all rows in that order, alternating one position left, one right (left first), skipping
        treated rows, other strata and used controls; a side stops at the caliper, after ``ratio`` candidates, or
        when ``ratio`` candidates already found are strictly closer. The candidates are ranked by distance; ties go
        to the one found first in the alternating walk (and, with more than ``ratio`` candidates, as C++'s
-       ``std::partial_sort``).
+       ``std::partial_sort``). Here the search jumps over used controls with skip maps and goes to the nearest
+       unused control on each side of the treated row directly; the walk's order, which counts every row
+       between (the global rank, one more sort), is computed only when two candidates tie in distance. With
+       replacement nothing is used up, and the nearest controls are taken from the value buckets of the sort's
+       first stage around the treated row (``SortedControls.window_nearest``), so the sort is finished only
+       where candidates tie.
     5. Without replacement (``reuse_max = 1``): in round r = 1..ratio every treated row still eligible gets its
        r-th control, in the order of step 3; a used control leaves the pool. With ``unit_id``, using a row also
        uses every row with the same unit id (and the treated row's own unit id), so a person is used at most
-       ``reuse_max`` times across months. A treated row with no control in round 1 is unmatched.
+       ``reuse_max`` times across months. A treated row with no control in a round is not matched further.
        With replacement (``reuse_max ≥ number of treated``) every treated row gets its ``ratio`` nearest at once.
     6. Weights (ATT): treated 1 if matched; a control gets Σ over its matches of 1/(number of controls matched
        to that treated row); then each group's non-zero weights are scaled to sum to its number of matched
@@ -202,12 +228,15 @@ def match_nearest(
     random_state : int, optional
         Seed for ``m_order = "random"``.
     mahvars : sequence of str, optional
-        Match on the Mahalanobis distance of these covariates (pooled within-group covariance, MatchIt ≥ 4.4;
-        Rubin 1980) instead of the scalar distance; the scalar ``distance`` (if given) then only orders the
-        treated rows and carries the caliper (MatchIt's ``mahvars =`` with a PS caliper). With
-        ``distance=None`` it is full Mahalanobis matching and the order is ``data`` (or ``random``). The nearest
-        control is the one with the smallest Mahalanobis distance; exact ties (rare with continuous covariates)
-        go to the control with the smaller distance rank, which may differ from MatchIt's scan.
+        Match on the Mahalanobis distance of these numeric covariates instead of the scalar distance (MatchIt's
+        ``mahvars =``; Rubin 1980): the covariates are transformed as MatchIt transforms them (standardised,
+        pooled within-group covariance, ``distance.matchit_mahalanobis_transform``), and the scalar
+        ``distance`` (if given) only orders the treated rows and carries the caliper. With ``distance=None`` it
+        is full Mahalanobis matching (``distance = "mahalanobis"``) and the order is ``data`` (or ``random``);
+        with one covariate MatchIt then matches on the transformed covariate as a scalar distance, and so does
+        this function. The nearest control is the one with the smallest Mahalanobis distance; among equal
+        distances (e.g. duplicated covariate rows) the one MatchIt's scan visits last, as MatchIt's
+        ``find_control_mahcovs`` (see ``search.MahalanobisSearch``).
 
     Returns
     -------
@@ -220,9 +249,15 @@ def match_nearest(
         raise ConfigError(f"match_nearest: ratio must be a positive integer, got {ratio!r}")
     ratio = int(ratio)
     t_raw = data[treatment].to_numpy()
-    if not np.isin(t_raw, [0, 1]).all():
+    if t_raw.dtype != bool and not (
+        (t_raw.view(np.uint64) <= 1).all()  # one pass: negative integers are large as unsigned
+        if t_raw.dtype.kind == "i" and t_raw.dtype.itemsize == 8
+        else ((t_raw == 0) | (t_raw == 1)).all()
+    ):
         raise InputError(f"match_nearest: treatment column {treatment!r} must be 0/1")
-    treat = t_raw.astype(bool)
+    t_rows = np.flatnonzero(t_raw)
+    treat = np.zeros(len(t_raw), dtype=bool)
+    treat[t_rows] = True
     if distance is None:
         if not mahvars:
             raise ConfigError(
@@ -234,13 +269,13 @@ def match_nearest(
         if m_order in ("largest", "smallest"):
             m_order = "data"
     else:
-        d = _column_or_array(data, distance, "distance").astype(float)
+        d = np.asarray(_column_or_array(data, distance, "distance"), dtype=float)
     if not np.isfinite(d).all():
         raise InputError(
             f"match_nearest: distance has {int((~np.isfinite(d)).sum())} missing or infinite values"
         )
     n = len(d)
-    n1 = int(treat.sum())
+    n1 = len(t_rows)
     if n1 == 0 or n1 == n:
         raise InputError("match_nearest: need both treated and control rows")
 
@@ -255,9 +290,10 @@ def match_nearest(
     # 1. exact strata and discarding
     ex = _codes(data, exact)
     n_str = int(ex.max()) + 1
-    has_t = np.bincount(ex[treat], minlength=n_str) > 0
-    has_c = np.bincount(ex[~treat], minlength=n_str) > 0
-    discarded = ~(has_t & has_c)[ex]
+    n_t_s = np.bincount(ex[t_rows], minlength=n_str)
+    n_c_s = np.bincount(ex, minlength=n_str) - n_t_s
+    live = (n_t_s > 0) & (n_c_s > 0)  # strata with treated and controls
+    discarded = None if live.all() else ~live[ex]
 
     # 2. caliper
     cal = None
@@ -275,7 +311,6 @@ def match_nearest(
             uid = u
 
     # 3. order of treated rows
-    t_rows = np.flatnonzero(treat)
     order_m = "data" if reuse_max >= n1 else m_order
     if order_m == "largest":
         ord_t = t_rows[np.argsort(-d[t_rows], kind="stable")]
@@ -283,34 +318,15 @@ def match_nearest(
         ord_t = t_rows[np.argsort(d[t_rows], kind="stable")]
     elif order_m == "random":
         rng = np.random.default_rng(random_state)
-        ord_t = rng.permutation(t_rows[~discarded[t_rows]])
+        ord_t = rng.permutation(t_rows if discarded is None else t_rows[~discarded[t_rows]])
     else:
-        ord_t = t_rows[~discarded[t_rows]]
+        ord_t = t_rows
+    if discarded is not None:
+        ord_t = ord_t[~discarded[ord_t]]  # MatchIt skips them as ineligible
 
-    # 4. sorted structure: global stable rank; controls per stratum in rank order
-    go = np.argsort(d, kind="stable")
-    rank = np.empty(n, dtype=np.int64)
-    rank[go] = np.arange(n)
-    # controls ordered by (stratum, rank): the rank-ordered controls, stably sorted by stratum (a radix sort for
-    # small integer codes; 6x faster than lexsort on 5e6 rows)
-    c_rows = go[~treat[go] & ~discarded[go]]
-    ex_c = ex[c_rows]
-    if n_str < 2**15:
-        ex_c = ex_c.astype(np.int16)
-    c_rows = c_rows[np.argsort(ex_c, kind="stable")]
-    c_rank = rank[c_rows]
-    c_d = d[c_rows]
-    c_ex = ex[c_rows]
-    s_start = np.searchsorted(c_ex, np.arange(n_str), side="left")
-    s_end = np.searchsorted(c_ex, np.arange(n_str), side="right")
-    pos_of_row = np.full(n, -1, dtype=np.int64)
-    pos_of_row[c_rows] = np.arange(len(c_rows))
-
-    matcher = DistanceSearch(c_rank, c_d, cal)
-    mm: dict[int, list[int]] = {}  # treated row -> control positions (in c_rows)
-    rank_l = rank  # local aliases
-    s_start_l, s_end_l = s_start.tolist(), s_end.tolist()
-
+    # the covariates MatchIt matches on with mahvars
+    Z = None
+    d_match = d
     if mahvars:
         missing = [c for c in mahvars if c not in data.columns]
         if missing:
@@ -318,159 +334,134 @@ def match_nearest(
         X = data[list(mahvars)].to_numpy(dtype=float)
         if not np.isfinite(X).all():
             raise InputError("match_nearest: mahvars have missing or infinite values")
-        vals, vecs = np.linalg.eigh(pooled_within_cov(X, treat))
-        keep = vals > vals.max() * 1e-10
-        Z = X @ (
-            vecs[:, keep] / np.sqrt(vals[keep])
-        )  # squared Euclidean on Z = Mahalanobis² (generalised inverse)
-        matcher = MahalanobisSearch(Z[c_rows], c_d, cal)
+        Z = matchit_mahalanobis_transform(X, t_raw)
+        if distance is None and Z.shape[1] == 1:
+            # MatchIt: "If mahcovs is only 1 variable, use vec matching for speed" (matchit2nearest.R)
+            d_match, Z = Z[:, 0].copy(), None
 
-        def find(t: int, r: int, prev, k: int) -> list[int]:
-            s = int(ex[t])
-            return matcher.find(Z[t], float(d[t]), s_start_l[s], s_end_l[s], r, prev, k)
+    # 4. controls sorted by (stratum, distance, row); treated rows placed among them
+    with_replacement = reuse_max >= n1 and uid is None
+    sc = SortedControls(
+        discarded,
+        np.sort(ord_t),
+        ex,
+        d_match,
+        np.where(live, n_c_s, 0),
+        finish=not with_replacement or Z is not None,
+    )
+
+    def rank() -> np.ndarray:  # MatchIt's walk order over all rows, needed only for ties
+        return stable_rank(d_match)
+
+    near = None  # per row of ord_t: distance to the nearest control of its stratum, where already known
+    if with_replacement and Z is None:
+        T, K, C, near = _with_replacement(sc, ord_t, d_match, ratio, cal, rank)
     else:
-
-        def find(t: int, r: int, prev, k: int) -> list[int]:
-            s = int(ex[t])
-            return matcher.find(int(rank_l[t]), float(d[t]), s_start_l[s], s_end_l[s], r, prev, k)
-
-    if reuse_max >= n1 and uid is None and mahvars:
-        for t in ord_t.tolist():
-            if not discarded[t]:
-                found = find(t, 1, (), ratio)
-                if found:
-                    mm[t] = found
-    elif reuse_max >= n1 and uid is None:
-        # With replacement the pool never changes, so each treated row's answer is the `ratio` nearest controls
-        # of its stratum within the caliper, found among the `ratio` neighbours on each side in sorted order.
-        # Rows whose candidate distances tie are resolved by the exact scan (MatchIt's tie-breaking).
-        tt = ord_t[~discarded[ord_t]]
-        key_c = c_ex * n + c_rank
-        p = np.searchsorted(key_c, ex[tt] * n + rank[tt])
-        pos = p[:, None] + np.arange(-ratio, ratio)[None, :]
-        valid = (pos >= s_start[ex[tt]][:, None]) & (pos < s_end[ex[tt]][:, None])
-        posc = np.clip(pos, 0, max(len(c_rows) - 1, 0))
-        dist = np.where(valid, np.abs(d[tt][:, None] - c_d[posc]) if len(c_rows) else np.inf, np.inf)
-        if cal is not None:
-            dist[dist > cal] = np.inf
-        o = np.argsort(dist, axis=1, kind="stable")
-        ds = np.take_along_axis(dist, o, axis=1)
-        tie = (np.isfinite(ds[:, 1:]) & (ds[:, 1:] == ds[:, :-1])).any(axis=1)
-        best = np.take_along_axis(posc, o, axis=1)[:, :ratio]
-        nfound = np.isfinite(ds[:, :ratio]).sum(axis=1)
-        for i in np.flatnonzero(~tie & (nfound > 0)).tolist():
-            mm[int(tt[i])] = best[i, : nfound[i]].tolist()
-        for t in tt[tie].tolist():
-            found = find(t, 1, (), ratio)
-            if found:
-                mm[t] = found
-    else:
-        times: dict[int, int] = {}
-        t_elig = ~discarded & treat
-        n_elig_c = len(c_rows)
-        ratio_of = np.full(n, ratio, dtype=np.int64)
-        if uid is not None:
-            uo = np.argsort(uid, kind="stable")
-            u_start = np.searchsorted(uid[uo], np.arange(uid.max() + 1), side="left")
-            u_end = np.searchsorted(uid[uo], np.arange(uid.max() + 1), side="right")
-        stop = False
-        for r in range(1, ratio + 1):
-            if stop:
-                break
-            for t in ord_t.tolist():
+        search = ScalarSearch(sc, d_match, cal, rank=rank)  # finishes the sort
+        c_rows = sc.c_rows
+        msearch = None
+        if Z is not None:
+            split = (
+                exact is not None and uid is None
+            )  # MatchIt matches stratum by stratum, each scan within it
+            msearch = MahalanobisSearch(
+                Z, c_rows, sc.c_d, cal, _order_position(ex if split else np.zeros(n, np.int64), Z[:, 0])
+            )
+        ex_o = ex[ord_t]
+        lists = (
+            ord_t.tolist(),
+            d_match[ord_t].tolist(),
+            sc.position(ord_t).tolist(),
+            sc.s_start[ex_o].tolist(),
+            sc.s_end[ex_o].tolist(),
+        )
+        T: list[int] = []  # treated row of each match
+        K: list[int] = []  # its column in MatchIt's match matrix
+        P: list[int] = []  # the control's position in c_rows
+        if (
+            with_replacement
+        ):  # Mahalanobis: the pool never changes, every treated row gets its `ratio` nearest
+            for t, dt, _ii, lo, hi in zip(*lists, strict=True):
+                found = msearch.find(t, dt, lo, hi, None, ratio)
+                T.extend([t] * len(found))
+                K.extend(range(1, len(found) + 1))
+                P.extend(found)
+        elif ratio == 1 and reuse_max == 1 and uid is None and msearch is None:
+            # the common case (1:1 without replacement), one pass with nothing else to track
+            nearest, remove = search.nearest, search.remove
+            n_elig_c = len(c_rows)
+            for t, dt, ii, lo, hi in zip(*lists, strict=True):
                 if n_elig_c == 0:
-                    stop = True
                     break
-                if not t_elig[t]:
-                    continue
-                prev = mm.get(t, [])
-                found = find(t, r, prev, 1)
-                if not found:
-                    if r == 1:
-                        t_elig[t] = False
-                    continue
-                c = found[0]
-                mm.setdefault(t, []).append(c)
-                crow = int(c_rows[c])
-                if uid is None:
-                    touched = (crow, t)
-                else:
-                    us = {int(uid[crow]), int(uid[t])}
-                    touched = [int(x) for uu in sorted(us) for x in uo[u_start[uu] : u_end[uu]]]
-                for ck in touched:
-                    if treat[ck]:
-                        if not t_elig[ck]:
-                            continue
-                        times[ck] = times.get(ck, 0) + 1
-                        if times[ck] >= ratio_of[ck]:
-                            t_elig[ck] = False
-                    else:
-                        p = int(pos_of_row[ck])
-                        if p < 0 or matcher.removed(p):
-                            continue
-                        times[ck] = times.get(ck, 0) + 1
-                        if times[ck] >= reuse_max:
-                            matcher.remove(p)
-                            n_elig_c -= 1
+                p = nearest(t, dt, ii, lo, hi)
+                if p >= 0:
+                    T.append(t)
+                    P.append(p)
+                    remove(p)
+                    n_elig_c -= 1
+            K = [1] * len(T)
+        else:
+            _greedy_rounds(search, msearch, lists, ratio, reuse_max, uid, treat, c_rows, T, K, P)
+        C = c_rows[np.asarray(P, dtype=np.int64)]
 
     # 6. weights, subclasses, pairs
-    if not mm:
+    if len(T) == 0:
         raise InputError(
             "match_nearest: no treated row found a control (check the exact strata and the caliper)"
         )
-    tl: list[int] = []
-    kl: list[int] = []
-    cl: list[int] = []
-    for t, cs in mm.items():
-        tl.extend([t] * len(cs))
-        kl.extend(range(1, len(cs) + 1))
-        cl.extend(cs)
-    T = np.asarray(tl, dtype=np.int64)
-    K = np.asarray(kl, dtype=np.int64)
-    C = c_rows[np.asarray(cl, dtype=np.int64)]
-    matched_t = np.asarray(sorted(mm), dtype=np.int64)
-    sub_of = np.zeros(n, dtype=np.int64)
+    T_a = np.asarray(T, dtype=np.int64)
+    K_a = np.asarray(K, dtype=np.int64)
+    C_a = np.asarray(C, dtype=np.int64)
+    # per treated row (index into t_rows, which is in data order)
+    tix = np.searchsorted(t_rows, T_a)
+    n_per_t = np.bincount(tix, minlength=n1)
+    matched = n_per_t > 0
+    sub_of = np.zeros(n1, dtype=np.int64)
     # subclasses numbered in data order of the treated rows (MatchIt's mm2subclassC)
-    sub_of[matched_t] = np.arange(1, len(matched_t) + 1)
-    S = sub_of[T]
-    n_per_t = np.bincount(T, minlength=n)
-    weights = np.zeros(n)
-    np.add.at(weights, C, 1.0 / n_per_t[T])
-    weights[matched_t] = 1.0
-    cmask = (~treat) & (weights > 0)
-    weights[cmask] = weights[cmask] * cmask.sum() / weights[cmask].sum()
+    sub_of[matched] = np.arange(1, int(matched.sum()) + 1)
+    S = sub_of[tix]
+    # MatchIt's weights_matrixC: the match matrix row by row (treated rows in data order), column by column, adds
+    # 1 / (controls of that row) to each control; the same order of additions gives the same last bit
+    g = np.lexsort((K_a, T_a))
+    weights = np.zeros(n)  # zero pages are mapped lazily: only rows that get a weight cost time here
+    np.add.at(weights, C_a[g], (1.0 / n_per_t[tix])[g])
+    weights[t_rows[matched]] = 1.0
+    used_c = np.sort(C_a)
+    used_c = used_c[np.r_[True, used_c[1:] != used_c[:-1]]]
+    # normalize = TRUE (.make_sum_to_n): n · w / sum(w), with R's sum (one long-double accumulation)
+    w_c = weights[used_c]
+    weights[used_c] = len(used_c) * w_c / float(np.add.accumulate(w_c.astype(np.longdouble))[-1])
     subclass = np.zeros(n, dtype=np.int64)
     if reuse_max <= 1:
-        subclass[C] = S
-        subclass[matched_t] = sub_of[matched_t]
-    o = np.lexsort((K, S))
+        subclass[C_a] = S
+        subclass[t_rows[matched]] = sub_of[matched]
+    o = np.lexsort((K_a, S))
     pairs = pd.DataFrame(
         {
             "subclass": S[o],
-            "treated_row": T[o],
-            "control_row": C[o],
-            "distance": np.abs(d[T[o]] - d[C[o]]),
-            "k": K[o],
+            "treated_row": T_a[o],
+            "control_row": C_a[o],
+            "distance": np.abs(d[T_a[o]] - d[C_a[o]]),
+            "k": K_a[o],
         }
     )
 
-    # unmatched treated and why (controls of a stratum are sorted by distance in c_d)
-    um = t_rows[sub_of[t_rows] == 0]
-    reasons = []
-    for t in um.tolist():
-        s = int(ex[t])
-        lo_, hi_ = int(s_start[s]), int(s_end[s])
-        if discarded[t] or hi_ == lo_:
-            reasons.append(REASON_NO_STRATUM)
-            continue
-        if cal is not None:
-            i = int(np.searchsorted(c_d[lo_:hi_], d[t]))
-            near = min(abs(c_d[lo_ + j] - d[t]) for j in (i - 1, i) if 0 <= j < hi_ - lo_)
-            if near > cal:
-                reasons.append(REASON_CALIPER)
-                continue
-        reasons.append(REASON_USED_UP)
-    unmatched = pd.DataFrame({"treated_row": um, "reason": pd.Series(reasons, dtype=object)})
+    # unmatched treated and why: the nearest control of the stratum, used or not, is beyond the caliper
+    um = t_rows[~matched]
+    reason = np.full(len(um), REASON_USED_UP, dtype=object)
+    no_str = np.zeros(len(um), dtype=bool) if discarded is None else discarded[um]
+    reason[no_str] = REASON_NO_STRATUM
+    if cal is not None and len(um):
+        ok = ~no_str
+        uk = um[ok]
+        if near is None:
+            near_uk = sc.nearest_distance(uk)
+        else:
+            near_uk = near[np.argsort(ord_t)[np.searchsorted(np.sort(ord_t), uk)]]
+        r_ok = reason[ok]
+        r_ok[near_uk > cal] = REASON_CALIPER
+        reason[ok] = r_ok
+    unmatched = pd.DataFrame({"treated_row": um, "reason": pd.Series(reason, dtype=object)})
 
     options = {
         "ratio": ratio,
@@ -496,3 +487,91 @@ def match_nearest(
         caliper=cal,
         options=options,
     )
+
+
+def _with_replacement(sc, ord_t, d, ratio, cal, rank):
+    """Every treated row's ``ratio`` nearest controls at once (the pool never changes): from the buckets alone
+    (:meth:`SortedControls.window_nearest`), or from the sorted controls when there are many strata; MatchIt's
+    scan where candidates tie. Returns matches (treated rows, columns, control rows), grouped by treated row in
+    the order of ``ord_t``, and each treated row's distance to its nearest control."""
+    if sc.sorted:
+        search = ScalarSearch(sc, d, cal, rank=rank)
+        ii = sc.position(ord_t)
+        lo, hi = sc.s_start[sc.codes[ord_t]], sc.s_end[sc.codes[ord_t]]
+        best, n_found, redo = search.nearest_k(ii, d[ord_t], lo, hi, ratio)
+        rows = sc.c_rows[best]
+        near = sc.nearest_distance(ord_t)
+    else:
+        rows, n_found, redo, near = sc.window_nearest(ord_t, ratio, cal)
+    redo_i = np.flatnonzero(redo)
+    if len(redo_i):  # ties: MatchIt's scan on the completed sort decides
+        search = ScalarSearch(sc, d, cal, rank=rank)
+        q = ord_t[redo_i]
+        ii = sc.position(q)
+        lo, hi = sc.s_start[sc.codes[q]], sc.s_end[sc.codes[q]]
+        near[redo_i] = sc.nearest_distance(q)
+        for i, t, t_ii, t_lo, t_hi in zip(
+            redo_i.tolist(), q.tolist(), ii.tolist(), lo.tolist(), hi.tolist(), strict=True
+        ):
+            found = search.scan(t, float(d[t]), t_ii, t_lo, t_hi, ratio)
+            rows[i, : len(found)] = sc.c_rows[found]
+            n_found[i] = len(found)
+    take = np.arange(ratio)[None, :] < n_found[:, None]  # row by row: grouped by treated row, k ascending
+    T = np.broadcast_to(ord_t[:, None], take.shape)[take]
+    K = np.broadcast_to(np.arange(1, ratio + 1)[None, :], take.shape)[take]
+    return T, K, rows[take], near
+
+
+def _greedy_rounds(search, msearch, lists, ratio, reuse_max, uid, treat, c_rows, T, K, P) -> None:
+    """Without replacement or with limited reuse: MatchIt's rounds r = 1..ratio over the treated rows in order,
+    each taking its r-th control; using a control (and, with unit ids, every row of its unit and of the treated
+    row's unit) counts towards ``reuse_max`` (controls) or ``ratio`` (treated rows)."""
+    n = len(treat)
+    times: dict[int, int] = {}  # times used, by row
+    t_elig = dict.fromkeys(lists[0], True)
+    prev_of: dict[int, list[int]] = {}
+    n_elig_c = len(c_rows)
+    if uid is not None:
+        uo = np.argsort(uid, kind="stable")
+        u_start = np.searchsorted(uid[uo], np.arange(uid.max() + 1), side="left")
+        u_end = np.searchsorted(uid[uo], np.arange(uid.max() + 1), side="right")
+        pos_of_row = np.full(n, -1, dtype=np.int64)
+        pos_of_row[c_rows] = np.arange(len(c_rows))
+    for r in range(1, ratio + 1):
+        for t, dt, ii, lo, hi in zip(*lists, strict=True):
+            if n_elig_c == 0:
+                return
+            if not t_elig[t]:
+                continue
+            prev = prev_of.get(t)
+            if msearch is not None:
+                found = msearch.find(t, dt, lo, hi, prev, 1)
+                p = found[0] if found else -1
+            else:
+                p = search.nearest(t, dt, ii, lo, hi, prev)
+            if p < 0:
+                t_elig[t] = False
+                continue
+            T.append(t)
+            K.append(r)
+            P.append(p)
+            prev_of.setdefault(t, []).append(p)
+            if uid is None:
+                touched = [(int(c_rows[p]), p), (t, -1)]
+            else:
+                us = sorted({int(uid[c_rows[p]]), int(uid[t])})
+                touched = [(x, int(pos_of_row[x])) for uu in us for x in uo[u_start[uu] : u_end[uu]].tolist()]
+            for row, pos in touched:
+                if treat[row]:
+                    if not t_elig.get(row, False):
+                        continue
+                    times[row] = times.get(row, 0) + 1
+                    if times[row] >= ratio:
+                        t_elig[row] = False
+                elif pos >= 0 and not search.removed(pos) and (msearch is None or not msearch.removed(pos)):
+                    times[row] = times.get(row, 0) + 1
+                    if times[row] >= reuse_max:
+                        search.remove(pos)
+                        if msearch is not None:
+                            msearch.remove(pos)
+                        n_elig_c -= 1
