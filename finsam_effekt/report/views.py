@@ -261,6 +261,8 @@ def figures(
         src = tables.get(source or name)
         if src is not None and "suppressed" in src and src["suppressed"].astype(bool).any():
             cap += " " + text("fig_suppressed", lang).format(t=threshold)
+        if name == "ps_overlap":  # drawn from person-level scores: the rule its bins follow
+            cap += " " + text("fig_bins_merged", lang).format(t=threshold)
         views.append(FigureView(base64.b64encode(pngs[key]).decode("ascii"), cap))
     return views
 
@@ -412,7 +414,7 @@ def page_context(
         else None,
         "support_consistency": table_section(tables, "support_consistency", lang, threshold),
         "balance_figures": figs("love_plot", "ps_overlap"),
-        "balance": balance_table_view(tables["balance"], lang) if "balance" in tables else None,
+        "balance": balance_table_view(tables["balance"], lang, threshold) if "balance" in tables else None,
         "effects": effects,
         "subgroups": subgroups,
         "insats": insats,
