@@ -105,7 +105,7 @@ from .figures import (
     save_figure,
 )
 from .html import html_table, render_html
-from .overview import forest_plot, write_group_overview
+from .overview import forest_plot, suppress_group_counts, write_group_overview
 from .provenance import atomic_output_dir, package_versions, sha256_path, write_manifest
 from .text import (
     COLUMN_LABELS,
@@ -125,6 +125,7 @@ from .writers import COST_BENEFIT_INPUTS, write_csv, write_excel, write_outputs
 
 __all__ = [
     "forest_plot",
+    "suppress_group_counts",
     "write_group_overview",
     "COLUMN_LABELS",
     "COST_BENEFIT_INPUTS",

@@ -98,7 +98,7 @@ TABLE_PERSONS: dict[str, tuple[str, ...]] = {
     "balance": ("n_treated", "n_control"),
 }
 #: Numbers of the cost-benefit tables that are assumptions (parameters), not results: never blanked.
-ASSUMPTION_COLUMNS: frozenset[str] = frozenset({"interval_level", "low_value", "high_value"})
+ASSUMPTION_COLUMNS: frozenset[str] = frozenset({"interval_level", "low", "high", "low_value", "high_value"})
 #: Facts that are person counts (suppressed below the threshold like table counts).
 COUNT_FACTS: frozenset[str] = frozenset(
     {
@@ -481,7 +481,7 @@ def publishable_bins(
 
     Persons are the values with a positive weight (all without ``weights``). Scanning from the left, bins are
     merged until the merged bin holds no person or at least ``threshold``; a last bin still too small joins the
-    one before it. When fewer than ``threshold`` persons are there at all, no bin can be shown: the edges come
+    bins before it until the merged bin holds at least ``threshold``. When fewer than ``threshold`` persons are there at all, no bin can be shown: the edges come
     back empty.
 
     Returns
@@ -496,15 +496,18 @@ def publishable_bins(
     total = int(counts.sum())
     if 0 < total < threshold:
         return np.array([], dtype=float), True
-    keep = [0]
+    closed: list[tuple[int, int]] = []  # (end of a merged bin, its persons)
     run = 0
     for j, c in enumerate(counts):
         run += int(c)
         if run == 0 or run >= threshold:
-            keep.append(j + 1)
+            closed.append((j + 1, run))
             run = 0
-    if run:  # the last bins are too few: they join the bin before them
-        keep[-1] = len(counts)
+    if run:  # the last bins are too few: they join the bins before them until the merged bin is large enough
+        while closed and run < threshold:
+            run += closed.pop()[1]
+        closed.append((len(counts), run))
+    keep = [0, *(end for end, _ in closed)]
     new = np.asarray(edges, dtype=float)[keep]
     return new, len(new) != len(edges)
 
