@@ -608,3 +608,31 @@ def test_no_identifier_and_no_small_count_in_the_workbook_of_a_small_run(small_w
     nearest = np.minimum(np.abs(csv_numbers[pos] - book), np.abs(csv_numbers[pos - 1] - book))
     stray = book[nearest > 1e-8 * np.maximum(1.0, np.abs(book))]  # the CSVs keep 10 significant digits
     assert not stray.size, stray[:10]
+
+
+def test_participants_who_left_before_the_match_are_not_recoverable_from_the_balance_counts():
+    """participants (key figure) − the balance table's participants before matching = those who left between
+    the linkage and the match: when few, the balance count goes."""
+    bal = pd.DataFrame(
+        {"variable": "age", "sample": ["before", "after"], "mean_treated": [40.0, 40.0],
+         "mean_control": [45.0, 40.5], "smd": [-0.5, -0.05], "var_ratio": [1.0, 1.0], "ecdf_mean": [0.1, 0.1],
+         "ecdf_max": [0.2, 0.2], "smd_flag": [True, False], "var_ratio_flag": False, "n_treated": [97, 90],
+         "n_control": [5000, 90]}  # fmt: skip
+    )
+    facts = {"participants": 100, "matched_treated": 90, "unmatched_treated": 7}
+    tables, shown = publish({"balance": bal}, facts, T)
+    assert shown["participants"] == 100 and pd.isna(tables["balance"].loc[0, "n_treated"])
+    assert tables["balance"].loc[1, "n_treated"] == 90 and tables["balance"]["smd"].notna().all()
+    tables, _ = publish({"balance": bal}, {**facts, "participants": 110}, T)  # 13 left: publishable
+    assert tables["balance"].loc[0, "n_treated"] == 97
+
+
+def test_consistency_counts_follow_a_hidden_total_of_the_linkage_report():
+    raw = _report({(STEPS[-1][0], "F1", 2020): 40, (STEPS[-1][0], "F2", 2020): 3})
+    total = ((raw["forbund_id"] == "ALL") & (raw["start_year"] == 0)).to_numpy()
+    link = suppress_with_margins(raw, T, force=total)  # the report hides its total for a reason of its own
+    assert link.loc[total, "suppressed"].all()
+    sc = pd.DataFrame({"source": ["any_public"], "n_participants": [43], "sus_yes": [30], "register_yes": [35],
+                       "disagree": [10], "share_disagree": [10 / 43]})  # fmt: skip
+    tables, _ = publish({"linkage_report": link, "support_consistency": sc}, {"participants": None}, T)
+    assert tables["support_consistency"][["n_participants", "share_disagree"]].isna().all().all()

@@ -481,8 +481,8 @@ def publishable_bins(
 
     Persons are the values with a positive weight (all without ``weights``). Scanning from the left, bins are
     merged until the merged bin holds no person or at least ``threshold``; a last bin still too small joins the
-    bins before it until the merged bin holds at least ``threshold``. When fewer than ``threshold`` persons are there at all, no bin can be shown: the edges come
-    back empty.
+    bins before it until the merged bin holds at least ``threshold``. When fewer than ``threshold`` persons are
+    there at all, no bin can be shown: the edges come back empty.
 
     Returns
     -------
@@ -543,15 +543,18 @@ def _with_shares(pub: pd.DataFrame, name: str) -> pd.DataFrame:
     return pub
 
 
-def hide_participants(tables: Mapping[str, pd.DataFrame], threshold: int) -> dict[str, pd.DataFrame]:
+def hide_participants(
+    tables: Mapping[str, pd.DataFrame], threshold: int, *, linkage: bool = True
+) -> dict[str, pd.DataFrame]:
     """Hide the participants' total where the published tables show it (after the key figure ``participants``
-    became a complement, rule 6): the linkage report's total of its last step (with its margins, sums and chain
-    closed again by ``linkage.suppress_with_margins``) and the consistency table's ``n_participants``."""
+    became a complement, rule 6): the linkage report's total of its last step (with ``linkage``; its margins, sums
+    and chain closed again by ``linkage.suppress_with_margins``) and the consistency table's ``n_participants``
+    (the participants with a recorded support at start: often all of them)."""
     from ..linkage import STEPS, suppress_with_margins
 
     out = dict(tables)
     lr = out.get("linkage_report")
-    if lr is not None and len(lr):
+    if linkage and lr is not None and len(lr):
         fb = lr["forbund_id"].astype(str)
         # the total over every förbund, or the förbund's own total in a per-förbund report (no "ALL" rows)
         where = fb.eq("ALL") if fb.eq("ALL").any() else pd.Series(True, index=lr.index)
@@ -570,11 +573,41 @@ def hide_participants(tables: Mapping[str, pd.DataFrame], threshold: int) -> dic
 def publish(
     tables: Mapping[str, pd.DataFrame], facts: Mapping[str, Any], threshold: int
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """Every rule on a run's outputs: the published tables (:func:`apply_disclosure_control`, and
-    :func:`hide_participants` when the participants' count is a complement) and the published key figures
-    (:func:`publishable_facts`)."""
+    """Every rule on a run's outputs: the published tables (:func:`apply_disclosure_control`) and key figures
+    (:func:`publishable_facts`), then the counts of the participants across tables (rule 6):
+
+    * when the key figure ``participants`` is a complement (few unmatched), the linkage report's total and the
+      consistency table's ``n_participants`` are hidden too (:func:`hide_participants`); when the linkage report
+      hides its total itself, ``n_participants`` goes with it;
+    * the balance table's ``before`` count of participants is the participants who reached the match, so when
+      the published participants minus it (those who left between the linkage and the match) is small, it is
+      hidden.
+    """
     pub = apply_disclosure_control(tables, threshold)
     shown = publishable_facts(facts, threshold, pub)
     if "participants" in hidden_complements(facts, shown, threshold):
         pub = hide_participants(pub, threshold)
+    elif _total_hidden(pub.get("linkage_report")):
+        pub = hide_participants(pub, threshold, linkage=False)
+    n = shown.get("participants")
+    bal, raw = pub.get("balance"), tables.get("balance")
+    if n is not None and bal is not None and raw is not None and {"sample", "n_treated"} <= set(raw.columns):
+        before = (raw["sample"] == "before").to_numpy()
+        reached = pd.to_numeric(raw.loc[before, "n_treated"], errors="coerce").max()
+        if pd.notna(reached) and is_small(float(n) - float(reached), threshold):
+            bal = bal.copy()
+            bal["n_treated"] = bal["n_treated"].mask(before)
+            pub["balance"] = _mark(bal, before)
     return pub, shown
+
+
+def _total_hidden(lr: pd.DataFrame | None) -> bool:
+    """Whether a published linkage report hides its participants' total."""
+    if lr is None or lr.empty:
+        return False
+    from ..linkage import STEPS
+
+    tot = lr[(lr["step"] == STEPS[-1][0]) & (lr["start_year"].astype(str) == "0")]
+    fb = tot["forbund_id"].astype(str)
+    tot = tot[fb == "ALL"] if fb.eq("ALL").any() else tot
+    return len(tot) == 1 and bool(tot["suppressed"].iloc[0])
