@@ -614,10 +614,20 @@ def test_participants_who_left_before_the_match_are_not_recoverable_from_the_bal
     """participants (key figure) − the balance table's participants before matching = those who left between
     the linkage and the match: when few, the balance count goes."""
     bal = pd.DataFrame(
-        {"variable": "age", "sample": ["before", "after"], "mean_treated": [40.0, 40.0],
-         "mean_control": [45.0, 40.5], "smd": [-0.5, -0.05], "var_ratio": [1.0, 1.0], "ecdf_mean": [0.1, 0.1],
-         "ecdf_max": [0.2, 0.2], "smd_flag": [True, False], "var_ratio_flag": False, "n_treated": [97, 90],
-         "n_control": [5000, 90]}  # fmt: skip
+        {
+            "variable": "age",
+            "sample": ["before", "after"],
+            "mean_treated": [40.0, 40.0],
+            "mean_control": [45.0, 40.5],
+            "smd": [-0.5, -0.05],
+            "var_ratio": [1.0, 1.0],
+            "ecdf_mean": [0.1, 0.1],
+            "ecdf_max": [0.2, 0.2],
+            "smd_flag": [True, False],
+            "var_ratio_flag": False,
+            "n_treated": [97, 90],
+            "n_control": [5000, 90],
+        }  # fmt: skip
     )
     facts = {"participants": 100, "matched_treated": 90, "unmatched_treated": 7}
     tables, shown = publish({"balance": bal}, facts, T)

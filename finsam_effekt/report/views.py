@@ -267,6 +267,15 @@ def figures(
     return views
 
 
+def persons_left_out(df: pd.DataFrame) -> pd.DataFrame:
+    """A cost-benefit table as the page shows it: without the persons behind it (the same in every row; in the
+    files) and without its ``suppressed`` column when nothing in it is suppressed."""
+    out = df.drop(columns=[c for c in ("n_treated", "n_control") if c in df.columns])
+    if "suppressed" in out and not out["suppressed"].fillna(False).astype(bool).any():
+        out = out.drop(columns="suppressed")
+    return out
+
+
 def toc(sections: Sequence[tuple[str, str, bool]]) -> list[tuple[str, str]]:
     """The table of contents: ``(id, title)`` of the sections present."""
     return [(i, title) for i, title, present in sections if present]
@@ -367,10 +376,17 @@ def page_context(
             "figures": figs("waterfall", source="cost_benefit")[:1],  # the state's, with FK and AF
             "more_figures": figs("waterfall", source="cost_benefit")[1:],
             "tornado": figs("tornado", source="cost_benefit_sensitivity"),
-            "item_table": table_view(tables["cost_benefit"], lang, threshold=threshold, kinds=cb_kinds)
+            "item_table": table_view(
+                persons_left_out(tables["cost_benefit"]), lang, threshold=threshold, kinds=cb_kinds
+            )
             if "cost_benefit" in tables
             else None,
-            "methods": table_section(tables, "cost_benefit_methods", lang, threshold),
+            "methods": table_section(
+                {k: persons_left_out(v) for k, v in tables.items() if k == "cost_benefit_methods"},
+                "cost_benefit_methods",
+                lang,
+                threshold,
+            ),
             "methods_facts": [
                 (fact_label(k, lang), fact_value(k, facts[k], lang))
                 for k in ("net_public_sector_counterfactual_sek", "net_public_sector_before_after_sek")
