@@ -326,7 +326,11 @@ def test_key_figures_participants_hidden_as_the_complement_of_few_unmatched():
     link = _report({(STEPS[-1][0], f, 2020): n for f, n in (("F1", 50), ("F2", 53))})
     sc = pd.DataFrame({"source": ["any_public"], "n_participants": [103], "sus_yes": [60], "register_yes": [70],
                        "disagree": [20], "share_disagree": [20 / 103]})  # fmt: skip
+    facts |= {"sus_register_disagree_any_public": 20 / 103,
+              "basis:sus_register_disagree_any_public": {"table": "support_consistency",
+                                                         "where": {"source": "any_public"}}}  # fmt: skip
     tables, shown = publish({"linkage_report": link, "support_consistency": sc, "balance": bal}, facts, T)
+    assert shown["sus_register_disagree_any_public"] is None  # the share of n_participants goes with it
     lr = tables["linkage_report"]
     assert lr.loc[(lr["forbund_id"] == "ALL") & (lr["start_year"] == 0), "n"].isna().all()
     assert_closed(lr, T)

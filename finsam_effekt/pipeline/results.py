@@ -123,6 +123,10 @@ class LinkResult(StageResult):
             anyp = sc[sc["source"] == "any_public"]
             if len(anyp) and pd.notna(anyp["share_disagree"].iloc[0]):
                 out["sus_register_disagree_any_public"] = float(anyp["share_disagree"].iloc[0])
+                out["basis:sus_register_disagree_any_public"] = {
+                    "table": "support_consistency",
+                    "where": {"source": "any_public"},
+                }
         out["participants"] = self.participants_count()
         return out
 

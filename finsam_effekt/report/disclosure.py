@@ -589,6 +589,7 @@ def publish(
         pub = hide_participants(pub, threshold)
     elif _total_hidden(pub.get("linkage_report")):
         pub = hide_participants(pub, threshold, linkage=False)
+    shown = publishable_facts(facts, threshold, pub)  # key figures drawn from rows hidden just now go too
     n = shown.get("participants")
     bal, raw = pub.get("balance"), tables.get("balance")
     if n is not None and bal is not None and raw is not None and {"sample", "n_treated"} <= set(raw.columns):
