@@ -86,7 +86,10 @@ def run_command(
         False, "--force", metavar="", help="replace an existing output directory (one an earlier run wrote)"
     ),
     no_cache: bool = typer.Option(
-        False, "--no-cache", metavar="", help="compute every stage afresh and store nothing in the stage cache"
+        False,
+        "--no-cache",
+        metavar="",
+        help="compute every stage afresh and store nothing in the stage cache",
     ),
     by: str | None = typer.Option(
         None,

@@ -27,6 +27,7 @@ The linkage report counts every step by förbund and start year, with margins (`
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import duckdb
@@ -94,56 +95,127 @@ SUPPORT_SOURCES: dict[str, tuple[str, ...]] = {
 PUBLIC_SUPPORT_CODES = (*SUPPORT_SOURCES, "other_public")
 
 
+#: Steps whose counts add up in every förbund × year cell: ``(total, parts)``.
+STEP_SUMS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("registrations", ("anonymous", "person_registrations")),
+    ("person_registrations", ("episodes", "double_registrations")),
+)
+#: Steps that can only lose persons, in order: in every cell each is at most the one before, and the drop between
+#: two steps (later episodes of a person, persons not found, outside the window or the ages, too short a history)
+#: is a count of persons as well.
+STEP_CHAIN: tuple[str, ...] = (
+    "episodes",
+    "unique_persons",
+    "found_in_population",
+    "in_window",
+    "in_age_range",
+    "enough_history",
+)
+
+
 def suppress_with_margins(
-    report: pd.DataFrame, threshold: int = DEFAULT_DISCLOSURE_THRESHOLD
+    report: pd.DataFrame, threshold: int = DEFAULT_DISCLOSURE_THRESHOLD, *, force: np.ndarray | None = None
 ) -> pd.DataFrame:
-    """Disclosure control of a count table with margins, separately per ``step``.
+    """Disclosure control of the linkage report: primary suppression, then complementary suppression until no
+    suppressed count can be recovered by subtraction.
 
     Primary suppression: a cell with ``0 < n < threshold`` is suppressed (zero cells describe no person and are
-    published). Complementary suppression: within every line of the table — a förbund's cells over the start
-    years plus its total (``start_year = 0``), or a year's cells over the förbund plus the total
-    (``forbund_id = "ALL"``) — a line with exactly one suppressed cell would let a reader recover it as the total
-    minus the rest, so the smallest other non-zero cell of the line is suppressed too (the smallest zero cell if
-    none, the line's total if the line has no other cell). This repeats until no line has exactly one suppressed
-    cell (the classic hypercube heuristic, cf. Hundepool et al. (2012) *Statistical Disclosure Control*, §4.4).
-    Suppressed counts become ``<NA>``.
+    published); so is a cell already suppressed (``n`` missing) and any cell marked in ``force`` (a boolean per
+    row: a count the report hides for a reason of its own, e.g. a key figure's complement). Complementary
+    suppression repeats three rules until none applies:
 
-    Relations *between* steps (e.g. registrations = anonymous + person registrations) are not protected.
+    * **margins** — within a step, every line of the table (a förbund's cells over the start years plus its
+      total, ``start_year = 0``, or a year's cells over the förbund plus the total, ``forbund_id = "ALL"``) with
+      exactly one suppressed cell would let a reader recover it as the total minus the rest, so the smallest other
+      non-zero cell of the line is suppressed too (the smallest zero cell if none, the line's total if the line has
+      no other cell): the classic hypercube heuristic, cf. Hundepool et al. (2012) *Statistical Disclosure
+      Control*, §4.4. A zero cell bounded by a published zero (an earlier step of the chain, the total of its sum
+      or line) is known to be zero and never chosen: hiding it would hide nothing;
+    * **sums of steps** (:data:`STEP_SUMS`) — in every cell, registrations = anonymous + with personal data and
+      registrations with personal data = episodes + double registrations; such a sum with exactly one suppressed
+      count is a line like a margin and gets the same complement;
+    * **chain of steps** (:data:`STEP_CHAIN`) — each step keeps a subset of the persons of the step before, so
+      the difference of two published counts of the chain (e.g. 23 − 22 = 1 person without enough history) is a
+      count of persons too. Walking the chain from its last step (the participants, whose count every later table
+      publishes) towards its first, a count whose difference from the next published count lies in
+      ``1 .. threshold − 1`` is suppressed, so every difference a reader can form is 0 or at least ``threshold``.
+
+    Suppressed counts become ``<NA>`` and ``suppressed`` True. The rules do not audit every combination of lines
+    (that needs linear programming); they close every single line, sum and chain.
     """
-    out = []
-    for _step, g in report.groupby("step", sort=False):
-        g = g.copy()
-        n = g["n"].astype("int64").to_numpy()
-        sup = (n > 0) & (n < threshold)
-        fb = g["forbund_id"].astype(str).to_numpy()
-        yr = g["start_year"].astype("int64").to_numpy()
-        lines = [np.flatnonzero(fb == f) for f in np.unique(fb)] + [
-            np.flatnonzero(yr == y) for y in np.unique(yr)
-        ]
-        totals = [np.flatnonzero((fb == f) & (yr == 0)) for f in np.unique(fb)] + [
-            np.flatnonzero((yr == y) & (fb == "ALL")) for y in np.unique(yr)
-        ]
-        changed = sup.any()
-        while changed:
-            changed = False
-            for idx, tot in zip(lines, totals, strict=True):
-                if sup[idx].sum() != 1:
-                    continue
-                others = [i for i in idx if not sup[i] and i not in tot]
-                if others:
-                    # smallest non-zero first, zeros last
-                    pick = min(others, key=lambda i: (n[i] == 0, n[i], fb[i], yr[i]))
-                else:
-                    pick = next(i for i in idx if not sup[i])
-                sup[pick] = True
-                changed = True
-        g["n"] = pd.array(np.where(sup, 0, n), dtype="Int64")
-        g.loc[sup, "n"] = pd.NA
-        g["suppressed"] = sup
-        out.append(g)
-    if not out:
+    if report.empty:
         return pd.DataFrame(columns=REPORT_COLUMNS)
-    return pd.concat(out, ignore_index=True)[REPORT_COLUMNS]
+    g = report.reset_index(drop=True).copy()
+    raw = pd.to_numeric(g["n"], errors="coerce")
+    n = raw.fillna(0).astype("int64").to_numpy()
+    sup = raw.isna().to_numpy() | ((n > 0) & (n < threshold))
+    if force is not None:
+        sup |= np.asarray(force, dtype=bool)
+    step = g["step"].astype(str).to_numpy()
+    fb = g["forbund_id"].astype(str).to_numpy()
+    yr = g["start_year"].astype("int64").to_numpy()
+    lines: list[tuple[np.ndarray, np.ndarray]] = []  # (cells of the line, its total)
+    for s in dict.fromkeys(step):
+        in_s = step == s
+        for f in np.unique(fb[in_s]):
+            lines.append((np.flatnonzero(in_s & (fb == f)), np.flatnonzero(in_s & (fb == f) & (yr == 0))))
+        for y in np.unique(yr[in_s]):
+            lines.append((np.flatnonzero(in_s & (yr == y)), np.flatnonzero(in_s & (yr == y) & (fb == "ALL"))))
+    at = {(a, b, c): i for i, (a, b, c) in enumerate(zip(step, fb, yr, strict=True))}
+    cells = list(dict.fromkeys(zip(fb, yr, strict=True)))
+    for total, parts in STEP_SUMS:
+        for f, y in cells:
+            idx = [at.get((s, f, y)) for s in (total, *parts)]
+            if None not in idx:
+                lines.append((np.array(idx), np.array(idx[:1])))
+    chains = [[at[(s, f, y)] for s in STEP_CHAIN if (s, f, y) in at] for f, y in cells]
+    upper: list[list[int]] = [[] for _ in range(len(g))]  # cells at least as large as each cell
+    for idx, tot in lines:
+        for i in idx:
+            upper[i] += [int(j) for j in tot if j != i]
+    for chain in chains:
+        for a, b in itertools.pairwise(chain):
+            upper[b].append(a)
+
+    def known_zero(i: int, seen: frozenset[int] = frozenset()) -> bool:
+        if n[i] != 0:
+            return False
+        return any(
+            (not sup[u] and n[u] == 0) or (sup[u] and u not in seen and known_zero(u, seen | {i}))
+            for u in upper[i]
+        )
+
+    order = np.arange(len(g))
+    changed = True  # the chain can hide a count even when no count is small itself
+    while changed:
+        changed = False
+        for idx, tot in lines:
+            if sup[idx].sum() != 1:
+                continue
+            others = [i for i in idx if not sup[i] and i not in tot and not known_zero(i)]
+            if others:  # smallest non-zero first, zeros last
+                pick = min(others, key=lambda i: (n[i] == 0, n[i], fb[i], yr[i], order[i]))
+            else:  # the total, or any other cell when the total is hidden already
+                rest = [i for i in tot if not sup[i]] or [i for i in idx if not sup[i]]
+                if not rest:  # a line of one cell: nothing to subtract it from
+                    continue
+                pick = rest[0]
+            sup[pick] = True
+            changed = True
+        for chain in chains:
+            later = None
+            for i in reversed(chain):
+                if sup[i]:
+                    continue
+                if later is not None and 0 < n[i] - later < threshold:
+                    sup[i] = True
+                    changed = True
+                else:
+                    later = n[i]
+    g["n"] = pd.array(np.where(sup, 0, n), dtype="Int64")
+    g.loc[sup, "n"] = pd.NA
+    g["suppressed"] = sup
+    return g[REPORT_COLUMNS]
 
 
 def _with_margins(cells: pd.DataFrame) -> pd.DataFrame:

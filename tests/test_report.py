@@ -70,6 +70,8 @@ def _content() -> ReportContent:
             "sample": ["before", "after", "before", "after"],
             "smd": [0.5, 0.02, 1.1, -0.05],
             "variance_ratio": [1.2, 1.0, 0.8, 0.97],
+            "n_treated": [130, 120, 130, 120],  # the persons behind each row (disclosure control)
+            "n_control": [5000, 240, 5000, 240],
         }
     )
     es = pd.DataFrame(
@@ -80,6 +82,8 @@ def _content() -> ReportContent:
             "std_error": 0.01,
             "ci_lower": np.array([0.0, 0.01, -0.01, 0.0, -0.05, -0.08, -0.1]) - 0.02,
             "ci_upper": np.array([0.0, 0.01, -0.01, 0.0, -0.05, -0.08, -0.1]) + 0.02,
+            "n_treated": 120,
+            "n_control": 240,
         }
     )
     return ReportContent(
@@ -297,6 +301,8 @@ def _consistency_and_methods() -> dict[str, pd.DataFrame]:
             "ci_lower_before_after": [np.nan, 90000.0],
             "ci_upper_before_after": [np.nan, 150000.0],
             "difference": [136000.0, 132000.0],
+            "n_treated": 120,
+            "n_control": 240,
         }
     )
     return {"support_consistency": sc, "cost_benefit_methods": cmp}
@@ -328,6 +334,10 @@ def test_support_consistency_and_methods_tables_in_report_sv_and_en(tmp_path):
             assert tail.index(TABLE_GUIDES[name][li].split(";")[0]) < tail.index("<table>")
             head = tail[: tail.index("</thead>")]
             for col in _consistency_and_methods()[name].columns:
+                if name == "cost_benefit_methods" and col in ("n_treated", "n_control"):
+                    # the persons behind the cost-benefit (the same in every row) are in its files only
+                    assert f"<th>{COLUMN_LABELS[col][li]}</th>" not in head, (lang, col)
+                    continue
                 assert f"<th>{COLUMN_LABELS[col][li]}</th>" in head, (lang, col)
             other = COLUMN_LABELS["difference"][1 - li]
             assert other not in page  # only the report's language
@@ -627,11 +637,16 @@ def test_cost_benefit_at_a_glance_and_per_financier(tmp_path):
             "benefit_cost_ratio": [0.8667, 0.1333],
             "break_even_years": [3.25, float("inf")],
             "break_even_effect_scale": [1.2, 7.5],
+            "n_treated": 120,
+            "n_control": 240,
         }
     )
     c = _content()
     c.tables.update(
-        {"cost_benefit": cb.assign(ci_lower=np.nan, ci_upper=np.nan), "cost_benefit_summary": summary}
+        {
+            "cost_benefit": cb.assign(ci_lower=np.nan, ci_upper=np.nan, n_treated=120, n_control=240),
+            "cost_benefit_summary": summary,
+        }
     )
     c.facts = {"cost_horizon_years": 5.0, "cost_discount_rate": 0.035, "cost_persistence": "constant",
                "cost_interval": 0.9, "cost_price_year": 2024, "cost_effects_months": 12}  # fmt: skip

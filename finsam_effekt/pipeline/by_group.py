@@ -8,6 +8,13 @@ report goes to ``<out>/forbund/<g>/`` with the same disclosure control; a group 
 disclosure threshold gets no report, only a line in the overview. The overview (``overview.csv``,
 ``overview.png``, ``overview.html``) lists the main estimator's effects at each horizon per förbund, with their
 intervals, beside the national estimate.
+
+Disclosure control: each group's report slices the national linkage report *as published* (after the national key
+figures' complements, ``report.publish``), and the overview's participant counts are the ones the national and
+each group's report publish (:func:`published_participants`), so the overview hides what the reports hide, and its
+own rule closes national = sum of the groups (``report.write_group_overview``). A group's own complement (its
+participants hidden because few of them were unmatched) is not carried back into the national linkage report,
+which is written before the groups run: there the group's total stays published.
 """
 
 from __future__ import annotations
@@ -31,9 +38,13 @@ OVERVIEW_OUTCOMES: tuple[str, ...] = ("public_support", "self_support")
 PER_GROUP_FROM: str = "match"
 
 
-def group_results(results: StageResults, field: str, value: str) -> StageResults:
+def group_results(
+    results: StageResults, field: str, value: str, linkage_report: pd.DataFrame | None = None
+) -> StageResults:
     """The national results restricted to the participants with ``field == value`` (treated rows of the cohort,
-    participants and attrition rows of that group); every candidate control person-month stays."""
+    participants and attrition rows of that group); every candidate control person-month stays.
+    ``linkage_report``: the national report to slice (default the link stage's; :func:`run_by_group` passes the
+    published one)."""
     cfg = results.cfg
     link = results.link.linkage
     part = link.participants
@@ -44,7 +55,7 @@ def group_results(results: StageResults, field: str, value: str) -> StageResults
     keys = pd.MultiIndex.from_frame(co[["person_id", "ref_month"]].astype(str))
     in_group = keys.isin(pd.MultiIndex.from_frame(labels))
     cohort = co[~treated | in_group]
-    report = link.linkage_report
+    report = link.linkage_report if linkage_report is None else linkage_report
     if "forbund_id" in report.columns and field == "forbund_id":
         report = report[report["forbund_id"].astype(str) == value]
     title = f"{cfg.title or 'Finsam'} – {value}"
@@ -84,28 +95,56 @@ def run_by_group(
     start = [s.key for s in CHAIN].index(PER_GROUP_FROM)
     files: list[Path] = []
     rows = []
+    national_report = published_linkage_report(results)
     for value in values:
         n = int((part[field].astype(str) == value).sum())
         if n < threshold:
             log.info("by %s: %s has fewer than %d participants: no report", field, value, threshold)
-            rows.append(_overview_rows(None, value, n))
+            rows.append(_overview_rows(None, value, float(n)))  # blanked as small by the overview
             continue
         if on_start:
             on_start(f"{field} {value}")
-        sub = group_results(results, field, value)
+        sub = group_results(results, field, value, national_report)
         run_stages(sub, CHAIN[start:], None, None, None)
         files += write_report(sub, directory / folder_name(value), None, None, None)
-        rows.append(_overview_rows(sub, value, n))
+        rows.append(_overview_rows(sub, value, published_participants(sub)))
         if on_stage:
             on_stage(sub.records[-1])
-    national = _overview_rows(results, "national", len(part))
+    national = _overview_rows(results, "national", published_participants(results))
     overview = pd.concat([national, *rows], ignore_index=True)
     files += report_mod.write_group_overview(overview, directory, lang=cfg.language, threshold=threshold,
                                              field=field, alpha=cfg.inference.alpha)  # fmt: skip
     return files
 
 
-def _overview_rows(results: StageResults | None, value: str, n_participants: int) -> pd.DataFrame:
+def key_counts(results: StageResults) -> dict:
+    """The key figures of the link and match stages (participants, matched, unmatched) with what they rest on."""
+    facts: dict = {}
+    for key in ("link", "match"):
+        res = results.get(key)
+        if res is not None:
+            facts.update(res.facts())
+    return facts
+
+
+def published_linkage_report(results: StageResults) -> pd.DataFrame:
+    """The national linkage report as the national report publishes it (``report.publish``: with the participants'
+    total hidden when it is the complement of a small unmatched count)."""
+    threshold = results.cfg.disclosure_threshold
+    report = results.link.linkage.linkage_report
+    tables, _ = report_mod.publish({"linkage_report": report}, key_counts(results), threshold)
+    return tables["linkage_report"]
+
+
+def published_participants(results: StageResults) -> float:
+    """The participants as the report of ``results`` publishes them (its key figure, ``report.publishable_facts``),
+    NaN where that report hides them."""
+    shown = report_mod.publishable_facts(key_counts(results), results.cfg.disclosure_threshold)
+    v = shown.get("participants")
+    return float("nan") if v is None else float(v)
+
+
+def _overview_rows(results: StageResults | None, value: str, n_participants: float) -> pd.DataFrame:
     """The main estimator's effects (subgroup all, status) for the overview, or one empty row."""
     cols = ["group", "participants", "outcome", "horizon_months", "estimate", "ci_lower", "ci_upper",
             "n_treated", "n_control"]  # fmt: skip

@@ -308,7 +308,11 @@ def _run_stages(
     on_start: Callable[[str], None] | None,
     on_stage: Callable[[StageRecord], None] | None,
 ) -> None:
-    """Run ``chain`` in order on ``results`` (as :func:`run`: optional stages' defects are reported, not raised)."""
+    """Run ``chain`` in order on ``results`` (as :func:`run`: optional stages' defects are reported, not raised).
+
+    run.log's ``rows=`` of a stage whose rows are persons is ``<t`` when it lies in ``1 .. t − 1``
+    (``report.disclosure.rows_text``)."""
+    threshold = results.cfg.disclosure_threshold
     for st in chain:
         if on_start:
             on_start(st.label)
@@ -318,7 +322,7 @@ def _run_stages(
             "stage %-16s %-8s rows=%s %.2fs cpu=%.2fs peak_rss=%s MB %s",
             rec.name,
             rec.status,
-            rec.rows,
+            report_mod.rows_text(rec.name, rec.rows, threshold),
             rec.seconds,
             rec.cpu_seconds,
             "-" if rec.peak_rss_mb is None else f"{rec.peak_rss_mb:.0f}",
@@ -340,7 +344,8 @@ def _write_report(
 
     The manifest's ``measurements`` (CPU seconds, peak memory and stage-cache use per stage) and
     ``timings_seconds`` describe this run; everything else in it is the same for every run of the same config on
-    the same inputs."""
+    the same inputs. Its ``rows`` of the stages whose rows are persons are null when they lie in ``1 .. t − 1``,
+    each named in ``suppressed`` (``report.disclosure.publishable_rows``)."""
     cfg = results.cfg
     directory.mkdir(parents=True, exist_ok=True)
     if on_start:
@@ -357,6 +362,9 @@ def _write_report(
     log.info("stage %-16s ok rows=%d %.2fs", "report", len(files), rec.seconds)
     if on_stage:
         on_stage(rec)
+    rows, hidden = report_mod.publishable_rows(
+        {r.name: r.rows for r in results.records if r.rows is not None}, cfg.disclosure_threshold
+    )
     manifest = report_mod.write_manifest(
         directory,
         config=cfg.to_dict(),
@@ -364,9 +372,10 @@ def _write_report(
         inputs={k: t.path for k, t in cfg.input_spec.tables.items()},
         seed=cfg.seed,
         timings={r.name: r.seconds for r in results.records},
-        rows={r.name: r.rows for r in results.records if r.rows is not None},
+        rows=rows,
         outputs=[*files, *([log_file] if log_file else [])],
         extra={
+            "suppressed": [f"rows.{name}" for name in hidden],
             "not_run": results.not_run,
             "design_warnings": [w.to_dict() for w in content.warnings],
             "stage_cache": {
@@ -416,12 +425,15 @@ def report_content(results: StageResults) -> report_mod.ReportContent:
 
 def stage_figures(results: StageResults) -> dict[str, Any]:
     """The figures drawn from stage results rather than from the published tables: the propensity-score overlap
-    (it needs every cohort row's score). The love plot, the effect, subgroup and path figures and the
-    cost-benefit waterfalls and tornado are drawn by the report from its published tables."""
+    (it needs every cohort row's score; its bins rest on at least the disclosure threshold's persons). The love
+    plot, the effect, subgroup and path figures and the cost-benefit waterfalls and tornado are drawn by the
+    report from its published tables."""
     figs: dict[str, Any] = {}
     if results.balance is not None:
         b = results.balance
-        figs["ps_overlap"] = report_mod.ps_overlap_plot(b.ps, b.treated, b.weights, lang=results.cfg.language)
+        figs["ps_overlap"] = report_mod.ps_overlap_plot(
+            b.ps, b.treated, b.weights, lang=results.cfg.language, threshold=results.cfg.disclosure_threshold
+        )
     return figs
 
 

@@ -4,6 +4,10 @@ A stage function (``pipeline.stages``) maps the config and earlier results to ex
 holds the stage module's own results object (``LinkageResult``, ``CohortMatch``, ``EffectResults`` …) and says
 which tables it contributes to the report (:meth:`report_tables`), which key figures (:meth:`facts`) and what it
 could not do (``not_run``); the report assembles them and computes nothing of its own.
+
+Disclosure control (``report.disclosure``) checks every published number against the persons it rests on, so each
+report table carries its person counts (``n``, ``n_treated``, ``n_control``) and each key figure drawn from a
+table names its rows in a ``basis:<key>`` entry (removed before publishing).
 """
 
 from __future__ import annotations
@@ -46,7 +50,9 @@ class StageResult:
         return _EMPTY
 
     def facts(self) -> Mapping[str, Any]:
-        """Key figures for the report's first screen, by ``report.text.FACT_LABELS`` key."""
+        """Key figures for the report's first screen, by ``report.text.FACT_LABELS`` key; a figure drawn from rows
+        of a report table adds ``basis:<key>`` = ``{"table": name, "where": {column: value}, "below": {column:
+        limit}}`` (those rows; ``report.disclosure.publishable_facts`` blanks the figure when any is suppressed)."""
         return _EMPTY
 
     def not_run(self) -> Mapping[str, str]:
@@ -117,8 +123,28 @@ class LinkResult(StageResult):
             anyp = sc[sc["source"] == "any_public"]
             if len(anyp) and pd.notna(anyp["share_disagree"].iloc[0]):
                 out["sus_register_disagree_any_public"] = float(anyp["share_disagree"].iloc[0])
-        out["participants"] = len(self.linkage.participants)
+                out["basis:sus_register_disagree_any_public"] = {
+                    "table": "support_consistency",
+                    "where": {"source": "any_public"},
+                }
+        out["participants"] = self.participants_count()
         return out
+
+    def participants_count(self) -> int | None:
+        """The number of participants as the linkage report publishes it: its last step's total (over every
+        förbund, or the one förbund of a per-förbund report), None where the report suppressed it (so the key
+        figure never reveals a count the report hides as a complement)."""
+        from ..linkage import STEPS  # here, not at the top: importing this module loads no stage module
+
+        rep = self.linkage.linkage_report
+        tot = rep[(rep["step"] == STEPS[-1][0]) & (rep["start_year"].astype(str) == "0")]
+        if (tot["forbund_id"].astype(str) == "ALL").any():
+            tot = tot[tot["forbund_id"].astype(str) == "ALL"]
+        if len(tot) != 1:
+            return len(self.linkage.participants)
+        if bool(tot["suppressed"].iloc[0]) or pd.isna(tot["n"].iloc[0]):
+            return None
+        return int(tot["n"].iloc[0])
 
 
 @dataclass(frozen=True)
@@ -194,12 +220,27 @@ class BalanceResult(StageResult):
         return len(self.table.to_frame())
 
     def report_tables(self) -> Mapping[str, pd.DataFrame]:
-        return {"balance": self.table.to_frame()}
+        """``balance``: the balance table with ``n_treated``/``n_control``, the persons with a positive weight in
+        the row's sample and group (``BalanceTable.sample_sizes``), which disclosure control checks its means
+        and shares against."""
+        frame = self.table.to_frame()
+        sizes = self.table.sample_sizes
+        for group, col in (("treated", "n_treated"), ("control", "n_control")):
+            n = sizes[sizes["group"] == group].set_index("sample")["n"]
+            frame[col] = frame["sample"].map(n).astype("Int64")
+        return {"balance": frame}
 
     def facts(self) -> Mapping[str, Any]:
         frame = self.table.to_frame()
-        after = frame.loc[frame["sample"] == "after", "smd"].abs()
-        return {"max_abs_smd_after": round(float(after.max()), 3)} if len(after) else {}
+        after = frame[frame["sample"] == "after"]
+        smd = after["smd"].abs()
+        if not len(after) or smd.isna().all():
+            return {}
+        top = after.loc[smd.idxmax(), "variable"]
+        return {
+            "max_abs_smd_after": round(float(smd.max()), 3),
+            "basis:max_abs_smd_after": {"table": "balance", "where": {"variable": top, "sample": "after"}},
+        }
 
 
 @dataclass(frozen=True)
@@ -220,7 +261,7 @@ class OutcomeTables(StageResult):
         return {"outcome_paths": self.path_summary}
 
     def facts(self) -> Mapping[str, Any]:
-        return {"ipcw_later_starts": self.censoring.n_events} if self.censoring is not None else {}
+        return {"ipcw_later_starts": int(self.censoring.n_events)} if self.censoring is not None else {}
 
 
 @dataclass(frozen=True)
@@ -248,7 +289,8 @@ class EffectsResult(StageResult):
 
 @dataclass(frozen=True)
 class EventStudyResult(StageResult):
-    """event study: monthly effects around u with a pre-trend Wald test, per configured outcome."""
+    """event study: monthly effects around u with a pre-trend Wald test, per configured outcome; ``frame`` has
+    ``n_treated``/``n_control`` per month: the persons with the outcome observed in that month."""
 
     studies: Mapping[str, EventStudyResults]
     frame: pd.DataFrame
@@ -260,15 +302,21 @@ class EventStudyResult(StageResult):
         return {"event_study": self.frame}
 
     def facts(self) -> Mapping[str, Any]:
-        # the numbers of the pre-trend Wald test; the report writes them in its language
-        return {
-            f"pretrend:{o}": {
+        # the numbers of the pre-trend Wald test; the report writes them in its language. The test rests on the
+        # months before the reference month: it is published when all of them are
+        out: dict[str, Any] = {}
+        for o, r in self.studies.items():
+            out[f"pretrend:{o}"] = {
                 "statistic": float(r.pretrend_wald),
                 "df": int(r.pretrend_df),
                 "p_value": float(r.pretrend_p),
             }
-            for o, r in self.studies.items()
-        }
+            out[f"basis:pretrend:{o}"] = {
+                "table": "event_study",
+                "where": {"outcome": o},
+                "below": {"rel_month": int(r.reference)},
+            }
+        return out
 
 
 @dataclass(frozen=True)
@@ -293,7 +341,18 @@ class CostBenefitResult(StageResult):
     def rows(self) -> int:
         return len(self.result.to_frame())
 
+    def persons(self) -> tuple[float, float]:
+        """The fewest persons (treated, control) behind any of the monthly effects the cost-benefit uses (its
+        ``inputs``; NaN when unknown): every number of the cost-benefit tables rests on them."""
+        inputs = getattr(self.result, "inputs", None)
+        if inputs is None or not {"n_treated", "n_control"} <= set(inputs.effects.columns):
+            return float("nan"), float("nan")
+        eff = inputs.effects
+        return float(eff["n_treated"].min()), float(eff["n_control"].min())
+
     def report_tables(self) -> Mapping[str, pd.DataFrame]:
+        """The cost-benefit tables, each with ``n_treated``/``n_control`` (:meth:`persons`; per insats type the
+        type's own), which disclosure control checks them against."""
         res = self.result
         out = {
             "cost_benefit": res.to_frame(),
@@ -302,6 +361,8 @@ class CostBenefitResult(StageResult):
         }
         if getattr(res, "before_after", None) is not None:
             out["cost_benefit_methods"] = res.comparison_frame()
+        n_treated, n_control = self.persons()
+        out = {k: v.assign(n_treated=n_treated, n_control=n_control) for k, v in out.items()}
         by_subgroup = res.subgroup_frame()
         if len(by_subgroup):
             out["cost_benefit_by_subgroup"] = by_subgroup
@@ -314,9 +375,18 @@ class CostBenefitResult(StageResult):
             tot = cmp[(cmp["perspective"] == "public_finance") & (cmp["financier"] == "public_sector_total")]
             if len(tot):
                 r = tot.iloc[0]
-                out["net_public_sector_counterfactual_sek"] = round(float(r["net_point_counterfactual"]))
-                out["net_public_sector_before_after_sek"] = round(float(r["net_point_before_after"]))
+                where = {"perspective": "public_finance", "financier": "public_sector_total"}
+                for k, col in (
+                    ("counterfactual", "net_point_counterfactual"),
+                    ("before_after", "net_point_before_after"),
+                ):
+                    out[f"net_public_sector_{k}_sek"] = round(float(r[col]))
+                    out[f"basis:net_public_sector_{k}_sek"] = {
+                        "table": "cost_benefit_methods",
+                        "where": where,
+                    }
         out["cost_per_participant_sek"] = round(float(self.result.cost_per_participant_sek))
+        out["basis:cost_per_participant_sek"] = {"table": "cost_benefit_summary"}
         return out
 
 

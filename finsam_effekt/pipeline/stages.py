@@ -467,21 +467,58 @@ def cs_did_inputs(
 
 # -- event study ---------------------------------------------------------------------------------------------------
 def event_study(cfg: AnalysisConfig, outcomes: OutcomeTables) -> EventStudyResult:
-    """Monthly effects u−w..u+w with a pre-trend Wald test per configured outcome (``estimation.event_study``)."""
+    """Monthly effects u−w..u+w with a pre-trend Wald test per configured outcome (``estimation.event_study``),
+    with the persons behind each month's estimate (:func:`event_study_persons`). Too few matched units for the
+    regression's fixed effects make the stage not run (the reason names no count)."""
     w = cfg.outcomes.path_window
     paths = outcomes.paths
     cluster = cfg.inference.cluster if cfg.inference.cluster in paths.columns else "person_id"
     studies, frames = {}, []
     for o in cfg.event_study_outcomes:
-        r = estimation.event_study(
-            paths, outcome=o, window=(-w, w), cluster=cluster, alpha=cfg.inference.alpha
-        )
+        try:
+            r = estimation.event_study(
+                paths, outcome=o, window=(-w, w), cluster=cluster, alpha=cfg.inference.alpha
+            )
+        except InputError as exc:
+            if "degrees of freedom" not in str(exc):
+                raise
+            raise StageUnavailable(
+                f"too few matched units for the event study of {o} (its fixed effects leave no residual degrees "
+                "of freedom); widen outcomes.path_window or the analysis window"
+            ) from exc
         t = r.to_frame()
         if "outcome" not in t.columns:
             t.insert(0, "outcome", o)
+        t = t.merge(event_study_persons(paths, o, (-w, w)), on="rel_month", how="left")
+        t[["n_treated", "n_control"]] = t[["n_treated", "n_control"]].fillna(0).astype("int64")
         studies[o] = r
         frames.append(t)
     return EventStudyResult(studies, pd.concat(frames, ignore_index=True) if frames else pd.DataFrame())
+
+
+def event_study_persons(paths: pd.DataFrame, outcome: str, window: tuple[int, int]) -> pd.DataFrame:
+    """Per month relative to u: the distinct persons among the treated (``n_treated``) and the controls
+    (``n_control``) with ``outcome`` observed in that month, as the event study uses the paths (inside the window,
+    not censored, outcome present, positive weight)."""
+    p = paths[(paths["rel_month"] >= window[0]) & (paths["rel_month"] <= window[1])]
+    if "censored" in p:
+        p = p[~p["censored"].astype(bool)]
+    p = p[p[outcome].notna()]
+    if "weights" in p:
+        p = p[p["weights"] > 0]
+    n = (
+        p.assign(arm=np.where(p["treated"].to_numpy() == 1, "n_treated", "n_control"))
+        .groupby(["rel_month", "arm"])["person_id"]
+        .nunique()
+        .unstack("arm")
+        .reindex(columns=["n_treated", "n_control"])
+        .fillna(0)
+        .astype("int64")
+        .reset_index()
+    )
+    n.columns.name = None
+    n["rel_month"] = n["rel_month"].astype("int64")
+    return n
 
 
 # -- sensitivity ---------------------------------------------------------------------------------------------------
@@ -588,6 +625,7 @@ __all__ = [
     "cs_did_inputs",
     "effects",
     "event_study",
+    "event_study_persons",
     "later_start_weights",
     "link",
     "match",

@@ -10,7 +10,7 @@ Modules
                  ``schema.OUTCOME_INFO``), the glossary
 ``labels``       every code name's label (attrition steps, checks, subgroups, covariates, financiers, items, units)
 ``numbers``      every number shown to a reader, in the language's format (decimal comma, true minus, units)
-``disclosure``   which cells are blanked (:func:`suppress_counts`, :func:`suppress_estimates`, ...)
+``disclosure``   the disclosure rules, one function per rule, and :func:`publish`, which applies them all
 ``content``      :class:`ReportContent`, what a run hands over, and the rows the page shows of it
 ``figures``      every figure (the one love plot, the propensity-score overlap, effects, subgroups, paths, event
                  study, the cost-benefit waterfalls and tornado)
@@ -26,7 +26,9 @@ Modules
 Disclosure control
 ------------------
 Counts and estimates resting on fewer than ``threshold`` persons are blanked and their rows marked
-``suppressed = True`` (the rules are in :mod:`finsam_effekt.report.disclosure`); a table with a person
+``suppressed = True``, so are balance shares revealing small counts, the cost-benefit tables of too few
+persons, key figures, small stage sizes in ``manifest.json`` and run.log, and complements of suppressed counts
+that a subtraction would reveal (the rules are in :mod:`finsam_effekt.report.disclosure`); a table with a person
 identifier is refused. Suppressed cells are empty in the CSV files (with ``suppressed`` = ``True``), empty in
 Excel with the same column, shown as "×" in the HTML (a missing or not applicable value as "–", with the legend
 under every table that can suppress), and left out of figures with a note in the caption.
@@ -35,12 +37,15 @@ Output tables (CSV, one file each; columns as in ``docs/tables.md``)
 ---------------------------------------------------------------------
 ``effects.csv``        outcome, horizon_months, measure, subgroup, estimator, estimate, std_error, ci_lower,
                        ci_upper, p_value, n_treated, n_control, suppressed
-``event_study.csv``    outcome, rel_month, estimate, std_error, ci_lower, ci_upper, (n_treated, n_control),
-                       suppressed
+``event_study.csv``    outcome, rel_month, estimate, std_error, ci_lower, ci_upper, p_value, n_treated,
+                       n_control (persons with the outcome observed in the month), suppressed
 ``sensitivity.csv``    check, outcome, horizon_months, statistic, value, (n_treated, n_control), suppressed
-``balance.csv``        covariate, sample (before/after), smd, variance_ratio, ecdf_mean, ecdf_max, ...
+``balance.csv``        variable, sample (before/after), means, smd, var_ratio, ecdf_mean, ecdf_max, flags,
+                       n_treated, n_control (persons with positive weight), suppressed
 ``linkage_report.csv`` step, step_label, forbund_id, start_year, n, suppressed
-``cost_benefit.csv``   perspective, financier, item, pv_sek_per_participant, ci_lower, ci_upper
+``cost_benefit.csv``   perspective, financier, item, pv_sek_per_participant, ci_lower, ci_upper, n_treated,
+                       n_control, suppressed (every cost-benefit table carries the fewest persons behind its
+                       effects and is blanked whole below the threshold)
 ``outcome_paths.csv``  outcome, rel_month, arm (treated/control), mean, ci_lower, ci_upper, n, suppressed
 ``support_consistency.csv``  source, n_participants, sus_yes, register_yes, disagree, share_disagree, suppressed
                        (its four counts suppressed like ``n``, the share with them; HTML: under data and attrition)
@@ -71,12 +76,22 @@ from .disclosure import (
     COUNT_COLUMNS,
     COUNT_FACTS,
     ESTIMATE_COLUMNS,
+    FACT_SUMS,
     IDENTIFYING_COLUMNS,
+    PERSON_STAGES,
     apply_disclosure_control,
     check_publishable,
+    publish,
+    publishable_bins,
     publishable_facts,
+    publishable_rows,
+    rows_text,
+    share_rows,
+    suppress_balance,
+    suppress_complements,
     suppress_counts,
     suppress_estimates,
+    suppress_resting,
 )
 from .figures import (
     figure_effects,
@@ -90,7 +105,7 @@ from .figures import (
     save_figure,
 )
 from .html import html_table, render_html
-from .overview import forest_plot, write_group_overview
+from .overview import forest_plot, suppress_group_counts, write_group_overview
 from .provenance import atomic_output_dir, package_versions, sha256_path, write_manifest
 from .text import (
     COLUMN_LABELS,
@@ -110,6 +125,7 @@ from .writers import COST_BENEFIT_INPUTS, write_csv, write_excel, write_outputs
 
 __all__ = [
     "forest_plot",
+    "suppress_group_counts",
     "write_group_overview",
     "COLUMN_LABELS",
     "COST_BENEFIT_INPUTS",
@@ -118,6 +134,8 @@ __all__ = [
     "COUNT_FACTS",
     "ESTIMATE_COLUMNS",
     "FACT_LABELS",
+    "FACT_SUMS",
+    "PERSON_STAGES",
     "FIGURE_GUIDES",
     "FIGURE_OUTCOMES",
     "IDENTIFYING_COLUMNS",
@@ -148,7 +166,15 @@ __all__ = [
     "outcome_label",
     "package_versions",
     "ps_overlap_plot",
+    "publish",
+    "publishable_bins",
     "publishable_facts",
+    "publishable_rows",
+    "rows_text",
+    "share_rows",
+    "suppress_balance",
+    "suppress_complements",
+    "suppress_resting",
     "render_html",
     "save_figure",
     "sha256_path",

@@ -127,7 +127,9 @@ def compact_balance(balance: pd.DataFrame) -> pd.DataFrame:
     b = balance.rename(columns={"covariate": "variable", "variance_ratio": "var_ratio"})
     if not {"variable", "sample", "smd"} <= set(b.columns):
         return balance
-    smd = b.pivot_table(index="variable", columns="sample", values="smd", aggfunc="first", sort=False)
+    smd = b.pivot_table(
+        index="variable", columns="sample", values="smd", aggfunc="first", sort=False, dropna=False
+    )
     out = pd.DataFrame({"variable": smd.index})
     for s in ("before", "after"):
         if s in smd:

@@ -1,5 +1,9 @@
 """Every figure of the report, drawn from published tables (so a figure never shows a suppressed value).
 
+A figure whose table publishes nothing to draw is not drawn. The one figure drawn from person-level values, the
+propensity-score overlap (:func:`ps_overlap_plot`), shows no histogram bin resting on fewer persons than the
+disclosure threshold (``disclosure.publishable_bins``).
+
 Intervals are drawn from the tables' own ``ci_lower``/``ci_upper`` columns, whose level is ``inference.alpha``;
 no figure computes an interval or any other statistic. Texts come from :mod:`~finsam_effekt.report.text` and
 :mod:`~finsam_effekt.report.labels` (no code name reaches a figure), numbers from
@@ -17,8 +21,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..schema import DEFAULT_DISCLOSURE_THRESHOLD
 from . import numbers as num
 from .content import FIGURE_OUTCOMES, PATH_OUTCOMES, SUBGROUP_OUTCOMES
+from .disclosure import publishable_bins
 from .labels import (
     COST_FIGURE_LABELS,
     covariate_label,
@@ -276,9 +282,23 @@ def love_plot(balance: pd.DataFrame, lang: str, *, threshold: float = 0.1, absol
     return fig
 
 
-def ps_overlap_plot(ps, treatment, weights=None, *, lang: str, bins: int = 40, ax=None):
+def ps_overlap_plot(
+    ps,
+    treatment,
+    weights=None,
+    *,
+    lang: str,
+    bins: int = 40,
+    ax=None,
+    threshold: int = DEFAULT_DISCLOSURE_THRESHOLD,
+):
     """Histograms of the propensity score (or any distance) of treated and controls, before and (with
     ``weights``: matching or IPW weights, 0 for unmatched) after weighting; one panel each. Returns the Figure.
+
+    Disclosure control: each arm's bins are merged with their neighbours until none rests on ``1 .. threshold −
+    1`` persons (persons with a positive weight; ``disclosure.publishable_bins``); an arm with fewer than
+    ``threshold`` persons in a panel is left out of it. The figure says so beneath its panels when it merged or
+    left out anything. Returns None (no figure) when no arm of any panel can be shown.
     """
     li = lang_index(lang)
     plt = _plt()
@@ -294,17 +314,31 @@ def ps_overlap_plot(ps, treatment, weights=None, *, lang: str, bins: int = 40, a
     panels = [("before", np.ones(len(ps)))] + (
         [("after", np.asarray(weights, float))] if weights is not None else []
     )
+    merged, shown = False, False
+    arms = ((t, ARM_LABELS["treated"][li], "C0"), (~t, FIGURE_LABELS["comparison"][li], "C1"))
     for a, (sample, w) in zip(axes, panels, strict=False):
-        a.hist(ps[t], bins=edges, weights=w[t], density=True, alpha=0.5, label=ARM_LABELS["treated"][li])
-        a.hist(
-            ps[~t], bins=edges, weights=w[~t], density=True, alpha=0.5, label=FIGURE_LABELS["comparison"][li]
-        )
+        for arm, label, colour in arms:
+            arm_edges, changed = publishable_bins(ps[arm], edges, threshold, weights=w[arm])
+            merged |= changed
+            if len(arm_edges) < 2:  # fewer persons than the threshold in this arm: nothing can be shown
+                continue
+            a.hist(
+                ps[arm], bins=arm_edges, weights=w[arm], density=True, alpha=0.5, label=label, color=colour
+            )
+            shown = True
         a.set_title(SAMPLE_LABELS[sample][li])
         a.set_xlabel(FIGURE_LABELS["ps"][li])
         a.set_ylabel(FIGURE_LABELS["density"][li])
         num.apply_axis_format(a, lang)
-        a.legend()
+        if a.get_legend_handles_labels()[0]:
+            a.legend()
+    if not shown and ax is None:
+        plt.close(fig)
+        return None
     fig.tight_layout()
+    if merged:
+        fig.text(0.01, 0.005, text("fig_bins_merged", lang).format(t=threshold), fontsize=7, va="bottom")
+        fig.subplots_adjust(bottom=max(fig.subplotpars.bottom, 0.2))
     return fig
 
 
@@ -448,13 +482,17 @@ def table_figures(
     def usable(name: str) -> bool:
         return name in tables and not tables[name].empty
 
+    def drawn(d: pd.DataFrame, column: str) -> bool:  # anything published to draw
+        return column in d and bool(pd.to_numeric(d[column], errors="coerce").notna().any())
+
     figs: dict[str, Any] = {}
     if usable("effects") and "effects" not in skip:
         eff = tables["effects"]
-        figs["effects"] = figure_effects(eff, main_estimator, lang)
         main = eff[
             (eff["estimator"] == main_estimator) & (eff["measure"] == "status") & eff["estimate"].notna()
         ]
+        if (main["subgroup"] == "all").any():
+            figs["effects"] = figure_effects(eff, main_estimator, lang)
         shown = main[main["subgroup"] != "all"]
         if "subgroups" not in skip and shown["outcome"].isin(SUBGROUP_OUTCOMES).any():
             figs["subgroups"] = figure_subgroups(eff, main_estimator, lang)
@@ -464,12 +502,14 @@ def table_figures(
     if usable("outcome_paths"):
         for o in PATH_OUTCOMES:
             name = f"outcome_paths__{o}"
-            if name not in skip and (tables["outcome_paths"]["outcome"] == o).any():
-                figs[name] = figure_outcome_paths(tables["outcome_paths"], o, lang)
+            paths = tables["outcome_paths"]
+            if name not in skip and drawn(paths[paths["outcome"] == o], "mean"):
+                figs[name] = figure_outcome_paths(paths, o, lang)
     if usable("event_study"):
-        for o in list(dict.fromkeys(tables["event_study"]["outcome"]))[:2]:
-            if f"event_study__{o}" not in skip:
-                figs[f"event_study__{o}"] = figure_event_study(tables["event_study"], o, lang)
+        es = tables["event_study"]
+        for o in list(dict.fromkeys(es["outcome"]))[:2]:
+            if f"event_study__{o}" not in skip and drawn(es[es["outcome"] == o], "estimate"):
+                figs[f"event_study__{o}"] = figure_event_study(es, o, lang)
     bal = tables.get("balance")
     if (
         bal is not None
@@ -477,16 +517,20 @@ def table_figures(
         and "love_plot" not in skip
         and {"sample", "smd"} <= set(bal.columns)
         and {"covariate", "variable"} & set(bal.columns)
+        and drawn(bal, "smd")
     ):
         figs["love_plot"] = love_plot(bal, lang)
     if usable("cost_benefit"):
         cb = tables["cost_benefit"]
         for fin in WATERFALL_FINANCIERS:
-            if f"waterfall__{fin}" not in skip and (cb["financier"] == fin).any():
+            rows = cb[cb["financier"] == fin]
+            if f"waterfall__{fin}" not in skip and drawn(
+                rows[rows["item"] == "net"], "pv_sek_per_participant"
+            ):
                 figs[f"waterfall__{fin}"] = figure_waterfall(cb, fin, lang, price_year=price_year)
     if usable("cost_benefit_sensitivity") and "tornado__public_sector_total" not in skip:
         sens = tables["cost_benefit_sensitivity"]
-        if (sens["financier"] == "public_sector_total").any():
+        if drawn(sens[sens["financier"] == "public_sector_total"], "net_base"):
             figs["tornado__public_sector_total"] = figure_tornado(
                 sens, "public_sector_total", lang, price_year=price_year
             )

@@ -1,4 +1,9 @@
-"""The overview of a run by group (``run --by forbund_id``): effects per förbund as a table and a forest plot."""
+"""The overview of a run by group (``run --by forbund_id``): effects per förbund as a table and a forest plot.
+
+Disclosure control: effects resting on fewer than the threshold's persons and small participant counts are blanked
+(``disclosure.suppress_estimates``); the national count is the sum of the groups', so one blanked group count gets
+a complement (``disclosure.suppress_complements``). The forest plot is drawn from the blanked table.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..schema import OUTCOME_INFO
-from .disclosure import suppress_estimates
+from .disclosure import suppress_complements, suppress_estimates
 
 _TITLE = {"sv": "Effekter per samordningsförbund", "en": "Effects by samordningsförbund"}
 _GUIDE = {
@@ -40,7 +45,7 @@ def write_group_overview(
     """Write ``overview.csv`` (disclosure-controlled), ``overview.png`` (forest plot) and ``overview.html``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    table = suppress_estimates(overview, threshold)
+    table = suppress_group_counts(suppress_estimates(overview, threshold))
     csv = directory / "overview.csv"
     table.to_csv(csv, index=False)
     png = directory / "overview.png"
@@ -67,6 +72,24 @@ def write_group_overview(
         encoding="utf-8",
     )
     return [csv, png, html]
+
+
+def suppress_group_counts(table: pd.DataFrame, national: str = "national") -> pd.DataFrame:
+    """Blank, beside the groups' blanked participant counts, a complement so that no blanked count equals the
+    national count minus the published ones (``disclosure.suppress_complements`` on national = Σ groups); every
+    row with a blank count is marked ``suppressed``."""
+    per_group = table.drop_duplicates("group").set_index("group")["participants"]
+    if national not in per_group.index:
+        return table
+    values = {str(g): v for g, v in per_group.items()}
+    hidden = {g for g, v in values.items() if pd.isna(v)}
+    groups = tuple(g for g in values if g != national)
+    hide = suppress_complements(values, hidden, [(national, groups)])
+    out = table.copy()
+    rows = out["group"].astype(str).isin(hide)  # hidden here, or already where the reports hide it
+    out["participants"] = out["participants"].mask(rows)
+    out["suppressed"] = out["suppressed"].astype(bool) | rows.to_numpy()
+    return out
 
 
 def forest_plot(table: pd.DataFrame, lang: str):

@@ -75,11 +75,12 @@ def write_manifest(
     inputs: Mapping[str, Path],
     seed: int,
     timings: Mapping[str, float],
-    rows: Mapping[str, int],
+    rows: Mapping[str, int | None],
     outputs: Sequence[Path] = (),
     extra: Mapping[str, Any] | None = None,
 ) -> Path:
-    """``manifest.json``: config and its hash, SHA-256 of every input, versions, seed, timings, rows per stage.
+    """``manifest.json``: config and its hash, SHA-256 of every input, versions, seed, timings, rows per stage
+    (None: blanked by disclosure control, ``report.disclosure.publishable_rows``).
 
     Everything but ``timings_seconds`` is identical between two runs of the same config on the same inputs.
     """
@@ -90,7 +91,7 @@ def write_manifest(
         "inputs": {name: {"path": str(p), "sha256": sha256_path(p)} for name, p in sorted(inputs.items())},
         "versions": package_versions(),
         "seed": seed,
-        "rows": {k: int(v) for k, v in rows.items()},
+        "rows": {k: None if v is None else int(v) for k, v in rows.items()},
         "outputs": sorted(str(Path(p).relative_to(out_dir)) for p in outputs),
         "timings_seconds": {k: round(float(v), 3) for k, v in timings.items()},
         **(dict(extra) if extra else {}),

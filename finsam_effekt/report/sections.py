@@ -177,19 +177,32 @@ def _capital(label: str) -> str:
     return label[:1].upper() + label[1:]
 
 
-def balance_table_view(balance: pd.DataFrame, lang: str) -> TableView:
-    """One row per covariate (labelled): SMD before and after, variance ratio after."""
+def balance_table_view(balance: pd.DataFrame, lang: str, threshold: int | None = None) -> TableView:
+    """One row per covariate (labelled): SMD before and after, variance ratio after; a value blanked by
+    disclosure control shows the suppressed mark (with the legend when ``threshold`` is given)."""
     b = compact_balance(balance)
+    var = "variable" if "variable" in balance else "covariate"
+    hidden: set[tuple[str, str]] = set()
+    if "suppressed" in balance and "sample" in balance:
+        sup = balance[balance["suppressed"].fillna(False).astype(bool)]
+        hidden = set(zip(sup[var].astype(str), sup["sample"].astype(str), strict=True))
     rows = []
     for rec in b.itertuples(index=False):
         d = rec._asdict()
-        cells = [Cell(covariate_label(str(d.pop("variable")), lang), True)]
+        name = str(d.pop("variable"))
+        cells = [Cell(covariate_label(name, lang), True)]
         for c, v in d.items():
+            blanked = (name, c.rsplit("_", 1)[-1]) in hidden
             cells.append(
-                cell(c, v, lang, kind="number") if num.is_missing(v) else Cell(num.fixed(v, lang, 3))
+                cell(c, v, lang, kind="number", suppressed=blanked)
+                if num.is_missing(v)
+                else Cell(num.fixed(v, lang, 3))
             )
         rows.append(tuple(cells))
-    return TableView(tuple(column_label(c, lang) for c in b.columns), tuple(rows), none=text("none", lang))
+    marks = legend(threshold, lang) if threshold is not None and hidden else ()
+    return TableView(
+        tuple(column_label(c, lang) for c in b.columns), tuple(rows), none=text("none", lang), legend=marks
+    )
 
 
 def linkage_view(lr: pd.DataFrame, lang: str, threshold: int) -> TableView:
@@ -360,9 +373,10 @@ def cost_summary(tables: Mapping[str, pd.DataFrame], lang: str, facts: Mapping[s
     rows = []
     for f in [x for x in SUMMARY_FINANCIERS if x in s.index]:
         r = s.loc[f]
+        sup = bool(r.get("suppressed", False))
         be = r["break_even_years"]
         if num.is_missing(be):
-            be_cell = Cell(NA_MARK)
+            be_cell = Cell(SUPPRESSED_MARK if sup else NA_MARK)
         elif be == float("inf"):
             limit = "" if horizon is None else num.fixed(float(horizon), lang, 0)
             be_cell = Cell(text("never", lang).format(v=limit) if limit else "∞")
@@ -373,11 +387,13 @@ def cost_summary(tables: Mapping[str, pd.DataFrame], lang: str, facts: Mapping[s
         rows.append(
             (
                 Cell(financier_label(f, lang), True),
-                cell("pv_cost", r["pv_cost"], lang, kind="sek"),
-                cell("pv_gains", r["pv_gains"], lang, kind="sek"),
+                cell("pv_cost", r["pv_cost"], lang, kind="sek", suppressed=sup),
+                cell("pv_gains", r["pv_gains"], lang, kind="sek", suppressed=sup),
                 net,
                 ci,
-                Cell(NA_MARK) if num.is_missing(bcr) else Cell(num.fixed(bcr, lang, 2)),
+                Cell(SUPPRESSED_MARK if sup else NA_MARK)
+                if num.is_missing(bcr)
+                else Cell(num.fixed(bcr, lang, 2)),
                 be_cell,
                 p,
             )

@@ -172,6 +172,10 @@ TEXT: dict[str, tuple[str, str]] = {
         "Värden som bygger på färre än {t} personer är undertryckta och visas inte.",
         "Values resting on fewer than {t} persons are suppressed and not shown.",
     ),
+    "fig_bins_merged": (
+        "Staplar som bygger på färre än {t} personer är sammanslagna med grannstaplar eller utelämnade.",
+        "Bins resting on fewer than {t} persons are merged with their neighbours or left out.",
+    ),
     "not_run_ref": (
         'Inga resultat: steget kördes inte (se "Steg som inte kördes").',
         'No results: the stage did not run (see "Stages that did not run").',

@@ -261,8 +261,19 @@ def figures(
         src = tables.get(source or name)
         if src is not None and "suppressed" in src and src["suppressed"].astype(bool).any():
             cap += " " + text("fig_suppressed", lang).format(t=threshold)
+        if name == "ps_overlap":  # drawn from person-level scores: the rule its bins follow
+            cap += " " + text("fig_bins_merged", lang).format(t=threshold)
         views.append(FigureView(base64.b64encode(pngs[key]).decode("ascii"), cap))
     return views
+
+
+def persons_left_out(df: pd.DataFrame) -> pd.DataFrame:
+    """A cost-benefit table as the page shows it: without the persons behind it (the same in every row; in the
+    files) and without its ``suppressed`` column when nothing in it is suppressed."""
+    out = df.drop(columns=[c for c in ("n_treated", "n_control") if c in df.columns])
+    if "suppressed" in out and not out["suppressed"].fillna(False).astype(bool).any():
+        out = out.drop(columns="suppressed")
+    return out
 
 
 def toc(sections: Sequence[tuple[str, str, bool]]) -> list[tuple[str, str]]:
@@ -365,10 +376,17 @@ def page_context(
             "figures": figs("waterfall", source="cost_benefit")[:1],  # the state's, with FK and AF
             "more_figures": figs("waterfall", source="cost_benefit")[1:],
             "tornado": figs("tornado", source="cost_benefit_sensitivity"),
-            "item_table": table_view(tables["cost_benefit"], lang, threshold=threshold, kinds=cb_kinds)
+            "item_table": table_view(
+                persons_left_out(tables["cost_benefit"]), lang, threshold=threshold, kinds=cb_kinds
+            )
             if "cost_benefit" in tables
             else None,
-            "methods": table_section(tables, "cost_benefit_methods", lang, threshold),
+            "methods": table_section(
+                {k: persons_left_out(v) for k, v in tables.items() if k == "cost_benefit_methods"},
+                "cost_benefit_methods",
+                lang,
+                threshold,
+            ),
             "methods_facts": [
                 (fact_label(k, lang), fact_value(k, facts[k], lang))
                 for k in ("net_public_sector_counterfactual_sek", "net_public_sector_before_after_sek")
@@ -412,7 +430,7 @@ def page_context(
         else None,
         "support_consistency": table_section(tables, "support_consistency", lang, threshold),
         "balance_figures": figs("love_plot", "ps_overlap"),
-        "balance": balance_table_view(tables["balance"], lang) if "balance" in tables else None,
+        "balance": balance_table_view(tables["balance"], lang, threshold) if "balance" in tables else None,
         "effects": effects,
         "subgroups": subgroups,
         "insats": insats,

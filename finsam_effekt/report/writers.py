@@ -1,12 +1,14 @@
 """Writing a run's outputs: the CSV tables, ``results.xlsx``, ``figures/``, ``report.html`` and
 ``cost_benefit_inputs.json`` (:func:`write_outputs`).
 
-Every table passes disclosure control before any file is written, and the figures and the page are made from the
-published tables only. Files are deterministic: a rerun on the same results writes identical bytes.
+Every table and key figure passes disclosure control (``disclosure.publish``) before any file is written, and the
+figures and the page are made from the published tables and key figures only. Files are deterministic: a rerun on
+the same results writes identical bytes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,7 +20,7 @@ import pandas as pd
 from ..schema import DEFAULT_DISCLOSURE_THRESHOLD
 from . import numbers as num
 from .content import OUTPUT_TABLES, ReportContent
-from .disclosure import apply_disclosure_control
+from .disclosure import publish
 from .figures import save_figure, table_figures
 from .html import COUNTS, PERCENT_COLUMNS, SEK_COLUMNS, code_label, render_html
 from .text import column_label, table_title
@@ -182,7 +184,7 @@ def write_outputs(
 ) -> list[Path]:
     """Write every output of a run into ``out_dir`` (which must exist); return the files written.
 
-    Steps: disclosure control on every table (``apply_disclosure_control``), one CSV per table
+    Steps: disclosure control on every table and key figure (``disclosure.publish``), one CSV per table
     (:func:`write_csv`), ``results.xlsx`` (:func:`write_excel`), the figures drawn from the *published* tables
     (``figures.table_figures``) plus the stages' figures (a stage's figure replaces a drawn one of the same name)
     into ``figures/`` (PNG and SVG), ``report.html`` (``html.render_html``), and ``cost_benefit_inputs.json``
@@ -190,7 +192,10 @@ def write_outputs(
     """
     out_dir = Path(out_dir)
     order = [*OUTPUT_TABLES, *sorted(set(content.tables) - set(OUTPUT_TABLES))]
-    tables = apply_disclosure_control({k: content.tables[k] for k in order if k in content.tables}, threshold)
+    tables, facts = publish(
+        {k: content.tables[k] for k in order if k in content.tables}, content.facts, threshold
+    )
+    content = dataclasses.replace(content, facts=facts)  # the page shows the published key figures only
     written: list[Path] = []
     for name, df in tables.items():
         p = out_dir / f"{name}.csv"
@@ -203,7 +208,7 @@ def write_outputs(
     figs = table_figures(
         tables, content.main_estimator, lang, skip=content.figures.keys(), price_year=_price_year(content)
     )
-    figs.update(content.figures)
+    figs.update({k: f for k, f in content.figures.items() if f is not None})  # None: nothing publishable
     pngs = {}
     for name in sorted(figs):
         pngs[name] = save_figure(figs[name], fig_dir, name)
