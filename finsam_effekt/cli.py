@@ -103,6 +103,7 @@ def run_command(
     Exit codes: 0 ok, 1 input or config error (nothing is written), 2 usage error.
     """
     from .pipeline import run
+    from .report import rows_text
 
     cfg, params_note = load_run_config(config, lang.value if lang else None)
     if no_cache:
@@ -117,7 +118,13 @@ def run_command(
         status.update(f"[bold]{name}[/] …")
 
     def finished(rec) -> None:  # the one stage table: a row per stage as it finishes
-        rows = "" if rec.rows is None else f"{rec.rows:>12,}".replace(",", " ") + " rows"
+        shown = rows_text(rec.name, rec.rows, cfg.disclosure_threshold)  # a small person count as "<t"
+        rows = (
+            ""
+            if rec.rows is None
+            else (f"{rec.rows:>12,}".replace(",", " ") if shown == str(rec.rows) else shown)
+        )
+        rows += " rows" if rows else ""
         mark = "[green]✓[/]" if rec.status == "ok" else "[yellow]–[/]"
         note = f"  [dim]{rec.note}[/]" if rec.note else ""
         console.print(f"{mark} {rec.name:<16} {rows:>18} {rec.seconds:7.2f} s{note}", highlight=False)

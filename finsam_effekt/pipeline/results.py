@@ -337,6 +337,10 @@ class CostBenefitResult(StageResult):
     """cost-benefit: present values per financier and perspective (``cost_benefit.CostBenefitResults``)."""
 
     result: CostBenefitResults
+    skipped: Mapping[str, str] = field(default_factory=dict)
+
+    def not_run(self) -> Mapping[str, str]:
+        return self.skipped
 
     def rows(self) -> int:
         return len(self.result.to_frame())

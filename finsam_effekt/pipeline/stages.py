@@ -583,9 +583,17 @@ def cost_benefit_stage(
     frame = eff.to_frame()
     est = frame["estimator"].iloc[0]
     draws = eff.draws(est, n=params.monte_carlo.n_draws, seed=cfg.seed)
-    res = cb_mod.cost_benefit(
-        frame, params, cost_per_participant_sek=cost, draws=draws, before_after_paths=outcomes.paths
-    )
+    skipped: dict[str, str] = {}
+    try:
+        res = cb_mod.cost_benefit(
+            frame, params, cost_per_participant_sek=cost, draws=draws, before_after_paths=outcomes.paths
+        )
+    except InputError as exc:  # the before/after comparison needs participants observed before and after u
+        if "outcome_paths" not in str(exc):
+            raise
+        skipped["cost-benefit: before/after comparison"] = f"left out: {exc}"
+        log.warning("cost-benefit: the before/after comparison is left out: %s", exc)
+        res = cb_mod.cost_benefit(frame, params, cost_per_participant_sek=cost, draws=draws)
     res.inputs = CostBenefitInputs(
         effects=frame,
         covariance=eff.cov(est),
@@ -613,7 +621,7 @@ def cost_benefit_stage(
                 log.warning("cost-benefit by insats type: %s left out: %s", sg, exc)
                 continue
             res.subgroup_persons[sg] = (int(rows["n_treated"].min()), int(rows["n_control"].min()))
-    return CostBenefitResult(res)
+    return CostBenefitResult(res, skipped)
 
 
 __all__ = [
