@@ -168,5 +168,6 @@ def weighted_mean_difference(
     cl = pd.factorize(df[cluster].astype(str).to_numpy()[ok])[0]
     s = np.bincount(cl, weights=psi)
     g, n = len(s), int(ok.sum())
-    se = math.sqrt(g / (g - 1) * (n - 1) / (n - p) * float(np.sum(s**2))) if g > 1 else float("nan")
+    # CR1 needs more clusters than one and more rows than coefficients; otherwise the SE does not exist
+    se = math.sqrt(g / (g - 1) * (n - 1) / (n - p) * float(np.sum(s**2))) if g > 1 and n > p else float("nan")
     return est, se, int((d == 1).sum()), int((d == 0).sum())
