@@ -17,6 +17,7 @@ from rich.console import Console
 
 from .errors import FinsamError
 from .options import LANGUAGES, WRITE_FORMATS
+from .schema import DEFAULT_DISCLOSURE_THRESHOLD
 
 if TYPE_CHECKING:
     from .config import AnalysisConfig
@@ -206,6 +207,12 @@ def cost_benefit_command(
         help="participants' person-level outcome_paths (CSV/Parquet): adds the before/after comparison",
     ),
     lang: _Lang = typer.Option(_Lang("sv"), "--lang", help="language of the figures"),
+    threshold: int = typer.Option(
+        DEFAULT_DISCLOSURE_THRESHOLD,
+        "--threshold",
+        metavar="N",
+        help="disclosure threshold: nothing resting on fewer persons is written (as the run's disclosure_threshold)",
+    ),
 ) -> None:
     """Cost-benefit per financier (public finance and socio-economic, never summed), from a run's
     cost_benefit_inputs.json (the same numbers as the run with the same parameters) or an effects table."""
@@ -214,7 +221,8 @@ def cost_benefit_command(
     from . import cost_benefit as cb
     from .cost_benefit.results import CostBenefitInputs
     from .errors import InputError
-    from .report import write_csv
+    from .pipeline.results import CostBenefitResult
+    from .report import apply_disclosure_control, write_csv
 
     def read(p: Path) -> pd.DataFrame:
         if not p.is_file():
@@ -247,13 +255,29 @@ def cost_benefit_command(
         before_after_paths=read(paths) if paths is not None else None,
     )
     out.mkdir(parents=True, exist_ok=True)
-    write_csv(res.to_frame(), out / "cost_benefit.csv")  # the run's format: the files compare byte for byte
-    write_csv(res.summary_frame(), out / "cost_benefit_summary.csv")
-    write_csv(res.sensitivity_table(), out / "cost_benefit_sensitivity.csv")
-    write_csv(res.break_even_frame(), out / "cost_benefit_break_even.csv")
-    write_csv(res.monte_carlo_frame(), out / "cost_benefit_monte_carlo.csv")
-    if res.before_after is not None:
-        write_csv(res.comparison_frame(), out / "cost_benefit_methods.csv")
+    # the run's tables, with the persons behind them and the run's disclosure control: they compare byte for byte
+    stage = CostBenefitResult(res)
+    tables = dict(stage.report_tables())
+    n_treated, n_control = stage.persons()
+    if n_treated != n_treated:  # an effects table, not a run's inputs: the persons are in its rows
+        rows = frame if chosen is None else frame[frame["estimator"] == chosen]
+        n_treated, n_control = rows["n_treated"].min(), rows["n_control"].min()
+    extra = {
+        "cost_benefit_break_even": res.break_even_frame(),
+        "cost_benefit_monte_carlo": res.monte_carlo_frame(),
+    }
+    tables |= {k: v.assign(n_treated=n_treated, n_control=n_control) for k, v in extra.items()}
+    for k in tables:
+        if k != "cost_benefit_by_subgroup" and {"n_treated", "n_control"} <= set(tables[k].columns):
+            tables[k] = tables[k].assign(n_treated=n_treated, n_control=n_control)
+    for name, df in apply_disclosure_control(tables, threshold).items():
+        write_csv(df, out / f"{name}.csv")
+    if not min(n_treated, n_control) >= threshold:  # NaN (unknown) counts as too few
+        typer.echo(
+            f"the cost-benefit rests on fewer than {threshold} persons: its tables are written suppressed, and no "
+            "figures or summary are written"
+        )
+        return
     import matplotlib.pyplot as plt
 
     for fin in ("state", "region", "kommun", "public_sector_total", "society"):

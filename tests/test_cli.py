@@ -184,7 +184,11 @@ def test_cost_benefit_command_reproduces_a_result_from_its_inputs(tmp_path):
     out = tmp_path / "again"
     res = runner.invoke(app, ["cost-benefit", str(tmp_path / "cost_benefit_inputs.json"), "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert (out / "cost_benefit.csv").read_bytes() == (tmp_path / "direct.csv").read_bytes()
+    written = pd.read_csv(out / "cost_benefit.csv")
+    # the persons behind every number (the fewest in any monthly effect) and the disclosure mark
+    assert (written["n_treated"] == frame["n_treated"].min()).all() and not written["suppressed"].any()
+    write_csv(written.drop(columns=["n_treated", "n_control", "suppressed"]), tmp_path / "written.csv")
+    assert (tmp_path / "written.csv").read_bytes() == (tmp_path / "direct.csv").read_bytes()
     assert (out / "waterfall_state.png").stat().st_size > 0
     # other parameters: the same effects, draws and cost, the new discount rate
     other = tmp_path / "other.yaml"
@@ -195,4 +199,11 @@ def test_cost_benefit_command_reproduces_a_result_from_its_inputs(tmp_path):
     again = cb.cost_benefit(frame, cb.load_cost_benefit_parameters(other), cost_per_participant_sek=23456.5,
                             draws=inputs.draws())  # fmt: skip
     write_csv(again.to_frame(), tmp_path / "again.csv")
-    assert (out / "cost_benefit.csv").read_bytes() == (tmp_path / "again.csv").read_bytes()
+    written = pd.read_csv(out / "cost_benefit.csv").drop(columns=["n_treated", "n_control", "suppressed"])
+    write_csv(written, tmp_path / "written.csv")
+    assert (tmp_path / "written.csv").read_bytes() == (tmp_path / "again.csv").read_bytes()
+    # below the disclosure threshold nothing is written
+    res = runner.invoke(app, ["cost-benefit", str(tmp_path / "cost_benefit_inputs.json"), "--out", str(out),
+                              "--threshold", str(int(frame["n_treated"].min()) + 1)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert pd.read_csv(out / "cost_benefit.csv")["suppressed"].all()
