@@ -305,6 +305,13 @@ def _checked_table(
             f"the effects table lacks column(s) {sorted(need - set(frame.columns))}; pass EffectResults.to_frame() "
             "or a run's cost_benefit_inputs.json"
         )
+    persons = {"n_treated", "n_control"} - set(frame.columns)
+    if persons:
+        raise InputError(
+            f"the effects table lacks column(s) {sorted(persons)}: the persons behind each effect, which the "
+            "disclosure control (--threshold) needs before anything is written. Add them (a run's effects.csv and "
+            "EffectResults.to_frame() have them), or pass the run's cost_benefit_inputs.json"
+        )
     status = frame[frame["measure"] == "status"]
     found = sorted(status["estimator"].dropna().unique())
     if estimator is None and len(found) > 1:

@@ -637,9 +637,12 @@ def test_cli_cost_benefit_writes_tables_figures_and_summary(tmp_path):
         encoding="utf-8",
     )
     out = tmp_path / "out"
-    res = CliRunner().invoke(
-        app, ["cost-benefit", str(eff_path), "--out", str(out), "--params", str(params), "--cost", "12000"]
-    )
+    args = ["cost-benefit", str(eff_path), "--out", str(out), "--params", str(params), "--cost", "12000"]
+    no_persons = CliRunner().invoke(app, args)  # a hand-made table without the persons behind the effects
+    assert no_persons.exit_code != 0 and isinstance(no_persons.exception, InputError)
+    assert "lacks column(s) ['n_control', 'n_treated']" in str(no_persons.exception) and not out.exists()
+    effects_frame(ONE_MONTH).assign(n_treated=400, n_control=900).to_csv(eff_path, index=False)
+    res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     table = pd.read_csv(out / "cost_benefit.csv")
     net = table[table["item"] == "net"].set_index("financier")["pv_sek_per_participant"]
