@@ -133,12 +133,18 @@ def run_big(data: Path, threads: int, memory_limit: str, partitions: int = 1) ->
         partitions=partitions,
     )
     t_panel = time.perf_counter() - t0
+    cpu_panel = time.process_time() - cpu0
+    rss_panel = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     panel_path = data / ("person_months" if partitions > 1 else "person_months.parquet")
     glob = f"{panel_path}/*.parquet" if partitions > 1 else str(panel_path)
     n_rows = con.execute(f"SELECT count(*) FROM read_parquet('{glob}')").fetchone()[0]
-    print(f"panel: {n_spells:,} spells -> {n_rows:,} person-months in {t_panel:.1f} s", flush=True)
+    print(
+        f"panel: {n_spells:,} spells -> {n_rows:,} person-months in {t_panel:.1f} s wall, {cpu_panel:.1f} s CPU, "
+        f"peak RSS {rss_panel:.2f} GiB",
+        flush=True,
+    )
     pairs = con.read_parquet(str(data / "pairs.parquet")).to_arrow_table()
-    t1 = time.perf_counter()
+    t1, cpu1 = time.perf_counter(), time.process_time()
     feats = panel.history_features(
         pairs,
         panel_path,
@@ -146,10 +152,11 @@ def run_big(data: Path, threads: int, memory_limit: str, partitions: int = 1) ->
         con=con,
         output="arrow",
     )
-    t_hist = time.perf_counter() - t1
+    t_hist, cpu_hist = time.perf_counter() - t1, time.process_time() - cpu1
     n_treated = int(pairs["treated"].to_numpy().sum())
     print(
-        f"history_features: {feats.num_rows:,} pairs ({n_treated:,} participants) in {t_hist:.1f} s",
+        f"history_features: {feats.num_rows:,} pairs ({n_treated:,} participants) in {t_hist:.1f} s wall, "
+        f"{cpu_hist:.1f} s CPU",
         flush=True,
     )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2

@@ -20,7 +20,7 @@ import pyarrow as pa
 from .. import months
 from ..errors import InputError
 from ..tables import Session, TableLike
-from .build import REQUIRED_COLUMNS, panel_query, register_input
+from .build import PANEL_SCHEMA, REQUIRED_COLUMNS, panel_chunks, register_input
 
 
 def panel_source(
@@ -40,7 +40,7 @@ def panel_source(
         return panel_view(sess, panel)
     if spells is None:
         raise InputError("pass either a precomputed panel (panel=...) or the raw tables (spells=..., ...).")
-    sql = panel_query(
+    tables = panel_chunks(
         sess,
         spells,
         social_assistance,
@@ -51,8 +51,9 @@ def panel_source(
         threshold=threshold,
         persons=persons,
     )
+    empty = PANEL_SCHEMA.append(pa.field("m", pa.int64())).empty_table()
     name = sess.name("panelm")
-    sess.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+    sess.con.register(name, pa.concat_tables([empty, *tables]))
     return name
 
 
