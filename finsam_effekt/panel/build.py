@@ -41,11 +41,14 @@ to the last day of ``end_month``, the end of data). For calendar month ``m`` wit
 from __future__ import annotations
 
 import atexit
+import functools
 import queue
 import shutil
 import tempfile
 import threading
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -84,6 +87,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 Output = Literal["pandas", "arrow", "relation"]
+
 
 def check_month(value: str | None, name: str) -> int | None:
     """Month index of a ``YYYY-MM`` argument ``name`` (None stays None); :class:`InputError` for anything else."""
@@ -174,7 +178,6 @@ _N_CODES = len(BENEFIT_CODES)
 _K_SA, _K_EARN, _K_CENS = _N_CODES, _N_CODES + 1, _N_CODES + 2
 #: spell group index (position in SPELL_GROUPS) of each benefit code index (position in BENEFIT_CODES)
 _GROUP_OF_CODE = np.array([SPELL_GROUPS.index(BENEFIT_GROUPS[c]) for c in BENEFIT_CODES], dtype=np.int64)
-_NO_CENSORING = np.iinfo(np.int64).max
 _EPOCH = np.datetime64("1970-01-01", "D")
 
 #: Arrow schema of the panel as written (the SQL types of the earlier DuckDB build: flags are INTEGER).
@@ -187,6 +190,8 @@ PANEL_SCHEMA = pa.schema(
         ("self_support", pa.int32()),
     ]
 )
+#: Arrow schema of the tables of :func:`panel_chunks`: the panel plus its month index ``m``.
+CHUNK_SCHEMA = PANEL_SCHEMA.append(pa.field("m", pa.int64()))
 
 
 def _stream_sql(
@@ -203,12 +208,15 @@ def _stream_sql(
 
     ``k`` is the benefit code index (``BENEFIT_CODES``) for a spell, with ``a``/``b`` its from/to day number
     (days since 1970-01-01; ``b`` empty when open), ``x`` its extent and ``y`` its amount; ``k = _K_SA``/``_K_EARN``
-    for a (distinct) row of social assistance/earnings with ``a`` its month index and ``y`` its amount; ``k =
-    _K_CENS`` for a censoring row with ``a`` the first censored month index. Sorting by all columns puts identical
-    spells next to each other (deduplicated in the kernel) and fixes the order of every sum.
+    for a row of social assistance/earnings with ``a`` its month index (the canonical ``YYYY-MM`` text stands for
+    exactly one month) and ``y`` its amount; ``k = _K_CENS`` for a censoring row with ``a`` the first censored
+    month index. Sorting by all columns puts identical rows next to each other (dropped in :func:`_rows`) and fixes
+    the order of every sum, so the panel is the same in every run.
     """
     pfilter = f"WHERE CAST(person_id AS VARCHAR) IN (SELECT person_id FROM {persons})" if persons else ""
-    code = "CASE CAST(benefit AS VARCHAR) " + " ".join(f"WHEN '{c}' THEN {i}" for i, c in enumerate(BENEFIT_CODES))
+    code = "CASE CAST(benefit AS VARCHAR) " + " ".join(
+        f"WHEN '{c}' THEN {i}" for i, c in enumerate(BENEFIT_CODES)
+    )
     day = "CAST(CAST({} AS DATE) - DATE '1970-01-01' AS INTEGER)"
     parts = [
         f"""SELECT CAST(person_id AS VARCHAR) AS person_id, CAST({code} END AS TINYINT) AS k,
@@ -224,12 +232,10 @@ def _stream_sql(
         if obj is None:
             continue
         view = register_input(sess, table, obj)
-        # identical rows count once: DISTINCT on the columns as given (the month text, as the rule says)
         parts.append(
             f"""SELECT person_id, CAST({k} AS TINYINT), CAST(m AS INTEGER), NULL, NULL, y FROM (
-                SELECT person_id, {months.sql_index("month")} AS m, y FROM (
-                    SELECT DISTINCT CAST(person_id AS VARCHAR) AS person_id, CAST(month AS VARCHAR) AS month,
-                           CAST({col} AS DOUBLE) AS y FROM {view} {pfilter}))
+                SELECT CAST(person_id AS VARCHAR) AS person_id, {months.sql_index("month")} AS m,
+                       CAST({col} AS DOUBLE) AS y FROM {view} {pfilter})
             WHERE person_id IS NOT NULL AND m <= {end} {mfilter}"""
         )
     if population is not None:
@@ -248,27 +254,69 @@ def _stream_sql(
 
 def _record_batches(con: duckdb.DuckDBPyConnection, sql: str) -> Iterator[pa.RecordBatch]:
     res = con.execute(sql)
-    reader = res.to_arrow_reader(1 << 17) if hasattr(res, "to_arrow_reader") else res.fetch_record_batch(1 << 17)
+    reader = (
+        res.to_arrow_reader(1 << 17) if hasattr(res, "to_arrow_reader") else res.fetch_record_batch(1 << 17)
+    )
     yield from reader
 
 
+def _read_ahead(batches: Iterator[pa.RecordBatch], depth: int = 4) -> Iterator[pa.RecordBatch]:
+    """The batches, read ahead in a thread: DuckDB produces the next batches (without the GIL) while the caller
+    computes on these."""
+    todo: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def work() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        todo.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            todo.put(end)
+        except BaseException as e:  # re-raised in the consuming thread
+            todo.put(e)
+
+    thread = threading.Thread(target=work, name="panel-reader", daemon=True)
+    thread.start()
+    try:
+        while (item := todo.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _chunks(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
-    """The stream cut into tables of at least ``rows`` rows (but the last), each holding whole persons (the stream
-    is sorted by person, so a person's rows are contiguous)."""
+    """The stream cut into tables of about ``rows`` rows (at least one person each), each holding whole persons
+    (the stream is sorted by person, so a person's rows are contiguous)."""
     buf: list[pa.RecordBatch] = []
     n = 0
     for batch in batches:
         buf.append(batch)
         n += batch.num_rows
-        if n < rows or batch.num_rows == 0:
+        if n <= rows:
             continue
         tab = pa.Table.from_batches(buf)
-        ids = tab.column("person_id")
-        cut = int(pc.index(ids, ids[-1]).as_py())  # the last person may continue in the next batch
-        if cut == 0:
+        ids = tab.column("person_id").combine_chunks()
+        # cut where a person starts, about every `rows` rows; the last person may continue in the next batch
+        starts = np.flatnonzero(_numpy(pc.not_equal(ids.slice(1), ids.slice(0, n - 1)), True)) + 1
+        cuts = np.unique(
+            starts[np.minimum(np.searchsorted(starts, np.arange(rows, n, rows)), len(starts) - 1)]
+        )
+        if len(cuts) == 0:
             continue
-        yield tab.slice(0, cut)
-        buf, n = tab.slice(cut).to_batches(), n - cut
+        for c0, c1 in zip(np.r_[0, cuts[:-1]], cuts, strict=True):
+            yield tab.slice(int(c0), int(c1 - c0))
+        rest = tab.slice(int(cuts[-1]))
+        buf, n = rest.to_batches(), rest.num_rows
     if n:
         yield pa.Table.from_batches(buf)
 
@@ -279,11 +327,16 @@ def _numpy(col: pa.Array | pa.ChunkedArray, fill: object) -> np.ndarray:
 
 
 def _month_of_day(day: np.ndarray) -> np.ndarray:
-    """Month index (12·year + month − 1) of day numbers (days since 1970-01-01)."""
-    return (_EPOCH + day).astype("datetime64[M]").astype(np.int64) + 1970 * 12
+    """Month index (12·year + month − 1) of day numbers (days since 1970-01-01), through a table of the days
+    between the smallest and the largest (a gather is several times cheaper than NumPy's calendar conversion)."""
+    if len(day) == 0:
+        return day.astype(np.int64)
+    lo = int(day.min())
+    table = (_EPOCH + np.arange(lo, int(day.max()) + 1)).astype("datetime64[M]").astype(np.int64) + 1970 * 12
+    return table[day - lo]
 
 
-def _first_day(month: np.ndarray) -> np.ndarray:
+def _first_day(month: np.ndarray | int) -> np.ndarray:
     """Day number of the first day of month indices."""
     return (np.asarray(month) - 1970 * 12).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
 
@@ -303,13 +356,39 @@ class _Window:
         return int(_first_day(self.end + 1)) - 1
 
 
-def _chunk_panel(tab: pa.Table, win: _Window) -> pa.Table | None:
-    """The panel rows (columns of :data:`PANEL_SCHEMA` plus the month index ``m``) of one chunk of whole persons.
+@dataclass
+class _Rows:
+    """A chunk's spells (one row per distinct spell, clipped to the window and censoring) and monthly rows."""
 
-    Persons get dense integer keys in stream order (the order of ``person_id``), every sum runs over integer
-    cell positions: a spell's months are laid out as ``(person, month)`` cells, a dense occupancy map of the
-    chunk's persons × months numbers the cells that occur, and ``np.bincount`` sums each group's days and SEK per
-    cell in stream order.
+    pid: np.ndarray  # local person key of each spell
+    group: np.ndarray  # spell group index
+    extent: np.ndarray
+    per_day: np.ndarray  # amount / N(spell)
+    c0: np.ndarray  # first and last day counted
+    c1: np.ndarray
+    m0: np.ndarray  # their month indices
+    m1: np.ndarray
+    o_pid: np.ndarray  # social assistance and earnings rows: local person key, month index, earnings?, amount
+    o_m: np.ndarray
+    o_earn: np.ndarray
+    o_val: np.ndarray
+
+    def part(self, spells: slice, other: slice) -> _Rows:
+        """The spells ``spells`` and the monthly rows ``other``."""
+        return _Rows(
+            *(
+                getattr(self, f)[spells]
+                for f in ("pid", "group", "extent", "per_day", "c0", "c1", "m0", "m1")
+            ),
+            *(getattr(self, f)[other] for f in ("o_pid", "o_m", "o_earn", "o_val")),
+        )
+
+
+def _chunk_panel(tab: pa.Table, win: _Window) -> _Chunk | None:
+    """The panel rows of one chunk (of whole persons) of the stream.
+
+    Persons get dense integer keys in stream order (the order of ``person_id``) and every sum runs over integer
+    cell positions (:func:`_block`); the text keys come back only in the output.
     """
     ids = tab.column("person_id").combine_chunks()
     n = len(ids)
@@ -318,147 +397,203 @@ def _chunk_panel(tab: pa.Table, win: _Window) -> pa.Table | None:
         first[1:] = _numpy(pc.not_equal(ids.slice(1), ids.slice(0, n - 1)), True)
     pid = np.cumsum(first) - 1
     persons = ids.filter(pa.array(first))
+    rows = _rows(tab, first, pid, len(persons), win)
+    if rows is None:
+        return None
+    lo = int(min(rows.m0.min(initial=win.end), rows.o_m.min(initial=win.end)))
+    n_months = win.end - lo + 1
+    step = max(1, CELLS_PER_BLOCK // n_months)  # persons per block: a dense persons × months map stays small
+    bounds = np.arange(0, len(persons) + step, step)
+    sp_cut, o_cut = np.searchsorted(rows.pid, bounds), np.searchsorted(rows.o_pid, bounds)
+    blocks = []
+    for i in range(len(bounds) - 1):
+        p1 = min(int(bounds[i + 1]), len(persons))
+        if int(bounds[i]) >= p1:
+            break
+        part = rows.part(slice(sp_cut[i], sp_cut[i + 1]), slice(o_cut[i], o_cut[i + 1]))
+        block = _block(int(bounds[i]), p1, lo, n_months, part, win.threshold)
+        if block is not None:
+            blocks.append(block)
+    if not blocks:
+        return None
+    cols = [np.concatenate([blk[i] for blk in blocks]) for i in range(len(blocks[0]))]
+    return _Chunk(persons, lo, cols[0], cols[1], cols[2:])
+
+
+@dataclass
+class _Chunk:
+    """Panel rows of a chunk of persons: local person keys, month indices and the value columns (NumPy)."""
+
+    persons: pa.Array  # person_id of each local person key
+    lo: int  # the chunk's first month index
+    person: np.ndarray
+    m: np.ndarray
+    values: list[np.ndarray]  # VALUE_COLUMNS, in order
+
+    def arrow(self, end: int) -> pa.Table:
+        """The rows as a table of :data:`CHUNK_SCHEMA`."""
+        keys = [
+            self.persons.take(pa.array(self.person)),
+            _month_texts(self.lo, end).take(pa.array(self.m - self.lo)),
+        ]
+        return pa.Table.from_arrays(
+            [*keys, *map(pa.array, self.values), pa.array(self.m)], schema=CHUNK_SCHEMA
+        )
+
+
+@functools.lru_cache(maxsize=64)
+def _month_texts(lo: int, end: int) -> pa.Array:
+    return pa.array([months.from_index(i) for i in range(lo, end + 1)], pa.string())
+
+
+def _pandas(chunks: Iterator[_Chunk], end: int) -> pd.DataFrame:
+    """The chunks as one DataFrame, copied once into its final blocks. The text keys are Python strings shared
+    between rows (one object per person and month, as pandas holds text), placed by NumPy gathers rather than
+    converted row by row."""
+    parts = list(chunks)
+    n = sum(len(c.m) for c in parts)
+    keys = np.empty((2, n), dtype=object)
+    floats = np.empty((len(VALUE_COLUMNS) - 2, n), dtype=np.float64)
+    flags = np.empty((2, n), dtype=np.int64)
+    at = 0
+    for c in parts:
+        rows = slice(at, at + len(c.m))
+        keys[0, rows] = c.persons.to_numpy(zero_copy_only=False)[c.person]
+        keys[1, rows] = _month_texts(c.lo, end).to_numpy(zero_copy_only=False)[c.m - c.lo]
+        for i, v in enumerate(c.values):
+            (floats[i] if i < len(floats) else flags[i - len(floats)])[rows] = v
+        at += len(c.m)
+    df = pd.DataFrame(floats.T, columns=list(VALUE_COLUMNS[:-2]), copy=False)
+    df.insert(0, "person_id", keys[0])
+    df.insert(1, "month", keys[1])
+    for name, v in zip(VALUE_COLUMNS[-2:], flags, strict=True):
+        df[name] = v
+    return df
+
+
+def _rows(tab: pa.Table, first: np.ndarray, pid: np.ndarray, n_persons: int, win: _Window) -> _Rows | None:
+    """Decode a chunk of the stream (:func:`_stream_sql`): drop repeated spells, spread amounts, clip spells to
+    the window and every row to the months before the person's censoring month."""
     k = tab.column("k").to_numpy()
     a = tab.column("a").to_numpy().astype(np.int64)
-    bcol = tab.column("b")
-    b_open = _numpy(bcol.is_null(), True)
-    b = _numpy(bcol, 0).astype(np.int64)
+    b_col = tab.column("b")
+    b_open = _numpy(b_col.is_null(), True)
+    b = _numpy(b_col, 0).astype(np.int64)
     x = _numpy(tab.column("x"), 0.0)
     y = _numpy(tab.column("y"), 0.0)
-
-    is_spell = k < _N_CODES
-    # identical spells (all columns equal; the stream is sorted by all of them) count once
-    dup = np.zeros(n, dtype=bool)
+    n = len(k)
+    # identical rows (all columns equal; the stream is sorted by all of them, so they are neighbours) count once
+    repeat = np.zeros(n, dtype=bool)
     if n > 1:
-        dup[1:] = (
+        repeat[1:] = (
             ~first[1:]
             & (k[1:] == k[:-1])
             & (a[1:] == a[:-1])
-            & (b_open[1:] == b_open[:-1])
             & (b[1:] == b[:-1])
+            & (b_open[1:] == b_open[:-1])
             & ((x[1:] == x[:-1]) | (np.isnan(x[1:]) & np.isnan(x[:-1])))
             & ((y[1:] == y[:-1]) | (np.isnan(y[1:]) & np.isnan(y[:-1])))
         )
-    s = np.flatnonzero(is_spell & ~dup)
+    # the first censoring row of a person has its smallest month (sorted); months from it on are not kept
+    c = np.flatnonzero((k == _K_CENS) & (first | np.r_[True, k[:-1] != _K_CENS]))
+    cens_month = np.full(n_persons, win.end + 1, dtype=np.int64)
+    cens_month[pid[c]] = np.minimum(a[c], win.end + 1)
+    s = np.flatnonzero((k < _N_CODES) & ~repeat)
     frm, to = a[s], np.where(b_open[s], win.w1, b[s])
     per_day = y[s] / (to - frm + 1)  # the amount spread over the spell's days (to the end of data if open)
     c0 = frm if win.w0 is None else np.maximum(frm, win.w0)
-    c1 = np.minimum(to, win.w1)
-    inside = c0 <= c1
-    s, c0, c1, per_day = s[inside], c0[inside], c1[inside], per_day[inside]
-    sp_pid, sp_group, sp_extent = pid[s], _GROUP_OF_CODE[k[s]], x[s]
-    m0, m1 = _month_of_day(c0), _month_of_day(c1)
-
-    o = np.flatnonzero((k == _K_SA) | (k == _K_EARN))
-    o_pid, o_m, o_earn, o_val = pid[o], a[o], k[o] == _K_EARN, y[o]
-    cens = np.full(len(persons), _NO_CENSORING, dtype=np.int64)
-    c = np.flatnonzero((k == _K_CENS) & (first | np.r_[True, k[:-1] != _K_CENS]))
-    cens[pid[c]] = a[c]  # the first censoring row of a person has the smallest month (sorted)
-
+    c1 = np.minimum(to, _first_day(cens_month)[pid[s]] - 1)  # the censoring month is at most end + 1
+    inside = np.flatnonzero(c0 <= c1)
+    s, c0, c1 = s[inside], c0[inside], c1[inside]
+    o = np.flatnonzero(((k == _K_SA) | (k == _K_EARN)) & ~repeat & (a < cens_month[pid]))
     if len(s) == 0 and len(o) == 0:
         return None
-    lo = int(min(m0.min() if len(s) else win.end, o_m.min() if len(o) else win.end))
-    n_months = win.end - lo + 1
-    # blocks of persons so that a dense persons × months map stays small
-    step = max(1, CELLS_PER_BLOCK // n_months)
-    out = []
-    sp_cut = np.searchsorted(sp_pid, np.arange(0, len(persons) + step, step))
-    o_cut = np.searchsorted(o_pid, np.arange(0, len(persons) + step, step))
-    for i, p0 in enumerate(range(0, len(persons), step)):
-        p1 = min(p0 + step, len(persons))
-        ss, os_ = slice(sp_cut[i], sp_cut[i + 1]), slice(o_cut[i], o_cut[i + 1])
-        block = _block(
-            p0,
-            p1,
-            lo,
-            n_months,
-            sp_pid[ss],
-            sp_group[ss],
-            sp_extent[ss],
-            per_day[ss],
-            c0[ss],
-            c1[ss],
-            m0[ss],
-            m1[ss],
-            o_pid[os_],
-            o_m[os_],
-            o_earn[os_],
-            o_val[os_],
-            cens[p0:p1],
-            win.threshold,
-        )
-        if block is not None:
-            out.append(block)
-    if not out:
-        return None
-    cols = [np.concatenate([blk[i] for blk in out]) for i in range(len(out[0]))]
-    person, m = cols[0], cols[1]
-    month_text = pa.array([months.from_index(i) for i in range(lo, win.end + 1)], pa.string())
-    arrays = [persons.take(pa.array(person)), month_text.take(pa.array(m - lo)), *map(pa.array, cols[2:]), pa.array(m)]
-    return pa.Table.from_arrays(arrays, schema=PANEL_SCHEMA.append(pa.field("m", pa.int64())))
+    return _Rows(
+        pid[s],
+        _GROUP_OF_CODE[k[s]],
+        x[s],
+        per_day[inside],
+        c0,
+        c1,
+        _month_of_day(c0),
+        _month_of_day(c1),
+        pid[o],
+        a[o],
+        k[o] == _K_EARN,
+        y[o],
+    )
 
 
-def _block(
-    p0: int,
-    p1: int,
-    lo: int,
-    n_months: int,
-    sp_pid: np.ndarray,
-    sp_group: np.ndarray,
-    sp_extent: np.ndarray,
-    per_day: np.ndarray,
-    c0: np.ndarray,
-    c1: np.ndarray,
-    m0: np.ndarray,
-    m1: np.ndarray,
-    o_pid: np.ndarray,
-    o_m: np.ndarray,
-    o_earn: np.ndarray,
-    o_val: np.ndarray,
-    cens: np.ndarray,
-    threshold: float,
-) -> list[np.ndarray] | None:
-    """Panel columns (person key, month index, values, flags) of the persons ``p0..p1−1`` of a chunk."""
-    n_cells = (p1 - p0) * n_months
+def _sums(index: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    """``out[i] = Σ weights[index == i]`` for ``i < n``, added in input order (float64 even when empty)."""
+    return np.bincount(index, weights=weights, minlength=n).astype(np.float64, copy=False)
+
+
+def _block(p0: int, p1: int, lo: int, n_months: int, r: _Rows, threshold: float) -> list[np.ndarray] | None:
+    """Panel columns (local person key, month index, values, flags) of the persons ``p0..p1−1`` of a chunk.
+
+    A spell's months are laid out as (person, month) cells, a dense occupancy map of the persons × months
+    numbers the cells that occur (in person, month order), and ``np.bincount`` sums each group's days and SEK per
+    cell in stream order.
+    """
     first = _first_day(np.arange(lo, lo + n_months + 1))
     f_day, l_day = first[:-1], first[1:] - 1
-    # one row per spell and month it touches: days(spell, m) = min(c1, L(m)) − max(c0, F(m)) + 1
-    count = m1 - m0 + 1
-    j = np.arange(int(count.sum()), dtype=np.int64) - np.repeat(np.cumsum(count) - count - (m0 - lo), count)
-    days = np.minimum(np.repeat(c1, count), l_day[j]) - np.maximum(np.repeat(c0, count), f_day[j]) + 1
-    cell = np.repeat((sp_pid - p0) * n_months, count) + j
-    o_cell = (o_pid - p0) * n_months + (o_m - lo)
-    used = np.zeros(n_cells, dtype=bool)
-    used[cell] = True
-    used[o_cell] = True
-    cells = np.flatnonzero(used)  # in (person, month) order
-    n = len(cells)
+    # one entry per spell and month it touches: days(spell, m) = min(c1, L(m)) − max(c0, F(m)) + 1, which is
+    # D(m) but in the spell's first and last month
+    count = r.m1 - r.m0 + 1
+    start = np.cumsum(count) - count
+    j = np.arange(int(count.sum()), dtype=np.int64) - np.repeat(start - (r.m0 - lo), count)
+    n_days = l_day - f_day + 1
+    days = n_days[j]
+    last = start + count - 1
+    days[last] = r.c1 - np.maximum(r.c0, f_day[r.m1 - lo]) + 1
+    days[start] = np.minimum(r.c1, l_day[r.m0 - lo]) - r.c0 + 1
+    cell = np.repeat((r.pid - p0) * n_months, count)
+    cell += j
+    o_cell = (r.o_pid - p0) * n_months + (r.o_m - lo)
+    used = np.zeros((p1 - p0, n_months), dtype=bool)
+    used.flat[cell] = True
+    used.flat[o_cell] = True
+    person, month = np.nonzero(used)  # the cells that occur, in (person, month) order
+    n = len(person)
     if n == 0:
         return None
-    pos = np.empty(n_cells, dtype=np.int64)
-    pos[cells] = np.arange(n)
+    pos = np.empty(used.size, dtype=np.int64)
+    pos[person * n_months + month] = np.arange(n)
     n_groups = len(SPELL_GROUPS)
-    gi = np.repeat(sp_group * n, count) + pos[cell]
-    nd = np.bincount(gi, weights=days * np.repeat(sp_extent, count), minlength=n_groups * n).reshape(n_groups, n)
-    sek = np.bincount(gi, weights=days * np.repeat(per_day, count), minlength=n_groups * n).reshape(n_groups, n)
-    o_pos = pos[o_cell]
-    sa = np.bincount(o_pos[~o_earn], weights=o_val[~o_earn], minlength=n)
-    earn = np.bincount(o_pos[o_earn], weights=o_val[o_earn], minlength=n)
-    person, j = np.divmod(cells, n_months)
+    at = np.repeat(r.group * n, count)
+    at += pos[cell]
+    weight = np.repeat(r.extent, count)
+    weight *= days
+    nd = _sums(at, weight, n_groups * n).reshape(n_groups, n)
+    weight = np.repeat(r.per_day, count)
+    weight *= days
+    sek = _sums(at, weight, n_groups * n).reshape(n_groups, n)
+    o_at = pos[o_cell]
+    sa = _sums(o_at[~r.o_earn], r.o_val[~r.o_earn], n)
+    earn = _sums(o_at[r.o_earn], r.o_val[r.o_earn], n)
     # nettodagar of a group are capped at the days of the month (overlapping spells of one group)
-    nd = np.minimum(nd, (l_day - f_day + 1).astype(np.float64)[j])
+    np.minimum(nd, n_days.astype(np.float64)[month], out=nd)
     keep = (sa != 0) | (earn != 0)
     for g in range(n_groups):
         keep |= (nd[g] != 0) | (sek[g] != 0)
-    keep &= j + lo < cens[person]
-    nd, sek, sa, earn, person, j = nd[:, keep], sek[:, keep], sa[keep], earn[keep], person[keep], j[keep]
+    if not keep.all():  # a cell whose amounts sum to zero is an implicit zero
+        idx = np.flatnonzero(keep)
+        nd, sek, sa, earn, person, month = (
+            nd[:, idx],
+            sek[:, idx],
+            sa[idx],
+            earn[idx],
+            person[idx],
+            month[idx],
+        )
     days_sum, sek_sum = nd[0], sek[0]
     for g in range(1, n_groups):  # left to right, as the SQL sum a + b + c + d of the earlier build
         days_sum, sek_sum = days_sum + nd[g], sek_sum + sek[g]
     support = (days_sum > 0) | (sek_sum > 0) | (sa > 0)
     return [
         person + p0,
-        j + lo,
+        month + lo,
         *nd,
         *sek,
         sa,
@@ -512,12 +647,30 @@ def panel_chunks(
     threshold: float,
     persons: str | None = None,
 ) -> Iterator[pa.Table]:
-    """The panel as Arrow tables of whole persons, in ``(person_id, month)`` order, each with the month index
-    ``m`` as an extra last column (internal form). ``persons`` restricts to the persons of that view.
+    """The panel as Arrow tables (:data:`CHUNK_SCHEMA`: the panel plus its month index ``m``) of whole persons, in
+    ``(person_id, month)`` order. ``persons`` restricts to the persons of that view.
 
-    The inputs are checked before the first table is produced. The connection ``sess.con`` streams the inputs
-    until the iterator is exhausted: run no other query on it meanwhile.
+    The inputs are checked before this returns. The connection ``sess.con`` streams the inputs until the iterator
+    is exhausted: run no other query on it meanwhile.
     """
+    sql, win = _prepare(
+        sess, spells, social_assistance, earnings, population, end_month, start_month, threshold, persons
+    )
+    return (c.arrow(win.end) for c in _panel_parts(sess.con, sql, win))
+
+
+def _prepare(
+    sess: Session,
+    spells: TableLike,
+    social_assistance: TableLike | None,
+    earnings: TableLike | None,
+    population: TableLike | None,
+    end_month: str,
+    start_month: str | None,
+    threshold: float,
+    persons: str | None,
+) -> tuple[str, _Window]:
+    """Check the arguments and inputs; the SQL of the input stream and the window."""
     end = check_month(end_month, "end_month")
     start = check_month(start_month, "start_month")
     if end is None:
@@ -527,14 +680,27 @@ def panel_chunks(
     sp = register_input(sess, "benefit_spells", spells)
     _check_spells(sess, sp)
     sql = _stream_sql(sess, sp, social_assistance, earnings, population, end, start, persons)
-    return _panel_tables(sess.con, sql, _Window(end, start, threshold))
+    return sql, _Window(end, start, threshold)
 
 
-def _panel_tables(con: duckdb.DuckDBPyConnection, sql: str, win: _Window) -> Iterator[pa.Table]:
-    for chunk in _chunks(_record_batches(con, sql), ROWS_PER_CHUNK):
-        out = _chunk_panel(chunk, win)
-        if out is not None:
-            yield out
+def _panel_parts(con: duckdb.DuckDBPyConnection, sql: str, win: _Window) -> Iterator[_Chunk]:
+    """The panel of the stream ``sql``, chunk by chunk in stream order, computed by as many threads as DuckDB's
+    ``threads`` setting (the kernel's large NumPy operations release the GIL)."""
+    chunks = _chunks(_read_ahead(_record_batches(con, sql)), ROWS_PER_CHUNK)
+    workers = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+    if workers <= 1:
+        yield from filter(None, (_chunk_panel(c, win) for c in chunks))
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="panel-kernel") as pool:
+        running: deque = deque()
+        for chunk in chunks:
+            running.append(pool.submit(_chunk_panel, chunk, win))
+            while len(running) > 2 * workers or (running and running[0].done()):
+                if (out := running.popleft().result()) is not None:
+                    yield out
+        while running:
+            if (out := running.popleft().result()) is not None:
+                yield out
 
 
 #: How the panel's Parquet files are written: Snappy (about 1/9 of the uncompressed size; Zstandard's fastest
@@ -666,35 +832,30 @@ def person_months(
         raise InputError(f"partitions must be 1, or > 1 together with parquet_path; got {partitions}.")
     sess = Session.open(con)
     try:
-        tables = panel_chunks(
-            sess,
-            spells,
-            social_assistance,
-            earnings,
-            population,
-            end_month=end_month,
-            start_month=start_month,
-            threshold=threshold,
+        sql, win = _prepare(
+            sess, spells, social_assistance, earnings, population, end_month, start_month, threshold, None
         )
-        if parquet_path is not None or output == "relation":
-            if parquet_path is None:
-                path = _scratch_directory() / "person_months.parquet"
-                files = [path]
-            elif partitions > 1:
-                path = Path(parquet_path)
-                path.mkdir(parents=True, exist_ok=True)
-                files = [path / f"part-{i:04d}.parquet" for i in range(partitions)]
-            else:
-                path = Path(parquet_path)
-                files = [path]
-            _write_parquet(tables, files)
-            if parquet_path is None:
-                return sess.con.read_parquet(str(path))
-            return path
-        tab = pa.concat_tables([PANEL_SCHEMA.empty_table(), *(t.drop_columns(["m"]) for t in tables)])
-        if output == "arrow":
-            return tab
-        return _panel_dtypes(tab.to_pandas())
+        parts = _panel_parts(sess.con, sql, win)
+        if parquet_path is None and output != "relation":
+            if output == "arrow":
+                return pa.concat_tables(
+                    [PANEL_SCHEMA.empty_table(), *(c.arrow(win.end).drop_columns(["m"]) for c in parts)]
+                )
+            return _pandas(parts, win.end)
+        if parquet_path is None:
+            path = _scratch_directory() / "person_months.parquet"
+            files = [path]
+        elif partitions > 1:
+            path = Path(parquet_path)
+            path.mkdir(parents=True, exist_ok=True)
+            files = [path / f"part-{i:04d}.parquet" for i in range(partitions)]
+        else:
+            path = Path(parquet_path)
+            files = [path]
+        _write_parquet((c.arrow(win.end) for c in parts), files)
+        if parquet_path is None:
+            return sess.con.read_parquet(str(path))
+        return path
     finally:
         sess.close()
 

@@ -20,7 +20,7 @@ import pyarrow as pa
 from .. import months
 from ..errors import InputError
 from ..tables import Session, TableLike
-from .build import PANEL_SCHEMA, REQUIRED_COLUMNS, panel_chunks, register_input
+from .build import CHUNK_SCHEMA, REQUIRED_COLUMNS, panel_chunks, register_input
 
 
 def panel_source(
@@ -51,9 +51,8 @@ def panel_source(
         threshold=threshold,
         persons=persons,
     )
-    empty = PANEL_SCHEMA.append(pa.field("m", pa.int64())).empty_table()
     name = sess.name("panelm")
-    sess.con.register(name, pa.concat_tables([empty, *tables]))
+    sess.con.register(name, pa.concat_tables([CHUNK_SCHEMA.empty_table(), *tables]))
     return name
 
 
