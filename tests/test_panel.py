@@ -611,8 +611,8 @@ def test_chunks_blocks_and_threads_do_not_change_the_panel(monkeypatch, tmp_path
     sp, sa, ea, pop = random_registers(3)
     ref = pm(sp, sa, ea, pop)
     for rows, cells, threads in ((1, 10, 1), (7, 100, 2), (50, 1, 2), (1 << 16, 1 << 22, 1)):
-        monkeypatch.setattr(panel.build, "ROWS_PER_CHUNK", rows)
-        monkeypatch.setattr(panel.build, "CELLS_PER_BLOCK", cells)
+        monkeypatch.setattr(panel.chunks, "ROWS_PER_CHUNK", rows)
+        monkeypatch.setattr(panel.chunks, "CELLS_PER_BLOCK", cells)
         con = duckdb.connect(config={"threads": threads})
         pd.testing.assert_frame_equal(pm(sp, sa, ea, pop, con=con), ref, check_exact=True)
         # the parts of a partitioned panel each hold whole persons and together are the panel
