@@ -643,6 +643,28 @@ def test_panel_is_sorted_by_person_id_text_and_month():
     )
 
 
+def test_pandas_output_grows_past_a_low_row_estimate():
+    # person_months sizes the DataFrame by an upper bound of its rows; a lower estimate only costs regrowth.
+    sp, sa, ea, pop = random_registers(5)
+    ref = panel.person_months(sp, sa, ea, pop, end_month="2024-12", output="arrow")
+    end = 2024 * 12 + 11
+    rows = ref.to_pandas()
+    m = (
+        rows.month.str.slice(0, 4).astype(int).to_numpy() * 12
+        + rows.month.str.slice(5, 7).astype(int).to_numpy()
+        - 1
+    )
+    persons = pa.array(sorted(set(rows.person_id), key=str.encode))
+    person = np.searchsorted(np.array(persons.to_pylist(), dtype=object), rows.person_id.to_numpy())
+    values = [ref[c].to_numpy() for c in panel.PANEL_COLUMNS[2:]]
+    chunk = panel.chunks.Chunk(persons, int(m.min()), person, m, values)
+    out = panel.chunks.to_pandas(iter([chunk, chunk]), end, capacity=1)
+    expected = pd.concat([rows, rows], ignore_index=True).astype(
+        {"public_support": "int64", "self_support": "int64"}
+    )
+    pd.testing.assert_frame_equal(out, expected, check_exact=True)
+
+
 def test_empty_panel_keeps_columns_and_types():
     out = pm(spells(("a", "SJP", "2025-01-01", "2025-01-31", 1, 31)))  # after the end of data
     assert len(out) == 0 and tuple(out.columns) == panel.PANEL_COLUMNS

@@ -114,14 +114,21 @@ def register_input(sess: Session, table: str, obj: TableLike, label: str | None 
     return sess.register(table, obj, label, required=REQUIRED_COLUMNS[table])
 
 
-def _check_spells(sess: Session, spells: str) -> None:
-    """Reject unusable spells (:class:`InputError` naming each problem and its number of rows)."""
+def _check_spells(sess: Session, spells: str, win: Window) -> int:
+    """Reject unusable spells (:class:`InputError` naming each problem and its number of rows); return the number
+    of (spell, month) pairs in the window (a bound on the panel's rows from spells)."""
     codes = ", ".join(f"'{c}'" for c in BENEFIT_GROUPS)
+    first = months.sql_date_index("CAST(from_date AS DATE)")
+    if win.start is not None:
+        first = f"greatest({first}, {win.start})"
+    to = f"coalesce(CAST(to_date AS DATE), DATE '{months.last_day(win.end).date().isoformat()}')"
+    last = f"least({months.sql_date_index(to)}, {win.end})"
     row = sess.con.execute(
         f"""SELECT count(*) FILTER (WHERE CAST(benefit AS VARCHAR) NOT IN ({codes}) OR benefit IS NULL),
                    count(*) FILTER (WHERE extent IS NULL OR extent <= 0 OR extent > 1),
                    count(*) FILTER (WHERE CAST(to_date AS DATE) < CAST(from_date AS DATE)),
-                   count(*) FILTER (WHERE person_id IS NULL OR from_date IS NULL OR amount_sek IS NULL)
+                   count(*) FILTER (WHERE person_id IS NULL OR from_date IS NULL OR amount_sek IS NULL),
+                   coalesce(sum(greatest({last} - {first} + 1, 0)), 0)
             FROM {spells}"""
     ).fetchone()
     problems = []
@@ -172,6 +179,7 @@ def _check_spells(sess: Session, spells: str) -> None:
         raise InputError(
             "benefit_spells cannot be used for the panel: " + "; ".join(str(p) for p in problems), problems
         )
+    return int(row[4])
 
 
 def _stream_sql(
@@ -275,7 +283,7 @@ def panel_chunks(
     The inputs are checked before this returns. The connection ``sess.con`` streams the inputs until the iterator
     is exhausted: run no other query on it meanwhile.
     """
-    sql, win = _prepare(
+    sql, win, _ = _prepare(
         sess, spells, social_assistance, earnings, population, end_month, start_month, threshold, persons
     )
     return (c.arrow(win.end) for c in panel_parts(sess.con, sql, win))
@@ -291,18 +299,25 @@ def _prepare(
     start_month: str | None,
     threshold: float,
     persons: str | None,
-) -> tuple[str, Window]:
-    """Check the arguments and inputs; the SQL of the input stream and the window."""
+) -> tuple[str, Window, int]:
+    """Check the arguments and inputs; the SQL of the input stream, the window and an upper bound of the panel's
+    rows (every spell's months in the window plus every monthly row)."""
     end = check_month(end_month, "end_month")
     start = check_month(start_month, "start_month")
     if end is None:
         raise InputError("end_month (the last month of data, 'YYYY-MM') is required to build the panel.")
     if start is not None and start > end:
         raise InputError(f"start_month {start_month} is after end_month {end_month}.")
+    win = Window(end, start, threshold)
     sp = register_input(sess, "benefit_spells", spells)
-    _check_spells(sess, sp)
+    bound = _check_spells(sess, sp, win)
     sql = _stream_sql(sess, sp, social_assistance, earnings, population, end, start, persons)
-    return sql, Window(end, start, threshold)
+    for table, obj in (("social_assistance", social_assistance), ("earnings", earnings)):
+        if obj is not None:
+            bound += sess.con.execute(f"SELECT count(*) FROM {register_input(sess, table, obj)}").fetchone()[
+                0
+            ]
+    return sql, win, bound
 
 
 def _scratch_directory() -> Path:
@@ -373,7 +388,7 @@ def person_months(
     sess = Session.open(con)
     parts = None
     try:
-        sql, win = _prepare(
+        sql, win, bound = _prepare(
             sess, spells, social_assistance, earnings, population, end_month, start_month, threshold, None
         )
         parts = panel_parts(sess.con, sql, win)
@@ -382,7 +397,7 @@ def person_months(
                 return pa.concat_tables(
                     [PANEL_SCHEMA.empty_table(), *(c.arrow(win.end).drop_columns(["m"]) for c in parts)]
                 )
-            return to_pandas(parts, win.end)
+            return to_pandas(parts, win.end, bound)
         if parquet_path is None:
             path = _scratch_directory() / "person_months.parquet"
             files = [path]

@@ -270,29 +270,28 @@ def _month_texts(lo: int, end: int) -> pa.Array:
     return pa.array([months.from_index(i) for i in range(lo, end + 1)], pa.string())
 
 
-def to_pandas(chunks: Iterator[Chunk], end: int) -> pd.DataFrame:
-    """The chunks as one DataFrame, copied once into its final blocks. The text keys are Python strings shared
-    between rows (one object per person and month, as pandas holds text), placed by NumPy gathers rather than
-    converted row by row."""
-    parts = list(chunks)
-    n = sum(len(c.m) for c in parts)
-    keys = np.empty((2, n), dtype=object)
-    floats = np.empty((len(_VALUES) - 2, n), dtype=np.float64)
-    flags = np.empty((2, n), dtype=np.int64)
+def to_pandas(chunks: Iterator[Chunk], end: int, capacity: int = 1 << 20) -> pd.DataFrame:
+    """The chunks as one DataFrame, each chunk copied straight into the frame's columns (one column per block, no
+    consolidation copy). ``capacity`` is the expected number of rows (an upper bound avoids any regrowth; pages
+    of the unused tail are never touched). The text keys are Python strings shared between rows (one object per
+    person and month, as pandas holds text), placed by NumPy gathers rather than converted row by row."""
+    dtypes = [object, object, *(np.float64,) * (len(_VALUES) - 2), np.int64, np.int64]
+    cols = [np.empty(max(capacity, 1), dtype=t) for t in dtypes]
     at = 0
-    for c in parts:
-        rows = slice(at, at + len(c.m))
-        keys[0, rows] = c.persons.to_numpy(zero_copy_only=False)[c.person]
-        keys[1, rows] = _month_texts(c.lo, end).to_numpy(zero_copy_only=False)[c.m - c.lo]
-        for i, v in enumerate(c.values):
-            (floats[i] if i < len(floats) else flags[i - len(floats)])[rows] = v
-        at += len(c.m)
-    df = pd.DataFrame(floats.T, columns=list(_VALUES[:-2]), copy=False)
-    df.insert(0, "person_id", keys[0])
-    df.insert(1, "month", keys[1])
-    for name, v in zip(_VALUES[-2:], flags, strict=True):
-        df[name] = v
-    return df
+    for c in chunks:
+        k = len(c.m)
+        if at + k > len(cols[0]):  # more rows than expected: grow by doubling
+            grown = [np.empty(max(2 * len(col), at + k), dtype=col.dtype) for col in cols]
+            for new, old in zip(grown, cols, strict=True):
+                new[:at] = old[:at]
+            cols = grown
+        rows = slice(at, at + k)
+        np.take(c.persons.to_numpy(zero_copy_only=False), c.person, out=cols[0][rows])
+        np.take(_month_texts(c.lo, end).to_numpy(zero_copy_only=False), c.m - c.lo, out=cols[1][rows])
+        for col, v in zip(cols[2:], c.values, strict=True):
+            col[rows] = v
+        at += k
+    return pd.DataFrame({name: col[:at] for name, col in zip(PANEL_COLUMNS, cols, strict=True)}, copy=False)
 
 
 def _rows(tab: pa.Table, first: np.ndarray, pid: np.ndarray, n_persons: int, win: Window) -> _Rows | None:
@@ -377,15 +376,16 @@ def _block(p0: int, p1: int, lo: int, n_months: int, r: _Rows, threshold: float)
     cell = np.repeat((r.pid - p0) * n_months, count)
     cell += j
     o_cell = (r.o_pid - p0) * n_months + (r.o_m - lo)
-    used = np.zeros((p1 - p0, n_months), dtype=bool)
-    used.flat[cell] = True
-    used.flat[o_cell] = True
-    person, month = np.nonzero(used)  # the cells that occur, in (person, month) order
-    n = len(person)
+    used = np.zeros((p1 - p0) * n_months, dtype=bool)
+    used[cell] = True
+    used[o_cell] = True
+    cells = np.flatnonzero(used)  # the cells that occur, in (person, month) order
+    n = len(cells)
     if n == 0:
         return None
     pos = np.empty(used.size, dtype=np.int64)
-    pos[person * n_months + month] = np.arange(n)
+    pos[cells] = np.arange(n)
+    person, month = np.divmod(cells, n_months)
     n_groups = len(SPELL_GROUPS)
     at = np.repeat(r.group * n, count)
     at += pos[cell]
