@@ -500,6 +500,180 @@ def test_property_monthly_tables_shift_by_any_month(rows, k):
     np.testing.assert_allclose(a.social_assistance_sek, b.social_assistance_sek)
 
 
+# ---------------------------------------------------------------------- the build in chunks (issue 14)
+# Pseudonyms of every kind: text order differs from number order ("10" < "9"), non-ASCII, long, with spaces.
+PSEUDONYMS = ["9", "10", "p-001", "ÅSA ö", "x" * 40 + "7", "Z", "a b", "00042", "émile", "ß"]
+
+
+def random_registers(seed: int, n_spells: int = 400):
+    """Messy registers for the pseudonyms: overlapping, open, duplicated and out-of-window spells of every code,
+    several and duplicated monthly rows, deaths and emigrations."""
+    rng = np.random.default_rng(seed)
+    base = np.datetime64("2022-01-01")
+    start = base + rng.integers(-400, 1200, n_spells).astype("timedelta64[D]")
+    length = rng.integers(1, 200, n_spells)
+    to = (start + (length - 1).astype("timedelta64[D]")).astype("datetime64[ns]")
+    to[rng.random(n_spells) < 0.1] = np.datetime64("NaT")
+    sp = pd.DataFrame(
+        {
+            "person_id": rng.choice(PSEUDONYMS, n_spells),
+            "benefit": rng.choice(BENEFITS, n_spells),
+            "from_date": start.astype("datetime64[ns]"),
+            "to_date": to,
+            "extent": rng.choice(EXTENTS, n_spells),
+            "amount_sek": rng.integers(0, 30_000, n_spells).astype(float) + rng.random(n_spells),
+        }
+    )
+    sp = pd.concat([sp, sp.sample(40, random_state=seed)], ignore_index=True)
+
+    def monthly_rows(n: int, value: str) -> pd.DataFrame:
+        m = rng.integers(0, 48, n)
+        df = pd.DataFrame(
+            {
+                "person_id": rng.choice(PSEUDONYMS, n),
+                "month": [f"{2021 + x // 12}-{x % 12 + 1:02d}" for x in m],
+                value: rng.choice([0.0, 500.0, 1234.5, 9999.0, 10_000.0, 25_000.0], n),
+            }
+        )
+        return pd.concat([df, df.sample(n // 5, random_state=seed)], ignore_index=True)
+
+    pop = population(
+        *[
+            (p, "K", 1980, "0180", "2024-03-15" if i % 4 == 1 else None, "2023-07-31" if i % 3 == 2 else None)
+            for i, p in enumerate(PSEUDONYMS)
+        ]
+    )
+    return sp, monthly_rows(150, "amount_sek"), monthly_rows(200, "earnings_sek"), pop
+
+
+def day_by_day_panel(sp, sa, ea, pop, end_month: str, start_month: str | None = None) -> pd.DataFrame:
+    """The panel rules applied day by day in plain Python: an oracle independent of the build's arithmetic."""
+    end = pd.Period(end_month, "M")
+    last_day = end.end_time.date()
+    first_day = pd.Period(start_month, "M").start_time.date() if start_month else dt.date.min
+    group = dict(zip(BENEFITS, [0, 0, 1, 1, 2, 2, 3], strict=True))  # the code -> group map of test_case12
+    cells: dict[tuple[str, str], np.ndarray] = {}
+
+    def row(p: str, m: str) -> np.ndarray:
+        return cells.setdefault((p, m), np.zeros(2 * len(SPELL_GROUPS) + 2))
+
+    for s in sp.drop_duplicates().itertuples():
+        f = s.from_date.date()
+        t = last_day if pd.isna(s.to_date) else s.to_date.date()
+        per_day = s.amount_sek / ((t - f).days + 1)
+        d = max(f, first_day)
+        while d <= min(t, last_day):
+            r = row(s.person_id, f"{d.year:04d}-{d.month:02d}")
+            r[group[s.benefit]] += s.extent
+            r[len(SPELL_GROUPS) + group[s.benefit]] += per_day
+            d += dt.timedelta(days=1)
+    for k, (table, col) in enumerate(((sa, "amount_sek"), (ea, "earnings_sek"))):
+        for r in table.drop_duplicates().itertuples():
+            if r.month <= end_month and (start_month is None or r.month >= start_month):
+                row(r.person_id, r.month)[2 * len(SPELL_GROUPS) + k] += getattr(r, col)
+    censor = {}
+    for r in pop.itertuples():
+        dates = [d for d in (r.death_date, r.emigration_date) if not pd.isna(d)]
+        if dates:
+            censor[r.person_id] = min(dates).strftime("%Y-%m")
+    out = []
+    for (p, m), v in sorted(cells.items(), key=lambda kv: (kv[0][0].encode(), kv[0][1])):
+        if (p in censor and m >= censor[p]) or not v.any():
+            continue
+        n_days = pd.Period(m, "M").days_in_month
+        days = [min(x, n_days) for x in v[: len(SPELL_GROUPS)]]
+        sek, sa_m, earn = list(v[len(SPELL_GROUPS) : 2 * len(SPELL_GROUPS)]), v[-2], v[-1]
+        support = int(sum(days) > 0 or sum(sek) > 0 or sa_m > 0)
+        out.append(
+            [p, m, *days, *sek, sa_m, earn, sum(sek) + sa_m, support, int(earn >= THR and not support)]
+        )
+    return pd.DataFrame(out, columns=list(panel.PANEL_COLUMNS))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_panel_equals_the_rules_applied_day_by_day(seed):
+    sp, sa, ea, pop = random_registers(seed)
+    for start in (None, "2022-06"):
+        out = pm(sp, sa, ea, pop, end_month="2024-10", start_month=start)
+        ref = day_by_day_panel(sp, sa, ea, pop, "2024-10", start)
+        assert len(out) > 100
+        # keys and nettodagar exact (quarter extents are exact in binary); SEK to rounding (sums of days × amount/N
+        # against sums of amount/N over days)
+        pd.testing.assert_frame_equal(out[["person_id", "month"]], ref[["person_id", "month"]])
+        exact = [f"days_{g}" for g in SPELL_GROUPS] + ["earnings_sek", "public_support", "self_support"]
+        pd.testing.assert_frame_equal(out[exact], ref[exact], check_exact=True)
+        pd.testing.assert_frame_equal(out, ref, check_exact=False, rtol=1e-12, atol=1e-9)
+
+
+def test_chunks_blocks_and_threads_do_not_change_the_panel(monkeypatch, tmp_path):
+    # The build cuts the person-sorted input into chunks of whole persons and the persons × months map into
+    # blocks, computed by one or more threads: none of it may change a single bit of the panel.
+    sp, sa, ea, pop = random_registers(3)
+    ref = pm(sp, sa, ea, pop)
+    for rows, cells, threads in ((1, 10, 1), (7, 100, 2), (50, 1, 2), (1 << 16, 1 << 22, 1)):
+        monkeypatch.setattr(panel.chunks, "ROWS_PER_CHUNK", rows)
+        monkeypatch.setattr(panel.chunks, "CELLS_PER_BLOCK", cells)
+        con = duckdb.connect(config={"threads": threads})
+        pd.testing.assert_frame_equal(pm(sp, sa, ea, pop, con=con), ref, check_exact=True)
+        # the parts of a partitioned panel each hold whole persons and together are the panel
+        parts = panel.person_months(
+            sp, sa, ea, pop, end_month="2024-12", con=con, parquet_path=tmp_path / f"p{rows}", partitions=3
+        )
+        files = sorted(parts.glob("part-*.parquet"))
+        assert len(files) == 3
+        persons = [set(pd.read_parquet(f).person_id) for f in files]
+        assert sum(map(len, persons)) == len(set().union(*persons)) == ref.person_id.nunique()
+        back = con.sql(f"SELECT * FROM read_parquet('{parts}/*.parquet')").df()
+        back = back.sort_values(["person_id", "month"], key=lambda c: c.str.encode("utf-8")).reset_index(
+            drop=True
+        )
+        pd.testing.assert_frame_equal(back, ref, check_exact=True, check_dtype=False)
+
+
+def test_panel_is_sorted_by_person_id_text_and_month():
+    # pandas and Arrow output: sorted by person_id as text (byte order, "10" before "9") and month.
+    sp, sa, ea, pop = random_registers(4)
+    out = pm(sp, sa, ea, pop)
+    key = list(zip(out.person_id.str.encode("utf-8"), out.month, strict=True))
+    assert key == sorted(key) and len(set(key)) == len(key)
+    arrow = panel.person_months(sp, sa, ea, pop, end_month="2024-12", output="arrow")
+    assert arrow.schema.names == list(panel.PANEL_COLUMNS)
+    pd.testing.assert_frame_equal(
+        arrow.to_pandas().astype({"public_support": "int64", "self_support": "int64"}), out
+    )
+
+
+def test_pandas_output_grows_past_a_low_row_estimate():
+    # person_months sizes the DataFrame by an upper bound of its rows; a lower estimate only costs regrowth.
+    sp, sa, ea, pop = random_registers(5)
+    ref = panel.person_months(sp, sa, ea, pop, end_month="2024-12", output="arrow")
+    end = 2024 * 12 + 11
+    rows = ref.to_pandas()
+    m = (
+        rows.month.str.slice(0, 4).astype(int).to_numpy() * 12
+        + rows.month.str.slice(5, 7).astype(int).to_numpy()
+        - 1
+    )
+    persons = pa.array(sorted(set(rows.person_id), key=str.encode))
+    person = np.searchsorted(np.array(persons.to_pylist(), dtype=object), rows.person_id.to_numpy())
+    values = [ref[c].to_numpy() for c in panel.PANEL_COLUMNS[2:]]
+    chunk = panel.chunks.Chunk(persons, int(m.min()), person, m, values)
+    out = panel.chunks.to_pandas(iter([chunk, chunk]), end, capacity=1)
+    expected = pd.concat([rows, rows], ignore_index=True).astype(
+        {"public_support": "int64", "self_support": "int64"}
+    )
+    pd.testing.assert_frame_equal(out, expected, check_exact=True)
+
+
+def test_empty_panel_keeps_columns_and_types():
+    out = pm(spells(("a", "SJP", "2025-01-01", "2025-01-31", 1, 31)))  # after the end of data
+    assert len(out) == 0 and tuple(out.columns) == panel.PANEL_COLUMNS
+    assert out.person_id.dtype == object and out.days_sickness.dtype == np.float64
+    assert out.public_support.dtype == np.int64
+    arrow = panel.person_months(spells(), None, None, end_month="2024-12", output="arrow")
+    assert arrow.num_rows == 0 and arrow.schema.field("public_support").type == pa.int32()
+
+
 # ------------------------------------------------------------------------------------- the synthetic world
 @pytest.fixture(scope="module")
 def small_latent(small_world):

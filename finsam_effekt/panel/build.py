@@ -1,13 +1,20 @@
-"""The sparse person-month försörjning panel, built in DuckDB from the canonical register tables.
+"""The sparse person-month försörjning panel, built from the canonical register tables.
 
 Every effect the package reports is a month-by-month contrast of försörjning. :func:`person_months` turns the
 canonical register tables (``benefit_spells``, ``social_assistance``, ``earnings``, ``population``) into the sparse
 person-month panel (``docs/tables.md``, "panel → person_months"); the rest of :mod:`finsam_effekt.panel` reads
 history features, horizon outcomes and outcome paths from it.
 
-Everything is computed in DuckDB over the (possibly very large) inputs; no dense persons × months table is ever
-built. Inputs may be pandas DataFrames, Arrow tables, DuckDB relations (of the connection passed as ``con``) or
-paths to Parquet files / directories of Parquet parts, all in canonical form (``schema.TABLES``).
+Inputs may be pandas DataFrames, Arrow tables, DuckDB relations (of the connection passed as ``con``) or paths to
+Parquet files / directories of Parquet parts, all in canonical form (``schema.TABLES``; months are ``YYYY-MM``).
+
+How it is computed (national scale: 5·10⁷ spells of 5·10⁶ persons on two cores, ``benchmarks/README.md``):
+DuckDB checks the inputs and sorts all their rows into one stream by person (spilling to its temporary directory
+within its memory limit); :mod:`~finsam_effekt.panel.chunks` cuts the stream into chunks of whole persons, gives
+the pseudonyms dense integer keys there and adds every sum over integer (person, month) cells with NumPy, in the
+stream's order, so the panel is the same bit for bit in every run and for every chunking. The text keys come back
+only in the output, which is written chunk by chunk (Parquet) while the next chunk is computed; no whole-panel or
+persons × months table is ever held in memory.
 
 Panel rules
 -----------
@@ -40,6 +47,10 @@ to the last day of ``end_month``, the end of data). For calendar month ``m`` wit
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -51,12 +62,22 @@ import pyarrow as pa
 from .. import months
 from ..errors import InputError, Problem
 from ..schema import (
+    BENEFIT_CODES,
     BENEFIT_GROUPS,
     DEFAULT_SELF_SUPPORT_THRESHOLD_SEK,
     PANEL_COLUMNS,
-    SPELL_GROUPS,
 )
 from ..tables import Session, TableLike
+from .chunks import (
+    KIND_CENSORING,
+    KIND_EARNINGS,
+    KIND_SOCIAL_ASSISTANCE,
+    PANEL_SCHEMA,
+    Window,
+    panel_parts,
+    to_pandas,
+    write_parquet,
+)
 
 #: The value columns of the panel (every column but the keys ``person_id``, ``month``).
 VALUE_COLUMNS: tuple[str, ...] = PANEL_COLUMNS[2:]
@@ -93,15 +114,21 @@ def register_input(sess: Session, table: str, obj: TableLike, label: str | None 
     return sess.register(table, obj, label, required=REQUIRED_COLUMNS[table])
 
 
-def _check_spells(sess: Session, spells: str) -> int:
-    """Reject unusable spells; return the smallest month index of ``from_date`` (for the month table)."""
+def _check_spells(sess: Session, spells: str, win: Window) -> int:
+    """Reject unusable spells (:class:`InputError` naming each problem and its number of rows); return the number
+    of (spell, month) pairs in the window (a bound on the panel's rows from spells)."""
     codes = ", ".join(f"'{c}'" for c in BENEFIT_GROUPS)
+    first = months.sql_date_index("CAST(from_date AS DATE)")
+    if win.start is not None:
+        first = f"greatest({first}, {win.start})"
+    to = f"coalesce(CAST(to_date AS DATE), DATE '{months.last_day(win.end).date().isoformat()}')"
+    last = f"least({months.sql_date_index(to)}, {win.end})"
     row = sess.con.execute(
         f"""SELECT count(*) FILTER (WHERE CAST(benefit AS VARCHAR) NOT IN ({codes}) OR benefit IS NULL),
                    count(*) FILTER (WHERE extent IS NULL OR extent <= 0 OR extent > 1),
                    count(*) FILTER (WHERE CAST(to_date AS DATE) < CAST(from_date AS DATE)),
                    count(*) FILTER (WHERE person_id IS NULL OR from_date IS NULL OR amount_sek IS NULL),
-                   min({months.sql_date_index("CAST(from_date AS DATE)")})
+                   coalesce(sum(greatest({last} - {first} + 1, 0)), 0)
             FROM {spells}"""
     ).fetchone()
     problems = []
@@ -152,171 +179,59 @@ def _check_spells(sess: Session, spells: str) -> int:
         raise InputError(
             "benefit_spells cannot be used for the panel: " + "; ".join(str(p) for p in problems), problems
         )
-    return row[4]
+    return int(row[4])
 
 
-def _months_table(sess: Session, lo: int, hi: int) -> str:
-    """A small table of month index -> first day, last day, days in month for ``lo..hi``."""
-    name = sess.name("months")
-    idx = np.arange(lo, hi + 1, dtype=np.int64)
-    first = pd.Series([months.first_day(i) for i in idx.tolist()], dtype="datetime64[ns]")
-    last = pd.Series([months.last_day(i) for i in idx.tolist()], dtype="datetime64[ns]")
-    frame = pd.DataFrame(
-        {"m": idx, "f": first.dt.date, "l": last.dt.date, "nd": (last - first).dt.days.to_numpy() + 1}
-    )
-    src = sess.name("months_src")
-    sess.con.register(src, frame)
-    sess.con.execute(
-        f"CREATE TEMP TABLE {name} AS SELECT m, CAST(f AS DATE) AS f, CAST(l AS DATE) AS l, nd FROM {src}"
-    )
-    return name
-
-
-def panel_query(
+def _stream_sql(
     sess: Session,
-    spells: TableLike,
+    spells: str,
     social_assistance: TableLike | None,
     earnings: TableLike | None,
     population: TableLike | None,
-    *,
-    end_month: str,
-    start_month: str | None,
-    threshold: float,
-    persons: str | None = None,
-    part: tuple[int, int] | None = None,
+    end: int,
+    start: int | None,
+    persons: str | None,
 ) -> str:
-    """SQL of the panel with an extra integer month index ``m`` (internal form).
-
-    ``persons`` restricts to the persons of that view; ``part = (i, P)`` to persons with ``hash(person_id) % P = i``.
-    """
-    end = check_month(end_month, "end_month")
-    start = check_month(start_month, "start_month")
-    if end is None:
-        raise InputError("end_month (the last month of data, 'YYYY-MM') is required to build the panel.")
-    if start is not None and start > end:
-        raise InputError(f"start_month {start_month} is after end_month {end_month}.")
-    sp = register_input(sess, "benefit_spells", spells)
-    if ("min_from", sp) not in sess.cache:
-        sess.cache[("min_from", sp)] = _check_spells(sess, sp)
-    min_from = sess.cache[("min_from", sp)]
-    lo = start if start is not None else min(min_from if min_from is not None else end, end)
-    if ("months", lo, end) not in sess.cache:
-        sess.cache[("months", lo, end)] = _months_table(sess, lo, end)
-    mt = sess.cache[("months", lo, end)]
-    w0 = months.first_day(lo).date().isoformat()
-    w1 = months.last_day(end).date().isoformat()
+    """SQL of every input row the panel needs as one stream ``(person_id, k, a, b, x, y)`` sorted by all its
+    columns (the format of :mod:`~finsam_effekt.panel.chunks`). Monthly rows carry the month index of their
+    ``YYYY-MM`` text (canonical: one text per month), censoring rows ``min(month(death), month(emigration))``."""
+    pfilter = f"WHERE CAST(person_id AS VARCHAR) IN (SELECT person_id FROM {persons})" if persons else ""
+    code = "CASE CAST(benefit AS VARCHAR) " + " ".join(
+        f"WHEN '{c}' THEN {i}" for i, c in enumerate(BENEFIT_CODES)
+    )
+    day = "CAST(CAST({} AS DATE) - DATE '1970-01-01' AS INTEGER)"
+    parts = [
+        f"""SELECT CAST(person_id AS VARCHAR) AS person_id, CAST({code} END AS TINYINT) AS k,
+                   {day.format("from_date")} AS a, {day.format("to_date")} AS b,
+                   CAST(extent AS DOUBLE) AS x, CAST(amount_sek AS DOUBLE) AS y
+            FROM {spells} {pfilter}"""
+    ]
     mfilter = f"AND m >= {start}" if start is not None else ""
-    conds = [f"CAST(person_id AS VARCHAR) IN (SELECT person_id FROM {persons})"] if persons else []
-    if part is not None:
-        conds.append(f"hash(CAST(person_id AS VARCHAR)) % {int(part[1])} = {int(part[0])}")
-    pfilter = ("WHERE " + " AND ".join(conds)) if conds else ""
-
-    group_case = "CASE benefit " + " ".join(
-        f"WHEN '{code}' THEN {SPELL_GROUPS.index(g)}" for code, g in BENEFIT_GROUPS.items()
-    )
-    group_case += " END"
-    days_cols = ",\n".join(
-        f"least(coalesce(sum(days * extent) FILTER (WHERE g = {i}), 0), any_value(nd)) AS days_{g}"
-        for i, g in enumerate(SPELL_GROUPS)
-    )
-    sek_cols = ",\n".join(
-        f"coalesce(sum(days * per_day) FILTER (WHERE g = {i}), 0) AS sek_{g}"
-        for i, g in enumerate(SPELL_GROUPS)
-    )
-    ctes = [
-        f"""sp AS (
-            SELECT DISTINCT CAST(person_id AS VARCHAR) AS person_id, CAST(benefit AS VARCHAR) AS benefit,
-                   CAST(from_date AS DATE) AS from_date, CAST(to_date AS DATE) AS to_date,
-                   CAST(extent AS DOUBLE) AS extent, CAST(amount_sek AS DOUBLE) AS amount_sek
-            FROM {sp} {pfilter})""",
-        f"""sp1 AS (
-            SELECT person_id, {group_case} AS g, extent,
-                   amount_sek / (coalesce(to_date, DATE '{w1}') - from_date + 1) AS per_day,
-                   greatest(from_date, DATE '{w0}') AS c0, least(coalesce(to_date, DATE '{w1}'), DATE '{w1}') AS c1
-            FROM sp)""",
-        f"""sm AS (
-            SELECT person_id, g, extent, per_day, c0, c1,
-                   unnest(range({months.sql_date_index("c0")}, {months.sql_date_index("c1")} + 1)) AS m
-            FROM sp1 WHERE c0 <= c1)""",
-        f"""smd AS (
-            SELECT sm.person_id, sm.m, sm.g, sm.extent, sm.per_day, mt.nd,
-                   least(sm.c1, mt.l) - greatest(sm.c0, mt.f) + 1 AS days
-            FROM sm JOIN {mt} mt ON mt.m = sm.m)""",
-        f"""spm AS (
-            SELECT person_id, m,
-            {days_cols},
-            {sek_cols}
-            FROM smd GROUP BY person_id, m)""",
-    ]
-    parts = ["spm"]
-    if social_assistance is not None:
-        sa = register_input(sess, "social_assistance", social_assistance)
-        ctes.append(
-            f"""sam AS (
-            SELECT person_id, m, sum(a) AS social_assistance_sek FROM (
-                SELECT person_id, {months.sql_index("month")} AS m, a FROM (
-                    SELECT DISTINCT CAST(person_id AS VARCHAR) AS person_id, CAST(month AS VARCHAR) AS month,
-                           CAST(amount_sek AS DOUBLE) AS a FROM {sa} {pfilter}))
-            WHERE m <= {end} {mfilter} GROUP BY person_id, m)"""
+    for k, table, obj, col in (
+        (KIND_SOCIAL_ASSISTANCE, "social_assistance", social_assistance, "amount_sek"),
+        (KIND_EARNINGS, "earnings", earnings, "earnings_sek"),
+    ):
+        if obj is None:
+            continue
+        view = register_input(sess, table, obj)
+        parts.append(
+            f"""SELECT person_id, CAST({k} AS TINYINT), CAST(m AS INTEGER), NULL, NULL, y FROM (
+                SELECT CAST(person_id AS VARCHAR) AS person_id, {months.sql_index("month")} AS m,
+                       CAST({col} AS DOUBLE) AS y FROM {view} {pfilter})
+            WHERE person_id IS NOT NULL AND m <= {end} {mfilter}"""
         )
-        parts.append("sam")
-    if earnings is not None:
-        ea = register_input(sess, "earnings", earnings)
-        ctes.append(
-            f"""eam AS (
-            SELECT person_id, m, sum(a) AS earnings_sek FROM (
-                SELECT person_id, {months.sql_index("month")} AS m, a FROM (
-                    SELECT DISTINCT CAST(person_id AS VARCHAR) AS person_id, CAST(month AS VARCHAR) AS month,
-                           CAST(earnings_sek AS DOUBLE) AS a FROM {ea} {pfilter}))
-            WHERE m <= {end} {mfilter} GROUP BY person_id, m)"""
-        )
-        parts.append("eam")
-    # Each part is unique on (person_id, m): a full outer join merges them (cheaper than union + aggregate).
-    cols = [
-        *(
-            f"coalesce({c}, 0) AS {c}"
-            for c in (*(f"days_{g}" for g in SPELL_GROUPS), *(f"sek_{g}" for g in SPELL_GROUPS))
-        ),
-        "coalesce(social_assistance_sek, 0) AS social_assistance_sek"
-        if social_assistance is not None
-        else "0.0 AS social_assistance_sek",
-        "coalesce(earnings_sek, 0) AS earnings_sek" if earnings is not None else "0.0 AS earnings_sek",
-    ]
-    joined = " FULL JOIN ".join(parts)
-    if len(parts) > 1:
-        joined = parts[0] + "".join(f" FULL JOIN {x} USING (person_id, m)" for x in parts[1:])
-    ctes.append(f"agg AS (SELECT person_id, m, {', '.join(cols)} FROM {joined})")
-    censor_join, censor_where = "", ""
     if population is not None:
-        cens = censor_cte(sess, population)
-        ctes.append(cens)
-        censor_join = "LEFT JOIN cens USING (person_id)"
-        censor_where = "AND (cens.cm IS NULL OR agg.m < cens.cm)"
-    days_sum = " + ".join(f"days_{g}" for g in SPELL_GROUPS)
-    sek_sum = " + ".join(f"sek_{g}" for g in SPELL_GROUPS)
-    values = ", ".join(
-        c
-        for c in (
-            *(f"days_{g}" for g in SPELL_GROUPS),
-            *(f"sek_{g}" for g in SPELL_GROUPS),
-            "social_assistance_sek",
-            "earnings_sek",
+        pop = register_input(sess, "population_censoring", population, "cens_pop")
+        cm = (
+            f"least({months.sql_date_index('CAST(death_date AS DATE)')}, "
+            f"{months.sql_date_index('CAST(emigration_date AS DATE)')})"
         )
-    )
-    nonzero = " OR ".join(f"{c} <> 0" for c in values.split(", "))
-    ps = f"({days_sum} > 0 OR ({sek_sum}) > 0 OR social_assistance_sek > 0)"
-    return (
-        "WITH "
-        + ",\n".join(ctes)
-        + f"""
-        SELECT agg.person_id, {months.sql_text("agg.m")} AS month, {values},
-               {sek_sum} + social_assistance_sek AS benefit_sek,
-               CAST({ps} AS INTEGER) AS public_support,
-               CAST(earnings_sek >= {float(threshold)!r} AND NOT {ps} AS INTEGER) AS self_support,
-               agg.m AS m
-        FROM agg {censor_join}
-        WHERE ({nonzero}) {censor_where}"""
-    )
+        parts.append(
+            f"""SELECT CAST(person_id AS VARCHAR), CAST({KIND_CENSORING} AS TINYINT), CAST({cm} AS INTEGER), NULL, NULL, NULL
+            FROM {pop} WHERE person_id IS NOT NULL AND (death_date IS NOT NULL OR emigration_date IS NOT NULL)
+            {pfilter.replace("WHERE", "AND")}"""
+        )
+    return " UNION ALL ".join(parts) + " ORDER BY person_id, k, a, b, x, y"
 
 
 def censor_cte(sess: Session, population: TableLike) -> str:
@@ -350,6 +265,67 @@ def check_threshold(threshold: float) -> float:
     return float(threshold)
 
 
+def panel_chunks(
+    sess: Session,
+    spells: TableLike,
+    social_assistance: TableLike | None,
+    earnings: TableLike | None,
+    population: TableLike | None,
+    *,
+    end_month: str,
+    start_month: str | None,
+    threshold: float,
+    persons: str | None = None,
+) -> Iterator[pa.Table]:
+    """The panel as Arrow tables (:data:`CHUNK_SCHEMA`: the panel plus its month index ``m``) of whole persons, in
+    ``(person_id, month)`` order. ``persons`` restricts to the persons of that view.
+
+    The inputs are checked before this returns. The connection ``sess.con`` streams the inputs until the iterator
+    is exhausted: run no other query on it meanwhile.
+    """
+    sql, win, _ = _prepare(
+        sess, spells, social_assistance, earnings, population, end_month, start_month, threshold, persons
+    )
+    return (c.arrow(win.end) for c in panel_parts(sess.con, sql, win))
+
+
+def _prepare(
+    sess: Session,
+    spells: TableLike,
+    social_assistance: TableLike | None,
+    earnings: TableLike | None,
+    population: TableLike | None,
+    end_month: str,
+    start_month: str | None,
+    threshold: float,
+    persons: str | None,
+) -> tuple[str, Window, int]:
+    """Check the arguments and inputs; the SQL of the input stream, the window and an upper bound of the panel's
+    rows (every spell's months in the window plus every monthly row)."""
+    end = check_month(end_month, "end_month")
+    start = check_month(start_month, "start_month")
+    if end is None:
+        raise InputError("end_month (the last month of data, 'YYYY-MM') is required to build the panel.")
+    if start is not None and start > end:
+        raise InputError(f"start_month {start_month} is after end_month {end_month}.")
+    win = Window(end, start, threshold)
+    sp = register_input(sess, "benefit_spells", spells)
+    bound = _check_spells(sess, sp, win)
+    sql = _stream_sql(sess, sp, social_assistance, earnings, population, end, start, persons)
+    for table, obj in (("social_assistance", social_assistance), ("earnings", earnings)):
+        if obj is not None:
+            bound += sess.con.execute(f"SELECT count(*) FROM {register_input(sess, table, obj)}").fetchone()[
+                0
+            ]
+    return sql, win, bound
+
+
+def _scratch_directory() -> Path:
+    d = Path(tempfile.mkdtemp(prefix="finsam_panel_"))
+    atexit.register(shutil.rmtree, d, True)
+    return d
+
+
 def person_months(
     spells: TableLike,
     social_assistance: TableLike | None,
@@ -379,17 +355,19 @@ def person_months(
     self_support_threshold
         Monthly earnings (SEK) at or above which a month without public support is ``self_support``.
     con
-        DuckDB connection to compute in (default: a private in-memory one).
+        DuckDB connection to compute in (default: a private in-memory one). Its ``threads`` and ``memory_limit``
+        bound the sort of the inputs (which spills to its ``temp_directory``); the rest of the build works on
+        chunks of :data:`ROWS_PER_CHUNK` input rows.
     output
-        ``"pandas"`` (sorted by person and month), ``"arrow"`` (sorted) or ``"relation"`` (a lazy, unsorted DuckDB
-        relation on ``con``; ``con`` is then required and the inputs must stay alive while it is used).
+        ``"pandas"`` or ``"arrow"`` (sorted by person and month), or ``"relation"`` (a DuckDB relation on ``con``,
+        sorted, over a temporary Parquet copy of the panel that is removed when the process ends).
     parquet_path
-        If given, the panel is written there as Parquet (unsorted, national scale) and the path is returned.
+        If given, the panel is written there as Parquet and the path is returned (national scale: the panel is
+        never held whole in memory).
     partitions
-        With ``parquet_path``: build the panel in this many parts by ``hash(person_id) % partitions`` (each part
-        is a complete set of persons), written as ``part-NNNN.parquet`` into the directory ``parquet_path``, so
-        that each part's aggregation fits in memory instead of spilling (national scale). Every reader of this
-        module accepts the directory.
+        With ``parquet_path``: write the panel as ``partitions`` files ``part-NNNN.parquet`` into the directory
+        ``parquet_path``, each a complete set of persons (several files can be read in parallel). Every reader
+        of this module accepts the directory.
 
     Returns
     -------
@@ -408,42 +386,33 @@ def person_months(
     if partitions < 1 or (partitions > 1 and parquet_path is None):
         raise InputError(f"partitions must be 1, or > 1 together with parquet_path; got {partitions}.")
     sess = Session.open(con)
-    cols = ", ".join(PANEL_COLUMNS)
+    parts = None
     try:
-        kw = dict(end_month=end_month, start_month=start_month, threshold=threshold)
-        if partitions > 1:
-            out_dir = Path(parquet_path)
-            out_dir.mkdir(parents=True, exist_ok=True)
-            for i in range(partitions):
-                sql = panel_query(
-                    sess, spells, social_assistance, earnings, population, part=(i, partitions), **kw
+        sql, win, bound = _prepare(
+            sess, spells, social_assistance, earnings, population, end_month, start_month, threshold, None
+        )
+        parts = panel_parts(sess.con, sql, win)
+        if parquet_path is None and output != "relation":
+            if output == "arrow":
+                return pa.concat_tables(
+                    [PANEL_SCHEMA.empty_table(), *(c.arrow(win.end).drop_columns(["m"]) for c in parts)]
                 )
-                sess.con.execute(
-                    f"COPY (SELECT {cols} FROM ({sql})) TO '{out_dir / f'part-{i:04d}.parquet'}' "
-                    "(FORMAT parquet, COMPRESSION zstd)"
-                )
-            return out_dir
-        sql = panel_query(sess, spells, social_assistance, earnings, population, **kw)
-        if parquet_path is not None:
+            return to_pandas(parts, win.end, bound)
+        if parquet_path is None:
+            path = _scratch_directory() / "person_months.parquet"
+            files = [path]
+        elif partitions > 1:
             path = Path(parquet_path)
-            sess.con.execute(
-                f"COPY (SELECT {cols} FROM ({sql})) TO '{path}' (FORMAT parquet, COMPRESSION zstd)"
-            )
-            return path
-        if output == "relation":
-            sess.names.clear()  # the relation reads the registered inputs lazily: keep them
-            return sess.con.sql(f"SELECT {cols} FROM ({sql})")
-        rel = sess.con.sql(f"SELECT {cols} FROM ({sql}) ORDER BY person_id, m")
-        if output == "arrow":
-            return rel.to_arrow_table()
-        return _panel_dtypes(rel.df())
+            path.mkdir(parents=True, exist_ok=True)
+            files = [path / f"part-{i:04d}.parquet" for i in range(partitions)]
+        else:
+            path = Path(parquet_path)
+            files = [path]
+        write_parquet((c.arrow(win.end) for c in parts), files)
+        if parquet_path is None:
+            return sess.con.read_parquet(str(path))
+        return path
     finally:
-        if output != "relation" or parquet_path is not None:
-            sess.close()
-
-
-def _panel_dtypes(df: pd.DataFrame) -> pd.DataFrame:
-    for c in ("public_support", "self_support"):
-        if c in df:
-            df[c] = df[c].astype("int64")
-    return df
+        if parts is not None:
+            parts.close()  # stops the threads reading the stream before the connection is used again
+        sess.close()

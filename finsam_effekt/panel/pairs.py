@@ -10,6 +10,7 @@ computed columns back beside the input columns, row for row.
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 
 import duckdb
@@ -20,7 +21,8 @@ import pyarrow as pa
 from .. import months
 from ..errors import InputError
 from ..tables import Session, TableLike
-from .build import REQUIRED_COLUMNS, panel_query, register_input
+from .build import REQUIRED_COLUMNS, panel_chunks, register_input
+from .chunks import CHUNK_SCHEMA
 
 
 def panel_source(
@@ -40,7 +42,7 @@ def panel_source(
         return panel_view(sess, panel)
     if spells is None:
         raise InputError("pass either a precomputed panel (panel=...) or the raw tables (spells=..., ...).")
-    sql = panel_query(
+    tables = panel_chunks(
         sess,
         spells,
         social_assistance,
@@ -51,8 +53,10 @@ def panel_source(
         threshold=threshold,
         persons=persons,
     )
+    with closing(tables):  # the stream's threads stop before the connection is used again
+        panel = pa.concat_tables([CHUNK_SCHEMA.empty_table(), *tables])
     name = sess.name("panelm")
-    sess.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+    sess.con.register(name, panel)
     return name
 
 
