@@ -59,7 +59,12 @@ def match(cfg: AnalysisConfig) -> str:
 
 
 def balance(cfg: AnalysisConfig) -> str:
-    return "standardized mean differences, variance ratios and eCDF statistics before/after (balance)"
+    return (
+        "standardized mean differences, variance ratios and eCDF statistics before/after on the covariates and on "
+        "the pre-period path of public support, self-support, benefit and earnings SEK (u−1, u−2, u−3, u−6, "
+        "u−12, mean over u−24..u−1); a pre-period |SMD| > 0.1 after matching is a design warning (balance, "
+        "panel.pre_period_outcomes)"
+    )
 
 
 def outcomes(cfg: AnalysisConfig) -> str:

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
-from ..diagnostics import DesignWarning
+from ..diagnostics import DesignWarning, pre_period_warning, pretrend_warning
 
 if TYPE_CHECKING:  # annotations only: importing this module loads no stage module
     import duckdb
@@ -188,6 +189,14 @@ class BalanceResult(StageResult):
         after = frame.loc[frame["sample"] == "after", "smd"].abs()
         return {"max_abs_smd_after": round(float(after.max()), 3)} if len(after) else {}
 
+    def warnings(self) -> tuple[DesignWarning, ...]:
+        """``pre_period_imbalance`` when a pre-period outcome (a row of kind ``pre_period``) has |SMD| above the
+        table's threshold (0.1) after matching."""
+        flagged = self.table.flagged("pre_period", "after")
+        if flagged.empty:
+            return ()
+        return (pre_period_warning(flagged.to_dict("records"), self.table.smd_threshold),)
+
 
 @dataclass(frozen=True)
 class OutcomeTables(StageResult):
@@ -251,6 +260,22 @@ class EventStudyResult(StageResult):
             f"pretrend:{o}": f"χ²({r.pretrend_df}) = {r.pretrend_wald:.2f}, p = {r.pretrend_p:.3f}"
             for o, r in self.studies.items()
         }
+
+    def warnings(self) -> tuple[DesignWarning, ...]:
+        """``pretrend_rejected`` for each outcome whose pre-trend Wald test rejects at the study's ``alpha``
+        (``inference.alpha``), naming the lead with the largest |estimate / SE|."""
+        out = []
+        for o, r in self.studies.items():
+            if not (np.isfinite(r.pretrend_p) and r.pretrend_p < r.alpha):
+                continue
+            t = r.table
+            leads = t[(t["rel_month"] < r.reference) & (t["std_error"] > 0)]
+            lead = None
+            if len(leads):
+                row = leads.loc[(leads["estimate"] / leads["std_error"]).abs().idxmax()]
+                lead = {k: float(row[k]) for k in ("rel_month", "estimate", "std_error")}
+            out.append(pretrend_warning(o, r.pretrend_wald, r.pretrend_df, r.pretrend_p, r.alpha, lead))
+        return tuple(out)
 
 
 @dataclass(frozen=True)

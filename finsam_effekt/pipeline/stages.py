@@ -157,17 +157,24 @@ def with_participant_labels(matched: pd.DataFrame, participants: pd.DataFrame) -
 
 
 # -- balance -------------------------------------------------------------------------------------------------------
-def balance(cfg: AnalysisConfig, cohort: CohortResult, match: MatchStageResult) -> BalanceResult:
-    """Balance before and after matching (``balance.match_balance``; IPW: ``balance.balance_table``)."""
+def balance(
+    cfg: AnalysisConfig, read: ReadResult, panel: PanelResult, cohort: CohortResult, match: MatchStageResult
+) -> BalanceResult:
+    """Balance before and after matching (``balance.match_balance``; IPW: ``balance.balance_table``) on the model's
+    covariates and on the main outcomes' pre-period path (``panel.pre_period_outcomes``: u−1, u−2, u−3, u−6,
+    u−12 and the mean over u−24..u−1), for every cohort row (before) and the matched sample (after)."""
     co, res = cohort.cohort, match.result
     covs = [c for c in cfg.covariates if c in co.columns]
+    pre = panel_mod.pre_period_outcomes(
+        co[["person_id", "ref_month"]], panel.person_months, con=read.con, output="pandas"
+    )[panel_mod.pre_period_columns()]
     if res.match is None:  # matching.method: ipw
         table = balance_mod.balance_table(
-            co, "treated", covs, weights=res.weights, distance=res.propensity.ps
+            co, "treated", covs, weights=res.weights, distance=res.propensity.ps, pre_period=pre
         )
         weights = res.weights
     else:
-        table = balance_mod.match_balance(res.match, covs)
+        table = balance_mod.match_balance(res.match, covs, pre_period=pre)
         weights = res.match.weights
     return BalanceResult(table, res.propensity.ps, co["treated"].to_numpy(), weights)
 
