@@ -166,24 +166,37 @@ def pretrend_warning(
     return DesignWarning("pretrend_rejected", sv, en, values)
 
 
-def contamination_warning(share: float, share_candidates: float, n_anonymous: float) -> DesignWarning:
-    """The warning for matched controls who may be anonymous participants (dilution of the effect towards 0)."""
+def contamination_warning(
+    share: float,
+    share_candidates: float,
+    n_anonymous: float,
+    *,
+    now: float = float("nan"),
+    before: float = float("nan"),
+) -> DesignWarning:
+    """The warning for matched controls who may be anonymous participants (dilution of the effect towards 0):
+    ``share`` among the matched controls (``now``: starting in the same month, ``before``: former participants),
+    ``share_candidates`` among all candidates, ``n_anonymous`` anonymous registrations behind the estimate."""
     sv = (
-        f"Utspädning: i genomsnitt {_pct(share, 'sv')} av de matchade jämförelsepersonerna väntas själva vara anonymt "
-        f"registrerade deltagare som började samma månad (skattat från {_num(n_anonymous, 'sv')} anonyma "
-        f"registreringar per förbund och månad; {_pct(share_candidates, 'sv')} av alla kandidater). De kan inte "
-        "skiljas ut, eftersom registreringen saknar personnummer, och drar effekten mot noll. Den utspädnings"
-        "korrigerade effekten (skattning / (1 − andel)) redovisas som känslighetsrad."
+        f"Utspädning: i genomsnitt {_pct(share, 'sv')} av de matchade jämförelsepersonerna väntas själva vara "
+        f"anonymt registrerade deltagare ({_pct(now, 'sv')} som började samma månad, {_pct(before, 'sv')} som "
+        f"började tidigare; {_pct(share_candidates, 'sv')} av alla kandidater; skattat från "
+        f"{_num(n_anonymous, 'sv', 6)} anonyma registreringar per förbund och månad). De kan inte skiljas ut, "
+        "eftersom registreringen saknar personnummer, och drar effekten mot noll. Den utspädningskorrigerade "
+        "effekten (skattning / (1 − andel)) redovisas som känslighetsrad."
     )
     en = (
         f"Dilution: on average {_pct(share, 'en')} of the matched comparison persons are expected to be anonymously "
-        f"registered participants who started in the same month (estimated from {_num(n_anonymous, 'en')} anonymous "
-        f"registrations per förbund and month; {_pct(share_candidates, 'en')} of all candidates). They cannot be "
-        "told apart, as their registration has no personal identity number, and they pull the effect towards "
-        "zero. The dilution-corrected effect (estimate / (1 − share)) is shown as a sensitivity row."
+        f"registered participants themselves ({_pct(now, 'en')} starting in the same month, {_pct(before, 'en')} "
+        f"who started earlier; {_pct(share_candidates, 'en')} of all candidates; estimated from "
+        f"{_num(n_anonymous, 'en', 6)} anonymous registrations per förbund and month). They cannot be told apart, "
+        "as their registration has no personal identity number, and they pull the effect towards zero. The "
+        "dilution-corrected effect (estimate / (1 − share)) is shown as a sensitivity row."
     )
     values = {
         "share_matched": float(share),
+        "share_matched_now": float(now),
+        "share_matched_before": float(before),
         "share_candidates": float(share_candidates),
         "n_anonymous": float(n_anonymous),
     }

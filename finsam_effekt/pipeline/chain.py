@@ -27,6 +27,7 @@ from . import plan, stages
 from .results import (
     BalanceResult,
     CohortResult,
+    ContaminationResult,
     CostBenefitResult,
     EffectsResult,
     EventStudyResult,
@@ -103,6 +104,9 @@ CHAIN: tuple[Stage, ...] = (
     Stage("effects", "effects", stages.effects, ("read", "link", "panel", "cohort", "match", "outcomes"),
           EffectsResult, ("estimators", "inference", "subgroups", "outcomes", "covariates", "seed"), True, None,
           plan.effects),
+    Stage("contamination", "contamination", stages.contamination,
+          ("read", "link", "panel", "cohort", "match", "effects"), ContaminationResult,
+          ("window", "age", "eligibility", "covariates", "matching", "estimators"), False, None, plan.contamination),
     Stage("event_study", "event study", stages.event_study, ("outcomes",), EventStudyResult,
           ("event_study", "event_study_outcomes", "inference"), False, "event_study", plan.event_study),
     Stage("sensitivity", "sensitivity", stages.sensitivity, ("match", "outcomes"), SensitivityResult,
@@ -314,9 +318,9 @@ def run_until(cfg: AnalysisConfig, stage_name: str, *, skip: Sequence[str] = ())
     ----------
     cfg : a resolved config (:func:`~finsam_effekt.config.load_config`).
     stage_name : the last stage to run: a key of :data:`STAGE_NAMES` (``"read"``, ``"link"``, ``"panel"``,
-        ``"cohort"``, ``"match"``, ``"balance"``, ``"outcomes"``, ``"effects"``, ``"event_study"``,
+        ``"cohort"``, ``"match"``, ``"balance"``, ``"outcomes"``, ``"effects"``, ``"contamination"``, ``"event_study"``,
         ``"sensitivity"``, ``"cost_benefit"``) or its label (``"read & validate"``, ``"event study"``, …).
-    skip : optional stages (balance, event study, sensitivity, cost-benefit) not to run.
+    skip : optional stages (balance, contamination, event study, sensitivity, cost-benefit) not to run.
 
     Returns
     -------

@@ -67,6 +67,15 @@ def balance(cfg: AnalysisConfig) -> str:
     )
 
 
+def contamination(cfg: AnalysisConfig) -> str:
+    return (
+        "expected share of the matched controls who are anonymous participants (starting in u, from the anonymous "
+        "registrations per förbund and month; started before u, mirrored by the linkable former participants), "
+        "and the dilution-corrected effects estimate / (1 − share); a share above 2 % is a design warning "
+        "(contamination.expected_contamination, cohort.former_participants)"
+    )
+
+
 def outcomes(cfg: AnalysisConfig) -> str:
     text = (
         f"outcomes of the matched sample in months u+1..u+k and the monthly paths u−{cfg.outcomes.path_window}.."

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # annotations only: importing this module loads no stage modu
     from ..balance import BalanceTable
     from ..cohort import CensoringWeights
     from ..config import AnalysisConfig
+    from ..contamination import ContaminationEstimate
     from ..cost_benefit import CostBenefitResults
     from ..estimation import EffectResults, EventStudyResults, SensitivityResults
     from ..io import ValidationReport
@@ -243,6 +244,35 @@ class EffectsResult(StageResult):
 
 
 @dataclass(frozen=True)
+class ContaminationResult(StageResult):
+    """contamination: the expected share of matched controls who are anonymous participants and the
+    dilution-corrected effects of the matched-sample estimators (``contamination.expected_contamination``)."""
+
+    estimate: ContaminationEstimate
+    frame: pd.DataFrame
+
+    def rows(self) -> int:
+        return len(self.frame)
+
+    def report_tables(self) -> Mapping[str, pd.DataFrame]:
+        return {"contamination": self.frame}
+
+    def facts(self) -> Mapping[str, Any]:
+        e = self.estimate
+        return {
+            "contamination_share_matched": f"{e.share_matched:.1%}",
+            "contamination_share_matched_now": f"{e.share_matched_now:.1%}",
+            "contamination_share_matched_before": f"{e.share_matched_before:.1%}",
+            "contamination_share_candidates": f"{e.share_candidates:.1%}",
+        }
+
+    def warnings(self) -> tuple[DesignWarning, ...]:
+        """``contamination`` when more than 2 % of the matched controls are expected to be anonymous
+        participants."""
+        return self.estimate.warnings()
+
+
+@dataclass(frozen=True)
 class EventStudyResult(StageResult):
     """event study: monthly effects around u with a pre-trend Wald test, per configured outcome."""
 
@@ -348,6 +378,7 @@ class StageResults:
     balance: BalanceResult | None = None
     outcomes: OutcomeTables | None = None
     effects: EffectsResult | None = None
+    contamination: ContaminationResult | None = None
     event_study: EventStudyResult | None = None
     sensitivity: SensitivityResult | None = None
     cost_benefit: CostBenefitResult | None = None

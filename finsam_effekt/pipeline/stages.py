@@ -14,6 +14,7 @@ import pandas as pd
 
 from .. import balance as balance_mod
 from .. import cohort as cohort_mod
+from .. import contamination as contamination_mod
 from .. import cost_benefit as cb_mod
 from .. import estimation, io, linkage, matching, months
 from .. import panel as panel_mod
@@ -23,6 +24,7 @@ from ..estimand import short_estimand
 from .results import (
     BalanceResult,
     CohortResult,
+    ContaminationResult,
     CostBenefitResult,
     EffectsResult,
     EventStudyResult,
@@ -109,7 +111,14 @@ def panel(cfg: AnalysisConfig, read: ReadResult) -> PanelResult:
 def cohort(cfg: AnalysisConfig, read: ReadResult, link: LinkResult, panel: PanelResult) -> CohortResult:
     """Participants at u and candidate control person-months with history features (``cohort.build_cohort``)."""
     co = cohort_mod.build_cohort(
-        link.participants,
+        link.participants, later_treated=cfg.later_treated, **cohort_arguments(cfg, read, link, panel)
+    )
+    return CohortResult(co)
+
+
+def cohort_arguments(cfg: AnalysisConfig, read: ReadResult, link: LinkResult, panel: PanelResult) -> dict:
+    """The keyword arguments of ``cohort.build_cohort`` (and ``cohort.former_participants``) in this run."""
+    return dict(
         panel=panel.person_months,
         population=read.table("population"),
         kommun_forbund=link.linkage.kommun_forbund,
@@ -118,7 +127,6 @@ def cohort(cfg: AnalysisConfig, read: ReadResult, link: LinkResult, panel: Panel
         age_range=(cfg.age.min, cfg.age.max),
         eligibility=cfg.eligibility.rule,
         lookback_months=cfg.eligibility.lookback_months,
-        later_treated=cfg.later_treated,
         sample_rate=cfg.eligibility.candidate_sample_rate,
         min_history_months=cfg.eligibility.min_history_months,
         register_start=read.register_start,
@@ -127,7 +135,6 @@ def cohort(cfg: AnalysisConfig, read: ReadResult, link: LinkResult, panel: Panel
         seed=cfg.seed,
         con=read.con,
     )
-    return CohortResult(co)
 
 
 # -- match ---------------------------------------------------------------------------------------------------------
@@ -407,6 +414,37 @@ def cs_did_inputs(
     return sparse, units
 
 
+# -- contamination -------------------------------------------------------------------------------------------------
+def contamination(
+    cfg: AnalysisConfig,
+    read: ReadResult,
+    link: LinkResult,
+    panel: PanelResult,
+    cohort: CohortResult,
+    match: MatchStageResult,
+    effects: EffectsResult,
+) -> ContaminationResult:
+    """The expected share of matched controls who are anonymous participants and the dilution-corrected effects
+    of the estimators on the matched sample (``contamination.expected_contamination``; the former participants
+    by ``cohort.former_participants`` with the cohort's own settings)."""
+    if "sus_registrations" not in read.tables:
+        raise StageUnavailable("no sus_registrations table: the anonymous registrations are unknown")
+    former = cohort_mod.former_participants(link.participants, **cohort_arguments(cfg, read, link, panel))
+    res = match.result
+    est = contamination_mod.expected_contamination(
+        cohort.cohort,
+        res.propensity.ps,
+        res.weights,
+        contamination_mod.registration_counts(read.table("sus_registrations"), con=read.con),
+        former,
+        covariates=list(res.covariates),
+        time_effects=cfg.matching.time_effects,
+    )
+    matched = [e for e in cfg.estimators if estimation.REGISTRY[e].sample == "matched"]
+    log.info("contamination: %s", est.summary())
+    return ContaminationResult(est, est.corrected(effects.frame, matched))
+
+
 # -- event study ---------------------------------------------------------------------------------------------------
 def event_study(cfg: AnalysisConfig, outcomes: OutcomeTables) -> EventStudyResult:
     """Monthly effects u−w..u+w with a pre-trend Wald test per configured outcome (``estimation.event_study``)."""
@@ -487,7 +525,9 @@ __all__ = [
     "StageUnavailable",
     "balance",
     "cohort",
+    "cohort_arguments",
     "cohort_outcomes",
+    "contamination",
     "cost_benefit_stage",
     "cs_did_inputs",
     "effects",

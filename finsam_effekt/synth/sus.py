@@ -2,7 +2,7 @@
 
 Registrations include double registrations, later episodes and anonymous registrations (the SUS mess).
 
-Steps 5 and 8 of the data-generating process in the package docstring (:mod:`finsam_effekt.synth`).
+Steps 5, 8 and 9 of the data-generating process in the package docstring (:mod:`finsam_effekt.synth`).
 """
 
 from __future__ import annotations
