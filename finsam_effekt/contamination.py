@@ -31,10 +31,15 @@ register history given the förbund, so anonymous participants look like the lin
 
 * **before**: the linkable former participants meeting the candidates' rules at u (``cohort.former_participants``,
   sampled as the candidates) mirror the anonymous ones: there are ``r_f = R^a_f / R^p_f`` anonymous per linkable
-  (anonymous over person registrations in f, all months) and they are distributed like the mirror. With ``q_i``
-  the odds of a logit of "former participant" against the candidates (same covariates, calendar-month effects),
+  (anonymous over person registrations in f, all months). Nearest-neighbour matching picks controls by the
+  propensity score s (within u), so what matters is how many of them there are per candidate *at the score* of
+  the matched controls: scored with the fitted propensity model (:func:`linear_predictor`), their density
+  relative to the candidates' along s is ``g(s) = n_F(s) / n_C(s)``, estimated smoothly as the odds of a logit
+  of "former participant" on (s, s²) over candidates and former participants. The calendar month and the
+  förbund enter as the cell's former participants per candidate relative to the whole pool (a log-linear model of
+  score × cell):
 
-      π_before,i = r_f · F_fu · q_i / Σ_{j ∈ C_fu} q_j     (F_fu: former participants of f at u),
+      π_before,i = r_f · g(s_i) · (F_fu / C_fu) / (F / C)     (F, C: former participants and candidates),
 
   the sampling share cancelling (both tables are sampled alike).
 
@@ -67,9 +72,10 @@ import numpy as np
 import pandas as pd
 
 from . import months
+from .design import design_matrix, fit_logit
 from .diagnostics import CONTAMINATION_THRESHOLD, DesignWarning, contamination_warning
 from .errors import InputError
-from .matching import estimate_propensity
+from .matching import PropensityResult
 from .tables import Session, TableLike
 
 #: Columns of :meth:`ContaminationEstimate.corrected` (the ``contamination`` report table).
@@ -185,15 +191,60 @@ def _cell_allocation(
         return np.where(sample & (tot > 0), exp * o / tot, 0.0)
 
 
+def linear_predictor(propensity: PropensityResult, rows: pd.DataFrame) -> np.ndarray:
+    """The fitted propensity model's linear predictor ``x'β`` (with its calendar-month effect) for any rows with
+    its covariates — e.g. persons it was not fitted on. Aliased coefficients (NaN) and levels the fit did not see
+    count 0; a month the fit did not see gets the reference month's effect."""
+    params = propensity.params.fillna(0.0)
+    te = propensity.time_effects if propensity.time_effects not in propensity.covariates else None
+    fe = [c for c in params.index if te is not None and c.startswith(f"{te}=")]
+    beta = params.drop(fe)
+    x = design_matrix(rows, propensity.covariates, intercept=True, drop_constant=False, what="contamination")
+    lp = x.reindex(columns=beta.index, fill_value=0.0).to_numpy(float) @ beta.to_numpy(float)
+    if te is not None:
+        lp = lp + rows[te].astype(str).map(lambda m: params.get(f"{te}={m}", 0.0)).to_numpy(float)
+    return lp
+
+
+def _former_share(
+    co: pd.DataFrame,
+    cand: np.ndarray,
+    fr: pd.DataFrame,
+    propensity: PropensityResult,
+    ratio: pd.Series,
+    r_all: float,
+) -> np.ndarray:
+    """``π_before`` per cohort row: ``r_f · g(s_i) · (F_fu/C_fu)/(F/C)`` (module docstring)."""
+    lp_c = np.asarray(propensity.linear_predictor, float)[cand]
+    lp_f = linear_predictor(propensity, fr)
+    # n_F(s)/n_C(s) along the score s: the odds of a logit of "former" on (s, s²) over candidates and former
+    # participants — smooth in s, so that the few former participants in the upper tail, where the matched
+    # controls are, do not make it jump
+    s_all = np.r_[lp_c, lp_f]
+    mu, sd = float(s_all.mean()), float(s_all.std()) or 1.0
+    z = (s_all - mu) / sd
+    x = pd.DataFrame({"const": 1.0, "s": z, "s2": z**2})
+    fit = fit_logit(x, np.r_[np.zeros(len(lp_c)), np.ones(len(lp_f))])
+    dens = np.exp(fit.linear_predictor[: len(lp_c)])
+    # the calendar month and förbund: former participants per candidate in the cell relative to overall
+    ckeys = pd.MultiIndex.from_frame(co.loc[cand, ["forbund_id", "ref_month"]].astype(str))
+    fkeys = pd.MultiIndex.from_frame(fr[["forbund_id", "ref_month"]].astype(str))
+    c_cell = pd.Series(1.0, index=ckeys).groupby(level=[0, 1]).sum()
+    f_cell = pd.Series(1.0, index=fkeys).groupby(level=[0, 1]).sum()
+    cell = (f_cell.reindex(c_cell.index).fillna(0.0) / c_cell) / (len(fr) / len(lp_c))
+    r = ratio.reindex(co.loc[cand, "forbund_id"].astype(str)).fillna(r_all).to_numpy(float)
+    out = np.zeros(len(co))
+    out[cand] = r * dens * cell.reindex(ckeys).to_numpy(float)
+    return out
+
+
 def expected_contamination(
     cohort: pd.DataFrame,
-    ps: np.ndarray,
+    propensity: PropensityResult,
     weights: np.ndarray,
     registrations: pd.DataFrame,
     former: pd.DataFrame | None = None,
     *,
-    covariates: Sequence[str] = (),
-    time_effects: bool = True,
     sample_rate: float | None = None,
 ) -> ContaminationEstimate:
     """The expected share of matched controls who are anonymous participants (formulas in the module docstring).
@@ -201,12 +252,11 @@ def expected_contamination(
     Parameters
     ----------
     cohort : the ``cohort`` table (``person_id``, ``ref_month``, ``treated``, ``forbund_id`` and the covariates).
-    ps : the propensity score per cohort row (``matching.CohortMatch.propensity.ps``).
+    propensity : the fitted propensity model of the match stage (``matching.CohortMatch.propensity``): its score
+        per cohort row, and its coefficients to score the former participants.
     weights : the matching or IPW weights per cohort row (0 = not in the matched sample).
     registrations : :func:`registration_counts` of the SUS registrations.
     former : ``cohort.former_participants`` with the cohort's arguments (None: the "before" part is 0).
-    covariates : the propensity model's covariates, for the logit of "former participant" against candidates.
-    time_effects : calendar-month effects in that logit (as the propensity model's).
     sample_rate : the share of candidate person-months in the cohort (``eligibility.candidate_sample_rate``;
         default ``cohort.attrs["sample_rate"]``, else 1): the anonymous starters of a cell are spread over the
         whole pool, of which the cohort holds this share.
@@ -217,7 +267,7 @@ def expected_contamination(
         raise InputError(
             f"expected_contamination: the cohort lacks {missing} (cohort.build_cohort makes them)"
         )
-    ps = np.asarray(ps, float)
+    ps = np.asarray(propensity.ps, float)
     weights = np.asarray(weights, float)
     if len(ps) != len(cohort) or len(weights) != len(cohort):
         raise InputError("expected_contamination: ps and weights need one value per cohort row")
@@ -257,23 +307,9 @@ def expected_contamination(
     pi_before = np.zeros(len(co))
     if former is not None and len(former):
         fr = former.reset_index(drop=True)
-        fr = fr[fr["forbund_id"].notna()]
-        if len(fr):
-            stacked = pd.concat(
-                [co.loc[cand, fr.columns.intersection(co.columns)].assign(_former=0), fr.assign(_former=1)],
-                ignore_index=True,
-            )
-            covs = [c for c in covariates if c in stacked.columns]
-            fit = estimate_propensity(
-                stacked, "_former", covs, time_effects="ref_month" if time_effects else None
-            )
-            q = np.zeros(len(co))
-            with np.errstate(divide="ignore"):
-                q_c = fit.ps[: int(cand.sum())] / (1.0 - fit.ps[: int(cand.sum())])
-            q[cand] = np.where(np.isfinite(q_c), q_c, 0.0)
-            n_former = fr.groupby([fr["forbund_id"].astype(str), fr["ref_month"].astype(str)]).size()
-            ratio = per_f["ratio"].reindex(n_former.index.get_level_values(0)).fillna(r_all).to_numpy()
-            pi_before = _cell_allocation(co, q, n_former * ratio, cand)
+        fr = fr[fr["forbund_id"].notna()].reset_index(drop=True)
+        if len(fr) and cand.any():
+            pi_before = _former_share(co, cand, fr, propensity, per_f["ratio"], r_all)
 
     pi = np.minimum(1.0, pi_now + pi_before)
     ctrl = ~t & (weights > 0)

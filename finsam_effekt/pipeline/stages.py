@@ -433,12 +433,10 @@ def contamination(
     res = match.result
     est = contamination_mod.expected_contamination(
         cohort.cohort,
-        res.propensity.ps,
+        res.propensity,
         res.weights,
         contamination_mod.registration_counts(read.table("sus_registrations"), con=read.con),
         former,
-        covariates=list(res.covariates),
-        time_effects=cfg.matching.time_effects,
     )
     matched = [e for e in cfg.estimators if estimation.REGISTRY[e].sample == "matched"]
     log.info("contamination: %s", est.summary())

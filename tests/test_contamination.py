@@ -1,0 +1,177 @@
+"""contamination: the expected share of matched controls who are anonymous participants, by hand and on a
+generated world whose anonymous participants are known (``truth_anonymous.parquet``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from finsam_effekt import months
+from finsam_effekt.contamination import (
+    CORRECTED_COLUMNS,
+    ContaminationEstimate,
+    expected_contamination,
+    registration_counts,
+)
+from finsam_effekt.diagnostics import CONTAMINATION_THRESHOLD
+from finsam_effekt.pipeline.results import ContaminationResult
+
+
+def test_registration_counts_per_forbund_and_month():
+    regs = pd.DataFrame(
+        {
+            "registration_kind": ["person", "anonymous", "anonymous", "person", "anonymous"],
+            "forbund_id": ["F1", "F1", "F1", "F2", "F2"],
+            "start_date": pd.to_datetime(["2020-01-05", "2020-01-31", "2020-02-01", "2020-01-10", "2019-12-31"]),
+        }
+    )
+    out = registration_counts(regs)
+    assert out.to_dict("records") == [
+        {"forbund_id": "F1", "ref_month": "2020-01", "person": 1, "anonymous": 1},
+        {"forbund_id": "F1", "ref_month": "2020-02", "person": 0, "anonymous": 1},
+        {"forbund_id": "F2", "ref_month": "2019-12", "person": 0, "anonymous": 1},
+        {"forbund_id": "F2", "ref_month": "2020-01", "person": 1, "anonymous": 0},
+    ]
+
+
+def _hand_case():
+    """One month u = 2020-01, förbund F1 (two treated) and F2 (one treated); candidates c1..c5 (c5 outside any
+    förbund). Propensity scores give the odds o = e / (1 − e): c1 0.25, c2 1, c3 1/9, c4 1."""
+    cohort = pd.DataFrame(
+        {
+            "person_id": ["t1", "t2", "t3", "c1", "c2", "c3", "c4", "c5"],
+            "ref_month": "2020-01",
+            "treated": [1, 1, 1, 0, 0, 0, 0, 0],
+            "forbund_id": ["F1", "F1", "F2", "F1", "F1", "F1", "F2", None],
+            "z": [1, 1, 0, 0, 1, 0, 1, 0],
+        }
+    )
+    ps = np.array([0.5, 0.5, 0.5, 0.2, 0.5, 0.1, 0.5, 0.3])
+    weights = np.array([1, 1, 1, 1, 1, 0, 1, 0], float)  # matched controls: c1, c2, c4
+    regs = pd.DataFrame(
+        {
+            "forbund_id": ["F1", "F1", "F2", "F2"],
+            "ref_month": ["2019-06", "2020-01", "2019-06", "2020-01"],
+            "person": [4, 4, 1, 1],
+            "anonymous": [6, 2, 1, 0],
+        }
+    )
+    # linkable former participants at u: two in F1 with z = 1, one in F2 with z = 0
+    former = pd.DataFrame(
+        {
+            "person_id": ["f1", "f2", "f3"],
+            "ref_month": "2020-01",
+            "treated": 0,
+            "forbund_id": ["F1", "F1", "F2"],
+            "z": [1, 1, 0],
+        }
+    )
+    return cohort, ps, weights, regs, former
+
+
+def test_expected_share_by_hand():
+    cohort, ps, weights, regs, former = _hand_case()
+    est = expected_contamination(cohort, ps, weights, regs, former, covariates=["z"], time_effects=False)
+    # now: ρ_F1 = 2 treated / 4 person registrations in the cohort's month = 0.5, Â = 2 anonymous · 0.5 = 1,
+    # spread over F1's candidates by their odds 0.25, 1, 1/9 (sum 1.3611); F2 has no anonymous registration in u
+    o = np.array([0.25, 1.0, 1 / 9])
+    now = np.r_[o / o.sum(), 0.0, 0.0]
+    # before: r_F1 = 8 anonymous / 8 person registrations = 1, r_F2 = 1/2. The logit former ~ z (saturated) gives
+    # P(former | z = 1) = 2 / (2 + 2), odds 1, and P(former | z = 0) = 1 / (1 + 2), odds 1/2. F1: r·F = 2 spread
+    # over q = 1/2, 1, 1/2; F2: 1/2 · 1 = 1/2 on c4.
+    before = np.array([0.5, 1.0, 0.5, 0.5, 0.0])
+    pi = np.minimum(1.0, now + before)
+    np.testing.assert_allclose(est.pi[3:], pi, rtol=1e-6)
+    assert (est.pi[:3] == 0).all()
+    matched = [0, 1, 3]  # c1, c2, c4
+    assert est.share_matched == pytest.approx(pi[matched].mean(), rel=1e-6)
+    assert est.share_matched_now == pytest.approx(now[matched].mean(), rel=1e-6)
+    assert est.share_matched_before == pytest.approx(before[matched].mean(), rel=1e-6)
+    assert est.share_candidates == pytest.approx(pi.sum() / 5, rel=1e-6)
+    assert est.n_anonymous == 2
+    f = est.by_forbund.set_index("forbund_id")
+    assert f.loc["F1", "ratio"] == 1.0 and f.loc["F2", "ratio"] == 0.5
+    assert f.loc["F1", "first_starts_per_registration"] == 0.5
+    # a sampled candidate pool holds a share of the anonymous starters of the month
+    half = expected_contamination(cohort, ps, weights, regs, None, sample_rate=0.5)
+    np.testing.assert_allclose(half.pi[3:], 0.5 * now, rtol=1e-6)
+    assert half.share_matched_before == 0.0
+
+
+def test_dilution_correction_and_warning():
+    cohort, ps, weights, regs, former = _hand_case()
+    est = expected_contamination(cohort, ps, weights, regs, former, covariates=["z"], time_effects=False)
+    effects = pd.DataFrame(
+        {
+            "outcome": ["public_support", "public_support"],
+            "horizon_months": [3, 3],
+            "measure": "status",
+            "subgroup": ["all", "sex=K"],
+            "estimator": "weighted_mean_diff",
+            "estimate": [-0.1, -0.2],
+            "std_error": [0.02, 0.03],
+            "ci_lower": [-0.14, -0.26],
+            "ci_upper": [-0.06, -0.14],
+        }
+    )
+    out = est.corrected(effects)
+    assert list(out.columns) == list(CORRECTED_COLUMNS) and len(out) == 1  # subgroup "all" only
+    s = est.share_matched
+    r = out.iloc[0]
+    assert r.share_contaminated == s
+    assert r.estimate_corrected == pytest.approx(-0.1 / (1 - s))
+    assert (r.ci_lower_corrected, r.ci_upper_corrected) == pytest.approx((-0.14 / (1 - s), -0.06 / (1 - s)))
+    assert r.std_error_corrected == pytest.approx(0.02 / (1 - s))
+    assert est.corrected(effects, ["regression_adjustment"]).empty
+    # above 2 % the stage warns, with the shares in the text and the values
+    res = ContaminationResult(est, out)
+    (w,) = res.warnings()
+    assert w.code == "contamination" and w.values["share_matched"] == pytest.approx(s)
+    assert f"{100 * s:.1f} %" in w.text_en and f"{100 * s:.1f} %".replace(".", ",") in w.text_sv
+    assert res.report_tables()["contamination"] is out
+    assert res.facts()["contamination_share_matched"] == f"{s:.1%}"
+    small = ContaminationEstimate(CONTAMINATION_THRESHOLD, 0.01, 0.01, 0.005, 3, est.by_forbund, est.pi)
+    assert small.warnings() == ()
+
+
+@pytest.mark.slow
+def test_expected_share_on_a_world_with_known_anonymous_participants(make_world, tmp_path):
+    """On a generated world the contamination stage's expected share of anonymous participants among the matched
+    controls is near the true one (the persons in ``truth_anonymous.parquet`` who started at or before u); the
+    part starting in u is small, the former participants are most of it."""
+    from finsam_effekt.config import parse_config
+    from finsam_effekt.pipeline import run_until
+    from finsam_effekt.synth import SynthConfig
+
+    world = make_world(SynthConfig(persons=20_000, seed=5, start="2016-01", end="2021-12"))
+    cfg = parse_config(
+        {
+            "inputs": str(world.mapping),
+            "window": {"start": "2018-01", "end": "2020-06"},
+            "eligibility": {"min_history_months": 24},
+            "estimators": ["weighted_mean_diff"],
+            "event_study": False,
+            "sensitivity": False,
+            "cost_benefit": {"enabled": False},
+        },
+        tmp_path,
+    )
+    res = run_until(cfg, "contamination", skip=["balance"])
+    est = res.contamination.estimate
+    matched = res.match.matched
+    ctrl = matched[matched["treated"] == 0]
+    anon = pd.read_parquet(world.path / "truth_anonymous.parquet")
+    first = pd.Series(months.to_index(anon["ref_month"]), index=anon["person_id"])
+    start = first.reindex(ctrl["person_id"].astype(str)).to_numpy(float)
+    u = months.to_index(ctrl["ref_month"].astype(str))
+    w = ctrl["weights"].to_numpy(float)
+    true_now = float((w * (start == u)).sum() / w.sum())
+    true_before = float((w * (start < u)).sum() / w.sum())
+    assert true_before > 0.04 and true_before > 5 * true_now  # former participants dominate
+    assert est.share_matched == pytest.approx(true_now + true_before, rel=0.35)
+    assert est.share_matched_now == pytest.approx(true_now, abs=0.01)
+    # the corrected effects divide by 1 − s
+    tab = res.contamination.frame
+    np.testing.assert_allclose(tab["estimate_corrected"], tab["estimate"] / (1 - est.share_matched))
+    assert res.contamination.warnings()[0].code == "contamination"
