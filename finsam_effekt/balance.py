@@ -60,7 +60,7 @@ def _wvar(x: np.ndarray, w: np.ndarray, binary: bool) -> float:
     w = w / w.sum()
     mx = float(np.sum(w * x))
     if binary:
-        return mx * (1 - mx)
+        return max(mx * (1 - mx), 0.0)  # a share of exactly 1 can sum to 1 + 1e-16
     with np.errstate(
         divide="ignore", invalid="ignore"
     ):  # a single non-zero weight: undefined (NaN), as MatchIt
