@@ -83,7 +83,9 @@ def test_no_module_imports_another_modules_private_name():
 
 def test_tests_use_public_names_only():
     found = {
-        str(p.relative_to(ROOT)): b for p in sorted((ROOT / "tests").glob("*.py")) if (b := _private_imports(p))
+        str(p.relative_to(ROOT)): b
+        for p in sorted((ROOT / "tests").glob("*.py"))
+        if (b := _private_imports(p))
     }
     assert not found, found
 

@@ -33,7 +33,7 @@ def test_every_label_has_both_languages():
         TABLE_GUIDES,
         TEXT,
         FACT_LABELS,
-            MEASURE_LABELS,
+        MEASURE_LABELS,
         FIGURE_GUIDES,
     ):
         for key, pair in table.items():
@@ -41,7 +41,9 @@ def test_every_label_has_both_languages():
 
 
 def test_labels_keyed_by_the_option_vocabularies():
-    assert all(estimator_label(e, lang) != e for e in ESTIMATORS for lang in LANGUAGES)  # every one has labels
+    assert all(
+        estimator_label(e, lang) != e for e in ESTIMATORS for lang in LANGUAGES
+    )  # every one has labels
     assert set(MEASURE_LABELS) == set(MEASURES)
     assert estimator_label("aipw", "sv") == "dubbelt robust (AIPW)"
     assert estimator_label("something_else", "en") == "something_else"
