@@ -73,13 +73,22 @@ def pre_period_name(variable: str, lang: str) -> str:
     return variable
 
 
+def chance_smd(n_treated: float) -> float:
+    """About the largest |SMD| one outcome shows by chance alone (95 %) between n participants and as many
+    comparison persons drawn alike: ``1.96 · √(2 / n)`` (the SD of a difference of two means of n, in units of
+    the participants' SD)."""
+    return 1.96 * (2.0 / n_treated) ** 0.5 if n_treated > 0 else float("nan")
+
+
 def pre_period_warning(
-    rows: list[dict[str, Any]], threshold: float = PRE_PERIOD_SMD_THRESHOLD
+    rows: list[dict[str, Any]], threshold: float = PRE_PERIOD_SMD_THRESHOLD, n_treated: int | None = None
 ) -> DesignWarning:
     """The warning for pre-period outcomes still imbalanced after matching.
 
     ``rows``: one dict per flagged balance-table row (``variable``, ``smd``, ``mean_treated``, ``mean_control``),
-    largest |SMD| first; the text names the first five with their numbers.
+    largest |SMD| first; the text names the first five with their numbers. ``n_treated`` (the matched
+    participants) adds the size of a difference that chance alone gives (:func:`chance_smd`): in a small analysis
+    the 0.1 threshold is within chance, and the reader should know.
     """
 
     def listing(lang: str) -> str:
@@ -95,12 +104,24 @@ def pre_period_warning(
             part.append(f"{'och' if lang == 'sv' else 'and'} {more} {'till' if lang == 'sv' else 'more'}")
         return "; ".join(part)
 
+    chance = chance_smd(n_treated) if n_treated else float("nan")
+    chance_sv = chance_en = ""
+    if n_treated:
+        chance_sv = (
+            f" Med {n_treated} matchade deltagare kan ett enskilt utfall visa |SMD| upp till omkring "
+            f"{_num(chance, 'sv', 2)} av en slump."
+        )
+        chance_en = (
+            f" With {n_treated} matched participants one outcome can show an |SMD| up to about "
+            f"{_num(chance, 'en', 2)} by chance alone."
+        )
     sv = (
         f"Obalans före start: efter matchningen skiljer sig deltagarna och jämförelsepersonerna fortfarande i "
         f"{len(rows)} utfall före startmånaden (|SMD| > {_num(threshold, 'sv')}): {listing('sv')}. Jämförelse"
         "personerna var alltså inte i deltagarnas situation före start, och skillnaden följer med in i utfallen "
         "de närmaste månaderna: effekterna på kort sikt kan vara snedvridna. Matcha exakt på statusen månaden före "
         "start (matching.exact: [ref_month, ps_u1]) och behåll den månadsvisa historiken bland kovariaterna."
+        + chance_sv
     )
     en = (
         f"Pre-period imbalance: after matching, participants and their comparison persons still differ in "
@@ -108,10 +129,12 @@ def pre_period_warning(
         "comparison persons were not in the participants' situation before start, and the difference carries into "
         "the outcomes of the next months: short-horizon effects may be biased. Match exactly on the status in the "
         "month before start (matching.exact: [ref_month, ps_u1]) and keep the month-by-month history among the "
-        "covariates."
+        "covariates." + chance_en
     )
     values = {
         "threshold": threshold,
+        "n_treated": n_treated,
+        "chance_smd": chance,
         "rows": [
             {
                 k: (float(r[k]) if k != "variable" else str(r[k]))

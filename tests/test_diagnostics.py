@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 
 from finsam_effekt.balance import balance_table
-from finsam_effekt.diagnostics import DesignWarning, pre_period_name, pre_period_warning, pretrend_warning
+from finsam_effekt.diagnostics import (
+    DesignWarning,
+    chance_smd,
+    pre_period_name,
+    pre_period_warning,
+    pretrend_warning,
+)
 from finsam_effekt.estimation.results import EventStudyResults
 from finsam_effekt.pipeline.results import BalanceResult, EventStudyResult
 
@@ -40,6 +46,12 @@ def test_balance_result_warns_on_a_pre_period_outcome_left_unbalanced():
     assert f"share on public support, month u−1: SMD {smd}" in w.text_en
     assert f"andel med offentlig försörjning, månad u−1: SMD {smd.replace('.', ',')}" in w.text_sv
     assert "exact: [ref_month, ps_u1]" in w.text_en and w.text("sv") == w.text_sv
+    # 400 matched participants: chance alone gives |SMD| up to 1.96 · √(2 / 400) = 0.139 in one outcome
+    assert w.values["n_treated"] == 400 and w.values["chance_smd"] == pytest.approx(1.96 * np.sqrt(2 / 400))
+    assert (
+        "With 400 matched participants one outcome can show an |SMD| up to about 0.14 by chance" in w.text_en
+    )
+    assert "Med 400 matchade deltagare kan ett enskilt utfall visa |SMD| upp till omkring 0,14" in w.text_sv
     assert w.to_dict()["code"] == "pre_period_imbalance"
     assert _balance(0.0).warnings() == ()  # balanced: nothing to say
 
@@ -133,3 +145,40 @@ def test_a_world_built_to_trigger_the_warnings(make_world, tmp_path):
     assert top["variable"] in set(flagged["variable"])
     content = report_content(res.results)
     assert [w.code for w in content.warnings] == codes
+
+
+@pytest.mark.slow
+def test_a_world_with_the_dip_is_balanced_on_the_status_before_start(make_world, tmp_path):
+    """Issue 15: on a world whose entry follows the status of the last one or two months, the default design
+    (month-by-month history among the covariates) balances the status at u−1 (|SMD| ≤ 0.05), and the
+    recommended exact stratum on ps_u1 balances it exactly; without the month-by-month history it is not."""
+    from finsam_effekt.balance import balance_table
+    from finsam_effekt.config import DEFAULT_COVARIATES, parse_config
+    from finsam_effekt.matching import match_cohort
+    from finsam_effekt.pipeline import run_until
+    from finsam_effekt.synth import SynthConfig
+
+    world = make_world(SynthConfig(persons=12_000, seed=3, start="2016-01", end="2021-12", pre_entry_dip=1.0))
+    cfg = parse_config(
+        {
+            "inputs": str(world.mapping),
+            "window": {"start": "2018-01", "end": "2020-06"},
+            "cost_benefit": {"enabled": False},
+        },
+        tmp_path,
+    )
+    co = run_until(cfg, "cohort").cohort.cohort
+
+    def status_smd(covariates, exact):
+        res = match_cohort(co, cfg.matching, covariates=covariates, seed=cfg.seed, exact=exact)
+        tab = balance_table(co, "treated", ["ps_u1", "source_u1"], weights=res.weights).to_frame()
+        return tab[tab["sample"] == "after"].set_index("variable")["smd"].abs()
+
+    default = status_smd(list(DEFAULT_COVARIATES), ["ref_month"])
+    assert default["ps_u1"] <= 0.05, default.to_dict()
+    # the main source at u−1 within chance with ~170 matched participants (chance_smd: 0.21)
+    assert default.max() <= chance_smd(len(co[co["treated"] == 1])), default.to_dict()
+    assert status_smd(list(DEFAULT_COVARIATES), ["ref_month", "ps_u1"])["ps_u1"] == 0.0
+    # the entry hazard's sources at u−1 differ among participants and the pool: before matching they are unbalanced
+    before = balance_table(co, "treated", ["source_u1"]).to_frame()["smd"].abs()
+    assert before.max() > 0.3

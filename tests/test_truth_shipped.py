@@ -239,6 +239,24 @@ def test_shipped_match_stage_is_match_cohort_and_propensity_then_nearest(shipped
     assert (state.match.matched["treated"] == 1).sum() > 1000
 
 
+@pytest.mark.slow
+def test_shipped_matched_sample_is_balanced_on_the_status_in_the_month_before_start(shipped):
+    """Issue 15: with the month-by-month history in the default covariates the example's matched sample is
+    balanced on the status at u−1 (public support, |SMD| ≤ 0.05) and on its main source within chance (with
+    ~1 400 matched participants one indicator shows |SMD| up to 0.07 by chance)."""
+    from finsam_effekt.balance import balance_table
+    from finsam_effekt.diagnostics import chance_smd
+
+    state, _, _, _ = shipped
+    co, res = state.cohort.cohort, state.match.result
+    tab = balance_table(co, "treated", ["ps_u1", "source_u1"], weights=res.weights).to_frame()
+    after = tab[tab["sample"] == "after"].set_index("variable")["smd"]
+    assert set(after.index) >= {"ps_u1", "source_u1=sickness", "source_u1=social_assistance"}
+    assert abs(after["ps_u1"]) <= 0.05
+    n = int((co["treated"] == 1).sum())
+    assert after.abs().max() <= chance_smd(n), after.sort_values().to_dict()
+
+
 def test_run_until_rejects_unknown_and_required_stages(tmp_path):
     from finsam_effekt.config import load_config
     from finsam_effekt.errors import ConfigError

@@ -192,11 +192,15 @@ class BalanceResult(StageResult):
 
     def warnings(self) -> tuple[DesignWarning, ...]:
         """``pre_period_imbalance`` when a pre-period outcome (a row of kind ``pre_period``) has |SMD| above the
-        table's threshold (0.1) after matching."""
+        table's threshold (0.1) after matching; the text also gives the size of a chance difference with this many
+        matched participants."""
         flagged = self.table.flagged("pre_period", "after")
         if flagged.empty:
             return ()
-        return (pre_period_warning(flagged.to_dict("records"), self.table.smd_threshold),)
+        sizes = self.table.sample_sizes
+        n = sizes.loc[(sizes["sample"] == "after") & (sizes["group"] == "treated"), "n"]
+        n_treated = int(n.iloc[0]) if len(n) else None
+        return (pre_period_warning(flagged.to_dict("records"), self.table.smd_threshold, n_treated),)
 
 
 @dataclass(frozen=True)
