@@ -25,7 +25,7 @@ model's covariates) and ``pre_period`` (outcomes before the reference month give
 ``panel.pre_period_outcomes``: public support at u−1, u−2, …). The pre-period rows are measured and flagged
 exactly like covariates, whether or not they are in the model: a pre-period outcome still different after
 matching is a failure of the design (the comparison persons were not in the participants' situation before
-start), not a footnote (Heckman & Smith 1999; Imbens & Rubin 2015, ch. 14).
+start), not a footnote (Heckman & Smith 1999 on the pre-programme dip; Stuart 2010 on balance checks).
 These reproduce MatchIt 4.7.2's ``summary.matchit`` (``bal1var``, ``qqsum``, ``wvar``) to 1e-8 (tests).
 The balance figures (the love plot of :meth:`BalanceTable.to_frame`, the propensity-score overlap of
 ``distance``/``treat``/``weights``) are drawn by ``finsam_effekt.report.figures``.

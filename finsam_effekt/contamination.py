@@ -58,9 +58,9 @@ effect is still conservative (nearer zero than the truth) there.
 
 References
 ----------
-Rosenbaum, P. (2002). Observational Studies, ch. 3 (a contaminated comparison group biases towards no effect).
-Heckman, Ichimura, Smith & Todd (1998); Sianesi (2004): comparison groups that include future or past
-participants.
+Heckman, LaLonde & Smith (1999), The economics and econometrics of active labor market programs (Handbook of
+Labor Economics 3A): comparison groups that receive the programme or substitutes bias the effect towards zero.
+Sianesi (2004): the not-yet-treated comparison and the role of past and future participation.
 """
 
 from __future__ import annotations

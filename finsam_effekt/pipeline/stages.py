@@ -429,15 +429,12 @@ def contamination(
     by ``cohort.former_participants`` with the cohort's own settings)."""
     if "sus_registrations" not in read.tables:
         raise StageUnavailable("no sus_registrations table: the anonymous registrations are unknown")
-    former = cohort_mod.former_participants(link.participants, **cohort_arguments(cfg, read, link, panel))
+    counts = contamination_mod.registration_counts(read.table("sus_registrations"), con=read.con)
+    former = None
+    if counts["anonymous"].sum() > 0:  # without anonymous registrations the share is 0: no mirror needed
+        former = cohort_mod.former_participants(link.participants, **cohort_arguments(cfg, read, link, panel))
     res = match.result
-    est = contamination_mod.expected_contamination(
-        cohort.cohort,
-        res.propensity,
-        res.weights,
-        contamination_mod.registration_counts(read.table("sus_registrations"), con=read.con),
-        former,
-    )
+    est = contamination_mod.expected_contamination(cohort.cohort, res.propensity, res.weights, counts, former)
     matched = [e for e in cfg.estimators if estimation.REGISTRY[e].sample == "matched"]
     log.info("contamination: %s", est.summary())
     return ContaminationResult(est, est.corrected(effects.frame, matched))
