@@ -130,6 +130,9 @@ def test_expected_share_by_hand():
     half = expected_contamination(cohort, prop, weights, regs, None, sample_rate=0.5)
     np.testing.assert_allclose(half.pi[3:], 0.5 * now, rtol=1e-6)
     assert half.share_matched_before == 0.0
+    # no anonymous registration: nobody to dilute the effect, and nothing to warn about
+    none = expected_contamination(cohort, prop, weights, regs.assign(anonymous=0), former)
+    assert none.share_matched == none.share_candidates == 0.0 and none.warnings() == ()
 
 
 def test_dilution_correction_and_warning():
