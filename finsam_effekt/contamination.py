@@ -52,9 +52,18 @@ the control mean is ``(1 − s)·μ₀ + s·(μ₀ + ATT)``, so the estimate is 
 
     ATT_corrected = estimate / (1 − s),   interval [lo / (1 − s), hi / (1 − s)],   SE / (1 − s).
 
-For former participants B is approximate: their own insats began months earlier and its effect has had longer to
-build up, so at short horizons they usually shift the control mean by more than the ATT and the corrected
-effect is still conservative (nearer zero than the truth) there.
+For former participants B fails at short horizons: their own insats began months earlier and its effect has had
+longer to build up, so they shift the control mean by more than the ATT at u + k, and ``estimate / (1 − s)`` stays
+nearer zero than the truth there (in the Monte Carlo, validation/results_worlds, it removes the dilution at 12
+months but little of it at 3). Assumption B' (plateau): a former participant's own effect at u + k has reached the
+level of the longest horizon K, ``ATT(K)``; then the control mean is shifted by ``s_now·ATT(k) +
+s_before·ATT(K)`` and
+
+    ATT_plateau(k) = (estimate(k) + s_before · A) / (1 − s_now),   A = estimate(K) / (1 − s),
+
+(``k · A`` instead of ``A`` for a sum over months 1..k), which equals ``estimate / (1 − s)`` at k = K
+(:func:`plateau_corrected`; the interval is shifted and scaled alike, A held fixed). It overcorrects when effects
+fade after K.
 
 References
 ----------
@@ -94,7 +103,32 @@ CORRECTED_COLUMNS: tuple[str, ...] = (
     "std_error_corrected",
     "ci_lower_corrected",
     "ci_upper_corrected",
+    "share_now",
+    "share_before",
+    "estimate_corrected_plateau",
+    "std_error_corrected_plateau",
+    "ci_lower_corrected_plateau",
+    "ci_upper_corrected_plateau",
 )
+
+
+def plateau_corrected(
+    value: np.ndarray | float,
+    long_status: np.ndarray | float,
+    share_now: float,
+    share_before: float,
+    horizon: np.ndarray | int,
+    measure: np.ndarray | str = "status",
+) -> np.ndarray:
+    """The dilution correction when former participants' own effects have reached their plateau (module
+    docstring, Assumption B'): ``(value + s_before · shift) / (1 − s_now)`` with ``shift = A`` for a status at
+    horizon k and ``k · A`` for a sum over months 1..k, ``A = long_status / (1 − s_now − s_before)`` the
+    (plainly corrected) status effect at the longest horizon. Applied to an estimate or to an interval bound
+    (``A`` held fixed)."""
+    a = np.asarray(long_status, float) / (1.0 - share_now - share_before)
+    k = np.asarray(horizon, float)
+    shift = np.where(np.asarray(measure) == "cumulative", k * a, a)
+    return (np.asarray(value, float) + share_before * shift) / (1.0 - share_now)
 
 
 def registration_counts(sus_registrations: TableLike, con=None) -> pd.DataFrame:
@@ -142,18 +176,31 @@ class ContaminationEstimate:
     pi: np.ndarray
 
     def corrected(self, effects: pd.DataFrame, estimators: Sequence[str] | None = None) -> pd.DataFrame:
-        """Dilution-corrected effects: ``estimate / (1 − s)``, its SE and interval likewise (columns
-        :data:`CORRECTED_COLUMNS`), for the subgroup ``all`` of ``estimators`` (default: every estimator in
-        ``effects``)."""
+        """Dilution-corrected effects (columns :data:`CORRECTED_COLUMNS`) for the subgroup ``all`` of
+        ``estimators`` (default: every estimator in ``effects``): ``estimate / (1 − s)`` with its SE and interval
+        likewise (``*_corrected``), and the plateau correction (``*_corrected_plateau``, :func:`plateau_corrected`,
+        A from the status effect at the longest horizon of the same estimator and outcome; NaN without one)."""
         e = effects[effects["subgroup"] == "all"]
         if estimators is not None:
             e = e[e["estimator"].isin(list(estimators))]
         f = 1.0 / (1.0 - self.share_matched)
-        out = e[[c for c in CORRECTED_COLUMNS[:9]]].copy()
+        out = e[[c for c in CORRECTED_COLUMNS[:9]]].copy().reset_index(drop=True)
         out["share_contaminated"] = self.share_matched
         for c in ("estimate", "std_error", "ci_lower", "ci_upper"):
             out[f"{c}_corrected"] = out[c] * f
-        return out.reset_index(drop=True)[list(CORRECTED_COLUMNS)]
+        out["share_now"] = self.share_matched_now
+        out["share_before"] = self.share_matched_before
+        status = out[out["measure"] == "status"]
+        longest = status.loc[status.groupby(["estimator", "outcome"])["horizon_months"].idxmax()]
+        long = longest.set_index(["estimator", "outcome"])["estimate"]
+        a = long.reindex(pd.MultiIndex.from_frame(out[["estimator", "outcome"]])).to_numpy(float)
+        sn, sb = self.share_matched_now, self.share_matched_before
+        for c in ("estimate", "ci_lower", "ci_upper"):
+            out[f"{c}_corrected_plateau"] = plateau_corrected(
+                out[c], a, sn, sb, out["horizon_months"], out["measure"]
+            )
+        out["std_error_corrected_plateau"] = out["std_error"] / (1.0 - sn)
+        return out[list(CORRECTED_COLUMNS)]
 
     def warnings(self) -> tuple[DesignWarning, ...]:
         """``contamination`` when the share among matched controls exceeds

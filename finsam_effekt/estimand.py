@@ -93,23 +93,25 @@ def main_result_text(lang: str = "sv") -> str:
     or former participants) pull the effect towards zero (``contamination``). The main result is the effect on the
     matched controls as they are: it needs no further assumption and errs, if at all, towards no effect. The
     dilution-corrected effect ``estimate / (1 − share)`` rests on an estimated share (anonymous participants like
-    the linkable ones) and on contaminated controls differing from their counterfactual by the effect itself; it is
-    shown beside it as a sensitivity row and bounds how large the dilution can be.
+    the linkable ones) and on contaminated controls differing from their counterfactual by the effect itself (the
+    plateau version: former participants by the effect at the longest horizon); it is shown beside it as a
+    sensitivity row and tells how large the dilution can be.
     """
     if lang == "sv":
         return (
             "Huvudresultatet är effekten mot de matchade jämförelsepersonerna som de är. Anonymt registrerade "
             "deltagare finns i befolkningen och kan inte skiljas ut ur jämförelsegruppen; de drar effekten mot noll, "
             "så huvudresultatet är försiktigt. Den utspädningskorrigerade effekten (skattning / (1 − skattad andel "
-            "anonyma deltagare bland jämförelsepersonerna)) bygger på fler antaganden och redovisas som "
-            "känslighetsanalys."
+            "anonyma deltagare bland jämförelsepersonerna), och en variant som tar hänsyn till att tidigare "
+            "deltagares egen effekt hunnit växa) bygger på fler antaganden och redovisas som känslighetsanalys."
         )
     return (
         "The main result is the effect against the matched comparison persons as they are. Anonymously registered "
         "participants live in the population and cannot be removed from the comparison group; they pull the effect "
         "towards zero, so the main result is conservative. The dilution-corrected effect (estimate / (1 − the "
-        "estimated share of anonymous participants among the comparison persons)) rests on further assumptions and "
-        "is shown as a sensitivity analysis."
+        "estimated share of anonymous participants among the comparison persons), and a version that allows for "
+        "former participants' own effect having grown) rests on further assumptions and is shown as a sensitivity "
+        "analysis."
     )
 
 

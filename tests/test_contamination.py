@@ -13,6 +13,7 @@ from finsam_effekt.contamination import (
     ContaminationEstimate,
     expected_contamination,
     linear_predictor,
+    plateau_corrected,
     registration_counts,
 )
 from finsam_effekt.diagnostics import CONTAMINATION_THRESHOLD
@@ -140,25 +141,36 @@ def test_dilution_correction_and_warning():
     est = expected_contamination(cohort, prop, weights, regs, former)
     effects = pd.DataFrame(
         {
-            "outcome": ["public_support", "public_support"],
-            "horizon_months": [3, 3],
-            "measure": "status",
-            "subgroup": ["all", "sex=K"],
+            "outcome": "public_support",
+            "horizon_months": [3, 3, 12, 3],
+            "measure": ["status", "status", "status", "cumulative"],
+            "subgroup": ["all", "sex=K", "all", "all"],
             "estimator": "weighted_mean_diff",
-            "estimate": [-0.1, -0.2],
-            "std_error": [0.02, 0.03],
-            "ci_lower": [-0.14, -0.26],
-            "ci_upper": [-0.06, -0.14],
+            "estimate": [-0.1, -0.2, -0.3, -0.2],
+            "std_error": [0.02, 0.03, 0.04, 0.05],
+            "ci_lower": [-0.14, -0.26, -0.38, -0.3],
+            "ci_upper": [-0.06, -0.14, -0.22, -0.1],
         }
     )
     out = est.corrected(effects)
-    assert list(out.columns) == list(CORRECTED_COLUMNS) and len(out) == 1  # subgroup "all" only
-    s = est.share_matched
+    assert list(out.columns) == list(CORRECTED_COLUMNS) and len(out) == 3  # subgroup "all" only
+    s, sn, sb = est.share_matched, est.share_matched_now, est.share_matched_before
+    assert sn + sb > s > 0.5  # the hand case is heavily contaminated (π capped at 1 for c2)
     r = out.iloc[0]
-    assert r.share_contaminated == s
+    assert r.share_contaminated == s and (r.share_now, r.share_before) == (sn, sb)
     assert r.estimate_corrected == pytest.approx(-0.1 / (1 - s))
     assert (r.ci_lower_corrected, r.ci_upper_corrected) == pytest.approx((-0.14 / (1 - s), -0.06 / (1 - s)))
     assert r.std_error_corrected == pytest.approx(0.02 / (1 - s))
+    # plateau: former participants shift the control mean by the longest horizon's effect A = −0.3 / (1 − sn − sb)
+    a = -0.3 / (1 - sn - sb)
+    assert r.estimate_corrected_plateau == pytest.approx((-0.1 + sb * a) / (1 - sn))
+    assert r.ci_upper_corrected_plateau == pytest.approx((-0.06 + sb * a) / (1 - sn))
+    assert r.std_error_corrected_plateau == pytest.approx(0.02 / (1 - sn))
+    long, cum = out.iloc[1], out.iloc[2]
+    assert long.estimate_corrected_plateau == pytest.approx((-0.3 + sb * a) / (1 - sn))
+    assert cum.estimate_corrected_plateau == pytest.approx((-0.2 + sb * 3 * a) / (1 - sn))  # k · A for a sum
+    # with the shares of a real run (no cap) the plateau equals the plain correction at the longest horizon
+    assert plateau_corrected(-0.3, -0.3, 0.01, 0.1, 12) == pytest.approx(-0.3 / (1 - 0.11))
     assert est.corrected(effects, ["regression_adjustment"]).empty
     # above 2 % the stage warns, with the shares in the text and the values
     res = ContaminationResult(est, out)

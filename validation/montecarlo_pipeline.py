@@ -80,7 +80,7 @@ from finsam_effekt import months
 from finsam_effekt.balance import balance_stats
 from finsam_effekt.cohort import censor_at_later_start, former_participants
 from finsam_effekt.config import AnalysisConfig, parse_config
-from finsam_effekt.contamination import expected_contamination, registration_counts
+from finsam_effekt.contamination import expected_contamination, plateau_corrected, registration_counts
 from finsam_effekt.estimation import estimate_effects
 from finsam_effekt.matching import match_cohort
 from finsam_effekt.panel import horizon_outcomes
@@ -307,13 +307,34 @@ def _worlds_in(est: pd.DataFrame) -> pd.Series:
     return est["world"] if "world" in est.columns else pd.Series("plain", index=est.index)
 
 
-def summarise(est: pd.DataFrame, corrected: bool = False) -> pd.DataFrame:
-    """Bias, bias/SE, mean z, RMSE, mean SE, SD of the error and 95 % CI coverage per world × design × truth ×
-    outcome × horizon (worlds in :data:`WORLDS` order, designs in :data:`DESIGNS` order); ``corrected``: of the
-    dilution-corrected estimates."""
+def with_plateau(est: pd.DataFrame) -> pd.DataFrame:
+    """The rows with the plateau correction of the contamination stage (``contamination.plateau_corrected``):
+    ``estimate_plateau``, ``std_error_plateau`` from each replication's own expected shares and its estimate at
+    the longest horizon (same world, seed, design and outcome)."""
     d = est.assign(world=_worlds_in(est))
-    if corrected:
+    keys = ["world", "seed", "design", "outcome"]
+    kmax = d.groupby(keys)["horizon_months"].transform("max")
+    long = d[d["horizon_months"] == kmax].set_index(keys)["estimate"]
+    a = long.reindex(pd.MultiIndex.from_frame(d[keys])).to_numpy(float)
+    return d.assign(
+        estimate_plateau=plateau_corrected(
+            d["estimate"], a, d["share_now_est"], d["share_before_est"], d["horizon_months"]
+        ),
+        std_error_plateau=d["std_error"] / (1.0 - d["share_now_est"]),
+    )
+
+
+def summarise(est: pd.DataFrame, corrected: str | None = None) -> pd.DataFrame:
+    """Bias, bias/SE, mean z, RMSE, mean SE, SD of the error and 95 % CI coverage per world × design × truth ×
+    outcome × horizon (worlds in :data:`WORLDS` order, designs in :data:`DESIGNS` order); ``corrected``:
+    ``"plain"`` of the dilution-corrected estimates ``estimate / (1 − s)``, ``"plateau"`` of the plateau
+    correction (:func:`with_plateau`)."""
+    d = est.assign(world=_worlds_in(est))
+    if corrected == "plain":
         d = d.assign(estimate=d["estimate_corrected"], std_error=d["std_error_corrected"])
+    elif corrected == "plateau":
+        d = with_plateau(d)
+        d = d.assign(estimate=d["estimate_plateau"], std_error=d["std_error_plateau"])
     d = d.assign(err=d["estimate"] - d["true_effect"])
     d["z"] = d["err"] / d["std_error"]
     d["covered"] = (d["err"].abs() <= Z95 * d["std_error"]).astype(float)
@@ -428,16 +449,18 @@ def to_markdown(
             "who start an insats later (an estimand difference, not a defect of the estimator).",
         ]
     if "estimate_corrected" in est.columns:
-        sc = summarise(est, corrected=True)
-        sc = sc[sc["world"].str.contains("contaminated")]
-        if len(sc):
-            lines += [
-                "",
-                "## Dilution-corrected estimates (contamination stage: estimate / (1 − expected share))",
-                "",
-                _HEADER,
-                *(_row(r) for r in sc.itertuples()),
-            ]
+        for kind, title in (
+            ("plain", "Dilution-corrected estimates (contamination stage: estimate / (1 − expected share))"),
+            (
+                "plateau",
+                "Dilution-corrected estimates, plateau (contamination stage: (estimate + s_before · A) / "
+                "(1 − s_now), A = the 12-month estimate / (1 − s))",
+            ),
+        ):
+            sc = summarise(est, corrected=kind)
+            sc = sc[sc["world"].str.contains("contaminated")]
+            if len(sc):
+                lines += ["", f"## {title}", "", _HEADER, *(_row(r) for r in sc.itertuples())]
         sw = summarise_worlds(est)
         if len(sw):
             lines += [
