@@ -19,6 +19,13 @@ IPW weights after; unmatched rows weigh 0):
 * effective sample size (Kish 1965): ``ESS = (Σ w)² / Σ w²`` per group.
 
 Flags: ``|SMD| > 0.1`` (Austin 2009; Stuart 2010) and variance ratio outside ``[0.5, 2]`` (Rubin 2001).
+
+Rows of three kinds (column ``kind``): ``distance`` (the matching distance, first, as MatchIt), ``covariate`` (the
+model's covariates) and ``pre_period`` (outcomes before the reference month given with ``pre_period=``, e.g.
+``panel.pre_period_outcomes``: public support at u−1, u−2, …). The pre-period rows are measured and flagged
+exactly like covariates, whether or not they are in the model: a pre-period outcome still different after
+matching is a failure of the design (the comparison persons were not in the participants' situation before
+start), not a footnote (Heckman & Smith 1999 on the pre-programme dip; Stuart 2010 on balance checks).
 These reproduce MatchIt 4.7.2's ``summary.matchit`` (``bal1var``, ``qqsum``, ``wvar``) to 1e-8 (tests).
 The balance figures (the love plot of :meth:`BalanceTable.to_frame`, the propensity-score overlap of
 ``distance``/``treat``/``weights``) are drawn by ``finsam_effekt.report.figures``.
@@ -53,7 +60,7 @@ def _wvar(x: np.ndarray, w: np.ndarray, binary: bool) -> float:
     w = w / w.sum()
     mx = float(np.sum(w * x))
     if binary:
-        return mx * (1 - mx)
+        return max(mx * (1 - mx), 0.0)  # a share of exactly 1 can sum to 1 + 1e-16
     with np.errstate(
         divide="ignore", invalid="ignore"
     ):  # a single non-zero weight: undefined (NaN), as MatchIt
@@ -144,7 +151,8 @@ class BalanceTable:
     ----------
     table : DataFrame
         ``variable``, ``sample``, ``mean_treated``, ``mean_control``, ``smd``, ``var_ratio``, ``ecdf_mean``,
-        ``ecdf_max``, ``smd_flag`` (|SMD| > threshold), ``var_ratio_flag`` (outside the bounds).
+        ``ecdf_max``, ``smd_flag`` (|SMD| > threshold), ``var_ratio_flag`` (outside the bounds), ``kind``
+        (``distance``, ``covariate`` or ``pre_period``; see the module docstring).
     sample_sizes : DataFrame
         Per sample and group: ``n`` (rows with positive weight) and ``ess`` (Kish).
     """
@@ -166,6 +174,12 @@ class BalanceTable:
         s = self.table.loc[self.table["sample"] == sample, "smd"].abs()
         return float(s.max())
 
+    def flagged(self, kind: str = "pre_period", sample: str = "after") -> pd.DataFrame:
+        """The rows of one ``kind`` in one ``sample`` with |SMD| above the threshold, largest |SMD| first."""
+        t = self.table
+        out = t[(t["kind"] == kind) & (t["sample"] == sample) & t["smd_flag"]]
+        return out.reindex(out["smd"].abs().sort_values(ascending=False, kind="stable").index)
+
     def summary(self) -> str:
         lines = [
             f"Covariate balance (ATT; SMD by the treated SD; binary: {self.binary}); flags: |SMD| > "
@@ -177,11 +191,17 @@ class BalanceTable:
         lines.append(wide.round(3).to_string())
         lines.append(self.sample_sizes.round(1).to_string())
         for smp in self.table["sample"].unique():
-            t = self.table[self.table["sample"] == smp]
+            t = self.table[(self.table["sample"] == smp) & (self.table["kind"] != "pre_period")]
             lines.append(
                 f"  {smp}: {int(t['smd_flag'].sum())} of {len(t)} covariates with |SMD| > {self.smd_threshold}; "
                 f"{int(t['var_ratio_flag'].sum())} variance ratios outside bounds"
             )
+            pre = self.table[(self.table["sample"] == smp) & (self.table["kind"] == "pre_period")]
+            if len(pre):
+                lines.append(
+                    f"  {smp}: {int(pre['smd_flag'].sum())} of {len(pre)} pre-period outcomes with |SMD| > "
+                    f"{self.smd_threshold}"
+                )
         if self.unmatched_reasons is not None and len(self.unmatched_reasons):
             lines.append(
                 "  unmatched treated: " + ", ".join(f"{k} {v}" for k, v in self.unmatched_reasons.items())
@@ -199,6 +219,7 @@ def balance_table(
     binary: str = "std",
     smd_threshold: float = 0.1,
     var_ratio_bounds: tuple[float, float] = (0.5, 2.0),
+    pre_period: pd.DataFrame | Sequence[str] | None = None,
 ) -> BalanceTable:
     """Balance of ``covariates`` between treated and controls, before and (with ``weights``) after.
 
@@ -219,6 +240,10 @@ def balance_table(
         The matching distance, shown first as ``distance`` (as MatchIt).
     binary : {"std", "raw"}
         Binary covariates standardized by ``sqrt(p_T(1 − p_T))`` (MatchIt) or as raw differences (cobalt).
+    pre_period : DataFrame or sequence of str, optional
+        Outcomes before the reference month (e.g. ``panel.pre_period_outcomes``), shown after the covariates as
+        rows of kind ``pre_period``: numeric columns, one row per row of ``data`` in the same order (a DataFrame)
+        or columns of ``data`` (names).
     """
     if binary not in ("std", "raw"):
         raise ConfigError(f"balance_table: binary must be 'std' or 'raw', got {binary!r}")
@@ -241,9 +266,19 @@ def balance_table(
     # every level of a categorical covariate as its own indicator ``name=level`` (cobalt), a missing category as
     # the level "(missing)", constant columns kept (a balance table shows them): the models' one design rule
     X = design_matrix(data, covariates, levels="all", drop_constant=False, what="balance_table")
+    kind = ["covariate"] * X.shape[1]
     if distance is not None:
         dv = data[distance].to_numpy(float) if isinstance(distance, str) else np.asarray(distance, float)
         X.insert(0, "distance", dv)
+        kind.insert(0, "distance")
+    if pre_period is not None:
+        pre = _pre_period_frame(data, pre_period)
+        clash = [c for c in pre.columns if c in X.columns]
+        if clash:
+            raise InputError(f"balance_table: pre-period columns {clash} are also covariates; rename them")
+        X = pd.concat([X, pre.set_axis(X.index)], axis=1)
+        kind += ["pre_period"] * pre.shape[1]
+    kind_of = dict(zip(X.columns, kind, strict=True))
     samples = {"before": np.ones(len(data))}
     if weights is not None:
         w = data[weights].to_numpy(float) if isinstance(weights, str) else np.asarray(weights, dtype=float)
@@ -264,6 +299,7 @@ def balance_table(
     tab["smd_flag"] = tab["smd"].abs() > smd_threshold
     vr = tab["var_ratio"]
     tab["var_ratio_flag"] = vr.notna() & ((vr < lo) | (vr > hi))
+    tab["kind"] = tab["variable"].map(kind_of)
     return BalanceTable(
         table=tab,
         sample_sizes=pd.DataFrame(sizes),
@@ -276,9 +312,29 @@ def balance_table(
     )
 
 
+def _pre_period_frame(data: pd.DataFrame, pre_period: pd.DataFrame | Sequence[str]) -> pd.DataFrame:
+    """The pre-period outcomes as a numeric frame with one row per row of ``data``."""
+    if isinstance(pre_period, pd.DataFrame):
+        if len(pre_period) != len(data):
+            raise InputError(
+                f"balance_table: pre_period has {len(pre_period)} rows, the data {len(data)}; give one row per row"
+            )
+        pre = pre_period.reset_index(drop=True)
+    else:
+        missing = [c for c in pre_period if c not in data.columns]
+        if missing:
+            raise InputError(f"balance_table: pre-period columns {missing} are not in the data")
+        pre = data[list(pre_period)].reset_index(drop=True)
+    bad = [c for c in pre.columns if not pd.api.types.is_numeric_dtype(pre[c]) or pre[c].isna().any()]
+    if bad:
+        raise InputError(f"balance_table: pre-period columns {bad} must be numeric without missing values")
+    return pre.astype(float)
+
+
 def match_balance(result, covariates: Sequence[str], *, binary: str = "std", **kw) -> BalanceTable:
     """:func:`balance_table` for a :class:`~finsam_effekt.matching.MatchResult` (its data, weights and distance,
-    as ``summary(matchit_object)``), with the unmatched treated counted by reason."""
+    as ``summary(matchit_object)``), with the unmatched treated counted by reason. ``pre_period=`` (one row per
+    row of the result's data) adds the pre-period outcome rows."""
     bt = balance_table(
         result.data,
         result.treatment,

@@ -35,6 +35,10 @@ may serve as a control in several months (and the SEs cluster by person).
 
 The ``cohort`` table (docs/tables.md): ``person_id``, ``ref_month``, ``treated`` (0/1), ``later_start_month``
 (controls: own first start month, empty if never), then ``panel.FEATURE_COLUMNS``.
+
+:func:`former_participants` gives, by the same rules, the linkable persons who started *before* u — never
+controls, but the mirror of the anonymous former participants who cannot be told apart in the comparison pool
+(``contamination``).
 """
 
 from __future__ import annotations
@@ -162,6 +166,83 @@ def build_cohort(
         One row per treated participant and candidate control person-month, sorted by ``ref_month``,
         ``treated`` (treated first), ``person_id``; ``attrs`` holds the options and counts.
     """
+    return _risk_set(
+        participants, panel, population, kommun_forbund, sus_registrations=sus_registrations, window=window,
+        age_range=age_range, eligibility=eligibility, lookback_months=lookback_months, later_treated=later_treated,
+        sample_rate=sample_rate, min_history_months=min_history_months, register_start=register_start,
+        end_month=end_month, self_support_threshold=self_support_threshold, seed=seed, con=con, former=False,
+        **history_kw,
+    )  # fmt: skip
+
+
+def former_participants(
+    participants,
+    panel=None,
+    population=None,
+    kommun_forbund=None,
+    *,
+    sus_registrations=None,
+    window: tuple[str | None, str | None] | None = None,
+    age_range: tuple[int, int] = (16, 64),
+    eligibility: str = "recent_public_support",
+    lookback_months: int = 12,
+    sample_rate: float = 1.0,
+    min_history_months: int = 0,
+    register_start: str | None = None,
+    end_month: str | None = None,
+    self_support_threshold: float | None = None,
+    seed: int = 0,
+    con=None,
+    **history_kw,
+) -> pd.DataFrame:
+    """Linkable former participants as they would be candidate controls: the mirror of the anonymous ones.
+
+    For every reference month u of the cohort (:func:`build_cohort` with the same arguments), the persons whose
+    own first linkable start lies *before* u and who meet the candidates' rules at u (resident, of working age,
+    enough register history, eligible), sampled at the same ``sample_rate`` (seeded apart from the cohort's),
+    with the same history features at u. :func:`build_cohort` leaves them out of the comparison pool, as it
+    must; anonymous former participants cannot be left out (their registration has no personal identity
+    number) and are, by assumption, like these persons — so this table tells how many of the candidates look
+    like former participants (``contamination.expected_contamination``).
+
+    Returns
+    -------
+    DataFrame
+        ``person_id``, ``ref_month``, ``treated`` (0), ``first_start_month`` (the person's own first start, before
+        u), then ``panel.FEATURE_COLUMNS``; sorted by ``ref_month``, ``person_id``; empty when there is none.
+    """
+    return _risk_set(
+        participants, panel, population, kommun_forbund, sus_registrations=sus_registrations, window=window,
+        age_range=age_range, eligibility=eligibility, lookback_months=lookback_months, later_treated="keep",
+        sample_rate=sample_rate, min_history_months=min_history_months, register_start=register_start,
+        end_month=end_month, self_support_threshold=self_support_threshold, seed=seed, con=con, former=True,
+        **history_kw,
+    )  # fmt: skip
+
+
+def _risk_set(
+    participants,
+    panel,
+    population,
+    kommun_forbund,
+    *,
+    sus_registrations,
+    window,
+    age_range,
+    eligibility,
+    lookback_months,
+    later_treated,
+    sample_rate,
+    min_history_months,
+    register_start,
+    end_month,
+    self_support_threshold,
+    seed,
+    con,
+    former: bool,
+    **history_kw,
+) -> pd.DataFrame:
+    """:func:`build_cohort` (``former=False``) or :func:`former_participants` (``former=True``)."""
     check("eligibility", eligibility, ELIGIBILITY_RULES, where="build_cohort")
     check("later_treated", later_treated, LATER_TREATED, where="build_cohort")
     if not 0 < sample_rate <= 1:
@@ -240,20 +321,20 @@ def build_cohort(
             "check window and age settings"
         )
 
-    # candidate controls per reference month
+    # candidate controls per reference month (former=True: persons whose own first start is before u instead)
     blocks = []
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([seed, 1] if former else seed)
     all_idx = np.arange(len(pid))
     for u in ref_months.tolist():
         uu = np.full(len(pid), u, dtype=np.int64)
-        m = ok_at(all_idx, uu) & history_ok(all_idx, uu) & ~(own_first <= u)
+        m = ok_at(all_idx, uu) & history_ok(all_idx, uu) & ((own_first < u) if former else ~(own_first <= u))
         idx = all_idx[m]
         if sample_rate < 1:
             idx = idx[np.argsort(pid[idx], kind="stable")]
             idx = idx[rng.random(len(idx)) < sample_rate]
         blocks.append(pd.DataFrame({"person_id": pid[idx], "_u": u, "treated": 0}))
     controls = pd.concat(blocks, ignore_index=True) if blocks else treated.iloc[:0]
-    rows = pd.concat([treated, controls], ignore_index=True)
+    rows = pd.concat([treated.iloc[:0] if former else treated, controls], ignore_index=True)
 
     # eligibility rule (same for treated and controls)
     if eligibility == "recent_public_support" and len(rows):
@@ -277,7 +358,7 @@ def build_cohort(
             "person_id": rows["person_id"].to_numpy(),
             "ref_month": mo.from_index(rows["_u"].to_numpy()) if len(rows) else np.array([], dtype=object),
             "treated": rows["treated"].to_numpy().astype(np.int64),
-            "later_start_month": later_txt,
+            "first_start_month" if former else "later_start_month": later_txt,
         }
     )
     kw = dict(history_kw)

@@ -5,7 +5,9 @@ Which effect an analysis estimates depends on the design choices of the config: 
 (window, age), the horizons, who may be a comparison person (eligibility), what happens to comparison persons who
 start an insats later (``later_treated``: kept → "start now vs not now", Sianesi 2004; censored → "start now vs
 no insats during follow-up", with or without IPCW) and the candidate sampling. :func:`estimand_text` writes it
-from exactly those settings, :func:`short_estimand` gives the one-line form used in results objects.
+from exactly those settings, :func:`short_estimand` gives the one-line form used in results objects, and
+:func:`main_result_text` says which effect is the main result when anonymous participants may sit among the
+controls (the plain one; the dilution-corrected one is a sensitivity row) and why.
 """
 
 from __future__ import annotations
@@ -85,12 +87,42 @@ def _later_sentence(cfg: _Design, lang: str) -> str:
     return text
 
 
+def main_result_text(lang: str = "sv") -> str:
+    """Which effect is the main result when the comparison pool may hold anonymous participants, and why.
+
+    Anonymous SUS participants are residents whose registration lacks a personal identity number: they cannot be
+    left out of the comparison pool, and matched controls who are in fact participants (starting in the same month,
+    or former participants) pull the effect towards zero (``contamination``). The main result is the effect on the
+    matched controls as they are: it needs no further assumption and errs, if at all, towards no effect. The
+    dilution-corrected effect ``estimate / (1 − share)`` rests on an estimated share (anonymous participants like
+    the linkable ones) and on contaminated controls differing from their counterfactual by the effect itself (the
+    plateau version: former participants by the effect at the longest horizon); it is shown beside it as a
+    sensitivity row and tells how large the dilution can be.
+    """
+    if lang == "sv":
+        return (
+            "Huvudresultatet är effekten mot de matchade jämförelsepersonerna som de är. Anonymt registrerade "
+            "deltagare finns i befolkningen och kan inte skiljas ut ur jämförelsegruppen; de drar effekten mot noll, "
+            "så huvudresultatet är försiktigt. Den utspädningskorrigerade effekten (skattning / (1 − skattad andel "
+            "anonyma deltagare bland jämförelsepersonerna), och en variant som tar hänsyn till att tidigare "
+            "deltagares egen effekt hunnit växa) bygger på fler antaganden och redovisas som känslighetsanalys."
+        )
+    return (
+        "The main result is the effect against the matched comparison persons as they are. Anonymously registered "
+        "participants live in the population and cannot be removed from the comparison group; they pull the effect "
+        "towards zero, so the main result is conservative. The dilution-corrected effect (estimate / (1 − the "
+        "estimated share of anonymous participants among the comparison persons), and a version that allows for "
+        "former participants' own effect having grown) rests on further assumptions and is shown as a sensitivity "
+        "analysis."
+    )
+
+
 def estimand_text(cfg: _Design, lang: str | None = None) -> str:
     """The estimand in words for a resolved analysis config, in Swedish (``"sv"``) or English (``"en"``)."""
     lang = lang or cfg.language
     w, a, el = cfg.window, cfg.age, cfg.eligibility
     hz = ", ".join(str(h) for h in cfg.outcomes.horizons)
-    later = _later_sentence(cfg, lang)
+    later = f"{_later_sentence(cfg, lang)} {main_result_text(lang)}"
     if lang == "sv":
         return (
             f"Genomsnittlig effekt för deltagarna (ATT): för personer vars första kopplingsbara insats startade "

@@ -158,6 +158,15 @@ PANEL_COLUMNS: tuple[str, ...] = (
 HISTORY_WINDOWS: tuple[int, ...] = (3, 12, 24)
 #: Demographic columns of ``panel.history_features``.
 DEMOGRAPHIC_COLUMNS: tuple[str, ...] = ("age", "sex", "education", "birth_region", "kommun", "forbund_id")
+#: Months k before the reference month u whose status is a feature of its own (``ps_u{k}``, ``source_u{k}``):
+#: the months just before entry, where participants' support changes fastest (the Ashenfelter dip).
+STATUS_MONTHS: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
+#: Groups of public support that can be a month's main source, in tie-breaking order (first wins a tie).
+MAIN_SOURCE_GROUPS: tuple[str, ...] = (*SPELL_GROUPS, "social_assistance")
+#: Levels of ``source_u{k}``, the main source of support in a month (``panel.history_features`` defines it):
+#: ``work`` (self-support: earnings at or above the threshold and no public support), a group of
+#: :data:`MAIN_SOURCE_GROUPS`, or ``none`` (neither).
+SUPPORT_SOURCES: tuple[str, ...] = ("work", *MAIN_SOURCE_GROUPS, "none")
 #: Register-history columns of ``panel.history_features``, in order (measured from months u−w..u−1).
 HISTORY_COLUMNS: tuple[str, ...] = (
     *(f"ps_months_{w}" for w in HISTORY_WINDOWS),
@@ -168,6 +177,8 @@ HISTORY_COLUMNS: tuple[str, ...] = (
     "earnings_12",
     "work_months_12",
     "months_since_work",
+    *(f"ps_u{k}" for k in STATUS_MONTHS),
+    *(f"source_u{k}" for k in STATUS_MONTHS),
 )
 #: Every column of ``panel.history_features`` besides the input keys.
 FEATURE_COLUMNS: tuple[str, ...] = (*HISTORY_COLUMNS, *DEMOGRAPHIC_COLUMNS)

@@ -132,3 +132,52 @@ def test_design_rule_for_categories_and_missing_values():
         balance_table(df.assign(x=[1.0, np.nan, 2.0, 3.0, 4.0]), "t", ["x"])
     with pytest.raises(InputError, match=r"balance_table: columns \['age'\] are not in the data"):
         balance_table(df, "t", ["age"])
+
+
+def _pre_period_data():
+    # treated: x 1, 2, 3 and public support at u−1 1, 1, 0; controls: x 1, 2, 3, 10 and support 0, 0, 0, 1.
+    # After matching the controls weigh 1, 1, 1, 0: x is balanced (2 vs 2), the pre-period outcome is not.
+    data = pd.DataFrame({"t": [1, 1, 1, 0, 0, 0, 0], "x": [1.0, 2, 3, 1, 2, 3, 10]})
+    pre = pd.DataFrame({"public_support_u1": [1.0, 1, 0, 0, 0, 0, 1]})
+    w = np.array([1, 1, 1, 1, 1, 1, 0], float)
+    return data, pre, w
+
+
+def test_pre_period_rows_are_measured_and_flagged_like_covariates():
+    data, pre, w = _pre_period_data()
+    bt = balance_table(data, "t", ["x"], weights=w, pre_period=pre)
+    tab = bt.to_frame().set_index(["sample", "variable"])
+    assert tab["kind"].to_dict() == {
+        ("before", "x"): "covariate",
+        ("before", "public_support_u1"): "pre_period",
+        ("after", "x"): "covariate",
+        ("after", "public_support_u1"): "pre_period",
+    }
+    sd = np.sqrt(2 / 3 * 1 / 3)  # treated SD of a binary with p = 2/3
+    assert tab.loc[("before", "public_support_u1"), "smd"] == pytest.approx((2 / 3 - 1 / 4) / sd)
+    assert tab.loc[("after", "public_support_u1"), "smd"] == pytest.approx((2 / 3 - 0) / sd)
+    assert tab.loc[("after", "x"), "smd"] == 0.0 and not tab.loc[("after", "x"), "smd_flag"]
+    assert tab.loc[("after", "public_support_u1"), "smd_flag"]
+    flagged = bt.flagged("pre_period", "after")
+    assert flagged["variable"].tolist() == ["public_support_u1"]
+    assert bt.flagged("covariate", "after").empty
+    # the same rows from columns of the data, and in the summary
+    same = balance_table(data.join(pre), "t", ["x"], weights=w, pre_period=["public_support_u1"])
+    pd.testing.assert_frame_equal(same.to_frame(), bt.to_frame())
+    assert "1 of 1 pre-period outcomes with |SMD| > 0.1" in bt.summary()
+
+
+def test_pre_period_rows_with_a_match_result_and_errors():
+    data, pre, _ = _pre_period_data()
+    res = match_nearest(data, "t", distance=data["x"].to_numpy(), ratio=1)
+    bt = match_balance(res, ["x"], pre_period=pre)
+    kinds = bt.to_frame().drop_duplicates("variable").set_index("variable")["kind"].to_dict()
+    assert kinds == {"distance": "distance", "x": "covariate", "public_support_u1": "pre_period"}
+    with pytest.raises(InputError, match="pre_period has 2 rows, the data 7"):
+        balance_table(data, "t", ["x"], pre_period=pre.iloc[:2])
+    with pytest.raises(InputError, match="must be numeric without missing values"):
+        balance_table(data, "t", ["x"], pre_period=pre.assign(public_support_u1=np.nan))
+    with pytest.raises(InputError, match=r"pre-period columns \['x'\] are also covariates"):
+        balance_table(data, "t", ["x"], pre_period=data[["x"]])
+    with pytest.raises(InputError, match=r"pre-period columns \['nope'\] are not in the data"):
+        balance_table(data, "t", ["x"], pre_period=["nope"])

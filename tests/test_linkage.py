@@ -217,7 +217,10 @@ def _reconcile(folder, threshold):
         disclosure_threshold=threshold,
         con=con,
     )
-    tot, c = _totals(res.linkage_report), truth["counts"]
+    tot, c = _totals(res.linkage_report), dict(truth["counts"])
+    # how many anonymous registrations belong to persons in the population is the generator's secret (issue 15:
+    # contamination); the linkage report counts the registrations
+    c.pop("anonymous_participants", None)
     assert {
         "registrations": tot["registrations"],
         "person_registrations": tot["person_registrations"],

@@ -310,6 +310,88 @@ def test_treated_person_history_by_hand():
     assert c.forbund_id is None and c.age == 64
 
 
+def test_status_month_by_month_by_hand():
+    """``ps_u{k}`` and ``source_u{k}`` for the treated person t (u = 2024-07) and control c (u = 2024-06)."""
+    pairs = pd.DataFrame({"person_id": ["t", "c"], "ref_month": ["2024-07", "2024-06"]})
+    out = panel.history_features(pairs, t_panel(), T_POP, T_KF)
+    t, c = out.iloc[0], out.iloc[1]
+    # u−1 = Jun: SJP 30 days × 100 = 3 000 kr against social assistance 2 000 kr -> sickness.
+    # u−2 = May: SJP 31 days; u−3 = Apr: SJP 15 days -> sickness. u−4 = Mar: nothing -> none.
+    # u−5 = Feb: earnings 5 000 < 10 000 and no support -> none. u−6 = Jan: social assistance 4 000 -> it.
+    assert [t[f"ps_u{k}"] for k in range(1, 7)] == [1, 1, 1, 0, 0, 1]
+    assert [t[f"source_u{k}"] for k in range(1, 7)] == [
+        "sickness",
+        "sickness",
+        "sickness",
+        "none",
+        "none",
+        "social_assistance",
+    ]
+    # c at u = 2024-06: a-kassa in May (u−1), nothing before.
+    assert c.ps_u1 == 1 and c.source_u1 == "unemployment"
+    assert [c[f"source_u{k}"] for k in range(2, 7)] == ["none"] * 5 and c.ps_u2 == 0
+
+
+def test_main_source_ties_work_and_amounts():
+    """The group with the most kronor wins; equal kronor go to the most nettodagar, then to the group listed first
+    (sickness before unemployment); earnings at the threshold without support are work, with support they are not."""
+    sp = spells(
+        # March 2024 (31 days). "tie": SJP and AKA both half time, 1 550 kr each -> sickness (listed first).
+        ("tie", "SJP", "2024-03-01", "2024-03-31", 0.5, 1550),
+        ("tie", "AKA", "2024-03-01", "2024-03-31", 0.5, 1550),
+        # "days": same kronor, but a-kassa full time (31 nettodagar against 15.5) -> unemployment.
+        ("days", "SJP", "2024-03-01", "2024-03-31", 0.5, 1550),
+        ("days", "AKA", "2024-03-01", "2024-03-31", 1.0, 1550),
+        # "sa": social assistance 5 000 kr beats sickness 1 000 kr.
+        ("sa", "SJP", "2024-03-01", "2024-03-10", 1.0, 1000),
+        # "ws": earnings 12 000 but also sickness benefit -> sickness, not work.
+        ("ws", "SJP", "2024-03-01", "2024-03-05", 1.0, 500),
+    )
+    sa = monthly(("sa", "2024-03", 5000))
+    ea = monthly(
+        ("w", "2024-03", 10000), ("ws", "2024-03", 12000), ("low", "2024-03", 9999), value="earnings_sek"
+    )
+    who = ["tie", "days", "sa", "w", "ws", "low"]
+    pairs = pd.DataFrame({"person_id": who, "ref_month": "2024-04"})
+    out = panel.history_features(pairs, pm(sp, sa, ea))
+    assert out["source_u1"].tolist() == [
+        "sickness",
+        "unemployment",
+        "social_assistance",
+        "work",
+        "sickness",
+        "none",
+    ]
+    assert out["ps_u1"].tolist() == [1, 1, 1, 0, 1, 0]
+    # with a higher threshold the 10 000 kr month is no longer work
+    out = panel.history_features(pairs, pm(sp, sa, ea), self_support_threshold=10_001.0)
+    assert out["source_u1"].tolist()[3] == "none"
+
+
+def test_pre_period_outcomes_by_hand():
+    """The main outcomes at u−1, u−2, u−3, u−6, u−12 and their mean over u−24..u−1 (person t, u = 2024-07)."""
+    pairs = pd.DataFrame({"person_id": ["t", "x"], "ref_month": ["2024-07", "2024-07"]}, index=[5, 9])
+    out = panel.pre_period_outcomes(pairs, t_panel())
+    assert list(out.columns) == ["person_id", "ref_month", *panel.pre_period_columns()]
+    assert list(out.index) == [5, 9]
+    t = out.iloc[0]
+    # public support: Jun (u−1), May (u−2), Apr (u−3) sickness, Jan (u−6) social assistance; 2023-07 (u−12) none.
+    assert [t[f"public_support_u{k}"] for k in (1, 2, 3, 6, 12)] == [1, 1, 1, 1, 0]
+    # six months with public support in 2022-07..2024-06 (see test_treated_person_history_by_hand)
+    assert t.public_support_mean24 == pytest.approx(6 / 24)
+    # benefit SEK at u−1 (June): SJP 30 days × 100 + social assistance 2 000; the 24-month total 19 700 kr
+    assert t.benefit_sek_u1 == pytest.approx(5000.0) and t.benefit_sek_u6 == pytest.approx(4000.0)
+    assert t.benefit_sek_mean24 == pytest.approx(19700 / 24)
+    # earnings: 22 000 in 2023-08 (u−11, self-supporting) and 5 000 in 2024-02 (u−5): neither month is read
+    # singly, both are in the mean
+    assert t.earnings_sek_u12 == 0 and t.earnings_sek_mean24 == pytest.approx(27000 / 24)
+    assert t.self_support_mean24 == pytest.approx(1 / 24) and t.self_support_u1 == 0
+    # a person without any register row has zeros
+    assert (out.iloc[1][panel.pre_period_columns()] == 0).all()
+    with pytest.raises(InputError, match="months before u must be at least 1"):
+        panel.pre_period_outcomes(pairs, t_panel(), months_before=(0, 1))
+
+
 def test_history_never_uses_the_reference_month():
     # Earnings in u itself (2024-09 for u = 2024-09) are not history; those of 2024-10 are in the future.
     pairs = pd.DataFrame({"person_id": ["t"], "ref_month": ["2024-09"]})

@@ -23,6 +23,7 @@ from finsam_effekt.synth import Mess, SynthConfig, file_hashes, generate, latent
 
 SHIPPED = Path(__file__).parents[1] / "synthetic_data"
 SMALL = SynthConfig(persons=3000, seed=11)
+THRESHOLD = DEFAULT_SELF_SUPPORT_THRESHOLD_SEK
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +219,7 @@ def test_common_random_numbers_couple_the_two_paths(small):
     _, out, _ = small
     tp = pd.read_parquet(out / "truth_participants.parquet")
     eff = tp["public_support_m12"].dropna()
-    assert len(eff) > 150
+    assert len(eff) > 80  # 45 % of the participants are anonymous (contamination): fewer linkable ones
     assert (eff != 0).mean() < 0.3
     assert (eff > 0).sum() < 0.25 * (eff < 0).sum()
     assert set(eff.unique()) <= {-1.0, 0.0, 1.0}
@@ -284,7 +285,12 @@ def test_shipped_truth_has_a_clearly_negative_effect_on_public_support():
     assert set(att["all"]) == set(OUTCOMES) and list(att["all"]["public_support"]) == [
         str(k) for k in range(1, 25)
     ]
-    assert 3000 <= truth["counts"]["linkable_persons"] <= 10000
+    assert 2000 <= truth["counts"]["linkable_persons"] <= 10000
+    # anonymous participants are in the population (contamination, on by default), about 45 % of all
+    assert truth["contamination"] is True and truth["pre_entry_dip"] == 0
+    c = truth["counts"]
+    share = c["anonymous_participants"] / (c["anonymous_participants"] + c["linkable_persons"])
+    assert share == pytest.approx(truth["anonymous_share"], abs=0.03)
 
 
 def test_participants_look_like_the_national_shares():
@@ -352,6 +358,96 @@ def test_config_errors_are_actionable(tmp_path):
         generate(tmp_path, SynthConfig(persons=10), "xlsx")  # type: ignore[arg-type]
 
 
+def test_contamination_makes_anonymous_participants_ordinary_residents(tmp_path):
+    """With contamination (default) a person-level share of the participants is registered anonymously: they are
+    in the population with their ordinary registers, their registrations have no person_id, they are left out of
+    the truth; switched off, the same world has every participant linkable and the anonymous registrations of
+    persons outside the population."""
+    on = generate(tmp_path / "on", SynthConfig(persons=4000, seed=21))
+    off = generate(tmp_path / "off", SynthConfig(persons=4000, seed=21, contamination=False))
+    t_on = {t: pd.read_parquet(tmp_path / "on" / f"{t}.parquet") for t in TABLES}
+    t_off = {t: pd.read_parquet(tmp_path / "off" / f"{t}.parquet") for t in TABLES}
+    for t in ("population", "benefit_spells", "social_assistance", "earnings"):
+        pd.testing.assert_frame_equal(t_on[t], t_off[t])  # the same world: only who is linkable differs
+    anon = pd.read_parquet(tmp_path / "on" / "truth_anonymous.parquet")
+    assert len(anon) == on.truth["counts"]["anonymous_participants"] > 0
+    assert len(pd.read_parquet(tmp_path / "off" / "truth_anonymous.parquet")) == 0
+    assert off.truth["counts"]["anonymous_participants"] == 0
+    # every participant of the world without contamination is linkable; with it, 45 % of them are anonymous
+    n_all = off.truth["counts"]["linkable_persons"]
+    assert on.truth["counts"]["linkable_persons"] + len(anon) == n_all
+    assert len(anon) / n_all == pytest.approx(0.45, abs=0.05)
+    # anonymous participants are residents with ordinary histories, never person-registered
+    pop = t_on["population"]
+    assert set(anon["person_id"]) <= set(pop["person_id"])
+    regs = t_on["sus_registrations"]
+    assert not set(anon["person_id"]) & set(regs["person_id"].dropna())
+    assert set(anon["person_id"]) & set(t_on["benefit_spells"]["person_id"])
+    # each anonymous participant's first start is the start month of an anonymous registration
+    a = regs[regs["registration_kind"] == "anonymous"]
+    starts = set(pd.to_datetime(a["start_date"]).dt.strftime("%Y-%m"))
+    assert set(anon["ref_month"]) <= starts
+    # the truth is about the linkable participants only: they are those of the world without contamination
+    tp_on = pd.read_parquet(tmp_path / "on" / "truth_participants.parquet")
+    tp_off = pd.read_parquet(tmp_path / "off" / "truth_participants.parquet").set_index("person_id")
+    assert not set(tp_on["person_id"]) & set(anon["person_id"])
+    pd.testing.assert_frame_equal(
+        tp_on.set_index("person_id"), tp_off.loc[tp_on["person_id"]], check_names=False
+    )
+    # without contamination the anonymous registrations belong to nobody in the population
+    assert off.truth["counts"]["anonymous_registrations"] > 0
+    assert on.truth["counts"]["anonymous_registrations"] >= len(anon)
+
+
+def test_pre_entry_dip_enters_on_the_register_status_of_the_last_months(tmp_path):
+    """The dip's entry term reads the main source of support exactly as panel.history_features does (the
+    generator's rule equals the panel's on every person-month), and it moves entry towards persons who just
+    fell sick or unemployed, keeping the number of participants about the same."""
+    from finsam_effekt import panel
+    from finsam_effekt.schema import SUPPORT_SOURCES
+    from finsam_effekt.synth.world import main_source
+
+    cfg = SynthConfig(persons=1500, seed=8, start="2019-01", end="2021-12", pre_entry_dip=1.0)
+    latent = latent_person_months(cfg)
+    out = tmp_path / "dip"
+    res = generate(out, cfg)
+    tables = {t: pd.read_parquet(out / f"{t}.parquet") for t in TABLES}
+    pm = panel.person_months(
+        tables["benefit_spells"], tables["social_assistance"], tables["earnings"], tables["population"],
+        end_month=cfg.end,
+    )  # fmt: skip
+    # the source of month m, read by the panel as source_u1 at u = m + 1
+    sample = latent.sample(3000, random_state=1).reset_index(drop=True)
+    pairs = pd.DataFrame(
+        {"person_id": sample["person_id"], "ref_month": mo.from_index(mo.to_index(sample["month"]) + 1)}
+    )
+    feats = panel.history_features(pairs, pm)
+    gen = np.asarray(SUPPORT_SOURCES)[main_source({o: sample[o].to_numpy() for o in OUTCOMES}, THRESHOLD)]
+    assert (feats["source_u1"].to_numpy() == gen).all()
+    assert len(set(gen)) >= 5
+    # entry on a fresh spell of sickness or a-kassa is more common with the dip than without
+    plain = generate(tmp_path / "plain", SynthConfig(persons=1500, seed=8, start="2019-01", end="2021-12"))
+    n_dip = res.truth["counts"]["linkable_persons"] + res.truth["counts"]["anonymous_participants"]
+    n_plain = plain.truth["counts"]["linkable_persons"] + plain.truth["counts"]["anonymous_participants"]
+    assert 0.75 < n_dip / n_plain < 1.33
+
+    def sources_before_start(folder):
+        regs = pd.read_parquet(folder / "sus_registrations.parquet")
+        first = regs[regs["registration_kind"] == "person"].groupby("person_id")["start_date"].min()
+        keys = pd.DataFrame(
+            {"person_id": first.index, "ref_month": pd.to_datetime(first).dt.strftime("%Y-%m").to_numpy()}
+        )
+        t = {n: pd.read_parquet(folder / f"{n}.parquet") for n in TABLES}
+        pmf = panel.person_months(
+            t["benefit_spells"], t["social_assistance"], t["earnings"], t["population"], end_month=cfg.end
+        )
+        return panel.history_features(keys, pmf)["source_u1"].value_counts(normalize=True)
+
+    d, p = sources_before_start(out), sources_before_start(tmp_path / "plain")
+    fresh = ["sickness", "unemployment"]
+    assert d.reindex(fresh).fillna(0).sum() > p.reindex(fresh).fillna(0).sum() + 0.05
+
+
 def test_mess_switches_off_without_changing_the_world(tmp_path):
     clean = Mess(**{f: False for f in Mess.__dataclass_fields__})
     res = generate(tmp_path / "clean", SynthConfig(persons=800, seed=3, mess=clean))
@@ -415,6 +511,9 @@ def test_shipped_world_is_regenerated_identically(tmp_path):
         end=truth["window"][1],
         effect_scale=truth["effect_scale"],
         hidden_confounding=truth["hidden_confounding"],
+        contamination=truth["contamination"],
+        anonymous_share=truth["anonymous_share"],
+        pre_entry_dip=truth["pre_entry_dip"],
     )
     assert cfg.command() in (SHIPPED / "README.md").read_text("utf-8")
     generate(tmp_path, cfg)
@@ -431,4 +530,5 @@ def test_parallel_workers_write_identical_files(tmp_path, monkeypatch):
     generate(tmp_path / "one", cfg)
     generate(tmp_path / "two", cfg, workers=2)
     assert file_hashes(tmp_path / "one") == file_hashes(tmp_path / "two")
-    assert len(file_hashes(tmp_path / "one")) == len(TABLES) + 4
+    # the tables, mapping.yaml, truth.json, truth_participants.parquet, truth_anonymous.parquet and README.md
+    assert len(file_hashes(tmp_path / "one")) == len(TABLES) + 5

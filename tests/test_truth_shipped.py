@@ -168,8 +168,10 @@ def test_montecarlo_pipeline_smoke(tmp_path):
     text = out.read_text(encoding="utf-8")
     assert "all 2 replications done" in text and "--reps 2 --persons small" in text
     assert "| design | truth | outcome | k |" in text
-    assert text.count("| keep |") == 6 and text.count("| censor | never | ") == 6
-    assert text.count("| censor_ipcw | never | ") == 6
+    main = text.split("## ")[0]  # the main table (the dilution-corrected rows and the shares follow)
+    assert main.count("| keep |") == 6 and main.count("| censor | never | ") == 6
+    assert main.count("| censor_ipcw | never | ") == 6
+    assert "## Dilution-corrected estimates" in text and "| contaminated | 2 |" in text
     assert "| keep | never † |" not in text and "has no `_not_now` columns" not in text
 
 
@@ -233,7 +235,26 @@ def test_shipped_match_stage_is_match_cohort_and_propensity_then_nearest(shipped
     pd.testing.assert_frame_equal(direct, by_hand, check_exact=True)
     got = state.match.matched.drop(columns=["insats_type", "public_support_before"])
     pd.testing.assert_frame_equal(got, direct, check_exact=True)
-    assert (state.match.matched["treated"] == 1).sum() > 2000
+    # about 1 400 (45 % of the participants are anonymous: SynthConfig.contamination)
+    assert (state.match.matched["treated"] == 1).sum() > 1000
+
+
+@pytest.mark.slow
+def test_shipped_matched_sample_is_balanced_on_the_status_in_the_month_before_start(shipped):
+    """Issue 15: with the month-by-month history in the default covariates the example's matched sample is
+    balanced on the status at u−1 (public support, |SMD| ≤ 0.05) and on its main source within chance (with
+    ~1 400 matched participants one indicator shows |SMD| up to 0.07 by chance)."""
+    from finsam_effekt.balance import balance_table
+    from finsam_effekt.diagnostics import chance_smd
+
+    state, _, _, _ = shipped
+    co, res = state.cohort.cohort, state.match.result
+    tab = balance_table(co, "treated", ["ps_u1", "source_u1"], weights=res.weights).to_frame()
+    after = tab[tab["sample"] == "after"].set_index("variable")["smd"]
+    assert set(after.index) >= {"ps_u1", "source_u1=sickness", "source_u1=social_assistance"}
+    assert abs(after["ps_u1"]) <= 0.05
+    n = int((co["treated"] == 1).sum())
+    assert after.abs().max() <= chance_smd(n), after.sort_values().to_dict()
 
 
 def test_run_until_rejects_unknown_and_required_stages(tmp_path):

@@ -44,7 +44,11 @@ from .cost_benefit import CostBenefitParameters, load_cost_benefit_parameters
 from .inputs import InputSpec, load_input_spec
 
 #: Register-history covariates produced by ``panel.history_features`` (docs/tables.md), the default PS model:
-#: every history column plus the demographics with few levels (kommun and förbund are left to ``exact``/strata).
+#: every history column — the counts and amounts over 3, 12 and 24 months and the status month by month at
+#: u−1..u−6 (``ps_u1``..``ps_u6`` public support 0/1, ``source_u1``..``source_u6`` the main source of support, as
+#: categories) — plus the demographics with few levels (kommun and förbund are left to ``exact``/strata). The
+#: month-by-month status is there because entry follows the last month or two (the Ashenfelter dip): counts alone
+#: leave the matched sample unbalanced on the status at u−1 (issue 15).
 DEFAULT_COVARIATES: tuple[str, ...] = (*HISTORY_COLUMNS, "age", "sex", "education", "birth_region")
 
 

@@ -5,7 +5,8 @@ The package turns the canonical register tables into
 * :func:`person_months` (``build.py``) — the sparse person-month försörjning panel (``docs/tables.md``,
   "panel → person_months"), with the panel rules in that module's docstring;
 * :func:`history_features` (``features.py``) — register-history covariates for (person, reference month) pairs,
-  measured from the months before the reference month only (never from SUS);
+  measured from the months before the reference month only (never from SUS), and :func:`pre_period_outcomes`,
+  the main outcomes month by month before it (the balance table's pre-period rows);
 * :func:`horizon_outcomes`, :func:`outcome_paths` and :func:`densify` (``outcomes.py``) — outcomes at horizons
   after the reference month, the monthly path around it and the dense panel, censored months marked (NaN), never
   filled with zeros;
@@ -18,7 +19,14 @@ paths to Parquet files / directories of Parquet parts, all in canonical form (``
 
 from ..schema import DEMOGRAPHIC_COLUMNS, FEATURE_COLUMNS, HISTORY_COLUMNS, PANEL_COLUMNS
 from .build import person_months
-from .features import history_features
+from .features import (
+    PRE_PERIOD_MEAN_WINDOW,
+    PRE_PERIOD_MONTHS,
+    PRE_PERIOD_OUTCOMES,
+    history_features,
+    pre_period_columns,
+    pre_period_outcomes,
+)
 from .outcomes import densify, horizon_outcomes, outcome_paths
 from .summary import summarise_paths
 
@@ -27,10 +35,15 @@ __all__ = [
     "FEATURE_COLUMNS",
     "HISTORY_COLUMNS",
     "PANEL_COLUMNS",
+    "PRE_PERIOD_MEAN_WINDOW",
+    "PRE_PERIOD_MONTHS",
+    "PRE_PERIOD_OUTCOMES",
     "densify",
     "history_features",
     "horizon_outcomes",
     "outcome_paths",
     "person_months",
+    "pre_period_columns",
+    "pre_period_outcomes",
     "summarise_paths",
 ]

@@ -1,8 +1,9 @@
-"""Register-history covariates at a reference month, the same for treated persons and candidate controls.
+"""Register history at a reference month, the same for treated persons and candidate controls.
 
 :func:`history_features` measures, for any (person, month u) pair, the register history of months u−w..u−1 (never
 month u, never SUS) and the demographics at u; the cohort's propensity score and the IPCW censoring hazard use
-these columns (``schema.FEATURE_COLUMNS``).
+these columns (``schema.FEATURE_COLUMNS``). :func:`pre_period_outcomes` reads the main outcomes month by month
+before u, for the balance table's check of the whole pre-period path.
 """
 
 from __future__ import annotations
@@ -18,13 +19,49 @@ from ..errors import InputError
 from ..schema import (
     DEFAULT_SELF_SUPPORT_THRESHOLD_SEK,
     DEMOGRAPHIC_COLUMNS,
-    HISTORY_COLUMNS,
     HISTORY_WINDOWS,
+    MAIN_SOURCE_GROUPS,
     SPELL_GROUPS,
+    STATUS_MONTHS,
+    SUPPORT_SOURCES,
 )
 from ..tables import Session, TableLike
 from .build import check_threshold, register_input
-from .pairs import attach, check_output, panel_source, register_pairs
+from .pairs import attach, check_output, panel_source, panel_view, register_pairs
+
+
+def main_source_sql(p: str, threshold: float) -> str:
+    """SQL of the main source of support of a panel row ``p`` as its index in ``schema.SUPPORT_SOURCES``.
+
+    The rule (the same as :func:`history_features` documents): with public support, the group of
+    ``schema.MAIN_SOURCE_GROUPS`` with the most kronor paid in the month, kronor rounded to whole kronor (so
+    that equal payments tie exactly); a tie goes to the most nettodagar (to a quarter day), then to the group
+    listed first. Without public support: ``work`` when earnings reach ``threshold``, else ``none``. The three
+    keys are packed into one integer per group, ``kr · 10⁴ + quarter days · 10 + priority``, and the largest
+    wins: plain arithmetic per row, no list or sort (the panel can have hundreds of millions of rows).
+    """
+    n = len(MAIN_SOURCE_GROUPS)
+    keys = []
+    for i, g in enumerate(MAIN_SOURCE_GROUPS):
+        sek = f"{p}.social_assistance_sek" if g == "social_assistance" else f"{p}.sek_{g}"
+        days = "0" if g == "social_assistance" else f"{p}.days_{g}"
+        keys.append(
+            f"CAST(round(greatest({sek}, 0)) AS BIGINT) * 10000"
+            f" + CAST(round(greatest({days}, 0) * 4) AS BIGINT) * 10 + {n - i}"
+        )
+    work, none = SUPPORT_SOURCES.index("work"), SUPPORT_SOURCES.index("none")
+    # priority n − i of group i decodes to its index in SUPPORT_SOURCES, i + 1 (work is 0)
+    return (
+        f"CASE WHEN {p}.public_support = 0 THEN "
+        f"(CASE WHEN {p}.earnings_sek >= {float(threshold)!r} THEN {work} ELSE {none} END) "
+        f"ELSE {n + 1} - greatest({', '.join(keys)}) % 10 END"
+    )
+
+
+def _source_text(code: str) -> str:
+    """SQL turning a :func:`main_source_sql` index (NULL: a month without any register activity) into its level."""
+    cases = " ".join(f"WHEN {i} THEN '{s}'" for i, s in enumerate(SUPPORT_SOURCES))
+    return f"CAST(CASE coalesce({code}, {SUPPORT_SOURCES.index('none')}) {cases} END AS VARCHAR)"
 
 
 def _unique(sess: Session, view: str, key: str, table: str) -> None:
@@ -63,6 +100,15 @@ def history_features(
     * ``work_months_12 = #{m in u−12..u−1 : earnings_sek(m) ≥ threshold}``;
     * ``months_since_work = u − max{m in u−L..u−1 : earnings_sek(m) ≥ threshold}`` (1 = worked last month), and
       ``L + 1`` when there is no such month within the look-back ``L = work_lookback`` (capped);
+    * the status month by month just before u, for k = 1..6 (``schema.STATUS_MONTHS``):
+      ``ps_u{k} = public_support(u−k)`` (0/1) and ``source_u{k}`` = the main source of support in month u−k
+      (a level of ``schema.SUPPORT_SOURCES``): with public support, the group (sickness, disability,
+      labour_market, unemployment, social_assistance) with the most kronor paid that month, kronor rounded to
+      whole kronor; a tie goes to the most nettodagar, then to the group listed first. Without public support
+      ``work`` when ``earnings_sek(u−k) ≥ threshold`` (self-support), else ``none``. Counts over 3, 12 and 24
+      months cannot tell "on support at u−1" from "on support at u−3"; entry into an insats often follows a
+      change in the last month or two (Ashenfelter 1978), so the status at u−1, u−2, … is matched on as it is
+      (Sianesi 2004; Lechner & Wunsch 2013);
     * demographics at u from ``population``: ``age = year(u) − birth_year`` (age reached during the calendar year
       of u), ``sex``, ``education``, ``birth_region``, ``kommun`` (the register's kommun; the population table is
       not time-varying) and ``forbund_id`` = the förbund of that kommun in ``kommun_forbund`` (empty when the
@@ -83,7 +129,8 @@ def history_features(
 
     Returns
     -------
-    One row per input row, in input order: the input columns followed by :data:`FEATURE_COLUMNS`.
+    One row per input row, in input order: the input columns followed by :data:`FEATURE_COLUMNS`
+    (``source_u{k}`` as text, every other history column a number).
 
     References
     ----------
@@ -120,13 +167,25 @@ def history_features(
             f"count(*) FILTER (WHERE p.earnings_sek >= {threshold!r} AND p.m >= pr.u - 12) AS work_months_12",
             f"max(p.m) FILTER (WHERE p.earnings_sek >= {threshold!r} AND p.m >= pr.u - {int(work_lookback)}) AS last_work",
         ]
-        fill = []
-        for c in HISTORY_COLUMNS[:-1]:
-            kind = "BIGINT" if c.startswith(("ps_", "sa_", "work_")) else "DOUBLE"
-            fill.append(f"CAST(coalesce(h.{c}, 0) AS {kind}) AS {c}")
-        fill.append(
-            f"CAST(coalesce(pr.u - h.last_work, {int(work_lookback) + 1}) AS BIGINT) AS months_since_work"
-        )
+        # (person, month) is unique in the panel: each filter below keeps at most one row of the group
+        for k in STATUS_MONTHS:
+            aggs.append(f"max(p.public_support) FILTER (WHERE p.m = pr.u - {k}) AS ps_u{k}")
+            aggs.append(f"max(p.src) FILTER (WHERE p.m = pr.u - {k}) AS source_u{k}")
+        fill = [f"CAST(coalesce(h.ps_months_{w}, 0) AS BIGINT) AS ps_months_{w}" for w in HISTORY_WINDOWS]
+        fill += [
+            f"CAST(coalesce(h.days_{g}_{w}, 0) AS DOUBLE) AS days_{g}_{w}"
+            for g in SPELL_GROUPS
+            for w in HISTORY_WINDOWS
+        ]
+        fill += [f"CAST(coalesce(h.sa_months_{w}, 0) AS BIGINT) AS sa_months_{w}" for w in (12, 24)]
+        fill += [
+            "CAST(coalesce(h.benefit_sek_12, 0) AS DOUBLE) AS benefit_sek_12",
+            "CAST(coalesce(h.earnings_12, 0) AS DOUBLE) AS earnings_12",
+            "CAST(coalesce(h.work_months_12, 0) AS BIGINT) AS work_months_12",
+            f"CAST(coalesce(pr.u - h.last_work, {int(work_lookback) + 1}) AS BIGINT) AS months_since_work",
+        ]
+        fill += [f"CAST(coalesce(h.ps_u{k}, 0) AS BIGINT) AS ps_u{k}" for k in STATUS_MONTHS]
+        fill += [f"{_source_text(f'h.source_u{k}')} AS source_u{k}" for k in STATUS_MONTHS]
         demo_join = ""
         if population is not None:
             pop = register_input(sess, "population", population)
@@ -153,12 +212,96 @@ def history_features(
         sql = f"""
             WITH h AS (
                 SELECT pr._row, {", ".join(aggs)}
-                FROM {pv} pr JOIN {pm} p ON p.person_id = pr.person_id AND p.m >= pr.u - {look} AND p.m < pr.u
+                FROM {pv} pr JOIN (SELECT *, {main_source_sql("pm", threshold)} AS src FROM {pm} pm) p
+                  ON p.person_id = pr.person_id AND p.m >= pr.u - {look} AND p.m < pr.u
                 GROUP BY pr._row)
             SELECT {", ".join(fill)}, {", ".join(demo)}
             FROM {pv} pr LEFT JOIN h ON h._row = pr._row {demo_join}
             ORDER BY pr._row"""
         result = sess.con.sql(sql).to_arrow_table()
         return attach(pairs_t, result, output)
+    finally:
+        sess.close()
+
+
+#: Main outcomes whose pre-period path the balance table checks (besides the model's covariates).
+PRE_PERIOD_OUTCOMES: tuple[str, ...] = ("public_support", "self_support", "benefit_sek", "earnings_sek")
+#: Months k before u at which :func:`pre_period_outcomes` reads each outcome (``{o}_u{k}``).
+PRE_PERIOD_MONTHS: tuple[int, ...] = (1, 2, 3, 6, 12)
+#: Months before u over which :func:`pre_period_outcomes` averages each outcome (``{o}_mean{w}``).
+PRE_PERIOD_MEAN_WINDOW: int = 24
+
+
+def pre_period_columns(
+    outcomes: tuple[str, ...] = PRE_PERIOD_OUTCOMES,
+    months_before: tuple[int, ...] = PRE_PERIOD_MONTHS,
+    mean_window: int = PRE_PERIOD_MEAN_WINDOW,
+) -> list[str]:
+    """Names of the :func:`pre_period_outcomes` columns, in their order: per outcome ``{o}_u{k}`` for each k, then
+    ``{o}_mean{w}``."""
+    return [c for o in outcomes for c in (*(f"{o}_u{k}" for k in months_before), f"{o}_mean{mean_window}")]
+
+
+def pre_period_outcomes(
+    pairs: TableLike,
+    panel: TableLike,
+    *,
+    outcomes: tuple[str, ...] = PRE_PERIOD_OUTCOMES,
+    months_before: tuple[int, ...] = PRE_PERIOD_MONTHS,
+    mean_window: int = PRE_PERIOD_MEAN_WINDOW,
+    con: duckdb.DuckDBPyConnection | None = None,
+    output: Literal["pandas", "arrow"] = "pandas",
+) -> pd.DataFrame | pa.Table:
+    """The outcome path before the reference month for (person, ``ref_month``) pairs: what the balance table checks
+    besides the model's covariates.
+
+    With ``P(m)`` the panel row of month ``m`` (an implicit zero row when absent, as in the sparse panel):
+    ``{o}_u{k} = o(u−k)`` for each outcome ``o`` and each k of ``months_before`` (default u−1, u−2, u−3, u−6,
+    u−12), and ``{o}_mean{w} = Σ_{m in u−w..u−1} o(m) / w`` (default w = 24; months before the first month of
+    data count as zero, as in :func:`history_features`). Month u itself is never used.
+
+    Matching balances the model's covariates; whether the participants and their controls also had the same
+    outcomes month by month before u is the check that the design worked (a difference left at u−1 carries into
+    the outcomes a few months later; Ashenfelter 1978, Heckman & Smith 1999). The computation is one join of the
+    pairs with the panel rows of their persons in u−w..u−1 and a grouped aggregate, as :func:`history_features`.
+
+    Parameters
+    ----------
+    pairs : table with ``person_id``, ``ref_month`` (``YYYY-MM``) and any other columns (kept).
+    panel : a :func:`person_months` panel with the ``outcomes`` as columns.
+
+    Returns
+    -------
+    One row per input row, in input order: the input columns followed by :func:`pre_period_columns`.
+    """
+    check_output(output)
+    ks = tuple(int(k) for k in months_before)
+    if not ks or min(ks) < 1 or mean_window < 1:
+        raise InputError(
+            f"pre_period_outcomes: months before u must be at least 1; got {months_before} and {mean_window}"
+        )
+    look = max(*ks, int(mean_window))
+    sess = Session.open(con)
+    try:
+        pv, _, pairs_t = register_pairs(sess, pairs)
+        pm = panel_view(sess, panel)
+        aggs, cols = [], []
+        for o in outcomes:
+            for k in ks:
+                aggs.append(f"max(p.{o}) FILTER (WHERE p.m = pr.u - {k}) AS {o}_u{k}")
+                cols.append(f"CAST(coalesce(h.{o}_u{k}, 0) AS DOUBLE) AS {o}_u{k}")
+            aggs.append(f"sum(p.{o}) FILTER (WHERE p.m >= pr.u - {int(mean_window)}) AS {o}_sum")
+            cols.append(
+                f"CAST(coalesce(h.{o}_sum, 0) AS DOUBLE) / {int(mean_window)} AS {o}_mean{int(mean_window)}"
+            )
+        sql = f"""
+            WITH h AS (
+                SELECT pr._row, {", ".join(aggs)}
+                FROM {pv} pr JOIN {pm} p ON p.person_id = pr.person_id AND p.m >= pr.u - {look} AND p.m < pr.u
+                GROUP BY pr._row)
+            SELECT {", ".join(cols)}
+            FROM {pv} pr LEFT JOIN h ON h._row = pr._row
+            ORDER BY pr._row"""
+        return attach(pairs_t, sess.con.sql(sql).to_arrow_table(), output)
     finally:
         sess.close()

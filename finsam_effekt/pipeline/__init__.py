@@ -1,5 +1,5 @@
-"""The analysis run: read → link → panel → cohort → match → balance → outcomes → effects → event study →
-sensitivity → cost-benefit → report.
+"""The analysis run: read → link → panel → cohort → match → balance → outcomes → effects → contamination → event
+study → sensitivity → cost-benefit → report.
 
 ``pipeline.chain.CHAIN`` declares the stages once (function, inputs, result type, config keys); ``run`` runs them
 and writes the report, ``run_until`` returns the typed results up to one stage (``pipeline.results``), and
@@ -12,6 +12,7 @@ from .chain import CHAIN, STAGE_NAMES, RunResult, Stage, explain, report_content
 from .results import (
     BalanceResult,
     CohortResult,
+    ContaminationResult,
     CostBenefitResult,
     EffectsResult,
     EventStudyResult,
@@ -32,6 +33,7 @@ __all__ = [
     "STAGE_NAMES",
     "BalanceResult",
     "CohortResult",
+    "ContaminationResult",
     "CostBenefitResult",
     "EffectsResult",
     "EventStudyResult",

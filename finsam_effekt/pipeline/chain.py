@@ -29,6 +29,7 @@ from .cache import CACHED_STAGES, StageCache, config_values
 from .results import (
     BalanceResult,
     CohortResult,
+    ContaminationResult,
     CostBenefitResult,
     EffectsResult,
     EventStudyResult,
@@ -99,14 +100,18 @@ CHAIN: tuple[Stage, ...] = (
           None, plan.cohort),
     Stage("match", "match", stages.match, ("link", "cohort"), MatchStageResult, ("matching", "covariates", "seed"),
           True, None, plan.match),
-    Stage("balance", "balance", stages.balance, ("cohort", "match"), BalanceResult, ("covariates",), False, None,
-          plan.balance),
+    Stage("balance", "balance", stages.balance, ("read", "panel", "cohort", "match"), BalanceResult,
+          ("covariates",), False, None, plan.balance),
     Stage("outcomes", "outcomes", stages.outcomes, ("read", "link", "panel", "match"), OutcomeTables,
           ("outcomes", "later_treated", "censoring_weights", "covariates", "cost_benefit.enabled"), True, None,
           plan.outcomes),
     Stage("effects", "effects", stages.effects, ("read", "link", "panel", "cohort", "match", "outcomes"),
           EffectsResult, ("estimators", "inference", "subgroups", "outcomes", "covariates", "window", "later_treated",
                           "censoring_weights", "cs_did", "seed"), True, None, plan.effects),
+    Stage("contamination", "contamination", stages.contamination,
+          ("read", "link", "panel", "cohort", "match", "effects"), ContaminationResult,
+          ("window", "age", "eligibility", "outcomes.self_support_threshold_sek", "covariates", "matching",
+           "estimators", "seed"), False, None, plan.contamination),
     Stage("event_study", "event study", stages.event_study, ("outcomes",), EventStudyResult,
           ("event_study", "event_study_outcomes", "inference", "outcomes.path_window"), False, "event_study",
           plan.event_study),
@@ -453,9 +458,9 @@ def run_until(
     ----------
     cfg : a resolved config (:func:`~finsam_effekt.config.load_config`).
     stage_name : the last stage to run: a key of :data:`STAGE_NAMES` (``"read"``, ``"link"``, ``"panel"``,
-        ``"cohort"``, ``"match"``, ``"balance"``, ``"outcomes"``, ``"effects"``, ``"event_study"``,
+        ``"cohort"``, ``"match"``, ``"balance"``, ``"outcomes"``, ``"effects"``, ``"contamination"``, ``"event_study"``,
         ``"sensitivity"``, ``"cost_benefit"``) or its label (``"read & validate"``, ``"event study"``, …).
-    skip : optional stages (balance, event study, sensitivity, cost-benefit) not to run.
+    skip : optional stages (balance, contamination, event study, sensitivity, cost-benefit) not to run.
     use_cache : reuse and store stage results in the config's stage cache (as ``run`` does when the config's
         ``cache.enabled``); off by default, so validation scripts always compute.
 

@@ -59,7 +59,21 @@ def match(cfg: AnalysisConfig) -> str:
 
 
 def balance(cfg: AnalysisConfig) -> str:
-    return "standardized mean differences, variance ratios and eCDF statistics before/after (balance)"
+    return (
+        "standardized mean differences, variance ratios and eCDF statistics before/after on the covariates and on "
+        "the pre-period path of public support, self-support, benefit and earnings SEK (u−1, u−2, u−3, u−6, "
+        "u−12, mean over u−24..u−1); a pre-period |SMD| > 0.1 after matching is a design warning (balance, "
+        "panel.pre_period_outcomes)"
+    )
+
+
+def contamination(cfg: AnalysisConfig) -> str:
+    return (
+        "expected share of the matched controls who are anonymous participants (starting in u, from the anonymous "
+        "registrations per förbund and month; started before u, mirrored by the linkable former participants), "
+        "and the dilution-corrected effects estimate / (1 − share); a share above 2 % is a design warning "
+        "(contamination.expected_contamination, cohort.former_participants)"
+    )
 
 
 def outcomes(cfg: AnalysisConfig) -> str:

@@ -18,9 +18,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
-from ..diagnostics import DesignWarning
+from ..diagnostics import DesignWarning, pre_period_warning, pretrend_warning
 
 if TYPE_CHECKING:  # annotations only: importing this module loads no stage module
     import duckdb
@@ -28,6 +29,7 @@ if TYPE_CHECKING:  # annotations only: importing this module loads no stage modu
     from ..balance import BalanceTable
     from ..cohort import CensoringWeights
     from ..config import AnalysisConfig
+    from ..contamination import ContaminationEstimate
     from ..cost_benefit import CostBenefitResults
     from ..estimation import EffectResults, EventStudyResults, SensitivityResults
     from ..io import ValidationReport
@@ -242,6 +244,18 @@ class BalanceResult(StageResult):
             "basis:max_abs_smd_after": {"table": "balance", "where": {"variable": top, "sample": "after"}},
         }
 
+    def warnings(self) -> tuple[DesignWarning, ...]:
+        """``pre_period_imbalance`` when a pre-period outcome (a row of kind ``pre_period``) has |SMD| above the
+        table's threshold (0.1) after matching; the text also gives the size of a chance difference with this many
+        matched participants."""
+        flagged = self.table.flagged("pre_period", "after")
+        if flagged.empty:
+            return ()
+        sizes = self.table.sample_sizes
+        n = sizes.loc[(sizes["sample"] == "after") & (sizes["group"] == "treated"), "n"]
+        n_treated = int(n.iloc[0]) if len(n) else None
+        return (pre_period_warning(flagged.to_dict("records"), self.table.smd_threshold, n_treated),)
+
 
 @dataclass(frozen=True)
 class OutcomeTables(StageResult):
@@ -288,6 +302,37 @@ class EffectsResult(StageResult):
 
 
 @dataclass(frozen=True)
+class ContaminationResult(StageResult):
+    """contamination: the expected share of matched controls who are anonymous participants and the
+    dilution-corrected effects of the matched-sample estimators (``contamination.expected_contamination``)."""
+
+    estimate: ContaminationEstimate
+    frame: pd.DataFrame
+    #: the run's disclosure threshold: the count of anonymous registrations is written only when it reaches it
+    threshold: int = 0
+
+    def rows(self) -> int:
+        return len(self.frame)
+
+    def report_tables(self) -> Mapping[str, pd.DataFrame]:
+        return {"contamination": self.frame}
+
+    def facts(self) -> Mapping[str, Any]:
+        e = self.estimate
+        return {
+            "contamination_share_matched": f"{e.share_matched:.1%}",
+            "contamination_share_matched_now": f"{e.share_matched_now:.1%}",
+            "contamination_share_matched_before": f"{e.share_matched_before:.1%}",
+            "contamination_share_candidates": f"{e.share_candidates:.1%}",
+        }
+
+    def warnings(self) -> tuple[DesignWarning, ...]:
+        """``contamination`` when more than 2 % of the matched controls are expected to be anonymous
+        participants."""
+        return self.estimate.warnings(self.threshold)
+
+
+@dataclass(frozen=True)
 class EventStudyResult(StageResult):
     """event study: monthly effects around u with a pre-trend Wald test, per configured outcome; ``frame`` has
     ``n_treated``/``n_control`` per month: the persons with the outcome observed in that month."""
@@ -317,6 +362,22 @@ class EventStudyResult(StageResult):
                 "below": {"rel_month": int(r.reference)},
             }
         return out
+
+    def warnings(self) -> tuple[DesignWarning, ...]:
+        """``pretrend_rejected`` for each outcome whose pre-trend Wald test rejects at the study's ``alpha``
+        (``inference.alpha``), naming the lead with the largest |estimate / SE|."""
+        out = []
+        for o, r in self.studies.items():
+            if not (np.isfinite(r.pretrend_p) and r.pretrend_p < r.alpha):
+                continue
+            t = r.table
+            leads = t[(t["rel_month"] < r.reference) & (t["std_error"] > 0)]
+            lead = None
+            if len(leads):
+                row = leads.loc[(leads["estimate"] / leads["std_error"]).abs().idxmax()]
+                lead = {k: float(row[k]) for k in ("rel_month", "estimate", "std_error")}
+            out.append(pretrend_warning(o, r.pretrend_wald, r.pretrend_df, r.pretrend_p, r.alpha, lead))
+        return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -430,6 +491,7 @@ class StageResults:
     balance: BalanceResult | None = None
     outcomes: OutcomeTables | None = None
     effects: EffectsResult | None = None
+    contamination: ContaminationResult | None = None
     event_study: EventStudyResult | None = None
     sensitivity: SensitivityResult | None = None
     cost_benefit: CostBenefitResult | None = None

@@ -18,6 +18,7 @@ import pandas as pd
 
 from .. import balance as balance_mod
 from .. import cohort as cohort_mod
+from .. import contamination as contamination_mod
 from .. import cost_benefit as cb_mod
 from .. import estimation, io, linkage, matching, months, tables
 from .. import panel as panel_mod
@@ -29,6 +30,7 @@ from ..schema import outcome_end_months
 from .results import (
     BalanceResult,
     CohortResult,
+    ContaminationResult,
     CostBenefitResult,
     EffectsResult,
     EventStudyResult,
@@ -159,7 +161,14 @@ def work_directory(cfg: AnalysisConfig) -> Path:
 def cohort(cfg: AnalysisConfig, read: ReadResult, link: LinkResult, panel: PanelResult) -> CohortResult:
     """Participants at u and candidate control person-months with history features (``cohort.build_cohort``)."""
     co = cohort_mod.build_cohort(
-        link.participants,
+        link.participants, later_treated=cfg.later_treated, **cohort_arguments(cfg, read, link, panel)
+    )
+    return CohortResult(co)
+
+
+def cohort_arguments(cfg: AnalysisConfig, read: ReadResult, link: LinkResult, panel: PanelResult) -> dict:
+    """The keyword arguments of ``cohort.build_cohort`` (and ``cohort.former_participants``) in this run."""
+    return dict(
         panel=panel.person_months,
         population=read.table("population"),
         kommun_forbund=link.linkage.kommun_forbund,
@@ -168,7 +177,6 @@ def cohort(cfg: AnalysisConfig, read: ReadResult, link: LinkResult, panel: Panel
         age_range=(cfg.age.min, cfg.age.max),
         eligibility=cfg.eligibility.rule,
         lookback_months=cfg.eligibility.lookback_months,
-        later_treated=cfg.later_treated,
         sample_rate=cfg.eligibility.candidate_sample_rate,
         min_history_months=cfg.eligibility.min_history_months,
         register_start=read.register_start,
@@ -177,7 +185,6 @@ def cohort(cfg: AnalysisConfig, read: ReadResult, link: LinkResult, panel: Panel
         seed=cfg.seed,
         con=read.con,
     )
-    return CohortResult(co)
 
 
 # -- match ---------------------------------------------------------------------------------------------------------
@@ -207,17 +214,24 @@ def with_participant_labels(matched: pd.DataFrame, participants: pd.DataFrame) -
 
 
 # -- balance -------------------------------------------------------------------------------------------------------
-def balance(cfg: AnalysisConfig, cohort: CohortResult, match: MatchStageResult) -> BalanceResult:
-    """Balance before and after matching (``balance.match_balance``; IPW: ``balance.balance_table``)."""
+def balance(
+    cfg: AnalysisConfig, read: ReadResult, panel: PanelResult, cohort: CohortResult, match: MatchStageResult
+) -> BalanceResult:
+    """Balance before and after matching (``balance.match_balance``; IPW: ``balance.balance_table``) on the model's
+    covariates and on the main outcomes' pre-period path (``panel.pre_period_outcomes``: u−1, u−2, u−3, u−6,
+    u−12 and the mean over u−24..u−1), for every cohort row (before) and the matched sample (after)."""
     co, res = cohort.cohort, match.result
     covs = [c for c in cfg.covariates if c in co.columns]
+    pre = panel_mod.pre_period_outcomes(
+        co[["person_id", "ref_month"]], panel.person_months, con=read.con, output="pandas"
+    )[panel_mod.pre_period_columns()]
     if res.match is None:  # matching.method: ipw
         table = balance_mod.balance_table(
-            co, "treated", covs, weights=res.weights, distance=res.propensity.ps
+            co, "treated", covs, weights=res.weights, distance=res.propensity.ps, pre_period=pre
         )
         weights = res.weights
     else:
-        table = balance_mod.match_balance(res.match, covs)
+        table = balance_mod.match_balance(res.match, covs, pre_period=pre)
         weights = res.match.weights
     return BalanceResult(table, res.propensity.ps, co["treated"].to_numpy(), weights)
 
@@ -465,6 +479,32 @@ def cs_did_inputs(
     return sparse, units
 
 
+# -- contamination -------------------------------------------------------------------------------------------------
+def contamination(
+    cfg: AnalysisConfig,
+    read: ReadResult,
+    link: LinkResult,
+    panel: PanelResult,
+    cohort: CohortResult,
+    match: MatchStageResult,
+    effects: EffectsResult,
+) -> ContaminationResult:
+    """The expected share of matched controls who are anonymous participants and the dilution-corrected effects
+    of the estimators on the matched sample (``contamination.expected_contamination``; the former participants
+    by ``cohort.former_participants`` with the cohort's own settings)."""
+    if "sus_registrations" not in read.tables:
+        raise StageUnavailable("no sus_registrations table: the anonymous registrations are unknown")
+    counts = contamination_mod.registration_counts(read.table("sus_registrations"), con=read.con)
+    former = None
+    if counts["anonymous"].sum() > 0:  # without anonymous registrations the share is 0: no mirror needed
+        former = cohort_mod.former_participants(link.participants, **cohort_arguments(cfg, read, link, panel))
+    res = match.result
+    est = contamination_mod.expected_contamination(cohort.cohort, res.propensity, res.weights, counts, former)
+    matched = [e for e in cfg.estimators if estimation.REGISTRY[e].sample == "matched"]
+    log.info("contamination: %s", est.summary(cfg.disclosure_threshold))
+    return ContaminationResult(est, est.corrected(effects.frame, matched), cfg.disclosure_threshold)
+
+
 # -- event study ---------------------------------------------------------------------------------------------------
 def event_study(cfg: AnalysisConfig, outcomes: OutcomeTables) -> EventStudyResult:
     """Monthly effects u−w..u+w with a pre-trend Wald test per configured outcome (``estimation.event_study``),
@@ -628,7 +668,9 @@ __all__ = [
     "StageUnavailable",
     "balance",
     "cohort",
+    "cohort_arguments",
     "cohort_outcomes",
+    "contamination",
     "cost_benefit_stage",
     "cs_did_inputs",
     "effects",

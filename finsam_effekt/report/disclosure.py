@@ -96,6 +96,7 @@ TABLE_PERSONS: dict[str, tuple[str, ...]] = {
     "sensitivity": ("n_treated", "n_control"),
     "outcome_paths": ("n",),
     "balance": ("n_treated", "n_control"),
+    "contamination": ("n_treated", "n_control"),
 }
 #: Numbers of the cost-benefit tables that are assumptions (parameters), not results: never blanked.
 ASSUMPTION_COLUMNS: frozenset[str] = frozenset({"interval_level", "low", "high", "low_value", "high_value"})
@@ -215,7 +216,7 @@ def suppress_estimates(
     """Blank estimates resting on fewer than ``threshold`` persons in either arm, then small counts.
 
     A row is suppressed when ``min(n_treated, n_control) < threshold`` (a missing count counts as too small);
-    its value columns (default :data:`ESTIMATE_COLUMNS` present) become NaN and ``suppressed`` is True.
+    its value columns (default :data:`ESTIMATE_COLUMNS` present and their ``*_corrected*`` versions) become NaN and ``suppressed`` is True.
     Counts are then blanked by :func:`suppress_counts`. A table without count columns is returned unchanged
     apart from the ``suppressed`` column.
     """
@@ -225,9 +226,15 @@ def suppress_estimates(
     for c in ncols:
         v = pd.to_numeric(out[c], errors="coerce")
         mask |= (v.isna() | (v < threshold)).to_numpy(dtype=bool)
-    vcols = [
-        c for c in (value_columns if value_columns is not None else ESTIMATE_COLUMNS) if c in out.columns
-    ]
+    if (
+        value_columns is None
+    ):  # the estimates and their corrected versions (``estimate_corrected_plateau``, …)
+        value_columns = [
+            c
+            for c in out.columns
+            if c in ESTIMATE_COLUMNS or c.split("_corrected")[0] in ESTIMATE_COLUMNS and "_corrected" in c
+        ]
+    vcols = [c for c in value_columns if c in out.columns]
     _blank(out, vcols, mask)
     out = _mark(out, mask)
     return suppress_counts(out, threshold, columns=[c for c in COUNT_COLUMNS if c in out.columns])

@@ -49,6 +49,21 @@ the window to its end.
    the Ashenfelter dip). With ``hidden_confounding X = 0`` entry is independent of every unobserved trait given
    these features, so matching on register history is a valid design; participants still differ strongly from
    the general population.
+
+   **Pre-entry dip** (``pre_entry_dip = D > 0``; off in the shipped world): entry also depends on the status in
+   the last one or two months, by source of support, as ``panel.history_features`` reads it (``source_u1``,
+   ``source_u2``: the group with the most kronor that month; work; none)::
+
+       + D·(b[source(u-1)] + 0.5·b[source(u-2)] + 0.8·[support at u-1, none at u-2] - 0.7)
+
+   with ``b`` = work −1.0, sickness +1.2, disability −1.0, labour-market programme +0.4, a-kassa +0.9, social
+   assistance +0.5, none −0.2 (``simulate.DIP_SOURCE_TERMS``; the constant keeps the number of participants
+   about the same). The states persist very differently (sickness ends at 22 % a month, falling with duration;
+   social assistance at 7 %; disability hardly ever), so persons entering on a fresh sickness or a-kassa spell
+   would have recovered soon anyway: counts over 3, 12 and 24 months cannot tell them from persons on support
+   for the same number of months but not in the last one, and a design that matches only on counts leaves the
+   status at u−1 unbalanced and the short-horizon effects biased. The month-by-month features do tell them
+   apart.
 5. **Insatser.** Type with the national shares (rehab towards work/education 53 %, preparatory 25 %, assessment
    11 %, other 7 %, preventive 5 %), an insats of that type of the person's förbund, duration lognormal (median
    170 days: about half end within 6 months, ~5 % last over 2 years), status at end from the state at the end
@@ -70,17 +85,25 @@ the window to its end.
    ``θ(t - L)`` (type and age at ``L``). ``Y(with) - Y(not now)`` is the estimand of a comparison group that
    keeps controls who start later (``later_treated: keep``); ``Y(with) - Y(without)`` is the one that censors
    them (``later_treated: censor``). The two agree at ``k = 1``.
-8. **Register mess** (:class:`Mess`, each switchable, on by default): anonymous registrations (persons without
-   consent or with protected identity, who are not in the population register, so they never contaminate the
-   comparison pool), volume insatser (counts only), double registrations (a parallel insats, dropout and return
+8. **Anonymous participants** (``contamination``, on by default): a share ``anonymous_share`` (45 %; roughly
+   half of all SUS registrations are linkable) of the persons who start an insats is registered without a
+   personal identity number — a person-level draw from a random stream of its own, so the world is otherwise
+   the same with the switch on or off. They are ordinary members of the population with ordinary register
+   histories and the same effects, so they sit in the comparison pool: at their own start month (starting now),
+   after it (former participants, who are not "not yet treated") and before it. ``truth_anonymous.parquet``
+   lists them (person, first start month) for validation. With ``contamination`` off every participant is
+   linkable and the anonymous registrations are copies of person registrations of persons outside the
+   population register (the world before issue 15).
+9. **Register mess** (:class:`Mess`, each switchable, on by default): anonymous registrations (without them
+   the anonymous participants' registrations are simply not written), volume insatser (counts only), double registrations (a parallel insats, dropout and return
    within the episode gap), later episodes at least a year after the previous one, ongoing insatser (no end
    date), open spells at the end of data, SA/AE/AKS/UTV/AKA spells reported per payment month, spells split into
    consecutive rows, overlapping half-extent rows, a few exact duplicate rows (retroactive corrections), and SUS
    support-at-start fields that disagree with the registers now and then. None of them changes a monthly
    quantity.
 
-Truth (``truth.json``, ``truth_participants.parquet``)
--------------------------------------------------------
+Truth (``truth.json``, ``truth_participants.parquet``, ``truth_anonymous.parquet``)
+-----------------------------------------------------------------------------------
 ATT at horizon ``k`` = mean over linkable participants with uncensored month ``u+k`` (resident, inside the
 window) of ``Y(with insats) - Y(without any insats during follow-up)``; cumulative = sums over months
 ``u+1..u+k``. Also by sex, insats type (of the first linkable registration) and age band at ``u``

@@ -17,7 +17,9 @@ from ..schema import DEFAULT_SELF_SUPPORT_THRESHOLD_SEK
 class Mess:
     """Register mess switches (all on by default, at realistic rates). None changes a monthly quantity."""
 
-    anonymous: bool = True  #: anonymous registrations (not linkable)
+    anonymous: bool = (
+        True  #: anonymous registrations (not linkable; whose they are: SynthConfig.contamination)
+    )
     volume: bool = True  #: volume insatser in ``sus_volume``
     double_registrations: bool = True  #: parallel insatser, dropout and return inside the episode gap
     later_episodes: bool = True  #: new episodes at least a year after the previous one
@@ -42,6 +44,18 @@ class SynthConfig:
     hidden_confounding: float = 0.0
     mess: Mess = field(default_factory=Mess)
     self_support_threshold_sek: float = DEFAULT_SELF_SUPPORT_THRESHOLD_SEK
+    #: Anonymous participants are ordinary members of the population (residents whose SUS registrations lack a
+    #: personal identity number): a share ``anonymous_share`` of the persons who start an insats is registered
+    #: anonymously, keeps an ordinary register history and can be drawn as a control (contaminated controls,
+    #: issue 15). False: every participant is linkable and the anonymous registrations belong to persons outside
+    #: the population register (the world before issue 15).
+    contamination: bool = True
+    #: Share of participants registered anonymously when ``contamination`` (SUS: roughly half of all
+    #: registrations are linkable; domain note §2).
+    anonymous_share: float = 0.45
+    #: Strength of the pre-entry dip (0 = off): entry also depends on the main source of support in the last one
+    #: or two months and on a change onto support in the last month (package docstring, step 4).
+    pre_entry_dip: float = 0.0
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` with an actionable message for impossible settings."""
@@ -63,13 +77,25 @@ class SynthConfig:
             raise ConfigError(
                 f"--hidden-confounding must be a finite number >= 0, got {self.hidden_confounding}"
             )
+        if not 0 <= self.anonymous_share < 1:
+            raise ConfigError(f"--anonymous-share must be in [0, 1), got {self.anonymous_share}")
+        if self.pre_entry_dip < 0 or not math.isfinite(self.pre_entry_dip):
+            raise ConfigError(f"--pre-entry-dip must be a finite number >= 0, got {self.pre_entry_dip}")
 
     def command(self, out: str = "synthetic_data", fmt: str = "parquet") -> str:
-        """The CLI command that regenerates this world."""
+        """The CLI command that regenerates this world (the issue-15 switches only when they differ from their
+        defaults)."""
+        extra = ""
+        if not self.contamination:
+            extra += " --no-contamination"
+        elif self.anonymous_share != SynthConfig.anonymous_share:
+            extra += f" --anonymous-share {self.anonymous_share:g}"
+        if self.pre_entry_dip:
+            extra += f" --pre-entry-dip {self.pre_entry_dip:g}"
         return (
             f"finsam-effekt synth --out {out} --persons {self.persons} --seed {self.seed} --start {self.start} "
             f"--end {self.end} --format {fmt} --effect-scale {self.effect_scale:g} "
-            f"--hidden-confounding {self.hidden_confounding:g}"
+            f"--hidden-confounding {self.hidden_confounding:g}{extra}"
         )
 
 
@@ -107,6 +133,13 @@ class SynthResult:
             f"{c['anonymous_registrations']} anonymous, {c['double_registrations']} double), "
             f"{c['linkable_persons']} linkable persons in {c['episodes']} episodes, "
             f"{c['volume_participations']} volume participations",
+            f"  anonymous participants: {c['anonymous_participants']} "
+            + (
+                "(in the population: they can be drawn as controls)"
+                if t.get("contamination", False)
+                else "(outside the population)"
+            )
+            + (f"; pre-entry dip {t['pre_entry_dip']:g}" if t.get("pre_entry_dip") else ""),
             "  true ATT on linkable participants (with minus without insats):",
         ]
         for o in ("public_support", "self_support", "benefit_sek", "earnings_sek"):

@@ -110,7 +110,9 @@ def generate(
     """Generate a synthetic register world into ``out_dir``.
 
     Writes every canonical table (``schema.TABLES``) in ``fmt`` plus ``mapping.yaml`` (the input spec that reads
-    them), ``truth.json``, ``truth_participants.parquet`` and ``README.md``. Persons are simulated in chunks of
+    them), ``truth.json``, ``truth_participants.parquet``, ``truth_anonymous.parquet`` (``person_id`` and first
+    start ``ref_month`` of every anonymous participant in the population: who the contaminated controls are, for
+    validation only) and ``README.md``. Persons are simulated in chunks of
     :data:`CHUNK_PERSONS` and streamed to the writers, so memory stays bounded (SPSS/Stata excepted: they are
     written at the end). See the package docstring for the data-generating process.
 
@@ -134,6 +136,7 @@ def generate(
     writers = {t: TableWriter(out, t, fmt) for t in _PERSON_TABLES}
     tp_path = out / "truth_participants.parquet"
     tp_writer: pq.ParquetWriter | None = None
+    anonymous_parts = []
     sums: dict[str, dict[str, np.ndarray]] = {}
     counts: dict[str, np.ndarray] = {}
     n_part: dict[str, int] = {}
@@ -160,6 +163,7 @@ def generate(
         for k, v in co.reg_counts.items():
             reg_counts[k] = reg_counts.get(k, 0) + v
         cost_parts.append(co.cost_counts)
+        anonymous_parts.append(co.anonymous)
         del co
         if progress is not None:
             progress(first + n, config.persons)
@@ -171,6 +175,12 @@ def generate(
         w.close()
     if tp_writer is not None:
         tp_writer.close()
+    anonymous = pd.concat(anonymous_parts, ignore_index=True).astype({"person_id": str, "ref_month": str})
+    pq.write_table(
+        pa.Table.from_pandas(anonymous, preserve_index=False),
+        out / "truth_anonymous.parquet",
+        compression="zstd",
+    )
     write_input_spec(out, fmt, list(TABLES))
 
     reg_counts["volume_participations"] = int(volume["participations"].sum())
@@ -199,7 +209,9 @@ same arguments, whatever folder `--out` names — with:
 ```
 
 Every table follows the canonical schema (`finsam_effekt/schema.py`); `mapping.yaml` is the input spec that reads
-them. `truth.json` holds the true effects (estimand below), `truth_participants.parquet` the individual true
+them. `truth.json` holds the true effects (estimand below), `truth_anonymous.parquet` the anonymous participants
+in the population (person and first start month: who would be a contaminated control; for validation only, no
+analysis may read it), `truth_participants.parquet` the individual true
 effects of every linkable participant at 3, 6 and 12 months (NaN when censored): columns `{{o}}_m{{k}}` (status in
 month u+k) and `{{o}}_cum{{k}}` (sum over months u+1..u+k) against no insats during follow-up (the estimand of
 `later_treated: censor`), and `{{o}}_m{{k}}_not_now` / `{{o}}_cum{{k}}_not_now` against not starting in month u but

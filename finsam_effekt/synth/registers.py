@@ -2,7 +2,7 @@
 
 The tables are ``population``, ``benefit_spells``, ``social_assistance`` and ``earnings``.
 
-Steps 3 and 8 of the data-generating process in the package docstring (:mod:`finsam_effekt.synth`).
+Steps 3 and 9 of the data-generating process in the package docstring (:mod:`finsam_effekt.synth`).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .. import months as mo
-from ..schema import INSATS_TYPES, OUTCOMES
+from ..schema import INSATS_TYPES, OUTCOMES, SUPPORT_SOURCES
 from .registers import register_tables
 from .sus import registrations
 from .truth import truth_chunk
@@ -35,6 +35,7 @@ from .world import (
     core_quantities,
     draw_population,
     logistic,
+    main_source,
     monthly_quantities,
     transition,
 )
@@ -47,6 +48,41 @@ _TAU_TYPE = {
     "preventive": 0.3,
     "other": 0.5,
 }
+
+
+#: Pre-entry dip (package docstring, step 4): the entry logit's term for the main source of support in the month
+#: before, by ``schema.SUPPORT_SOURCES`` (work, sickness, disability, labour_market, unemployment,
+#: social_assistance, none); half of it for the month before that. A new spell of sickness or unemployment
+#: raises entry most: those states end soonest on their own (sickness exits at 22 % a month, falling with
+#: duration), so the participants' counterfactual recovers fastest exactly where the dip is deepest.
+DIP_SOURCE_TERMS: dict[str, float] = {
+    "work": -1.0,
+    "sickness": 1.2,
+    "disability": -1.0,
+    "labour_market": 0.4,
+    "unemployment": 0.9,
+    "social_assistance": 0.5,
+    "none": -0.2,
+}
+#: Pre-entry dip: the entry logit's term for a move onto public support in the month before (none at u−2).
+DIP_ONSET_TERM: float = 0.8
+#: Pre-entry dip: a constant in the entry logit that keeps the number of participants about as without the dip
+#: (the dip moves entry towards certain histories; it does not make entry more common).
+DIP_OFFSET: float = -0.7
+_DIP_TERMS = np.array([DIP_SOURCE_TERMS[s] for s in SUPPORT_SOURCES])
+_NO_SUPPORT = np.isin(
+    np.arange(len(SUPPORT_SOURCES)), [SUPPORT_SOURCES.index("work"), SUPPORT_SOURCES.index("none")]
+)
+_NONE = SUPPORT_SOURCES.index("none")
+
+
+def _dip_term(src: np.ndarray, t: int, tw0: int, strength: float) -> np.ndarray:
+    """The pre-entry dip's addition to the entry logit at ``t`` from the main sources of support ``src`` (rows =
+    persons, columns = simulation months; months before the window count as ``none``, as the panel sees them)."""
+    s1 = src[:, t - 1] if t - 1 >= tw0 else np.full(src.shape[0], _NONE, np.int8)
+    s2 = src[:, t - 2] if t - 2 >= tw0 else np.full(src.shape[0], _NONE, np.int8)
+    onset = ~_NO_SUPPORT[s1] & _NO_SUPPORT[s2]
+    return strength * (_DIP_TERMS[s1] + 0.5 * _DIP_TERMS[s2] + DIP_ONSET_TERM * onset + DIP_OFFSET)
 
 
 @dataclass
@@ -62,6 +98,7 @@ class ChunkOut:
     n_part: dict[str, int]
     reg_counts: dict[str, int]
     cost_counts: pd.DataFrame  # insats_id, year, n
+    anonymous: pd.DataFrame  # person_id, ref_month of the anonymous participants in the population
     latent: pd.DataFrame | None = None
 
 
@@ -74,9 +111,11 @@ def _entry_logit(
     tw0: int,
     age: np.ndarray,
     calendar: float,
+    dip: np.ndarray | float = 0.0,
 ) -> np.ndarray:
     """Logit of the monthly hazard of a first start at ``t`` (package docstring, step 4) from the running counts of
-    months with public support, social assistance and work before ``t`` inside the window (rows = persons)."""
+    months with public support, social assistance and work before ``t`` inside the window (rows = persons), plus
+    the pre-entry dip's term ``dip`` (:func:`_dip_term`)."""
     lo3, lo12, lo24 = max(tw0, t - 3), max(tw0, t - 12), max(tw0, t - 24)
     ps3 = cum_ps[:, t] - cum_ps[:, lo3]
     ps24 = cum_ps[:, t] - cum_ps[:, lo24]
@@ -94,6 +133,7 @@ def _entry_logit(
         - 0.06 * np.maximum(age - 22, 0)
         - 1.5 * (age < 18)
         + calendar
+        + dip
     )
 
 
@@ -125,6 +165,16 @@ def simulate_chunk(
     p = draw_population(world, rng, first, n, width)
     T, tw0 = world.T, world.tw0
     thr = cfg.self_support_threshold_sek
+    # who would register anonymously if they started: a stream of its own, so that contamination on or off
+    # leaves every other draw (states, entry, registers) as it is
+    anon = np.zeros(n, bool)
+    if cfg.contamination and cfg.anonymous_share > 0:
+        anon = np.random.default_rng([cfg.seed, chunk, 15]).random(n) < cfg.anonymous_share
+    dip = cfg.pre_entry_dip
+    # main source of support per month (schema.SUPPORT_SOURCES index) on the observed and the "not now" paths,
+    # kept only when the pre-entry dip needs it
+    src = np.full((n, T), _NONE, np.int8) if dip else None
+    nn_src = np.full((n, T), _NONE, np.int8) if dip else None
 
     state_mat = np.zeros((n, T), np.int8)
     cf_mat = np.zeros((n, T), np.int8)
@@ -212,7 +262,8 @@ def simulate_chunk(
 
         # entry into a first insats at t: observable history from months t-24..t-1 inside the window only
         if tw0 <= t:
-            lg = _entry_logit(entry_base, cum_ps, cum_sa, cum_work, t, tw0, age, world.entry_cal[t])
+            dterm = _dip_term(src, t, tw0, dip) if dip else 0.0
+            lg = _entry_logit(entry_base, cum_ps, cum_sa, cum_work, t, tw0, age, world.entry_cal[t], dterm)
             eligible = (u_start < 0) & _can_enter(state, age, p.censor_t, t)
             enter = eligible & (u_entry < logistic(lg))
             if enter.any():
@@ -244,6 +295,12 @@ def simulate_chunk(
             cum_ps[:, t + 1] = cum_ps[:, t] + ps[:, t]
             cum_sa[:, t + 1] = cum_sa[:, t] + (sa[:, t] > 0)
             cum_work[:, t + 1] = cum_work[:, t] + work[:, t]
+            if dip:
+                q = monthly_quantities(
+                    state, new, age_prev, age, day_mat[:, t], dim, p.rates, p.w, p.sa_base,
+                    earn_noise[:, t].astype(float), sa_noise[:, t].astype(float), thr, p.pe,
+                )  # fmt: skip
+                src[:, t] = main_source(q, thr)
         dur = np.where(new == state, dur + 1.0, 0.0)
         state = new.astype(np.int8)
         state_mat[:, t] = state
@@ -259,6 +316,8 @@ def simulate_chunk(
         nn_cum_ps[just] = cum_ps[just]
         nn_cum_sa[just] = cum_sa[just]
         nn_cum_work[just] = cum_work[just]
+        if dip:
+            nn_src[just] = src[just]
         active = (u_start >= 0) & (m_since >= 1) & (m_since <= 24)
         cf_col = state.copy()
         nn_col = state.copy()
@@ -281,9 +340,11 @@ def simulate_chunk(
             cf_col[a] = cf_new
 
             # "not now": a later first start on the path's own register history (same hazard as above)
+            dterm = _dip_term(nn_src[a], t, tw0, dip) if dip else 0.0
             lg = _entry_logit(
-                entry_base[a], nn_cum_ps[a], nn_cum_sa[a], nn_cum_work[a], t, tw0, age[a], world.entry_cal[t]
-            )
+                entry_base[a], nn_cum_ps[a], nn_cum_sa[a], nn_cum_work[a], t, tw0, age[a], world.entry_cal[t],
+                dterm,
+            )  # fmt: skip
             enter = (
                 (nn_start[a] < 0)
                 & _can_enter(nn_state[a], age[a], p.censor_t[a], t)
@@ -326,6 +387,13 @@ def simulate_chunk(
             nn_cum_ps[a, t + 1] = nn_cum_ps[a, t] + nn_ps
             nn_cum_sa[a, t + 1] = nn_cum_sa[a, t] + (nn_sa > 0)
             nn_cum_work[a, t + 1] = nn_cum_work[a, t] + (nn_e >= thr)
+            if dip:
+                nn_q = monthly_quantities(
+                    nn_state[a], nn_new, age_prev[a], age[a], np.where(nn_change, dd[a], 1), dim, p.rates[a],
+                    p.w[a], p.sa_base[a], earn_noise[a, t].astype(float), sa_noise[a, t].astype(float), thr,
+                    p.pe[a],
+                )  # fmt: skip
+                nn_src[a, t] = main_source(nn_q, thr)
             nn_dur[a] = np.where(nn_new == nn_state[a], nn_dur[a] + 1.0, 0.0)
             nn_state[a] = nn_new
             nn_col[a] = nn_new
@@ -334,7 +402,7 @@ def simulate_chunk(
 
     tables = register_tables(world, p, state_mat, day_mat, draw_day, earn, sa, rng)
     regs, reg_counts = registrations(
-        world, p, rng, u_start, start_day, type_idx, state_mat, ps, prior_ps, draw_day
+        world, p, rng, u_start, start_day, type_idx, state_mat, ps, prior_ps, draw_day, anon
     )
     tables["sus_registrations"] = regs
     cost_counts = (
@@ -343,8 +411,20 @@ def simulate_chunk(
         .size()
         .rename(columns={"size": "n"})
     )
+    # the truth is about the linkable participants (the estimand); anonymous ones are listed for validation only
+    linkable_start = np.where(anon, -1, u_start)
     tp, sums, counts, n_part = truth_chunk(
-        world, p, u_start, age_u, type_idx, state_mat, cf_mat, nn_mat, draw_day, earn_noise, sa_noise
+        world, p, linkable_start, age_u, type_idx, state_mat, cf_mat, nn_mat, draw_day, earn_noise, sa_noise
+    )
+    a_rows = np.nonzero(anon & (u_start >= 0))[0]
+    anonymous = pd.DataFrame(
+        {
+            "person_id": p.pid[a_rows],
+            "ref_month": np.asarray(
+                mo.from_index(world.month[u_start[a_rows]]) if a_rows.size else np.array([], str),
+                dtype=object,
+            ),
+        }
     )
     latent = None
     if keep_latent:
@@ -372,4 +452,4 @@ def simulate_chunk(
             {"person_id": p.pid[i], "month": np.asarray(mo.from_index(world.month[cols[j]]), dtype=object)}
             | {o: q[o][i, j] for o in OUTCOMES}
         )
-    return ChunkOut(tables, tp, sums, counts, n_part, reg_counts, cost_counts, latent)
+    return ChunkOut(tables, tp, sums, counts, n_part, reg_counts, cost_counts, anonymous, latent)

@@ -2,7 +2,7 @@
 
 Registrations include double registrations, later episodes and anonymous registrations (the SUS mess).
 
-Steps 5 and 8 of the data-generating process in the package docstring (:mod:`finsam_effekt.synth`).
+Steps 5, 8 and 9 of the data-generating process in the package docstring (:mod:`finsam_effekt.synth`).
 """
 
 from __future__ import annotations
@@ -65,8 +65,18 @@ def registrations(
     ps: np.ndarray,
     prior_ps: np.ndarray,
     draw_day: np.ndarray,
+    anon: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The SUS registrations of a chunk's participants and the counts of ``truth.json``.
+
+    Every participant gets a first registration (and, with the mess, parallel ones, dropout and return, a later
+    episode), built alike. Participants flagged in ``anon`` (``SynthConfig.contamination``) are registered
+    anonymously: their rows keep their förbund, insats, dates and SUS fields but have no ``person_id`` — they
+    stay ordinary members of the population. Without contamination the anonymous registrations are copies of
+    person registrations with shifted dates, of persons outside the population register.
+    """
     mess = world.cfg.mess
+    anon = np.zeros(p.n, bool) if anon is None else anon
     T = world.T
     wend = world.window_end_date
     cat = world.person_catalogue
@@ -118,6 +128,7 @@ def registrations(
     sd1 = world.mstart[u_start[part]] + (start_day[part] - 1)
     first = build(part, fi, _pick_position(type_idx[part], rng.random(m)), sd1, _duration(rng, m, 170.0))
     regs = [first]
+    linkable = ~anon[part]  # per participant: registered with a personal identity number
     n_double = 0
     n_later = 0
     # parallel insats in the same förbund, starting inside the first registration
@@ -136,7 +147,7 @@ def registrations(
         )
         reg = build(part[par], fi[par], pos, sd_par[par], dur_par[par])
         regs.append(reg)
-        n_double += int(par.sum())
+        n_double += int((par & linkable).sum())
         max_end[par] = np.maximum(max_end[par], reg["end_eff"])
         any_ongoing[par] |= reg["ongoing"]
     # dropout and return within the episode gap
@@ -149,7 +160,7 @@ def registrations(
         first["status"][ret] = "dropout"
         reg = build(part[ret], fi[ret], first["crow"][ret] % len(CATALOGUE_TYPES), sd_ret[ret], dur_ret[ret])
         regs.append(reg)
-        n_double += int(ret.sum())
+        n_double += int((ret & linkable).sum())
         max_end[ret] = np.maximum(max_end[ret], reg["end_eff"])
         any_ongoing[ret] |= reg["ongoing"]
     # a later episode at least a year after the end of the previous one
@@ -160,7 +171,7 @@ def registrations(
     if mess.later_episodes and lat.any():
         pos = _pick_position(_pick_type(u_ltyp[lat]), u_lpos[lat])
         regs.append(build(part[lat], fi[lat], pos, sd_lat[lat], dur_lat[lat]))
-        n_later += int(lat.sum())
+        n_later += int((lat & linkable).sum())
 
     def frame(reg: dict, kind: str, pid: np.ndarray, demo_rows: np.ndarray) -> pd.DataFrame:
         crow = reg["crow"]
@@ -191,40 +202,53 @@ def registrations(
     if mess.support_mismatch:
         mis = (u_mis < 0.10) & (person["support_at_start"].to_numpy() != alt)
         person.loc[mis, "support_at_start"] = alt[mis]
+    # contamination: anonymous participants' rows lose their personal identity number (they stay in the
+    # population); they follow the person rows, in start order
+    is_anon = anon[np.concatenate([r["r"] for r in regs])] if len(person) else np.zeros(0, bool)
+    contaminated = person[is_anon].copy()
+    person = person[~is_anon]
     person = person.sort_values(["person_id", "start_date", "insats_id"], kind="stable").reset_index(
         drop=True
     )
+    contaminated["person_id"] = None
+    contaminated["registration_kind"] = "anonymous"
+    contaminated = contaminated.sort_values(["start_date", "forbund_id", "insats_id"], kind="stable")
+    if not mess.anonymous:
+        contaminated = contaminated.iloc[:0]
 
-    # anonymous registrations: persons outside the population register (no consent / protected identity)
+    # anonymous registrations of persons outside the population register (the world without contamination)
     n_anon = int(rng.poisson(0.9 * len(person))) if len(person) else 0
     tmpl = rng.integers(0, max(len(person), 1), n_anon)
     shift = rng.integers(-120, 121, n_anon)
     dur_anon = _duration(rng, n_anon, 170.0)
-    anon = pd.DataFrame(columns=person.columns)
-    if mess.anonymous and n_anon and len(person):
-        anon = person.iloc[tmpl].reset_index(drop=True).copy()
-        sd = anon["start_date"].to_numpy("datetime64[D]") + shift
+    outside = pd.DataFrame(columns=person.columns)
+    if mess.anonymous and not world.cfg.contamination and n_anon and len(person):
+        outside = person.iloc[tmpl].reset_index(drop=True).copy()
+        sd = outside["start_date"].to_numpy("datetime64[D]") + shift
         sd = np.clip(sd, world.mstart[world.tw0], wend)
         end = sd + (dur_anon - 1)
         ongoing = end > wend
-        anon["person_id"] = None
-        anon["registration_kind"] = "anonymous"
-        anon["start_date"] = as_dates(sd)
+        outside["person_id"] = None
+        outside["registration_kind"] = "anonymous"
+        outside["start_date"] = as_dates(sd)
         if mess.ongoing:
-            anon["end_date"] = as_dates(np.where(ongoing, np.datetime64("NaT", "D"), end))
-            anon.loc[ongoing, ["status_at_end", "support_at_end"]] = None
+            outside["end_date"] = as_dates(np.where(ongoing, np.datetime64("NaT", "D"), end))
+            outside.loc[ongoing, ["status_at_end", "support_at_end"]] = None
         else:
-            anon["end_date"] = as_dates(np.minimum(end, wend))
-        anon.loc[~ongoing & anon["status_at_end"].isna(), "status_at_end"] = "other"
-        anon.loc[~ongoing & anon["support_at_end"].isna(), "support_at_end"] = "none"
-    out = pd.concat([person, anon], ignore_index=True) if len(anon) else person
+            outside["end_date"] = as_dates(np.minimum(end, wend))
+        outside.loc[~ongoing & outside["status_at_end"].isna(), "status_at_end"] = "other"
+        outside.loc[~ongoing & outside["support_at_end"].isna(), "support_at_end"] = "none"
+    extra = [x for x in (contaminated, outside) if len(x)]
+    out = pd.concat([person, *extra], ignore_index=True) if extra else person
+    n_linkable = int(linkable.sum())
     counts = {
         "registrations": len(out),
         "person_registrations": len(person),
-        "anonymous_registrations": len(anon),
+        "anonymous_registrations": len(contaminated) + len(outside),
         "double_registrations": n_double,
-        "linkable_persons": m,
-        "episodes": m + n_later,
+        "linkable_persons": n_linkable,
+        "episodes": n_linkable + n_later,
+        "anonymous_participants": int((~linkable).sum()),
     }
     return out, counts
 

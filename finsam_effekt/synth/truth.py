@@ -178,6 +178,7 @@ def truth_summary(
         "double_registrations",
         "linkable_persons",
         "episodes",
+        "anonymous_participants",
     )
     return {
         "estimand": ESTIMAND,
@@ -187,6 +188,9 @@ def truth_summary(
         "hidden_confounding": config.hidden_confounding,
         "window": [config.start, config.end],
         "self_support_threshold_sek": config.self_support_threshold_sek,
+        "contamination": config.contamination,
+        "anonymous_share": config.anonymous_share if config.contamination else 0.0,
+        "pre_entry_dip": config.pre_entry_dip,
         "mess": asdict(config.mess),
         "estimand_not_now": ESTIMAND_NOT_NOW,
         "att": means["att"],

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .. import months as mo
-from ..schema import SPELL_GROUPS
+from ..schema import MAIN_SOURCE_GROUPS, SPELL_GROUPS, SUPPORT_SOURCES
 from .config import SynthConfig
 
 #: Months simulated before the window so that states and durations have settled.
@@ -477,6 +477,31 @@ def monthly_quantities(
     out["public_support"] = ps.astype(float)
     out["self_support"] = ((out["earnings_sek"] >= threshold) & ~ps).astype(float)
     return out
+
+
+def main_source(q: dict[str, np.ndarray], threshold: float) -> np.ndarray:
+    """The main source of support of a month as its index in ``schema.SUPPORT_SOURCES`` (int8), from
+    :func:`monthly_quantities` ``q``: the rule of ``panel.history_features`` (``source_u{k}``), computed the same
+    way — with public support, the group with the most kronor (rounded to whole kronor), then the most nettodagar
+    (to a quarter day), then the group listed first in ``schema.MAIN_SOURCE_GROUPS``; without, ``work`` when
+    earnings reach ``threshold``, else ``none``."""
+    n = len(MAIN_SOURCE_GROUPS)
+    best = None
+    for i, g in enumerate(MAIN_SOURCE_GROUPS):
+        sek = q["social_assistance_sek"] if g == "social_assistance" else q[f"sek_{g}"]
+        days = 0.0 if g == "social_assistance" else q[f"days_{g}"]
+        # floor(x + 0.5): DuckDB's round of a non-negative number (half away from zero)
+        key = (
+            np.floor(np.maximum(sek, 0.0) + 0.5) * 10000
+            + np.floor(np.maximum(days, 0.0) * 4 + 0.5) * 10
+            + (n - i)
+        )
+        best = key if best is None else np.maximum(best, key)
+    code = (n + 1 - np.mod(best, 10)).astype(np.int8)
+    other = np.where(
+        q["earnings_sek"] >= threshold, SUPPORT_SOURCES.index("work"), SUPPORT_SOURCES.index("none")
+    )
+    return np.where(q["public_support"] > 0, code, other).astype(np.int8)
 
 
 _ANY_BENEFIT3 = _GROUP3[..., :4].sum(-1) > 0
