@@ -152,7 +152,7 @@ def run_summary(res, lang: str) -> list[str]:
         for st in CHAIN:
             r = results.get(st.key)
             if r is not None:
-                design += [w.text(lang) for w in r.warnings()]
+                design += [w.published(results.cfg.disclosure_threshold).text(lang) for w in r.warnings()]
     if design:
         lines.append(f"[red]{len(design)} design warning(s) (also at the top of report.html):[/]")
         lines += [f"  [red]![/] {w}" for w in design]

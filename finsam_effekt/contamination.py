@@ -204,10 +204,13 @@ class ContaminationEstimate:
         out["std_error_corrected_plateau"] = out["std_error"] / (1.0 - sn)
         return out[[*CORRECTED_COLUMNS, "n_treated", "n_control"]]
 
-    def warnings(self, threshold: int = 0) -> tuple[DesignWarning, ...]:
+    def warnings(
+        self, threshold: int = 0, persons: tuple[float | None, ...] | None = None
+    ) -> tuple[DesignWarning, ...]:
         """``contamination`` when the share among matched controls exceeds
         :data:`~finsam_effekt.diagnostics.CONTAMINATION_THRESHOLD` (2 %); the number of anonymous registrations
-        is written only when it reaches the disclosure ``threshold``."""
+        is written only when it reaches the disclosure ``threshold``; ``persons``: the matched participants and
+        controls the shares rest on (:meth:`~finsam_effekt.diagnostics.DesignWarning.published`)."""
         if self.share_matched <= CONTAMINATION_THRESHOLD:
             return ()
         return (
@@ -218,6 +221,7 @@ class ContaminationEstimate:
                 now=self.share_matched_now,
                 before=self.share_matched_before,
                 threshold=threshold,
+                persons=persons,
             ),
         )
 

@@ -24,16 +24,37 @@ class DesignWarning:
         the manifest.
     text_sv, text_en : the finding in plain words with its numbers, in Swedish and English.
     values : the numbers behind it (for the manifest), e.g. ``{"outcome": "public_support", "smd": 0.14}``.
+    persons : the fewest persons the numbers rest on in each group compared (e.g. matched participants and
+        controls); None when the numbers rest on no persons of the analysis.
+    plain_sv, plain_en : the finding without its numbers, published instead when ``persons`` are below the
+        disclosure threshold (``{threshold}`` is filled in by :meth:`published`).
     """
 
     code: str
     text_sv: str
     text_en: str
     values: dict[str, Any] = field(default_factory=dict)
+    persons: tuple[float | None, ...] | None = None
+    plain_sv: str = ""
+    plain_en: str = ""
 
     def text(self, lang: str) -> str:
         """The finding in ``lang`` (``"sv"`` or ``"en"``)."""
         return self.text_sv if lang == "sv" else self.text_en
+
+    def published(self, threshold: int) -> DesignWarning:
+        """The warning as published under the disclosure ``threshold``: itself, or — when any group of
+        ``persons`` is unknown or smaller than ``threshold`` — the finding without its numbers (no values)."""
+        if self.persons is None or all(p is not None and p == p and p >= threshold for p in self.persons):
+            return self
+        note_sv = f" Siffrorna vilar på färre än {threshold} personer och visas inte."
+        note_en = f" The numbers rest on fewer than {threshold} persons and are not shown."
+        return DesignWarning(
+            self.code,
+            (self.plain_sv or self.code) + note_sv,
+            (self.plain_en or self.code) + note_en,
+            {"suppressed": True},
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form for ``manifest.json``."""
@@ -81,14 +102,18 @@ def chance_smd(n_treated: float) -> float:
 
 
 def pre_period_warning(
-    rows: list[dict[str, Any]], threshold: float = PRE_PERIOD_SMD_THRESHOLD, n_treated: int | None = None
+    rows: list[dict[str, Any]],
+    threshold: float = PRE_PERIOD_SMD_THRESHOLD,
+    n_treated: int | None = None,
+    n_control: int | None = None,
 ) -> DesignWarning:
     """The warning for pre-period outcomes still imbalanced after matching.
 
     ``rows``: one dict per flagged balance-table row (``variable``, ``smd``, ``mean_treated``, ``mean_control``),
     largest |SMD| first; the text names the first five with their numbers. ``n_treated`` (the matched
     participants) adds the size of a difference that chance alone gives (:func:`chance_smd`): in a small analysis
-    the 0.1 threshold is within chance, and the reader should know.
+    the 0.1 threshold is within chance, and the reader should know. ``n_treated``/``n_control`` are the persons
+    the means rest on (:meth:`DesignWarning.published`).
     """
 
     def listing(lang: str) -> str:
@@ -143,16 +168,32 @@ def pre_period_warning(
             for r in rows
         ],
     }
-    return DesignWarning("pre_period_imbalance", sv, en, values)
+    plain_sv = (
+        "Obalans före start: efter matchningen skiljer sig deltagarna och jämförelsepersonerna fortfarande i "
+        f"utfallen före startmånaden (|SMD| > {_num(threshold, 'sv')}); effekterna på kort sikt kan vara snedvridna. "
+        "Matcha exakt på statusen månaden före start (matching.exact: [ref_month, ps_u1])."
+    )
+    plain_en = (
+        "Pre-period imbalance: after matching, participants and their comparison persons still differ in outcomes "
+        f"before the start month (|SMD| > {_num(threshold, 'en')}); short-horizon effects may be biased. Match "
+        "exactly on the status in the month before start (matching.exact: [ref_month, ps_u1])."
+    )
+    return DesignWarning("pre_period_imbalance", sv, en, values, (n_treated, n_control), plain_sv, plain_en)
 
 
 def pretrend_warning(
-    outcome: str, wald: float, df: int, p: float, alpha: float, lead: dict[str, float] | None = None
+    outcome: str,
+    wald: float,
+    df: int,
+    p: float,
+    alpha: float,
+    lead: dict[str, float] | None = None,
+    persons: tuple[float | None, ...] | None = None,
 ) -> DesignWarning:
     """The warning for an event study whose pre-trend Wald test rejects at level ``alpha``.
 
     ``lead``: the lead with the largest |estimate / SE| (``rel_month``, ``estimate``, ``std_error``), named in the
-    text.
+    text. ``persons``: the fewest participants and controls behind the leads (:meth:`DesignWarning.published`).
     """
     info = OUTCOME_INFO.get(outcome)
     name_sv = info.label_sv.lower() if info else outcome
@@ -186,7 +227,15 @@ def pretrend_warning(
     }
     if lead is not None:
         values["lead"] = {k: float(v) for k, v in lead.items()}
-    return DesignWarning("pretrend_rejected", sv, en, values)
+    plain_sv = (
+        f"Förtrendstestet förkastar för {name_sv} på nivån {_num(alpha, 'sv')}: deltagarna och de matchade "
+        "jämförelsepersonerna skiljer sig redan före start; läs effekterna på kort sikt med försiktighet."
+    )
+    plain_en = (
+        f"The pre-trend test rejects for {name_en} at level {_num(alpha, 'en')}: participants and their matched "
+        "comparison persons already differ before start; read the short-horizon effects with care."
+    )
+    return DesignWarning("pretrend_rejected", sv, en, values, persons, plain_sv, plain_en)
 
 
 def contamination_warning(
@@ -197,6 +246,7 @@ def contamination_warning(
     now: float = float("nan"),
     before: float = float("nan"),
     threshold: int = 0,
+    persons: tuple[float | None, ...] | None = None,
 ) -> DesignWarning:
     """The warning for matched controls who may be anonymous participants (dilution of the effect towards 0):
     ``share`` among the matched controls (``now``: starting in the same month, ``before``: former participants),
@@ -229,4 +279,12 @@ def contamination_warning(
     }
     if not small:
         values["n_anonymous"] = float(n_anonymous)
-    return DesignWarning("contamination", sv, en, values)
+    plain_sv = (
+        "Utspädning: en del av de matchade jämförelsepersonerna väntas själva vara anonymt registrerade deltagare; "
+        "de drar effekten mot noll."
+    )
+    plain_en = (
+        "Dilution: some of the matched comparison persons are expected to be anonymously registered participants "
+        "themselves; they pull the effect towards zero."
+    )
+    return DesignWarning("contamination", sv, en, values, persons, plain_sv, plain_en)

@@ -417,7 +417,7 @@ case("named_pipe_input", C, _fifo, ok=True, check=_check_same_earnings, again=_f
 # -- encodings
 case("latin1_file_declared_utf8", A, _spec("sus_registrations", encoding="utf-8"),
      "DIR/sus_registrations.csv: file is not valid utf-8 text (bytes that are not utf-8, e.g. å ä ö written as "
-     "Latin-1) (157 rows; e.g. row 2, 4, 5, 6, 8). Set `encoding: latin-1` (or the file's encoding, e.g. cp1252) for "
+     "Latin-1) (77 rows; e.g. row 2, 4, 11, 12, 13). Set `encoding: latin-1` (or the file's encoding, e.g. cp1252) for "
      "this table in the input spec")  # fmt: skip
 case("utf8_bom_is_read", C, _bom, ok=True, check=_check_population_bom)
 case("utf8_bom_declared_latin1", A, _bom_in_latin1_spec,
@@ -553,8 +553,8 @@ case("pseudonyms_written_as_decimals", P, _decimal_ids,
      "of the 344 unmatched pseudonyms match without a trailing '.0': they were written as decimal numbers (8203 "
      "rows; e.g. row 1, 2, 3, 4, 5). Export person_id as text (or as a whole number) in every file." + FEW_FOUND)  # fmt: skip
 case("sus_pseudonyms_of_another_key", P, _other_key,
-     "DIR/sus_registrations.parquet, column 'person_id': only 0 of 138 pseudonyms (0%) are found in population; the "
-     "unmatched pseudonyms (digits, 10 characters) do not look like those of population (text, 8 characters) (164 "
+     "DIR/sus_registrations.parquet, column 'person_id': only 0 of 81 pseudonyms (0%) are found in population; the "
+     "unmatched pseudonyms (digits, 10 characters) do not look like those of population (text, 8 characters) (94 "
      "rows; e.g. row 1, 2, 3, 4, 5). Check that every file comes from the same extract and uses the same pseudonym "
      "key (LopNr); a type mismatch (numbers in one file, text in another) shows as a different shape." + FEW_FOUND)  # fmt: skip
 case("every_registration_anonymous", P, _all_anonymous,

@@ -179,7 +179,9 @@ def test_dilution_correction_and_warning():
     assert w.code == "contamination" and w.values["share_matched"] == pytest.approx(s)
     assert f"{100 * s:.1f} %" in w.text_en and f"{100 * s:.1f} %".replace(".", ",") in w.text_sv
     assert res.report_tables()["contamination"] is out
-    assert res.facts()["contamination_share_matched"] == f"{s:.1%}"
+    assert res.facts()["contamination_share_matched"] == s and res.facts()[
+        "basis:contamination_share_matched"
+    ]["persons"] == (None, None)
     small = ContaminationEstimate(CONTAMINATION_THRESHOLD, 0.01, 0.01, 0.005, 3, est.by_forbund, est.pi)
     assert small.warnings() == ()
     # disclosure: the count of anonymous registrations only from the threshold; rows on too few persons blanked

@@ -54,6 +54,15 @@ def test_balance_result_warns_on_a_pre_period_outcome_left_unbalanced():
     assert "Med 400 matchade deltagare kan ett enskilt utfall visa |SMD| upp till omkring 0,14" in w.text_sv
     assert w.to_dict()["code"] == "pre_period_imbalance"
     assert _balance(0.0).warnings() == ()  # balanced: nothing to say
+    # disclosure: 400 participants and 400 controls publish the numbers; under a threshold of 401 none of them
+    assert w.persons == (400, 400) and w.published(400) is w
+    hidden = w.published(401)
+    assert hidden.code == w.code and hidden.values == {"suppressed": True}
+    assert hidden.text_en.startswith("Pre-period imbalance: after matching") and "SMD 0" not in hidden.text_en
+    assert "rest on fewer than 401 persons" in hidden.text_en and "färre än 401 personer" in hidden.text_sv
+    assert not any(
+        ch.isdigit() for ch in hidden.text_en.split("|SMD| > 0.1")[1].replace("401", "").replace("u1", "")
+    ), hidden.text_en
 
 
 def test_pre_period_names_and_the_five_largest():
@@ -94,6 +103,15 @@ def test_event_study_result_warns_when_the_pretrend_test_rejects_at_the_configur
     assert "share on public support" in w.text_en
     # the level is inference.alpha: p = 0.07 rejects at 0.10, not at 0.05
     assert EventStudyResult({"o": _study(0.07, alpha=0.05)}, pd.DataFrame()).warnings() == ()
+    # the persons behind the leads decide what is published
+    counts = pd.DataFrame({"outcome": "public_support", "rel_month": [-3, -2, -1, 0, 1],
+                           "n_treated": [3, 40, 40, 40, 40], "n_control": 50})  # fmt: skip
+    (few,) = EventStudyResult({"public_support": _study(0.0002)}, counts).warnings()
+    assert few.persons == (3, 50) and few.published(3) is few
+    assert (
+        "χ²" not in few.published(5).text_en
+        and "rejects for share on public support" in few.published(5).text_en
+    )
     (w10,) = EventStudyResult({"public_support": _study(0.07, alpha=0.10)}, pd.DataFrame()).warnings()
     assert w10.values["alpha"] == 0.10 and "< 0.1" in w10.text_en
 

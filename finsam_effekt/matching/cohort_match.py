@@ -189,18 +189,29 @@ def match_cohort(
         trim = (m.ipw_trim, 1 - m.ipw_trim) if m.ipw_trim else None
         w = ipw_weights(np.asarray(ps.ps, float), cohort["treated"].to_numpy(), trim=trim)
         return CohortMatch(cohort, m, covs, ps, np.asarray(distance, float), None, w, seed)
-    res = match_nearest(
-        cohort,
-        "treated",
-        distance,
-        ratio=m.ratio,
-        replace=m.replace,
-        caliper=m.caliper,
-        std_caliper=m.std_caliper,
-        exact=list(m.exact),
-        m_order=m.m_order,
-        unit_id="person_id" if m.unit_id else None,
-        reuse_max=m.reuse_max,
-        random_state=seed,
-    )
+    try:
+        res = match_nearest(
+            cohort,
+            "treated",
+            distance,
+            ratio=m.ratio,
+            replace=m.replace,
+            caliper=m.caliper,
+            std_caliper=m.std_caliper,
+            exact=list(m.exact),
+            m_order=m.m_order,
+            unit_id="person_id" if m.unit_id else None,
+            reuse_max=m.reuse_max,
+            random_state=seed,
+        )
+    except InputError as exc:
+        k, n = len(ps.design_columns), int(ps.n_treated)
+        if "no treated row found a control" not in str(exc) or n > k:
+            raise
+        # more coefficients than participants: the model separates them from every candidate
+        raise InputError(
+            f"{exc}. The propensity model has {k} coefficients for {n} participants, so it separates the "
+            "participants from every candidate and no candidate lies within the caliper. Widen the window (more "
+            "participants) or give fewer covariates (`covariates:` in the config)"
+        ) from None
     return CohortMatch(cohort, m, covs, ps, distance, res, res.weights, seed)

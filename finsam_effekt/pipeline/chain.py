@@ -111,7 +111,7 @@ CHAIN: tuple[Stage, ...] = (
     Stage("contamination", "contamination", stages.contamination,
           ("read", "link", "panel", "cohort", "match", "effects"), ContaminationResult,
           ("window", "age", "eligibility", "outcomes.self_support_threshold_sek", "covariates", "matching",
-           "estimators", "seed"), False, None, plan.contamination),
+           "estimators", "disclosure_threshold", "seed"), False, None, plan.contamination),
     Stage("event_study", "event study", stages.event_study, ("outcomes",), EventStudyResult,
           ("event_study", "event_study_outcomes", "inference", "outcomes.path_window"), False, "event_study",
           plan.event_study),
@@ -422,7 +422,7 @@ def report_content(results: StageResults) -> report_mod.ReportContent:
         main_estimator=cfg.estimators[0],
         config_hash=cfg.config_hash(),
         alpha=cfg.inference.alpha,
-        warnings=tuple(warnings),
+        warnings=tuple(w.published(cfg.disclosure_threshold) for w in warnings),
         outcomes=tuple(cfg.outcomes.names),
         cost_benefit_inputs=None if results.cost_benefit is None else results.cost_benefit.result.inputs,
     )

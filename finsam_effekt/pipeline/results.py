@@ -252,9 +252,12 @@ class BalanceResult(StageResult):
         if flagged.empty:
             return ()
         sizes = self.table.sample_sizes
-        n = sizes.loc[(sizes["sample"] == "after") & (sizes["group"] == "treated"), "n"]
-        n_treated = int(n.iloc[0]) if len(n) else None
-        return (pre_period_warning(flagged.to_dict("records"), self.table.smd_threshold, n_treated),)
+        after = sizes[sizes["sample"] == "after"].set_index("group")["n"]
+        n_treated = int(after["treated"]) if "treated" in after else None
+        n_control = int(after["control"]) if "control" in after else None
+        return (
+            pre_period_warning(flagged.to_dict("records"), self.table.smd_threshold, n_treated, n_control),
+        )
 
 
 @dataclass(frozen=True)
@@ -317,19 +320,29 @@ class ContaminationResult(StageResult):
     def report_tables(self) -> Mapping[str, pd.DataFrame]:
         return {"contamination": self.frame}
 
+    def persons(self) -> tuple[float | None, ...]:
+        """The fewest matched participants and controls behind the shares (None when unknown)."""
+        n = [
+            self.frame[c].min() if c in self.frame and len(self.frame) else None
+            for c in ("n_treated", "n_control")
+        ]
+        return tuple(None if v is None or v != v else float(v) for v in n)
+
     def facts(self) -> Mapping[str, Any]:
         e = self.estimate
-        return {
-            "contamination_share_matched": f"{e.share_matched:.1%}",
-            "contamination_share_matched_now": f"{e.share_matched_now:.1%}",
-            "contamination_share_matched_before": f"{e.share_matched_before:.1%}",
-            "contamination_share_candidates": f"{e.share_candidates:.1%}",
+        out: dict[str, Any] = {
+            "contamination_share_matched": float(e.share_matched),
+            "contamination_share_matched_now": float(e.share_matched_now),
+            "contamination_share_matched_before": float(e.share_matched_before),
+            "contamination_share_candidates": float(e.share_candidates),
         }
+        # the shares describe the matched sample: published with the persons behind it
+        return out | {f"basis:{k}": {"persons": self.persons()} for k in out}
 
     def warnings(self) -> tuple[DesignWarning, ...]:
         """``contamination`` when more than 2 % of the matched controls are expected to be anonymous
         participants."""
-        return self.estimate.warnings(self.threshold)
+        return self.estimate.warnings(self.threshold, self.persons())
 
 
 @dataclass(frozen=True)
@@ -376,7 +389,16 @@ class EventStudyResult(StageResult):
             if len(leads):
                 row = leads.loc[(leads["estimate"] / leads["std_error"]).abs().idxmax()]
                 lead = {k: float(row[k]) for k in ("rel_month", "estimate", "std_error")}
-            out.append(pretrend_warning(o, r.pretrend_wald, r.pretrend_df, r.pretrend_p, r.alpha, lead))
+            persons = None  # the fewest participants and controls behind the leads (the frame's counts)
+            if {"outcome", "rel_month", "n_treated", "n_control"} <= set(self.frame.columns):
+                rows = self.frame[(self.frame["outcome"] == o) & (self.frame["rel_month"] < r.reference)]
+                persons = tuple(
+                    float(rows[c].min()) if len(rows) and rows[c].notna().all() else None
+                    for c in ("n_treated", "n_control")
+                )
+            out.append(
+                pretrend_warning(o, r.pretrend_wald, r.pretrend_df, r.pretrend_p, r.alpha, lead, persons)
+            )
         return tuple(out)
 
 

@@ -207,6 +207,13 @@ def suppress_counts(
 
 
 # -- rule 3: estimates and means ---------------------------------------------------------------------------------
+def _is_value(column: str) -> bool:
+    """An estimate (:data:`ESTIMATE_COLUMNS`), its corrected version (``estimate_corrected_plateau``, …) or a share
+    of the same persons (``share_contaminated``: of the matched controls)."""
+    corrected = "_corrected" in column and column.split("_corrected")[0] in ESTIMATE_COLUMNS
+    return column in ESTIMATE_COLUMNS or corrected or column.startswith("share_")
+
+
 def suppress_estimates(
     df: pd.DataFrame,
     threshold: int = DEFAULT_DISCLOSURE_THRESHOLD,
@@ -216,7 +223,8 @@ def suppress_estimates(
     """Blank estimates resting on fewer than ``threshold`` persons in either arm, then small counts.
 
     A row is suppressed when ``min(n_treated, n_control) < threshold`` (a missing count counts as too small);
-    its value columns (default :data:`ESTIMATE_COLUMNS` present and their ``*_corrected*`` versions) become NaN and ``suppressed`` is True.
+    its value columns (default :data:`ESTIMATE_COLUMNS` present, their ``*_corrected*`` versions and ``share_*``
+    columns) become NaN and ``suppressed`` is True.
     Counts are then blanked by :func:`suppress_counts`. A table without count columns is returned unchanged
     apart from the ``suppressed`` column.
     """
@@ -226,14 +234,8 @@ def suppress_estimates(
     for c in ncols:
         v = pd.to_numeric(out[c], errors="coerce")
         mask |= (v.isna() | (v < threshold)).to_numpy(dtype=bool)
-    if (
-        value_columns is None
-    ):  # the estimates and their corrected versions (``estimate_corrected_plateau``, …)
-        value_columns = [
-            c
-            for c in out.columns
-            if c in ESTIMATE_COLUMNS or c.split("_corrected")[0] in ESTIMATE_COLUMNS and "_corrected" in c
-        ]
+    if value_columns is None:
+        value_columns = [c for c in out.columns if _is_value(c)]
     vcols = [c for c in value_columns if c in out.columns]
     _blank(out, vcols, mask)
     out = _mark(out, mask)

@@ -149,12 +149,24 @@ VALUE_LABELS: dict[str, dict[str, Pair]] = {
         "compulsory": ("Förgymnasial utbildning", "Compulsory school"),
         "upper_secondary": ("Gymnasieutbildning", "Upper secondary school"),
         "post_secondary": ("Eftergymnasial utbildning", "Post-secondary education"),
+        "unknown": ("Okänd", "Unknown"),
     },
     "birth_region": {
         "sweden": ("Född i Sverige", "Born in Sweden"),
         "nordic": ("Född i Norden utom Sverige", "Born in the Nordic countries outside Sweden"),
         "europe": ("Född i Europa utom Norden", "Born in Europe outside the Nordic countries"),
         "outside_europe": ("Född utanför Europa", "Born outside Europe"),
+        "unknown": ("Okänd", "Unknown"),
+    },
+    #: the main source of support in a month before start (``source_u{k}``, ``schema.SUPPORT_SOURCES``)
+    "source": {
+        "work": ("Arbete (egen försörjning)", "Work (self-support)"),
+        "sickness": ("Sjuk-/rehabiliteringspenning", "Sickness benefit"),
+        "disability": ("Sjuk-/aktivitetsersättning", "Disability benefits"),
+        "labour_market": ("Aktivitetsstöd (arbetsmarknadspolitiskt program)", "Labour-market programme support"),
+        "unemployment": ("A-kassa", "Unemployment insurance"),
+        "social_assistance": ("Ekonomiskt bistånd", "Social assistance"),
+        "none": ("Ingen registrerad försörjning", "No registered support"),
     },
 }
 
@@ -179,6 +191,12 @@ COVARIATE_LABELS: dict[str, Pair] = {
     "forbund_id": ("Förbund", "Förbund"),
     "ref_month": ("Startmånad", "Start month"),
     "distance": ("Skattad sannolikhet att delta (propensity score)", "Propensity score (distance)"),
+    # the status month by month before start (``ps_u{k}``, ``source_u{k}``) and the pre-period outcome path
+    # (``{outcome}_u{k}``, ``{outcome}_mean{w}``); ``{k}``/``{w}`` filled in by covariate_label
+    "ps_u": ("Offentlig försörjning i månaden u−{k}", "On public support in month u−{k}"),
+    "source_u": ("Huvudsaklig försörjning i månaden u−{k}", "Main source of support in month u−{k}"),
+    "outcome_u": ("{outcome}, månaden u−{k}", "{outcome}, month u−{k}"),
+    "outcome_mean": ("{outcome}, medel u−{w}…u−1", "{outcome}, mean u−{w}…u−1"),
 }  # fmt: skip
 
 # -- cost-benefit ---------------------------------------------------------------------------------------------------
@@ -304,7 +322,7 @@ def value_label(field: str, value: str, lang: str) -> str:
     if field == "age_band":
         band = str(value).replace("-", "–")
         return (f"{band} år", f"{band} years")[li]
-    table = VALUE_LABELS.get(field, {})
+    table = VALUE_LABELS.get("source" if re.fullmatch(r"source_u\d+", str(field)) else field, {})
     if str(value) in table:
         return table[str(value)][li]
     return str(value)
@@ -326,6 +344,10 @@ def subgroup_label(subgroup: str, lang: str) -> str:
 
 
 _WINDOWED = re.compile(r"^(?P<base>[a-z_]+?)_(?P<w>\d+)$")
+#: ``ps_u1``, ``source_u3``, ``public_support_u12``: a status or outcome k months before u.
+_BEFORE = re.compile(r"^(?P<base>[a-z_]+?)_u(?P<k>\d+)$")
+#: ``public_support_mean24``: an outcome's mean over the w months before u.
+_MEAN = re.compile(r"^(?P<base>[a-z_]+?)_mean(?P<w>\d+)$")
 
 
 def covariate_label(name: str, lang: str) -> str:
@@ -334,11 +356,20 @@ def covariate_label(name: str, lang: str) -> str:
     li = lang_index(lang)
     field, sep, value = str(name).partition("=")
     if sep:
-        if field not in COVARIATE_LABELS:
+        if field not in COVARIATE_LABELS and not _BEFORE.match(field):
             return str(name)
-        return f"{_pick(COVARIATE_LABELS, field, lang)}: {value_label(field, value, lang)}"
+        return f"{covariate_label(field, lang)}: {value_label(field, value, lang)}"
     if name in COVARIATE_LABELS:
         return COVARIATE_LABELS[name][li].replace(", senaste {w} mån", "").replace(", last {w} months", "")
+    before, mean = _BEFORE.match(str(name)), _MEAN.match(str(name))
+    if before and before.group("base") in ("ps", "source"):
+        return COVARIATE_LABELS[f"{before.group('base')}_u"][li].format(k=before.group("k"))
+    if before and before.group("base") in OUTCOME_INFO:
+        o = outcome_label(before.group("base"), lang)
+        return COVARIATE_LABELS["outcome_u"][li].format(outcome=o, k=before.group("k"))
+    if mean and mean.group("base") in OUTCOME_INFO:
+        o = outcome_label(mean.group("base"), lang)
+        return COVARIATE_LABELS["outcome_mean"][li].format(outcome=o, w=mean.group("w"))
     m = _WINDOWED.match(str(name))
     if m and m.group("base") in COVARIATE_LABELS:
         return COVARIATE_LABELS[m.group("base")][li].format(w=m.group("w"))

@@ -506,6 +506,22 @@ FACT_LABELS: dict[str, tuple[str, str]] = {
         "Jämförelsepersoner som började en insats senare (censurerade, viktade)",
         "Comparison persons who started an insats later (censored, weighted)",
     ),
+    "contamination_share_matched": (
+        "Väntad andel anonyma deltagare bland de matchade jämförelsepersonerna",
+        "Expected share of anonymous participants among the matched comparison persons",
+    ),
+    "contamination_share_matched_now": (
+        "… av dem som började en insats samma månad",
+        "… of whom started an insats in the same month",
+    ),
+    "contamination_share_matched_before": (
+        "… av dem som började en insats tidigare",
+        "… of whom started an insats earlier",
+    ),
+    "contamination_share_candidates": (
+        "Väntad andel anonyma deltagare bland alla möjliga jämförelsepersoner",
+        "Expected share of anonymous participants among all candidate comparison persons",
+    ),
     "cost_horizon_years": ("Kalkylens horisont (år)", "Horizon of the calculation (years)"),
     "cost_discount_rate": ("Real diskonteringsränta", "Real discount rate"),
     "cost_persistence": ("Effekten efter de skattade månaderna", "The effect after the estimated months"),

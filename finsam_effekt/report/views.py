@@ -212,6 +212,10 @@ def cost_note(facts: Mapping[str, Any], content: ReportContent, lang: str) -> st
 FACT_KINDS: dict[str, str] = {
     "max_abs_smd_after": "smd",
     "sus_register_disagree_any_public": "percent",
+    "contamination_share_matched": "percent",
+    "contamination_share_matched_now": "percent",
+    "contamination_share_matched_before": "percent",
+    "contamination_share_candidates": "percent",
     "cost_per_participant_sek": "sek",
     "net_public_sector_counterfactual_sek": "sek",
     "net_public_sector_before_after_sek": "sek",
