@@ -163,7 +163,10 @@ VALUE_LABELS: dict[str, dict[str, Pair]] = {
         "work": ("Arbete (egen försörjning)", "Work (self-support)"),
         "sickness": ("Sjuk-/rehabiliteringspenning", "Sickness benefit"),
         "disability": ("Sjuk-/aktivitetsersättning", "Disability benefits"),
-        "labour_market": ("Aktivitetsstöd (arbetsmarknadspolitiskt program)", "Labour-market programme support"),
+        "labour_market": (
+            "Aktivitetsstöd (arbetsmarknadspolitiskt program)",
+            "Labour-market programme support",
+        ),
         "unemployment": ("A-kassa", "Unemployment insurance"),
         "social_assistance": ("Ekonomiskt bistånd", "Social assistance"),
         "none": ("Ingen registrerad försörjning", "No registered support"),
