@@ -22,7 +22,7 @@ class _Design(Protocol):  # the parts of config.AnalysisConfig the text reads
     eligibility: object
     later_treated: str
     censoring_weights: str
-    language: str
+    language: str  # eligibility: rule, lookback_months, candidate_sample_rate
 
 
 #: One-line estimands by ``later_treated`` (and ``censoring_weights`` under ``censor``), English.
@@ -117,27 +117,70 @@ def main_result_text(lang: str = "sv") -> str:
     )
 
 
+def _eligibility_words(rule: str, lookback: int, lang: str) -> str:
+    """The eligibility rule in words (``options.EligibilityRule``)."""
+    if rule == "recent_public_support":
+        return (
+            f"offentlig försörjning minst en av de {lookback} månaderna före u"
+            if lang == "sv"
+            else f"public support in at least one of the {lookback} months before u"
+        )
+    return "folkbokförd i Sverige, inget krav på försörjning" if lang == "sv" else "resident, no support rule"
+
+
+def sampling_text(sample_rate: float, lang: str) -> str:
+    """The candidate pool in words: the full pool, or a seeded sample at a fixed rate within each calendar month.
+
+    A sample at a rate r fixed within month u keeps each eligible person-month of u with probability r,
+    independently of the history: the odds of participation among the kept rows are those of the pool divided
+    by r, so only the month's intercept in the propensity model changes (absorbed by the month effects), the
+    propensity ranking within u is unchanged, and matching within u estimates the same ATT (validation/
+    RESULTS_pool_sampling.md: full pool vs 10 % on the same worlds). Precision is lower, as the nearest
+    controls of the full pool may not be in the sample.
+    """
+    if sample_rate >= 1:
+        return (
+            "Alla möjliga jämförelsepersonmånader används."
+            if lang == "sv"
+            else "Every eligible comparison person-month is used."
+        )
+    pct = f"{100 * sample_rate:g}".replace(".", ",") if lang == "sv" else f"{100 * sample_rate:g}"
+    if lang == "sv":
+        return (
+            f"Jämförelsepersonerna väljs ur ett slumpurval om {pct} % av de möjliga jämförelsepersonmånaderna i "
+            "varje kalendermånad. En fast urvalsandel inom månaden ändrar bara månadens konstant i "
+            "propensitymodellen, som månadseffekterna fångar upp; skattningen gäller samma effekt, med något "
+            "lägre precision."
+        )
+    return (
+        f"Comparison persons are drawn from a random sample of {pct} % of the eligible comparison person-months "
+        "in each calendar month. A sampling rate fixed within the month changes only that month's intercept in "
+        "the propensity model, which the month effects absorb; the estimate is of the same effect, with somewhat "
+        "lower precision."
+    )
+
+
 def estimand_text(cfg: _Design, lang: str | None = None) -> str:
     """The estimand in words for a resolved analysis config, in Swedish (``"sv"``) or English (``"en"``)."""
     lang = lang or cfg.language
     w, a, el = cfg.window, cfg.age, cfg.eligibility
     hz = ", ".join(str(h) for h in cfg.outcomes.horizons)
-    later = f"{_later_sentence(cfg, lang)} {main_result_text(lang)}"
+    later = f"{_later_sentence(cfg, lang)} {sampling_text(el.candidate_sample_rate, lang)} {main_result_text(lang)}"
+    rule = _eligibility_words(el.rule, el.lookback_months, lang)
     if lang == "sv":
         return (
             f"Genomsnittlig effekt för deltagarna (ATT): för personer vars första kopplingsbara insats startade "
             f"mellan {w.start} och {w.end} och som var {a.min}–{a.max} år, skillnaden mellan deras utfall "
-            f"{hz} månader efter startmånaden u (i månaden u+k och summerat över månad 1..k) och det utfall de "
-            f"skulle ha haft utan att börja en insats i månad u. Det kontrafaktiska utfallet skattas med "
+            f"{hz} månader efter startmånaden u (i månaden u+k och summerat över månaderna 1 till k) och det "
+            f"utfall de skulle ha haft utan att börja en insats i månad u. Det kontrafaktiska utfallet skattas med "
             f"matchade jämförelsepersoner från befolkningen som i månad u var lika i registerhistorik och "
-            f"bakgrund, inte deltog i någon insats och uppfyllde behörighetsregeln ({el.rule}, "
-            f"{el.lookback_months} månader bakåt). {later}"
+            f"bakgrund, inte deltog i någon insats och uppfyllde behörighetsregeln ({rule}). {later}"
         )
     return (
         f"Average effect on the participants (ATT): for persons whose first linkable insats started between "
         f"{w.start} and {w.end}, aged {a.min}–{a.max}, the difference between their outcome {hz} months after the "
-        f"start month u (in month u+k and summed over months 1..k) and the outcome they would have had without "
+        f"start month u (in month u+k and summed over months 1 to k) and the outcome they would have had without "
         f"starting an insats in month u. The counterfactual is estimated from matched comparison persons from the "
         f"population who in month u had the same register history and background, were in no insats and met the "
-        f"eligibility rule ({el.rule}, {el.lookback_months} months back). {later}"
+        f"eligibility rule ({rule}). {later}"
     )

@@ -75,16 +75,21 @@ def test_explain_says_which_parameters_file_is_used(tmp_path):
 
 def test_console_summary_shows_validation_and_design_warnings():
     warning = DesignWarning("pretrend_rejected", "Förtrenden förkastas.", "The pre-trend test rejects.")
-    stage = SimpleNamespace(warnings=lambda: (warning,))
+    # a warning whose numbers rest on 3 participants is printed without them, as in the report
+    few = DesignWarning("pre_period_imbalance", "SMD 0,4 (3 deltagare).", "SMD 0.4 (3 participants).", {}, (3, 40),
+                        "Obalans före start.", "Pre-period imbalance.")  # fmt: skip
+    stage = SimpleNamespace(warnings=lambda: (warning, few))
     results = SimpleNamespace(
         read=SimpleNamespace(validation=SimpleNamespace(warnings=["earnings.csv: 3 duplicate rows"])),
         get=lambda key: stage if key == "event_study" else None,
+        cfg=SimpleNamespace(disclosure_threshold=5),
     )
     res = SimpleNamespace(results=results, stages=[SimpleNamespace(seconds=1.5)], out=Path("/tmp/out"))
     lines = run_summary(res, "sv")
     text = "\n".join(lines)
     assert "1 validation warning(s)" in text and "earnings.csv: 3 duplicate rows" in text
-    assert "1 design warning(s)" in text and "Förtrenden förkastas." in text
+    assert "2 design warning(s)" in text and "Förtrenden förkastas." in text
+    assert "Obalans före start. Siffrorna vilar på färre än 5 personer" in text and "SMD 0,4" not in text
     assert lines[-1] == "total 1.5 s → /tmp/out/report.html"
     assert not any("stage" in line and "status" in line for line in lines)  # no second stage table
 

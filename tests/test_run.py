@@ -60,6 +60,22 @@ def test_estimand_states_later_treated_choice(tmp_path):
     assert "behålls" in estimand_text(keep) and "fram till sin egen start" in estimand_text(censor)
     assert "are kept" in estimand_text(keep, "en") and "up to their own start" in estimand_text(censor, "en")
     assert explain(keep) != explain(censor)
+    # the eligibility rule in words (no code name) and the candidate pool: full, or sampled within each month
+    assert "recent_public_support" not in estimand_text(keep) + estimand_text(keep, "en")
+    assert "public support in at least one of the 12 months before u" in estimand_text(keep, "en")
+    full = keep.model_copy(
+        update={"eligibility": keep.eligibility.model_copy(update={"candidate_sample_rate": 1})}
+    )
+    tenth = keep.model_copy(
+        update={"eligibility": keep.eligibility.model_copy(update={"candidate_sample_rate": 0.1})}
+    )
+    assert "Every eligible comparison person-month is used." in estimand_text(full, "en")
+    assert "a random sample of 10 % of the eligible comparison person-months in each calendar month" in (
+        estimand_text(tenth, "en")
+    )
+    assert "slumpurval om 10 %" in estimand_text(tenth, "sv") and "month effects absorb" in estimand_text(
+        tenth, "en"
+    )
 
 
 def test_bad_config_exit_1_and_no_output(tmp_path):

@@ -108,8 +108,9 @@ WORLDS: dict[str, dict] = {
 DEFAULT_WORLD = "contaminated"
 
 
-def analysis_config(mapping: Path) -> AnalysisConfig:
-    """The design of ``analyses/example_synthetic`` (matching and eligibility), full candidate pool."""
+def analysis_config(mapping: Path, sample_rate: float = 1.0) -> AnalysisConfig:
+    """The design of ``analyses/example_synthetic`` (matching and eligibility); the full candidate pool, or a
+    seeded per-month sample of it at ``sample_rate`` (``eligibility.candidate_sample_rate``)."""
     data = {
         "inputs": str(mapping),
         "window": {"start": WINDOW[0], "end": WINDOW[1]},
@@ -118,7 +119,7 @@ def analysis_config(mapping: Path) -> AnalysisConfig:
             "rule": "recent_public_support",
             "lookback_months": 12,
             "min_history_months": 24,
-            "candidate_sample_rate": 1.0,
+            "candidate_sample_rate": sample_rate,
         },
         "matching": {
             "method": "nearest",
@@ -252,10 +253,14 @@ def contaminated_share(ho: pd.DataFrame, anonymous: pd.DataFrame) -> float:
 
 
 def one_replication(
-    seed: int, n_persons: int, workdir: Path | None = None, world: str = DEFAULT_WORLD
+    seed: int,
+    n_persons: int,
+    workdir: Path | None = None,
+    world: str = DEFAULT_WORLD,
+    sample_rate: float = 1.0,
 ) -> pd.DataFrame:
-    """Generate one world of kind ``world`` (:data:`WORLDS`) with ``seed`` and ``n_persons``, analyse it, return
-    one row per design × outcome × horizon."""
+    """Generate one world of kind ``world`` (:data:`WORLDS`) with ``seed`` and ``n_persons``, analyse it (with the
+    candidate pool sampled at ``sample_rate`` per month), return one row per design × outcome × horizon."""
     tmp = Path(tempfile.mkdtemp(prefix=f"mcp{seed}_", dir=workdir))
     try:
         t0 = time.perf_counter()
@@ -263,7 +268,7 @@ def one_replication(
             tmp, SynthConfig(persons=n_persons, seed=seed, start=SYNTH_START, end=SYNTH_END, **WORLDS[world])
         )
         t_gen = time.perf_counter() - t0
-        eff, ho, extra = analyse(tmp)
+        eff, ho, extra = analyse(tmp, analysis_config(tmp / "mapping.yaml", sample_rate))
         truth = matched_truth(ho, pd.read_parquet(tmp / "truth_participants.parquet"))
         share_true = contaminated_share(ho, pd.read_parquet(tmp / "truth_anonymous.parquet"))
     finally:
@@ -276,6 +281,7 @@ def one_replication(
             {
                 "seed": seed,
                 "world": world,
+                "sample_rate": sample_rate,
                 "design": r.design,
                 "truth": kind,
                 "outcome": r.outcome,
@@ -538,6 +544,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--persons", default="4000", help=f"persons per world, or 'small' ({SMALL_PERSONS})")
     ap.add_argument("--world", default=DEFAULT_WORLD, choices=list(WORLDS), help="the kind of world")
     ap.add_argument("--seed0", type=int, default=SEED0, help="replication r uses seed seed0 + r")
+    ap.add_argument(
+        "--sample-rate",
+        type=float,
+        default=1.0,
+        help="eligibility.candidate_sample_rate: 1 = the full pool; e.g. 0.1 = a seeded 10 %% sample per month",
+    )
     ap.add_argument("--first", type=int, default=0, help="first replication index (to split a run)")
     ap.add_argument("--out", type=Path, default=None, help="Markdown results file (raw rows go to OUT.csv)")
     ap.add_argument(
@@ -573,7 +585,7 @@ def main(argv: list[str] | None = None) -> None:
         seed = args.seed0 + r
         if seed in done_seeds:
             continue
-        one = one_replication(seed, n_persons, world=args.world)
+        one = one_replication(seed, n_persons, world=args.world, sample_rate=args.sample_rate)
         frames.append(one)
         if csv is not None:
             one.to_csv(csv, mode="a", header=not csv.exists(), index=False)
