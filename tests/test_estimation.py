@@ -767,3 +767,28 @@ def test_a_new_estimator_is_a_fit_function_and_a_registry_entry(monkeypatch):
     n, p = len(d), 2
     ratio = f.loc["weighted_mean_diff", "std_error"] / f.loc["unweighted_mean_diff", "std_error"]
     assert ratio == pytest.approx(np.sqrt((n - 1) / (n - p)), rel=1e-12)
+
+
+def test_psd_tolerance_scales_with_the_covariance():
+    """A sandwich covariance of SEK outcomes is PSD up to rounding: no false warning; a truly indefinite one
+    still warns."""
+    import warnings
+
+    from finsam_effekt.estimation.results import psd_tolerance
+
+    rng = np.random.default_rng(3)
+    s = rng.normal(size=(40, 12)) * np.r_[np.full(6, 1.0), np.full(6, 3e4)]  # shares and kronor side by side
+    s[:, 5] = s[:, 4] * 2.0  # collinear columns: a zero eigenvalue that rounds below zero
+    cov = s.T @ s
+    assert np.linalg.eigvalsh(cov).min() < -1e-8  # numpy's absolute default would warn
+    assert psd_tolerance(cov) == pytest.approx(1e-9 * np.abs(np.diag(cov)).max())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.random.default_rng(0).multivariate_normal(
+            np.zeros(12), cov, size=5, method="eigh", tol=psd_tolerance(cov)
+        )
+    bad = np.diag([1.0, 1e6, -1e3])
+    with pytest.warns(RuntimeWarning, match="positive-semidefinite"):
+        np.random.default_rng(0).multivariate_normal(
+            np.zeros(3), bad, size=5, method="eigh", tol=psd_tolerance(bad)
+        )

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..config.cost_benefit import CostBenefitParameters
 from ..errors import InputError
+from ..estimation.results import psd_tolerance
 from ..options import PERSPECTIVES, check
 from . import figures
 from .items import PUBLIC_FINANCE
@@ -268,7 +269,8 @@ class CostBenefitInputs:
         mean = np.array([key[(str(o), int(h), str(m))] for o, h, m in cols])
         rng = np.random.default_rng(self.draws_seed)
         n = self.parameters.monte_carlo.n_draws if n is None else n
-        x = rng.multivariate_normal(mean, self.covariance.to_numpy(), size=int(n), method="eigh")
+        v = self.covariance.to_numpy()
+        x = rng.multivariate_normal(mean, v, size=int(n), method="eigh", tol=psd_tolerance(v))
         return pd.DataFrame(x, columns=self.covariance.columns)
 
     def min_persons(self) -> int:

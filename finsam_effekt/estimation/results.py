@@ -54,6 +54,15 @@ def _level(alpha: float) -> str:
     return f"{100 * (1 - alpha):g}%"
 
 
+def psd_tolerance(cov: np.ndarray) -> float:
+    """The tolerance for numpy's positive-semidefinite check of a covariance, relative to its scale:
+    ``max(1e-8, 1e-9 · max |diag|)``. A sandwich covariance ``SᵀS`` of SEK outcomes (variances of 10⁶ and more)
+    has rounding eigenvalues far below −1e-8 (numpy's absolute default) although it is PSD; the draws are the
+    same, only the false warning goes."""
+    d = np.abs(np.diag(cov)) if cov.size else np.zeros(1)
+    return float(max(1e-8, 1e-9 * (np.nanmax(d) if np.isfinite(d).any() else 0.0)))
+
+
 @dataclass(frozen=True, eq=False)
 class Estimate:
     """One estimate with what its inference needs (the unit an estimator's ``fit`` returns).
@@ -238,7 +247,9 @@ class EffectResults:
         v = self.cov(estimator, subgroup)
         mean = np.array([self.estimates[i].estimate for i in self._select(estimator, subgroup)])
         rng = np.random.default_rng(seed)
-        x = rng.multivariate_normal(mean, v.to_numpy(), size=int(n), method="eigh")
+        x = rng.multivariate_normal(
+            mean, v.to_numpy(), size=int(n), method="eigh", tol=psd_tolerance(v.to_numpy())
+        )
         return pd.DataFrame(x, columns=v.columns)
 
     # -- text --------------------------------------------------------------------------------------------------
