@@ -135,9 +135,9 @@ def test_figure_ticks_and_excel_formats_follow_the_language():
 
 # -- labels: no code name reaches a reader ---------------------------------------------------------------------
 def test_every_code_name_has_a_label_in_both_languages():
+    from finsam_effekt.attrition import HORIZON_STEPS, attrition_steps, horizon_step
     from finsam_effekt.config import CostBenefitParameters
     from finsam_effekt.cost_benefit.items import financier_items
-    from finsam_effekt.attrition import HORIZON_STEPS, attrition_steps, horizon_step
     from finsam_effekt.linkage import STEPS
     from finsam_effekt.options import PERSISTENCE_KINDS, PERSPECTIVES
     from finsam_effekt.report import labels
