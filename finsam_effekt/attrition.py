@@ -181,7 +181,8 @@ def attrition_report(
     ----------
     linkage_report
         ``linkage.LinkageResult.linkage_report`` (suppressed counts stay suppressed; a report of one förbund,
-        without ``ALL`` rows, gets later steps without them too).
+        without ``ALL`` rows, gets later steps without them too). Steps it has already (a per-förbund report's
+        cohort steps, taken from the national report as published) are kept as given, not counted again.
     participants
         ``participants`` of the linkage (``person_id``, ``forbund_id``, ``start_date``): each participant's cell.
     treated_status
@@ -280,6 +281,9 @@ def attrition_report(
                                  "start_year": total[1], "n": n_c}])],
             ignore_index=True,
         )  # fmt: skip
+    out = out[
+        ~out["step"].isin(set(linkage_report["step"]))
+    ]  # steps the given report has already stay as given
     order = {s: i for i, (s, _) in enumerate(steps)}
     out["step_label"] = out["step"].map(dict(steps))
     out = out.assign(_o=out["step"].map(order), _f=out["forbund_id"].eq("ALL"))

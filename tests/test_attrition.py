@@ -371,3 +371,31 @@ def test_a_published_run_hides_no_small_step(small_world, tmp_path):
     assert (shown["suppressed"].to_numpy() <= lr["suppressed"].to_numpy()).all()
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "Matchade deltagare" in page and "outcome_observed" not in page and "died_before_start" not in page
+
+
+@pytest.mark.slow
+def test_a_forbund_report_continues_the_national_cohort_steps_with_its_own_match(small_world, tmp_path):
+    """``run --by forbund_id``: a förbund's table has the national linkage and cohort steps of that förbund as
+    published, then its own match and follow-up, which add up to its cohort."""
+    from finsam_effekt.pipeline import stages
+    from finsam_effekt.pipeline.by_group import group_results, published_linkage_report
+
+    res = run_until(_config(small_world, tmp_path, 1), "attrition", skip=["balance"])
+    national = published_linkage_report(res)
+    value = res.link.participants["forbund_id"].astype(str).value_counts().index[0]
+    sub = group_results(res, "forbund_id", value, national)
+    match = stages.match(sub.cfg, sub.link, sub.cohort)
+    outcomes = stages.outcomes(sub.cfg, sub.read, sub.link, sub.panel, match)
+    rep = stages.attrition(sub.cfg, sub.read, sub.link, sub.cohort, match, outcomes).report
+    assert set(rep["forbund_id"]) == {value}
+    key = ["step", "start_year"]
+    shared_steps = [s for s, _ in attrition_steps()][: list(national["step"].unique()).index("in_cohort") + 1]
+    given = national[(national["forbund_id"] == value) & national["step"].isin(shared_steps)]
+    given = given.set_index(key)[["n", "suppressed"]]
+    shared = rep.set_index(key).loc[given.index, ["n", "suppressed"]]
+    # the linkage and the cohort steps: the national report's
+    pd.testing.assert_frame_equal(shared, given, check_dtype=False)
+    got = rep[rep["start_year"] == 0].set_index("step")["n"]
+    for total, parts in step_sums(got.index):
+        assert got[total] == sum(got[p] for p in parts), total
+    assert got["matched"] == int((match.matched["treated"] == 1).sum())

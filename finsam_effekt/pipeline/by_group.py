@@ -9,10 +9,11 @@ disclosure threshold gets no report, only a line in the overview. The overview (
 ``overview.png``, ``overview.html``) lists the main estimator's effects at each horizon per förbund, with their
 intervals, beside the national estimate.
 
-Disclosure control: each group's report slices the linkage steps of the national linkage report *as published*
-(the attrition stage's continued report, after the national key figures' complements, ``report.publish``) and
-continues them with the group's own cohort, match and follow-up (the group's attrition stage: its match is its
-own); the overview's participant counts are the ones the national and each group's report publish
+Disclosure control: each group's report slices the linkage and cohort steps of the national linkage report *as
+published* (the attrition stage's continued report, after the national key figures' complements,
+``report.publish``: the cohort is the national one, so the same counts are published the same way in both) and
+continues them with the group's own match and follow-up (the group's attrition stage: its match is its own); the
+overview's participant counts are the ones the national and each group's report publish
 (:func:`published_participants`), so the overview hides what the reports hide, and its own rule closes national =
 sum of the groups (``report.write_group_overview``). A group's own complement (its participants hidden because few
 of them were unmatched, or left between the linkage and its match) is not carried back into the national linkage
@@ -30,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import report as report_mod
+from ..attrition import COHORT_STEPS
 from ..linkage import STEPS as LINKAGE_STEPS
 from .results import CohortResult, LinkResult, StageResults
 
@@ -45,10 +47,10 @@ def group_results(
     results: StageResults, field: str, value: str, linkage_report: pd.DataFrame | None = None
 ) -> StageResults:
     """The national results restricted to the participants with ``field == value`` (treated rows of the cohort,
-    participants, their reasons for leaving the cohort and the linkage steps of the attrition report of that
-    group); every candidate control person-month stays. ``linkage_report``: the national report to slice (default
-    the link stage's; :func:`run_by_group` passes the published one); only its linkage steps are kept, the group's
-    attrition stage continues them."""
+    participants, their reasons for leaving the cohort and the linkage and cohort steps of the attrition report of
+    that group); every candidate control person-month stays. ``linkage_report``: the national report to slice
+    (default the link stage's; :func:`run_by_group` passes the published one); only its linkage and cohort steps
+    are kept, the group's attrition stage continues them with its own match and follow-up."""
     cfg = results.cfg
     link = results.link.linkage
     part = link.participants
@@ -60,7 +62,7 @@ def group_results(
     in_group = keys.isin(pd.MultiIndex.from_frame(labels))
     cohort = co[~treated | in_group]
     report = link.linkage_report if linkage_report is None else linkage_report
-    report = report[report["step"].isin([s for s, _ in LINKAGE_STEPS])]
+    report = report[report["step"].isin([s for s, _ in (*LINKAGE_STEPS, *COHORT_STEPS)])]
     if "forbund_id" in report.columns and field == "forbund_id":
         report = report[report["forbund_id"].astype(str) == value]
     status = results.cohort.treated_status
