@@ -22,7 +22,8 @@ Steps (domain note §2; issue 4)
    only).
 
 The linkage report counts every step by förbund and start year, with margins (``forbund_id = "ALL"``,
-``start_year = 0``) and disclosure control (:func:`suppress_with_margins`).
+``start_year = 0``) and disclosure control (:func:`suppress_with_margins`). The attrition stage continues it
+through the cohort, the match and the follow-up (``attrition.attrition_report``).
 """
 
 from __future__ import annotations
