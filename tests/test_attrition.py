@@ -256,6 +256,17 @@ def test_small_drops_at_the_cohort_hide_the_cohort_in_a_cell_and_the_participant
     assert got[("enough_history", "F2", 2020)] == 50  # (F1's 40 goes with the total, as its complement)
     assert pd.isna(got[("enough_history", "ALL", 0)])
     assert got[("in_cohort", "ALL", 0)] == 88 and got[("matched", "ALL", 0)] == 70
+    # the key figure rests on the table's total (LinkResult.facts names it): it goes with it, and so does the
+    # consistency table's count of participants
+    basis = {
+        "table": "linkage_report",
+        "where": {"step": "enough_history", "start_year": 0, "forbund_id": "ALL"},
+    }
+    sc = pd.DataFrame({"source": ["any_public"], "n_participants": [90], "sus_yes": [60], "register_yes": [61],
+                       "disagree": [9], "share_disagree": [0.1]})  # fmt: skip
+    tables, shown = publish({"linkage_report": rep, "support_consistency": sc},
+                            {"participants": 90, "basis:participants": basis}, T)  # fmt: skip
+    assert shown["participants"] is None and tables["support_consistency"]["n_participants"].isna().all()
     # few unmatched: the cohort's total goes (the matched are published elsewhere), as the balance table's does
     values["unmatched_outside_caliper"] = {"F1": 1, "F2": 10}
     values["matched"]["F1"] = 37
@@ -263,6 +274,15 @@ def test_small_drops_at_the_cohort_hide_the_cohort_in_a_cell_and_the_participant
     assert_closed(rep, T)
     got = rep.set_index(["step", "forbund_id", "start_year"])["n"]
     assert got[("matched", "ALL", 0)] == 77 and pd.isna(got[("unmatched_outside_caliper", "F1", 2020)])
+    # a table that hides the participants in the cohort hides the balance table's count of them (before matching)
+    hidden = rep.assign(suppressed=rep["suppressed"] | (rep["step"].eq("in_cohort") & rep["forbund_id"].eq("ALL")
+                                                        & rep["start_year"].eq(0)))  # fmt: skip
+    bal = pd.DataFrame({"variable": ["age", "age"], "sample": ["before", "after"], "mean_treated": [30.0, 30.0],
+                        "mean_control": [31.0, 30.5], "smd": [0.1, 0.05], "var_ratio": [1.1, 1.0],
+                        "ecdf_mean": [0.05, 0.02], "ecdf_max": [0.1, 0.05], "smd_flag": [False, False],
+                        "var_ratio_flag": [False, False], "n_treated": [88, 77], "n_control": [900, 77]})  # fmt: skip
+    tables, _ = publish({"linkage_report": hidden, "balance": bal}, {}, T)
+    assert tables["balance"]["n_treated"].isna().tolist() == [True, False]
 
 
 def assert_closed(report: pd.DataFrame, t: int) -> None:
