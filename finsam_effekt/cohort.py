@@ -15,7 +15,8 @@ For every calendar month u in which some participant starts, the cohort holds
 The same person may be a candidate in many months (risk-set matching: Li, Propert & Rosenbaum 2001; Sianesi
 2004; not-yet-treated controls as in Callaway & Sant'Anna 2021). Treated persons must meet the same residency, age
 and eligibility rules at their own u (the estimand is the ATT among eligible participants); those who do not are
-counted in ``cohort.attrs['dropped_treated']``.
+counted in ``cohort.attrs['dropped_treated']``, each participant under exactly one reason, the first it meets in
+the order of :data:`TREATED_DROP_REASONS` (:func:`treated_attrition` gives the reason of each participant).
 
 Options and their estimands
 ---------------------------
@@ -57,6 +58,26 @@ from .options import ELIGIBILITY_RULES, LATER_TREATED, check
 from .panel import history_features
 from .schema import OUTCOMES, outcome_column, parse_outcome_column
 from .tables import Session, as_pandas
+
+#: Why a participant whose first start lies in the window does not enter the cohort, in the order the rules are
+#: applied (a participant counts under the first reason it meets):
+#: ``not_in_population`` (no row in ``population``), ``died_before_start`` (month of death ≤ u),
+#: ``emigrated_before_start`` (month of emigration ≤ u), ``not_yet_resident`` (immigrated in month u or later),
+#: ``outside_age_range`` (``year(u) − birth_year`` outside ``age_range``, or no birth year), ``short_history``
+#: (fewer than ``min_history_months`` months of register history before u), ``not_eligible`` (the eligibility
+#: rule fails at u). These are the keys of ``cohort.attrs['dropped_treated']``.
+TREATED_DROP_REASONS: tuple[str, ...] = (
+    "not_in_population",
+    "died_before_start",
+    "emigrated_before_start",
+    "not_yet_resident",
+    "outside_age_range",
+    "short_history",
+    "not_eligible",
+)
+#: Columns of :func:`treated_attrition`.
+TREATED_STATUS_COLUMNS: tuple[str, ...] = ("person_id", "ref_month", "reason")
+_BIG = np.iinfo(np.int64).max
 
 
 def _first_starts(participants: pd.DataFrame, sus_registrations: pd.DataFrame | None) -> pd.Series:
@@ -123,6 +144,7 @@ def build_cohort(
     self_support_threshold: float | None = None,
     seed: int = 0,
     con=None,
+    treated_status: pd.DataFrame | None = None,
     **history_kw,
 ) -> pd.DataFrame:
     """Build the ``cohort`` table: treated participants at u and candidate control person-months at u.
@@ -159,20 +181,185 @@ def build_cohort(
         ``attrs['dropped_treated']['short_history']``.
     end_month, self_support_threshold, con, **history_kw
         Passed to :func:`finsam_effekt.panel.history_features`.
+    treated_status : DataFrame, optional
+        :func:`treated_attrition` of ``participants`` with the same settings, when the caller needs it as well
+        (the pipeline's cohort stage): its participants without a reason are the treated rows. Computed here
+        when omitted.
 
     Returns
     -------
     DataFrame
         One row per treated participant and candidate control person-month, sorted by ``ref_month``,
-        ``treated`` (treated first), ``person_id``; ``attrs`` holds the options and counts.
+        ``treated`` (treated first), ``person_id``; ``attrs`` holds the options and counts:
+        ``dropped_treated`` (participants in the window who do not enter, by reason: one key per
+        :data:`TREATED_DROP_REASONS`, each participant under one reason) and ``n_participants`` (participants whose
+        first start lies in the window), so ``n_participants = n_treated + Σ dropped_treated``.
     """
     return _risk_set(
         participants, panel, population, kommun_forbund, sus_registrations=sus_registrations, window=window,
         age_range=age_range, eligibility=eligibility, lookback_months=lookback_months, later_treated=later_treated,
         sample_rate=sample_rate, min_history_months=min_history_months, register_start=register_start,
         end_month=end_month, self_support_threshold=self_support_threshold, seed=seed, con=con, former=False,
-        **history_kw,
+        treated_status=treated_status, **history_kw,
     )  # fmt: skip
+
+
+def treated_attrition(
+    participants,
+    panel=None,
+    population=None,
+    *,
+    window: tuple[str | None, str | None] | None = None,
+    age_range: tuple[int, int] = (16, 64),
+    eligibility: str = "recent_public_support",
+    lookback_months: int = 12,
+    min_history_months: int = 0,
+    register_start: str | None = None,
+    con=None,
+) -> pd.DataFrame:
+    """Whether each participant enters the cohort as treated at its own u, and if not, why.
+
+    The rules of :func:`build_cohort` for treated rows (same arguments), applied in the order of
+    :data:`TREATED_DROP_REASONS`; a participant gets the first reason it meets:
+
+    1. ``not_in_population``: no row in ``population``;
+    2. ``died_before_start``: month of death ≤ u;
+    3. ``emigrated_before_start``: month of emigration ≤ u;
+    4. ``not_yet_resident``: month of immigration ≥ u (a person is resident from the month after immigrating);
+    5. ``outside_age_range``: ``year(u) − birth_year`` outside ``age_range`` (or no birth year);
+    6. ``short_history``: ``u − max(register_start, month of immigration) < min_history_months``;
+    7. ``not_eligible``: the eligibility rule fails at u (``recent_public_support``: no month with public support
+       in u−L..u−1; ``any_resident``: never).
+
+    Returns
+    -------
+    DataFrame
+        One row per participant (``person_id``, duplicates dropped) whose first start ``ref_month`` lies in
+        ``window``: ``person_id``, ``ref_month``, ``reason`` (None: enters the cohort). The participants outside
+        the window are not rows (the linkage already counts them).
+    """
+    _check_rules(eligibility, age_range, min_history_months, panel)
+    pool = _Pool.of(as_pandas(population, "treated_attrition: population"), register_start)
+    part, u_t = _in_window(_participants(participants), window)
+    reason = pool.reasons(part["person_id"].to_numpy(), u_t, age_range, min_history_months)
+    if eligibility == "recent_public_support" and len(part):
+        open_ = np.flatnonzero(pd.isna(reason))
+        pairs = pd.DataFrame({"person_id": part["person_id"].to_numpy()[open_], "_u": u_t[open_]})
+        n_ps = _support_months(panel, pairs, lookback_months, con)
+        reason[open_[n_ps == 0]] = "not_eligible"
+    return pd.DataFrame(
+        {
+            "person_id": part["person_id"].to_numpy(),
+            "ref_month": part["ref_month"].to_numpy(),
+            "reason": reason,
+        }
+    )
+
+
+def _check_rules(eligibility: str, age_range: tuple[int, int], min_history_months: int, panel) -> None:
+    check("eligibility", eligibility, ELIGIBILITY_RULES, where="build_cohort")
+    if age_range[1] < age_range[0]:
+        raise ConfigError(f"build_cohort: age_range {age_range} has max below min")
+    if min_history_months < 0:
+        raise ConfigError(f"build_cohort: min_history_months must be 0 or more, got {min_history_months}")
+    if panel is None and eligibility == "recent_public_support":
+        raise InputError(
+            "build_cohort: the eligibility rule 'recent_public_support' needs the person_months panel"
+        )
+
+
+def _participants(participants) -> pd.DataFrame:
+    """``person_id`` (text) and ``ref_month`` of the participants, one row per person."""
+    part = as_pandas(participants, "build_cohort: participants")
+    for col in ("person_id", "ref_month"):
+        if col not in part.columns:
+            raise InputError(f"build_cohort: participants lack column {col!r}")
+    part = part[["person_id", "ref_month"]].copy()
+    part["person_id"] = part["person_id"].astype(str)
+    return part.drop_duplicates("person_id")
+
+
+def _in_window(part: pd.DataFrame, window) -> tuple[pd.DataFrame, np.ndarray]:
+    """The participants (:func:`_participants`) whose first start lies in ``window``, and their u as indices."""
+    u_t = mo.to_index(part["ref_month"]).astype(np.int64)
+    lo = mo.to_index(window[0]) if window and window[0] else -(10**9)
+    hi = mo.to_index(window[1]) if window and window[1] else 10**9
+    in_window = (u_t >= lo) & (u_t <= hi)
+    return part[in_window].reset_index(drop=True), u_t[in_window]
+
+
+@dataclass
+class _Pool:
+    """The population as arrays, one entry per person, for the residency, age and history rules at a month u."""
+
+    pop: pd.DataFrame
+    pid: np.ndarray
+    pos: pd.Series
+    imm: np.ndarray  # month of immigration (< 0: none)
+    died: np.ndarray  # month of death (_BIG: none)
+    emigrated: np.ndarray  # month of emigration (_BIG: none)
+    birth: np.ndarray
+    hist_from: np.ndarray  # first month of register history: the later of register_start and immigration
+
+    @classmethod
+    def of(cls, population: pd.DataFrame | None, register_start: str | None) -> _Pool:
+        if population is None:
+            raise InputError("build_cohort: the population table is needed (it is the comparison pool)")
+        pop = population.drop_duplicates("person_id").copy()
+        pid = pop["person_id"].astype(str).to_numpy()
+        none = np.full(len(pop), -1)
+        imm = mo.of_dates(pop["immigration_date"]) if "immigration_date" in pop else none
+        emi = mo.of_dates(pop["emigration_date"]) if "emigration_date" in pop else none
+        dead = mo.of_dates(pop["death_date"]) if "death_date" in pop else none
+        hist_from = np.where(imm < 0, np.iinfo(np.int64).min // 2, imm)  # -inf: no immigration known
+        if register_start:
+            hist_from = np.maximum(hist_from, int(mo.to_index(register_start)))
+        return cls(
+            pop,
+            pid,
+            pd.Series(np.arange(len(pid)), index=pid),
+            imm,
+            np.where(dead < 0, _BIG, dead),
+            np.where(emi < 0, _BIG, emi),
+            pd.to_numeric(pop["birth_year"], errors="coerce").to_numpy(float),
+            hist_from,
+        )
+
+    def history_ok(self, idx: np.ndarray, u: np.ndarray, min_history_months: int) -> np.ndarray:
+        return u - self.hist_from[idx] >= min_history_months
+
+    def ok_at(self, idx: np.ndarray, u: np.ndarray, age_range: tuple[int, int]) -> np.ndarray:
+        """Resident at u (immigrated before u, neither dead nor emigrated in or before u) and of working age."""
+        age = mo.year_of(u) - self.birth[idx]
+        return (
+            ((self.imm[idx] < 0) | (self.imm[idx] < u))
+            & (self.died[idx] > u)
+            & (self.emigrated[idx] > u)
+            & (age >= age_range[0])
+            & (age <= age_range[1])
+        )
+
+    def reasons(
+        self, person_id: np.ndarray, u: np.ndarray, age_range: tuple[int, int], min_history_months: int
+    ) -> np.ndarray:
+        """The first reason of :data:`TREATED_DROP_REASONS` but the eligibility rule that each (person, u) meets
+        (None: none)."""
+        p = self.pos.reindex(pd.Index(person_id, dtype=object)).to_numpy(float)
+        found = ~np.isnan(p)
+        i = np.where(found, p, 0).astype(np.int64)
+        age = mo.year_of(u) - self.birth[i]
+        rules = (
+            ("not_in_population", ~found),
+            ("died_before_start", self.died[i] <= u),
+            ("emigrated_before_start", self.emigrated[i] <= u),
+            ("not_yet_resident", (self.imm[i] >= 0) & (self.imm[i] >= u)),
+            ("outside_age_range", ~((age >= age_range[0]) & (age <= age_range[1]))),
+            ("short_history", ~self.history_ok(i, u, min_history_months)),
+        )
+        out = np.full(len(p), None, dtype=object)
+        for name, hit in rules:
+            out[hit & pd.isna(out)] = name
+        return out
 
 
 def former_participants(
@@ -240,81 +427,45 @@ def _risk_set(
     seed,
     con,
     former: bool,
+    treated_status: pd.DataFrame | None = None,
     **history_kw,
 ) -> pd.DataFrame:
     """:func:`build_cohort` (``former=False``) or :func:`former_participants` (``former=True``)."""
-    check("eligibility", eligibility, ELIGIBILITY_RULES, where="build_cohort")
     check("later_treated", later_treated, LATER_TREATED, where="build_cohort")
+    _check_rules(eligibility, age_range, min_history_months, panel)
     if not 0 < sample_rate <= 1:
         raise ConfigError(f"build_cohort: sample_rate must be in (0, 1], got {sample_rate}")
-    if age_range[1] < age_range[0]:
-        raise ConfigError(f"build_cohort: age_range {age_range} has max below min")
-    if min_history_months < 0:
-        raise ConfigError(f"build_cohort: min_history_months must be 0 or more, got {min_history_months}")
-    if panel is None and eligibility == "recent_public_support":
-        raise InputError(
-            "build_cohort: the eligibility rule 'recent_public_support' needs the person_months panel"
-        )
-    part = as_pandas(participants, "build_cohort: participants")
-    pop = as_pandas(population, "build_cohort: population")
-    if pop is None:
-        raise InputError("build_cohort: the population table is needed (it is the comparison pool)")
-    for col in ("person_id", "ref_month"):
-        if col not in part.columns:
-            raise InputError(f"build_cohort: participants lack column {col!r}")
     sus = as_pandas(sus_registrations, "build_cohort: sus_registrations")
-
-    part = part[["person_id", "ref_month"]].copy()
-    part["person_id"] = part["person_id"].astype(str)
-    part = part.drop_duplicates("person_id")
-    first = _first_starts(part, sus)
-    u_t = mo.to_index(part["ref_month"]).astype(np.int64)
-    lo = mo.to_index(window[0]) if window and window[0] else -(10**9)
-    hi = mo.to_index(window[1]) if window and window[1] else 10**9
-    in_window = (u_t >= lo) & (u_t <= hi)
-    part, u_t = part[in_window], u_t[in_window]
+    pool = _Pool.of(as_pandas(population, "build_cohort: population"), register_start)
+    part = _participants(participants)
+    first = _first_starts(part, sus)  # every participant's first start, inside the window or not
+    part, u_t = _in_window(part, window)
     ref_months = np.unique(u_t)
 
-    pop = pop.drop_duplicates("person_id").copy()
-    pid = pop["person_id"].astype(str).to_numpy()
-    imm = mo.of_dates(pop["immigration_date"]) if "immigration_date" in pop else np.full(len(pop), -1)
-    emi = mo.of_dates(pop["emigration_date"]) if "emigration_date" in pop else np.full(len(pop), -1)
-    dead = mo.of_dates(pop["death_date"]) if "death_date" in pop else np.full(len(pop), -1)
-    gone = np.where(emi < 0, np.iinfo(np.int64).max, emi)
-    gone = np.minimum(gone, np.where(dead < 0, np.iinfo(np.int64).max, dead))
-    birth = pd.to_numeric(pop["birth_year"], errors="coerce").to_numpy(float)
-    own_first = first.reindex(pid).to_numpy(float)  # NaN = never
-    pos = pd.Series(np.arange(len(pid)), index=pid)
-    # first month of register history: the later of register_start and the immigration month (-inf: unknown)
-    hist_from = np.where(imm < 0, np.iinfo(np.int64).min // 2, imm)
-    if register_start:
-        hist_from = np.maximum(hist_from, int(mo.to_index(register_start)))
-
-    def history_ok(idx: np.ndarray, u: np.ndarray) -> np.ndarray:
-        return u - hist_from[idx] >= min_history_months
-
-    def ok_at(idx: np.ndarray, u: np.ndarray) -> np.ndarray:
-        age = mo.year_of(u) - birth[idx]
-        return (
-            ((imm[idx] < 0) | (imm[idx] < u))
-            & (gone[idx] > u)
-            & (age >= age_range[0])
-            & (age <= age_range[1])
-        )
-
-    # treated rows: must be in the population and meet the same rules at their u
-    t_pos = pos.reindex(part["person_id"]).to_numpy(float)
-    in_pop = ~np.isnan(t_pos)
-    t_idx = np.where(in_pop, t_pos, 0).astype(np.int64)
-    t_res = in_pop & ok_at(t_idx, u_t)
-    t_ok = t_res & history_ok(t_idx, u_t)
-    dropped = {
-        "not_in_population": int((~in_pop).sum()),
-        "not_resident_or_age": int((in_pop & ~t_res).sum()),
-        "short_history": int((t_res & ~t_ok).sum()),
-    }
-    treated = pd.DataFrame({"person_id": part["person_id"].to_numpy()[t_ok], "_u": u_t[t_ok], "treated": 1})
-    if treated.empty:
+    # treated rows: participants who meet the candidates' rules at their own u (treated_attrition); the former
+    # participants' table needs no treated rows, so their eligibility is not looked up
+    if treated_status is None:
+        treated_status = treated_attrition(
+            part, panel, pool.pop, age_range=age_range, min_history_months=min_history_months,
+            eligibility="any_resident" if former else eligibility, lookback_months=lookback_months,
+            register_start=register_start, con=con,
+        )  # fmt: skip
+    missing = [c for c in TREATED_STATUS_COLUMNS if c not in treated_status.columns]
+    if missing:
+        raise InputError(f"build_cohort: treated_status lacks {missing} (treated_attrition makes it)")
+    reason = treated_status["reason"]
+    dropped = {r: int((reason == r).sum()) for r in TREATED_DROP_REASONS}
+    entering = treated_status[reason.isna()]
+    treated = pd.DataFrame(
+        {
+            "person_id": entering["person_id"].astype(str).to_numpy(),
+            "_u": mo.to_index(entering["ref_month"]).astype(np.int64)
+            if len(entering)
+            else np.array([], np.int64),
+            "treated": 1,
+        }
+    )
+    if not (reason.isna() | (reason == "not_eligible")).any():
         raise InputError(
             f"build_cohort: no participant starts within the window {window} while resident and aged "
             f"{age_range[0]}-{age_range[1]} ({len(part)} participants in the window; dropped: {dropped}); "
@@ -322,28 +473,29 @@ def _risk_set(
         )
 
     # candidate controls per reference month (former=True: persons whose own first start is before u instead)
+    pid = pool.pid
+    own_first = first.reindex(pid).to_numpy(float)  # NaN = never
     blocks = []
     rng = np.random.default_rng([seed, 1] if former else seed)
     all_idx = np.arange(len(pid))
     for u in ref_months.tolist():
         uu = np.full(len(pid), u, dtype=np.int64)
-        m = ok_at(all_idx, uu) & history_ok(all_idx, uu) & ((own_first < u) if former else ~(own_first <= u))
+        m = (
+            pool.ok_at(all_idx, uu, age_range)
+            & pool.history_ok(all_idx, uu, min_history_months)
+            & ((own_first < u) if former else ~(own_first <= u))
+        )
         idx = all_idx[m]
         if sample_rate < 1:
             idx = idx[np.argsort(pid[idx], kind="stable")]
             idx = idx[rng.random(len(idx)) < sample_rate]
         blocks.append(pd.DataFrame({"person_id": pid[idx], "_u": u, "treated": 0}))
     controls = pd.concat(blocks, ignore_index=True) if blocks else treated.iloc[:0]
-    rows = pd.concat([treated.iloc[:0] if former else treated, controls], ignore_index=True)
 
-    # eligibility rule (same for treated and controls)
-    if eligibility == "recent_public_support" and len(rows):
-        n_ps = _support_months(panel, rows, lookback_months, con)
-        keep = n_ps > 0
-        dropped["not_eligible"] = int(((rows["treated"] == 1).to_numpy() & ~keep).sum())
-        rows = rows[keep].reset_index(drop=True)
-    else:
-        dropped["not_eligible"] = 0
+    # eligibility rule (the treated met it in treated_attrition; the same rule for the controls)
+    if eligibility == "recent_public_support" and len(controls):
+        controls = controls[_support_months(panel, controls, lookback_months, con) > 0]
+    rows = pd.concat([treated.iloc[:0] if former else treated, controls], ignore_index=True)
 
     rows = rows.sort_values(["_u", "treated", "person_id"], ascending=[True, False, True], kind="stable")
     rows = rows.reset_index(drop=True)
@@ -368,7 +520,7 @@ def _risk_set(
         kw["self_support_threshold"] = self_support_threshold
     if con is not None:
         kw["con"] = con
-    cohort = history_features(pairs, panel, pop, kommun_forbund, output="pandas", **kw)
+    cohort = history_features(pairs, panel, pool.pop, kommun_forbund, output="pandas", **kw)
     cohort.attrs.update(
         {
             "later_treated": later_treated,
@@ -380,6 +532,7 @@ def _risk_set(
             "register_start": register_start,
             "seed": seed,
             "dropped_treated": dropped,
+            "n_participants": len(treated_status),
             "n_treated": int((cohort["treated"] == 1).sum()),
             "n_candidates": int((cohort["treated"] == 0).sum()),
         }

@@ -22,12 +22,14 @@ Steps (domain note §2; issue 4)
    only).
 
 The linkage report counts every step by förbund and start year, with margins (``forbund_id = "ALL"``,
-``start_year = 0``) and disclosure control (:func:`suppress_with_margins`).
+``start_year = 0``) and disclosure control (:func:`suppress_with_margins`). The attrition stage continues it
+through the cohort, the match and the follow-up (``attrition.attrition_report``).
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import duckdb
@@ -114,7 +116,14 @@ STEP_CHAIN: tuple[str, ...] = (
 
 
 def suppress_with_margins(
-    report: pd.DataFrame, threshold: int = DEFAULT_DISCLOSURE_THRESHOLD, *, force: np.ndarray | None = None
+    report: pd.DataFrame,
+    threshold: int = DEFAULT_DISCLOSURE_THRESHOLD,
+    *,
+    force: np.ndarray | None = None,
+    sums: Sequence[tuple[str, Sequence[str]]] = STEP_SUMS,
+    chain: Sequence[str] = STEP_CHAIN,
+    keep: str | None = None,
+    pinned: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Disclosure control of the linkage report: primary suppression, then complementary suppression until no
     suppressed count can be recovered by subtraction.
@@ -136,9 +145,17 @@ def suppress_with_margins(
       count is a line like a margin and gets the same complement;
     * **chain of steps** (:data:`STEP_CHAIN`) — each step keeps a subset of the persons of the step before, so
       the difference of two published counts of the chain (e.g. 23 − 22 = 1 person without enough history) is a
-      count of persons too. Walking the chain from its last step (the participants, whose count every later table
-      publishes) towards its first, a count whose difference from the next published count lies in
-      ``1 .. threshold − 1`` is suppressed, so every difference a reader can form is 0 or at least ``threshold``.
+      count of persons too. Walking the chain from the step it keeps (``keep``, default its last: the
+      participants, whose count every later table publishes) towards its first, a count whose difference from the
+      next published count lies in ``1 .. threshold − 1`` is suppressed, and walking from it towards the last
+      step, a count whose difference from the previous published count does, so every difference a reader can
+      form is 0 or at least ``threshold``.
+
+    ``sums`` and ``chain`` default to the linkage steps' (:data:`STEP_SUMS`, :data:`STEP_CHAIN`); the attrition
+    report passes its own (``attrition.suppress_attrition``). ``pinned`` (a boolean per row) marks counts that
+    other tables publish as well (e.g. the matched participants, in the balance table): they are never chosen as
+    a complement, since hiding them here would hide nothing, and in a small difference of the chain the other
+    count is hidden (when both are pinned, the earlier: the other tables hide it by the same rule).
 
     Suppressed counts become ``<NA>`` and ``suppressed`` True. The rules do not audit every combination of lines
     (that needs linear programming); they close every single line, sum and chain.
@@ -151,6 +168,7 @@ def suppress_with_margins(
     sup = raw.isna().to_numpy() | ((n > 0) & (n < threshold))
     if force is not None:
         sup |= np.asarray(force, dtype=bool)
+    pin = np.zeros(len(g), dtype=bool) if pinned is None else np.asarray(pinned, dtype=bool)
     step = g["step"].astype(str).to_numpy()
     fb = g["forbund_id"].astype(str).to_numpy()
     yr = g["start_year"].astype("int64").to_numpy()
@@ -163,18 +181,21 @@ def suppress_with_margins(
             lines.append((np.flatnonzero(in_s & (yr == y)), np.flatnonzero(in_s & (yr == y) & (fb == "ALL"))))
     at = {(a, b, c): i for i, (a, b, c) in enumerate(zip(step, fb, yr, strict=True))}
     cells = list(dict.fromkeys(zip(fb, yr, strict=True)))
-    for total, parts in STEP_SUMS:
+    for total, parts in sums:
         for f, y in cells:
             idx = [at.get((s, f, y)) for s in (total, *parts)]
             if None not in idx:
                 lines.append((np.array(idx), np.array(idx[:1])))
-    chains = [[at[(s, f, y)] for s in STEP_CHAIN if (s, f, y) in at] for f, y in cells]
+    chains = [[at[(s, f, y)] for s in chain if (s, f, y) in at] for f, y in cells]
+    kept = keep if keep is not None else (chain[-1] if len(chain) else None)
+    # the position in each cell's chain of the count the rule keeps (its last when the cell has no such step)
+    anchors = [next((j for j, i in enumerate(ch) if step[i] == kept), len(ch) - 1) for ch in chains]
     upper: list[list[int]] = [[] for _ in range(len(g))]  # cells at least as large as each cell
     for idx, tot in lines:
         for i in idx:
             upper[i] += [int(j) for j in tot if j != i]
-    for chain in chains:
-        for a, b in itertools.pairwise(chain):
+    for ch in chains:
+        for a, b in itertools.pairwise(ch):
             upper[b].append(a)
 
     def known_zero(i: int, seen: frozenset[int] = frozenset()) -> bool:
@@ -192,40 +213,76 @@ def suppress_with_margins(
         for idx, tot in lines:
             if sup[idx].sum() != 1:
                 continue
-            others = [i for i in idx if not sup[i] and i not in tot and not known_zero(i)]
+            others = [i for i in idx if not sup[i] and not pin[i] and i not in tot and not known_zero(i)]
             if others:  # smallest non-zero first, zeros last
                 pick = min(others, key=lambda i: (n[i] == 0, n[i], fb[i], yr[i], order[i]))
             else:  # the total, or any other cell when the total is hidden already
-                rest = [i for i in tot if not sup[i]] or [i for i in idx if not sup[i]]
-                if not rest:  # a line of one cell: nothing to subtract it from
+                rest = [i for i in tot if not sup[i] and not pin[i]] or [
+                    i for i in idx if not sup[i] and not pin[i]
+                ]
+                if not rest:  # a line of one cell, or of cells published elsewhere: nothing to hide here
                     continue
                 pick = rest[0]
             sup[pick] = True
             changed = True
-        for chain in chains:
-            later = None
-            for i in reversed(chain):
-                if sup[i]:
-                    continue
-                if later is not None and 0 < n[i] - later < threshold:
-                    sup[i] = True
-                    changed = True
-                else:
-                    later = n[i]
+        for ch, p in zip(chains, anchors, strict=True):
+            changed |= _close_chain(ch, p, n, sup, pin, threshold)
     g["n"] = pd.array(np.where(sup, 0, n), dtype="Int64")
     g.loc[sup, "n"] = pd.NA
     g["suppressed"] = sup
     return g[REPORT_COLUMNS]
 
 
-def _with_margins(cells: pd.DataFrame) -> pd.DataFrame:
-    """Add the ``ALL`` förbund and the ``0`` (all years) margins to (step, forbund_id, start_year, n) cells."""
+def _close_chain(
+    ch: list[int], p: int, n: np.ndarray, sup: np.ndarray, pin: np.ndarray, threshold: int
+) -> bool:
+    """The chain rule of :func:`suppress_with_margins` on one cell's chain (rows ``ch``, the kept step at position
+    ``p``): from the pivot (the kept count, or the nearest published one after it, else before it) walk towards
+    the first step, hiding the earlier count of a pair of consecutive published counts whose difference lies in
+    ``1 .. threshold − 1``, and towards the last step, hiding the later one; a pinned count is spared when the
+    other is not (when both are pinned, the earlier is hidden). Updates ``sup``; True when it hid a count."""
+    pub = [j for j, i in enumerate(ch) if not sup[i]]
+    if len(pub) < 2:
+        return False
+    after = [j for j in pub if j >= p]
+    pivot = after[0] if after else pub[-1]
+    hid = False
+
+    def small(a: int, b: int) -> bool:
+        return bool(0 < n[a] - n[b] < threshold)
+
+    ref = pivot  # towards the first step: ref is the next published count after j
+    for j in reversed([j for j in pub if j < pivot]):
+        a, b = ch[j], ch[ref]
+        if not small(a, b):
+            ref = j
+        elif pin[a] and not pin[b]:
+            sup[b], ref, hid = True, j, True
+        else:
+            sup[a], hid = True, True
+    ref = pivot  # towards the last step: ref is the previous published count before j
+    for j in [j for j in pub if j > pivot]:
+        a, b = ch[ref], ch[j]
+        if not small(a, b):
+            ref = j
+        elif pin[b]:
+            sup[a], ref, hid = True, j, True
+        else:
+            sup[b], hid = True, True
+    return hid
+
+
+def with_margins(cells: pd.DataFrame, *, all_forbund: bool = True) -> pd.DataFrame:
+    """Add the ``ALL`` förbund (unless ``all_forbund`` is False: a report of one förbund) and the ``0`` (all
+    years) margins to (step, forbund_id, start_year, n) cells."""
     cells = cells.assign(
         forbund_id=cells["forbund_id"].astype(str), start_year=cells["start_year"].astype("int64")
     )
     by_year = cells.groupby(["step", "start_year"], as_index=False)["n"].sum().assign(forbund_id="ALL")
     by_fb = cells.groupby(["step", "forbund_id"], as_index=False)["n"].sum().assign(start_year=0)
     total = cells.groupby(["step"], as_index=False)["n"].sum().assign(forbund_id="ALL", start_year=0)
+    if not all_forbund:
+        return pd.concat([cells, by_fb], ignore_index=True)
     return pd.concat([cells, by_year, by_fb, total], ignore_index=True)
 
 
@@ -245,7 +302,7 @@ def _complete(cells: pd.DataFrame) -> pd.DataFrame:
         .reindex(grid, fill_value=0)
         .reset_index()
     )
-    out = _with_margins(full)
+    out = with_margins(full)
     order = {s: i for i, (s, _) in enumerate(STEPS)}
     out["step_label"] = out["step"].map(dict(STEPS))
     out["_o"] = out["step"].map(order)

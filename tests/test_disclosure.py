@@ -18,8 +18,9 @@ import yaml
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from finsam_effekt.attrition import pinned_cells, step_chain, step_sums
 from finsam_effekt.config import load_config
-from finsam_effekt.linkage import STEP_CHAIN, STEP_SUMS, STEPS, suppress_with_margins
+from finsam_effekt.linkage import STEPS, suppress_with_margins
 from finsam_effekt.pipeline import run
 from finsam_effekt.pipeline.stages import event_study_persons
 from finsam_effekt.report import (
@@ -229,25 +230,33 @@ def _report(cells: dict[tuple[str, str, int], int]) -> pd.DataFrame:
 
 
 def assert_closed(report: pd.DataFrame, t: int) -> None:
-    """Independent check of what a reader can recover from a published linkage report: no small count is
-    published, no line of a step, sum of steps or published pair of the chain reveals a hidden count."""
+    """Independent check of what a reader can recover from a published linkage report (continued by the attrition
+    stage or not): no small count is published, no line of a step, sum of steps or published pair of the chain
+    reveals a hidden count (a line whose other counts other tables publish as well, ``pinned``, excepted: hiding
+    any of them would hide nothing)."""
     r = report.assign(fb=report["forbund_id"].astype(str), yr=report["start_year"].astype(int))
     pub = r["n"].notna()
     small = pub & (r["n"] > 0) & (r["n"] < t)
     assert not small.any(), r[small]
     assert (r["suppressed"] == ~pub).all()
+    pinned = pd.Series(pinned_cells(report), index=r.index)
     for s, g in r.groupby("step"):
         for key in ("fb", "yr"):
-            hidden = g.groupby(key)["suppressed"].sum()
-            assert not (hidden == 1).any(), (s, key, hidden[hidden == 1])
+            for v, line in g.groupby(key):
+                if line["suppressed"].sum() == 1:
+                    assert pinned[line.index[~line["suppressed"]]].all(), (s, key, v)
     cell = r.set_index(["step", "fb", "yr"])
-    for total, parts in STEP_SUMS:
+    pin = dict(zip(zip(r["step"], r["fb"], r["yr"], strict=True), pinned, strict=True))
+    steps = r["step"].unique()
+    for total, parts in step_sums(steps):
         for f, y in set(zip(r["fb"], r["yr"], strict=True)):
             keys = [(s, f, y) for s in (total, *parts)]
             if all(k in cell.index for k in keys):
-                assert sum(bool(cell.loc[k, "suppressed"]) for k in keys) != 1, (f, y, total)
+                hidden = [bool(cell.loc[k, "suppressed"]) for k in keys]
+                if sum(hidden) == 1:
+                    assert all(pin[k] for k, h in zip(keys, hidden, strict=True) if not h), (f, y, total)
     for f, y in set(zip(r["fb"], r["yr"], strict=True)):
-        shown = [cell.loc[(s, f, y), "n"] for s in STEP_CHAIN if (s, f, y) in cell.index]
+        shown = [cell.loc[(s, f, y), "n"] for s in step_chain(steps) if (s, f, y) in cell.index]
         shown = [int(v) for v in shown if pd.notna(v)]
         for a, b in zip(shown, shown[1:], strict=False):
             assert not 0 < a - b < t, (f, y, a, b)

@@ -135,6 +135,7 @@ def test_figure_ticks_and_excel_formats_follow_the_language():
 
 # -- labels: no code name reaches a reader ---------------------------------------------------------------------
 def test_every_code_name_has_a_label_in_both_languages():
+    from finsam_effekt.attrition import HORIZON_STEPS, attrition_steps, horizon_step
     from finsam_effekt.config import CostBenefitParameters
     from finsam_effekt.cost_benefit.items import financier_items
     from finsam_effekt.linkage import STEPS
@@ -163,7 +164,12 @@ def test_every_code_name_has_a_label_in_both_languages():
     ):
         for key, pair in table.items():
             assert len(pair) == 2 and all(isinstance(s, str) and s for s in pair), key
-    assert set(labels.STEP_LABELS) == {s for s, _ in STEPS}
+    attrition = {s for s, _ in attrition_steps((3,))} - {horizon_step(b, 3) for b, _ in HORIZON_STEPS}
+    assert set(labels.STEP_LABELS) == {s for s, _ in STEPS} | attrition
+    assert set(labels.HORIZON_STEP_LABELS) == {b for b, _ in HORIZON_STEPS}
+    for k in (3, 12):  # a follow-up step's label names its horizon, in both languages
+        for b, _ in HORIZON_STEPS:
+            assert all(str(k) in labels.step_label(horizon_step(b, k), lang) for lang in ("sv", "en"))
     assert set(labels.VALUE_LABELS["insats_type"]) == set(INSATS_TYPES)
     assert set(labels.PERSISTENCE_LABELS) == set(PERSISTENCE_KINDS)
     assert set(labels.PERSPECTIVE_LABELS) == set(PERSPECTIVES)

@@ -1,5 +1,5 @@
-"""The analysis run: read → link → panel → cohort → match → balance → outcomes → effects → contamination → event
-study → sensitivity → cost-benefit → report.
+"""The analysis run: read → link → panel → cohort → match → balance → outcomes → attrition → effects →
+contamination → event study → sensitivity → cost-benefit → report.
 
 ``pipeline.chain.CHAIN`` declares the stages once (function, inputs, result type, config keys); ``run`` runs them
 and writes the report, ``run_until`` returns the typed results up to one stage (``pipeline.results``), and
@@ -10,6 +10,7 @@ and writes the report, ``run_until`` returns the typed results up to one stage (
 from ..estimand import estimand_text
 from .chain import CHAIN, STAGE_NAMES, RunResult, Stage, explain, report_content, run, run_until, stage
 from .results import (
+    AttritionResult,
     BalanceResult,
     CohortResult,
     ContaminationResult,
@@ -31,6 +32,7 @@ from .stages import StageUnavailable, later_start_weights, outcome_sources, with
 __all__ = [
     "CHAIN",
     "STAGE_NAMES",
+    "AttritionResult",
     "BalanceResult",
     "CohortResult",
     "ContaminationResult",

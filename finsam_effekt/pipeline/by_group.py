@@ -9,12 +9,15 @@ disclosure threshold gets no report, only a line in the overview. The overview (
 ``overview.png``, ``overview.html``) lists the main estimator's effects at each horizon per förbund, with their
 intervals, beside the national estimate.
 
-Disclosure control: each group's report slices the national linkage report *as published* (after the national key
-figures' complements, ``report.publish``), and the overview's participant counts are the ones the national and
-each group's report publish (:func:`published_participants`), so the overview hides what the reports hide, and its
-own rule closes national = sum of the groups (``report.write_group_overview``). A group's own complement (its
-participants hidden because few of them were unmatched) is not carried back into the national linkage report,
-which is written before the groups run: there the group's total stays published.
+Disclosure control: each group's report slices the linkage and cohort steps of the national linkage report *as
+published* (the attrition stage's continued report, after the national key figures' complements,
+``report.publish``: the cohort is the national one, so the same counts are published the same way in both) and
+continues them with the group's own match and follow-up (the group's attrition stage: its match is its own); the
+overview's participant counts are the ones the national and each group's report publish
+(:func:`published_participants`), so the overview hides what the reports hide, and its own rule closes national =
+sum of the groups (``report.write_group_overview``). A group's own complement (its participants hidden because few
+of them were unmatched, or left between the linkage and its match) is not carried back into the national linkage
+report, which is written before the groups run: there the group's total stays published.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from pathlib import Path
 import pandas as pd
 
 from .. import report as report_mod
+from ..attrition import COHORT_STEPS
+from ..linkage import STEPS as LINKAGE_STEPS
 from .results import CohortResult, LinkResult, StageResults
 
 log = logging.getLogger("finsam_effekt.run")
@@ -42,9 +47,10 @@ def group_results(
     results: StageResults, field: str, value: str, linkage_report: pd.DataFrame | None = None
 ) -> StageResults:
     """The national results restricted to the participants with ``field == value`` (treated rows of the cohort,
-    participants and attrition rows of that group); every candidate control person-month stays.
-    ``linkage_report``: the national report to slice (default the link stage's; :func:`run_by_group` passes the
-    published one)."""
+    participants, their reasons for leaving the cohort and the linkage and cohort steps of the attrition report of
+    that group); every candidate control person-month stays. ``linkage_report``: the national report to slice
+    (default the link stage's; :func:`run_by_group` passes the published one); only its linkage and cohort steps
+    are kept, the group's attrition stage continues them with its own match and follow-up."""
     cfg = results.cfg
     link = results.link.linkage
     part = link.participants
@@ -56,8 +62,12 @@ def group_results(
     in_group = keys.isin(pd.MultiIndex.from_frame(labels))
     cohort = co[~treated | in_group]
     report = link.linkage_report if linkage_report is None else linkage_report
+    report = report[report["step"].isin([s for s, _ in (*LINKAGE_STEPS, *COHORT_STEPS)])]
     if "forbund_id" in report.columns and field == "forbund_id":
         report = report[report["forbund_id"].astype(str) == value]
+    status = results.cohort.treated_status
+    if status is not None:
+        status = status[status["person_id"].astype(str).isin(keep["person_id"].astype(str))]
     title = f"{cfg.title or 'Finsam'} – {value}"
     sub_cfg = cfg.model_copy(update={"title": title})
     sub_cfg._cost_benefit_parameters = cfg.cost_benefit_parameters
@@ -66,7 +76,7 @@ def group_results(
         read=results.read,
         link=LinkResult(replace(link, participants=keep.reset_index(drop=True), linkage_report=report)),
         panel=results.panel,
-        cohort=CohortResult(cohort),
+        cohort=CohortResult(cohort, status),
         cache_keys={},
     )
 
@@ -127,19 +137,28 @@ def key_counts(results: StageResults) -> dict:
     return facts
 
 
+def linkage_table(results: StageResults) -> pd.DataFrame:
+    """The linkage report the report of ``results`` shows: the attrition stage's (the linkage steps continued) when
+    it ran, else the link stage's."""
+    if results.attrition is not None:
+        return results.attrition.report
+    return results.link.linkage.linkage_report
+
+
 def published_linkage_report(results: StageResults) -> pd.DataFrame:
     """The national linkage report as the national report publishes it (``report.publish``: with the participants'
     total hidden when it is the complement of a small unmatched count)."""
     threshold = results.cfg.disclosure_threshold
-    report = results.link.linkage.linkage_report
-    tables, _ = report_mod.publish({"linkage_report": report}, key_counts(results), threshold)
+    tables, _ = report_mod.publish({"linkage_report": linkage_table(results)}, key_counts(results), threshold)
     return tables["linkage_report"]
 
 
 def published_participants(results: StageResults) -> float:
-    """The participants as the report of ``results`` publishes them (its key figure, ``report.publishable_facts``),
-    NaN where that report hides them."""
-    shown = report_mod.publishable_facts(key_counts(results), results.cfg.disclosure_threshold)
+    """The participants as the report of ``results`` publishes them (its key figure, ``report.publish``), NaN
+    where that report hides them."""
+    _, shown = report_mod.publish(
+        {"linkage_report": linkage_table(results)}, key_counts(results), results.cfg.disclosure_threshold
+    )
     v = shown.get("participants")
     return float("nan") if v is None else float(v)
 

@@ -27,6 +27,7 @@ from ..estimand import estimand_text
 from . import by_group, plan, resources, stages
 from .cache import CACHED_STAGES, StageCache, config_values
 from .results import (
+    AttritionResult,
     BalanceResult,
     CohortResult,
     ContaminationResult,
@@ -105,6 +106,9 @@ CHAIN: tuple[Stage, ...] = (
     Stage("outcomes", "outcomes", stages.outcomes, ("read", "link", "panel", "match"), OutcomeTables,
           ("outcomes", "later_treated", "censoring_weights", "covariates", "cost_benefit.enabled"), True, None,
           plan.outcomes),
+    Stage("attrition", "attrition", stages.attrition, ("read", "link", "cohort", "match", "outcomes"),
+          AttritionResult, ("outcomes.names", "outcomes.horizons", "disclosure_threshold"), False, None,
+          plan.attrition),
     Stage("effects", "effects", stages.effects, ("read", "link", "panel", "cohort", "match", "outcomes"),
           EffectsResult, ("estimators", "inference", "subgroups", "outcomes", "covariates", "window", "later_treated",
                           "censoring_weights", "cs_did", "seed"), True, None, plan.effects),
@@ -400,7 +404,9 @@ def _write_report(
 
 
 def report_content(results: StageResults) -> report_mod.ReportContent:
-    """What the report shows, gathered from the stages' typed results (the report computes nothing)."""
+    """What the report shows, gathered from the stages' typed results (the report computes nothing). A table a
+    later stage publishes under the name of an earlier stage's replaces it (the attrition stage's
+    ``linkage_report``, the linkage steps continued, replaces the link stage's)."""
     cfg = results.cfg
     tables: dict[str, pd.DataFrame] = {}
     facts: dict[str, Any] = {}

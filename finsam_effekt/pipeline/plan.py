@@ -88,6 +88,15 @@ def outcomes(cfg: AnalysisConfig) -> str:
     return text
 
 
+def attrition(cfg: AnalysisConfig) -> str:
+    return (
+        "continue the attrition report after the linkage: participants who leave the cohort by reason (death, "
+        "emigration, not yet resident, age, history, eligibility), the unmatched by reason, and the matched "
+        f"participants with {cfg.outcomes.names[0]} observed or censored at {cfg.outcomes.horizons} months; "
+        "unknown education (attrition.attrition_report)"
+    )
+
+
 def effects(cfg: AnalysisConfig) -> str:
     level = f"{1 - cfg.inference.alpha:.0%}"
     return (

@@ -130,7 +130,21 @@ class LinkResult(StageResult):
                     "where": {"source": "any_public"},
                 }
         out["participants"] = self.participants_count()
+        # the figure rests on the report's total of the participants: a report that hides it (the attrition
+        # stage's continued report can, as a complement of a later step) blanks the figure too
+        rep = self.linkage.linkage_report
+        where: dict[str, Any] = {"step": self.last_step(), "start_year": 0}
+        if (rep["forbund_id"].astype(str) == "ALL").any():
+            where["forbund_id"] = "ALL"
+        out["basis:participants"] = {"table": "linkage_report", "where": where}
         return out
+
+    @staticmethod
+    def last_step() -> str:
+        """The linkage report's step of the participants (its last linkage step)."""
+        from ..linkage import STEPS  # here, not at the top: importing this module loads no stage module
+
+        return STEPS[-1][0]
 
     def participants_count(self) -> int | None:
         """The number of participants as the linkage report publishes it: its last step's total (over every
@@ -171,9 +185,12 @@ class PanelResult(StageResult):
 
 @dataclass(frozen=True)
 class CohortResult(StageResult):
-    """cohort: participants at their reference month and candidate control person-months with history features."""
+    """cohort: participants at their reference month and candidate control person-months with history features;
+    ``treated_status``: each participant of the window and why it did not enter the cohort
+    (``cohort.treated_attrition``; None when not computed)."""
 
     cohort: pd.DataFrame
+    treated_status: pd.DataFrame | None = None
 
     def rows(self) -> int:
         return len(self.cohort)
@@ -279,6 +296,24 @@ class OutcomeTables(StageResult):
 
     def facts(self) -> Mapping[str, Any]:
         return {"ipcw_later_starts": int(self.censoring.n_events)} if self.censoring is not None else {}
+
+
+@dataclass(frozen=True)
+class AttritionResult(StageResult):
+    """attrition: the linkage report continued through the cohort, the match and the follow-up at each horizon
+    (``attrition.attrition_report``; same columns, the later steps appended), already disclosure-controlled.
+
+    It is published as ``linkage_report`` and replaces the link stage's table of that name in the report (the
+    report takes a later stage's table over an earlier one's); without this stage the report has the linkage
+    steps only."""
+
+    report: pd.DataFrame
+
+    def rows(self) -> int:
+        return len(self.report)
+
+    def report_tables(self) -> Mapping[str, pd.DataFrame]:
+        return {"linkage_report": self.report}
 
 
 @dataclass(frozen=True)
@@ -512,6 +547,7 @@ class StageResults:
     match: MatchStageResult | None = None
     balance: BalanceResult | None = None
     outcomes: OutcomeTables | None = None
+    attrition: AttritionResult | None = None
     effects: EffectsResult | None = None
     contamination: ContaminationResult | None = None
     event_study: EventStudyResult | None = None

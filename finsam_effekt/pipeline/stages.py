@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import attrition as attrition_mod
 from .. import balance as balance_mod
 from .. import cohort as cohort_mod
 from .. import contamination as contamination_mod
@@ -28,6 +29,7 @@ from ..errors import FinsamError, InputError
 from ..estimand import short_estimand
 from ..schema import outcome_end_months
 from .results import (
+    AttritionResult,
     BalanceResult,
     CohortResult,
     ContaminationResult,
@@ -159,11 +161,26 @@ def work_directory(cfg: AnalysisConfig) -> Path:
 
 # -- cohort --------------------------------------------------------------------------------------------------------
 def cohort(cfg: AnalysisConfig, read: ReadResult, link: LinkResult, panel: PanelResult) -> CohortResult:
-    """Participants at u and candidate control person-months with history features (``cohort.build_cohort``)."""
-    co = cohort_mod.build_cohort(
-        link.participants, later_treated=cfg.later_treated, **cohort_arguments(cfg, read, link, panel)
+    """Participants at u and candidate control person-months with history features (``cohort.build_cohort``),
+    and why each participant who does not enter the cohort leaves (``cohort.treated_attrition``, computed once
+    and passed to ``build_cohort``)."""
+    kw = cohort_arguments(cfg, read, link, panel)
+    status = cohort_mod.treated_attrition(
+        link.participants,
+        kw["panel"],
+        kw["population"],
+        window=kw["window"],
+        age_range=kw["age_range"],
+        eligibility=kw["eligibility"],
+        lookback_months=kw["lookback_months"],
+        min_history_months=kw["min_history_months"],
+        register_start=kw["register_start"],
+        con=kw["con"],
     )
-    return CohortResult(co)
+    co = cohort_mod.build_cohort(
+        link.participants, later_treated=cfg.later_treated, treated_status=status, **kw
+    )
+    return CohortResult(co, status)
 
 
 def cohort_arguments(cfg: AnalysisConfig, read: ReadResult, link: LinkResult, panel: PanelResult) -> dict:
@@ -305,6 +322,45 @@ def later_start_weights(
         )
 
     return cohort_mod.later_start_ipcw(ho, history, list(cfg.covariates), horizon)
+
+
+# -- attrition -----------------------------------------------------------------------------------------------------
+def attrition(
+    cfg: AnalysisConfig,
+    read: ReadResult,
+    link: LinkResult,
+    cohort: CohortResult,
+    match: MatchStageResult,
+    outcomes: OutcomeTables,
+) -> AttritionResult:
+    """The linkage report continued through the cohort (``CohortResult.treated_status``), the match (the unmatched
+    participants by reason) and the follow-up of the main outcome (``outcomes.names[0]``) at each horizon
+    (``attrition.attrition_report``)."""
+    if cohort.treated_status is None:
+        raise StageUnavailable("the cohort stage did not record why participants left (treated_status)")
+    unmatched = None
+    if match.match is not None and len(match.match.unmatched):
+        rows = match.match.unmatched["treated_row"].to_numpy(np.int64)
+        unmatched = pd.DataFrame(
+            {
+                "person_id": match.result.data["person_id"].astype(str).to_numpy()[rows],
+                "reason": match.match.unmatched["reason"].to_numpy(),
+            }
+        )
+    outcome = cfg.outcomes.names[0]
+    end = min(read.register_end, outcome_end_months(read.register_ends).get(outcome, read.register_end))
+    report = attrition_mod.attrition_report(
+        link.linkage.linkage_report,
+        link.participants,
+        cohort.treated_status,
+        outcomes.outcomes,
+        unmatched,
+        horizons=cfg.outcomes.horizons,
+        outcome=outcome,
+        outcome_end=end,
+        threshold=cfg.disclosure_threshold,
+    )
+    return AttritionResult(report)
 
 
 # -- effects -------------------------------------------------------------------------------------------------------
@@ -666,6 +722,7 @@ def cost_benefit_stage(
 
 __all__ = [
     "StageUnavailable",
+    "attrition",
     "balance",
     "cohort",
     "cohort_arguments",

@@ -42,7 +42,8 @@ Output tables (CSV, one file each; columns as in ``docs/tables.md``)
 ``sensitivity.csv``    check, outcome, horizon_months, statistic, value, (n_treated, n_control), suppressed
 ``balance.csv``        variable, sample (before/after), means, smd, var_ratio, ecdf_mean, ecdf_max, flags,
                        n_treated, n_control (persons with positive weight), suppressed
-``linkage_report.csv`` step, step_label, forbund_id, start_year, n, suppressed
+``linkage_report.csv`` step, step_label, forbund_id, start_year, n, suppressed (the linkage steps, then the
+                       attrition stage's: cohort, match and follow-up drops by reason, unknown education)
 ``cost_benefit.csv``   perspective, financier, item, pv_sek_per_participant, ci_lower, ci_upper, n_treated,
                        n_control, suppressed (every cost-benefit table carries the fewest persons behind its
                        effects and is blanked whole below the threshold)

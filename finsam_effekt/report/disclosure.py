@@ -28,8 +28,11 @@ them). :func:`publish` applies all rules to a run's tables and key figures; noth
    (:data:`ASSUMPTION_COLUMNS`).
 6. **Secondary suppression**: a blanked count must not be recoverable by subtraction from published counts of the
    same sum. The linkage report closes its margins, its sums of steps and its chain of steps
-   (``linkage.suppress_with_margins``); key figures close :data:`FACT_SUMS` (:func:`publishable_facts`); the
-   per-förbund overview closes national = sum of förbund (:func:`suppress_complements`).
+   (``linkage.suppress_with_margins``), continued through the cohort, the match and the follow-up by the
+   attrition stage (``attrition.suppress_attrition``: participants = drops + in the cohort, in the cohort =
+   unmatched + matched, matched = censored + observed at each horizon; the totals other tables publish are never
+   chosen as complements); key figures close :data:`FACT_SUMS` (:func:`publishable_facts`); the per-förbund
+   overview closes national = sum of förbund (:func:`suppress_complements`).
 7. **Key figures** (:func:`publishable_facts`): a person count (:data:`COUNT_FACTS`) is blanked like a table
    count; a key figure drawn from rows of a table (declared by the stage as ``basis:<key>``) is blanked when any
    of those rows is suppressed or not published.
@@ -556,10 +559,12 @@ def hide_participants(
     tables: Mapping[str, pd.DataFrame], threshold: int, *, linkage: bool = True
 ) -> dict[str, pd.DataFrame]:
     """Hide the participants' total where the published tables show it (after the key figure ``participants``
-    became a complement, rule 6): the linkage report's total of its last step (with ``linkage``; its margins, sums
-    and chain closed again by ``linkage.suppress_with_margins``) and the consistency table's ``n_participants``
-    (the participants with a recorded support at start: often all of them)."""
-    from ..linkage import STEPS, suppress_with_margins
+    became a complement, rule 6): the linkage report's total of the participants (with ``linkage``; its margins,
+    sums and chain closed again by ``attrition.suppress_attrition``, which also closes the attrition steps when
+    the report has them) and the consistency table's ``n_participants`` (the participants with a recorded support
+    at start: often all of them)."""
+    from ..attrition import suppress_attrition
+    from ..linkage import STEPS
 
     out = dict(tables)
     lr = out.get("linkage_report")
@@ -568,7 +573,7 @@ def hide_participants(
         # the total over every förbund, or the förbund's own total in a per-förbund report (no "ALL" rows)
         where = fb.eq("ALL") if fb.eq("ALL").any() else pd.Series(True, index=lr.index)
         force = ((lr["step"] == STEPS[-1][0]) & (lr["start_year"].astype(str) == "0") & where).to_numpy()
-        out["linkage_report"] = suppress_with_margins(lr, threshold, force=force)
+        out["linkage_report"] = suppress_attrition(lr, threshold, force=force)
     sc = out.get("support_consistency")
     if sc is not None and "n_participants" in sc:
         sc = sc.copy()
@@ -590,7 +595,8 @@ def publish(
       hides its total itself, ``n_participants`` goes with it;
     * the balance table's ``before`` count of participants is the participants who reached the match, so when
       the published participants minus it (those who left between the linkage and the match) is small, it is
-      hidden.
+      hidden; and so it is when the linkage report, continued by the attrition stage, hides that count itself
+      (its step ``in_cohort``, all förbund and years).
     """
     pub = apply_disclosure_control(tables, threshold)
     shown = publishable_facts(facts, threshold, pub)
@@ -608,16 +614,22 @@ def publish(
             bal = bal.copy()
             bal["n_treated"] = bal["n_treated"].mask(before)
             pub["balance"] = _mark(bal, before)
+    bal = pub.get("balance")
+    if bal is not None and "sample" in bal and _total_hidden(pub.get("linkage_report"), "in_cohort"):
+        before = (bal["sample"] == "before").to_numpy()
+        bal = bal.copy()
+        bal["n_treated"] = pd.to_numeric(bal["n_treated"], errors="coerce").astype("Int64").mask(before)
+        pub["balance"] = _mark(bal, before)
     return pub, shown
 
 
-def _total_hidden(lr: pd.DataFrame | None) -> bool:
-    """Whether a published linkage report hides its participants' total."""
+def _total_hidden(lr: pd.DataFrame | None, step: str | None = None) -> bool:
+    """Whether a published linkage report hides the total of ``step`` (default its participants')."""
     if lr is None or lr.empty:
         return False
     from ..linkage import STEPS
 
-    tot = lr[(lr["step"] == STEPS[-1][0]) & (lr["start_year"].astype(str) == "0")]
+    tot = lr[(lr["step"] == (step or STEPS[-1][0])) & (lr["start_year"].astype(str) == "0")]
     fb = tot["forbund_id"].astype(str)
     tot = tot[fb == "ALL"] if fb.eq("ALL").any() else tot
     return len(tot) == 1 and bool(tot["suppressed"].iloc[0])

@@ -86,6 +86,63 @@ STEP_LABELS: dict[str, Pair] = {
         "Tillräcklig registerhistorik före start (deltagare)",
         "Enough register history before start (participants)",
     ),
+    # the attrition stage's steps (``attrition.COHORT_STEPS``, ``MATCH_STEPS``, ``EDUCATION_STEPS``)
+    "not_in_population": ("– saknas i befolkningsregistret", "– not in the population register"),
+    "died_before_start": ("– avliden före start", "– died before start"),
+    "emigrated_before_start": ("– utvandrad före start", "– emigrated before start"),
+    "not_yet_resident": (
+        "– ännu inte folkbokförd vid start (invandrad startmånaden eller senare)",
+        "– not yet resident at start (immigrated in the start month or later)",
+    ),
+    "outside_age_range": ("– utanför åldersintervallet vid start", "– outside the age range at start"),
+    "short_history": (
+        "– för kort registerhistorik före start",
+        "– too short a register history before start",
+    ),
+    "not_eligible": (
+        "– uppfyller inte urvalsregeln vid start (offentlig försörjning före start)",
+        "– not eligible at start (the eligibility rule: public support before start)",
+    ),
+    "in_cohort": (
+        "I kohorten vid start (folkbokförd, ålder, historik, urvalsregel)",
+        "In the cohort at start (resident, age, history, eligible)",
+    ),
+    "unmatched_no_candidate_in_stratum": (
+        "– ej matchad: ingen jämförelseperson samma månad och stratum",
+        "– unmatched: no comparison person in the same month and stratum",
+    ),
+    "unmatched_outside_caliper": (
+        "– ej matchad: ingen jämförelseperson inom avståndsgränsen (caliper)",
+        "– unmatched: no comparison person within the caliper",
+    ),
+    "unmatched_candidates_used_up": (
+        "– ej matchad: jämförelsepersonerna inom avståndsgränsen redan använda",
+        "– unmatched: comparison persons within the caliper already used",
+    ),
+    "matched": ("Matchade deltagare", "Matched participants"),
+    "unknown_education_participants": (
+        "Matchade deltagare med okänd utbildning",
+        "Matched participants with unknown education",
+    ),
+    "unknown_education_controls": (
+        "Matchade jämförelsepersoner med okänd utbildning (personer)",
+        "Matched comparison persons with unknown education (persons)",
+    ),
+}
+#: The follow-up steps of the attrition report at horizon k (``attrition.HORIZON_STEPS``; ``{base}_m{k}``).
+HORIZON_STEP_LABELS: dict[str, Pair] = {
+    "censored_register_end": (
+        "– {k} mån: censurerad, registren slutar före månad {k} efter start",
+        "– {k} months: censored, the registers end before month {k} after start",
+    ),
+    "censored_death_emigration": (
+        "– {k} mån: censurerad, avliden eller utvandrad efter start",
+        "– {k} months: censored, died or emigrated after start",
+    ),
+    "outcome_observed": (
+        "Matchade med huvudutfallet observerat {k} månader efter start",
+        "Matched with the main outcome observed {k} months after start",
+    ),
 }
 
 # -- sensitivity ----------------------------------------------------------------------------------------------------
@@ -274,8 +331,14 @@ def _pick(table: dict[str, Pair], key: str, lang: str) -> str:
     return table[key][li] if key in table else key
 
 
+_HORIZON_STEP = re.compile(r"^(?P<base>[a-z_]+)_m(?P<k>\d+)$")
+
+
 def step_label(step: str, lang: str) -> str:
-    """An attrition step (``linkage_report.step``)."""
+    """An attrition step (``linkage_report.step``; a follow-up step ``{base}_m{k}`` with its horizon)."""
+    m = _HORIZON_STEP.match(str(step))
+    if step not in STEP_LABELS and m and m.group("base") in HORIZON_STEP_LABELS:
+        return HORIZON_STEP_LABELS[m.group("base")][lang_index(lang)].format(k=m.group("k"))
     return _pick(STEP_LABELS, step, lang)
 
 

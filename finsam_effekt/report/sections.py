@@ -206,9 +206,12 @@ def balance_table_view(balance: pd.DataFrame, lang: str, threshold: int | None =
 
 
 def linkage_view(lr: pd.DataFrame, lang: str, threshold: int) -> TableView:
-    """The attrition steps (all förbund and years; the split is in the files): step and count."""
+    """The attrition steps (all förbund and years, or the förbund's own total in a report of one förbund; the
+    split is in the files): step and count."""
     if {"forbund_id", "start_year"} <= set(lr.columns):
-        lr = lr[(lr["forbund_id"].astype(str) == "ALL") & (lr["start_year"].astype(str) == "0")]
+        fb = lr["forbund_id"].astype(str)
+        total = fb.eq("ALL") if fb.eq("ALL").any() else pd.Series(True, index=lr.index)
+        lr = lr[total & (lr["start_year"].astype(str) == "0")]
     rows = tuple(
         (
             Cell(step_label(str(r.step), lang), True),
@@ -219,6 +222,16 @@ def linkage_view(lr: pd.DataFrame, lang: str, threshold: int) -> TableView:
     return TableView(
         (column_label("step", lang), column_label("n", lang)), rows, legend=legend(threshold, lang)
     )
+
+
+def attrition_note(lr: pd.DataFrame | None, outcomes: Sequence[str], lang: str) -> str:
+    """The note under the attrition steps when the report continues them through the cohort, the match and the
+    follow-up (its steps ``in_cohort`` …): one reason per person, and which outcome the follow-up counts (the
+    first configured, ``attrition``'s main outcome)."""
+    if lr is None or "step" not in lr or not lr["step"].astype(str).eq("in_cohort").any():
+        return ""
+    main = outcome_label(outcomes[0], lang).lower() if outcomes else ""
+    return text("attrition_note", lang).format(outcome=main)
 
 
 def _sens_value(statistic: str, v: Any, outcome: str, measure: str, lang: str) -> str:

@@ -395,6 +395,16 @@ TEXT: dict[str, tuple[str, str]] = {
         "Alla förbund och startår; uppdelningen per förbund och år finns i linkage_report.csv och results.xlsx.",
         "All förbund and start years; the split by förbund and year is in linkage_report.csv and results.xlsx.",
     ),
+    "attrition_note": (
+        "Varje deltagare som lämnar analysen räknas en gång, med det första skälet i tabellens ordning; raderna med "
+        "tankstreck är de som lämnar före nästa summarad. Uppföljningen gäller huvudutfallet ({outcome}): en "
+        "matchad deltagare är censurerad k månader efter start när registren slutar före den månaden eller "
+        "personen har avlidit eller utvandrat.",
+        "Every participant who leaves the analysis is counted once, under the first reason in the table's order; "
+        "the rows with a dash are those who leave before the next total. The follow-up is of the main outcome "
+        "({outcome}): a matched participant is censored k months after start when the registers end before that "
+        "month or the person has died or emigrated.",
+    ),
 }
 
 #: One line per term a reader meets in the report.

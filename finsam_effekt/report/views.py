@@ -22,6 +22,7 @@ from .figures import WATERFALL_FINANCIERS
 from .html import NA_MARK, SUPPRESSED_MARK, Cell, FigureView, TableView, legend, table_section, table_view
 from .labels import financier_label, outcome_subject, persistence_label, unit_label, unit_reading
 from .sections import (
+    attrition_note,
     balance_table_view,
     cost_by_type,
     cost_overview,
@@ -432,6 +433,7 @@ def page_context(
         "linkage": linkage_view(tables["linkage_report"], lang, threshold)
         if "linkage_report" in tables
         else None,
+        "attrition_note": attrition_note(tables.get("linkage_report"), content.outcomes, lang),
         "support_consistency": table_section(tables, "support_consistency", lang, threshold),
         "balance_figures": figs("love_plot", "ps_overlap"),
         "balance": balance_table_view(tables["balance"], lang, threshold) if "balance" in tables else None,
