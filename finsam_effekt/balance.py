@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .design import design_matrix
+from .design import design_columns
 from .errors import ConfigError, InputError
 
 _EPS = float(np.sqrt(np.finfo(float).eps))
@@ -265,20 +265,24 @@ def balance_table(
     t = t.astype(bool)
     # every level of a categorical covariate as its own indicator ``name=level`` (cobalt), a missing category as
     # the level "(missing)", constant columns kept (a balance table shows them): the models' one design rule
-    X = design_matrix(data, covariates, levels="all", drop_constant=False, what="balance_table")
-    kind = ["covariate"] * X.shape[1]
+    # the columns are made one at a time when their statistics are computed (design.design_columns): on the full
+    # candidate pool of a national register the whole matrix would not fit in memory
+    columns = design_columns(data, covariates, what="balance_table")
+    kind = ["covariate"] * len(columns)
+    dv = None
     if distance is not None:
         dv = data[distance].to_numpy(float) if isinstance(distance, str) else np.asarray(distance, float)
-        X.insert(0, "distance", dv)
+        columns.insert(0, ("distance", lambda: dv))
         kind.insert(0, "distance")
     if pre_period is not None:
         pre = _pre_period_frame(data, pre_period)
-        clash = [c for c in pre.columns if c in X.columns]
+        names = {c for c, _ in columns}
+        clash = [c for c in pre.columns if c in names]
         if clash:
             raise InputError(f"balance_table: pre-period columns {clash} are also covariates; rename them")
-        X = pd.concat([X, pre.set_axis(X.index)], axis=1)
+        columns += [(c, lambda c=c: pre[c].to_numpy()) for c in pre.columns]
         kind += ["pre_period"] * pre.shape[1]
-    kind_of = dict(zip(X.columns, kind, strict=True))
+    kind_of = dict(zip([c for c, _ in columns], kind, strict=True))
     samples = {"before": np.ones(len(data))}
     if weights is not None:
         w = data[weights].to_numpy(float) if isinstance(weights, str) else np.asarray(weights, dtype=float)
@@ -289,8 +293,8 @@ def balance_table(
     sizes = []
     lo, hi = var_ratio_bounds
     for smp, w in samples.items():
-        for col in X.columns:
-            st = balance_stats(X[col].to_numpy(), t, w, binary=binary)
+        for col, values in columns:
+            st = balance_stats(values(), t, w, binary=binary)
             st.update(variable=col, sample=smp)
             rows.append(st)
         for g, m in (("treated", t), ("control", ~t)):
@@ -307,7 +311,7 @@ def balance_table(
         var_ratio_bounds=(lo, hi),
         binary=binary,
         treat=t,
-        distance=X["distance"].to_numpy() if distance is not None else None,
+        distance=dv,
         weights=samples.get("after"),
     )
 

@@ -520,7 +520,17 @@ def _risk_set(
         kw["self_support_threshold"] = self_support_threshold
     if con is not None:
         kw["con"] = con
-    cohort = history_features(pairs, panel, pool.pop, kommun_forbund, output="pandas", **kw)
+    # a batch of pairs at a time: each pair's features depend on its own history only, so the rows are the same,
+    # and the engine's working memory stays that of one batch (the full pool is ~10⁷ pairs at national scale)
+    cohort = pd.concat(
+        [
+            history_features(pairs.iloc[s : s + HISTORY_BATCH], panel, pool.pop, kommun_forbund, output="pandas",
+                             **kw)
+            for s in range(0, max(len(pairs), 1), HISTORY_BATCH)
+        ],
+        ignore_index=True,
+    ) if len(pairs) > HISTORY_BATCH else history_features(pairs, panel, pool.pop, kommun_forbund, output="pandas",
+                                                           **kw)  # fmt: skip
     cohort.attrs.update(
         {
             "later_treated": later_treated,
@@ -539,6 +549,9 @@ def _risk_set(
     )
     return cohort
 
+
+#: Pairs whose history features are computed in one query (:func:`build_cohort` batches larger pools).
+HISTORY_BATCH = 1_000_000
 
 #: Month index standing for "no later start" (treated rows, controls who never start).
 _NEVER = np.iinfo(np.int64).max

@@ -16,7 +16,7 @@ fit :func:`fit_logit`. One rule for each choice, stated once:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -100,6 +100,148 @@ def design_matrix(
     return x
 
 
+def design_columns(
+    data: pd.DataFrame, covariates: Sequence[str], *, what: str = "design"
+) -> list[tuple[str, Callable[[], np.ndarray]]]:
+    """The columns of ``design_matrix(data, covariates, levels="all", drop_constant=False)`` as ``(name, make)``
+    pairs, in the same order, where ``make()`` builds that one float64 column when called — for statistics
+    computed a column at a time (the balance table) on data too large for the whole matrix."""
+    missing = [c for c in covariates if c not in data.columns]
+    if missing:
+        raise InputError(f"{what}: columns {missing} are not in the data; available: {list(data.columns)}")
+    out: list[tuple[str, Callable[[], np.ndarray]]] = []
+    for c in covariates:
+        s = data[c]
+        if is_categorical(s):
+            cat = pd.Categorical(categorical_values(s))  # levels sorted, as pd.get_dummies orders them
+            for j, level in enumerate(cat.categories):
+                out.append((f"{c}={level}", lambda codes=cat.codes, j=j: (codes == j).astype(float)))
+        else:
+            n_missing = int(s.isna().sum())
+            if n_missing:
+                raise InputError(
+                    f"{what}: covariate {c!r} has {n_missing} missing value{'s' if n_missing != 1 else ''}; "
+                    "impute it or code it as categories (a missing category is a level of its own)"
+                )
+            out.append((c, lambda s=s: s.astype(float).to_numpy()))
+    return out
+
+
+class CompactDesign:
+    """A design matrix held in compact storage: every column that float32 holds exactly (0/1 indicators, counts,
+    days in quarter-day steps, ages) in one float32 block, the others (kronor with öre) in a float64 block.
+
+    It has the shape and column names of the :func:`design_matrix` it stands for, and row slices
+    ``x[start:stop]`` give that part of the matrix as float64 in column order — the only access the fitting
+    code needs, so a logit on 10⁷ candidate person-months needs about half the memory of the float64 matrix and
+    gives the same numbers (every stored value is exact). Built by :func:`compact_design_matrix`.
+    """
+
+    def __init__(self, columns: list[str], x32: np.ndarray, x64: np.ndarray, is32: np.ndarray) -> None:
+        self.columns = list(columns)
+        self._x32, self._x64 = x32, x64
+        self._is32 = np.asarray(is32, bool)
+        self._pos = np.empty(len(self.columns), np.int64)  # each column's place in its block
+        self._pos[self._is32] = np.arange(int(self._is32.sum()))
+        self._pos[~self._is32] = np.arange(int((~self._is32).sum()))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self._x32.shape[0], len(self.columns))
+
+    @property
+    def size(self) -> int:
+        return self.shape[0] * self.shape[1]
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._x32.nbytes + self._x64.nbytes)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        if not isinstance(rows, slice):
+            raise TypeError("CompactDesign: only row slices x[start:stop] are supported")
+        a32, a64 = self._x32[rows], self._x64[rows]
+        out = np.empty((a32.shape[0], len(self.columns)))
+        out[:, self._is32] = a32[:, self._pos[self._is32]]
+        out[:, ~self._is32] = a64[:, self._pos[~self._is32]]
+        return out
+
+    def select(self, keep: np.ndarray) -> CompactDesign:
+        """The columns where ``keep`` is True (no copy of the blocks' rows)."""
+        keep = np.asarray(keep, bool)
+        view = CompactDesign.__new__(CompactDesign)
+        view.columns = [c for c, k in zip(self.columns, keep, strict=True) if k]
+        view._x32, view._x64, view._is32, view._pos = self._x32, self._x64, self._is32[keep], self._pos[keep]
+        return view
+
+    def to_numpy(self, dtype=float) -> np.ndarray:
+        return self[:].astype(dtype, copy=False)
+
+
+def compact_design_matrix(
+    data: pd.DataFrame, covariates: Sequence[str], *, intercept: bool = True, what: str = "design"
+) -> CompactDesign:
+    """:func:`design_matrix` (``levels="drop_first"``, constant columns dropped) as a :class:`CompactDesign`,
+    built column by column into its blocks (no n × k float64 intermediate): the same columns, names and values."""
+    missing = [c for c in covariates if c not in data.columns]
+    if missing:
+        raise InputError(f"{what}: columns {missing} are not in the data; available: {list(data.columns)}")
+    n = len(data)
+    # first pass: the columns (names, how to fill, which block) without building them
+    plan: list[tuple[str, str, object]] = []  # (name, kind, payload)
+    for c in covariates:
+        s = data[c]
+        if is_categorical(s):
+            cat = pd.Categorical(categorical_values(s))  # levels sorted, as pd.get_dummies orders them
+            counts = np.bincount(cat.codes, minlength=len(cat.categories))
+            for j in range(1, len(cat.categories)):  # first level dropped
+                if 0 < counts[j] < n:  # a constant indicator is dropped
+                    plan.append((f"{c}={cat.categories[j]}", "level", (cat.codes, j)))
+        else:
+            n_missing = int(s.isna().sum())
+            if n_missing:
+                raise InputError(
+                    f"{what}: covariate {c!r} has {n_missing} missing value{'s' if n_missing != 1 else ''}; "
+                    "impute it or code it as categories (a missing category is a level of its own)"
+                )
+            v = s.astype(float).to_numpy()
+            if pd.Series(v).std(ddof=0) > 0:
+                exact = bool(np.array_equal(v.astype(np.float32).astype(np.float64), v))
+                plan.append((c, "f32" if exact else "f64", v))
+    names = (["const"] if intercept else []) + [p[0] for p in plan]
+    is32 = np.array(([True] if intercept else []) + [p[1] != "f64" for p in plan], bool)
+    x32 = np.empty((n, int(is32.sum())), np.float32)
+    x64 = np.empty((n, int((~is32).sum())), np.float64)
+    i32 = i64 = 0
+    if intercept:
+        x32[:, 0] = 1.0
+        i32 = 1
+    for _name, kind, payload in plan:
+        if kind == "level":
+            codes, j = payload
+            x32[:, i32] = codes == j
+            i32 += 1
+        elif kind == "f32":
+            x32[:, i32] = payload
+            i32 += 1
+        else:
+            x64[:, i64] = payload
+            i64 += 1
+    return CompactDesign(names, x32, x64, is32)
+
+
+def _unit_columns(x, chunk: int = 500_000) -> np.ndarray:
+    """Indices of the columns of ``x`` (array or :class:`CompactDesign`) that are 1 in every row."""
+    k = x.shape[1]
+    ones = np.ones(k, bool)
+    for s in range(0, len(x), chunk):
+        ones &= (x[s : s + chunk] == 1.0).all(axis=0)
+    return np.flatnonzero(ones) if len(x) else np.array([], dtype=int)
+
+
 @dataclass(frozen=True)
 class LogitFit:
     """A fitted logistic regression ``logit P(d = 1 | x) = x'β`` (see :func:`fit_logit`).
@@ -123,7 +265,7 @@ class LogitFit:
 
 
 def fit_logit(
-    x: pd.DataFrame,
+    x: pd.DataFrame | CompactDesign,
     d: np.ndarray,
     *,
     weights: np.ndarray | None = None,
@@ -155,13 +297,14 @@ def fit_logit(
 
     Parameters
     ----------
-    x : design matrix (usually from :func:`design_matrix` with ``intercept=True``).
+    x : design matrix (usually from :func:`design_matrix` with ``intercept=True``), or a :class:`CompactDesign`
+        (:func:`compact_design_matrix`) for large data: the same fit in half the memory.
     d : 0/1 outcome per row.
     weights : non-negative case weights (default 1).
     fixed_effects : a level per row (e.g. the calendar month), entered as indicators.
     """
     names = list(x.columns)
-    xm = x.to_numpy(dtype=float)
+    xm = x if isinstance(x, CompactDesign) else x.to_numpy(dtype=float)
     d = np.asarray(d, dtype=float)
     w = None if weights is None else np.asarray(weights, dtype=float)
     if fixed_effects is not None:
@@ -172,8 +315,11 @@ def fit_logit(
         code = np.full(len(d), -1, dtype=np.int64)
         fe_names = []
     keep = independent_columns(xm)
-    xk = xm if keep.all() else xm[:, keep]
-    const = np.flatnonzero((xk == 1.0).all(axis=0)) if len(xk) else np.array([], dtype=int)
+    if keep.all():
+        xk = xm
+    else:
+        xk = xm.select(keep) if isinstance(xm, CompactDesign) else xm[:, keep]
+    const = _unit_columns(xk)
     res = _newton(xk, d, w, code, len(fe_names), maxiter, tol, penalty=0.0, free=const)
     converged = res is not None
     if res is None:
@@ -197,7 +343,7 @@ def fit_logit(
     return LogitFit(pd.Series(params, index=names + fe_names), lp, converged)
 
 
-def independent_columns(x: np.ndarray, tol: float = 1e-9, chunk: int = 500_000) -> np.ndarray:
+def independent_columns(x, tol: float = 1e-9, chunk: int = 500_000) -> np.ndarray:
     """Boolean mask of the columns of ``x`` that are not linear combinations of earlier columns.
 
     Gram–Schmidt on the cross-product ``G = X'X`` in column order: column j is kept when its residual sum of
@@ -207,7 +353,8 @@ def independent_columns(x: np.ndarray, tol: float = 1e-9, chunk: int = 500_000) 
     k = x.shape[1]
     g = np.zeros((k, k))
     for s in range(0, len(x), chunk):
-        g += x[s : s + chunk].T @ x[s : s + chunk]
+        xc = x[s : s + chunk]
+        g += xc.T @ xc
     keep = np.zeros(k, bool)
     for j in range(k):
         sel = np.flatnonzero(keep)
@@ -281,10 +428,12 @@ def _newton(
         if n_lev:
             g_c = np.bincount(cs, weights=r[sel], minlength=n_lev) - lam_c * c
             h_cc = np.bincount(cs, weights=wgt[sel], minlength=n_lev) + lam_c
-            h_ac = np.empty((k, n_lev))
-            xs, ws = x[sel], wgt[sel]
-            for j in range(k):
-                h_ac[j] = np.bincount(cs, weights=xs[:, j] * ws, minlength=n_lev)
+            h_ac = np.zeros((k, n_lev))
+            for s in range(0, n, chunk):  # X'WE: per-level sums of w·x, a chunk of rows at a time
+                m = sel[s : s + chunk]
+                xs, ws, cc = x[s : s + chunk][m], wgt[s : s + chunk][m], code[s : s + chunk][m]
+                for j in range(k):
+                    h_ac[j] += np.bincount(cc, weights=xs[:, j] * ws, minlength=n_lev)
             del xs, ws
             if not (np.all(np.isfinite(h_cc)) and np.all(h_cc > 1e-12 * max(1.0, h_cc.max()))):
                 return None
@@ -301,7 +450,7 @@ def _newton(
         if not (np.all(np.isfinite(step_a)) and np.all(np.isfinite(step_c))):
             return None
         if penalty:  # step halving: the penalised log-likelihood must not fall (Newton alone can overshoot)
-            step_a, step_c = _halve(eta_of, x, t, w, code, a, c, step_a, step_c, lam_a, lam_c, n_lev)
+            step_a, step_c = _halve(eta_of, x, t, w, code, a, c, step_a, step_c, lam_a, lam_c, n_lev, chunk)
         a += step_a
         if n_lev:
             c += step_c
@@ -318,14 +467,16 @@ def _penalised_loglik(eta: np.ndarray, t: np.ndarray, w: np.ndarray | None, a, c
     return total - 0.5 * float(lam_a @ (a * a)) - 0.5 * float(lam_c @ (c * c))
 
 
-def _halve(eta_of, x, t, w, code, a, c, step_a, step_c, lam_a, lam_c, n_lev):
+def _halve(eta_of, x, t, w, code, a, c, step_a, step_c, lam_a, lam_c, n_lev, chunk=500_000):
     """Shorten a Newton step until the penalised log-likelihood does not fall (at most 30 halvings)."""
     base = _penalised_loglik(eta_of(), t, w, a, c, lam_a, lam_c)
     sel = code >= 0
     for _ in range(30):
         a_new = a + step_a
         c_new = c + step_c if n_lev else c
-        eta = x @ a_new
+        eta = np.empty(len(t))
+        for s in range(0, len(t), chunk):
+            eta[s : s + chunk] = x[s : s + chunk] @ a_new
         if n_lev:
             eta[sel] += c_new[code[sel]]
         if _penalised_loglik(eta, t, w, a_new, c_new, lam_a, lam_c) >= base - 1e-12 * abs(base):

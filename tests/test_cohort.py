@@ -136,6 +136,17 @@ def test_options_any_resident_window_sampling():
     b = build_cohort(participants, panel, pop, eligibility="any_resident", sample_rate=0.5, seed=3)
     pd.testing.assert_frame_equal(a, b)
     assert (a.treated == 1).sum() == 3  # treated are never subsampled
+    # history features a batch of pairs at a time (large pools): the same table as in one query
+    import finsam_effekt.cohort as cohort_mod
+
+    whole = build_cohort(participants, panel, pop, eligibility="any_resident", age_range=(16, 80))
+    try:
+        cohort_mod.HISTORY_BATCH = 2
+        batched = build_cohort(participants, panel, pop, eligibility="any_resident", age_range=(16, 80))
+    finally:
+        cohort_mod.HISTORY_BATCH = 1_000_000
+    assert len(whole) > 4
+    pd.testing.assert_frame_equal(batched, whole)
     with pytest.raises(InputError, match="no participant starts within the window"):
         build_cohort(participants, panel, pop, window=("2015-01", "2015-12"))
     with pytest.raises(ConfigError, match="later_treated must be one of"):

@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from finsam_effekt.design import MISSING_LEVEL, design_matrix, fit_logit
+from finsam_effekt.design import (
+    MISSING_LEVEL,
+    CompactDesign,
+    compact_design_matrix,
+    design_columns,
+    design_matrix,
+    fit_logit,
+)
 from finsam_effekt.errors import InputError
 
 
@@ -134,3 +141,69 @@ def test_fit_logit_month_without_treated_is_penalised_not_infinite(logit_data):
         design_matrix(rest, ["x", "z"], intercept=True), rest["d"].to_numpy(), fixed_effects=rest["month"]
     )
     np.testing.assert_allclose(fit.params[["x", "z"]], ref.params[["x", "z"]], rtol=0.03)
+
+
+def _mixed(n: int, seed: int = 5) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    edu = rng.choice(
+        ["compulsory", "upper_secondary", "post_secondary", None], size=n, p=[0.3, 0.4, 0.25, 0.05]
+    )
+    x = pd.DataFrame(
+        {
+            "age": rng.integers(18, 65, n).astype(float),  # float32-exact
+            "days": rng.integers(0, 2000, n) / 4,  # quarter days: exact
+            "sek": rng.gamma(2.0, 12345.678, n).round(2),  # kronor with öre: not exact in float32
+            "flag": rng.random(n) < 0.3,
+            "education": edu,
+            "constant": 7.0,
+            "month": rng.choice(["2020-01", "2020-02", "2020-03"], size=n),
+        }
+    )
+    eta = -2 + 0.03 * (x["age"] - 40) + 0.4 * x["flag"] - 0.3 * (x["education"] == "post_secondary")
+    x["t"] = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
+    return x
+
+
+def test_compact_design_equals_the_design_matrix_and_fits_the_same_logit():
+    data = _mixed(3000)
+    covs = ["age", "days", "sek", "flag", "education", "constant"]
+    dense = design_matrix(data, covs, intercept=True)
+    compact = compact_design_matrix(data, covs, intercept=True)
+    assert isinstance(compact, CompactDesign) and compact.columns == list(dense.columns)
+    assert compact.shape == dense.shape and "constant" not in compact.columns
+    assert np.array_equal(compact[:], dense.to_numpy()) and np.array_equal(
+        compact[100:250], dense.to_numpy()[100:250]
+    )
+    # only the kronor column needs float64 storage
+    assert compact.nbytes == 3000 * (4 * (dense.shape[1] - 1) + 8)
+    a = fit_logit(dense, data["t"].to_numpy(), fixed_effects=data["month"])
+    b = fit_logit(compact, data["t"].to_numpy(), fixed_effects=data["month"])
+    # the same numbers in; the sums may run in another order (a pandas matrix is column-major): rounding apart
+    pd.testing.assert_series_equal(a.params, b.params, check_exact=False, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(a.linear_predictor, b.linear_predictor, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_fit_logit_in_row_chunks_equals_one_block():
+    """Above 500 000 rows the Newton sums run chunk by chunk (also the fixed-effect block): the same fit up to
+    rounding as statsmodels on the dense matrix with month dummies."""
+    data = _mixed(1_100_000, seed=9)
+    covs = ["age", "days", "sek", "flag", "education"]
+    fit = fit_logit(compact_design_matrix(data, covs), data["t"].to_numpy(), fixed_effects=data["month"])
+    x = design_matrix(data, [*covs, "month"], intercept=True)
+    ref = sm.Logit(data["t"].to_numpy(), x).fit(method="newton", disp=0)
+    np.testing.assert_allclose(
+        fit.params[ref.params.index].to_numpy(), ref.params.to_numpy(), rtol=1e-7, atol=1e-9
+    )
+
+
+def test_design_columns_one_at_a_time_equal_the_balance_design():
+    data = _mixed(500)
+    covs = ["age", "sek", "flag", "education", "constant"]
+    dense = design_matrix(data, covs, levels="all", drop_constant=False)
+    cols = design_columns(data, covs)
+    assert [c for c, _ in cols] == list(dense.columns)  # every level, the missing one too, constants kept
+    for name, make in cols:
+        assert np.array_equal(make(), dense[name].to_numpy()), name
+    with pytest.raises(InputError, match="covariate 'age' has 1 missing value"):
+        design_columns(data.assign(age=data["age"].where(data.index != 3)), ["age"])

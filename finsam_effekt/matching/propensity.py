@@ -15,8 +15,11 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from ..design import design_matrix, fit_logit
+from ..design import compact_design_matrix, design_matrix, fit_logit
 from ..errors import InputError
+
+#: Rows above which the propensity model's design is held as a :class:`~finsam_effekt.design.CompactDesign`.
+COMPACT_ROWS = 1_000_000
 
 
 @dataclass
@@ -103,7 +106,12 @@ def estimate_propensity(
     fe = time_effects if time_effects and time_effects not in covariates else None
     if fe is not None and fe not in data.columns:
         raise InputError(f"{what}: columns {[fe]} are not in the data; available: {list(data.columns)}")
-    X = design_matrix(data, covariates, intercept=True, what=what)
+    # a large cohort (the full candidate pool of a national register) is held compactly: the same values,
+    # exact, in half the memory (design.CompactDesign)
+    if len(data) > COMPACT_ROWS:
+        X = compact_design_matrix(data, covariates, intercept=True, what=what)
+    else:
+        X = design_matrix(data, covariates, intercept=True, what=what)
     # Multi-threaded BLAS on moderate design matrices is slower than one thread (thread start-up and
     # oversubscription on shared machines): 10x on a 40 000 x 52 cohort here. Large designs keep all threads.
     with threadpool_limits(limits=1 if X.size < 20_000_000 else None):
