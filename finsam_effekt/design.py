@@ -22,6 +22,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from .errors import InputError
 
@@ -129,21 +130,26 @@ def design_columns(
 
 class CompactDesign:
     """A design matrix held in compact storage: every column that float32 holds exactly (0/1 indicators, counts,
-    days in quarter-day steps, ages) in one float32 block, the others (kronor with öre) in a float64 block.
+    days in quarter-day steps, ages) in one float32 block, the others (kronor with öre) in a float64 block after
+    them (so its column order puts the float64 columns last).
 
-    It has the shape and column names of the :func:`design_matrix` it stands for, and row slices
-    ``x[start:stop]`` give that part of the matrix as float64 in column order — the only access the fitting
-    code needs, so a logit on 10⁷ candidate person-months needs about half the memory of the float64 matrix and
-    gives the same numbers (every stored value is exact). Built by :func:`compact_design_matrix`.
+    Row slices ``x[start:stop]`` give that part of the matrix as float64 — the only access the fitting code needs
+    — so a logit on 10⁷ candidate person-months needs about half the memory of the float64 matrix, with the
+    same values (every stored value is exact). Built by :func:`compact_design_matrix`.
     """
 
-    def __init__(self, columns: list[str], x32: np.ndarray, x64: np.ndarray, is32: np.ndarray) -> None:
-        self.columns = list(columns)
+    def __init__(
+        self,
+        columns32: list[str],
+        x32: np.ndarray,
+        columns64: list[str],
+        x64: np.ndarray,
+        keep32: np.ndarray | None = None,
+        keep64: np.ndarray | None = None,
+    ) -> None:
         self._x32, self._x64 = x32, x64
-        self._is32 = np.asarray(is32, bool)
-        self._pos = np.empty(len(self.columns), np.int64)  # each column's place in its block
-        self._pos[self._is32] = np.arange(int(self._is32.sum()))
-        self._pos[~self._is32] = np.arange(int((~self._is32).sum()))
+        self._k32, self._k64 = keep32, keep64  # column subsets (None: all)
+        self.columns = list(columns32) + list(columns64)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -163,19 +169,26 @@ class CompactDesign:
     def __getitem__(self, rows: slice) -> np.ndarray:
         if not isinstance(rows, slice):
             raise TypeError("CompactDesign: only row slices x[start:stop] are supported")
-        a32, a64 = self._x32[rows], self._x64[rows]
-        out = np.empty((a32.shape[0], len(self.columns)))
-        out[:, self._is32] = a32[:, self._pos[self._is32]]
-        out[:, ~self._is32] = a64[:, self._pos[~self._is32]]
-        return out
+        a32 = self._x32[rows] if self._k32 is None else self._x32[rows][:, self._k32]
+        a64 = self._x64[rows] if self._k64 is None else self._x64[rows][:, self._k64]
+        if a64.shape[1] == 0:
+            return a32.astype(np.float64)
+        return np.concatenate([a32.astype(np.float64), a64], axis=1)
 
     def select(self, keep: np.ndarray) -> CompactDesign:
-        """The columns where ``keep`` is True (no copy of the blocks' rows)."""
+        """The columns where ``keep`` is True (no copy of the blocks)."""
         keep = np.asarray(keep, bool)
-        view = CompactDesign.__new__(CompactDesign)
-        view.columns = [c for c, k in zip(self.columns, keep, strict=True) if k]
-        view._x32, view._x64, view._is32, view._pos = self._x32, self._x64, self._is32[keep], self._pos[keep]
-        return view
+        n32 = self.shape[1] - (self._x64.shape[1] if self._k64 is None else len(self._k64))
+        idx32 = np.arange(self._x32.shape[1]) if self._k32 is None else self._k32
+        idx64 = np.arange(self._x64.shape[1]) if self._k64 is None else self._k64
+        return CompactDesign(
+            [c for c, k in zip(self.columns[:n32], keep[:n32], strict=True) if k],
+            self._x32,
+            [c for c, k in zip(self.columns[n32:], keep[n32:], strict=True) if k],
+            self._x64,
+            idx32[keep[:n32]],
+            idx64[keep[n32:]],
+        )
 
     def to_numpy(self, dtype=float) -> np.ndarray:
         return self[:].astype(dtype, copy=False)
@@ -185,7 +198,8 @@ def compact_design_matrix(
     data: pd.DataFrame, covariates: Sequence[str], *, intercept: bool = True, what: str = "design"
 ) -> CompactDesign:
     """:func:`design_matrix` (``levels="drop_first"``, constant columns dropped) as a :class:`CompactDesign`,
-    built column by column into its blocks (no n × k float64 intermediate): the same columns, names and values."""
+    built column by column into its blocks (no n × k float64 intermediate): the same columns, names and values,
+    the float64 (inexact in float32) columns moved last."""
     missing = [c for c in covariates if c not in data.columns]
     if missing:
         raise InputError(f"{what}: columns {missing} are not in the data; available: {list(data.columns)}")
@@ -211,10 +225,10 @@ def compact_design_matrix(
             if pd.Series(v).std(ddof=0) > 0:
                 exact = bool(np.array_equal(v.astype(np.float32).astype(np.float64), v))
                 plan.append((c, "f32" if exact else "f64", v))
-    names = (["const"] if intercept else []) + [p[0] for p in plan]
-    is32 = np.array(([True] if intercept else []) + [p[1] != "f64" for p in plan], bool)
-    x32 = np.empty((n, int(is32.sum())), np.float32)
-    x64 = np.empty((n, int((~is32).sum())), np.float64)
+    names32 = (["const"] if intercept else []) + [p[0] for p in plan if p[1] != "f64"]
+    names64 = [p[0] for p in plan if p[1] == "f64"]
+    x32 = np.empty((n, len(names32)), np.float32)
+    x64 = np.empty((n, len(names64)), np.float64)
     i32 = i64 = 0
     if intercept:
         x32[:, 0] = 1.0
@@ -230,7 +244,7 @@ def compact_design_matrix(
         else:
             x64[:, i64] = payload
             i64 += 1
-    return CompactDesign(names, x32, x64, is32)
+    return CompactDesign(names32, x32, names64, x64)
 
 
 def _unit_columns(x, chunk: int = 500_000) -> np.ndarray:
@@ -421,20 +435,27 @@ def _newton(
         del p
         g_a = -lam_a * a
         h_aa = np.diag(lam_a)
+        h_ac = np.zeros((k, n_lev))
         for s in range(0, n, chunk):
             xc = x[s : s + chunk]
+            xw = xc * wgt[s : s + chunk, None]
             g_a += xc.T @ r[s : s + chunk]
-            h_aa += xc.T @ (xc * wgt[s : s + chunk, None])
+            h_aa += xc.T @ xw
+            if n_lev and n > chunk:  # X'WE in the same pass: E the chunk's level indicators (sparse)
+                m = sel[s : s + chunk]
+                rows = np.flatnonzero(m)
+                e = sparse.csr_matrix(
+                    (np.ones(len(rows)), (code[s : s + chunk][m], rows)), shape=(n_lev, len(xc))
+                )
+                h_ac += (e @ xw).T
         if n_lev:
             g_c = np.bincount(cs, weights=r[sel], minlength=n_lev) - lam_c * c
             h_cc = np.bincount(cs, weights=wgt[sel], minlength=n_lev) + lam_c
-            h_ac = np.zeros((k, n_lev))
-            for s in range(0, n, chunk):  # X'WE: per-level sums of w·x, a chunk of rows at a time
-                m = sel[s : s + chunk]
-                xs, ws, cc = x[s : s + chunk][m], wgt[s : s + chunk][m], code[s : s + chunk][m]
+            if n <= chunk:  # X'WE: per-level sums of w·x
+                xs, ws = x[0:n][sel], wgt[sel]
                 for j in range(k):
-                    h_ac[j] += np.bincount(cc, weights=xs[:, j] * ws, minlength=n_lev)
-            del xs, ws
+                    h_ac[j] = np.bincount(cs, weights=xs[:, j] * ws, minlength=n_lev)
+                del xs, ws
             if not (np.all(np.isfinite(h_cc)) and np.all(h_cc > 1e-12 * max(1.0, h_cc.max()))):
                 return None
             q = h_ac / h_cc
