@@ -92,8 +92,12 @@ def show(label: str, r: dict) -> None:
         cache = meas.get("stage_cache", {}).get(name, "")
         print(f"{name:<18}{rows!s:>14}{secs:>10.1f}{cpu!s:>10}{peak!s:>10}  {cache}")
     (l0, l1) = r["load"]
+    # the run resets the kernel's peak mark at every stage (pipeline.resources), so the child's ru_maxrss is the
+    # last stage's peak: the run's peak is the largest stage peak
+    peaks = [float(v) for v in meas.get("peak_memory_mb", {}).values() if v not in (None, "")]
+    peak = max(peaks, default=r["peak_mib"])
     print(
-        f"total wall {r['wall']:.0f} s, CPU {r['cpu']:.0f} s, peak RSS {r['peak_mib']:.0f} MiB; load average "
+        f"total wall {r['wall']:.0f} s, CPU {r['cpu']:.0f} s, peak RSS {peak:.0f} MiB; load average "
         f"before {l0[0]:.2f}/{l0[1]:.2f}/{l0[2]:.2f}, after {l1[0]:.2f}/{l1[1]:.2f}/{l1[2]:.2f} "
         f"on {os.cpu_count()} cores"
     )

@@ -588,7 +588,11 @@ def main(argv: list[str] | None = None) -> None:
         one = one_replication(seed, n_persons, world=args.world, sample_rate=args.sample_rate)
         frames.append(one)
         if csv is not None:
-            one.to_csv(csv, mode="a", header=not csv.exists(), index=False)
+            if csv.exists():  # append in the file's own columns (a file from before a column was added)
+                head = list(pd.read_csv(csv, nrows=0).columns)
+                one.reindex(columns=head).to_csv(csv, mode="a", header=False, index=False)
+            else:
+                one.to_csv(csv, index=False)
         done = r - args.first + 1
         print(
             f"{args.world} rep {done}/{args.reps} seed {seed}: {one['seconds_total'].iloc[0]:.1f} s, "
