@@ -43,6 +43,20 @@ def categorical_values(s: pd.Series) -> pd.Series:
     return out.astype(str)
 
 
+def _no_missing(s: pd.Series, column: str, what: str) -> None:
+    """A numeric covariate must be complete (module docstring): the error names the column and the fix."""
+    n_missing = int(s.isna().sum())
+    if n_missing:
+        raise InputError(
+            f"{what}: covariate {column!r} has {n_missing} missing value{'s' if n_missing != 1 else ''}; "
+            "impute it or code it as categories (a missing category is a level of its own)"
+        )
+
+
+def _check_columns(data: pd.DataFrame, covariates: Sequence[str], what: str) -> None:
+    _check_columns(data, covariates, what)
+
+
 def design_matrix(
     data: pd.DataFrame,
     covariates: Sequence[str],
@@ -69,9 +83,7 @@ def design_matrix(
     -------
     DataFrame with ``data``'s index: numeric columns under their own name, indicators as ``{column}={level}``.
     """
-    missing = [c for c in covariates if c not in data.columns]
-    if missing:
-        raise InputError(f"{what}: columns {missing} are not in the data; available: {list(data.columns)}")
+    _check_columns(data, covariates, what)
     parts = []
     for c in covariates:
         s = data[c]
@@ -86,12 +98,7 @@ def design_matrix(
                 )
             )
         else:
-            n_missing = int(s.isna().sum())
-            if n_missing:
-                raise InputError(
-                    f"{what}: covariate {c!r} has {n_missing} missing value{'s' if n_missing != 1 else ''}; "
-                    "impute it or code it as categories (a missing category is a level of its own)"
-                )
+            _no_missing(s, c, what)
             parts.append(s.astype(float).rename(c).to_frame())
     x = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=data.index)
     if drop_constant and x.shape[1]:
@@ -107,9 +114,7 @@ def design_columns(
     """The columns of ``design_matrix(data, covariates, levels="all", drop_constant=False)`` as ``(name, make)``
     pairs, in the same order, where ``make()`` builds that one float64 column when called — for statistics
     computed a column at a time (the balance table) on data too large for the whole matrix."""
-    missing = [c for c in covariates if c not in data.columns]
-    if missing:
-        raise InputError(f"{what}: columns {missing} are not in the data; available: {list(data.columns)}")
+    _check_columns(data, covariates, what)
     out: list[tuple[str, Callable[[], np.ndarray]]] = []
     for c in covariates:
         s = data[c]
@@ -118,12 +123,7 @@ def design_columns(
             for j, level in enumerate(cat.categories):
                 out.append((f"{c}={level}", lambda codes=cat.codes, j=j: (codes == j).astype(float)))
         else:
-            n_missing = int(s.isna().sum())
-            if n_missing:
-                raise InputError(
-                    f"{what}: covariate {c!r} has {n_missing} missing value{'s' if n_missing != 1 else ''}; "
-                    "impute it or code it as categories (a missing category is a level of its own)"
-                )
+            _no_missing(s, c, what)
             out.append((c, lambda s=s: s.astype(float).to_numpy()))
     return out
 
@@ -200,9 +200,7 @@ def compact_design_matrix(
     """:func:`design_matrix` (``levels="drop_first"``, constant columns dropped) as a :class:`CompactDesign`,
     built column by column into its blocks (no n × k float64 intermediate): the same columns, names and values,
     the float64 (inexact in float32) columns moved last."""
-    missing = [c for c in covariates if c not in data.columns]
-    if missing:
-        raise InputError(f"{what}: columns {missing} are not in the data; available: {list(data.columns)}")
+    _check_columns(data, covariates, what)
     n = len(data)
     # first pass: the columns (names, how to fill, which block) without building them
     plan: list[tuple[str, str, object]] = []  # (name, kind, payload)
@@ -215,12 +213,7 @@ def compact_design_matrix(
                 if 0 < counts[j] < n:  # a constant indicator is dropped
                     plan.append((f"{c}={cat.categories[j]}", "level", (cat.codes, j)))
         else:
-            n_missing = int(s.isna().sum())
-            if n_missing:
-                raise InputError(
-                    f"{what}: covariate {c!r} has {n_missing} missing value{'s' if n_missing != 1 else ''}; "
-                    "impute it or code it as categories (a missing category is a level of its own)"
-                )
+            _no_missing(s, c, what)
             v = s.astype(float).to_numpy()
             if pd.Series(v).std(ddof=0) > 0:
                 exact = bool(np.array_equal(v.astype(np.float32).astype(np.float64), v))
