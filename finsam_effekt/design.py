@@ -54,7 +54,10 @@ def _no_missing(s: pd.Series, column: str, what: str) -> None:
 
 
 def _check_columns(data: pd.DataFrame, covariates: Sequence[str], what: str) -> None:
-    _check_columns(data, covariates, what)
+    """Every covariate must be a column of ``data``: the error names the missing ones and the available ones."""
+    missing = [c for c in covariates if c not in data.columns]
+    if missing:
+        raise InputError(f"{what}: columns {missing} are not in the data; available: {list(data.columns)}")
 
 
 def design_matrix(
