@@ -138,6 +138,9 @@ def test_no_code_name_reaches_a_reader(pages, lang):
     text = visible_text(pages[lang].read_text(encoding="utf-8"))
     found = sorted({c for c in CODE_NAMES if re.search(rf"(?<![\w.]){re.escape(c)}(?![\w])", text)})
     assert not found, found
+    assert not re.search(r"\b(nan|inf|None)\b", text, flags=re.I), re.findall(
+        r".{40}\bnan\b.{10}", text, re.I
+    )
     # nor any other snake_case name, apart from the output files' names
     snake = {w for w in re.findall(r"\b[a-z]+_[a-z0-9_]+\b", text)}
     files = {w for w in snake if re.search(rf"\b{w}\.(csv|json|xlsx)\b", text)}

@@ -240,6 +240,11 @@ TEXT: dict[str, tuple[str, str]] = {
         "Förlopp före start, {outcome}: inga tecken på olika trender (Wald-test χ²({df}) = {stat}; p = {p}).",
         "Paths before the start, {outcome}: no sign of different trends (Wald test χ²({df}) = {stat}; p = {p}).",
     ),
+    "pretrend_none": (
+        "Förlopp före start, {outcome}: kan inte testas (för få månader före start med jämförbara data).",
+        "Paths before the start, {outcome}: cannot be tested (too few months before the start with comparable "
+        "data).",
+    ),
     "pretrend_bad": (
         "Förlopp före start, {outcome}: grupperna skiljer sig redan före start (Wald-test χ²({df}) = {stat}; "
         "p = {p}); effekten kan delvis spegla skillnader som fanns innan.",

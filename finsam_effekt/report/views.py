@@ -153,6 +153,11 @@ def design_check(content: ReportContent, facts: Mapping[str, Any], lang: str, th
     for key, v in facts.items():
         if key.startswith("pretrend:") and isinstance(v, Mapping):
             o = key.partition(":")[2]
+            if int(v["df"]) == 0 or num.is_missing(v["p_value"]):  # no lead with a standard error: no test
+                lines.append(
+                    Line(text("pretrend_none", lang).format(outcome=outcome_label(o, lang).lower()), True)
+                )
+                continue
             bad = float(v["p_value"]) < content.alpha
             lines.append(
                 Line(
@@ -228,6 +233,8 @@ def fact_value(key: str, v: Any, lang: str) -> str:
     if v is None:
         return SUPPRESSED_MARK
     if isinstance(v, Mapping) and {"statistic", "df", "p_value"} <= set(v):
+        if int(v["df"]) == 0 or num.is_missing(v["p_value"]):
+            return "kan inte testas" if lang == "sv" else "not testable"
         return f"χ²({int(v['df'])}) = {num.fixed(v['statistic'], lang, 2)}; p = {num.p_value(v['p_value'], lang)}"
     kind = FACT_KINDS.get(key.partition(":")[0])
     if kind == "smd":
