@@ -130,7 +130,9 @@ def event_study(
         if e == reference:
             rows.append((e, 0.0, float("nan")))
         elif f"b{e}" in params.index:
-            rows.append((e, float(params[f"b{e}"]), float(np.sqrt(cov.loc[f"b{e}", f"b{e}"]))))
+            # a cluster-robust variance of a month with one or two clusters can round below zero: no SE then
+            var = float(cov.loc[f"b{e}", f"b{e}"])
+            rows.append((e, float(params[f"b{e}"]), float(np.sqrt(var)) if var >= 0 else float("nan")))
     tab = pd.DataFrame(rows, columns=["rel_month", "estimate", "std_error"])
     tab["ci_lower"], tab["ci_upper"] = normal_interval(tab["estimate"], tab["std_error"], alpha)
     tab["p_value"] = 2 * stats.norm.sf(np.abs(tab["estimate"] / tab["std_error"]))
