@@ -136,5 +136,7 @@ def test_cached_results_equal_computed_results(tmp_path, small_world):
     run_until(cfg, "effects", use_cache=True)
     cached = run_until(cfg, "effects", use_cache=True)
     assert {r.cache for r in cached.records if r.cache} == {"hit"}
+    assert {r.name: r.cache for r in cached.records}["balance"] == "hit"
+    pd.testing.assert_frame_equal(cached.balance.table.to_frame(), fresh.balance.table.to_frame())
     pd.testing.assert_frame_equal(cached.match.matched, fresh.match.matched)
     pd.testing.assert_frame_equal(cached.effects.frame, fresh.effects.frame)

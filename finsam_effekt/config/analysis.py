@@ -235,7 +235,7 @@ class EngineSettings(StrictModel):
 
 
 class CacheSettings(StrictModel):
-    """The stage cache: results of the expensive stages (read, link, panel, cohort, match) are kept on disk, keyed
+    """The stage cache: results of the expensive stages (read, link, panel, cohort, match, balance) are kept on disk, keyed
     by the SHA-256 of their inputs, the config keys they read and the package's code, and reused by a rerun."""
 
     enabled: StrictBool = Field(

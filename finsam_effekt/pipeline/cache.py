@@ -8,7 +8,8 @@ A stage's cache key is the SHA-256 of
   the declaration against what each stage function actually reads);
 * for the read stage, the SHA-256 of every input file's content (remembered per path, size and modification
   time, so an unchanged national extract is not re-hashed at every run);
-* the keys of the stages whose results it takes.
+* the keys of the stages whose results it takes (so only stages whose inputs are all cached can be cached:
+  balance, after the match, scans every candidate row of the pool and is cached; later stages are cheap).
 
 So changing an input file invalidates every stage; changing ``matching.ratio`` invalidates the match and what
 follows; changing the estimators, subgroups, cost-benefit parameters or the language invalidates nothing that is
@@ -38,7 +39,7 @@ from ..io import connect
 from .results import PanelResult, ReadResult, StageResult
 
 #: Stages whose results are cached (the expensive ones); the others are recomputed at every run.
-CACHED_STAGES: tuple[str, ...] = ("read", "link", "panel", "cohort", "match")
+CACHED_STAGES: tuple[str, ...] = ("read", "link", "panel", "cohort", "match", "balance")
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 
