@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from . import progress
 from .design import design_columns
 from .errors import ConfigError, InputError
 
@@ -292,9 +293,14 @@ def balance_table(
     rows = []
     sizes = []
     lo, hi = var_ratio_bounds
+    tracker = (
+        progress.track("balance, column", len(samples) * len(columns)) if len(data) > 1_000_000 else None
+    )
     for smp, w in samples.items():
         for col, values in columns:
             st = balance_stats(values(), t, w, binary=binary)
+            if tracker is not None:
+                tracker.step()
             st.update(variable=col, sample=smp)
             rows.append(st)
         for g, m in (("treated", t), ("control", ~t)):

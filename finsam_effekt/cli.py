@@ -103,6 +103,7 @@ def run_command(
 
     Exit codes: 0 ok, 1 input or config error (nothing is written), 2 usage error.
     """
+    from . import progress
     from .pipeline import run
     from .report import rows_text
 
@@ -114,9 +115,14 @@ def run_command(
     # SIGTERM (e.g. a batch system's time limit) unwinds like Ctrl-C, so the partial output is removed
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     status = console.status("starting")
+    current = ["starting"]
 
     def started(name: str) -> None:
+        current[0] = name
         status.update(f"[bold]{name}[/] …")
+
+    def within(p: progress.Progress) -> None:  # steps within a long stage, with the time left
+        status.update(f"[bold]{current[0]}[/] … {p.text()}")
 
     def finished(rec) -> None:  # the one stage table: a row per stage as it finishes
         shown = rows_text(rec.name, rec.rows, cfg.disclosure_threshold)  # a small person count as "<t"
@@ -130,7 +136,7 @@ def run_command(
         note = f"  [dim]{rec.note}[/]" if rec.note else ""
         console.print(f"{mark} {rec.name:<16} {rows:>18} {rec.seconds:7.2f} s{note}", highlight=False)
 
-    with status:
+    with status, progress.listening(within):
         res = run(cfg, out, force=force, by=by, on_start=started, on_stage=finished)
     for line in run_summary(res, cfg.language):
         console.print(line, highlight=False, soft_wrap=True)

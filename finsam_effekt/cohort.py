@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from . import months as mo
+from . import progress
 from .errors import ConfigError, InputError
 from .matching import PropensityResult, estimate_propensity
 from .options import ELIGIBILITY_RULES, LATER_TREATED, check
@@ -522,15 +523,18 @@ def _risk_set(
         kw["con"] = con
     # a batch of pairs at a time: each pair's features depend on its own history only, so the rows are the same,
     # and the engine's working memory stays that of one batch (the full pool is ~10⁷ pairs at national scale)
-    cohort = pd.concat(
-        [
-            history_features(pairs.iloc[s : s + HISTORY_BATCH], panel, pool.pop, kommun_forbund, output="pandas",
-                             **kw)
-            for s in range(0, max(len(pairs), 1), HISTORY_BATCH)
-        ],
-        ignore_index=True,
-    ) if len(pairs) > HISTORY_BATCH else history_features(pairs, panel, pool.pop, kommun_forbund, output="pandas",
-                                                           **kw)  # fmt: skip
+    if len(pairs) > HISTORY_BATCH:
+        starts = range(0, len(pairs), HISTORY_BATCH)
+        tracker = progress.track("history features, batch", len(starts))
+        parts = []
+        for s in starts:
+            parts.append(history_features(pairs.iloc[s : s + HISTORY_BATCH], panel, pool.pop, kommun_forbund,
+                                          output="pandas", **kw))  # fmt: skip
+            tracker.step()
+        cohort = pd.concat(parts, ignore_index=True)
+        del parts
+    else:
+        cohort = history_features(pairs, panel, pool.pop, kommun_forbund, output="pandas", **kw)
     cohort.attrs.update(
         {
             "later_treated": later_treated,

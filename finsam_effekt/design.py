@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from . import progress
 from .errors import InputError
 
 #: The level a missing categorical value gets.
@@ -420,7 +421,10 @@ def _newton(
             eta[sel] += c[cs]
         return eta
 
+    tracker = progress.track("propensity model, Newton iteration") if n > chunk else None
     for _ in range(maxiter):
+        if tracker is not None:
+            tracker.step()
         with np.errstate(over="ignore"):  # exp(−η) = ∞ under separation means p = 0: no harm
             p = 1.0 / (1.0 + np.exp(-eta_of()))
         r = t - p

@@ -140,12 +140,18 @@ def test_options_any_resident_window_sampling():
     import finsam_effekt.cohort as cohort_mod
 
     whole = build_cohort(participants, panel, pop, eligibility="any_resident", age_range=(16, 80))
+    from finsam_effekt import progress
+
+    seen = []
     try:
         cohort_mod.HISTORY_BATCH = 2
-        batched = build_cohort(participants, panel, pop, eligibility="any_resident", age_range=(16, 80))
+        with progress.listening(seen.append):
+            batched = build_cohort(participants, panel, pop, eligibility="any_resident", age_range=(16, 80))
     finally:
         cohort_mod.HISTORY_BATCH = 1_000_000
     assert len(whole) > 4
+    n_batches = -(-len(whole) // 2)  # the progress counts the batches
+    assert [p.done for p in seen] == list(range(1, n_batches + 1)) and {p.total for p in seen} == {n_batches}
     pd.testing.assert_frame_equal(batched, whole)
     with pytest.raises(InputError, match="no participant starts within the window"):
         build_cohort(participants, panel, pop, window=("2015-01", "2015-12"))
