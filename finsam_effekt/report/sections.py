@@ -162,15 +162,20 @@ def estimator_table(df: pd.DataFrame, lang: str, threshold: int, first: str | No
                 cells.append(Cell(NA_MARK))
                 continue
             x = g.loc[e]
-            if num.is_missing(x["estimate"]):
-                cells.append(Cell(SUPPRESSED_MARK if bool(x.get("suppressed", False)) else NA_MARK))
-                continue
-            ci = ""
-            if not num.is_missing(x["ci_lower"]):
-                ci = f"({num.interval(x['ci_lower'], x['ci_upper'], o, x['measure'], lang)})"
-            cells.append(Cell(num.effect_value(x["estimate"], o, x["measure"], lang), sub=ci))
+            cells.append(effect_cell(x, o, x["measure"], lang))
         rows.append(tuple(cells))
     return TableView(headers, tuple(rows), legend=legend(threshold, lang), css="effects")
+
+
+def effect_cell(x: pd.Series, outcome: str, measure: str, lang: str) -> Cell:
+    """An effect (row ``x`` of the effects table) with its interval below it; where the estimate is blank, the
+    suppressed mark when disclosure control blanked it, else the not-applicable mark."""
+    if num.is_missing(x["estimate"]):
+        return Cell(SUPPRESSED_MARK if bool(x.get("suppressed", False)) else NA_MARK)
+    ci = ""
+    if not (num.is_missing(x["ci_lower"]) or num.is_missing(x["ci_upper"])):
+        ci = f"({num.interval(x['ci_lower'], x['ci_upper'], outcome, measure, lang)})"
+    return Cell(num.effect_value(x["estimate"], outcome, measure, lang), sub=ci)
 
 
 def _capital(label: str) -> str:

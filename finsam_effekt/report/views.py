@@ -27,6 +27,7 @@ from .sections import (
     cost_by_type,
     cost_overview,
     cost_summary,
+    effect_cell,
     effect_table,
     estimator_table,
     linkage_view,
@@ -83,14 +84,7 @@ def headline_table(rows: pd.DataFrame, lang: str, alpha: float) -> TableView:
             if k not in r.index:
                 cells.append(Cell(NA_MARK))
                 continue
-            x = r.loc[k]
-            if num.is_missing(x["estimate"]):
-                cells.append(Cell(SUPPRESSED_MARK if bool(x.get("suppressed", False)) else NA_MARK))
-                continue
-            ci = ""
-            if not (num.is_missing(x["ci_lower"]) or num.is_missing(x["ci_upper"])):
-                ci = f"({num.interval(x['ci_lower'], x['ci_upper'], o, 'status', lang)})"
-            cells.append(Cell(num.effect_value(x["estimate"], o, "status", lang), sub=ci))
+            cells.append(effect_cell(r.loc[k], o, "status", lang))
         body.append(tuple(cells))
     if outs:
         first = rows[rows["outcome"] == outs[0]].drop_duplicates("horizon_months").set_index("horizon_months")
