@@ -22,7 +22,7 @@ from . import numbers as num
 from .content import OUTPUT_TABLES, ReportContent
 from .disclosure import publish
 from .figures import save_figure, table_figures
-from .html import COUNTS, PERCENT_COLUMNS, SEK_COLUMNS, code_label, render_html
+from .html import code_label, column_kind, render_html
 from .text import column_label, table_title
 
 #: File of the cost-benefit's inputs (``finsam-effekt cost-benefit`` reads it to reproduce the run's numbers).
@@ -47,18 +47,11 @@ EFFECT_VALUE_COLUMNS: frozenset[str] = frozenset({"estimate", "std_error", "ci_l
 def excel_kind(column: str, row: Mapping[str, Any] | None = None) -> str:
     """The display format (``numbers.excel_format``) of a workbook cell: by column, and for an effect by the
     row's outcome unit (a share's difference as a percentage, kronor whole, days and months with decimals)."""
-    if column in COUNTS:
-        return "count"
-    if column == "p_value" or column.startswith("p_value"):
+    kind = column_kind(column)  # the HTML tables' rule by column; p-values here also under longer names
+    if kind == "p" or (kind != "count" and column.startswith("p_value")):
         return "p_value"
-    if column in PERCENT_COLUMNS or column.startswith("share_"):
-        return "percent"
-    if (
-        column in SEK_COLUMNS
-        or column.endswith("_sek")
-        or column.startswith(("net_point_", "ci_lower_", "ci_upper_"))
-    ):
-        return "sek"
+    if kind != "auto":
+        return kind
     if row is not None and column in EFFECT_VALUE_COLUMNS:
         if "outcome" in row and isinstance(row.get("outcome"), str) and "financier" not in row:
             kind = num.unit_kind(row["outcome"], str(row.get("measure", "status")))
