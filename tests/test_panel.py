@@ -257,6 +257,11 @@ def test_invalid_inputs_raise_actionable_errors():
         pm(spells(), end_month="2024-13")
     with pytest.raises(InputError, match="self_support_threshold must be a positive"):
         pm(spells(), self_support_threshold=0)
+    # pairs whose keys cannot be read as text (a nested column from a bad Parquet export) name the column
+    nested = pa.table({"person_id": ["a"], "ref_month": pa.array([[2024, 3]], pa.list_(pa.int64()))})
+    with pytest.raises(InputError, match=r"pairs: column ref_month must be text \(got list<item: int64>\)\."):
+        panel.history_features(nested, spells=spells(("a", "SJP", "2024-01-01", "2024-01-02", 1, 1)),
+                               end_month="2024-06")  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------- a treated person
