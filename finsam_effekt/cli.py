@@ -145,7 +145,7 @@ def run_command(
 def run_summary(res, lang: str) -> list[str]:
     """The console's summary after a run: validation warnings, design warnings, stages that did not run, the
     total time and the report's path (the stage rows are printed as the stages finish)."""
-    from .pipeline import CHAIN
+    from .pipeline import design_warnings
 
     lines = []
     results = res.results
@@ -153,12 +153,7 @@ def run_summary(res, lang: str) -> list[str]:
     if validation:
         lines.append(f"[yellow]{len(validation)} validation warning(s):[/]")
         lines += [f"  [yellow]![/] {w}" for w in validation]
-    design = []
-    if results is not None:
-        for st in CHAIN:
-            r = results.get(st.key)
-            if r is not None:
-                design += [w.published(results.cfg.disclosure_threshold).text(lang) for w in r.warnings()]
+    design = [] if results is None else [w.text(lang) for w in design_warnings(results)]
     if design:
         lines.append(f"[red]{len(design)} design warning(s) (also at the top of report.html):[/]")
         lines += [f"  [red]![/] {w}" for w in design]

@@ -8,7 +8,18 @@ and writes the report, ``run_until`` returns the typed results up to one stage (
 """
 
 from ..estimand import estimand_text
-from .chain import CHAIN, STAGE_NAMES, RunResult, Stage, explain, report_content, run, run_until, stage
+from .chain import (
+    CHAIN,
+    STAGE_NAMES,
+    RunResult,
+    Stage,
+    design_warnings,
+    explain,
+    report_content,
+    run,
+    run_until,
+    stage,
+)
 from .results import (
     AttritionResult,
     BalanceResult,
@@ -56,6 +67,7 @@ __all__ = [
     "later_start_weights",
     "outcome_sources",
     "report_content",
+    "design_warnings",
     "run",
     "run_until",
     "stage",

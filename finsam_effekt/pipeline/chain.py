@@ -22,6 +22,7 @@ import yaml
 
 from .. import report as report_mod
 from ..config import AnalysisConfig
+from ..diagnostics import DesignWarning
 from ..errors import ConfigError, FinsamError
 from ..estimand import estimand_text
 from . import by_group, plan, resources, stages
@@ -403,6 +404,18 @@ def _write_report(
     return [*files, manifest]
 
 
+def design_warnings(results: StageResults) -> tuple[DesignWarning, ...]:
+    """The stages' design warnings as published: without their numbers where these rest on fewer persons than
+    the disclosure threshold (``DesignWarning.published``). The report, run.log, the manifest and the console
+    all show these."""
+    out: list[DesignWarning] = []
+    for st in CHAIN:
+        res = results.get(st.key)
+        if res is not None:
+            out += [w.published(results.cfg.disclosure_threshold) for w in res.warnings()]
+    return tuple(out)
+
+
 def report_content(results: StageResults) -> report_mod.ReportContent:
     """What the report shows, gathered from the stages' typed results (the report computes nothing). A table a
     later stage publishes under the name of an earlier stage's replaces it (the attrition stage's
@@ -410,13 +423,11 @@ def report_content(results: StageResults) -> report_mod.ReportContent:
     cfg = results.cfg
     tables: dict[str, pd.DataFrame] = {}
     facts: dict[str, Any] = {}
-    warnings: list = []
     for st in CHAIN:
         res = results.get(st.key)
         if res is not None:
             tables.update(res.report_tables())
             facts.update(res.facts())
-            warnings += res.warnings()
     return report_mod.ReportContent(
         tables=tables,
         figures=stage_figures(results),
@@ -428,7 +439,7 @@ def report_content(results: StageResults) -> report_mod.ReportContent:
         main_estimator=cfg.estimators[0],
         config_hash=cfg.config_hash(),
         alpha=cfg.inference.alpha,
-        warnings=tuple(w.published(cfg.disclosure_threshold) for w in warnings),
+        warnings=design_warnings(results),
         outcomes=tuple(cfg.outcomes.names),
         cost_benefit_inputs=None if results.cost_benefit is None else results.cost_benefit.result.inputs,
     )
