@@ -194,9 +194,6 @@ class CompactDesign:
             idx64[keep[n32:]],
         )
 
-    def to_numpy(self, dtype=float) -> np.ndarray:
-        return self[:].astype(dtype, copy=False)
-
 
 def compact_design_matrix(
     data: pd.DataFrame, covariates: Sequence[str], *, intercept: bool = True, what: str = "design"
