@@ -281,7 +281,7 @@ def balance_table(
         clash = [c for c in pre.columns if c in names]
         if clash:
             raise InputError(f"balance_table: pre-period columns {clash} are also covariates; rename them")
-        columns += [(c, lambda c=c: pre[c].to_numpy()) for c in pre.columns]
+        columns += [(c, lambda c=c: pre[c].to_numpy(dtype=float)) for c in pre.columns]
         kind += ["pre_period"] * pre.shape[1]
     kind_of = dict(zip([c for c, _ in columns], kind, strict=True))
     samples = {"before": np.ones(len(data))}
@@ -323,22 +323,22 @@ def balance_table(
 
 
 def _pre_period_frame(data: pd.DataFrame, pre_period: pd.DataFrame | Sequence[str]) -> pd.DataFrame:
-    """The pre-period outcomes as a numeric frame with one row per row of ``data``."""
+    """The pre-period outcomes as a numeric frame with one row per row of ``data`` (in its order)."""
     if isinstance(pre_period, pd.DataFrame):
         if len(pre_period) != len(data):
             raise InputError(
                 f"balance_table: pre_period has {len(pre_period)} rows, the data {len(data)}; give one row per row"
             )
-        pre = pre_period.reset_index(drop=True)
+        pre = pre_period  # read by position, a column at a time (no copy of a 10⁷-row frame)
     else:
         missing = [c for c in pre_period if c not in data.columns]
         if missing:
             raise InputError(f"balance_table: pre-period columns {missing} are not in the data")
-        pre = data[list(pre_period)].reset_index(drop=True)
+        pre = data[list(pre_period)]
     bad = [c for c in pre.columns if not pd.api.types.is_numeric_dtype(pre[c]) or pre[c].isna().any()]
     if bad:
         raise InputError(f"balance_table: pre-period columns {bad} must be numeric without missing values")
-    return pre.astype(float)
+    return pre
 
 
 def match_balance(result, covariates: Sequence[str], *, binary: str = "std", **kw) -> BalanceTable:

@@ -58,7 +58,7 @@ from .matching import PropensityResult, estimate_propensity
 from .options import ELIGIBILITY_RULES, LATER_TREATED, check
 from .panel import history_features
 from .schema import OUTCOMES, outcome_column, parse_outcome_column
-from .tables import Session, as_pandas
+from .tables import Session, as_pandas, compact, concat_compact
 
 #: Why a participant whose first start lies in the window does not enter the cohort, in the order the rules are
 #: applied (a participant counts under the first reason it meets):
@@ -521,6 +521,8 @@ def _risk_set(
         kw["self_support_threshold"] = self_support_threshold
     if con is not None:
         kw["con"] = con
+    # the cohort's rows carry the pre-period path the balance table checks, from the same join with the panel
+    kw.setdefault("pre_period", not former)
     # a batch of pairs at a time: each pair's features depend on its own history only, so the rows are the same,
     # and the engine's working memory stays that of one batch (the full pool is ~10⁷ pairs at national scale)
     if len(pairs) > HISTORY_BATCH:
@@ -528,13 +530,13 @@ def _risk_set(
         tracker = progress.track("history features, batch", len(starts))
         parts = []
         for s in starts:
-            parts.append(history_features(pairs.iloc[s : s + HISTORY_BATCH], panel, pool.pop, kommun_forbund,
-                                          output="pandas", **kw))  # fmt: skip
+            parts.append(compact(history_features(pairs.iloc[s : s + HISTORY_BATCH], panel, pool.pop,
+                                                  kommun_forbund, output="pandas", **kw)))  # fmt: skip
             tracker.step()
-        cohort = pd.concat(parts, ignore_index=True)
+        cohort = concat_compact(parts)
         del parts
     else:
-        cohort = history_features(pairs, panel, pool.pop, kommun_forbund, output="pandas", **kw)
+        cohort = compact(history_features(pairs, panel, pool.pop, kommun_forbund, output="pandas", **kw))
     cohort.attrs.update(
         {
             "later_treated": later_treated,

@@ -44,6 +44,28 @@ def categorical_values(s: pd.Series) -> pd.Series:
     return out.astype(str)
 
 
+def level_codes(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """The codes and levels of ``pd.Categorical(categorical_values(s))`` (levels: the observed values as text,
+    :data:`MISSING_LEVEL` for missing ones, sorted), computed from the codes when ``s`` is already categorical —
+    a 10⁷-row cohort column is then never turned into strings."""
+    if not isinstance(s.dtype, pd.CategoricalDtype):
+        cat = pd.Categorical(categorical_values(s))
+        return np.asarray(cat.codes), cat.categories
+    codes = np.asarray(s.cat.codes)
+    cats = s.cat.categories
+    used = np.bincount(codes[codes >= 0].astype(np.int64), minlength=len(cats)) > 0
+    text = [str(v) for v in cats]
+    levels = sorted(
+        {t for t, u in zip(text, used, strict=True) if u} | ({MISSING_LEVEL} if (codes < 0).any() else set())
+    )
+    pos = {name: i for i, name in enumerate(levels)}
+    # the last entry is where code −1 (missing) goes
+    lut = np.array([pos.get(t, -1) for t in text] + [pos.get(MISSING_LEVEL, -1)], dtype=np.int64)
+    new = lut[codes]
+    dtype = np.int8 if len(levels) < 127 else np.int16 if len(levels) < 32767 else np.int32
+    return new.astype(dtype), pd.Index(levels, dtype=object)
+
+
 def _no_missing(s: pd.Series, column: str, what: str) -> None:
     """A numeric covariate must be complete (module docstring): the error names the column and the fix."""
     n_missing = int(s.isna().sum())
@@ -123,9 +145,9 @@ def design_columns(
     for c in covariates:
         s = data[c]
         if is_categorical(s):
-            cat = pd.Categorical(categorical_values(s))  # levels sorted, as pd.get_dummies orders them
-            for j, level in enumerate(cat.categories):
-                out.append((f"{c}={level}", lambda codes=cat.codes, j=j: (codes == j).astype(float)))
+            codes, categories = level_codes(s)  # levels sorted, as pd.get_dummies orders them
+            for j, level in enumerate(categories):
+                out.append((f"{c}={level}", lambda codes=codes, j=j: (codes == j).astype(float)))
         else:
             _no_missing(s, c, what)
             out.append((c, lambda s=s: s.astype(float).to_numpy()))
@@ -208,11 +230,11 @@ def compact_design_matrix(
     for c in covariates:
         s = data[c]
         if is_categorical(s):
-            cat = pd.Categorical(categorical_values(s))  # levels sorted, as pd.get_dummies orders them
-            counts = np.bincount(cat.codes, minlength=len(cat.categories))
-            for j in range(1, len(cat.categories)):  # first level dropped
+            codes, categories = level_codes(s)  # levels sorted, as pd.get_dummies orders them
+            counts = np.bincount(codes.astype(np.int64), minlength=len(categories))
+            for j in range(1, len(categories)):  # first level dropped
                 if 0 < counts[j] < n:  # a constant indicator is dropped
-                    plan.append((f"{c}={cat.categories[j]}", "level", (cat.codes, j)))
+                    plan.append((f"{c}={categories[j]}", "level", (codes, j)))
         else:
             _no_missing(s, c, what)
             v = s.astype(float).to_numpy()
@@ -316,9 +338,9 @@ def fit_logit(
     d = np.asarray(d, dtype=float)
     w = None if weights is None else np.asarray(weights, dtype=float)
     if fixed_effects is not None:
-        levels = pd.Categorical(categorical_values(pd.Series(fixed_effects).reset_index(drop=True)))
-        code = levels.codes.astype(np.int64) - 1  # −1 = first (reference) level
-        fe_names = [f"{fixed_effects.name}={c}" for c in levels.categories[1:]]
+        fe_codes, fe_levels = level_codes(pd.Series(fixed_effects).reset_index(drop=True))
+        code = fe_codes.astype(np.int64) - 1  # −1 = first (reference) level
+        fe_names = [f"{fixed_effects.name}={c}" for c in fe_levels[1:]]
     else:
         code = np.full(len(d), -1, dtype=np.int64)
         fe_names = []
@@ -328,7 +350,10 @@ def fit_logit(
     else:
         xk = xm.select(keep) if isinstance(xm, CompactDesign) else xm[:, keep]
     const = _unit_columns(xk)
-    res = _newton(xk, d, w, code, len(fe_names), maxiter, tol, penalty=0.0, free=const)
+    start = _warm_start(xk, d, w, code, len(fe_names), const)
+    res = _newton(xk, d, w, code, len(fe_names), maxiter, tol, penalty=0.0, free=const, start=start)
+    if res is None and start is not None:  # the fit from β = 0, as without a warm start, before the ridge
+        res = _newton(xk, d, w, code, len(fe_names), maxiter, tol, penalty=0.0, free=const)
     converged = res is not None
     if res is None:
         # the penalty is a fixed fraction of each coefficient's information at the null model, Σ p̄(1 − p̄) x_ij²:
@@ -374,6 +399,40 @@ def independent_columns(x, tol: float = 1e-9, chunk: int = 500_000) -> np.ndarra
     return keep
 
 
+#: Rows above which :func:`fit_logit` starts Newton at the null model's estimate (:func:`_warm_start`), not at 0.
+WARM_START_ROWS = 1_000_000
+
+
+def _warm_start(x, d, w, code, n_lev, free) -> tuple[np.ndarray, np.ndarray] | None:
+    """Starting values for the Newton iterations on more than :data:`WARM_START_ROWS` rows: the maximum-likelihood
+    estimate of the model with the intercept and the fixed effects only, which has a closed form — the logit of
+    the (weighted) share of ``d = 1`` per level, ``η_l = log(p̄_l / (1 − p̄_l))``: intercept ``η_ref``, level
+    effects ``η_l − η_ref`` (shares clipped to ``[½/n_l, 1 − ½/n_l]``), every other coefficient 0.
+
+    Each Newton iteration passes over the whole design twice (η, then X'WX), and on a national pool of 10⁷
+    candidate rows those passes are most of the run's time. Treatment is rare among candidate person-months
+    (p̄ ≈ 0.5 %), so from β = 0 Newton spends most of its 12–14 iterations walking the intercept and the month
+    effects down to log(p̄) about one unit a step; from the null model it only has the covariates' effects left.
+    The maximum found is the same (the log-likelihood is concave; the stopping rule is unchanged), so the estimate
+    agrees with a start at 0 to the tolerance. None (start at 0, as statsmodels) for smaller data or a design
+    without an intercept column."""
+    n = len(d)
+    if n <= WARM_START_ROWS or len(free) != 1:
+        return None
+    wt = np.ones(n) if w is None else w
+    lev = code + 1  # 0 = the reference level
+    tot = np.bincount(lev, weights=wt, minlength=n_lev + 1)
+    hit = np.bincount(lev, weights=wt * d, minlength=n_lev + 1)
+    cnt = np.bincount(lev, minlength=n_lev + 1)
+    if (cnt == 0).any() or (tot <= 0).any():
+        return None
+    share = np.clip(hit / tot, 0.5 / cnt, 1 - 0.5 / cnt)
+    eta = np.log(share / (1 - share))
+    a = np.zeros(x.shape[1])
+    a[free[0]] = eta[0]
+    return a, eta[1:] - eta[0]
+
+
 #: Relative ridge penalty of the fallback fit under separation (see :func:`fit_logit`).
 RIDGE_PENALTY = 1e-3
 
@@ -390,13 +449,14 @@ def _newton(
     penalty: float,
     free: np.ndarray,
     chunk: int = 500_000,
+    start: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Newton–Raphson for :func:`fit_logit`: ``(β, linear predictor)``, or None when it fails or does not
     converge. ``penalty`` λ adds ``−λ β_j`` to the score and ``λ`` to the Hessian's diagonal for every
-    coefficient but the columns ``free`` (the intercept)."""
+    coefficient but the columns ``free`` (the intercept). ``start``: the first (β, γ) (default 0)."""
     k = x.shape[1]
-    a = np.zeros(k)
-    c = np.zeros(n_lev)
+    a = np.zeros(k) if start is None else np.array(start[0], dtype=float)
+    c = np.zeros(n_lev) if start is None else np.array(start[1], dtype=float)
     sel = code >= 0
     cs = code[sel]
     n = len(t)
@@ -422,37 +482,46 @@ def _newton(
     for _ in range(maxiter):
         if tracker is not None:
             tracker.step()
-        with np.errstate(over="ignore"):  # exp(−η) = ∞ under separation means p = 0: no harm
-            p = 1.0 / (1.0 + np.exp(-eta_of()))
-        r = t - p
-        wgt = p * (1.0 - p)
-        if w is not None:
-            r = r * w
-            wgt = wgt * w
-        del p
+        # one pass over the design per iteration: each chunk's η, p, score and Hessian blocks from one read of it
+        # (the chunk's float64 copy is what costs on a compact 10⁷-row design)
         g_a = -lam_a * a
         h_aa = np.diag(lam_a)
         h_ac = np.zeros((k, n_lev))
+        g_c = np.zeros(n_lev)
+        h_cc = np.zeros(n_lev)
         for s in range(0, n, chunk):
             xc = x[s : s + chunk]
-            xw = xc * wgt[s : s + chunk, None]
-            g_a += xc.T @ r[s : s + chunk]
+            eta = xc @ a
+            m = sel[s : s + chunk]
+            cc = code[s : s + chunk][m]
+            if n_lev:
+                eta[m] += c[cc]
+            with np.errstate(over="ignore"):  # exp(−η) = ∞ under separation means p = 0: no harm
+                p = 1.0 / (1.0 + np.exp(-eta))
+            r = t[s : s + chunk] - p
+            wgt = p * (1.0 - p)
+            if w is not None:
+                r = r * w[s : s + chunk]
+                wgt = wgt * w[s : s + chunk]
+            del p, eta
+            xw = xc * wgt[:, None]
+            g_a += xc.T @ r
             h_aa += xc.T @ xw
-            if n_lev and n > chunk:  # X'WE in the same pass: E the chunk's level indicators (sparse)
-                m = sel[s : s + chunk]
-                rows = np.flatnonzero(m)
-                e = sparse.csr_matrix(
-                    (np.ones(len(rows)), (code[s : s + chunk][m], rows)), shape=(n_lev, len(xc))
-                )
-                h_ac += (e @ xw).T
+            if n_lev:
+                g_c += np.bincount(cc, weights=r[m], minlength=n_lev)
+                h_cc += np.bincount(cc, weights=wgt[m], minlength=n_lev)
+                if n > chunk:  # X'WE: E the chunk's level indicators (sparse)
+                    rows = np.flatnonzero(m)
+                    e = sparse.csr_matrix((np.ones(len(rows)), (cc, rows)), shape=(n_lev, len(xc)))
+                    h_ac += (e @ xw).T
+                else:  # X'WE: per-level sums of w·x
+                    xs, ws = xc[m], wgt[m]
+                    for j in range(k):
+                        h_ac[j] = np.bincount(cc, weights=xs[:, j] * ws, minlength=n_lev)
+                    del xs, ws
         if n_lev:
-            g_c = np.bincount(cs, weights=r[sel], minlength=n_lev) - lam_c * c
-            h_cc = np.bincount(cs, weights=wgt[sel], minlength=n_lev) + lam_c
-            if n <= chunk:  # X'WE: per-level sums of w·x
-                xs, ws = x[0:n][sel], wgt[sel]
-                for j in range(k):
-                    h_ac[j] = np.bincount(cs, weights=xs[:, j] * ws, minlength=n_lev)
-                del xs, ws
+            g_c -= lam_c * c
+            h_cc += lam_c
             if not (np.all(np.isfinite(h_cc)) and np.all(h_cc > 1e-12 * max(1.0, h_cc.max()))):
                 return None
             q = h_ac / h_cc

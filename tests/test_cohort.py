@@ -10,6 +10,7 @@ from finsam_effekt import months as mo
 from finsam_effekt.cohort import build_cohort, censor_at_later_start
 from finsam_effekt.errors import ConfigError, InputError
 from finsam_effekt.panel import FEATURE_COLUMNS, person_months
+from finsam_effekt.tables import plain
 
 
 def _world():
@@ -66,7 +67,9 @@ def _world():
 def test_candidate_rules_by_hand():
     pop, _, participants, panel = _world()
     co = build_cohort(participants, panel, pop, end_month="2021-12")
-    got = {(r.ref_month, r.person_id, r.treated, r.later_start_month) for r in co.itertuples()}
+    # compact types (issue 14): text columns as categories, missing as NaN; plain() gives them back as text
+    assert isinstance(co["person_id"].dtype, pd.CategoricalDtype) and co["treated"].dtype == np.int32
+    got = {(r.ref_month, r.person_id, r.treated, r.later_start_month) for r in plain(co).itertuples()}
     exp = {
         # 2020-03: c7 starts. c1 (AKA Dec-Feb), c3 (Jan; emigrates in May), p1 and c6 (start later) are
         # candidates; c2 (no support), c4 (not yet immigrated), c5 (age 70) are not.
@@ -269,7 +272,7 @@ def test_synthetic_world_controls_eligible(synthetic_match):
     assert (c["ps_months_12"] > 0).all()
     assert c["age"].between(16, 64).all()
     u = mo.to_index(c["ref_month"])
-    later = c["later_start_month"]
+    later = plain(c)["later_start_month"]  # the cohort's text columns are categories (tables.compact)
     ok_later = later.isna() | (mo.to_index(later.fillna("9999-12")) > u)
     assert ok_later.all()
     popi = pop.set_index(pop["person_id"].astype(str))
@@ -321,7 +324,7 @@ def test_synthetic_world_unit_id_uses_each_person_once(synthetic_match):
     # a later participant may serve as a control before its own start, never at or after it
     later = co["later_start_month"].to_numpy()[res.pairs["control_row"].to_numpy()]
     months = co["ref_month"].to_numpy()[res.pairs["control_row"].to_numpy()]
-    assert all(ls is None or ls > m for ls, m in zip(later, months, strict=True))
+    assert all(pd.isna(ls) or ls > m for ls, m in zip(later, months, strict=True))
     free = match_nearest(co, "treated", dist, exact="ref_month")
     reused = co["person_id"].to_numpy()[free.pairs["control_row"].to_numpy()]
     assert len(reused) > len(set(reused))  # without unit_id some persons serve in several months

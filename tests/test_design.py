@@ -214,3 +214,103 @@ def test_design_columns_one_at_a_time_equal_the_balance_design():
         assert np.array_equal(make(), dense[name].to_numpy()), name
     with pytest.raises(InputError, match="covariate 'age' has 1 missing value"):
         design_columns(data.assign(age=data["age"].where(data.index != 3)), ["age"])
+
+
+def test_categorical_columns_give_the_same_design_as_text():
+    """A cohort in compact types (``tables.compact``: text as categories, with unused categories after a subset)
+    gives the same levels, codes, design and logit as the same data as text."""
+    from finsam_effekt.design import level_codes
+    from finsam_effekt.tables import compact, concat_compact, plain
+
+    rng = np.random.default_rng(3)
+    n = 400
+    text = pd.DataFrame(
+        {
+            "edu": rng.choice(np.array(["b", "a", "c", None], dtype=object), n),
+            "month": rng.choice(np.array(["2019-02", "2019-01", "2018-12"], dtype=object), n),
+            "x": rng.normal(size=n),
+            "k": rng.integers(0, 5, n),
+        }
+    )
+    d = (rng.random(n) < 0.3).astype(float)
+    # in two batches, one without level "c" (the union of their categories), then a subset leaving "c" unused
+    half = n // 2
+    batch1 = text.iloc[:half].copy()
+    batch1.loc[batch1["edu"] == "c", "edu"] = "a"
+    text.iloc[:half] = batch1
+    comp = concat_compact([compact(text.iloc[:half]), compact(text.iloc[half:])])
+    assert isinstance(comp["edu"].dtype, pd.CategoricalDtype) and comp["k"].dtype == np.int32
+    assert list(comp["edu"].cat.categories) == ["a", "b", "c"]
+    pd.testing.assert_frame_equal(plain(comp).astype({"k": np.int64}), text.reset_index(drop=True))
+    sub_text = text[text["edu"] != "c"].reset_index(drop=True)
+    sub_comp = comp[comp["edu"] != "c"].reset_index(drop=True)
+    assert "c" in sub_comp["edu"].cat.categories  # unused, must not become a level
+    for col in ("edu", "month"):
+        c1, l1 = level_codes(sub_text[col])
+        c2, l2 = level_codes(sub_comp[col])
+        assert list(l1) == list(l2) and np.array_equal(c1, c2)
+    covs = ["edu", "month", "x", "k"]
+    a = compact_design_matrix(sub_text, covs)
+    b = compact_design_matrix(sub_comp, covs)
+    assert a.columns == b.columns
+    cols_a = {name: make() for name, make in design_columns(sub_text, covs)}
+    cols_b = {name: make() for name, make in design_columns(sub_comp, covs)}
+    assert cols_a.keys() == cols_b.keys() and all(np.array_equal(cols_a[k], cols_b[k]) for k in cols_a)
+    dd = d[: len(sub_text)]
+    fa = fit_logit(a, dd, fixed_effects=sub_text["month"])
+    fb = fit_logit(b, dd, fixed_effects=sub_comp["month"])
+    np.testing.assert_array_equal(fa.params, fb.params)
+
+
+def test_warm_start_at_the_null_model_reaches_the_same_estimate(monkeypatch):
+    """Above ``WARM_START_ROWS`` Newton starts at the intercept-and-fixed-effects model's closed-form estimate
+    (logit of the share per level); the maximum is the same as from β = 0 (statsmodels' start), to the tolerance,
+    with case weights and a rare outcome as in a candidate pool."""
+    import finsam_effekt.design as design
+
+    rng = np.random.default_rng(11)
+    n = 6000
+    df = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "edu": rng.choice(["a", "b", "c"], n),
+            "month": rng.choice(["2019-01", "2019-02", "2019-03", "2019-04"], n),
+        }
+    )
+    eta = -4.0 + 0.8 * df["x"] + (df["edu"] == "b") * 0.5 + (df["month"] == "2019-03") * 1.0
+    d = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
+    w = rng.uniform(0.5, 2.0, n)
+    x = design_matrix(df, ["x", "edu"], intercept=True)
+    monkeypatch.setattr(design, "WARM_START_ROWS", 10**9)
+    cold = fit_logit(x, d, weights=w, fixed_effects=df["month"])
+    start = design._warm_start(x.to_numpy(), d, w, design.level_codes(df["month"])[0] - 1, 3, np.array([0]))
+    assert start is None  # below the threshold: β = 0, as statsmodels
+    monkeypatch.setattr(design, "WARM_START_ROWS", 100)
+    code = design.level_codes(df["month"])[0].astype(np.int64) - 1
+    a0, c0 = design._warm_start(x.to_numpy(), d, w, code, 3, np.array([0]))
+    # the start is the null model: the weighted share of d = 1 per month, as log odds
+    share = pd.Series(d * w).groupby(df["month"]).sum() / pd.Series(w).groupby(df["month"]).sum()
+    logodds = np.log(share / (1 - share)).to_numpy()
+    assert a0[0] == pytest.approx(logodds[0], abs=1e-12) and np.all(a0[1:] == 0)
+    np.testing.assert_allclose(c0, logodds[1:] - logodds[0], atol=1e-12)
+    warm = fit_logit(x, d, weights=w, fixed_effects=df["month"])
+    assert warm.converged and cold.converged
+    np.testing.assert_allclose(warm.params.to_numpy(), cold.params.to_numpy(), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(warm.linear_predictor, cold.linear_predictor, rtol=0, atol=1e-9)
+
+
+def test_newton_in_row_chunks_equals_one_chunk():
+    """The Newton pass in row chunks (η, score and Hessian blocks per chunk; the fixed-effect block by sparse
+    sums) gives the estimate of the one-chunk pass (per-level sums by bincount), to rounding."""
+    import finsam_effekt.design as design
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    x = np.column_stack([np.ones(n), rng.normal(size=n), rng.integers(0, 2, n)]).astype(float)
+    code = rng.integers(-1, 4, n)
+    d = (rng.random(n) < 1 / (1 + np.exp(-(-2 + 0.7 * x[:, 1] + 0.3 * code)))).astype(float)
+    free = np.array([0])
+    one = design._newton(x, d, None, code, 4, 100, 1e-10, penalty=0.0, free=free, chunk=10**6)
+    many = design._newton(x, d, None, code, 4, 100, 1e-10, penalty=0.0, free=free, chunk=700)
+    np.testing.assert_allclose(many[0], one[0], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(many[1], one[1], rtol=0, atol=1e-10)

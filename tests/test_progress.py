@@ -40,3 +40,27 @@ def test_run_log_gets_a_line_at_most_every_30_seconds(caplog):
         "progress: balance, column: 3 of 100, about 17 min left",  # 31 s / 3 · 97 = 1002 s
         "progress: balance, column: 5 of 100, about 20 min left",
     ]
+
+
+def test_release_memory_flushes_engine_buffers_and_keeps_tables_and_limit():
+    """Between stages the run lowers DuckDB's memory limit to what the engine uses (so it returns its freed
+    buffers) and sets the configured limit back; tables stay, and a closed connection is no error."""
+    import duckdb
+
+    from finsam_effekt.pipeline.resources import release_memory
+
+    con = duckdb.connect()
+    con.execute("SET memory_limit = '3GB'")
+    limit = con.sql("SELECT current_setting('memory_limit')").fetchone()[0]
+    default = duckdb.connect().sql("SELECT current_setting('memory_limit')").fetchone()[0]
+    con.execute("SET threads = 1")
+    con.execute("CREATE TABLE t AS SELECT range AS x FROM range(2000000)")
+    con.sql("SELECT x % 97 AS g, count(*) FROM t GROUP BY 1").fetchall()
+    release_memory(con, "3GB")
+    assert con.sql("SELECT current_setting('memory_limit')").fetchone()[0] == limit
+    release_memory(con, None)  # no limit configured: DuckDB's default again
+    assert con.sql("SELECT current_setting('memory_limit')").fetchone()[0] == default
+    assert con.sql("SELECT count(*), sum(x) FROM t").fetchone() == (2_000_000, 2_000_000 * 1_999_999 // 2)
+    con.close()
+    release_memory(con)
+    release_memory(None)

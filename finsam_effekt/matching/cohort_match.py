@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from ..config import DEFAULT_COVARIATES, MatchingSettings, format_validation_error
 from ..errors import ConfigError, InputError
+from ..tables import plain
 from .nearest import MatchResult, match_nearest
 from .propensity import PropensityResult, estimate_propensity
 from .weighting import ipw_weights, sample_sizes
@@ -69,9 +70,9 @@ class CohortMatch:
         to positions in ``data``).
         """
         if self.match is not None:
-            return self.match.matched_data()
+            return self.match.matched_data()  # plain types (MatchResult.matched_data)
         keep = self.weights > 0
-        out = self.data.loc[keep].copy()
+        out = plain(self.data.loc[keep].copy())
         out["distance"] = np.asarray(self.distance, float)[keep]
         out["weights"] = self.weights[keep]
         return out

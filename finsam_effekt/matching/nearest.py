@@ -26,6 +26,7 @@ import pandas as pd
 
 from ..errors import ConfigError, InputError
 from ..options import M_ORDERS, check
+from ..tables import plain
 from .distance import matchit_mahalanobis_transform
 from .search import MahalanobisSearch, ScalarSearch, SortedControls, stable_rank
 from .weighting import sample_sizes
@@ -81,9 +82,10 @@ class MatchResult:
 
     def matched_data(self) -> pd.DataFrame:
         """Rows with a positive weight, with ``weights``, ``subclass`` (``<NA>`` with replacement) and
-        ``distance`` columns, as ``MatchIt::match.data()``."""
+        ``distance`` columns, as ``MatchIt::match.data()``; columns in compact types (a cohort's categories) as
+        plain text and float64 (``tables.plain``)."""
         keep = self.weights > 0
-        out = self.data.loc[keep].copy()
+        out = plain(self.data.loc[keep].copy())
         out["distance"] = self.distance[keep]
         out["weights"] = self.weights[keep]
         sub = pd.array(self.subclass[keep], dtype="Int64")

@@ -83,6 +83,7 @@ def history_features(
     start_month: str | None = None,
     self_support_threshold: float = DEFAULT_SELF_SUPPORT_THRESHOLD_SEK,
     work_lookback: int = 24,
+    pre_period: bool = False,
     con: duckdb.DuckDBPyConnection | None = None,
     output: Literal["pandas", "arrow"] = "pandas",
 ) -> pd.DataFrame | pa.Table:
@@ -126,11 +127,16 @@ def history_features(
         ``social_assistance``, ``earnings``, ``end_month``) and the panel is built for the pairs' persons only.
     population, kommun_forbund
         Optional canonical ``population`` and ``kommun_forbund`` (``kommun`` → ``forbund_id``) tables.
+    pre_period
+        Also the :func:`pre_period_outcomes` columns (default outcomes and months), from the same join of the pairs
+        with their panel rows: the balance table needs them for every cohort row, and a second join of 10⁷ pairs
+        with the panel would cost as much again (issue 14).
 
     Returns
     -------
     One row per input row, in input order: the input columns followed by :data:`FEATURE_COLUMNS`
-    (``source_u{k}`` as text, every other history column a number).
+    (``source_u{k}`` as text, every other history column a number), then, with ``pre_period``,
+    :func:`pre_period_columns`.
 
     References
     ----------
@@ -142,6 +148,8 @@ def history_features(
     if work_lookback < 1:
         raise InputError(f"work_lookback must be at least 1 month; got {work_lookback}.")
     look = max(max(HISTORY_WINDOWS), int(work_lookback))
+    if pre_period:
+        look = max(look, *PRE_PERIOD_MONTHS, PRE_PERIOD_MEAN_WINDOW)
     sess = Session.open(con)
     try:
         pv, persons, pairs_t = register_pairs(sess, pairs)
@@ -186,6 +194,12 @@ def history_features(
         ]
         fill += [f"CAST(coalesce(h.ps_u{k}, 0) AS BIGINT) AS ps_u{k}" for k in STATUS_MONTHS]
         fill += [f"{_source_text(f'h.source_u{k}')} AS source_u{k}" for k in STATUS_MONTHS]
+        demo_fill: list[str] = []
+        if pre_period:
+            pre_aggs, demo_fill = _pre_period_sql(
+                PRE_PERIOD_OUTCOMES, PRE_PERIOD_MONTHS, PRE_PERIOD_MEAN_WINDOW
+            )
+            aggs += pre_aggs
         demo_join = ""
         if population is not None:
             pop = register_input(sess, "population", population)
@@ -215,7 +229,7 @@ def history_features(
                 FROM {pv} pr JOIN (SELECT *, {main_source_sql("pm", threshold)} AS src FROM {pm} pm) p
                   ON p.person_id = pr.person_id AND p.m >= pr.u - {look} AND p.m < pr.u
                 GROUP BY pr._row)
-            SELECT {", ".join(fill)}, {", ".join(demo)}
+            SELECT {", ".join(fill)}, {", ".join(demo + demo_fill)}
             FROM {pv} pr LEFT JOIN h ON h._row = pr._row {demo_join}
             ORDER BY pr._row"""
         result = sess.con.sql(sql).to_arrow_table()
@@ -230,6 +244,23 @@ PRE_PERIOD_OUTCOMES: tuple[str, ...] = ("public_support", "self_support", "benef
 PRE_PERIOD_MONTHS: tuple[int, ...] = (1, 2, 3, 6, 12)
 #: Months before u over which :func:`pre_period_outcomes` averages each outcome (``{o}_mean{w}``).
 PRE_PERIOD_MEAN_WINDOW: int = 24
+
+
+def _pre_period_sql(
+    outcomes: tuple[str, ...], months_before: tuple[int, ...], mean_window: int
+) -> tuple[list[str], list[str]]:
+    """The aggregates (over panel rows ``p`` of a pair ``pr``) and the output expressions (from the aggregate ``h``)
+    of the :func:`pre_period_outcomes` columns."""
+    aggs, cols = [], []
+    for o in outcomes:
+        for k in months_before:
+            aggs.append(f"max(p.{o}) FILTER (WHERE p.m = pr.u - {int(k)}) AS {o}_u{int(k)}")
+            cols.append(f"CAST(coalesce(h.{o}_u{int(k)}, 0) AS DOUBLE) AS {o}_u{int(k)}")
+        aggs.append(f"sum(p.{o}) FILTER (WHERE p.m >= pr.u - {int(mean_window)}) AS {o}_sum")
+        cols.append(
+            f"CAST(coalesce(h.{o}_sum, 0) AS DOUBLE) / {int(mean_window)} AS {o}_mean{int(mean_window)}"
+        )
+    return aggs, cols
 
 
 def pre_period_columns(
@@ -285,15 +316,7 @@ def pre_period_outcomes(
     try:
         pv, _, pairs_t = register_pairs(sess, pairs)
         pm = panel_view(sess, panel)
-        aggs, cols = [], []
-        for o in outcomes:
-            for k in ks:
-                aggs.append(f"max(p.{o}) FILTER (WHERE p.m = pr.u - {k}) AS {o}_u{k}")
-                cols.append(f"CAST(coalesce(h.{o}_u{k}, 0) AS DOUBLE) AS {o}_u{k}")
-            aggs.append(f"sum(p.{o}) FILTER (WHERE p.m >= pr.u - {int(mean_window)}) AS {o}_sum")
-            cols.append(
-                f"CAST(coalesce(h.{o}_sum, 0) AS DOUBLE) / {int(mean_window)} AS {o}_mean{int(mean_window)}"
-            )
+        aggs, cols = _pre_period_sql(outcomes, ks, mean_window)
         sql = f"""
             WITH h AS (
                 SELECT pr._row, {", ".join(aggs)}

@@ -154,6 +154,9 @@ def _run_stage(
     if reason is not None:
         results.not_run[st.label] = reason
         return StageRecord(st.label, 0.0, None, "not_run", reason)
+    read = getattr(results, "read", None)
+    # what earlier stages freed, before this one's peak (io.connect set the configured limit on this connection)
+    resources.release_memory(getattr(read, "con", None), results.cfg.engine.memory_limit)
     t0, c0 = time.perf_counter(), time.process_time()
     resources.reset_peak_rss()
 

@@ -239,9 +239,13 @@ def balance(
     u−12 and the mean over u−24..u−1), for every cohort row (before) and the matched sample (after)."""
     co, res = cohort.cohort, match.result
     covs = [c for c in cfg.covariates if c in co.columns]
-    pre = panel_mod.pre_period_outcomes(
-        co[["person_id", "ref_month"]], panel.person_months, con=read.con, output="pandas"
-    )[panel_mod.pre_period_columns()]
+    pre_cols = panel_mod.pre_period_columns()
+    if all(c in co.columns for c in pre_cols):  # build_cohort measured them with the history features
+        pre = co[pre_cols]
+    else:
+        pre = panel_mod.pre_period_outcomes(
+            co[["person_id", "ref_month"]], panel.person_months, con=read.con, output="pandas"
+        )[pre_cols]
     if res.match is None:  # matching.method: ipw
         table = balance_mod.balance_table(
             co, "treated", covs, weights=res.weights, distance=res.propensity.ps, pre_period=pre
@@ -469,7 +473,8 @@ def cohort_outcomes(
     the outcomes table already covers the whole cohort and is reused."""
     if match.match is None:
         return outcomes.outcomes
-    co = with_participant_labels(cohort.cohort, link.participants).reset_index(drop=True)
+    # text keys for the joins with the participants and the panel (the cohort holds them as categories)
+    co = with_participant_labels(tables.plain(cohort.cohort), link.participants).reset_index(drop=True)
     ho = panel_mod.horizon_outcomes(co, tuple(cfg.outcomes.horizons), **outcome_sources(cfg, read, panel))
     if cfg.later_treated == "censor" and "later_start_month" in ho.columns:
         ho = cohort_mod.censor_at_later_start(ho)
@@ -489,7 +494,7 @@ def cs_did_inputs(
     range; the estimator reads absent months inside a unit's range as 0 (as ``person_months`` means them), so the
     dense person × month panel is never built.
     """
-    co = cohort.cohort
+    co = tables.plain(cohort.cohort[["person_id", "ref_month", "treated", "later_start_month"]])
     first = co["ref_month"].where(co["treated"] == 1, co["later_start_month"])
     persons = (
         pd.DataFrame({"person_id": co["person_id"].astype(str), "first_treated": first})
