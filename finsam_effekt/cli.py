@@ -104,7 +104,7 @@ def run_command(
     Exit codes: 0 ok, 1 input or config error (nothing is written), 2 usage error.
     """
     from . import progress
-    from .pipeline import run
+    from .pipeline import CHAIN, run
     from .report import rows_text
 
     cfg, params_note = load_run_config(config, lang.value if lang else None)
@@ -124,6 +124,8 @@ def run_command(
     def within(p: progress.Progress) -> None:  # steps within a long stage, with the time left
         status.update(f"[bold]{current[0]}[/] … {p.text()}")
 
+    width = max(len(s.label) for s in CHAIN)
+
     def finished(rec) -> None:  # the one stage table: a row per stage as it finishes
         shown = rows_text(rec.name, rec.rows, cfg.disclosure_threshold)  # a small person count as "<t"
         rows = (
@@ -134,7 +136,7 @@ def run_command(
         rows += " rows" if rows else ""
         mark = "[green]✓[/]" if rec.status == "ok" else "[yellow]–[/]"
         note = f"  [dim]{rec.note}[/]" if rec.note else ""
-        console.print(f"{mark} {rec.name:<16} {rows:>18} {rec.seconds:7.2f} s{note}", highlight=False)
+        console.print(f"{mark} {rec.name:<{width}} {rows:>18} {rec.seconds:7.2f} s{note}", highlight=False)
 
     with status, progress.listening(within):
         res = run(cfg, out, force=force, by=by, on_start=started, on_stage=finished)

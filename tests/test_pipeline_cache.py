@@ -8,12 +8,13 @@ import inspect
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from finsam_effekt.config import load_config
-from finsam_effekt.pipeline import CHAIN, run_until, stages
+from finsam_effekt.pipeline import CHAIN, run, run_until, stages
 from finsam_effekt.pipeline.cache import CACHED_STAGES
 
 #: Config attributes that change how a stage computes, not what (not part of any cache key).
@@ -130,13 +131,93 @@ def test_cache_reuses_and_invalidates_exactly_the_stages_after_a_change(tmp_path
 
 
 @pytest.mark.slow
+def test_outcomes_and_the_contamination_share_are_kept_apart_from_the_estimators(tmp_path, world_copy):
+    """A rerun that changes only the estimators takes outcomes and the contamination share (former participants
+    scored over the whole pool) from the cache as well; changing a key of the outcomes invalidates the outcomes
+    only; the dilution correction, which needs the effects, is computed at every run."""
+    labels = [
+        "read & validate",
+        "link",
+        "panel",
+        "cohort",
+        "match",
+        "balance",
+        "outcomes",
+        "contamination share",
+    ]
+
+    def states(**changes):
+        res = run_until(
+            load_config(_config(tmp_path, world_copy, **changes)), "contamination", use_cache=True
+        )
+        assert res.contamination is not None and res.records[-1].cache == ""
+        return _states(res), res
+
+    def only(*changed):
+        return {k: ("stored" if k in changed else "hit") for k in labels}
+
+    first, res = states()
+    assert first == only(*labels)
+    assert res.contamination_share.estimate.n_anonymous > 0  # the small world has anonymous registrations
+    assert states()[0] == only()
+    st, res = states(estimators=["weighted_mean_diff"], subgroups=[], language="en")
+    assert st == only()
+    assert set(res.contamination.frame["estimator"]) == {"weighted_mean_diff"}  # the correction is recomputed
+    assert states(outcomes__horizons=[3, 6])[0] == only("outcomes")
+    assert states(later_treated="censor")[0] == only(
+        "cohort", "match", "balance", "outcomes", "contamination share"
+    )
+    assert states(matching__ratio=2)[0] == only("match", "balance", "outcomes", "contamination share")
+    assert states(eligibility__lookback_months=6)[0] == only(
+        "cohort", "match", "balance", "outcomes", "contamination share"
+    )
+
+
+@pytest.mark.slow
 def test_cached_results_equal_computed_results(tmp_path, small_world):
     cfg = load_config(_config(tmp_path, small_world.path))
-    fresh = run_until(cfg, "effects")
-    run_until(cfg, "effects", use_cache=True)
-    cached = run_until(cfg, "effects", use_cache=True)
+    fresh = run_until(cfg, "contamination")
+    run_until(cfg, "contamination", use_cache=True)
+    cached = run_until(cfg, "contamination", use_cache=True)
     assert {r.cache for r in cached.records if r.cache} == {"hit"}
-    assert {r.name: r.cache for r in cached.records}["balance"] == "hit"
+    assert {r.name: r.cache for r in cached.records if r.cache} == {
+        s.label: "hit" for s in CHAIN if s.key in CACHED_STAGES
+    }
     pd.testing.assert_frame_equal(cached.balance.table.to_frame(), fresh.balance.table.to_frame())
     pd.testing.assert_frame_equal(cached.match.matched, fresh.match.matched)
+    for name in ("outcomes", "paths", "path_summary"):
+        pd.testing.assert_frame_equal(getattr(cached.outcomes, name), getattr(fresh.outcomes, name))
     pd.testing.assert_frame_equal(cached.effects.frame, fresh.effects.frame)
+    a, b = cached.contamination_share.estimate, fresh.contamination_share.estimate
+    assert a.share_matched > 0 and a.share_matched_before > 0  # the former participants were scored
+    for f in (
+        "share_matched",
+        "share_matched_now",
+        "share_matched_before",
+        "share_candidates",
+        "n_anonymous",
+    ):
+        assert getattr(a, f) == getattr(b, f), f
+    np.testing.assert_array_equal(a.pi, b.pi)
+    pd.testing.assert_frame_equal(a.by_forbund, b.by_forbund)
+    pd.testing.assert_frame_equal(cached.contamination.frame, fresh.contamination.frame)
+
+
+@pytest.mark.slow
+def test_a_run_from_the_cache_writes_the_same_csvs_as_a_run_without_it(tmp_path, small_world):
+    """Byte for byte: every CSV of a rerun that takes read … contamination share from the stage cache equals the
+    CSV of a run with the cache off."""
+    cfg = load_config(_config(tmp_path, small_world.path))
+    off = cfg.model_copy(update={"cache": cfg.cache.model_copy(update={"enabled": False})})
+    plain = run(off, tmp_path / "plain")
+    run(cfg, tmp_path / "store")
+    again = run(cfg, tmp_path / "again")
+    assert {r.name for r in again.stages if r.cache == "hit"} == {
+        s.label for s in CHAIN if s.key in CACHED_STAGES
+    }
+    assert not any(r.cache for r in plain.stages)
+    csvs = sorted(p.relative_to(plain.out) for p in plain.out.rglob("*.csv"))
+    assert Path("contamination.csv") in csvs and Path("effects.csv") in csvs
+    assert csvs == sorted(p.relative_to(again.out) for p in again.out.rglob("*.csv"))
+    for name in csvs:
+        assert (again.out / name).read_bytes() == (plain.out / name).read_bytes(), name

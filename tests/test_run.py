@@ -224,6 +224,70 @@ def test_failed_stage_leaves_no_output_and_force_keeps_old_until_success(tmp_pat
     assert not (tmp_path / "new").exists()
 
 
+def _share_stand_ins(share_fn):
+    """effects, a contamination share stand-in (a part of contamination) and the contamination stage taking it."""
+    return (
+        _stand_in("effects", _effects_stage, True),
+        Stage("contamination_share", "contamination share", share_fn, (), EffectsResult, (), False, None,
+              lambda cfg: "", part_of="contamination"),
+        Stage("contamination", "contamination", lambda cfg, share, eff: share, ("contamination_share", "effects"),
+              EffectsResult, (), False, None, lambda cfg: ""),
+    )  # fmt: skip
+
+
+def test_an_unavailable_contamination_share_makes_contamination_not_run_for_the_same_reason(
+    tmp_path, monkeypatch
+):
+    def unavailable(cfg):
+        raise StageUnavailable("no sus_registrations table: the anonymous registrations are unknown")
+
+    monkeypatch.setattr(chain, "CHAIN", _share_stand_ins(unavailable))
+    res = chain.run_until(_cfg_with_input(tmp_path), "contamination")
+    assert [(r.name, r.status) for r in res.records] == [
+        ("effects", "ok"),
+        ("contamination share", "not_run"),
+        ("contamination", "not_run"),
+    ]
+    reason = "no sus_registrations table: the anonymous registrations are unknown"
+    assert res.records[-1].note == reason and res.records[-2].note == reason
+    # the report names the stage the reader knows, once, with the share's reason
+    assert res.not_run == {"contamination": reason}
+    assert res.contamination_share is None and res.contamination is None
+
+
+def test_a_failing_contamination_share_is_reported_under_contamination(tmp_path, monkeypatch):
+    def broken(cfg):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(chain, "CHAIN", _share_stand_ins(broken))
+    res = run(_cfg_with_input(tmp_path), tmp_path / "out")
+    status = {r.name: r.status for r in res.stages}
+    assert status["contamination share"] == "failed" and status["contamination"] == "not_run"
+    assert set(res.results.not_run) == {"contamination"}
+    assert "failed with ValueError: boom" in res.results.not_run["contamination"]
+
+
+def test_skipping_contamination_skips_its_share_stage(tmp_path, monkeypatch):
+    calls = []
+
+    def share(cfg):
+        calls.append(1)
+        return _effects_stage(cfg)
+
+    monkeypatch.setattr(chain, "CHAIN", _share_stand_ins(share))
+    cfg = _cfg_with_input(tmp_path)
+    res = chain.run_until(cfg, "contamination", skip=["contamination"])
+    assert not calls
+    assert {r.name: r.status for r in res.records} == {
+        "effects": "ok",
+        "contamination share": "not_run",
+        "contamination": "not_run",
+    }
+    assert res.not_run == {"contamination": "skipped (run_until skip=)"}
+    res = chain.run_until(cfg, "contamination")
+    assert calls and res.contamination is res.contamination_share  # the stand-in passes the share on
+
+
 # -- end to end on a small synthetic world: disclosure scan and determinism -------------------------------------
 
 

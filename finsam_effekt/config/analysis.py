@@ -235,8 +235,9 @@ class EngineSettings(StrictModel):
 
 
 class CacheSettings(StrictModel):
-    """The stage cache: results of the expensive stages (read, link, panel, cohort, match, balance) are kept on disk, keyed
-    by the SHA-256 of their inputs, the config keys they read and the package's code, and reused by a rerun."""
+    """The stage cache: results of the expensive stages (``pipeline.cache.CACHED_STAGES``: read … balance, outcomes,
+    the contamination share) are kept on disk, keyed by the SHA-256 of their inputs, the config keys they read and
+    the package's code, and reused by a rerun."""
 
     enabled: StrictBool = Field(
         True, description="reuse and store stage results (the CLI's --no-cache turns it off)"

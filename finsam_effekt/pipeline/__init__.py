@@ -1,5 +1,5 @@
 """The analysis run: read → link → panel → cohort → match → balance → outcomes → attrition → effects →
-contamination → event study → sensitivity → cost-benefit → report.
+contamination share → contamination → event study → sensitivity → cost-benefit → report.
 
 ``pipeline.chain.CHAIN`` declares the stages once (function, inputs, result type, config keys); ``run`` runs them
 and writes the report, ``run_until`` returns the typed results up to one stage (``pipeline.results``), and
@@ -25,6 +25,7 @@ from .results import (
     BalanceResult,
     CohortResult,
     ContaminationResult,
+    ContaminationShareResult,
     CostBenefitResult,
     EffectsResult,
     EventStudyResult,
@@ -47,6 +48,7 @@ __all__ = [
     "BalanceResult",
     "CohortResult",
     "ContaminationResult",
+    "ContaminationShareResult",
     "CostBenefitResult",
     "EffectsResult",
     "EventStudyResult",

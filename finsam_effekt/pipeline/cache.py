@@ -9,11 +9,14 @@ A stage's cache key is the SHA-256 of
 * for the read stage, the SHA-256 of every input file's content (remembered per path, size and modification
   time, so an unchanged national extract is not re-hashed at every run);
 * the keys of the stages whose results it takes (so only stages whose inputs are all cached can be cached:
-  balance, after the match, scans every candidate row of the pool and is cached; later stages are cheap).
+  balance, after the match, scans every candidate row of the pool; outcomes reads the panel for the matched
+  sample; the contamination share builds and scores a second risk set, the former participants, over the whole
+  pool; the stages after them — effects, the dilution correction of the contamination stage, event study,
+  sensitivity, cost-benefit — take only these small tables and are recomputed).
 
 So changing an input file invalidates every stage; changing ``matching.ratio`` invalidates the match and what
-follows; changing the estimators, subgroups, cost-benefit parameters or the language invalidates nothing that is
-cached. Each entry is a folder ``<cache>/<stage>/<key>/`` with the result (large tables as Parquet, small ones
+follows; changing ``outcomes.horizons`` invalidates the outcomes only; changing the estimators, subgroups,
+cost-benefit parameters or the language invalidates nothing that is cached. Each entry is a folder ``<cache>/<stage>/<key>/`` with the result (large tables as Parquet, small ones
 pickled) and ``meta.json``; an entry is written to a temporary folder and renamed, so a crash never leaves a
 half-written entry that a later run would trust.
 """
@@ -39,7 +42,9 @@ from ..io import connect
 from .results import PanelResult, ReadResult, StageResult
 
 #: Stages whose results are cached (the expensive ones); the others are recomputed at every run.
-CACHED_STAGES: tuple[str, ...] = ("read", "link", "panel", "cohort", "match", "balance")
+CACHED_STAGES: tuple[str, ...] = (
+    "read", "link", "panel", "cohort", "match", "balance", "outcomes", "contamination_share"
+)  # fmt: skip
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 

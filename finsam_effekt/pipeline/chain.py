@@ -32,6 +32,7 @@ from .results import (
     BalanceResult,
     CohortResult,
     ContaminationResult,
+    ContaminationShareResult,
     CostBenefitResult,
     EffectsResult,
     EventStudyResult,
@@ -65,6 +66,10 @@ class Stage:
     required : a required stage that fails stops the run; an optional one is reported as not run.
     switch : the boolean config key that turns an optional stage off (``"event_study"``), or None.
     describe : the plan line of ``explain``.
+    part_of : the key of the stage this one is a part of (``"contamination"`` for ``"contamination_share"``,
+        its expensive and cached part), or None. Skipping the whole skips its parts, and a part that does not run
+        is reported under the whole's label (the reader knows the whole), so the whole does not run for the
+        same reason.
     """
 
     key: str
@@ -76,11 +81,13 @@ class Stage:
     required: bool
     switch: str | None
     describe: Callable[[AnalysisConfig], str]
+    part_of: str | None = None
 
     def off_reason(self, cfg: AnalysisConfig) -> str | None:
-        """Why the config turns this stage off, or None when it runs."""
-        if self.switch is None:
-            return None
+        """Why the config turns this stage (or the stage it is a part of) off, or None when it runs."""
+        whole = None if self.part_of is None else stage(self.part_of).off_reason(cfg)
+        if whole is not None or self.switch is None:
+            return whole
         value: Any = cfg
         for part in self.switch.split("."):
             value = getattr(value, part)
@@ -113,10 +120,12 @@ CHAIN: tuple[Stage, ...] = (
     Stage("effects", "effects", stages.effects, ("read", "link", "panel", "cohort", "match", "outcomes"),
           EffectsResult, ("estimators", "inference", "subgroups", "outcomes", "covariates", "window", "later_treated",
                           "censoring_weights", "cs_did", "seed"), True, None, plan.effects),
-    Stage("contamination", "contamination", stages.contamination,
-          ("read", "link", "panel", "cohort", "match", "effects"), ContaminationResult,
-          ("window", "age", "eligibility", "outcomes.self_support_threshold_sek", "covariates", "matching",
-           "estimators", "disclosure_threshold", "seed"), False, None, plan.contamination),
+    Stage("contamination_share", "contamination share", stages.contamination_share,
+          ("read", "link", "panel", "cohort", "match"), ContaminationShareResult,
+          ("window", "age", "eligibility", "outcomes.self_support_threshold_sek", "seed"), False, None,
+          plan.contamination_share, part_of="contamination"),
+    Stage("contamination", "contamination", stages.contamination, ("contamination_share", "effects"),
+          ContaminationResult, ("estimators", "disclosure_threshold"), False, None, plan.contamination),
     Stage("event_study", "event study", stages.event_study, ("outcomes",), EventStudyResult,
           ("event_study", "event_study_outcomes", "inference", "outcomes.path_window"), False, "event_study",
           plan.event_study),
@@ -141,6 +150,22 @@ def stage(name: str) -> Stage:
     raise ConfigError(f"unknown stage {name!r}; stages in run order: {', '.join(s.key for s in CHAIN)}")
 
 
+def reported_label(st: Stage) -> str:
+    """The label under which a stage's not-run reason is reported: its own, or for a part (``Stage.part_of``) the
+    whole's."""
+    return st.label if st.part_of is None else stage(st.part_of).label
+
+
+def _input_missing(results: StageResults, st: Stage) -> str | None:
+    """Why a stage cannot run because an (optional) stage whose result it takes did not run: that stage's reason
+    (for ``contamination``, its share stage's: the same words), or None when every input is there."""
+    for k in st.inputs:
+        if results.get(k) is None:
+            src = stage(k)
+            return results.not_run.get(reported_label(src)) or f"stage '{src.label}' did not run"
+    return None
+
+
 def _run_stage(
     results: StageResults, st: Stage, reason: str | None, keep_going: bool, cache: StageCache | None = None
 ) -> StageRecord:
@@ -150,9 +175,11 @@ def _run_stage(
     A stage that cannot run (``StageUnavailable``) stops the run when it is required and is noted otherwise; with
     ``keep_going`` (``run``) any other defect of an optional stage is logged and noted instead of costing the
     whole report, without it (``run_until``) it is raised. A user error (``InputError``/``ConfigError``) always
-    stops the run."""
+    stops the run. A stage whose input stage did not run does not run either, for that stage's reason; not-run
+    reasons of a part of a stage are reported under the whole's label (:func:`reported_label`)."""
+    label = reported_label(st)
     if reason is not None:
-        results.not_run[st.label] = reason
+        results.not_run[label] = reason
         return StageRecord(st.label, 0.0, None, "not_run", reason)
     read = getattr(results, "read", None)
     # what earlier stages freed, before this one's peak (io.connect set the configured limit on this connection)
@@ -173,6 +200,9 @@ def _run_stage(
         )
 
     try:
+        missing = _input_missing(results, st)
+        if missing is not None:
+            raise StageUnavailable(missing)
         cfg = results.cfg
         key = values = None
         if cache is not None and st.key in CACHED_STAGES:
@@ -198,7 +228,7 @@ def _run_stage(
         if st.required:
             log.error("%s: %s", st.label, exc)
             raise StageUnavailable(f"stage '{st.label}' cannot run: {exc}") from exc
-        results.not_run[st.label] = str(exc)
+        results.not_run[label] = str(exc)
         return record(None, "not_run", str(exc))
     except FinsamError:
         raise
@@ -207,7 +237,7 @@ def _run_stage(
             raise
         log.exception("%s failed", st.label)
         note = f"failed with {type(exc).__name__}: {exc} (traceback in run.log)"
-        results.not_run[st.label] = note
+        results.not_run[label] = note
         return record(None, "failed", note)
 
 
@@ -478,9 +508,11 @@ def run_until(
     ----------
     cfg : a resolved config (:func:`~finsam_effekt.config.load_config`).
     stage_name : the last stage to run: a key of :data:`STAGE_NAMES` (``"read"``, ``"link"``, ``"panel"``,
-        ``"cohort"``, ``"match"``, ``"balance"``, ``"outcomes"``, ``"effects"``, ``"contamination"``, ``"event_study"``,
-        ``"sensitivity"``, ``"cost_benefit"``) or its label (``"read & validate"``, ``"event study"``, …).
-    skip : optional stages (balance, contamination, event study, sensitivity, cost-benefit) not to run.
+        ``"cohort"``, ``"match"``, ``"balance"``, ``"outcomes"``, ``"attrition"``, ``"effects"``,
+        ``"contamination_share"``, ``"contamination"``, ``"event_study"``, ``"sensitivity"``, ``"cost_benefit"``) or
+        its label (``"read & validate"``, ``"event study"``, …).
+    skip : optional stages (balance, attrition, contamination, event study, sensitivity, cost-benefit) not to run;
+        skipping contamination skips its share stage too.
     use_cache : reuse and store stage results in the config's stage cache (as ``run`` does when the config's
         ``cache.enabled``); off by default, so validation scripts always compute.
 
@@ -504,7 +536,8 @@ def run_until(
     results = StageResults(cfg)
     cache = stage_cache(cfg) if use_cache else None
     for st in CHAIN[: CHAIN.index(last) + 1]:
-        reason = "skipped (run_until skip=)" if st in skipped else st.off_reason(cfg)
+        whole = st if st.part_of is None else stage(st.part_of)
+        reason = "skipped (run_until skip=)" if st in skipped or whole in skipped else st.off_reason(cfg)
         results.records.append(_run_stage(results, st, reason, keep_going=False, cache=cache))
     return results
 

@@ -67,12 +67,18 @@ def balance(cfg: AnalysisConfig) -> str:
     )
 
 
-def contamination(cfg: AnalysisConfig) -> str:
+def contamination_share(cfg: AnalysisConfig) -> str:
     return (
         "expected share of the matched controls who are anonymous participants (starting in u, from the anonymous "
-        "registrations per förbund and month; started before u, mirrored by the linkable former participants), "
-        "and the dilution-corrected effects estimate / (1 − share); a share above 2 % is a design warning "
-        "(contamination.expected_contamination, cohort.former_participants)"
+        "registrations per förbund and month; started before u, mirrored by the linkable former participants "
+        "scored with the propensity model) (contamination.expected_contamination, cohort.former_participants)"
+    )
+
+
+def contamination(cfg: AnalysisConfig) -> str:
+    return (
+        "the dilution-corrected effects of the matched-sample estimators, estimate / (1 − share), and the plateau "
+        "correction; a share above 2 % is a design warning (contamination.ContaminationEstimate.corrected)"
     )
 
 

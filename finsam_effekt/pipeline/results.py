@@ -340,6 +340,18 @@ class EffectsResult(StageResult):
 
 
 @dataclass(frozen=True)
+class ContaminationShareResult(StageResult):
+    """contamination share: the expected share of matched controls who are anonymous participants
+    (``contamination.expected_contamination``, the former participants scored with the match's propensity model).
+
+    It rests on the match and the cohort only, not on the estimators, so it is cached: a rerun that changes the
+    estimators reuses it. It publishes nothing itself; the contamination stage publishes the shares with the
+    corrected effects (:class:`ContaminationResult`)."""
+
+    estimate: ContaminationEstimate
+
+
+@dataclass(frozen=True)
 class ContaminationResult(StageResult):
     """contamination: the expected share of matched controls who are anonymous participants and the
     dilution-corrected effects of the matched-sample estimators (``contamination.expected_contamination``)."""
@@ -549,6 +561,7 @@ class StageResults:
     outcomes: OutcomeTables | None = None
     attrition: AttritionResult | None = None
     effects: EffectsResult | None = None
+    contamination_share: ContaminationShareResult | None = None
     contamination: ContaminationResult | None = None
     event_study: EventStudyResult | None = None
     sensitivity: SensitivityResult | None = None

@@ -33,6 +33,7 @@ from .results import (
     BalanceResult,
     CohortResult,
     ContaminationResult,
+    ContaminationShareResult,
     CostBenefitResult,
     EffectsResult,
     EventStudyResult,
@@ -541,18 +542,18 @@ def cs_did_inputs(
 
 
 # -- contamination -------------------------------------------------------------------------------------------------
-def contamination(
+def contamination_share(
     cfg: AnalysisConfig,
     read: ReadResult,
     link: LinkResult,
     panel: PanelResult,
     cohort: CohortResult,
     match: MatchStageResult,
-    effects: EffectsResult,
-) -> ContaminationResult:
-    """The expected share of matched controls who are anonymous participants and the dilution-corrected effects
-    of the estimators on the matched sample (``contamination.expected_contamination``; the former participants
-    by ``cohort.former_participants`` with the cohort's own settings)."""
+) -> ContaminationShareResult:
+    """The expected share of matched controls who are anonymous participants
+    (``contamination.expected_contamination``; the former participants by ``cohort.former_participants`` with the
+    cohort's own settings, scored with the match's propensity model). The expensive part of the contamination: a
+    second risk set with history features over the whole pool; it does not depend on the estimators."""
     if "sus_registrations" not in read.tables:
         raise StageUnavailable("no sus_registrations table: the anonymous registrations are unknown")
     counts = contamination_mod.registration_counts(read.table("sus_registrations"), con=read.con)
@@ -561,6 +562,15 @@ def contamination(
         former = cohort_mod.former_participants(link.participants, **cohort_arguments(cfg, read, link, panel))
     res = match.result
     est = contamination_mod.expected_contamination(cohort.cohort, res.propensity, res.weights, counts, former)
+    return ContaminationShareResult(est)
+
+
+def contamination(
+    cfg: AnalysisConfig, contamination_share: ContaminationShareResult, effects: EffectsResult
+) -> ContaminationResult:
+    """The expected share of matched controls who are anonymous participants (the contamination share stage) and
+    the dilution-corrected effects of the matched-sample estimators (``ContaminationEstimate.corrected``)."""
+    est = contamination_share.estimate
     matched = [e for e in cfg.estimators if estimation.REGISTRY[e].sample == "matched"]
     log.info("contamination: %s", est.summary(cfg.disclosure_threshold))
     return ContaminationResult(est, est.corrected(effects.frame, matched), cfg.disclosure_threshold)
@@ -733,6 +743,7 @@ __all__ = [
     "cohort_arguments",
     "cohort_outcomes",
     "contamination",
+    "contamination_share",
     "cost_benefit_stage",
     "cs_did_inputs",
     "effects",
