@@ -155,31 +155,25 @@ def design_columns(
 
 
 class CompactDesign:
-    """A design matrix held in compact storage: every column that float32 holds exactly (0/1 indicators, counts,
-    days in quarter-day steps, ages) in one float32 block, the others (kronor with öre) in a float64 block after
-    them (so its column order puts the float64 columns last).
+    """A design matrix held in compact storage, each column in the narrowest type that holds it exactly: 0/1
+    indicators and small counts (whole numbers 0..255) as uint8, other values float32 holds exactly (quarter
+    days, ages) as float32, the rest (kronor with öre) as float64; the column order puts the float64 columns last.
 
     Row slices ``x[start:stop]`` give that part of the matrix as float64 — the only access the fitting code needs
-    — so a logit on 10⁷ candidate person-months needs about half the memory of the float64 matrix, with the
-    same values (every stored value is exact). Built by :func:`compact_design_matrix`.
+    — so a logit on 10⁷ candidate person-months, whose design is mostly month, kommun and source indicators,
+    needs about a sixth of the memory of the float64 matrix, with the same values (every stored value is exact).
+    Built by :func:`compact_design_matrix`.
     """
 
-    def __init__(
-        self,
-        columns32: list[str],
-        x32: np.ndarray,
-        columns64: list[str],
-        x64: np.ndarray,
-        keep32: np.ndarray | None = None,
-        keep64: np.ndarray | None = None,
-    ) -> None:
-        self._x32, self._x64 = x32, x64
-        self._k32, self._k64 = keep32, keep64  # column subsets (None: all)
-        self.columns = list(columns32) + list(columns64)
+    def __init__(self, columns: list[str], n: int, blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]]):
+        # blocks: (array n × m, its columns used, their positions in the matrix)
+        self.columns = list(columns)
+        self._n = n
+        self._blocks = blocks
 
     @property
     def shape(self) -> tuple[int, int]:
-        return (self._x32.shape[0], len(self.columns))
+        return (self._n, len(self.columns))
 
     @property
     def size(self) -> int:
@@ -187,34 +181,31 @@ class CompactDesign:
 
     @property
     def nbytes(self) -> int:
-        return int(self._x32.nbytes + self._x64.nbytes)
+        return int(sum(a.nbytes for a, _, _ in self._blocks))
 
     def __len__(self) -> int:
-        return self.shape[0]
+        return self._n
 
     def __getitem__(self, rows: slice) -> np.ndarray:
         if not isinstance(rows, slice):
             raise TypeError("CompactDesign: only row slices x[start:stop] are supported")
-        a32 = self._x32[rows] if self._k32 is None else self._x32[rows][:, self._k32]
-        a64 = self._x64[rows] if self._k64 is None else self._x64[rows][:, self._k64]
-        if a64.shape[1] == 0:
-            return a32.astype(np.float64)
-        return np.concatenate([a32.astype(np.float64), a64], axis=1)
+        out = np.empty((len(range(*rows.indices(self._n))), len(self.columns)), np.float64)
+        for a, src, dst in self._blocks:
+            if len(src):
+                part = a[rows]
+                out[:, dst] = part if len(src) == a.shape[1] and (np.diff(src) == 1).all() else part[:, src]
+        return out
 
     def select(self, keep: np.ndarray) -> CompactDesign:
         """The columns where ``keep`` is True (no copy of the blocks)."""
         keep = np.asarray(keep, bool)
-        n32 = self.shape[1] - (self._x64.shape[1] if self._k64 is None else len(self._k64))
-        idx32 = np.arange(self._x32.shape[1]) if self._k32 is None else self._k32
-        idx64 = np.arange(self._x64.shape[1]) if self._k64 is None else self._k64
-        return CompactDesign(
-            [c for c, k in zip(self.columns[:n32], keep[:n32], strict=True) if k],
-            self._x32,
-            [c for c, k in zip(self.columns[n32:], keep[n32:], strict=True) if k],
-            self._x64,
-            idx32[keep[:n32]],
-            idx64[keep[n32:]],
-        )
+        pos = np.cumsum(keep) - 1
+        blocks = [(a, src[keep[dst]], pos[dst[keep[dst]]]) for a, src, dst in self._blocks]
+        return CompactDesign([c for c, k in zip(self.columns, keep, strict=True) if k], self._n, blocks)
+
+
+#: Largest whole number a design column may hold to be stored as uint8 (:class:`CompactDesign`).
+_U8_MAX = 255
 
 
 def compact_design_matrix(
@@ -239,28 +230,42 @@ def compact_design_matrix(
             _no_missing(s, c, what)
             v = s.astype(float).to_numpy()
             if pd.Series(v).std(ddof=0) > 0:
-                exact = bool(np.array_equal(v.astype(np.float32).astype(np.float64), v))
-                plan.append((c, "f32" if exact else "f64", v))
-    names32 = (["const"] if intercept else []) + [p[0] for p in plan if p[1] != "f64"]
-    names64 = [p[0] for p in plan if p[1] == "f64"]
-    x32 = np.empty((n, len(names32)), np.float32)
-    x64 = np.empty((n, len(names64)), np.float64)
-    i32 = i64 = 0
+                if v.min() >= 0 and v.max() <= _U8_MAX and np.array_equal(np.floor(v), v):
+                    kind = "u8"
+                elif np.array_equal(v.astype(np.float32).astype(np.float64), v):
+                    kind = "f32"
+                else:
+                    kind = "f64"
+                plan.append((c, kind, v))
     if intercept:
-        x32[:, 0] = 1.0
-        i32 = 1
-    for _name, kind, payload in plan:
-        if kind == "level":
+        plan.insert(0, ("const", "const", None))
+    # the matrix's column order: every column but the float64 ones, then those
+    order = [p for p in plan if p[1] != "f64"] + [p for p in plan if p[1] == "f64"]
+    where = {"u8": [], "f32": [], "f64": []}
+    for j, (_name, kind, _payload) in enumerate(order):
+        where["u8" if kind in ("const", "level", "u8") else kind].append(j)
+    arrays = {
+        "u8": np.empty((n, len(where["u8"])), np.uint8),
+        "f32": np.empty((n, len(where["f32"])), np.float32),
+        "f64": np.empty((n, len(where["f64"])), np.float64),
+    }
+    slot = {"u8": 0, "f32": 0, "f64": 0}
+    for _name, kind, payload in order:
+        block = "u8" if kind in ("const", "level", "u8") else kind
+        i = slot[block]
+        if kind == "const":
+            arrays[block][:, i] = 1
+        elif kind == "level":
             codes, j = payload
-            x32[:, i32] = codes == j
-            i32 += 1
-        elif kind == "f32":
-            x32[:, i32] = payload
-            i32 += 1
+            arrays[block][:, i] = codes == j
         else:
-            x64[:, i64] = payload
-            i64 += 1
-    return CompactDesign(names32, x32, names64, x64)
+            arrays[block][:, i] = payload
+        slot[block] += 1
+    blocks = [
+        (arrays[b], np.arange(len(where[b])), np.asarray(where[b], dtype=np.int64))
+        for b in ("u8", "f32", "f64")
+    ]
+    return CompactDesign([p[0] for p in order], n, blocks)
 
 
 def _unit_columns(x, chunk: int = 500_000) -> np.ndarray:
@@ -302,6 +307,7 @@ def fit_logit(
     fixed_effects: pd.Series | None = None,
     maxiter: int = 100,
     tol: float = 1e-8,
+    chunk: int = 500_000,
 ) -> LogitFit:
     """Maximum-likelihood logistic regression by Newton–Raphson, with optional weights and fixed effects.
 
@@ -332,6 +338,7 @@ def fit_logit(
     d : 0/1 outcome per row.
     weights : non-negative case weights (default 1).
     fixed_effects : a level per row (e.g. the calendar month), entered as indicators.
+    chunk : rows per pass over the design (memory against speed; the estimate is the same to rounding).
     """
     names = list(x.columns)
     xm = x if isinstance(x, CompactDesign) else x.to_numpy(dtype=float)
@@ -344,16 +351,18 @@ def fit_logit(
     else:
         code = np.full(len(d), -1, dtype=np.int64)
         fe_names = []
-    keep = independent_columns(xm)
+    keep = independent_columns(xm, chunk=chunk)
     if keep.all():
         xk = xm
     else:
         xk = xm.select(keep) if isinstance(xm, CompactDesign) else xm[:, keep]
-    const = _unit_columns(xk)
-    start = _warm_start(xk, d, w, code, len(fe_names), const)
-    res = _newton(xk, d, w, code, len(fe_names), maxiter, tol, penalty=0.0, free=const, start=start)
+    const = _unit_columns(xk, chunk=chunk)
+    start = null_model_start(xk, d, w, code, len(fe_names), const)
+    res = _newton(
+        xk, d, w, code, len(fe_names), maxiter, tol, penalty=0.0, free=const, start=start, chunk=chunk
+    )
     if res is None and start is not None:  # the fit from β = 0, as without a warm start, before the ridge
-        res = _newton(xk, d, w, code, len(fe_names), maxiter, tol, penalty=0.0, free=const)
+        res = _newton(xk, d, w, code, len(fe_names), maxiter, tol, penalty=0.0, free=const, chunk=chunk)
     converged = res is not None
     if res is None:
         # the penalty is a fixed fraction of each coefficient's information at the null model, Σ p̄(1 − p̄) x_ij²:
@@ -363,7 +372,7 @@ def fit_logit(
         pbar = float(np.average(d, weights=w))
         res = _newton(
             xk, d, w, code, len(fe_names), max(maxiter, 200), tol,
-            penalty=RIDGE_PENALTY * pbar * (1.0 - pbar), free=const,
+            penalty=RIDGE_PENALTY * pbar * (1.0 - pbar), free=const, chunk=chunk,
         )  # fmt: skip
     if res is None:  # not even the penalised fit: the data cannot identify a logit (e.g. all rows one class)
         raise InputError(
@@ -399,11 +408,11 @@ def independent_columns(x, tol: float = 1e-9, chunk: int = 500_000) -> np.ndarra
     return keep
 
 
-#: Rows above which :func:`fit_logit` starts Newton at the null model's estimate (:func:`_warm_start`), not at 0.
+#: Rows above which :func:`fit_logit` starts Newton at the null model's estimate (:func:`null_model_start`), not at 0.
 WARM_START_ROWS = 1_000_000
 
 
-def _warm_start(x, d, w, code, n_lev, free) -> tuple[np.ndarray, np.ndarray] | None:
+def null_model_start(x, d, w, code, n_lev, free) -> tuple[np.ndarray, np.ndarray] | None:
     """Starting values for the Newton iterations on more than :data:`WARM_START_ROWS` rows: the maximum-likelihood
     estimate of the model with the intercept and the fixed effects only, which has a closed form — the logit of
     the (weighted) share of ``d = 1`` per level, ``η_l = log(p̄_l / (1 − p̄_l))``: intercept ``η_ref``, level

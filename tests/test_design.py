@@ -176,7 +176,13 @@ def test_compact_design_equals_the_design_matrix_and_fits_the_same_logit():
     assert compact.shape == dense.shape and "constant" not in compact.columns
     assert np.array_equal(compact[:], dense.to_numpy())
     assert np.array_equal(compact[100:250], dense.to_numpy()[100:250])
-    assert compact.nbytes == 3000 * (4 * (dense.shape[1] - 1) + 8)  # only kronor in float64
+    # each column in the narrowest exact type: whole numbers 0..255 (indicators, the constant, small counts) one
+    # byte, other float32-exact values (quarter days) four, kronor with öre eight
+    v = dense.to_numpy()
+    small = ((v >= 0) & (v <= 255) & (np.floor(v) == v)).all(axis=0)
+    f32 = (v.astype(np.float32).astype(np.float64) == v).all(axis=0)
+    assert small.sum() >= 4 and (f32 & ~small).sum() >= 1 and (~f32).sum() == 1
+    assert compact.nbytes == 3000 * int(np.where(small, 1, np.where(f32, 4, 8)).sum())
     keep = np.array([c not in ("age", "sek") for c in compact.columns])
     part = compact.select(keep)
     assert part.columns == [c for c in compact.columns if c not in ("age", "sek")]
@@ -283,11 +289,13 @@ def test_warm_start_at_the_null_model_reaches_the_same_estimate(monkeypatch):
     x = design_matrix(df, ["x", "edu"], intercept=True)
     monkeypatch.setattr(design, "WARM_START_ROWS", 10**9)
     cold = fit_logit(x, d, weights=w, fixed_effects=df["month"])
-    start = design._warm_start(x.to_numpy(), d, w, design.level_codes(df["month"])[0] - 1, 3, np.array([0]))
+    start = design.null_model_start(
+        x.to_numpy(), d, w, design.level_codes(df["month"])[0] - 1, 3, np.array([0])
+    )
     assert start is None  # below the threshold: β = 0, as statsmodels
     monkeypatch.setattr(design, "WARM_START_ROWS", 100)
     code = design.level_codes(df["month"])[0].astype(np.int64) - 1
-    a0, c0 = design._warm_start(x.to_numpy(), d, w, code, 3, np.array([0]))
+    a0, c0 = design.null_model_start(x.to_numpy(), d, w, code, 3, np.array([0]))
     # the start is the null model: the weighted share of d = 1 per month, as log odds
     share = pd.Series(d * w).groupby(df["month"]).sum() / pd.Series(w).groupby(df["month"]).sum()
     logodds = np.log(share / (1 - share)).to_numpy()
@@ -299,18 +307,17 @@ def test_warm_start_at_the_null_model_reaches_the_same_estimate(monkeypatch):
     np.testing.assert_allclose(warm.linear_predictor, cold.linear_predictor, rtol=0, atol=1e-9)
 
 
-def test_newton_in_row_chunks_equals_one_chunk():
+def test_logit_in_row_chunks_equals_one_chunk():
     """The Newton pass in row chunks (η, score and Hessian blocks per chunk; the fixed-effect block by sparse
     sums) gives the estimate of the one-chunk pass (per-level sums by bincount), to rounding."""
-    import finsam_effekt.design as design
-
     rng = np.random.default_rng(5)
     n = 3000
-    x = np.column_stack([np.ones(n), rng.normal(size=n), rng.integers(0, 2, n)]).astype(float)
-    code = rng.integers(-1, 4, n)
-    d = (rng.random(n) < 1 / (1 + np.exp(-(-2 + 0.7 * x[:, 1] + 0.3 * code)))).astype(float)
-    free = np.array([0])
-    one = design._newton(x, d, None, code, 4, 100, 1e-10, penalty=0.0, free=free, chunk=10**6)
-    many = design._newton(x, d, None, code, 4, 100, 1e-10, penalty=0.0, free=free, chunk=700)
-    np.testing.assert_allclose(many[0], one[0], rtol=0, atol=1e-10)
-    np.testing.assert_allclose(many[1], one[1], rtol=0, atol=1e-10)
+    df = pd.DataFrame({"x": rng.normal(size=n), "b": rng.integers(0, 2, n).astype(float)})
+    month = pd.Series(rng.choice(["m1", "m2", "m3", "m4", "m5"], n), name="month")
+    eta = -2 + 0.7 * df["x"] + 0.3 * (month == "m3")
+    d = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
+    x = design_matrix(df, ["x", "b"], intercept=True)
+    one = fit_logit(x, d, fixed_effects=month, chunk=10**6, tol=1e-10)
+    many = fit_logit(x, d, fixed_effects=month, chunk=700, tol=1e-10)
+    np.testing.assert_allclose(many.params.to_numpy(), one.params.to_numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(many.linear_predictor, one.linear_predictor, rtol=0, atol=1e-10)
