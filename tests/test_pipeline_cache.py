@@ -221,3 +221,23 @@ def test_a_run_from_the_cache_writes_the_same_csvs_as_a_run_without_it(tmp_path,
     assert csvs == sorted(p.relative_to(again.out) for p in again.out.rglob("*.csv"))
     for name in csvs:
         assert (again.out / name).read_bytes() == (plain.out / name).read_bytes(), name
+
+
+def test_an_entry_holding_an_earlier_stage_table_stores_its_name_not_a_copy(tmp_path):
+    """The match keeps the cohort it matched: its entry names the cohort stage's table instead of a second copy
+    (at national scale 10⁷ rows), and loading puts that very table back; without it the entry is a miss."""
+    from finsam_effekt.pipeline.cache import StageCache
+    from finsam_effekt.pipeline.results import CohortResult
+
+    cohort = pd.DataFrame({"x": np.arange(200_000, dtype=np.int64)})
+    cache = StageCache(tmp_path)
+    shared = {"cohort.cohort": cohort}
+    cache.save("match", "k1", CohortResult(cohort), {}, shared)  # any result holding the table
+    cache.save("alone", "k2", CohortResult(cohort), {})
+    size = {
+        k: (tmp_path / k / key / "result.pkl").stat().st_size for k, key in (("match", "k1"), ("alone", "k2"))
+    }
+    assert size["match"] < 2_000 < 1_600_000 < size["alone"]
+    hit = cache.load("match", "k1", shared)
+    assert hit is not None and hit.result.cohort is cohort
+    assert cache.load("match", "k1") is None  # the named table is not there: recompute, never guess

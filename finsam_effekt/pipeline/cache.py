@@ -125,8 +125,9 @@ class StageCache:
     def entry(self, stage: str, key: str) -> Path:
         return self.directory / stage / key
 
-    def load(self, stage: str, key: str) -> CacheHit | None:
-        """The cached result of ``stage`` under ``key``, or None (missing or unreadable entries are misses)."""
+    def load(self, stage: str, key: str, shared: dict[str, Any] | None = None) -> CacheHit | None:
+        """The cached result of ``stage`` under ``key``, or None (missing or unreadable entries are misses).
+        ``shared``: the earlier stages' tables the entry refers to by name (:meth:`save`)."""
         d = self.entry(stage, key)
         meta = d / "meta.json"
         if not meta.is_file():
@@ -134,14 +135,25 @@ class StageCache:
         try:
             info = json.loads(meta.read_text(encoding="utf-8"))
             with open(d / "result.pkl", "rb") as f:
-                res = pickle.load(f)
+                res = _SharedUnpickler(f, shared or {}).load()
             res = self._reattach(res, d)
         except Exception:
             return None
         return CacheHit(res, info.get("created", ""))
 
-    def save(self, stage: str, key: str, result: StageResult, values: dict[str, Any]) -> StageResult:
-        """Store ``result``; returns the result to go on with (for tables moved into the cache: pointing there)."""
+    def save(
+        self,
+        stage: str,
+        key: str,
+        result: StageResult,
+        values: dict[str, Any],
+        shared: dict[str, Any] | None = None,
+    ) -> StageResult:
+        """Store ``result``; returns the result to go on with (for tables moved into the cache: pointing there).
+
+        ``shared``: tables of earlier stages by name (:func:`shared_tables`). A result that holds one of them (the
+        match keeps the cohort it matched) stores the name instead of a second copy, and :meth:`load` puts the
+        earlier stage's table back: the stage's key contains that stage's key, so it is the same table."""
         final = self.entry(stage, key)
         final.parent.mkdir(parents=True, exist_ok=True)
         if self._memo is not None:
@@ -153,7 +165,7 @@ class StageCache:
         try:
             stored = self._detach(result, tmp)
             with open(tmp / "result.pkl", "wb") as f:
-                pickle.dump(stored, f, protocol=pickle.HIGHEST_PROTOCOL)
+                _SharedPickler(f, shared or {}).dump(stored)
             meta = {
                 "stage": stage,
                 "key": key,
@@ -213,6 +225,45 @@ class StageCache:
             p = result.person_months
             return replace(result, person_months=p if p.is_absolute() else d / p)
         return result
+
+
+def shared_tables(results: Any, stages: Iterable[str]) -> dict[str, Any]:
+    """The DataFrames held by the results of ``stages`` (``"<stage>.<field>"`` → table): what a later stage's
+    cache entry refers to instead of storing again (:meth:`StageCache.save`)."""
+    import pandas as pd
+
+    out = {}
+    for name in stages:
+        res = getattr(results, name, None)
+        for field in getattr(res, "__dataclass_fields__", {}):
+            value = getattr(res, field, None)
+            if isinstance(value, pd.DataFrame):
+                out[f"{name}.{field}"] = value
+    return out
+
+
+class _SharedPickler(pickle.Pickler):
+    """Pickles a stage result, writing the tables of ``shared`` (name → table) as references by name."""
+
+    def __init__(self, f, shared: dict[str, Any]):
+        super().__init__(f, protocol=pickle.HIGHEST_PROTOCOL)
+        self._names = {id(v): k for k, v in shared.items()}
+
+    def persistent_id(self, obj: Any) -> str | None:
+        return self._names.get(id(obj))
+
+
+class _SharedUnpickler(pickle.Unpickler):
+    """Unpickles a stage result, putting the named tables of ``shared`` back (a name not given: a miss)."""
+
+    def __init__(self, f, shared: dict[str, Any]):
+        super().__init__(f)
+        self._shared = shared
+
+    def persistent_load(self, pid: str) -> Any:
+        if pid not in self._shared:
+            raise pickle.UnpicklingError(f"the cache entry refers to {pid}, which this run does not have")
+        return self._shared[pid]
 
 
 def _file_sha256(path: Path, chunk: int = 1 << 22) -> str:

@@ -26,7 +26,7 @@ from ..diagnostics import DesignWarning
 from ..errors import ConfigError, FinsamError
 from ..estimand import estimand_text
 from . import by_group, plan, resources, stages
-from .cache import CACHED_STAGES, StageCache, config_values
+from .cache import CACHED_STAGES, StageCache, config_values, shared_tables
 from .results import (
     AttritionResult,
     BalanceResult,
@@ -211,7 +211,8 @@ def _run_stage(
                 cache.input_hashes(t.path for t in cfg.input_spec.tables.values()) if not st.inputs else {}
             )
             key = cache.key(st.key, values, [results.cache_keys[k] for k in st.inputs], inputs)
-            hit = cache.load(st.key, key)
+            shared = shared_tables(results, st.inputs)  # e.g. the cohort the match holds: stored once
+            hit = cache.load(st.key, key, shared)
             if hit is not None:
                 setattr(results, st.key, hit.result)
                 results.cache_keys[st.key] = key
@@ -219,7 +220,7 @@ def _run_stage(
                 return record(hit.result, "ok", f"from the stage cache ({hit.created})", "hit")
         res = st.run(cfg, *[getattr(results, k) for k in st.inputs])
         if key is not None:
-            res = cache.save(st.key, key, res, values)
+            res = cache.save(st.key, key, res, values, shared)
             results.cache_keys[st.key] = key
         setattr(results, st.key, res)
         results.not_run.update(res.not_run())
