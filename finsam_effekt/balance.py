@@ -86,12 +86,14 @@ def _pooled_sd(x: np.ndarray, t: np.ndarray, binary: bool) -> float:
         return float(np.sqrt(np.sum(dev**2) / (n - 1))) if n > 1 else float("nan")
 
 
-def _ecdf_stats(x: np.ndarray, t: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+def _ecdf_stats(
+    x: np.ndarray, t: np.ndarray, w: np.ndarray, order: np.ndarray | None = None
+) -> tuple[float, float]:
     w = w.astype(float).copy()
     for g in (True, False):
         m = t == g
         w[m] = w[m] / w[m].sum()
-    o = np.argsort(x, kind="stable")
+    o = np.argsort(x, kind="stable") if order is None else order
     xo, wo, to = x[o], w[o], t[o]
     wo = np.where(to == to[0], -wo, wo)
     cs = np.abs(np.cumsum(wo))
@@ -100,8 +102,17 @@ def _ecdf_stats(x: np.ndarray, t: np.ndarray, w: np.ndarray) -> tuple[float, flo
     return float(e.mean()), float(e.max())
 
 
-def balance_stats(x, treat, weights=None, *, binary: str = "std") -> dict[str, float]:
-    """MatchIt's ``bal1var`` for one covariate (ATT, no sampling weights). See the module docstring."""
+def _stats_sharing_order(x, t, w, binary: str, order):
+    """:func:`balance_stats` of one column in one sample, with the column's sort order computed once for all
+    samples (the eCDF statistics need it; it does not depend on the weights)."""
+    if order is None and not bool(np.all((x == 0) | (x == 1))):
+        order = np.argsort(x, kind="stable")
+    return balance_stats(x, t, w, binary=binary, order=order), order
+
+
+def balance_stats(x, treat, weights=None, *, binary: str = "std", order=None) -> dict[str, float]:
+    """MatchIt's ``bal1var`` for one covariate (ATT, no sampling weights). See the module docstring.
+    ``order``: ``np.argsort(x, kind="stable")`` when the caller has it (the same column in several samples)."""
     x = np.asarray(x, dtype=float)
     t = np.asarray(treat).astype(bool)
     w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)
@@ -133,7 +144,7 @@ def balance_stats(x, treat, weights=None, *, binary: str = "std") -> dict[str, f
             out["var_ratio"] = float(
                 np.divide(np.float64(_wvar(x[i1], w[i1], False)), np.float64(_wvar(x[i0], w[i0], False)))
             )
-        out["ecdf_mean"], out["ecdf_max"] = _ecdf_stats(x, t, w)
+        out["ecdf_mean"], out["ecdf_max"] = _ecdf_stats(x, t, w, order)
     return out
 
 
@@ -296,13 +307,21 @@ def balance_table(
     tracker = (
         progress.track("balance, column", len(samples) * len(columns)) if len(data) > 1_000_000 else None
     )
-    for smp, w in samples.items():
-        for col, values in columns:
-            st = balance_stats(values(), t, w, binary=binary)
+    # a column at a time, built once for all samples (on 10⁷ candidate rows building and sorting a column is
+    # what costs); the rows come out sample by sample, as before
+    by_sample: dict[str, list[dict]] = {smp: [] for smp in samples}
+    for col, values in columns:
+        x = values()
+        order = None
+        for smp, w in samples.items():
+            st, order = _stats_sharing_order(x, t, w, binary, order)
             if tracker is not None:
                 tracker.step()
             st.update(variable=col, sample=smp)
-            rows.append(st)
+            by_sample[smp].append(st)
+        del x
+    for smp, w in samples.items():
+        rows += by_sample[smp]
         for g, m in (("treated", t), ("control", ~t)):
             sizes.append({"sample": smp, "group": g, "n": int((w[m] > 0).sum()), "ess": ess(w[m])})
     tab = pd.DataFrame(rows)[["variable", "sample", *STAT_COLUMNS]]
