@@ -58,10 +58,14 @@ STAT_COLUMNS = ("mean_treated", "mean_control", "smd", "var_ratio", "ecdf_mean",
 
 
 def _wvar(x: np.ndarray, w: np.ndarray, binary: bool) -> float:
+    if binary:
+        # the share as Σ w x / Σ w (as R's weighted.mean): with unit weights exactly 0 or 1 for a constant column;
+        # normalising w first made an all-ones column 1 − 1e-16, a variance of 2e-16 that passed the zero-SD check
+        # and gave an SMD of 4·10⁵ (a dip world of the Monte Carlo, seed 1145)
+        mx = float(np.sum(w * x) / np.sum(w))
+        return max(mx * (1 - mx), 0.0)  # a share of exactly 1 can sum to 1 + 1e-16
     w = w / w.sum()
     mx = float(np.sum(w * x))
-    if binary:
-        return max(mx * (1 - mx), 0.0)  # a share of exactly 1 can sum to 1 + 1e-16
     with np.errstate(
         divide="ignore", invalid="ignore"
     ):  # a single non-zero weight: undefined (NaN), as MatchIt

@@ -181,3 +181,13 @@ def test_pre_period_rows_with_a_match_result_and_errors():
         balance_table(data, "t", ["x"], pre_period=data[["x"]])
     with pytest.raises(InputError, match=r"pre-period columns \['nope'\] are not in the data"):
         balance_table(data, "t", ["x"], pre_period=["nope"])
+
+
+def test_binary_covariate_constant_among_treated_uses_the_pooled_sd():
+    """Six treated all with x = 1: the treated SD is exactly 0 (the share is Σx/n = 1, not 1 − 1e-16 from
+    normalised weights), so the SMD falls back to MatchIt's pooled SD instead of dividing by ~1e-8."""
+    x = np.array([1.0] * 6 + [1, 0, 0, 1, 0, 0, 0, 0])
+    t = np.array([1] * 6 + [0] * 8)
+    st = balance_stats(x, t)
+    # pooled binary SD: sqrt(Σ_g n_g p_g (1 − p_g) / n) = sqrt((6·1·0 + 8·0.25·0.75) / 14)
+    assert st["smd"] == pytest.approx((1 - 0.25) / np.sqrt(8 * 0.25 * 0.75 / 14), rel=1e-12)
