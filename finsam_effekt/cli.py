@@ -426,6 +426,16 @@ def main() -> None:
             highlight=False,
         )
         sys.exit(1)
+    except RuntimeError as exc:
+        # a termination signal (SystemExit from the SIGTERM handler) or Ctrl-C inside a DuckDB query reaches here
+        # as the engine's "Query interrupted", caused by the exit: stop as the signal asked, without a traceback
+        stop = exc.__cause__ or exc.__context__
+        if not isinstance(stop, SystemExit | KeyboardInterrupt):
+            raise
+        err_console.print(
+            "[bold red]error:[/] the run was stopped by a signal; its partial output was removed"
+        )
+        sys.exit(stop.code if isinstance(stop, SystemExit) and isinstance(stop.code, int) else 130)
     except OSError as exc:  # the environment, not the package: say what and where, without a traceback
         where = f" {exc.filename}" if exc.filename else ""
         err_console.print(

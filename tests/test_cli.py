@@ -212,3 +212,30 @@ def test_cost_benefit_command_reproduces_a_result_from_its_inputs(tmp_path):
                               "--threshold", str(int(frame["n_treated"].min()) + 1)])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert pd.read_csv(out / "cost_benefit.csv")["suppressed"].all()
+
+
+def test_a_termination_signal_inside_an_engine_query_exits_without_a_traceback(monkeypatch, capsys):
+    """SIGTERM during a DuckDB query arrives as the engine's 'Query interrupted' caused by the handler's
+    SystemExit(143): the console script stops with that code and one line, not a traceback; other runtime
+    errors still raise."""
+    from finsam_effekt import cli
+
+    def interrupted():
+        try:
+            raise SystemExit(143)
+        except SystemExit as stop:
+            raise RuntimeError("Query interrupted") from stop
+
+    monkeypatch.setattr(cli, "app", interrupted)
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    assert exc.value.code == 143
+    err = capsys.readouterr().err
+    assert "stopped by a signal" in err and "Traceback" not in err
+
+    def other():
+        raise RuntimeError("a defect")
+
+    monkeypatch.setattr(cli, "app", other)
+    with pytest.raises(RuntimeError, match="a defect"):
+        cli.main()
