@@ -60,7 +60,7 @@ from .matching import PropensityResult, estimate_propensity
 from .options import ELIGIBILITY_RULES, LATER_TREATED, check
 from .panel import history_features
 from .schema import OUTCOMES, outcome_column, parse_outcome_column
-from .tables import Session, as_pandas, compact, concat_compact, plain
+from .tables import Session, as_pandas, compact, concat_compact, plain, take_compact
 
 #: Why a participant whose first start lies in the window does not enter the cohort, in the order the rules are
 #: applied (a participant counts under the first reason it meets):
@@ -529,14 +529,21 @@ def _risk_set(
     # a batch of pairs at a time: each pair's features depend on its own history only, so the rows are the same,
     # and the engine's working memory stays that of one batch (the full pool is ~10⁷ pairs at national scale)
     if len(pairs) > HISTORY_BATCH:
+        # batches of persons in pseudonym order: the panel is stored sorted by person, so the engine reads only
+        # the row groups of the batch's persons (a 2·10⁵-pair query on a 10⁶-person panel: 49 s for persons
+        # spread over the panel, 20 s for a fifth of it); the rows are put back in the cohort's order after
+        by_person = np.argsort(pd.Categorical(pairs["person_id"]).codes, kind="stable")
         starts = range(0, len(pairs), HISTORY_BATCH)
         tracker = progress.track("history features, batch", len(starts))
         parts = []
         for s in starts:
-            parts.append(compact(history_features(plain(pairs.iloc[s : s + HISTORY_BATCH]), panel, pool.pop,
-                                                  kommun_forbund, output="pandas", **kw)))  # fmt: skip
+            batch = plain(pairs.iloc[by_person[s : s + HISTORY_BATCH]])
+            parts.append(
+                compact(history_features(batch, panel, pool.pop, kommun_forbund, output="pandas", **kw))
+            )
+            del batch
             tracker.step()
-        cohort = concat_compact(parts)
+        cohort = take_compact(concat_compact(parts), np.argsort(by_person, kind="stable"))
         del parts
     else:
         cohort = compact(

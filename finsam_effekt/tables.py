@@ -256,6 +256,18 @@ def concat_compact(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(out, copy=False)
 
 
+def take_compact(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+    """``frame.take(rows)`` (new RangeIndex) a column at a time, each old column released once taken, so the peak
+    is the frame plus one column (a :func:`compact` frame has one block per column)."""
+    out = {}
+    for c in list(frame.columns):
+        out[c] = frame[c].take(rows).reset_index(drop=True)
+        del frame[c]
+    res = pd.DataFrame(out, copy=False)
+    res.attrs.update(frame.attrs)
+    return res
+
+
 def plain(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with its categorical columns back as text (``object``, missing as None), float32 columns as
     float64 and int32 columns as int64: the inverse of :func:`compact` for the small tables taken out of a compact one (the matched sample),

@@ -146,12 +146,13 @@ def test_options_any_resident_window_sampling():
     from finsam_effekt import progress
 
     seen = []
+    batch = cohort_mod.HISTORY_BATCH
     try:
-        cohort_mod.HISTORY_BATCH = 2
+        cohort_mod.HISTORY_BATCH = 2  # batches of two pairs, in person order, put back in the cohort's order
         with progress.listening(seen.append):
             batched = build_cohort(participants, panel, pop, eligibility="any_resident", age_range=(16, 80))
     finally:
-        cohort_mod.HISTORY_BATCH = 1_000_000
+        cohort_mod.HISTORY_BATCH = batch
     assert len(whole) > 4
     n_batches = -(-len(whole) // 2)  # the progress counts the batches
     assert [p.done for p in seen] == list(range(1, n_batches + 1)) and {p.total for p in seen} == {n_batches}
