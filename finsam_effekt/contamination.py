@@ -327,7 +327,8 @@ def expected_contamination(
     weights = np.asarray(weights, float)
     if len(ps) != len(cohort) or len(weights) != len(cohort):
         raise InputError("expected_contamination: ps and weights need one value per cohort row")
-    co = cohort.reset_index(drop=True)
+    # read by position; a copy only when the index is not 0..n−1 (a national cohort is 10⁷ rows)
+    co = cohort if cohort.index.equals(pd.RangeIndex(len(cohort))) else cohort.reset_index(drop=True)
     t = co["treated"].to_numpy() == 1
     cand = ~t & co["forbund_id"].notna().to_numpy()
     fb = co["forbund_id"].astype(str)

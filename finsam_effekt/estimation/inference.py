@@ -249,11 +249,11 @@ def match_positions(
         pairs = match.pairs
         if first_only and "k" in pairs:
             pairs = pairs[pairs["k"] == 1]
-        src = match.data.reset_index(drop=True)
         pos = data[keys].reset_index(drop=True).assign(_pos=np.arange(len(data)))
         out = []
         for c in ("treated_row", "control_row"):
-            f = src.loc[pairs[c].to_numpy(), keys].reset_index(drop=True)
+            # the pairs' rows of match.data by position (not a copy of match.data: a national cohort)
+            f = match.data.iloc[pairs[c].to_numpy()][keys].reset_index(drop=True)
             for k in keys:
                 f[k] = f[k].astype(pos[k].dtype)
             out.append(f.merge(pos, on=keys, how="left")["_pos"].to_numpy(float))
