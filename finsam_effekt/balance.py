@@ -106,14 +106,6 @@ def _ecdf_stats(
     return float(e.mean()), float(e.max())
 
 
-def _stats_sharing_order(x, t, w, binary: str, order):
-    """:func:`balance_stats` of one column in one sample, with the column's sort order computed once for all
-    samples (the eCDF statistics need it; it does not depend on the weights)."""
-    if order is None and not bool(np.all((x == 0) | (x == 1))):
-        order = np.argsort(x, kind="stable")
-    return balance_stats(x, t, w, binary=binary, order=order), order
-
-
 def balance_stats(x, treat, weights=None, *, binary: str = "std", order=None) -> dict[str, float]:
     """MatchIt's ``bal1var`` for one covariate (ATT, no sampling weights). See the module docstring.
     ``order``: ``np.argsort(x, kind="stable")`` when the caller has it (the same column in several samples)."""
@@ -316,9 +308,10 @@ def balance_table(
     by_sample: dict[str, list[dict]] = {smp: [] for smp in samples}
     for col, values in columns:
         x = values()
-        order = None
+        # the eCDF statistics of a non-binary column need its sort order, the same in every sample
+        order = None if np.all((x == 0) | (x == 1)) else np.argsort(x, kind="stable")
         for smp, w in samples.items():
-            st, order = _stats_sharing_order(x, t, w, binary, order)
+            st = balance_stats(x, t, w, binary=binary, order=order)
             if tracker is not None:
                 tracker.step()
             st.update(variable=col, sample=smp)

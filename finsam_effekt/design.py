@@ -241,9 +241,10 @@ def compact_design_matrix(
         plan.insert(0, ("const", "const", None))
     # the matrix's column order: every column but the float64 ones, then those
     order = [p for p in plan if p[1] != "f64"] + [p for p in plan if p[1] == "f64"]
-    where = {"u8": [], "f32": [], "f64": []}
+    block_of = {"const": "u8", "level": "u8", "u8": "u8", "f32": "f32", "f64": "f64"}
+    where: dict[str, list[int]] = {"u8": [], "f32": [], "f64": []}
     for j, (_name, kind, _payload) in enumerate(order):
-        where["u8" if kind in ("const", "level", "u8") else kind].append(j)
+        where[block_of[kind]].append(j)
     arrays = {
         "u8": np.empty((n, len(where["u8"])), np.uint8),
         "f32": np.empty((n, len(where["f32"])), np.float32),
@@ -251,7 +252,7 @@ def compact_design_matrix(
     }
     slot = {"u8": 0, "f32": 0, "f64": 0}
     for _name, kind, payload in order:
-        block = "u8" if kind in ("const", "level", "u8") else kind
+        block = block_of[kind]
         i = slot[block]
         if kind == "const":
             arrays[block][:, i] = 1
@@ -418,7 +419,7 @@ def null_model_start(x, d, w, code, n_lev, free) -> tuple[np.ndarray, np.ndarray
     the (weighted) share of ``d = 1`` per level, ``η_l = log(p̄_l / (1 − p̄_l))``: intercept ``η_ref``, level
     effects ``η_l − η_ref`` (shares clipped to ``[½/n_l, 1 − ½/n_l]``), every other coefficient 0.
 
-    Each Newton iteration passes over the whole design twice (η, then X'WX), and on a national pool of 10⁷
+    Each Newton iteration passes over the whole design (η, score and X'WX by chunk), and on a national pool of 10⁷
     candidate rows those passes are most of the run's time. Treatment is rare among candidate person-months
     (p̄ ≈ 0.5 %), so from β = 0 Newton spends most of its 12–14 iterations walking the intercept and the month
     effects down to log(p̄) about one unit a step; from the null model it only has the covariates' effects left.

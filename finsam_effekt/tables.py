@@ -195,7 +195,7 @@ class Session:
             self.con.close()
 
 
-def compact(frame: pd.DataFrame, exclude: Sequence[str] = ()) -> pd.DataFrame:
+def compact(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame in compact exact types: text columns as categories (levels sorted), 64-bit integer columns as
     32-bit ones when they fit (never narrower, so arithmetic on them cannot overflow where 64 bits would not),
     float64 columns as float32 when every value is exactly a float32 (0/1 flags, whole or quarter days, ages).
@@ -203,15 +203,12 @@ def compact(frame: pd.DataFrame, exclude: Sequence[str] = ()) -> pd.DataFrame:
     columns as float64).
 
     A national cohort has ~10⁷ rows with a dozen text columns (pseudonym, months, demographics, sources): as
-    Python strings they take ~1 KB a row, as category codes a few bytes (issue 14). ``exclude``: columns kept as
-    they are.
+    Python strings they take ~1 KB a row, as category codes a few bytes (issue 14).
     """
     out = {}
     for c in frame.columns:
         s = frame[c]
-        if c in exclude:
-            out[c] = s.copy()
-        elif s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+        if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
             out[c] = pd.Series(pd.Categorical(s), index=s.index, name=c)
         elif s.dtype == "int64" and (len(s) == 0 or (s.min() >= -(2**31) and s.max() < 2**31)):
             out[c] = s.astype("int32")
@@ -257,8 +254,9 @@ def concat_compact(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def take_compact(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
-    """``frame.take(rows)`` (new RangeIndex) a column at a time, each old column released once taken, so the peak
-    is the frame plus one column (a :func:`compact` frame has one block per column)."""
+    """``frame.take(rows)`` (new RangeIndex) a column at a time; ``frame`` is consumed (each of its columns is
+    dropped once taken), so the peak is the frame plus one column (a :func:`compact` frame has one block per
+    column)."""
     out = {}
     for c in list(frame.columns):
         out[c] = frame[c].take(rows).reset_index(drop=True)
@@ -270,8 +268,9 @@ def take_compact(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
 
 def plain(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with its categorical columns back as text (``object``, missing as None), float32 columns as
-    float64 and int32 columns as int64: the inverse of :func:`compact` for the small tables taken out of a compact one (the matched sample),
-    so grouping, merging, labelling and arithmetic behave as on the types the registers gave."""
+    float64 and int32 columns as int64: the inverse of :func:`compact` for the small tables taken out of a
+    compact one (the matched sample), so grouping, merging, labelling and arithmetic behave as on the types the
+    registers gave."""
     cats = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
     f32 = [c for c in frame.columns if frame[c].dtype == np.float32]
     i32 = [c for c in frame.columns if frame[c].dtype == np.int32]

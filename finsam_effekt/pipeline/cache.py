@@ -16,8 +16,8 @@ A stage's cache key is the SHA-256 of
 
 So changing an input file invalidates every stage; changing ``matching.ratio`` invalidates the match and what
 follows; changing ``outcomes.horizons`` invalidates the outcomes only; changing the estimators, subgroups,
-cost-benefit parameters or the language invalidates nothing that is cached. Each entry is a folder ``<cache>/<stage>/<key>/`` with the result (large tables as Parquet, small ones
-pickled) and ``meta.json``; an entry is written to a temporary folder and renamed, so a crash never leaves a
+cost-benefit parameters or the language invalidates nothing that is cached. Each entry is a folder
+``<cache>/<stage>/<key>/`` with the result (large tables as Parquet, small ones pickled) and ``meta.json``; an entry is written to a temporary folder and renamed, so a crash never leaves a
 half-written entry that a later run would trust.
 """
 

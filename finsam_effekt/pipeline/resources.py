@@ -39,8 +39,9 @@ def release_memory(con=None, limit: str | None = None) -> None:
     DuckDB keeps freed buffers up to its ``memory_limit`` for reuse: after the panel stage of a 10⁶-person run
     the process held ~6 GB it no longer used, and every later stage's peak sat on top of it (issue 14). Lowering
     the limit to what the engine still uses makes it flush them; then the configured ``limit``
-    (``engine.memory_limit``; None: DuckDB's default) is set again, so later stages may use it all. ``malloc_trim`` then returns the C heap's free pages (glibc; elsewhere a no-op).
-    Nothing the engine holds is dropped: in-memory tables stay (they count in what it uses)."""
+    (``engine.memory_limit``; None: DuckDB's default) is set again, so later stages may use it all.
+    ``malloc_trim`` then returns the C heap's free pages (glibc; elsewhere a no-op). Nothing the engine holds is
+    dropped: in-memory tables stay (they count in what it uses)."""
     if con is not None:
         try:
             used = con.sql("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()").fetchone()[0]
