@@ -59,7 +59,8 @@ from .errors import ConfigError, InputError
 from .matching import PropensityResult, estimate_propensity
 from .options import ELIGIBILITY_RULES, LATER_TREATED, check
 from .panel import history_features
-from .schema import OUTCOMES, outcome_column, parse_outcome_column
+from .panel.stream import NotPersonSorted, history_features_stream, row_groups, support_month_counts
+from .schema import DEFAULT_SELF_SUPPORT_THRESHOLD_SEK, OUTCOMES, outcome_column, parse_outcome_column
 from .tables import Session, as_pandas, compact, concat_compact, plain, take_compact
 
 #: Why a participant whose first start lies in the window does not enter the cohort, in the order the rules are
@@ -126,6 +127,18 @@ def _support_months(panel, pairs: pd.DataFrame, lookback: int, con) -> np.ndarra
     out = np.zeros(len(pairs), dtype=np.int64)
     out[res["_row"].to_numpy(np.int64)] = res["n"].to_numpy(np.int64)
     return out
+
+
+def _pool_support_months(panel, pid: np.ndarray, ref_months: np.ndarray, lookback: int) -> np.ndarray | None:
+    """Months with public support in u−L..u−1 for every pool person (rows in the order of ``pid``) at every
+    reference month (columns), from one pass over the person-sorted panel (``panel.stream``); None when the panel
+    is not stored person-sorted (the caller then asks the engine per pair, :func:`_support_months`)."""
+    persons = pd.Index(np.sort(pid.astype(object)))
+    try:
+        counts = support_month_counts(panel, persons, ref_months, lookback)
+    except NotPersonSorted:
+        return None
+    return counts[persons.get_indexer(pid)]
 
 
 def build_cohort(
@@ -481,7 +494,13 @@ def _risk_set(
     blocks = []
     rng = np.random.default_rng([seed, 1] if former else seed)
     all_idx = np.arange(len(pid))
-    for u in ref_months.tolist():
+    # the eligibility rule (the treated met it in treated_attrition; the same rule for the controls): for the
+    # whole pool and every reference month in one pass over the person-sorted panel (None: the panel is not
+    # person-sorted, and the rule is checked per pair in the engine below)
+    recent = None
+    if eligibility == "recent_public_support" and len(ref_months) and len(pid):
+        recent = _pool_support_months(panel, pid, ref_months, lookback_months)
+    for j, u in enumerate(ref_months.tolist()):
         uu = np.full(len(pid), u, dtype=np.int64)
         m = (
             pool.ok_at(all_idx, uu, age_range)
@@ -492,11 +511,12 @@ def _risk_set(
         if sample_rate < 1:
             idx = idx[np.argsort(pid[idx], kind="stable")]
             idx = idx[rng.random(len(idx)) < sample_rate]
+        if recent is not None:  # after the sample: the seeded draws are those of every earlier version
+            idx = idx[recent[idx, j] > 0]
         blocks.append(pd.DataFrame({"person_id": pid[idx], "_u": u, "treated": 0}))
     controls = pd.concat(blocks, ignore_index=True) if blocks else treated.iloc[:0]
 
-    # eligibility rule (the treated met it in treated_attrition; the same rule for the controls)
-    if eligibility == "recent_public_support" and len(controls):
+    if eligibility == "recent_public_support" and recent is None and len(controls):
         controls = controls[_support_months(panel, controls, lookback_months, con) > 0]
     rows = pd.concat([treated.iloc[:0] if former else treated, controls], ignore_index=True)
 
@@ -526,9 +546,15 @@ def _risk_set(
         kw["con"] = con
     # the cohort's rows carry the pre-period path the balance table checks, from the same join with the panel
     kw.setdefault("pre_period", not former)
-    # a batch of pairs at a time: each pair's features depend on its own history only, so the rows are the same,
-    # and the engine's working memory stays that of one batch (the full pool is ~10⁷ pairs at national scale)
-    if len(pairs) > HISTORY_BATCH:
+    cohort = None
+    if panel is not None and not any(k in kw for k in ("spells", "social_assistance", "earnings")):
+        cohort = _stream_features(pairs, panel, pool.pop, kommun_forbund, kw)
+    # (a panel that is not stored person-sorted, or raw tables) a batch of pairs at a time in the engine: each
+    # pair's features depend on its own history only, so the rows are the same, and the engine's working memory
+    # stays that of one batch (the full pool is ~10⁷ pairs at national scale)
+    if cohort is not None:
+        pass
+    elif len(pairs) > HISTORY_BATCH:
         # batches of persons in pseudonym order: the panel is stored sorted by person, so the engine reads only
         # the row groups of the batch's persons (a 2·10⁵-pair query on a 10⁶-person panel: 49 s for persons
         # spread over the panel, 20 s for a fifth of it); the rows are put back in the cohort's order after
@@ -572,6 +598,44 @@ def _risk_set(
 #: query's result, its pandas copy and the engine's aggregate grow with the batch (+2.3 GB at 10⁶ pairs), the
 #: number of scans of the panel with the number of batches (10⁶ → 2.5·10⁵: peak −0.9 GB, time +40 %).
 HISTORY_BATCH = 500_000
+
+
+def _stream_features(pairs: pd.DataFrame, panel, population, kommun_forbund, kw: dict) -> pd.DataFrame | None:
+    """The cohort: ``pairs`` with the history features from one pass over the person-sorted panel
+    (``panel.stream.history_features_stream``), in the compact types the engine path gives after
+    ``tables.compact``; None when the panel is not stored person-sorted."""
+    person = pd.Categorical(pairs["person_id"].astype(object))
+    u = mo.to_index(pairs["ref_month"].cat.categories)[pairs["ref_month"].cat.codes]
+    batches = progress.track("history features, panel row group", row_groups(panel))
+    try:
+        feats = history_features_stream(
+            person,
+            u,
+            panel,
+            population,
+            kommun_forbund,
+            self_support_threshold=kw.get("self_support_threshold", DEFAULT_SELF_SUPPORT_THRESHOLD_SEK),
+            work_lookback=kw.get("work_lookback", 24),
+            pre_period=kw.get("pre_period", False),
+            con=kw.get("con"),
+            progress=batches.step,
+        )
+    except NotPersonSorted:
+        return None
+    keys = {
+        "person_id": pd.Series(person),
+        "ref_month": pairs["ref_month"].cat.remove_unused_categories(),
+        "treated": pairs["treated"].astype(np.int32),
+    }
+    for c in pairs.columns.drop(["person_id", "ref_month", "treated"]):
+        keys[c] = (
+            pairs[c].cat.remove_unused_categories()
+            if isinstance(pairs[c].dtype, pd.CategoricalDtype)
+            else pairs[c]
+        )
+    out = pd.DataFrame({**keys, **{c: feats[c] for c in feats.columns}}, copy=False)
+    out.index = pd.RangeIndex(len(out))
+    return out
 
 
 def _month_categories(index: np.ndarray, present: np.ndarray) -> pd.Categorical:

@@ -1,0 +1,183 @@
+"""The person-sorted stream (panel/stream.py) against the engine's join (panel.history_features), and its guards."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from finsam_effekt import months, panel
+from finsam_effekt.cohort import _support_months
+from finsam_effekt.panel.stream import (
+    NotPersonSorted,
+    history_features_stream,
+    panel_batches,
+    row_groups,
+    support_month_counts,
+)
+from finsam_effekt.schema import PANEL_COLUMNS, SPELL_GROUPS
+from finsam_effekt.tables import compact
+
+THRESHOLD = 10_000.0
+
+
+def random_panel(seed: int, persons: int = 60, exact: bool = True) -> pd.DataFrame:
+    """A sparse panel over 2019-01..2021-12: quarter days and whole kronor (``exact``, so every order of summation
+    gives the same double), or kronor with öre; ties between groups' kronor on purpose (x.5 rounds up)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(persons):
+        ms = np.sort(rng.choice(np.arange(months.to_index("2019-01"), months.to_index("2021-12") + 1),
+                                size=rng.integers(0, 30), replace=False))  # fmt: skip
+        for m in ms:
+            r = {"person_id": f"P{i:03d}", "month": months.from_index(int(m))}
+            ps = 0
+            for g in SPELL_GROUPS:
+                on = rng.random() < 0.25
+                r[f"days_{g}"] = float(rng.integers(1, 124) / 4) if on else 0.0
+                sek = float(rng.choice([1000.0, 1000.5, 2000.0, rng.integers(1, 30_000)])) if on else 0.0
+                r[f"sek_{g}"] = sek if exact or not on else sek + float(rng.integers(1, 100)) / 100
+                ps |= on
+            sa = rng.random() < 0.15
+            r["social_assistance_sek"] = float(rng.choice([1000.0, 2000.0, 5000.0])) if sa else 0.0
+            r["earnings_sek"] = float(rng.choice([0.0, 5000.0, THRESHOLD, 25_000.0, rng.integers(0, 40_000)]))
+            if not exact:
+                r["earnings_sek"] += float(rng.integers(0, 100)) / 100
+            r["benefit_sek"] = sum(r[f"sek_{g}"] for g in SPELL_GROUPS)
+            r["public_support"] = int(ps or sa)
+            r["self_support"] = int(not (ps or sa) and r["earnings_sek"] >= THRESHOLD)
+            rows.append(r)
+    return pd.DataFrame(rows, columns=list(PANEL_COLUMNS))
+
+
+def random_pairs(seed: int, persons: int = 60, n: int = 300) -> pd.DataFrame:
+    rng = np.random.default_rng(seed + 1)
+    # persons P000.. (some without panel rows), plus two that exist nowhere; months from before the data on
+    ids = np.array([f"P{i:03d}" for i in range(persons)] + ["Q001", "Q002"], dtype=object)
+    u = rng.integers(months.to_index("2018-11"), months.to_index("2022-01") + 1, size=n)
+    return pd.DataFrame({"person_id": rng.choice(ids, size=n), "ref_month": months.from_index(u)})
+
+
+def population(persons: int = 60) -> pd.DataFrame:
+    ids = [f"P{i:03d}" for i in range(persons - 3)]  # the last three persons are not in the population
+    return pd.DataFrame(
+        {
+            "person_id": ids,
+            "sex": ["F" if i % 2 else "M" for i in range(len(ids))],
+            "birth_year": [1960 + i % 40 for i in range(len(ids))],
+            "education": [["low", "mid", "high"][i % 3] for i in range(len(ids))],
+            "kommun": [f"{1000 + i % 4}" for i in range(len(ids))],
+            "birth_region": [["sweden", "nordic", "other"][i % 3] for i in range(len(ids))],
+        }
+    )
+
+
+KOMMUN_FORBUND = pd.DataFrame({"kommun": ["1000", "1001", "1002"], "forbund_id": ["F1", "F1", "F2"]})
+
+
+def stream(pairs: pd.DataFrame, pm, **kw) -> pd.DataFrame:
+    person = pd.Categorical(pairs["person_id"].astype(object))
+    u = months.to_index(pairs["ref_month"])
+    return history_features_stream(
+        person, u, pm, population(), KOMMUN_FORBUND, self_support_threshold=THRESHOLD, **kw
+    )
+
+
+def engine(pairs: pd.DataFrame, pm, **kw) -> pd.DataFrame:
+    out = panel.history_features(
+        pairs, pm, population(), KOMMUN_FORBUND, self_support_threshold=THRESHOLD, **kw
+    )
+    return compact(out.drop(columns=["person_id", "ref_month"]))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("kw", [{}, {"pre_period": True}, {"work_lookback": 36, "pre_period": True}])
+def test_stream_equals_the_join_exactly_on_exact_amounts(seed, kw):
+    pm, pairs = random_panel(seed), random_pairs(seed)
+    a, b = stream(pairs, pm, **kw), engine(pairs, pm, **kw)
+    assert list(a.columns) == list(b.columns)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_stream_equals_the_join_on_amounts_with_ore():
+    pm, pairs = random_panel(5, exact=False), random_pairs(5)
+    a, b = stream(pairs, pm, pre_period=True), engine(pairs, pm, pre_period=True)
+    # sums of kronor with öre in another order: equal to the last bits; float32 only where exact in both
+    pd.testing.assert_frame_equal(a, b, check_dtype=False, rtol=1e-12, atol=1e-9)
+
+
+def test_stream_reads_row_groups_and_files_like_one_table(tmp_path):
+    """Persons cut by row-group boundaries (carried into the next group) and a panel in two files (persons
+    hash-partitioned, each file sorted) give the same features as the in-memory table."""
+    pm, pairs = random_panel(7), random_pairs(7)
+    pm = pm.sort_values(["person_id", "month"])
+    odd = pm["person_id"].str[-1].astype(int) % 2 == 1
+    d = tmp_path / "person_months"
+    d.mkdir()
+    pq.write_table(
+        pa.Table.from_pandas(pm[odd], preserve_index=False), d / "part-0000.parquet", row_group_size=7
+    )
+    pq.write_table(
+        pa.Table.from_pandas(pm[~odd], preserve_index=False), d / "part-0001.parquet", row_group_size=5
+    )
+    assert row_groups(d) == -(-int(odd.sum()) // 7) + -(-int((~odd).sum()) // 5)
+    steps = []
+    a = stream(pairs, d, pre_period=True, progress=lambda: steps.append(1))
+    assert len(steps) == row_groups(d)
+    pd.testing.assert_frame_equal(a, stream(pairs, pm, pre_period=True), check_exact=True)
+
+
+def test_a_panel_not_in_person_order_is_refused_before_any_result(tmp_path):
+    pm, pairs = random_panel(8), random_pairs(8)
+    f = tmp_path / "shuffled.parquet"
+    pq.write_table(pa.Table.from_pandas(pm.sample(frac=1, random_state=1), preserve_index=False), f)
+    with pytest.raises(NotPersonSorted):
+        stream(pairs, f)
+    # a person in two files: the batch would see half a history
+    s = pm.sort_values(["person_id", "month"])
+    d = tmp_path / "split"
+    d.mkdir()
+    first = s["person_id"] == "P001"
+    pq.write_table(pa.Table.from_pandas(s[first].iloc[:3], preserve_index=False), d / "a.parquet")
+    pq.write_table(pa.Table.from_pandas(pd.concat([s[first].iloc[3:], s[~first]]), preserve_index=False),
+                   d / "b.parquet")  # fmt: skip
+    assert first.sum() > 3
+    with pytest.raises(NotPersonSorted):
+        list(panel_batches(d, pd.Index(sorted(s["person_id"].unique())), 0, 10**6, ["public_support"]))
+
+
+def test_support_month_counts_equal_the_per_pair_query():
+    pm = random_panel(9)
+    ids = np.array(sorted({f"P{i:03d}" for i in range(60)} | {"Q001"}), dtype=object)
+    ref = months.to_index(pd.Series(["2019-02", "2020-01", "2020-07", "2021-12", "2022-01"]))
+    counts = support_month_counts(pm, pd.Index(ids), ref, 12)
+    pairs = pd.DataFrame({"person_id": np.repeat(ids, len(ref)), "_u": np.tile(ref, len(ids))})
+    expected = _support_months(pm, pairs, 12, None).reshape(len(ids), len(ref))
+    np.testing.assert_array_equal(counts, expected)
+    assert counts.max() > 0 and counts[ids.tolist().index("Q001")].max() == 0
+
+
+def test_build_cohort_falls_back_to_the_join_for_an_unsorted_panel(tmp_path):
+    """The cohort from a shuffled Parquet panel (stream refused, engine path) equals the one from the sorted
+    panel (stream), column for column and type for type."""
+    from finsam_effekt.cohort import build_cohort
+
+    pm = random_panel(11)
+    pop = population()
+    pop["immigration_date"] = None
+    parts = pd.DataFrame(
+        {"person_id": ["P001", "P002", "P005"], "ref_month": ["2020-06", "2021-02", "2020-06"]}
+    )
+    sorted_f, shuffled_f = tmp_path / "sorted.parquet", tmp_path / "shuffled.parquet"
+    pq.write_table(
+        pa.Table.from_pandas(pm.sort_values(["person_id", "month"]), preserve_index=False), sorted_f
+    )
+    pq.write_table(pa.Table.from_pandas(pm.sample(frac=1, random_state=2), preserve_index=False), shuffled_f)
+    kw = dict(window=("2020-01", "2021-06"), age_range=(18, 64), eligibility="recent_public_support",
+              lookback_months=12, min_history_months=0, self_support_threshold=THRESHOLD)  # fmt: skip
+    a = build_cohort(parts, sorted_f, pop, KOMMUN_FORBUND, **kw)
+    b = build_cohort(parts, shuffled_f, pop, KOMMUN_FORBUND, **kw)
+    assert (a["treated"] == 0).sum() > 50
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
