@@ -139,20 +139,22 @@ def test_options_any_resident_window_sampling():
     b = build_cohort(participants, panel, pop, eligibility="any_resident", sample_rate=0.5, seed=3)
     pd.testing.assert_frame_equal(a, b)
     assert (a.treated == 1).sum() == 3  # treated are never subsampled
-    # history features a batch of pairs at a time (large pools): the same table as in one query
+    # history features in the engine a batch of pairs at a time (large pools, a panel not stored person-sorted):
+    # the same table as the person-sorted stream gives
     import finsam_effekt.cohort as cohort_mod
 
     whole = build_cohort(participants, panel, pop, eligibility="any_resident", age_range=(16, 80))
     from finsam_effekt import progress
 
     seen = []
-    batch = cohort_mod.HISTORY_BATCH
+    batch, stream = cohort_mod.HISTORY_BATCH, cohort_mod._stream_features
     try:
         cohort_mod.HISTORY_BATCH = 2  # batches of two pairs, in person order, put back in the cohort's order
+        cohort_mod._stream_features = lambda *a, **k: None
         with progress.listening(seen.append):
             batched = build_cohort(participants, panel, pop, eligibility="any_resident", age_range=(16, 80))
     finally:
-        cohort_mod.HISTORY_BATCH = batch
+        cohort_mod.HISTORY_BATCH, cohort_mod._stream_features = batch, stream
     assert len(whole) > 4
     n_batches = -(-len(whole) // 2)  # the progress counts the batches
     assert [p.done for p in seen] == list(range(1, n_batches + 1)) and {p.total for p in seen} == {n_batches}

@@ -181,3 +181,26 @@ def test_build_cohort_falls_back_to_the_join_for_an_unsorted_panel(tmp_path):
     b = build_cohort(parts, shuffled_f, pop, KOMMUN_FORBUND, **kw)
     assert (a["treated"] == 0).sum() > 50
     pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_horizon_outcomes_stream_equals_the_join(monkeypatch, exact):
+    """horizon_outcomes from the stream (the default for a stored panel) and from the join: the same columns and
+    values, censoring by death/emigration, end of data, an outcome's own end and the start of data included."""
+    from finsam_effekt.panel import outcomes
+
+    pm, pairs = random_panel(12, exact=exact), random_pairs(12)
+    pop = population()
+    pop["death_date"] = [("2020-05-17" if i % 7 == 0 else None) for i in range(len(pop))]
+    pop["emigration_date"] = [("2021-03-01" if i % 5 == 0 else None) for i in range(len(pop))]
+    kw = dict(end_month="2021-10", start_month="2019-01", outcome_end={"social_assistance_sek": "2021-06"})
+    a = panel.horizon_outcomes(pairs, (1, 3, 6, 12), pm, pop, **kw)
+    monkeypatch.setattr(outcomes, "_horizon_stream", lambda *a, **k: None)
+    b = panel.horizon_outcomes(pairs, (1, 3, 6, 12), pm, pop, **kw)
+    assert a.isna().any().any() and (a.select_dtypes("number").fillna(0) != 0).any().any()
+    if exact:
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    else:
+        pd.testing.assert_frame_equal(a, b, rtol=1e-12, atol=1e-9)
+    arrow = panel.horizon_outcomes(pairs, (1, 3), pm, pop, output="arrow", **kw)
+    assert arrow.column("public_support_m3").null_count == int(a["public_support_m3"].isna().sum())

@@ -22,6 +22,7 @@ from ..schema import DEFAULT_SELF_SUPPORT_THRESHOLD_SEK, OUTCOMES, outcome_colum
 from ..tables import Session, TableLike
 from .build import VALUE_COLUMNS, censor_view, check_month, check_threshold
 from .pairs import attach, check_output, panel_source, panel_view, register_pairs
+from .stream import NotPersonSorted, horizon_values
 
 
 def _censor_flag(end: int, start: int | None, month_expr: str, cm_expr: str | None) -> str:
@@ -148,6 +149,10 @@ def horizon_outcomes(
             cens_join = f"LEFT JOIN {censor_view(sess, population)} cens ON cens.person_id = pr.person_id"
         kmax = max(hs)
         ends = outcome_ends(outcome_end, end)
+        if panel is not None and spells is None:
+            streamed = _horizon_stream(sess, pv, cens_join, panel, hs, ends, start)
+            if streamed is not None:
+                return attach(pairs_t, streamed, output)
         aggs, outs = [], []
         for k in hs:
             for o in OUTCOMES:
@@ -172,6 +177,33 @@ def horizon_outcomes(
         return attach(pairs_t, result, output)
     finally:
         sess.close()
+
+
+def _horizon_stream(
+    sess: Session, pv: str, cens_join: str, panel: TableLike, hs: list[int], ends: dict[str, int], start
+) -> pa.Table | None:
+    """:func:`horizon_outcomes`' columns from the person-sorted panel as a stream (``stream.horizon_values``: the
+    same values, without a join of the pairs with the panel); None when the panel is not stored person-sorted."""
+    keys = sess.con.sql(
+        f"""SELECT pr.person_id, pr.u, {"cens.cm" if cens_join else "NULL"} AS cm
+            FROM {pv} pr {cens_join} ORDER BY pr._row"""
+    ).fetchnumpy()
+    person = pd.Categorical(np.asarray(keys["person_id"], dtype=object))
+    cm = np.ma.filled(np.ma.asarray(keys["cm"]).astype(float), np.nan)
+    try:
+        values = horizon_values(
+            person,
+            np.asarray(keys["u"], np.int64),
+            panel,
+            OUTCOMES,
+            hs,
+            ends=ends,
+            start=start,
+            censor_month=cm,
+        )
+    except NotPersonSorted:
+        return None
+    return pa.table({c: pa.array(v, from_pandas=True) for c, v in values.items()})
 
 
 def _dense_values(

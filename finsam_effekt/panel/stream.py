@@ -470,3 +470,59 @@ def _demographics(
         codes = per_person.codes[code] if n else np.zeros(0, np.int8)
         out[c] = pd.Categorical.from_codes(codes, categories=per_person.categories).remove_unused_categories()
     return out
+
+
+def horizon_values(
+    person: pd.Categorical,
+    u: np.ndarray,
+    panel: TableLike,
+    columns: Sequence[str],
+    horizons: Sequence[int],
+    *,
+    ends: dict[str, int],
+    start: int | None,
+    censor_month: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """The values of :func:`~finsam_effekt.panel.horizon_outcomes` from the person-sorted panel as a stream:
+    for each horizon k and column o, ``outcome_column(o, k)`` = o(u + k) and ``outcome_column(o, k,
+    "cumulative")`` = Σ_{j=1..k} o(u + j) (implicit zeros where the panel has no row), both NaN when month u + k
+    is censored for o: after ``ends[o]``, before ``start`` or at/after the pair's ``censor_month`` (NaN: none).
+    The cumulative sums run over u+1, u+2, … in order. Raises :class:`NotPersonSorted` like
+    :func:`panel_batches`."""
+    from ..schema import outcome_column
+
+    hs = [int(k) for k in horizons]
+    kmax = max(hs)
+    n = len(u)
+    u = np.asarray(u, dtype=np.int64)
+    persons = pd.Index(person.categories.astype(object))
+    code = person.codes.astype(np.int64)
+    order = np.argsort(code, kind="stable")
+    sorted_code = code[order]
+    raw = {o: np.zeros((n, kmax)) for o in columns}
+    if n:
+        m0, m1 = int(u.min()) + 1, int(u.max()) + kmax
+        steps = np.arange(kmax)
+        for b in panel_batches(panel, persons, m0, m1, list(columns)):
+            lo, hi = np.searchsorted(sorted_code, [b.codes[0], b.codes[-1] + 1])
+            rows = order[lo:hi]
+            lp = np.minimum(np.searchsorted(b.codes, code[rows]), len(b.codes) - 1)
+            mine = b.codes[lp] == code[rows]
+            rows, lp = rows[mine], lp[mine]
+            at = (u[rows] + 1 - m0)[:, None] + steps[None, :]  # months u+1 .. u+kmax
+            for o in columns:
+                raw[o][rows] = b.values[o][lp[:, None], at]
+    out = {}
+    cm = np.asarray(censor_month, dtype=float)
+    for k in hs:
+        month = u + k
+        base = (cm <= month) if len(cm) else np.zeros(n, bool)  # NaN compares False: no censoring month
+        if start is not None:
+            base |= month < start
+        for o in columns:
+            flag = base | (month > ends[o])
+            status = raw[o][:, k - 1].astype(np.float64)
+            cumulative = raw[o][:, :k].astype(np.float64).cumsum(axis=1)[:, -1]
+            out[outcome_column(o, k, "status")] = np.where(flag, np.nan, status)
+            out[outcome_column(o, k, "cumulative")] = np.where(flag, np.nan, cumulative)
+    return out

@@ -25,33 +25,36 @@ def summarise_paths(paths: pd.DataFrame, outcomes: Sequence[str], weights: str =
         p = p[~p["censored"].astype(bool)]
     w_all = p[weights].to_numpy(float) if weights in p else np.ones(len(p))
     rows = []
-    arm = np.where(p["treated"].to_numpy() == 1, "treated", "control")
+    treated = p["treated"].to_numpy() == 1
+    rel = p["rel_month"].to_numpy()
+    person = pd.factorize(p["person_id"])[0]
+    # one stable sort by (rel_month, arm; control before treated, as the names sort): every cell is then a run,
+    # its rows in input order as a groupby would give them, so the sums below are the same floating-point sums
+    rel_codes, rel_levels = pd.factorize(rel, sort=True)
+    key = rel_codes.astype(np.int64) * 2 + treated
+    order = np.argsort(key, kind="stable")
+    key_s, w_s, person_s = key[order], w_all[order], person[order]
     for o in outcomes:
         if o not in p:
             continue
-        d = pd.DataFrame(
-            {
-                "rel_month": p["rel_month"].to_numpy(),
-                "arm": arm,
-                "y": p[o].to_numpy(float),
-                "w": w_all,
-                "person_id": p["person_id"].to_numpy(),
-            }
-        )
-        d = d[np.isfinite(d["y"]) & (d["w"] > 0)]
-        for (r, a), g in d.groupby(["rel_month", "arm"], sort=True):
-            sw = g["w"].sum()
-            m = float((g["w"] * g["y"]).sum() / sw)
-            se = float(np.sqrt((g["w"] ** 2 * (g["y"] - m) ** 2).sum()) / sw)
+        y_s = p[o].to_numpy(float)[order]
+        ok = np.isfinite(y_s) & (w_s > 0)
+        k, w, y, who = key_s[ok], w_s[ok], y_s[ok], person_s[ok]
+        bounds = np.flatnonzero(np.r_[True, k[1:] != k[:-1], True]) if len(k) else np.zeros(1, np.int64)
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            gw, gy = w[a:b], y[a:b]
+            sw = gw.sum()
+            m = float((gw * gy).sum() / sw)
+            se = float(np.sqrt((gw**2 * (gy - m) ** 2).sum()) / sw)
             rows.append(
                 (
                     o,
-                    int(r),
-                    a,
+                    int(rel_levels[k[a] // 2]),
+                    "treated" if k[a] % 2 else "control",
                     m,
                     m - 1.959963984540054 * se,
                     m + 1.959963984540054 * se,
-                    g["person_id"].nunique(),
+                    len(np.unique(who[a:b])),
                 )
             )
     return pd.DataFrame(rows, columns=["outcome", "rel_month", "arm", "mean", "ci_lower", "ci_upper", "n"])
