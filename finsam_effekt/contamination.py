@@ -235,14 +235,51 @@ class ContaminationEstimate:
         )
 
 
+def _text_codes(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """``s.astype(str)`` as (integer codes, text levels) without a string per row: a categorical column's codes
+    with its categories as text (a missing value is ``"nan"``, as ``astype(str)`` writes it); other columns
+    through ``pandas.factorize`` of the text. Levels are unique."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        codes = s.cat.codes.to_numpy().astype(np.int64)
+        text = [str(c) for c in s.cat.categories] + ["nan"]
+        codes = np.where(codes < 0, len(text) - 1, codes)
+    else:
+        codes, levels = pd.factorize(s.astype(str))
+        codes, text = codes.astype(np.int64), list(levels)
+    levels, first = np.unique(np.asarray(text, dtype=object), return_inverse=True)  # equal text, one code
+    return first[codes], pd.Index(levels, dtype=object)
+
+
+def _cells(*frames: pd.DataFrame) -> tuple[list[np.ndarray], pd.MultiIndex]:
+    """The (``forbund_id``, ``ref_month``) cell of every row of each frame as an integer code into one shared
+    MultiIndex of text pairs (what ``MultiIndex.from_frame(frame[...].astype(str))`` would hold, without ~10⁷
+    strings per column at national scale)."""
+    per_frame = []
+    levels: list[pd.Index] = []
+    for col in ("forbund_id", "ref_month"):
+        parts = [_text_codes(f[col]) for f in frames]
+        union = pd.Index(np.unique(np.concatenate([lv.to_numpy() for _, lv in parts] or [[]])), dtype=object)
+        levels.append(union)
+        per_frame.append([union.get_indexer(lv)[c] for c, lv in parts])
+    n_u = max(len(levels[1]), 1)
+    combined = [fc * n_u + uc for fc, uc in zip(per_frame[0], per_frame[1], strict=True)]
+    uniq, inv = np.unique(np.concatenate(combined), return_inverse=True)
+    index = pd.MultiIndex.from_arrays([levels[0][uniq // n_u], levels[1][uniq % n_u]])
+    out, at = [], 0
+    for c in combined:
+        out.append(inv[at : at + len(c)])
+        at += len(c)
+    return out, index
+
+
 def _cell_allocation(
     keys: pd.DataFrame, odds: np.ndarray, expected: pd.Series, sample: np.ndarray
 ) -> np.ndarray:
     """``expected[f, u] · odds_i / Σ_{candidates j of (f, u)} odds_j`` per row (0 outside ``sample``)."""
-    cell = pd.MultiIndex.from_frame(keys[["forbund_id", "ref_month"]].astype(str))
+    (cell,), index = _cells(keys)
     o = np.where(sample, odds, 0.0)
     tot = pd.Series(o).groupby(cell).transform("sum").to_numpy()
-    exp = expected.reindex(cell).fillna(0.0).to_numpy()
+    exp = expected.reindex(index).fillna(0.0).to_numpy()[cell]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(sample & (tot > 0), exp * o / tot, 0.0)
 
@@ -258,7 +295,9 @@ def linear_predictor(propensity: PropensityResult, rows: pd.DataFrame) -> np.nda
     x = design_matrix(rows, propensity.covariates, intercept=True, drop_constant=False, what="contamination")
     lp = x.reindex(columns=beta.index, fill_value=0.0).to_numpy(float) @ beta.to_numpy(float)
     if te is not None:
-        lp = lp + rows[te].astype(str).map(lambda m: params.get(f"{te}={m}", 0.0)).to_numpy(float)
+        codes, levels = _text_codes(rows[te])
+        effect = np.array([params.get(f"{te}={m}", 0.0) for m in levels], dtype=float)
+        lp = lp + effect[codes]
     return lp
 
 
@@ -283,14 +322,15 @@ def _former_share(
     fit = fit_logit(x, np.r_[np.zeros(len(lp_c)), np.ones(len(lp_f))])
     dens = np.exp(fit.linear_predictor[: len(lp_c)])
     # the calendar month and förbund: former participants per candidate in the cell relative to overall
-    ckeys = pd.MultiIndex.from_frame(co.loc[cand, ["forbund_id", "ref_month"]].astype(str))
-    fkeys = pd.MultiIndex.from_frame(fr[["forbund_id", "ref_month"]].astype(str))
-    c_cell = pd.Series(1.0, index=ckeys).groupby(level=[0, 1]).sum()
-    f_cell = pd.Series(1.0, index=fkeys).groupby(level=[0, 1]).sum()
-    cell = (f_cell.reindex(c_cell.index).fillna(0.0) / c_cell) / (len(fr) / len(lp_c))
-    r = ratio.reindex(co.loc[cand, "forbund_id"].astype(str)).fillna(r_all).to_numpy(float)
+    (ccell, fcell), index = _cells(co.loc[cand, ["forbund_id", "ref_month"]], fr[["forbund_id", "ref_month"]])
+    c_n = np.bincount(ccell, minlength=len(index)).astype(float)  # candidates per cell (whole counts: exact)
+    f_n = np.bincount(fcell, minlength=len(index)).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cell = (f_n / c_n) / (len(fr) / len(lp_c))
+    fcodes, flevels = _text_codes(co.loc[cand, "forbund_id"])
+    r = ratio.reindex(flevels).fillna(r_all).to_numpy(float)[fcodes]
     out = np.zeros(len(co))
-    out[cand] = r * dens * cell.reindex(ckeys).to_numpy(float)
+    out[cand] = r * dens * cell[ccell]
     return out
 
 
@@ -331,13 +371,12 @@ def expected_contamination(
     co = cohort if cohort.index.equals(pd.RangeIndex(len(cohort))) else cohort.reset_index(drop=True)
     t = co["treated"].to_numpy() == 1
     cand = ~t & co["forbund_id"].notna().to_numpy()
-    fb = co["forbund_id"].astype(str)
 
     regs = registrations.astype({"forbund_id": str, "ref_month": str})
-    in_window = regs["ref_month"].isin(set(co["ref_month"].astype(str)))
+    in_window = regs["ref_month"].isin(set(pd.Series(co["ref_month"].unique()).astype(str)))
     per_f = regs.groupby("forbund_id")[["person", "anonymous"]].sum()
     per_f["person_in_window"] = regs[in_window].groupby("forbund_id")["person"].sum()
-    per_f["treated"] = fb[t].value_counts()
+    per_f["treated"] = co.loc[t, "forbund_id"].astype(str).value_counts()
     per_f = per_f.fillna(0).astype("int64")
     # r_f: anonymous per person registration; ρ_f: eligible linkable first starts per person registration in the
     # cohort's months (the pooled ratio where the förbund has no person registration)

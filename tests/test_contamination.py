@@ -246,3 +246,23 @@ def test_expected_share_on_a_world_with_known_anonymous_participants(make_world,
     tab = res.contamination.frame
     np.testing.assert_allclose(tab["estimate_corrected"], tab["estimate"] / (1 - est.share_matched))
     assert res.contamination.warnings()[0].code == "contamination"
+
+
+def test_cells_are_the_text_pairs_of_astype_str():
+    """_cells codes every row's (forbund_id, ref_month) into one shared index of text pairs — the cells
+    MultiIndex.from_frame(frame.astype(str)) gives — for categorical and text columns, missing values and equal
+    text from different types alike."""
+    from finsam_effekt.contamination import _cells
+
+    a = pd.DataFrame(
+        {
+            "forbund_id": pd.Categorical(["F2", "F1", None, "F2", "F1"]),
+            "ref_month": pd.Categorical(["2020-02", "2020-01", "2020-01", "2020-02", "2020-03"]),
+        }
+    )
+    b = pd.DataFrame({"forbund_id": ["F1", "F3", "F2"], "ref_month": ["2020-01", "2020-01", "2020-04"]})
+    (ca, cb), index = _cells(a, b)
+    for frame, codes in ((a, ca), (b, cb)):
+        expected = pd.MultiIndex.from_frame(frame.astype(str))
+        assert list(index[codes]) == list(expected)
+    assert index.is_unique and len(index) == len(set(index[ca]) | set(index[cb]))
