@@ -356,10 +356,11 @@ def history_features_stream(
     def features(b: PanelBatch, rows: np.ndarray, lp: np.ndarray, m0: int) -> None:
         """Every feature of the pairs ``rows`` (their persons at rows ``lp`` of the batch's matrices)."""
         at = (u[rows] - m0)[:, None] - steps[None, :]  # column of month u − k, k = 1..look
-        r = lp[:, None]
+        width = b.present.shape[1]
+        flat = lp[:, None] * width + at  # the same cells as [lp, at] of a (persons × months) matrix, one index
 
         def hist(values: np.ndarray, w: int) -> np.ndarray:
-            return values[r, at[:, :w]]
+            return values.ravel()[flat[:, :w]]
 
         ps = hist(b.values["public_support"], look) == 1
         for w in HISTORY_WINDOWS:
@@ -381,7 +382,7 @@ def history_features_stream(
         src = _main_source(b, threshold)
         for k in STATUS_MONTHS:
             cols[f"ps_u{k}"].put(rows, ps[:, k - 1].astype(np.int32))
-            src_codes[k][rows] = src[lp, at[:, k - 1]]
+            src_codes[k][rows] = src.ravel()[flat[:, k - 1]]
         for o in PRE_PERIOD_OUTCOMES if pre_period else ():
             x = hist(b.values[o], PRE_PERIOD_MEAN_WINDOW).astype(np.float64)
             for k in PRE_PERIOD_MONTHS:
