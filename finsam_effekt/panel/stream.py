@@ -357,7 +357,9 @@ def history_features_stream(
         """Every feature of the pairs ``rows`` (their persons at rows ``lp`` of the batch's matrices)."""
         at = (u[rows] - m0)[:, None] - steps[None, :]  # column of month u − k, k = 1..look
         width = b.present.shape[1]
-        flat = lp[:, None] * width + at  # the same cells as [lp, at] of a (persons × months) matrix, one index
+        flat = (
+            lp[:, None] * width + at
+        )  # the same cells as [lp, at] of a (persons × months) matrix, one index
 
         def hist(values: np.ndarray, w: int) -> np.ndarray:
             return values.ravel()[flat[:, :w]]
