@@ -204,3 +204,21 @@ def test_horizon_outcomes_stream_equals_the_join(monkeypatch, exact):
         pd.testing.assert_frame_equal(a, b, rtol=1e-12, atol=1e-9)
     arrow = panel.horizon_outcomes(pairs, (1, 3), pm, pop, output="arrow", **kw)
     assert arrow.column("public_support_m3").null_count == int(a["public_support_m3"].isna().sum())
+
+
+@pytest.mark.parametrize("start", [None, "2019-03"])
+def test_outcome_paths_stream_equals_the_join(monkeypatch, start):
+    """outcome_paths from the stream and from the join: the same rows, months, values and censoring."""
+    from finsam_effekt.panel import outcomes
+
+    pm, pairs = random_panel(13), random_pairs(13, n=120)
+    pairs["weights"] = np.arange(len(pairs), dtype=float)
+    pop = population()
+    pop["death_date"] = [("2020-05-17" if i % 7 == 0 else None) for i in range(len(pop))]
+    pop["emigration_date"] = [("2021-03-01" if i % 5 == 0 else None) for i in range(len(pop))]
+    kw = dict(end_month="2021-10", start_month=start, outcome_end={"earnings_sek": "2021-06"})
+    a = panel.outcome_paths(pairs, (-6, 12), pm, pop, **kw)
+    monkeypatch.setattr(outcomes, "_paths_stream", lambda *a, **k: None)
+    b = panel.outcome_paths(pairs, (-6, 12), pm, pop, **kw)
+    assert a["censored"].any() and a["earnings_sek"].isna().sum() > a["censored"].sum()
+    pd.testing.assert_frame_equal(a, b, check_exact=True)

@@ -22,7 +22,7 @@ from ..schema import DEFAULT_SELF_SUPPORT_THRESHOLD_SEK, OUTCOMES, outcome_colum
 from ..tables import Session, TableLike
 from .build import VALUE_COLUMNS, censor_view, check_month, check_threshold
 from .pairs import attach, check_output, panel_source, panel_view, register_pairs
-from .stream import NotPersonSorted, horizon_values
+from .stream import NotPersonSorted, horizon_values, path_values
 
 
 def _censor_flag(end: int, start: int | None, month_expr: str, cm_expr: str | None) -> str:
@@ -179,28 +179,50 @@ def horizon_outcomes(
         sess.close()
 
 
-def _horizon_stream(
-    sess: Session, pv: str, cens_join: str, panel: TableLike, hs: list[int], ends: dict[str, int], start
-) -> pa.Table | None:
-    """:func:`horizon_outcomes`' columns from the person-sorted panel as a stream (``stream.horizon_values``: the
-    same values, without a join of the pairs with the panel); None when the panel is not stored person-sorted."""
+def _stream_keys(sess: Session, pv: str, cens_join: str) -> tuple[pd.Categorical, np.ndarray, np.ndarray]:
+    """The pairs' persons (categorical), month indices and censoring months (NaN: none), in input order."""
     keys = sess.con.sql(
         f"""SELECT pr.person_id, pr.u, {"cens.cm" if cens_join else "NULL"} AS cm
             FROM {pv} pr {cens_join} ORDER BY pr._row"""
     ).fetchnumpy()
     person = pd.Categorical(np.asarray(keys["person_id"], dtype=object))
     cm = np.ma.filled(np.ma.asarray(keys["cm"]).astype(float), np.nan)
+    return person, np.asarray(keys["u"], np.int64), cm
+
+
+def _paths_stream(
+    sess: Session, pv: str, cens_join: str, panel: TableLike, window, end: int, ends: dict[str, int], start
+) -> pa.Table | None:
+    """:func:`outcome_paths`' columns from the person-sorted panel as a stream (``stream.path_values``: the same
+    values, without a join); None when the panel is not stored person-sorted."""
+    person, u, cm = _stream_keys(sess, pv, cens_join)
     try:
-        values = horizon_values(
-            person,
-            np.asarray(keys["u"], np.int64),
-            panel,
-            OUTCOMES,
-            hs,
-            ends=ends,
-            start=start,
-            censor_month=cm,
+        month, values, censored = path_values(
+            person, u, panel, VALUE_COLUMNS, window, end=end, ends=ends, start=start, censor_month=cm
         )
+    except NotPersonSorted:
+        return None
+    lo, hi = window
+    uniq, inv = np.unique(month, return_inverse=True)
+    text = pa.array(months.from_index(uniq) if len(uniq) else [], pa.string()).take(pa.array(inv))
+    return pa.table(
+        {
+            "rel_month": np.tile(np.arange(lo, hi + 1, dtype=np.int64), len(u)),
+            "month": text,
+            **{o: pa.array(values[o], from_pandas=True) for o in OUTCOMES},
+            "censored": censored,
+        }
+    )
+
+
+def _horizon_stream(
+    sess: Session, pv: str, cens_join: str, panel: TableLike, hs: list[int], ends: dict[str, int], start
+) -> pa.Table | None:
+    """:func:`horizon_outcomes`' columns from the person-sorted panel as a stream (``stream.horizon_values``: the
+    same values, without a join of the pairs with the panel); None when the panel is not stored person-sorted."""
+    person, u, cm = _stream_keys(sess, pv, cens_join)
+    try:
+        values = horizon_values(person, u, panel, OUTCOMES, hs, ends=ends, start=start, censor_month=cm)
     except NotPersonSorted:
         return None
     return pa.table({c: pa.array(v, from_pandas=True) for c, v in values.items()})
@@ -286,6 +308,13 @@ def outcome_paths(
             threshold,
         )
         cens = censor_view(sess, population) if population is not None else None
+        if panel is not None and spells is None:
+            cens_join = f"LEFT JOIN {cens} cens ON cens.person_id = pr.person_id" if cens else ""
+            ends = outcome_ends(outcome_end, end)
+            streamed = _paths_stream(sess, pv, cens_join, panel, (lo, hi), end, ends, start)
+            if streamed is not None:
+                repeat = np.repeat(np.arange(len(pairs_t), dtype=np.int64), hi - lo + 1)
+                return attach(pairs_t, streamed, output, repeat)
         rows = sess.name("rows")
         sess.con.execute(
             f"""CREATE OR REPLACE TEMP VIEW {rows} AS

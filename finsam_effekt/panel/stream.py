@@ -529,3 +529,57 @@ def horizon_values(
             out[outcome_column(o, k, "status")] = np.where(flag, np.nan, status)
             out[outcome_column(o, k, "cumulative")] = np.where(flag, np.nan, cumulative)
     return out
+
+
+def path_values(
+    person: pd.Categorical,
+    u: np.ndarray,
+    panel: TableLike,
+    columns: Sequence[str],
+    window: tuple[int, int],
+    *,
+    end: int,
+    ends: dict[str, int],
+    start: int | None,
+    censor_month: np.ndarray,
+) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """The values of :func:`~finsam_effekt.panel.outcome_paths` from the person-sorted panel as a stream, pair by
+    pair and month ``u + r`` for r in ``window`` (row ``i · (hi − lo + 1) + (r − lo)``): (month index, values of
+    each column, censored). A month is censored when it is after ``end``, before ``start`` or at/after the pair's
+    ``censor_month`` (NaN: none); a column's value is NaN when the month is censored for it (after ``ends[o]``
+    instead of ``end``), else the panel's value (0 where the panel has no row). Raises :class:`NotPersonSorted`
+    like :func:`panel_batches`."""
+    lo, hi = int(window[0]), int(window[1])
+    width = hi - lo + 1
+    n = len(u)
+    u = np.asarray(u, dtype=np.int64)
+    persons = pd.Index(person.categories.astype(object))
+    code = person.codes.astype(np.int64)
+    order = np.argsort(code, kind="stable")
+    sorted_code = code[order]
+    raw = {o: np.zeros((n, width)) for o in columns}
+    if n:
+        m0, m1 = int(u.min()) + lo, int(u.max()) + hi
+        steps = np.arange(lo, hi + 1)
+        for b in panel_batches(panel, persons, m0, m1, list(columns)):
+            a, z = np.searchsorted(sorted_code, [b.codes[0], b.codes[-1] + 1])
+            rows = order[a:z]
+            lp = np.minimum(np.searchsorted(b.codes, code[rows]), len(b.codes) - 1)
+            mine = b.codes[lp] == code[rows]
+            rows, lp = rows[mine], lp[mine]
+            flat = (lp * b.present.shape[1])[:, None] + (u[rows] - m0)[:, None] + steps[None, :]
+            for o in columns:
+                raw[o][rows] = b.values[o].ravel()[flat]
+    month = (u[:, None] + np.arange(lo, hi + 1)[None, :]).ravel()
+    cm = np.repeat(np.asarray(censor_month, dtype=float), width)
+
+    def flag_at(last: int) -> np.ndarray:
+        f = (month > last) | (cm <= month)  # NaN compares False: no censoring month
+        if start is not None:
+            f |= month < start
+        return f
+
+    values = {
+        o: np.where(flag_at(ends.get(o, end)), np.nan, raw[o].ravel().astype(np.float64)) for o in columns
+    }
+    return month, values, flag_at(end)
