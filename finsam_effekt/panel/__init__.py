@@ -12,9 +12,12 @@ The package turns the canonical register tables into
   filled with zeros;
 * :func:`summarise_paths` (``summary.py``) — the weighted mean path per arm and month, for the figure.
 
-Everything is computed in DuckDB over the (possibly very large) inputs; no dense persons × months table is ever
-built. Inputs may be pandas DataFrames, Arrow tables, DuckDB relations (of the connection passed as ``con``) or
-paths to Parquet files / directories of Parquet parts, all in canonical form (``schema.TABLES``).
+The panel is built and joined in DuckDB over the (possibly very large) inputs. The cohort's history features and
+the outcomes of a stored, person-sorted panel are read from it as a stream instead (``stream.py``: a row group at
+a time, each person's months one dense row of a small matrix; the same values as the joins, which remain for a
+panel not stored in person order and for raw tables). Inputs may be pandas DataFrames, Arrow tables, DuckDB
+relations (of the connection passed as ``con``) or paths to Parquet files / directories of Parquet parts, all in
+canonical form (``schema.TABLES``).
 """
 
 from ..schema import DEMOGRAPHIC_COLUMNS, FEATURE_COLUMNS, HISTORY_COLUMNS, PANEL_COLUMNS
