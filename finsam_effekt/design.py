@@ -53,17 +53,19 @@ def level_codes(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
         return np.asarray(cat.codes), cat.categories
     codes = np.asarray(s.cat.codes)
     cats = s.cat.categories
-    used = np.bincount(codes[codes >= 0].astype(np.int64), minlength=len(cats)) > 0
+    missing = bool((codes < 0).any())
+    used = np.bincount(codes[codes >= 0] if missing else codes, minlength=len(cats)) > 0
     text = [str(v) for v in cats]
     levels = sorted(
-        {t for t, u in zip(text, used, strict=True) if u} | ({MISSING_LEVEL} if (codes < 0).any() else set())
+        {t for t, u in zip(text, used, strict=True) if u} | ({MISSING_LEVEL} if missing else set())
     )
     pos = {name: i for i, name in enumerate(levels)}
     # the last entry is where code −1 (missing) goes
     lut = np.array([pos.get(t, -1) for t in text] + [pos.get(MISSING_LEVEL, -1)], dtype=np.int64)
-    new = lut[codes]
     dtype = np.int8 if len(levels) < 127 else np.int16 if len(levels) < 32767 else np.int32
-    return new.astype(dtype), pd.Index(levels, dtype=object)
+    if not missing and np.array_equal(lut[:-1], np.arange(len(cats))):
+        return codes.astype(dtype), pd.Index(levels, dtype=object)  # the codes are already these (a copy)
+    return lut[codes].astype(dtype), pd.Index(levels, dtype=object)
 
 
 def _no_missing(s: pd.Series, column: str, what: str) -> None:
