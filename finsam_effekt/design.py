@@ -53,17 +53,19 @@ def level_codes(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
         return np.asarray(cat.codes), cat.categories
     codes = np.asarray(s.cat.codes)
     cats = s.cat.categories
-    used = np.bincount(codes[codes >= 0].astype(np.int64), minlength=len(cats)) > 0
+    missing = bool((codes < 0).any())
+    used = np.bincount(codes[codes >= 0] if missing else codes, minlength=len(cats)) > 0
     text = [str(v) for v in cats]
     levels = sorted(
-        {t for t, u in zip(text, used, strict=True) if u} | ({MISSING_LEVEL} if (codes < 0).any() else set())
+        {t for t, u in zip(text, used, strict=True) if u} | ({MISSING_LEVEL} if missing else set())
     )
     pos = {name: i for i, name in enumerate(levels)}
     # the last entry is where code −1 (missing) goes
     lut = np.array([pos.get(t, -1) for t in text] + [pos.get(MISSING_LEVEL, -1)], dtype=np.int64)
-    new = lut[codes]
     dtype = np.int8 if len(levels) < 127 else np.int16 if len(levels) < 32767 else np.int32
-    return new.astype(dtype), pd.Index(levels, dtype=object)
+    if not missing and np.array_equal(lut[:-1], np.arange(len(cats))):
+        return codes.astype(dtype), pd.Index(levels, dtype=object)  # the codes are already these (a copy)
+    return lut[codes].astype(dtype), pd.Index(levels, dtype=object)
 
 
 def _no_missing(s: pd.Series, column: str, what: str) -> None:
@@ -134,23 +136,67 @@ def design_matrix(
     return x
 
 
+@dataclass(frozen=True)
+class DesignSource:
+    """One covariate as stored, before it becomes design columns (the rule of :func:`design_columns`).
+
+    A numeric covariate has ``values``: the column as a NumPy array in its own dtype (no float64 copy; its one
+    design column is ``values.astype(float)``, booleans as 0/1). A categorical covariate has ``codes`` into
+    ``levels`` (:func:`level_codes`: sorted, a missing value the level ``(missing)``); its design columns are
+    the indicators ``codes == j``, named ``{name}={level}``.
+    """
+
+    name: str
+    values: np.ndarray | None = None
+    codes: np.ndarray | None = None
+    levels: pd.Index | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        """The names of the design columns, in order."""
+        if self.levels is None:
+            return [self.name]
+        return [f"{self.name}={level}" for level in self.levels]
+
+
+def numeric_values(s: pd.Series) -> np.ndarray:
+    """A numeric column as a NumPy array: as stored for NumPy dtypes (no copy), else (nullable extension types)
+    as float64. ``numeric_values(s).astype(float)`` equals ``s.astype(float).to_numpy()``."""
+    return s.to_numpy() if isinstance(s.dtype, np.dtype) else s.to_numpy(dtype=float)
+
+
+def design_sources(
+    data: pd.DataFrame, covariates: Sequence[str], *, what: str = "design"
+) -> list[DesignSource]:
+    """The covariates of ``design_matrix(data, covariates, levels="all", drop_constant=False)`` as
+    :class:`DesignSource` (numeric columns as stored, categorical ones as level codes), in order: for statistics
+    that read a categorical covariate's codes once for all its levels (the balance table)."""
+    _check_columns(data, covariates, what)
+    out: list[DesignSource] = []
+    for c in covariates:
+        s = data[c]
+        if is_categorical(s):
+            codes, categories = level_codes(s)  # levels sorted, as pd.get_dummies orders them
+            out.append(DesignSource(c, codes=codes, levels=categories))
+        else:
+            _no_missing(s, c, what)
+            out.append(DesignSource(c, values=numeric_values(s)))
+    return out
+
+
 def design_columns(
     data: pd.DataFrame, covariates: Sequence[str], *, what: str = "design"
 ) -> list[tuple[str, Callable[[], np.ndarray]]]:
     """The columns of ``design_matrix(data, covariates, levels="all", drop_constant=False)`` as ``(name, make)``
     pairs, in the same order, where ``make()`` builds that one float64 column when called — for statistics
-    computed a column at a time (the balance table) on data too large for the whole matrix."""
-    _check_columns(data, covariates, what)
+    computed a column at a time on data too large for the whole matrix."""
     out: list[tuple[str, Callable[[], np.ndarray]]] = []
-    for c in covariates:
-        s = data[c]
-        if is_categorical(s):
-            codes, categories = level_codes(s)  # levels sorted, as pd.get_dummies orders them
-            for j, level in enumerate(categories):
-                out.append((f"{c}={level}", lambda codes=codes, j=j: (codes == j).astype(float)))
+    for src in design_sources(data, covariates, what=what):
+        if src.codes is not None:
+            for j, name in enumerate(src.columns):
+                out.append((name, lambda codes=src.codes, j=j: (codes == j).astype(float)))
         else:
-            _no_missing(s, c, what)
-            out.append((c, lambda s=s: s.astype(float).to_numpy()))
+            out.append((src.name, lambda v=src.values: v.astype(float)))
     return out
 
 

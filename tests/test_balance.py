@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from finsam_effekt.balance import balance_stats, balance_table, ess, match_balance
+from finsam_effekt.balance import balance_stats, balance_table, ess, match_balance, value_coding
 from finsam_effekt.errors import ConfigError, InputError
 from finsam_effekt.matching import match_nearest
 
@@ -191,3 +191,199 @@ def test_binary_covariate_constant_among_treated_uses_the_pooled_sd():
     st = balance_stats(x, t)
     # pooled binary SD: sqrt(Σ_g n_g p_g (1 − p_g) / n) = sqrt((6·1·0 + 8·0.25·0.75) / 14)
     assert st["smd"] == pytest.approx((1 - 0.25) / np.sqrt(8 * 0.25 * 0.75 / 14), rel=1e-12)
+
+
+# -- the value-table path of balance_table against the row-level reference balance_stats ------------------------
+
+
+def _mixed_columns(n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Columns that take each coding of ``value_coding`` (the one each should take in its comment)."""
+    return pd.DataFrame(
+        {
+            "binary_int": rng.integers(0, 2, n).astype(np.int32),  # grid
+            "binary_float": rng.integers(0, 2, n).astype(np.float32),  # grid
+            "flag": rng.random(n) < 0.2,  # grid (booleans as 0/1)
+            "months": rng.integers(1, 25, n),  # grid, from 0
+            "negative": rng.integers(-30, 5, n).astype(np.int16),  # grid, from the minimum
+            "kronor": np.where(rng.random(n) < 0.4, 0, rng.integers(0, 50_000, n)).astype(np.float32),  # grid
+            "quarter_days": (rng.integers(0, 2925, n) / 4).astype(np.float32),  # grid, d = 4
+            "mean24": rng.integers(0, 25, n) / 24.0,  # grid, d = 24
+            "few_irrational": rng.choice(np.sqrt([2.0, 3.0, 5.0, 7.0]), n),  # hashed
+            "wide_int": rng.choice([0, 10**9, 3 * 10**9], n),  # hashed (range far above the rows)
+            "normal": rng.normal(size=n) * 3 + 1,  # sorted
+            "lognormal": rng.lognormal(size=n).astype(np.float32),  # sorted
+            "constant": np.full(n, 7.0),  # grid
+        }
+    )
+
+
+EXPECTED_METHOD = {
+    "binary_int": "grid", "binary_float": "grid", "flag": "grid", "months": "grid", "negative": "grid",
+    "kronor": "grid", "quarter_days": "grid", "mean24": "grid", "few_irrational": "hashed",
+    "wide_int": "hashed", "normal": "sorted", "lognormal": "sorted", "constant": "grid",
+}  # fmt: skip
+
+
+def test_value_coding_reproduces_every_value():
+    rng = np.random.default_rng(11)
+    df = _mixed_columns(20_000, rng)
+    for col in df.columns:
+        x = df[col].to_numpy()
+        vc = value_coding(x)
+        assert vc is not None and vc.method == EXPECTED_METHOD[col], col
+        rows = np.arange(len(x))
+        xf = x.astype(float)
+        np.testing.assert_array_equal(vc.values[vc.codes(rows)], xf, err_msg=col)  # exactly, every row
+        assert np.all(np.diff(vc.values) > 0), col
+        np.testing.assert_array_equal(vc.values[vc.present], np.unique(xf), err_msg=col)
+        np.testing.assert_array_equal(
+            vc.counts[vc.present], np.unique(xf, return_counts=True)[1], err_msg=col
+        )
+        some = np.sort(rng.choice(len(x), 500, replace=False))
+        w = rng.random(500)
+        np.testing.assert_array_equal(
+            vc.table(some), np.bincount(vc.codes(rows)[some], minlength=len(vc.values))
+        )
+        by_value = pd.Series(w).groupby(xf[some]).sum()  # the weight per distinct value, independently
+        table = vc.table(some, w)
+        np.testing.assert_allclose(table[np.searchsorted(vc.values, by_value.index)], by_value, rtol=1e-13)
+        assert table.sum() == pytest.approx(w.sum(), rel=1e-13)
+    # a sorted coding gives the same codes by binary search (few rows) and from its argsort (most rows)
+    x = df["normal"].to_numpy()
+    few, most = value_coding(x), value_coding(x)
+    np.testing.assert_array_equal(few.codes(np.arange(100)), most.codes(np.arange(len(x)))[:100])
+    # the grid step is guessed from every second row (n > 2 · 65 536) and checked on every row: one half value in
+    # an odd row makes it no grid
+    x = np.random.default_rng(2).integers(0, 100, (1 << 17) + 10).astype(float)
+    x[1] = 0.5
+    vc = value_coding(x)
+    assert vc.method == "hashed"
+    np.testing.assert_array_equal(vc.values[vc.codes(np.arange(len(x)))], x)
+    x[1] = 0.25
+    assert value_coding(x).method == "hashed" and value_coding(x[::2] / 4).method == "grid"
+    assert value_coding(np.array([1.0, np.inf, 2.0])) is None
+    assert value_coding(np.array([1.0, np.nan])) is None
+
+
+def _weights(kind: str, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    n = len(t)
+    if kind == "matching":  # few rows weigh: matched treated 1, matched controls 1 or fractions (ratio > 1)
+        w = np.zeros(n)
+        w[t & (rng.random(n) < 0.9)] = 1.0
+        ctrl = np.flatnonzero(~t)
+        w[rng.choice(ctrl, 400, replace=False)] = rng.choice([1.0, 0.5, 1 / 3], 400)
+        return w
+    if kind == "ipw":  # every row weighs: treated 1, controls e / (1 − e)
+        e = rng.uniform(0.02, 0.6, n)
+        return np.where(t, 1.0, e / (1 - e))
+    return np.where(rng.random(n) < 0.3, 0.0, rng.exponential(size=n))  # random, zeros in both groups
+
+
+def _assert_same_statistics(got: pd.DataFrame, data: pd.DataFrame, t, weights, covs, binary="std"):
+    """Every row of a balance table against balance_stats of its design column (rtol and atol 1e-12).
+
+    One exception: a column constant among a group's weighted rows has variance exactly 0 in the value tables, so
+    the variance ratio is 0/0 = nan, x/0 = inf or 0/x = 0; the row-level reference subtracts a mean that is the
+    constant only to rounding (Σ x / n with n = 20 000) and can return a ratio of two rounding errors instead."""
+    from finsam_effekt.design import design_columns
+
+    columns = dict(design_columns(data, covs))
+    for _, row in got.iterrows():
+        w = None if row["sample"] == "before" else weights
+        x = columns[row["variable"]]()
+        ref = balance_stats(x, t, w, binary=binary)
+        on = np.ones(len(x), bool) if w is None else w > 0
+        const = [np.ptp(x[g & on]) == 0 if (g & on).sum() > 1 else False for g in (t, ~t)]
+        if not np.isnan(ref["var_ratio"]) and any(const):
+            ref["var_ratio"] = {(True, True): np.nan, (False, True): np.inf, (True, False): 0.0}[tuple(const)]
+        for stat in ("mean_treated", "mean_control", "smd", "var_ratio", "ecdf_mean", "ecdf_max"):
+            np.testing.assert_allclose(
+                row[stat], ref[stat], rtol=1e-12, atol=1e-12, equal_nan=True,
+                err_msg=f"{row['variable']} {row['sample']} {stat}",
+            )  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["matching", "ipw", "random"])
+def test_value_tables_equal_the_row_level_statistics(kind):
+    """balance_table (value tables: grid, hashed, sorted and level codings) equals balance_stats (a sort and a
+    cumulative sum over the rows, MatchIt's qqsum) on every kind of column, with matching, IPW and random
+    weights: the same numbers to 1e-12."""
+    rng = np.random.default_rng({"matching": 1, "ipw": 2, "random": 3}[kind])
+    n = 20_000
+    df = _mixed_columns(n, rng)
+    df["region"] = pd.Categorical(rng.choice(["north", "south", None, "west"], n))
+    df["education"] = rng.choice(np.array(["a", "b", "c"], dtype=object), n)
+    t = rng.random(n) < 0.15
+    df["t"] = t.astype(int)
+    w = _weights(kind, t, rng)
+    covs = [c for c in df.columns if c != "t"]
+    for binary in ("std", "raw"):
+        got = balance_table(df, "t", covs, weights=w, binary=binary).to_frame()
+        assert len(got) == 2 * (len(EXPECTED_METHOD) + 4 + 3)
+        _assert_same_statistics(got, df, t, w, covs, binary)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_value_tables_in_the_edge_cases():
+    """Too few weighted rows, a column constant among the weighted controls (var ratio inf), constant in both
+    groups (nan), constant among the treated (pooled SD), no weighted treated, a single treated row: as the
+    reference (whose 0/0 for the means without weighted treated warns)."""
+    t = np.array([1, 1, 1, 0, 0, 0, 0, 0]).astype(bool)
+    data = pd.DataFrame(
+        {
+            "t": t.astype(int),
+            "x": [1.0, 2, 4, 3, 3, 3, 3, 5],
+            "c": [2.0, 2, 2, 1, 3, 4, 0, 6],
+            "b": [1.0, 1, 1, 0, 1, 0, 0, 1],
+            "both": [2.0, 2, 2, 3, 3, 3, 3, 9],
+            "real": [0.5, 1.25, np.pi, 2.0, np.e, 0.1, 7.5, 3.3],
+        }
+    )
+    covs = ["x", "c", "b", "both", "real"]
+    for w in (
+        np.array([1, 1, 1, 1, 1, 1, 1, 0.0]),  # controls constant after matching
+        np.array([1, 0, 0, 1, 0, 0, 0, 0.0]),  # one pair: too small
+        np.array([0, 0, 0, 1, 1, 0, 0, 0.0]),  # no weighted treated
+        np.array([2, 1, 0, 0, 0, 0.5, 0, 3.0]),
+    ):
+        got = balance_table(data, "t", covs, weights=w).to_frame()
+        _assert_same_statistics(got, data, t, w, covs)
+    one = data.assign(t=[1, 0, 0, 0, 0, 0, 0, 0])
+    _assert_same_statistics(
+        balance_table(one, "t", covs).to_frame(), one, one["t"].to_numpy().astype(bool), None, covs
+    )
+
+
+def test_value_tables_by_hand():
+    """The hand-computed case of test_hand_computed through balance_table: eCDF at the distinct values 0 … 4."""
+    data = pd.DataFrame({"t": [1, 1, 1, 0, 0, 0, 0], "x": [1.0, 2, 3, 0, 0, 4, 4]})
+    w = np.array([1, 1, 1, 0, 0, 0, 2.0])
+    tab = balance_table(data, "t", ["x"], weights=w).to_frame().set_index("sample")
+    before, after = tab.loc["before"], tab.loc["after"]
+    assert before["smd"] == 0.0 and before["ecdf_max"] == pytest.approx(0.5)
+    # |F_T − F_C| at 0, 1, 2, 3, 4: 1/2, 1/2 − 1/3, 2/3 − 1/2, 1/2, 0
+    assert before["ecdf_mean"] == pytest.approx((0.5 + 1 / 6 + 1 / 6 + 0.5 + 0) / 5, abs=1e-15)
+    assert before["var_ratio"] == pytest.approx(1 / (16 / 3))
+    # after: the controls all at 4 (weight 2): F_C = 0 below 4; F_T = 0, 1/3, 2/3, 1, 1
+    assert after["mean_control"] == 4.0 and after["smd"] == pytest.approx(-2.0)
+    assert after["ecdf_mean"] == pytest.approx((0 + 1 / 3 + 2 / 3 + 1 + 0) / 5, abs=1e-15)
+    assert after["ecdf_max"] == 1.0 and np.isnan(after["var_ratio"])  # one weighted control: variance 0/0
+
+
+def test_value_tables_are_exact_where_the_row_sums_are_not():
+    """Whole-number counts and unit weights: the eCDF statistics from the value tables are the exact ones
+    (rational arithmetic) to 1 ulp-level; a running sum over the rows, as the reference, drifts with n."""
+    from fractions import Fraction
+
+    rng = np.random.default_rng(5)
+    n = 200_000
+    x = rng.integers(0, 40, n)
+    t = rng.random(n) < 0.1
+    row = balance_table(pd.DataFrame({"t": t.astype(int), "x": x}), "t", ["x"]).to_frame().iloc[0]
+    ct = np.cumsum(np.bincount(x[t], minlength=40))
+    cc = np.cumsum(np.bincount(x[~t], minlength=40))
+    nt, nc = int(t.sum()), int((~t).sum())
+    num = [abs(int(a) * nc - int(b) * nt) for a, b in zip(ct, cc, strict=True)]
+    assert abs(row["ecdf_mean"] - float(Fraction(sum(num), 40 * nt * nc))) <= 1e-16
+    assert abs(row["ecdf_max"] - float(Fraction(max(num), nt * nc))) <= 1e-16
+    assert row["mean_treated"] == float(x[t].sum()) / nt  # whole-number sums: exact in any order

@@ -13,6 +13,7 @@ from finsam_effekt.design import (
     compact_design_matrix,
     design_columns,
     design_matrix,
+    design_sources,
     fit_logit,
 )
 from finsam_effekt.errors import InputError
@@ -220,6 +221,24 @@ def test_design_columns_one_at_a_time_equal_the_balance_design():
         assert np.array_equal(make(), dense[name].to_numpy()), name
     with pytest.raises(InputError, match="covariate 'age' has 1 missing value"):
         design_columns(data.assign(age=data["age"].where(data.index != 3)), ["age"])
+
+
+def test_design_sources_are_the_columns_as_stored():
+    """design_sources: numeric columns in their own dtype without a copy (float32 stays float32), categorical
+    ones as level codes; their columns are design_columns' (names, order, values)."""
+    data = _mixed(300)
+    data["age32"] = data["age"].astype(np.float32)
+    data["k"] = data["age"].astype("Int64")
+    covs = ["age32", "k", "flag", "education", "constant"]
+    sources = design_sources(data, covs)
+    assert [c for src in sources for c in src.columns] == [c for c, _ in design_columns(data, covs)]
+    age32, k, flag, edu, _ = sources
+    assert age32.values.dtype == np.float32 and np.shares_memory(age32.values, data["age32"].to_numpy())
+    assert k.values.dtype == np.float64 and flag.values.dtype == bool  # a nullable integer as float64
+    levels = [MISSING_LEVEL, "compulsory", "post_secondary", "upper_secondary"]
+    assert edu.codes is not None and list(edu.levels) == levels
+    text = data["education"].fillna(MISSING_LEVEL).to_numpy()
+    np.testing.assert_array_equal(edu.levels.to_numpy()[edu.codes], text)
 
 
 def test_categorical_columns_give_the_same_design_as_text():

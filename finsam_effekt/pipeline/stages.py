@@ -241,8 +241,10 @@ def balance(
     co, res = cohort.cohort, match.result
     covs = [c for c in cfg.covariates if c in co.columns]
     pre_cols = panel_mod.pre_period_columns()
-    if all(c in co.columns for c in pre_cols):  # build_cohort measured them with the history features
-        pre = co[pre_cols]
+    data = co if res.match is None else res.match.data  # the frame balance_table reads (the cohort)
+    pre: pd.DataFrame | list[str]
+    if all(c in data.columns for c in pre_cols):  # build_cohort measured them with the history features
+        pre = list(pre_cols)  # by name: read a column at a time, no copy of 24 columns × 10⁷ rows
     else:
         pre = panel_mod.pre_period_outcomes(
             co[["person_id", "ref_month"]], panel.person_months, con=read.con, output="pandas"
