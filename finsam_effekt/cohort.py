@@ -608,32 +608,21 @@ def _stream_features(pairs: pd.DataFrame, panel, population, kommun_forbund, kw:
     u = mo.to_index(pairs["ref_month"].cat.categories)[pairs["ref_month"].cat.codes]
     batches = progress.track("history features, panel row group", row_groups(panel))
     try:
+        threshold = kw.get("self_support_threshold", DEFAULT_SELF_SUPPORT_THRESHOLD_SEK)
         feats = history_features_stream(
-            person,
-            u,
-            panel,
-            population,
-            kommun_forbund,
-            self_support_threshold=kw.get("self_support_threshold", DEFAULT_SELF_SUPPORT_THRESHOLD_SEK),
-            work_lookback=kw.get("work_lookback", 24),
-            pre_period=kw.get("pre_period", False),
-            con=kw.get("con"),
+            person, u, panel, population, kommun_forbund, self_support_threshold=threshold,
+            work_lookback=kw.get("work_lookback", 24), pre_period=kw.get("pre_period", False), con=kw.get("con"),
             progress=batches.step,
-        )
+        )  # fmt: skip
     except NotPersonSorted:
         return None
-    keys = {
-        "person_id": pd.Series(person),
-        "ref_month": pairs["ref_month"].cat.remove_unused_categories(),
-        "treated": pairs["treated"].astype(np.int32),
-    }
-    for c in pairs.columns.drop(["person_id", "ref_month", "treated"]):
-        keys[c] = (
-            pairs[c].cat.remove_unused_categories()
-            if isinstance(pairs[c].dtype, pd.CategoricalDtype)
-            else pairs[c]
-        )
-    out = pd.DataFrame({**keys, **{c: feats[c] for c in feats.columns}}, copy=False)
+    keys = {"person_id": pd.Series(person), "treated": pairs["treated"].astype(np.int32)}
+    for c in pairs.columns.drop(["person_id", "treated"]):  # month categories: only those that occur
+        is_cat = isinstance(pairs[c].dtype, pd.CategoricalDtype)
+        keys[c] = pairs[c].cat.remove_unused_categories() if is_cat else pairs[c]
+    out = pd.DataFrame(
+        {**{c: keys[c] for c in pairs.columns}, **{c: feats[c] for c in feats.columns}}, copy=False
+    )
     out.index = pd.RangeIndex(len(out))
     return out
 

@@ -250,7 +250,7 @@ def _text_codes(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return first[codes], pd.Index(levels, dtype=object)
 
 
-def _cells(*frames: pd.DataFrame) -> tuple[list[np.ndarray], pd.MultiIndex]:
+def cell_codes(*frames: pd.DataFrame) -> tuple[list[np.ndarray], pd.MultiIndex]:
     """The (``forbund_id``, ``ref_month``) cell of every row of each frame as an integer code into one shared
     MultiIndex of text pairs (what ``MultiIndex.from_frame(frame[...].astype(str))`` would hold, without ~10⁷
     strings per column at national scale)."""
@@ -276,7 +276,7 @@ def _cell_allocation(
     keys: pd.DataFrame, odds: np.ndarray, expected: pd.Series, sample: np.ndarray
 ) -> np.ndarray:
     """``expected[f, u] · odds_i / Σ_{candidates j of (f, u)} odds_j`` per row (0 outside ``sample``)."""
-    (cell,), index = _cells(keys)
+    (cell,), index = cell_codes(keys)
     o = np.where(sample, odds, 0.0)
     tot = pd.Series(o).groupby(cell).transform("sum").to_numpy()
     exp = expected.reindex(index).fillna(0.0).to_numpy()[cell]
@@ -322,7 +322,7 @@ def _former_share(
     fit = fit_logit(x, np.r_[np.zeros(len(lp_c)), np.ones(len(lp_f))])
     dens = np.exp(fit.linear_predictor[: len(lp_c)])
     # the calendar month and förbund: former participants per candidate in the cell relative to overall
-    (ccell, fcell), index = _cells(co.loc[cand, ["forbund_id", "ref_month"]], fr[["forbund_id", "ref_month"]])
+    (ccell, fcell), index = cell_codes(co.loc[cand, ["forbund_id", "ref_month"]], fr[["forbund_id", "ref_month"]])
     c_n = np.bincount(ccell, minlength=len(index)).astype(float)  # candidates per cell (whole counts: exact)
     f_n = np.bincount(fcell, minlength=len(index)).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -127,7 +127,7 @@ def test_min_history_months_as_linkage_rule():
         build_cohort(participants, panel, pop, min_history_months=-1)
 
 
-def test_options_any_resident_window_sampling():
+def test_options_any_resident_window_sampling(tmp_path):
     pop, _, participants, panel = _world()
     co = build_cohort(participants, panel, pop, eligibility="any_resident", window=("2020-06", "2020-06"))
     assert set(co["ref_month"]) == {"2020-06"}
@@ -147,14 +147,17 @@ def test_options_any_resident_window_sampling():
     from finsam_effekt import progress
 
     seen = []
-    batch, stream = cohort_mod.HISTORY_BATCH, cohort_mod._stream_features
+    shuffled = tmp_path / "shuffled_panel.parquet"  # not in person order: the engine reads it
+    panel.sample(frac=1, random_state=1).to_parquet(shuffled, index=False)
+    batch = cohort_mod.HISTORY_BATCH
     try:
         cohort_mod.HISTORY_BATCH = 2  # batches of two pairs, in person order, put back in the cohort's order
-        cohort_mod._stream_features = lambda *a, **k: None
         with progress.listening(seen.append):
-            batched = build_cohort(participants, panel, pop, eligibility="any_resident", age_range=(16, 80))
+            batched = build_cohort(
+                participants, shuffled, pop, eligibility="any_resident", age_range=(16, 80)
+            )
     finally:
-        cohort_mod.HISTORY_BATCH, cohort_mod._stream_features = batch, stream
+        cohort_mod.HISTORY_BATCH = batch
     assert len(whole) > 4
     n_batches = -(-len(whole) // 2)  # the progress counts the batches
     assert [p.done for p in seen] == list(range(1, n_batches + 1)) and {p.total for p in seen} == {n_batches}

@@ -249,10 +249,10 @@ def test_expected_share_on_a_world_with_known_anonymous_participants(make_world,
 
 
 def test_cells_are_the_text_pairs_of_astype_str():
-    """_cells codes every row's (forbund_id, ref_month) into one shared index of text pairs — the cells
+    """cell_codes codes every row's (forbund_id, ref_month) into one shared index of text pairs — the cells
     MultiIndex.from_frame(frame.astype(str)) gives — for categorical and text columns, missing values and equal
     text from different types alike."""
-    from finsam_effekt.contamination import _cells
+    from finsam_effekt.contamination import cell_codes
 
     a = pd.DataFrame(
         {
@@ -261,7 +261,7 @@ def test_cells_are_the_text_pairs_of_astype_str():
         }
     )
     b = pd.DataFrame({"forbund_id": ["F1", "F3", "F2"], "ref_month": ["2020-01", "2020-01", "2020-04"]})
-    (ca, cb), index = _cells(a, b)
+    (ca, cb), index = cell_codes(a, b)
     for frame, codes in ((a, ca), (b, cb)):
         expected = pd.MultiIndex.from_frame(frame.astype(str))
         assert list(index[codes]) == list(expected)

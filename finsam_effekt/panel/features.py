@@ -64,7 +64,8 @@ def _source_text(code: str) -> str:
     return f"CAST(CASE coalesce({code}, {SUPPORT_SOURCES.index('none')}) {cases} END AS VARCHAR)"
 
 
-def _unique(sess: Session, view: str, key: str, table: str) -> None:
+def require_unique(sess: Session, view: str, key: str, table: str) -> None:
+    """:class:`InputError` unless ``view`` has one row per ``key`` (``table`` names it in the message)."""
     n, k = sess.con.execute(f"SELECT count(*), count(DISTINCT {key}) FROM {view}").fetchone()
     if n != k:
         raise InputError(f"{table} has {n - k} duplicate {key} value(s); it must have one row per {key}.")
@@ -203,7 +204,7 @@ def history_features(
         demo_join = ""
         if population is not None:
             pop = register_input(sess, "population", population)
-            _unique(sess, pop, "person_id", "population")
+            require_unique(sess, pop, "person_id", "population")
             demo = [
                 f"CAST({months.sql_year('pr.u')} - CAST(pop.birth_year AS BIGINT) AS DOUBLE) AS age",
                 "CAST(pop.sex AS VARCHAR) AS sex",
@@ -214,7 +215,7 @@ def history_features(
             demo_join = f"LEFT JOIN {pop} pop ON CAST(pop.person_id AS VARCHAR) = pr.person_id"
             if kommun_forbund is not None:
                 kf = register_input(sess, "kommun_forbund", kommun_forbund)
-                _unique(sess, kf, "kommun", "kommun_forbund")
+                require_unique(sess, kf, "kommun", "kommun_forbund")
                 demo.append("CAST(kf.forbund_id AS VARCHAR) AS forbund_id")
                 demo_join += f" LEFT JOIN {kf} kf ON CAST(kf.kommun AS VARCHAR) = CAST(pop.kommun AS VARCHAR)"
             else:

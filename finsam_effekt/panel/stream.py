@@ -440,18 +440,18 @@ def _demographics(
         empty = pd.Categorical([None] * n, categories=pd.Index([], dtype=object))
         return {"age": np.full(n, np.nan, dtype=np.float32), **{c: empty for c in ("sex", "education", "birth_region", "kommun")},
                 "forbund_id": empty}  # fmt: skip
-    from .features import _unique
+    from .features import require_unique
 
     sess = Session.open(con)
     try:
         pop = register_input(sess, "population", population)
-        _unique(sess, pop, "person_id", "population")
+        require_unique(sess, pop, "person_id", "population")
         pv = sess.name("persons")
         sess.con.register(pv, pa.table({"_code": np.arange(len(persons)), "person_id": persons.to_numpy()}))
         kf_join, kf_col = "", "CAST(NULL AS VARCHAR) AS forbund_id"
         if kommun_forbund is not None:
             kf = register_input(sess, "kommun_forbund", kommun_forbund)
-            _unique(sess, kf, "kommun", "kommun_forbund")
+            require_unique(sess, kf, "kommun", "kommun_forbund")
             kf_join = f"LEFT JOIN {kf} kf ON CAST(kf.kommun AS VARCHAR) = CAST(pop.kommun AS VARCHAR)"
             kf_col = "CAST(kf.forbund_id AS VARCHAR) AS forbund_id"
         t = sess.con.sql(
