@@ -442,6 +442,18 @@ def main() -> None:
             f"[bold red]error:[/] cannot read or write{where}: {exc.strerror or exc}", highlight=False
         )
         sys.exit(1)
+    except Exception as exc:
+        # the engine's own out-of-memory error (duckdb.OutOfMemoryException; duckdb is not imported here): a
+        # setting to change, not a defect to report
+        if type(exc).__name__ != "OutOfMemoryException":
+            raise
+        err_console.print(
+            f"[bold red]error:[/] the engine (DuckDB) ran out of its memory limit ({str(exc).splitlines()[0]}); "
+            "raise engine.memory_limit in the config if the machine has the memory, or lower engine.threads (each "
+            "thread needs working memory of its own); no report was written",
+            highlight=False,
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":

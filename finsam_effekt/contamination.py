@@ -322,7 +322,9 @@ def _former_share(
     fit = fit_logit(x, np.r_[np.zeros(len(lp_c)), np.ones(len(lp_f))])
     dens = np.exp(fit.linear_predictor[: len(lp_c)])
     # the calendar month and förbund: former participants per candidate in the cell relative to overall
-    (ccell, fcell), index = cell_codes(co.loc[cand, ["forbund_id", "ref_month"]], fr[["forbund_id", "ref_month"]])
+    (ccell, fcell), index = cell_codes(
+        co.loc[cand, ["forbund_id", "ref_month"]], fr[["forbund_id", "ref_month"]]
+    )
     c_n = np.bincount(ccell, minlength=len(index)).astype(float)  # candidates per cell (whole counts: exact)
     f_n = np.bincount(fcell, minlength=len(index)).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -239,3 +239,31 @@ def test_a_termination_signal_inside_an_engine_query_exits_without_a_traceback(m
     monkeypatch.setattr(cli, "app", other)
     with pytest.raises(RuntimeError, match="a defect"):
         cli.main()
+
+
+def test_the_engine_running_out_of_memory_is_one_line_with_the_setting_to_change(monkeypatch, capsys):
+    """DuckDB's OutOfMemoryException (e.g. the panel's sort with a low engine.memory_limit) ends the console
+    script with exit code 1 and one line naming the settings, not a traceback; other engine errors still raise."""
+    import duckdb
+
+    from finsam_effekt import cli
+
+    def out_of_memory():
+        raise duckdb.OutOfMemoryException(
+            "Out of Memory Error: could not allocate block of size 256.0 KiB (3.7 GiB/3.7 GiB used)\n\nPossible..."
+        )
+
+    monkeypatch.setattr(cli, "app", out_of_memory)
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert "ran out of its memory limit" in err and "engine.memory_limit" in err and "engine.threads" in err
+    assert "3.7 GiB/3.7 GiB used" in err and "Possible" not in err and "Traceback" not in err
+
+    def other():
+        raise duckdb.BinderException("a defect")
+
+    monkeypatch.setattr(cli, "app", other)
+    with pytest.raises(duckdb.BinderException, match="a defect"):
+        cli.main()
