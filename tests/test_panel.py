@@ -234,6 +234,11 @@ def test_inputs_as_arrow_relation_and_parquet_agree(tmp_path):
         sp, sa, ea, end_month="2024-12", parquet_path=tmp_path / "parts", partitions=3
     )
     assert len(list(parts.glob("part-*.parquet"))) == 3
+    # each part sorted by (person, month) and a set of persons of its own: the stream of panel.stream reads it
+    files = [pd.read_parquet(f) for f in sorted(parts.glob("part-*.parquet"))]
+    for f in files:
+        assert f[["person_id", "month"]].apply(tuple, axis=1).is_monotonic_increasing
+    assert sum(f["person_id"].nunique() for f in files) == ref["person_id"].nunique()
     back = duckdb.sql(f"SELECT * FROM read_parquet('{parts}/*.parquet') ORDER BY person_id, month").df()
     pd.testing.assert_frame_equal(back, ref, check_dtype=False)
     pairs = pd.DataFrame({"person_id": ["a", "b"], "ref_month": ["2024-04", "2024-04"]})
