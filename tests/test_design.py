@@ -196,6 +196,43 @@ def test_compact_design_equals_the_design_matrix_and_fits_the_same_logit():
     np.testing.assert_allclose(a.linear_predictor, b.linear_predictor, rtol=1e-12, atol=1e-12)
 
 
+def test_compact_design_reads_blocks_in_storage_order_and_takes_rows():
+    """``read`` into a reused buffer, ``blocked`` (columns grouped by storage block, with their order) and
+    ``take`` (a subset of rows) give exactly the numbers of the float64 design matrix."""
+    data = _mixed(3000)
+    covs = ["age", "days", "flag", "sek", "education", "constant"]
+    compact = compact_design_matrix(data, covs, intercept=True)
+    dense = design_matrix(data, covs, intercept=True)[compact.columns].to_numpy()
+    buf = np.empty((512, compact.shape[1]))
+    for s in range(0, 3000, 512):
+        part = compact.read(s, min(s + 512, 3000), out=buf)
+        assert np.shares_memory(part, buf) and np.array_equal(part, dense[s : s + 512])
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        compact.read(0, 600, out=buf)
+    blocked, order = compact.blocked()
+    # the columns regrouped (indicators and floats are interleaved in the design's order)
+    assert sorted(order) == list(range(compact.shape[1])) and list(order) != sorted(order)
+    assert blocked.columns == [compact.columns[j] for j in order]
+    assert np.array_equal(blocked[:], dense[:, order]) and np.array_equal(blocked[::7], dense[::7][:, order])
+    keep = np.array([c not in ("const", "education=post_secondary") for c in blocked.columns])
+    part = blocked.select(keep)  # a column left out inside a block: two runs
+    assert np.array_equal(part[10:900], dense[10:900][:, order[keep]])
+    rows = np.sort(np.random.default_rng(1).choice(3000, 400, replace=False))
+    assert np.array_equal(part.take(rows)[:], dense[rows][:, order[keep]])
+    assert np.array_equal(compact.take(rows)[:], dense[rows])
+
+
+def test_compact_design_drops_constant_columns_as_the_design_matrix_does():
+    data = _mixed(2000).assign(
+        tenth=0.1, third=1 / 3, neg=-3.0, step=lambda d: np.where(d.index < 5, 2.0, 1.0)
+    )
+    covs = ["age", "tenth", "third", "neg", "step", "flag"]
+    compact = compact_design_matrix(data, covs, intercept=True)
+    dense = design_matrix(data, covs, intercept=True)
+    assert sorted(compact.columns) == sorted(dense.columns) and "step" in compact.columns
+    assert np.array_equal(compact[:], dense[compact.columns].to_numpy())
+
+
 @pytest.mark.slow
 def test_fit_logit_in_row_chunks_equals_one_block():
     """Above 500 000 rows the Newton sums run chunk by chunk (also the fixed-effect block): the same fit up to
