@@ -358,3 +358,90 @@ def test_logit_in_row_chunks_equals_one_chunk():
     many = fit_logit(x, d, fixed_effects=month, chunk=700, tol=1e-10)
     np.testing.assert_allclose(many.params.to_numpy(), one.params.to_numpy(), rtol=0, atol=1e-10)
     np.testing.assert_allclose(many.linear_predictor, one.linear_predictor, rtol=0, atol=1e-10)
+
+
+def _pool(n: int, seed: int, *, months_sorted: bool = True) -> pd.DataFrame:
+    """A candidate pool in small: rare treatment, calendar months (in month order like the cohort, or shuffled),
+    indicators with a rare level, counts, kronor, and a column that is the sum of two others (dependent)."""
+    rng = np.random.default_rng(seed)
+    month = rng.choice([f"2020-{m:02d}" for m in range(1, 9)], n)
+    df = pd.DataFrame(
+        {
+            "age": rng.integers(18, 65, n).astype(float),
+            "days": rng.integers(0, 400, n) / 4,
+            "sek": rng.gamma(2.0, 5000.0, n).round(2),
+            "flag": rng.random(n) < 0.3,
+            "edu": rng.choice(["a", "b", "c", "d"], n, p=[0.5, 0.3, 0.18, 0.02]),
+            "month": np.sort(month) if months_sorted else month,
+        }
+    )
+    df["both"] = df["age"] + df["days"]
+    eta = (
+        -4.0
+        + 0.03 * (df["age"] - 40)
+        + 0.6 * df["flag"]
+        - 0.004 * df["days"]
+        + 0.3 * (df["edu"] == "b")
+        - 0.5 * (df["edu"] == "d")
+        + 0.5 * (df["month"] >= "2020-05")
+    )
+    df["t"] = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
+    return df
+
+
+_POOL_COVS = ["age", "days", "flag", "sek", "edu", "both"]
+
+
+@pytest.mark.parametrize(("months_sorted", "weighted"), [(True, False), (False, True)])
+def test_large_path_reaches_the_small_path_estimate(months_sorted, weighted):
+    """The large-data path (one-pass rank check, blocks in storage order, chord step at the end) gives the
+    estimate of the small-data path (start at 0, full Newton steps) to the tolerance, the same aliased columns,
+    and the same linear predictor; with a compact design and a dense one."""
+    df = _pool(40_000, seed=21, months_sorted=months_sorted)
+    w = np.random.default_rng(2).uniform(0.5, 2.0, len(df)) if weighted else None
+    compact = compact_design_matrix(df, _POOL_COVS)
+    small = fit_logit(compact, df["t"].to_numpy(), weights=w, fixed_effects=df["month"])
+    for x in (compact, design_matrix(df, _POOL_COVS, intercept=True)):
+        large = fit_logit(
+            x, df["t"].to_numpy(), weights=w, fixed_effects=df["month"], large_rows=1000, chunk=1500
+        )
+        assert small.converged and large.converged
+        ref = small.params[large.params.index]
+        assert (
+            list(large.params.index[large.params.isna()])
+            == ["both"]
+            == list(small.params.index[small.params.isna()])
+        )
+        np.testing.assert_allclose(large.params.to_numpy(), ref.to_numpy(), rtol=1e-9, atol=1e-10)
+        np.testing.assert_allclose(large.linear_predictor, small.linear_predictor, rtol=0, atol=1e-9)
+
+
+def test_large_path_rank_check_keeps_the_columns_of_independent_columns():
+    """The large path's rank check (X'X from the same pass as the unit column, the columns in storage order) keeps
+    exactly the columns :func:`independent_columns` keeps, and finds the intercept."""
+    import finsam_effekt.design as design
+
+    df = _pool(5000, seed=3).assign(
+        flag2=lambda d: d["flag"], age2=lambda d: 2 * d["age"], half_age=lambda d: d["age"] / 2
+    )
+    # half_age (float32) comes before age (one byte) in the design but after it in storage: age is the one left out
+    covs = ["half_age", "age", "flag", "days", "edu", "both", "flag2", "sek", "age2"]
+    compact = compact_design_matrix(df, covs)
+    dense = design_matrix(df, covs, intercept=True).to_numpy()
+    for x in (compact, dense):
+        keep = design.independent_columns(x)
+        assert (~keep).sum() == 4 and keep[0] and keep[1] and not keep[2]  # age, both, flag2, age2 left out
+        xk, cols, const = design._large_design(x, 700)
+        assert sorted(cols) == list(np.flatnonzero(keep))  # (a compact design's in storage order)
+        assert np.array_equal(xk[:], x[:][:, cols]) and list(cols[const]) == [0]
+
+
+def test_large_path_falls_back_to_the_same_ridge_fit_under_separation():
+    """A month without treated separates: the large path, like the small one, ends in the penalised fit."""
+    df = _pool(20_000, seed=4)
+    df.loc[df["month"] == "2020-03", "t"] = 0.0
+    x = compact_design_matrix(df, ["age", "flag", "days"])
+    small = fit_logit(x, df["t"].to_numpy(), fixed_effects=df["month"])
+    large = fit_logit(x, df["t"].to_numpy(), fixed_effects=df["month"], large_rows=1000, chunk=3000)
+    assert not small.converged and not large.converged
+    np.testing.assert_allclose(large.params.to_numpy(), small.params.to_numpy(), rtol=1e-7, atol=1e-9)
