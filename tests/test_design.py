@@ -393,18 +393,33 @@ _POOL_COVS = ["age", "days", "flag", "sek", "edu", "both"]
 
 
 @pytest.mark.parametrize(("months_sorted", "weighted"), [(True, False), (False, True)])
-def test_large_path_reaches_the_small_path_estimate(months_sorted, weighted):
-    """The large-data path (one-pass rank check, blocks in storage order, chord step at the end) gives the
-    estimate of the small-data path (start at 0, full Newton steps) to the tolerance, the same aliased columns,
-    and the same linear predictor; with a compact design and a dense one."""
+def test_large_path_from_a_subsample_start_reaches_the_small_path_estimate(
+    monkeypatch, months_sorted, weighted
+):
+    """The large-data path (one-pass rank check, start from a case-control subsample, blocks in storage order,
+    chord step at the end) gives the estimate of the small-data path (start at 0, full Newton steps) to the
+    tolerance, the same aliased columns, and the same linear predictor; with a compact design and a dense one."""
+    import finsam_effekt.design as design
+
     df = _pool(40_000, seed=21, months_sorted=months_sorted)
     w = np.random.default_rng(2).uniform(0.5, 2.0, len(df)) if weighted else None
+    monkeypatch.setattr(design, "SUBSAMPLE_ROWS", 8000)
+    starts = []
+    real = design.subsample_start
+
+    def spy(*args, **kwargs):
+        starts.append(real(*args, **kwargs))
+        return starts[-1]
+
+    monkeypatch.setattr(design, "subsample_start", spy)
     compact = compact_design_matrix(df, _POOL_COVS)
     small = fit_logit(compact, df["t"].to_numpy(), weights=w, fixed_effects=df["month"])
+    assert not starts  # 40 000 rows: the small path
     for x in (compact, design_matrix(df, _POOL_COVS, intercept=True)):
         large = fit_logit(
             x, df["t"].to_numpy(), weights=w, fixed_effects=df["month"], large_rows=1000, chunk=1500
         )
+        assert starts and starts[-1] is not None  # started from the subsample's fit
         assert small.converged and large.converged
         ref = small.params[large.params.index]
         assert (
@@ -434,6 +449,28 @@ def test_large_path_rank_check_keeps_the_columns_of_independent_columns():
         xk, cols, const = design._large_design(x, 700)
         assert sorted(cols) == list(np.flatnonzero(keep))  # (a compact design's in storage order)
         assert np.array_equal(xk[:], x[:][:, cols]) and list(cols[const]) == [0]
+
+
+def test_subsample_start_moves_the_intercept_by_the_log_sampling_rate():
+    """Sampling the controls at a rate r adds −log r to the logit among the sampled rows: the subsample's fit
+    with log r added back to its intercept is close to the full data's estimate (the sampling error of the
+    left-out controls apart), the slopes as they are."""
+    import finsam_effekt.design as design
+
+    df = _pool(60_000, seed=8)
+    x = design_matrix(df, ["age", "flag", "days", "edu"], intercept=True)
+    t = df["t"].to_numpy()
+    code = design.level_codes(df["month"])[0].astype(np.int64) - 1
+    full = fit_logit(x, t, fixed_effects=df["month"])
+    a, c = design.subsample_start(x.to_numpy(), t, None, code, 7, np.array([0]), rows=6000, block=2000)
+    rate = (6000 - t.sum()) / (1 - t).sum()
+    assert np.log(rate) < -2
+    assert abs(a[0] - full.params["const"]) < 0.3  # without the correction it would be off by |log r| > 2
+    np.testing.assert_allclose(a[1:], full.params[x.columns[1:]].to_numpy(), atol=0.25)  # rare level: 0.13
+    np.testing.assert_allclose(c, full.params.iloc[x.shape[1] :].to_numpy(), atol=0.3)
+    # nothing to gain (few controls) or no intercept: no subsample start
+    assert design.subsample_start(x.to_numpy(), t, None, code, 7, np.array([0]), rows=50_000) is None
+    assert design.subsample_start(x.to_numpy(), t, None, code, 7, np.array([], int), rows=6000) is None
 
 
 def test_large_path_falls_back_to_the_same_ridge_fit_under_separation():
