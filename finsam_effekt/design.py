@@ -227,6 +227,27 @@ class CompactDesign:
         blocks = [(a, src[keep[dst]], pos[dst[keep[dst]]]) for a, src, dst in self._blocks]
         return CompactDesign([c for c, k in zip(self.columns, keep, strict=True) if k], self._n, blocks)
 
+    def compacted(self) -> CompactDesign:
+        """The same matrix with each storage block copied down to the columns it uses, where it has others (after
+        :meth:`select` left columns out): a read is then one conversion per block instead of a piece per run of
+        columns kept (a third of the time per read), for a copy of those blocks. Copied in row pieces of
+        :data:`_FILL_ROWS` rows."""
+        blocks = []
+        for (a, src, dst), runs in zip(self._blocks, self._runs, strict=True):
+            if len(src) == a.shape[1] and runs is not None and len(runs) <= 1:
+                blocks.append((a, src, dst))
+                continue
+            out = np.empty((self._n, len(src)), a.dtype)
+            pieces = _runs(src, np.arange(len(src)))
+            for s in range(0, self._n, _FILL_ROWS):
+                if pieces is None:
+                    out[s : s + _FILL_ROWS] = a[s : s + _FILL_ROWS][:, src]
+                else:
+                    for src_run, out_run in pieces:
+                        out[s : s + _FILL_ROWS, out_run] = a[s : s + _FILL_ROWS, src_run]
+            blocks.append((out, np.arange(len(src), dtype=np.int64), dst))
+        return CompactDesign(self.columns, self._n, blocks)
+
     def blocked(self) -> tuple[CompactDesign, np.ndarray]:
         """The same matrix with its columns reordered so that each storage block's columns are adjacent (no copy
         of the blocks), and ``order``: for each column of the result, its position in this design.
@@ -790,7 +811,7 @@ def _large_design(x, block: int) -> tuple[np.ndarray | CompactDesign, np.ndarray
     back = np.argsort(order)  # X'X in x's column order: G[i, j] = G_b[back[i], back[j]]
     keep = _independent_from_gram(g[np.ix_(back, back)])[order]
     if not keep.all():
-        xb = xb.select(keep) if isinstance(xb, CompactDesign) else xb[:, keep]
+        xb = xb.select(keep).compacted() if isinstance(xb, CompactDesign) else xb[:, keep]
     return xb, order[keep], np.flatnonzero(unit[keep])
 
 

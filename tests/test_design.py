@@ -197,8 +197,9 @@ def test_compact_design_equals_the_design_matrix_and_fits_the_same_logit():
 
 
 def test_compact_design_reads_blocks_in_storage_order_and_takes_rows():
-    """``read`` into a reused buffer, ``blocked`` (columns grouped by storage block, with their order) and
-    ``take`` (a subset of rows) give exactly the numbers of the float64 design matrix."""
+    """``read`` into a reused buffer, ``blocked`` (columns grouped by storage block, with their order),
+    ``compacted`` (blocks copied down to the columns used) and ``take`` (a subset of rows) give exactly the numbers
+    of the float64 design matrix."""
     data = _mixed(3000)
     covs = ["age", "days", "flag", "sek", "education", "constant"]
     compact = compact_design_matrix(data, covs, intercept=True)
@@ -217,6 +218,9 @@ def test_compact_design_reads_blocks_in_storage_order_and_takes_rows():
     keep = np.array([c not in ("const", "education=post_secondary") for c in blocked.columns])
     part = blocked.select(keep)  # a column left out inside a block: two runs
     assert np.array_equal(part[10:900], dense[10:900][:, order[keep]])
+    packed = part.compacted()  # the blocks copied down to the columns used: one piece per block to read
+    assert all(a.shape[1] == len(src) for a, src, _ in packed._blocks) and packed.nbytes < part.nbytes
+    assert packed.columns == part.columns and np.array_equal(packed[:], part[:])
     rows = np.sort(np.random.default_rng(1).choice(3000, 400, replace=False))
     assert np.array_equal(part.take(rows)[:], dense[rows][:, order[keep]])
     assert np.array_equal(compact.take(rows)[:], dense[rows])
