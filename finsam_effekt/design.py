@@ -305,7 +305,8 @@ def compact_design_matrix(
     whole column of a row-major n × m block writes one byte in every m, through memory, and took 6 s of the 13 s
     on a 10⁷-row cohort. A numeric column is non-constant when its minimum is below its maximum (finite); only
     a column that looks constant is given the standard deviation test of :func:`design_matrix` (the same choice,
-    without a full pass of a pandas ``std`` over every column)."""
+    without a full pass of a pandas ``std`` over every column). Integer and float32 columns are classified from
+    their type where it decides (no float64 copy to test)."""
     _check_columns(data, covariates, what)
     n = len(data)
     # first pass: the columns (names, how to fill, which block) without building them
@@ -320,18 +321,26 @@ def compact_design_matrix(
                     plan.append((f"{c}={categories[j]}", "level", (codes, j)))
         else:
             _no_missing(s, c, what)
-            v = s.astype(float).to_numpy()
-            lo, hi = (v.min(), v.max()) if n else (0.0, 0.0)
-            if (np.isfinite(lo) and np.isfinite(hi) and lo < hi) or pd.Series(v).std(ddof=0) > 0:
-                if lo >= 0 and hi <= _U8_MAX and np.array_equal(np.floor(v), v):
+            # the column's own numbers when they are plain numpy numbers (the same values in the block as through
+            # float64, every value being exact there; no float64 copy of each column made or held meanwhile)
+            plain_numbers = isinstance(s.dtype, np.dtype) and s.dtype.kind in "biuf"
+            raw = s.to_numpy() if plain_numbers else s.astype(float).to_numpy()
+            lo, hi = (float(raw.min()), float(raw.max())) if n else (0.0, 0.0)
+            if (np.isfinite(lo) and np.isfinite(hi) and lo < hi) or pd.Series(raw, dtype=float).std(
+                ddof=0
+            ) > 0:
+                # whole numbers: integers, or floats equal to their floor; exact in float32: floats of at most
+                # 32 bits, integers up to 2^24, else as the float64 values come back from float32
+                integer = raw.dtype.kind in "biu"
+                if lo >= 0 and hi <= _U8_MAX and (integer or np.array_equal(np.floor(raw), raw)):
                     kind = "u8"
-                elif np.array_equal(v.astype(np.float32).astype(np.float64), v):
+                elif (raw.dtype.kind == "f" and raw.dtype.itemsize <= 4) or (
+                    integer and max(-lo, hi) <= 2**24
+                ):
                     kind = "f32"
                 else:
-                    kind = "f64"
-                # the column's own numbers when they are plain numpy numbers (the same values in the block as
-                # through float64, every value being exact there; no float64 copy of each column held meanwhile)
-                raw = s.to_numpy() if isinstance(s.dtype, np.dtype) and s.dtype.kind in "biuf" else v
+                    v = raw.astype(np.float64)
+                    kind = "f32" if np.array_equal(v.astype(np.float32).astype(np.float64), v) else "f64"
                 plan.append((c, kind, raw))
     if intercept:
         plan.insert(0, ("const", "const", None))

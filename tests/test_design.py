@@ -237,6 +237,34 @@ def test_compact_design_drops_constant_columns_as_the_design_matrix_does():
     assert np.array_equal(compact[:], dense[compact.columns].to_numpy())
 
 
+def test_compact_design_stores_each_column_type_in_the_narrowest_exact_block():
+    """Integer, boolean and float32 columns are classified from their type where it decides: whole numbers 0..255
+    one byte, integers up to 2^24 and float32 values four, other integers as their float64 values allow."""
+    rng = np.random.default_rng(4)
+    n = 1000
+    data = pd.DataFrame(
+        {
+            "i_small": rng.integers(0, 201, n).astype(np.int32),
+            "i_mid": rng.integers(-(10**6), 10**6, n).astype(np.int32),
+            "i_round": rng.integers(0, 2**22, n).astype(np.int64) * 256,  # up to 2^30, exact in float32
+            "i_big": rng.integers(2**25, 2**26, n).astype(np.int64) | 1,  # odd above 2^24: not exact
+            "f_whole": rng.integers(0, 100, n).astype(np.float32),
+            "f_frac": (rng.integers(0, 400, n) / 4).astype(np.float32),
+            "b": rng.random(n) < 0.5,
+            "u16": rng.integers(0, 300, n).astype(np.uint16),
+        }
+    )
+    compact = compact_design_matrix(data, list(data.columns), intercept=False)
+    dtype = {compact.columns[j]: a.dtype for a, _src, dst in compact._blocks for j in dst}
+    assert dtype == {
+        "i_small": np.uint8, "f_whole": np.uint8, "b": np.uint8,
+        "i_mid": np.float32, "i_round": np.float32, "f_frac": np.float32, "u16": np.float32,
+        "i_big": np.float64,
+    }  # fmt: skip
+    dense = design_matrix(data, list(data.columns))[compact.columns].to_numpy()
+    assert np.array_equal(compact[:], dense)
+
+
 @pytest.mark.slow
 def test_fit_logit_in_row_chunks_equals_one_block():
     """Above 500 000 rows the Newton sums run chunk by chunk (also the fixed-effect block): the same fit up to
