@@ -424,9 +424,12 @@ def _pool(n: int, seed: int, *, months_sorted: bool = True) -> pd.DataFrame:
 _POOL_COVS = ["age", "days", "flag", "sek", "edu", "both"]
 
 
-@pytest.mark.parametrize(("months_sorted", "weighted"), [(True, False), (False, True)])
+@pytest.mark.parametrize(
+    ("months_sorted", "weighted", "month_effects"),
+    [(True, False, True), (False, True, True), (True, False, False)],
+)
 def test_large_path_from_a_subsample_start_reaches_the_small_path_estimate(
-    monkeypatch, months_sorted, weighted
+    monkeypatch, months_sorted, weighted, month_effects
 ):
     """The large-data path (one-pass rank check, start from a case-control subsample, blocks in storage order,
     chord step at the end) gives the estimate of the small-data path (start at 0, full Newton steps) to the
@@ -444,13 +447,12 @@ def test_large_path_from_a_subsample_start_reaches_the_small_path_estimate(
         return starts[-1]
 
     monkeypatch.setattr(design, "subsample_start", spy)
+    fe = df["month"] if month_effects else None
     compact = compact_design_matrix(df, _POOL_COVS)
-    small = fit_logit(compact, df["t"].to_numpy(), weights=w, fixed_effects=df["month"])
+    small = fit_logit(compact, df["t"].to_numpy(), weights=w, fixed_effects=fe)
     assert not starts  # 40 000 rows: the small path
     for x in (compact, design_matrix(df, _POOL_COVS, intercept=True)):
-        large = fit_logit(
-            x, df["t"].to_numpy(), weights=w, fixed_effects=df["month"], large_rows=1000, chunk=1500
-        )
+        large = fit_logit(x, df["t"].to_numpy(), weights=w, fixed_effects=fe, large_rows=1000, chunk=1500)
         assert starts and starts[-1] is not None  # started from the subsample's fit
         assert small.converged and large.converged
         ref = small.params[large.params.index]
