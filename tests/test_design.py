@@ -197,6 +197,75 @@ def test_compact_design_equals_the_design_matrix_and_fits_the_same_logit():
     np.testing.assert_allclose(a.linear_predictor, b.linear_predictor, rtol=1e-12, atol=1e-12)
 
 
+def test_compact_design_reads_blocks_in_storage_order_and_takes_rows():
+    """``read`` into a reused buffer, ``blocked`` (columns grouped by storage block, with their order),
+    ``compacted`` (blocks copied down to the columns used) and ``take`` (a subset of rows) give exactly the numbers
+    of the float64 design matrix."""
+    data = _mixed(3000)
+    covs = ["age", "days", "flag", "sek", "education", "constant"]
+    compact = compact_design_matrix(data, covs, intercept=True)
+    dense = design_matrix(data, covs, intercept=True)[compact.columns].to_numpy()
+    buf = np.empty((512, compact.shape[1]))
+    for s in range(0, 3000, 512):
+        part = compact.read(s, min(s + 512, 3000), out=buf)
+        assert np.shares_memory(part, buf) and np.array_equal(part, dense[s : s + 512])
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        compact.read(0, 600, out=buf)
+    blocked, order = compact.blocked()
+    # the columns regrouped (indicators and floats are interleaved in the design's order)
+    assert sorted(order) == list(range(compact.shape[1])) and list(order) != sorted(order)
+    assert blocked.columns == [compact.columns[j] for j in order]
+    assert np.array_equal(blocked[:], dense[:, order]) and np.array_equal(blocked[::7], dense[::7][:, order])
+    keep = np.array([c not in ("const", "education=post_secondary") for c in blocked.columns])
+    part = blocked.select(keep)  # a column left out inside a block: two runs
+    assert np.array_equal(part[10:900], dense[10:900][:, order[keep]])
+    packed = part.compacted()  # the blocks copied down to the columns used: one piece per block to read
+    assert all(a.shape[1] == len(src) for a, src, _ in packed._blocks) and packed.nbytes < part.nbytes
+    assert packed.columns == part.columns and np.array_equal(packed[:], part[:])
+    rows = np.sort(np.random.default_rng(1).choice(3000, 400, replace=False))
+    assert np.array_equal(part.take(rows)[:], dense[rows][:, order[keep]])
+    assert np.array_equal(compact.take(rows)[:], dense[rows])
+
+
+def test_compact_design_drops_constant_columns_as_the_design_matrix_does():
+    data = _mixed(2000).assign(
+        tenth=0.1, third=1 / 3, neg=-3.0, step=lambda d: np.where(d.index < 5, 2.0, 1.0)
+    )
+    covs = ["age", "tenth", "third", "neg", "step", "flag"]
+    compact = compact_design_matrix(data, covs, intercept=True)
+    dense = design_matrix(data, covs, intercept=True)
+    assert sorted(compact.columns) == sorted(dense.columns) and "step" in compact.columns
+    assert np.array_equal(compact[:], dense[compact.columns].to_numpy())
+
+
+def test_compact_design_stores_each_column_type_in_the_narrowest_exact_block():
+    """Integer, boolean and float32 columns are classified from their type where it decides: whole numbers 0..255
+    one byte, integers up to 2^24 and float32 values four, other integers as their float64 values allow."""
+    rng = np.random.default_rng(4)
+    n = 1000
+    data = pd.DataFrame(
+        {
+            "i_small": rng.integers(0, 201, n).astype(np.int32),
+            "i_mid": rng.integers(-(10**6), 10**6, n).astype(np.int32),
+            "i_round": rng.integers(0, 2**22, n).astype(np.int64) * 256,  # up to 2^30, exact in float32
+            "i_big": rng.integers(2**25, 2**26, n).astype(np.int64) | 1,  # odd above 2^24: not exact
+            "f_whole": rng.integers(0, 100, n).astype(np.float32),
+            "f_frac": (rng.integers(0, 400, n) / 4).astype(np.float32),
+            "b": rng.random(n) < 0.5,
+            "u16": rng.integers(0, 300, n).astype(np.uint16),
+        }
+    )
+    compact = compact_design_matrix(data, list(data.columns), intercept=False)
+    dtype = {compact.columns[j]: a.dtype for a, _src, dst in compact._blocks for j in dst}
+    assert dtype == {
+        "i_small": np.uint8, "f_whole": np.uint8, "b": np.uint8,
+        "i_mid": np.float32, "i_round": np.float32, "f_frac": np.float32, "u16": np.float32,
+        "i_big": np.float64,
+    }  # fmt: skip
+    dense = design_matrix(data, list(data.columns))[compact.columns].to_numpy()
+    assert np.array_equal(compact[:], dense)
+
+
 @pytest.mark.slow
 def test_fit_logit_in_row_chunks_equals_one_block():
     """Above 500 000 rows the Newton sums run chunk by chunk (also the fixed-effect block): the same fit up to
@@ -340,3 +409,129 @@ def test_logit_in_row_chunks_equals_one_chunk():
     many = fit_logit(x, d, fixed_effects=month, chunk=700, tol=1e-10)
     np.testing.assert_allclose(many.params.to_numpy(), one.params.to_numpy(), rtol=0, atol=1e-10)
     np.testing.assert_allclose(many.linear_predictor, one.linear_predictor, rtol=0, atol=1e-10)
+
+
+def _pool(n: int, seed: int, *, months_sorted: bool = True) -> pd.DataFrame:
+    """A candidate pool in small: rare treatment, calendar months (in month order like the cohort, or shuffled),
+    indicators with a rare level, counts, kronor, and a column that is the sum of two others (dependent)."""
+    rng = np.random.default_rng(seed)
+    month = rng.choice([f"2020-{m:02d}" for m in range(1, 9)], n)
+    df = pd.DataFrame(
+        {
+            "age": rng.integers(18, 65, n).astype(float),
+            "days": rng.integers(0, 400, n) / 4,
+            "sek": rng.gamma(2.0, 5000.0, n).round(2),
+            "flag": rng.random(n) < 0.3,
+            "edu": rng.choice(["a", "b", "c", "d"], n, p=[0.5, 0.3, 0.18, 0.02]),
+            "month": np.sort(month) if months_sorted else month,
+        }
+    )
+    df["both"] = df["age"] + df["days"]
+    eta = (
+        -4.0
+        + 0.03 * (df["age"] - 40)
+        + 0.6 * df["flag"]
+        - 0.004 * df["days"]
+        + 0.3 * (df["edu"] == "b")
+        - 0.5 * (df["edu"] == "d")
+        + 0.5 * (df["month"] >= "2020-05")
+    )
+    df["t"] = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
+    return df
+
+
+_POOL_COVS = ["age", "days", "flag", "sek", "edu", "both"]
+
+
+@pytest.mark.parametrize(
+    ("months_sorted", "weighted", "month_effects"),
+    [(True, False, True), (False, True, True), (True, False, False)],
+)
+def test_large_path_from_a_subsample_start_reaches_the_small_path_estimate(
+    monkeypatch, months_sorted, weighted, month_effects
+):
+    """The large-data path (one-pass rank check, start from a case-control subsample, blocks in storage order,
+    chord step at the end) gives the estimate of the small-data path (start at 0, full Newton steps) to the
+    tolerance, the same aliased columns, and the same linear predictor; with a compact design and a dense one."""
+    import finsam_effekt.design as design
+
+    df = _pool(40_000, seed=21, months_sorted=months_sorted)
+    w = np.random.default_rng(2).uniform(0.5, 2.0, len(df)) if weighted else None
+    monkeypatch.setattr(design, "SUBSAMPLE_ROWS", 8000)
+    starts = []
+    real = design.subsample_start
+
+    def spy(*args, **kwargs):
+        starts.append(real(*args, **kwargs))
+        return starts[-1]
+
+    monkeypatch.setattr(design, "subsample_start", spy)
+    fe = df["month"] if month_effects else None
+    compact = compact_design_matrix(df, _POOL_COVS)
+    small = fit_logit(compact, df["t"].to_numpy(), weights=w, fixed_effects=fe)
+    assert not starts  # 40 000 rows: the small path
+    for x in (compact, design_matrix(df, _POOL_COVS, intercept=True)):
+        large = fit_logit(x, df["t"].to_numpy(), weights=w, fixed_effects=fe, large_rows=1000, chunk=1500)
+        assert starts and starts[-1] is not None  # started from the subsample's fit
+        assert small.converged and large.converged
+        ref = small.params[large.params.index]
+        assert (
+            list(large.params.index[large.params.isna()])
+            == ["both"]
+            == list(small.params.index[small.params.isna()])
+        )
+        np.testing.assert_allclose(large.params.to_numpy(), ref.to_numpy(), rtol=1e-9, atol=1e-10)
+        np.testing.assert_allclose(large.linear_predictor, small.linear_predictor, rtol=0, atol=1e-9)
+
+
+def test_large_path_rank_check_keeps_the_columns_of_independent_columns():
+    """The large path's rank check (X'X from the same pass as the unit column, the columns in storage order) keeps
+    exactly the columns :func:`independent_columns` keeps, and finds the intercept."""
+    import finsam_effekt.design as design
+
+    df = _pool(5000, seed=3).assign(
+        flag2=lambda d: d["flag"], age2=lambda d: 2 * d["age"], half_age=lambda d: d["age"] / 2
+    )
+    # half_age (float32) comes before age (one byte) in the design but after it in storage: age is the one left out
+    covs = ["half_age", "age", "flag", "days", "edu", "both", "flag2", "sek", "age2"]
+    compact = compact_design_matrix(df, covs)
+    dense = design_matrix(df, covs, intercept=True).to_numpy()
+    for x in (compact, dense):
+        keep = design.independent_columns(x)
+        assert (~keep).sum() == 4 and keep[0] and keep[1] and not keep[2]  # age, both, flag2, age2 left out
+        xk, cols, const = design._large_design(x, 700)
+        assert sorted(cols) == list(np.flatnonzero(keep))  # (a compact design's in storage order)
+        assert np.array_equal(xk[:], x[:][:, cols]) and list(cols[const]) == [0]
+
+
+def test_subsample_start_moves_the_intercept_by_the_log_sampling_rate():
+    """Sampling the controls at a rate r adds −log r to the logit among the sampled rows: the subsample's fit
+    with log r added back to its intercept is close to the full data's estimate (the sampling error of the
+    left-out controls apart), the slopes as they are."""
+    import finsam_effekt.design as design
+
+    df = _pool(60_000, seed=8)
+    x = design_matrix(df, ["age", "flag", "days", "edu"], intercept=True)
+    t = df["t"].to_numpy()
+    code = design.level_codes(df["month"])[0].astype(np.int64) - 1
+    full = fit_logit(x, t, fixed_effects=df["month"])
+    a, c = design.subsample_start(x.to_numpy(), t, None, code, 7, np.array([0]), rows=6000, block=2000)
+    rate = (6000 - t.sum()) / (1 - t).sum()
+    assert np.log(rate) < -2
+    assert abs(a[0] - full.params["const"]) < 0.3  # without the correction it would be off by |log r| > 2
+    np.testing.assert_allclose(a[1:], full.params[x.columns[1:]].to_numpy(), atol=0.25)  # rare level: 0.13
+    np.testing.assert_allclose(c, full.params.iloc[x.shape[1] :].to_numpy(), atol=0.3)
+    # nothing to gain (few controls) or no intercept: no subsample start
+    assert design.subsample_start(x.to_numpy(), t, None, code, 7, np.array([0]), rows=50_000) is None
+    assert design.subsample_start(x.to_numpy(), t, None, code, 7, np.array([], int), rows=6000) is None
+
+
+def test_large_path_falls_back_to_the_same_ridge_fit_under_separation():
+    """A month without treated separates: the large path, like the small one, ends in the penalised fit."""
+    df = _pool(20_000, seed=4)
+    df.loc[df["month"] == "2020-03", "t"] = 0.0
+    x = compact_design_matrix(df, ["age", "flag", "days"])
+    small = fit_logit(x, df["t"].to_numpy(), fixed_effects=df["month"])
+    large = fit_logit(x, df["t"].to_numpy(), fixed_effects=df["month"], large_rows=1000, chunk=3000)
+    assert not small.converged and not large.converged
+    np.testing.assert_allclose(large.params.to_numpy(), small.params.to_numpy(), rtol=1e-7, atol=1e-9)

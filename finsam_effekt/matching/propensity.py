@@ -113,7 +113,8 @@ def estimate_propensity(
     else:
         X = design_matrix(data, covariates, intercept=True, what=what)
     # Multi-threaded BLAS on moderate design matrices is slower than one thread (thread start-up and
-    # oversubscription on shared machines): 10x on a 40 000 x 52 cohort here. Large designs keep all threads.
+    # oversubscription on shared machines): 10x on a 40 000 x 52 cohort here. Large designs keep all threads
+    # (above 10^6 rows fit_logit's large-data path limits itself to one: it works in cache-sized row blocks)
     with threadpool_limits(limits=1 if X.size < 20_000_000 else None):
         fit = fit_logit(X, t, fixed_effects=data[fe] if fe is not None else None, maxiter=maxiter)
     return PropensityResult(
