@@ -220,7 +220,7 @@ def test_compact_design_reads_blocks_in_storage_order_and_takes_rows():
     part = blocked.select(keep)  # a column left out inside a block: two runs
     assert np.array_equal(part[10:900], dense[10:900][:, order[keep]])
     packed = part.compacted()  # the blocks copied down to the columns used: one piece per block to read
-    assert all(a.shape[1] == len(src) for a, src, _ in packed._blocks) and packed.nbytes < part.nbytes
+    assert all(a.shape[1] == len(src) for a, src, _ in packed.blocks) and packed.nbytes < part.nbytes
     assert packed.columns == part.columns and np.array_equal(packed[:], part[:])
     rows = np.sort(np.random.default_rng(1).choice(3000, 400, replace=False))
     assert np.array_equal(part.take(rows)[:], dense[rows][:, order[keep]])
@@ -256,7 +256,7 @@ def test_compact_design_stores_each_column_type_in_the_narrowest_exact_block():
         }
     )
     compact = compact_design_matrix(data, list(data.columns), intercept=False)
-    dtype = {compact.columns[j]: a.dtype for a, _src, dst in compact._blocks for j in dst}
+    dtype = {compact.columns[j]: a.dtype for a, _src, dst in compact.blocks for j in dst}
     assert dtype == {
         "i_small": np.uint8, "f_whole": np.uint8, "b": np.uint8,
         "i_mid": np.float32, "i_round": np.float32, "f_frac": np.float32, "u16": np.float32,
@@ -360,7 +360,7 @@ def test_warm_start_at_the_null_model_reaches_the_same_estimate(monkeypatch):
     """Above ``WARM_START_ROWS`` Newton starts at the intercept-and-fixed-effects model's closed-form estimate
     (logit of the share per level); the maximum is the same as from β = 0 (statsmodels' start), to the tolerance,
     with case weights and a rare outcome as in a candidate pool."""
-    import finsam_effekt.design as design
+    import finsam_effekt.design.logit as design
 
     rng = np.random.default_rng(11)
     n = 6000
@@ -453,7 +453,7 @@ def test_large_path_from_a_subsample_start_reaches_the_small_path_estimate(
     """The large-data path (one-pass rank check, start from a case-control subsample, blocks in storage order,
     chord step at the end) gives the estimate of the small-data path (start at 0, full Newton steps) to the
     tolerance, the same aliased columns, and the same linear predictor; with a compact design and a dense one."""
-    import finsam_effekt.design as design
+    import finsam_effekt.design.logit as design
 
     df = _pool(40_000, seed=21, months_sorted=months_sorted)
     w = np.random.default_rng(2).uniform(0.5, 2.0, len(df)) if weighted else None
@@ -487,7 +487,7 @@ def test_large_path_from_a_subsample_start_reaches_the_small_path_estimate(
 def test_large_path_rank_check_keeps_the_columns_of_independent_columns():
     """The large path's rank check (X'X from the same pass as the unit column, the columns in storage order) keeps
     exactly the columns :func:`independent_columns` keeps, and finds the intercept."""
-    import finsam_effekt.design as design
+    import finsam_effekt.design.logit as design
 
     df = _pool(5000, seed=3).assign(
         flag2=lambda d: d["flag"], age2=lambda d: 2 * d["age"], half_age=lambda d: d["age"] / 2
@@ -499,7 +499,7 @@ def test_large_path_rank_check_keeps_the_columns_of_independent_columns():
     for x in (compact, dense):
         keep = design.independent_columns(x)
         assert (~keep).sum() == 4 and keep[0] and keep[1] and not keep[2]  # age, both, flag2, age2 left out
-        xk, cols, const = design._large_design(x, 700)
+        xk, cols, const = design.large_design(x, 700)
         assert sorted(cols) == list(np.flatnonzero(keep))  # (a compact design's in storage order)
         assert np.array_equal(xk[:], x[:][:, cols]) and list(cols[const]) == [0]
 
@@ -508,7 +508,7 @@ def test_subsample_start_moves_the_intercept_by_the_log_sampling_rate():
     """Sampling the controls at a rate r adds −log r to the logit among the sampled rows: the subsample's fit
     with log r added back to its intercept is close to the full data's estimate (the sampling error of the
     left-out controls apart), the slopes as they are."""
-    import finsam_effekt.design as design
+    import finsam_effekt.design.logit as design
 
     df = _pool(60_000, seed=8)
     x = design_matrix(df, ["age", "flag", "days", "edu"], intercept=True)
