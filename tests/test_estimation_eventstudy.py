@@ -97,3 +97,29 @@ def test_event_study_alpha_sets_the_interval_level():
     np.testing.assert_allclose(ci["ci_lower"], t10["ci_lower"], rtol=1e-14)
     np.testing.assert_allclose(es10.conf_int()["ci_upper"], t10["ci_upper"])
     assert "90% CI" in es10.summary()
+
+
+def test_unit_codes_number_text_tuples_in_order_of_first_appearance():
+    """The event study's unit and cluster codes equal pd.factorize of the rows' text tuples (equal text from
+    different types is one unit; a missing value is a unit of its own)."""
+    from finsam_effekt.estimation.eventstudy import unit_codes
+
+    p = pd.DataFrame(
+        {
+            "person_id": ["b", "a", "b", "a", 1, "1", None, "c"],
+            "ref_month": [
+                "2020-01",
+                "2020-01",
+                "2020-01",
+                "2020-02",
+                "2020-01",
+                "2020-01",
+                "2020-01",
+                "2020-01",
+            ],
+            "treated": [1, 0, 1, 0, 0, 0, 0, 0],
+        }
+    )
+    expected, _ = pd.factorize(pd.MultiIndex.from_frame(p.astype(str)))
+    np.testing.assert_array_equal(unit_codes(p, ["person_id", "ref_month", "treated"]), expected)
+    np.testing.assert_array_equal(unit_codes(p, ["person_id"]), pd.factorize(p["person_id"].astype(str))[0])

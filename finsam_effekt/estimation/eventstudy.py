@@ -65,14 +65,15 @@ def event_study(
     p = p[p[outcome].notna()]
     if weights is not None and weights in p:
         p = p[p[weights] > 0]
-    uid, _ = pd.factorize(pd.MultiIndex.from_frame(p[list(unit)].astype(str)))
-    tid = np.asarray(months.to_index(p["month"]), dtype=np.int64)
+    uid = unit_codes(p, list(unit))
+    month_codes, month_text = pd.factorize(p["month"])
+    tid = np.asarray(months.to_index(pd.Series(month_text, dtype=object)), dtype=np.int64)[month_codes]
     rel = p["rel_month"].to_numpy(int)
     d = p[treatment].to_numpy(float)
     es = [e for e in range(window[0], window[1] + 1) if e != reference and (rel == e).any()]
     common = [e for e in es if e != min(es)]
     names = [f"b{e}" for e in es] + [f"g{e}" for e in common]
-    ccode = pd.factorize(p[cluster].astype(str))[0]
+    ccode = unit_codes(p, [cluster])
     dup = pd.DataFrame({"u": uid, "t": tid}).duplicated()
     if dup.any():
         first = p.iloc[int(np.argmax(dup.to_numpy()))]
@@ -241,3 +242,16 @@ def twoway_wls_cluster(
         )
     v = ainv @ (sums.T @ sums) @ ainv * (n / n_eff)
     return beta, v, kept
+
+
+def unit_codes(p: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """One code per distinct combination of ``columns`` (as their text), numbered in order of first appearance:
+    ``pd.factorize`` of the rows' text tuples, computed column by column (2.5·10⁶ path rows at national scale
+    would otherwise be 2.5·10⁶ tuples of strings)."""
+    codes = np.zeros(len(p), dtype=np.int64)
+    for c in columns:
+        col, levels = pd.factorize(p[c])
+        text_code, _ = pd.factorize(pd.Index(levels).astype(str))  # equal text, one code (1 and "1")
+        col = np.where(col >= 0, text_code[np.maximum(col, 0)], -1).astype(np.int64)
+        codes, _ = pd.factorize(codes * (len(levels) + 1) + (col + 1))
+    return codes.astype(np.int64)
