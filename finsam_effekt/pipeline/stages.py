@@ -350,7 +350,8 @@ def attrition(
         rows = match.match.unmatched["treated_row"].to_numpy(np.int64)
         unmatched = pd.DataFrame(
             {
-                "person_id": match.result.data["person_id"].astype(str).to_numpy()[rows],
+                # the unmatched rows' pseudonyms only (the cohort's ~10⁷ as text would be ~1 GB)
+                "person_id": match.result.data["person_id"].take(rows).astype(str).to_numpy(),
                 "reason": match.match.unmatched["reason"].to_numpy(),
             }
         )
