@@ -1,7 +1,7 @@
 """The configured run at national scale (issue 14): a synthetic world of N persons, the example analysis with the
 full candidate pool, stage by stage.
 
-    nice -n 10 .venv/bin/python benchmarks/bench_national.py --persons 1000000 [--dir /tmp/national] [--rerun]
+    nice -n 10 .venv/bin/python benchmarks/bench_national.py --persons 1000000 [--dir /tmp/national] [--rerun] [--memory-limit 4GB]
 
 Generates the world once (``synth.generate`` with 2 workers; reused when ``DIR/world_N/truth.json`` exists), writes
 a config from ``analyses/example_synthetic/config.yaml`` with ``candidate_sample_rate: 1.0``, the window of the
@@ -108,7 +108,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--persons", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--dir", type=Path, default=Path("/tmp/bench_national"))
-    ap.add_argument("--memory-limit", default="6GB")
+    ap.add_argument("--memory-limit", default="4GB")
     ap.add_argument(
         "--rerun", action="store_true", help="also rerun with one estimator changed (stage cache)"
     )
