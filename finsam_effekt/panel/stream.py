@@ -204,6 +204,32 @@ def panel_batches(
             yield dense(*carry)
 
 
+def pair_batches(
+    person: pd.Categorical,
+    m0: int,
+    m1: int,
+    columns: Sequence[str],
+    panel: TableLike,
+    progress: Callable[[], object] | None = None,
+) -> Iterator[tuple[PanelBatch, np.ndarray, np.ndarray]]:
+    """For pairs whose persons are ``person`` (a categorical over sorted pseudonyms, one entry per pair): each
+    :func:`panel_batches` batch with the pairs whose persons it holds, as ``(batch, rows, lp)`` — the pairs'
+    positions and their persons' rows in the batch's matrices. Pairs of persons without panel rows never appear."""
+    persons = pd.Index(person.categories.astype(object))
+    if not persons.is_monotonic_increasing:
+        raise ValueError("pair_batches: person categories must be sorted")
+    code = person.codes.astype(np.int64)
+    order = np.argsort(code, kind="stable")
+    sorted_code = code[order]
+    for b in panel_batches(panel, persons, m0, m1, list(columns), progress):
+        lo, hi = np.searchsorted(sorted_code, [b.codes[0], b.codes[-1] + 1])
+        rows = order[lo:hi]
+        lp = np.minimum(np.searchsorted(b.codes, code[rows]), len(b.codes) - 1)
+        mine = b.codes[lp] == code[rows]
+        if mine.any():
+            yield b, rows[mine], lp[mine]
+
+
 def support_month_counts(
     panel: TableLike, persons: pd.Index, ref_months: np.ndarray, lookback: int
 ) -> np.ndarray:
@@ -326,12 +352,7 @@ def history_features_stream(
         look = max(look, *PRE_PERIOD_MONTHS, PRE_PERIOD_MEAN_WINDOW)
     n = len(u)
     u = np.asarray(u, dtype=np.int64)
-    persons = pd.Index(person_id.categories.astype(object))
-    if not persons.is_monotonic_increasing:
-        raise ValueError("history_features_stream: person_id categories must be sorted")
     code = person_id.codes.astype(np.int64)
-    order = np.argsort(code, kind="stable")
-    sorted_code = code[order]
 
     cols: dict[str, _Column] = {}
     for w in HISTORY_WINDOWS:
@@ -394,16 +415,9 @@ def history_features_stream(
     done = np.zeros(n, dtype=bool)
     if n:
         m0, m1 = int(u.min()) - look, int(u.max()) - 1
-        for b in panel_batches(panel, persons, m0, m1, _STREAM_COLUMNS, progress):
-            lo, hi = np.searchsorted(sorted_code, [b.codes[0], b.codes[-1] + 1])
-            rows = order[lo:hi]
-            lp = np.searchsorted(b.codes, code[rows])
-            lp = np.minimum(lp, len(b.codes) - 1)
-            mine = b.codes[lp] == code[rows]
-            rows, lp = rows[mine], lp[mine]
-            if len(rows):
-                features(b, rows, lp, m0)
-                done[rows] = True
+        for b, rows, lp in pair_batches(person_id, m0, m1, _STREAM_COLUMNS, panel, progress):
+            features(b, rows, lp, m0)
+            done[rows] = True
         rest = np.flatnonzero(~done)
         if len(rest):  # persons without panel rows in the months read: an empty history
             width = m1 - m0 + 1
@@ -419,6 +433,7 @@ def history_features_stream(
     }
     for k in STATUS_MONTHS:
         out[f"source_u{k}"] = _source_categorical(src_codes[k])
+    persons = pd.Index(person_id.categories.astype(object))
     out.update(_demographics(persons, code, u, population, kommun_forbund, con))
     for c in pre_names:
         out[c] = cols[c].data
@@ -498,20 +513,11 @@ def horizon_values(
     kmax = max(hs)
     n = len(u)
     u = np.asarray(u, dtype=np.int64)
-    persons = pd.Index(person.categories.astype(object))
-    code = person.codes.astype(np.int64)
-    order = np.argsort(code, kind="stable")
-    sorted_code = code[order]
     raw = {o: np.zeros((n, kmax)) for o in columns}
     if n:
         m0, m1 = int(u.min()) + 1, int(u.max()) + kmax
         steps = np.arange(kmax)
-        for b in panel_batches(panel, persons, m0, m1, list(columns)):
-            lo, hi = np.searchsorted(sorted_code, [b.codes[0], b.codes[-1] + 1])
-            rows = order[lo:hi]
-            lp = np.minimum(np.searchsorted(b.codes, code[rows]), len(b.codes) - 1)
-            mine = b.codes[lp] == code[rows]
-            rows, lp = rows[mine], lp[mine]
+        for b, rows, lp in pair_batches(person, m0, m1, columns, panel):
             at = (u[rows] + 1 - m0)[:, None] + steps[None, :]  # months u+1 .. u+kmax
             for o in columns:
                 raw[o][rows] = b.values[o][lp[:, None], at]
@@ -553,20 +559,11 @@ def path_values(
     width = hi - lo + 1
     n = len(u)
     u = np.asarray(u, dtype=np.int64)
-    persons = pd.Index(person.categories.astype(object))
-    code = person.codes.astype(np.int64)
-    order = np.argsort(code, kind="stable")
-    sorted_code = code[order]
     raw = {o: np.zeros((n, width)) for o in columns}
     if n:
         m0, m1 = int(u.min()) + lo, int(u.max()) + hi
         steps = np.arange(lo, hi + 1)
-        for b in panel_batches(panel, persons, m0, m1, list(columns)):
-            a, z = np.searchsorted(sorted_code, [b.codes[0], b.codes[-1] + 1])
-            rows = order[a:z]
-            lp = np.minimum(np.searchsorted(b.codes, code[rows]), len(b.codes) - 1)
-            mine = b.codes[lp] == code[rows]
-            rows, lp = rows[mine], lp[mine]
+        for b, rows, lp in pair_batches(person, m0, m1, columns, panel):
             flat = (lp * b.present.shape[1])[:, None] + (u[rows] - m0)[:, None] + steps[None, :]
             for o in columns:
                 raw[o][rows] = b.values[o].ravel()[flat]
