@@ -236,38 +236,40 @@ class ContaminationEstimate:
 
 
 def _text_codes(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """``s.astype(str)`` as (integer codes, text levels) without a string per row: a categorical column's codes
-    with its categories as text (a missing value is ``"nan"``, as ``astype(str)`` writes it); other columns
-    through ``pandas.factorize`` of the text. Levels are unique."""
+    """``s.astype(str)`` as (int32 codes, text levels) without a string per row: a categorical column's codes
+    through a lookup table over its categories as text (a missing value is ``"nan"``, as ``astype(str)`` writes
+    it); other columns through ``pandas.factorize`` of the text. Levels are unique."""
     if isinstance(s.dtype, pd.CategoricalDtype):
-        codes = s.cat.codes.to_numpy().astype(np.int64)
-        text = [str(c) for c in s.cat.categories] + ["nan"]
-        codes = np.where(codes < 0, len(text) - 1, codes)
+        codes = s.cat.codes.to_numpy()
+        text = [str(c) for c in s.cat.categories] + ["nan"]  # code −1 (missing) reads the last entry
     else:
         codes, levels = pd.factorize(s.astype(str))
-        codes, text = codes.astype(np.int64), list(levels)
+        text = list(levels)
     levels, first = np.unique(np.asarray(text, dtype=object), return_inverse=True)  # equal text, one code
-    return first[codes], pd.Index(levels, dtype=object)
+    return first.astype(np.int32)[codes], pd.Index(levels, dtype=object)
 
 
 def cell_codes(*frames: pd.DataFrame) -> tuple[list[np.ndarray], pd.MultiIndex]:
     """The (``forbund_id``, ``ref_month``) cell of every row of each frame as an integer code into one shared
     MultiIndex of text pairs (what ``MultiIndex.from_frame(frame[...].astype(str))`` would hold, without ~10⁷
-    strings per column at national scale)."""
+    strings per column at national scale, and in 4-byte codes: the candidates of a national cohort are ~10⁷
+    rows). Codes number the cells in order of first appearance."""
     per_frame = []
     levels: list[pd.Index] = []
     for col in ("forbund_id", "ref_month"):
         parts = [_text_codes(f[col]) for f in frames]
         union = pd.Index(np.unique(np.concatenate([lv.to_numpy() for _, lv in parts] or [[]])), dtype=object)
         levels.append(union)
-        per_frame.append([union.get_indexer(lv)[c] for c, lv in parts])
+        per_frame.append([union.get_indexer(lv).astype(np.int32)[c] for c, lv in parts])
     n_u = max(len(levels[1]), 1)
-    combined = [fc * n_u + uc for fc, uc in zip(per_frame[0], per_frame[1], strict=True)]
-    uniq, inv = np.unique(np.concatenate(combined), return_inverse=True)
+    wide = np.int64 if len(levels[0]) * n_u >= 2**31 else np.int32
+    combined = [fc.astype(wide) * n_u + uc for fc, uc in zip(per_frame[0], per_frame[1], strict=True)]
+    del per_frame
+    inv, uniq = pd.factorize(np.concatenate(combined) if combined else np.zeros(0, wide))
     index = pd.MultiIndex.from_arrays([levels[0][uniq // n_u], levels[1][uniq % n_u]])
     out, at = [], 0
     for c in combined:
-        out.append(inv[at : at + len(c)])
+        out.append(inv[at : at + len(c)].astype(np.int32))
         at += len(c)
     return out, index
 
@@ -285,7 +287,7 @@ def _cell_allocation(
 
 
 #: Rows whose design :func:`linear_predictor` builds at a time.
-LINEAR_PREDICTOR_ROWS = 250_000
+LINEAR_PREDICTOR_ROWS = 100_000
 
 
 def linear_predictor(propensity: PropensityResult, rows: pd.DataFrame) -> np.ndarray:
