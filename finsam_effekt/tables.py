@@ -57,7 +57,7 @@ def as_pandas(
     if isinstance(obj, str | Path):
         obj = duckdb.sql(f"SELECT * FROM read_parquet('{_parquet_glob(obj, what)}')")
     if max_rows is not None:
-        n = _n_rows(obj)
+        n = n_rows(obj)
         if n > max_rows:
             raise InputError(
                 f"{what}: {n:,} rows is too many to load into memory (max_rows={max_rows:,}); query it in DuckDB"
@@ -82,7 +82,8 @@ def as_pandas(
     return df
 
 
-def _n_rows(obj: Any) -> int:
+def n_rows(obj: Any) -> int:
+    """Rows of a DataFrame, Arrow table or DuckDB relation (a relation is counted by the engine)."""
     if isinstance(obj, pd.DataFrame):
         return len(obj)
     if isinstance(obj, pa.Table):

@@ -33,13 +33,20 @@ from ..errors import InputError
 from ..schema import (
     HISTORY_WINDOWS,
     MAIN_SOURCE_GROUPS,
-    PANEL_COLUMNS,
     SPELL_GROUPS,
     STATUS_MONTHS,
     SUPPORT_SOURCES,
+    outcome_column,
 )
-from ..tables import Session, TableLike
-from .build import check_threshold, register_input
+from ..tables import Session, TableLike, n_rows
+from .build import VALUE_COLUMNS, check_threshold, register_input
+from .features import (
+    PRE_PERIOD_MEAN_WINDOW,
+    PRE_PERIOD_MONTHS,
+    PRE_PERIOD_OUTCOMES,
+    pre_period_columns,
+    require_unique,
+)
 
 #: Rows of an in-memory panel per batch of the stream (a Parquet panel is read a row group at a time).
 ROWS_PER_BATCH = 1_000_000
@@ -59,35 +66,40 @@ class PanelBatch:
     present: np.ndarray
 
 
+def _parquet_files(panel: str | Path) -> list[Path]:
+    """The Parquet files of a panel path (a file, or a directory of parts, in name order)."""
+    p = Path(panel)
+    if not p.exists():
+        raise InputError(f"person_months: file or directory {str(p)!r} does not exist.")
+    files = sorted(p.rglob("*.parquet")) if p.is_dir() else [p]
+    if not files:
+        raise InputError(f"person_months: no Parquet files in {str(p)!r}.")
+    return files
+
+
+def _require(have: Sequence[str], need: list[str], where: str = "") -> None:
+    missing = [c for c in need if c not in have]
+    if missing:
+        raise InputError(f"person_months{where} lacks column(s) {', '.join(missing)}.")
+
+
 def _parts(panel: TableLike, columns: list[str]) -> Iterator[Iterator[pa.Table]]:
     """The panel as parts (files), each an iterator of tables in stored order; in-memory panels as one sorted part."""
     need = ["person_id", "month", *columns]
     if isinstance(panel, str | Path):
-        p = Path(panel)
-        if not p.exists():
-            raise InputError(f"person_months: file or directory {str(p)!r} does not exist.")
-        files = sorted(p.rglob("*.parquet")) if p.is_dir() else [p]
-        if not files:
-            raise InputError(f"person_months: no Parquet files in {str(p)!r}.")
-        for f in files:
+        for f in _parquet_files(panel):
             pf = pq.ParquetFile(f, read_dictionary=["person_id", "month"])
-            missing = [c for c in need if c not in pf.schema_arrow.names]
-            if missing:
-                raise InputError(f"person_months ({f}) lacks column(s) {', '.join(missing)}.")
+            _require(pf.schema_arrow.names, need, f" ({f})")
             yield (pf.read_row_group(i, columns=need) for i in range(pf.num_row_groups))
         return
     if isinstance(panel, duckdb.DuckDBPyRelation):
         panel = panel.to_arrow_table()
     if isinstance(panel, pd.DataFrame):
-        missing = [c for c in need if c not in panel.columns]
-        if missing:
-            raise InputError(f"person_months lacks column(s) {', '.join(missing)}.")
+        _require(list(panel.columns), need)
         panel = pa.Table.from_pandas(panel[need], preserve_index=False)
     if not isinstance(panel, pa.Table):
         raise InputError(f"person_months: expected a table or a Parquet path; got {type(panel).__name__}.")
-    missing = [c for c in need if c not in panel.column_names]
-    if missing:
-        raise InputError(f"person_months lacks column(s) {', '.join(missing)}.")
+    _require(panel.column_names, need)
     t = panel.select(need)
     t = t.set_column(0, "person_id", t["person_id"].cast(pa.string()))
     t = t.set_column(1, "month", t["month"].cast(pa.string()))
@@ -109,16 +121,8 @@ def _dictionary(col: pa.ChunkedArray | pa.Array, what: str) -> tuple[np.ndarray,
 def row_groups(panel: TableLike) -> int:
     """Number of pieces :func:`panel_batches` reads (row groups of a Parquet panel), for a progress display."""
     if isinstance(panel, str | Path):
-        p = Path(panel)
-        files = sorted(p.rglob("*.parquet")) if p.is_dir() else [p] if p.exists() else []
-        return sum(pq.ParquetFile(f).num_row_groups for f in files)
-    return max(1, -(-_n_rows(panel) // ROWS_PER_BATCH))
-
-
-def _n_rows(panel) -> int:
-    if isinstance(panel, duckdb.DuckDBPyRelation):
-        return int(panel.count("*").fetchone()[0])
-    return len(panel)
+        return sum(pq.ParquetFile(f).num_row_groups for f in _parquet_files(panel))
+    return max(1, -(-n_rows(panel) // ROWS_PER_BATCH))
 
 
 def panel_batches(
@@ -193,14 +197,13 @@ def panel_batches(
                 raise NotPersonSorted("rows not in (person, month) order")
             # the last person of the row group may go on in the next one: keep its rows back
             cut = int(np.searchsorted(code, code[-1]))
-            if cut:
-                last_key = int(key[cut - 1])
             carry = (code[cut:], m[cut:], {c: vals[c][cut:] for c in cols})
             if cut:
+                last_key = int(key[cut - 1])
                 yield dense(code[:cut], m[:cut], {c: vals[c][:cut] for c in cols})
             if progress is not None:
                 progress()
-        if carry is not None and len(carry[0]):
+        if carry is not None:  # never empty: it holds the last person read
             yield dense(*carry)
 
 
@@ -277,19 +280,6 @@ def _main_source(b: PanelBatch, threshold: float) -> np.ndarray:
     return np.where(b.present, src, none).astype(np.int8)
 
 
-#: Panel columns the stream reads for the history features.
-_STREAM_COLUMNS: tuple[str, ...] = (
-    *(f"days_{g}" for g in SPELL_GROUPS),
-    *(f"sek_{g}" for g in SPELL_GROUPS),
-    "social_assistance_sek",
-    "earnings_sek",
-    "benefit_sek",
-    "public_support",
-    "self_support",
-)
-assert set(_STREAM_COLUMNS) <= set(PANEL_COLUMNS)
-
-
 class _Column:
     """A full-length output column filled batch by batch: float32 while every value is exactly a float32 (as
     ``tables.compact`` stores it), float64 from the first value that is not."""
@@ -344,8 +334,6 @@ def history_features_stream(
     threshold = check_threshold(self_support_threshold)
     if work_lookback < 1:
         raise InputError(f"work_lookback must be at least 1 month; got {work_lookback}.")
-    from .features import PRE_PERIOD_MEAN_WINDOW, PRE_PERIOD_MONTHS, PRE_PERIOD_OUTCOMES, pre_period_columns
-
     L = int(work_lookback)
     look = max(max(HISTORY_WINDOWS), L)
     if pre_period:
@@ -378,9 +366,8 @@ def history_features_stream(
         """Every feature of the pairs ``rows`` (their persons at rows ``lp`` of the batch's matrices)."""
         at = (u[rows] - m0)[:, None] - steps[None, :]  # column of month u − k, k = 1..look
         width = b.present.shape[1]
-        flat = (
-            lp[:, None] * width + at
-        )  # the same cells as [lp, at] of a (persons × months) matrix, one index
+        # the cells [lp, at] of the batch's (persons × months) matrices as one flat index
+        flat = lp[:, None] * width + at
 
         def hist(values: np.ndarray, w: int) -> np.ndarray:
             return values.ravel()[flat[:, :w]]
@@ -415,7 +402,7 @@ def history_features_stream(
     done = np.zeros(n, dtype=bool)
     if n:
         m0, m1 = int(u.min()) - look, int(u.max()) - 1
-        for b, rows, lp in pair_batches(person_id, m0, m1, _STREAM_COLUMNS, panel, progress):
+        for b, rows, lp in pair_batches(person_id, m0, m1, VALUE_COLUMNS, panel, progress):
             features(b, rows, lp, m0)
             done[rows] = True
         rest = np.flatnonzero(~done)
@@ -423,7 +410,7 @@ def history_features_stream(
             width = m1 - m0 + 1
             empty = PanelBatch(
                 np.zeros(1, np.int64),
-                {c: np.zeros((1, width)) for c in _STREAM_COLUMNS},
+                {c: np.zeros((1, width)) for c in VALUE_COLUMNS},
                 np.zeros((1, width), dtype=bool),
             )
             features(empty, rest, np.zeros(len(rest), np.int64), m0)
@@ -455,8 +442,6 @@ def _demographics(
         empty = pd.Categorical([None] * n, categories=pd.Index([], dtype=object))
         return {"age": np.full(n, np.nan, dtype=np.float32), **{c: empty for c in ("sex", "education", "birth_region", "kommun")},
                 "forbund_id": empty}  # fmt: skip
-    from .features import require_unique
-
     sess = Session.open(con)
     try:
         pop = register_input(sess, "population", population)
@@ -507,8 +492,6 @@ def horizon_values(
     is censored for o: after ``ends[o]``, before ``start`` or at/after the pair's ``censor_month`` (NaN: none).
     The cumulative sums run over u+1, u+2, … in order. Raises :class:`NotPersonSorted` like
     :func:`panel_batches`."""
-    from ..schema import outcome_column
-
     hs = [int(k) for k in horizons]
     kmax = max(hs)
     n = len(u)
