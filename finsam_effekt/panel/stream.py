@@ -475,6 +475,30 @@ def _demographics(
     return out
 
 
+def _window_values(
+    person: pd.Categorical, u: np.ndarray, panel: TableLike, columns: Sequence[str], lo: int, hi: int
+) -> dict[str, np.ndarray]:
+    """``x[o][i, r − lo] = o(u_i + r)`` for r = lo..hi (0 where the panel has no row), per column ``o``."""
+    width = hi - lo + 1
+    raw = {o: np.zeros((len(u), width)) for o in columns}
+    if len(u):
+        m0, m1 = int(u.min()) + lo, int(u.max()) + hi
+        steps = np.arange(width)
+        for b, rows, lp in pair_batches(person, m0, m1, columns, panel):
+            flat = (lp * b.present.shape[1] + u[rows] + lo - m0)[:, None] + steps[None, :]
+            for o in columns:
+                raw[o][rows] = b.values[o].ravel()[flat]
+    return raw
+
+
+def _censored(month: np.ndarray, censor_month: np.ndarray, start: int | None, last: int) -> np.ndarray:
+    """Months after ``last``, before ``start`` or at/after the person's censoring month (NaN: none)."""
+    flag = (month > last) | (censor_month <= month)  # NaN compares False
+    if start is not None:
+        flag |= month < start
+    return flag
+
+
 def horizon_values(
     person: pd.Categorical,
     u: np.ndarray,
@@ -493,30 +517,17 @@ def horizon_values(
     The cumulative sums run over u+1, u+2, … in order. Raises :class:`NotPersonSorted` like
     :func:`panel_batches`."""
     hs = [int(k) for k in horizons]
-    kmax = max(hs)
-    n = len(u)
     u = np.asarray(u, dtype=np.int64)
-    raw = {o: np.zeros((n, kmax)) for o in columns}
-    if n:
-        m0, m1 = int(u.min()) + 1, int(u.max()) + kmax
-        steps = np.arange(kmax)
-        for b, rows, lp in pair_batches(person, m0, m1, columns, panel):
-            at = (u[rows] + 1 - m0)[:, None] + steps[None, :]  # months u+1 .. u+kmax
-            for o in columns:
-                raw[o][rows] = b.values[o][lp[:, None], at]
-    out = {}
+    raw = _window_values(person, u, panel, columns, 1, max(hs))
     cm = np.asarray(censor_month, dtype=float)
+    out = {}
     for k in hs:
-        month = u + k
-        base = (cm <= month) if len(cm) else np.zeros(n, bool)  # NaN compares False: no censoring month
-        if start is not None:
-            base |= month < start
         for o in columns:
-            flag = base | (month > ends[o])
-            status = raw[o][:, k - 1].astype(np.float64)
-            cumulative = raw[o][:, :k].astype(np.float64).cumsum(axis=1)[:, -1]
-            out[outcome_column(o, k, "status")] = np.where(flag, np.nan, status)
-            out[outcome_column(o, k, "cumulative")] = np.where(flag, np.nan, cumulative)
+            flag = _censored(u + k, cm, start, ends[o])
+            out[outcome_column(o, k, "status")] = np.where(flag, np.nan, raw[o][:, k - 1])
+            out[outcome_column(o, k, "cumulative")] = np.where(
+                flag, np.nan, raw[o][:, :k].cumsum(axis=1)[:, -1]
+            )
     return out
 
 
@@ -539,27 +550,11 @@ def path_values(
     instead of ``end``), else the panel's value (0 where the panel has no row). Raises :class:`NotPersonSorted`
     like :func:`panel_batches`."""
     lo, hi = int(window[0]), int(window[1])
-    width = hi - lo + 1
-    n = len(u)
     u = np.asarray(u, dtype=np.int64)
-    raw = {o: np.zeros((n, width)) for o in columns}
-    if n:
-        m0, m1 = int(u.min()) + lo, int(u.max()) + hi
-        steps = np.arange(lo, hi + 1)
-        for b, rows, lp in pair_batches(person, m0, m1, columns, panel):
-            flat = (lp * b.present.shape[1])[:, None] + (u[rows] - m0)[:, None] + steps[None, :]
-            for o in columns:
-                raw[o][rows] = b.values[o].ravel()[flat]
+    raw = _window_values(person, u, panel, columns, lo, hi)
     month = (u[:, None] + np.arange(lo, hi + 1)[None, :]).ravel()
-    cm = np.repeat(np.asarray(censor_month, dtype=float), width)
-
-    def flag_at(last: int) -> np.ndarray:
-        f = (month > last) | (cm <= month)  # NaN compares False: no censoring month
-        if start is not None:
-            f |= month < start
-        return f
-
+    cm = np.repeat(np.asarray(censor_month, dtype=float), hi - lo + 1)
     values = {
-        o: np.where(flag_at(ends.get(o, end)), np.nan, raw[o].ravel().astype(np.float64)) for o in columns
+        o: np.where(_censored(month, cm, start, ends.get(o, end)), np.nan, raw[o].ravel()) for o in columns
     }
-    return month, values, flag_at(end)
+    return month, values, _censored(month, cm, start, end)
