@@ -143,14 +143,14 @@ def horizon_outcomes(
             start_month,
             threshold,
         )
-        cm, cens_join = None, ""
+        cm, cens_join, cens = None, "", None
         if population is not None:
-            cm = "cens.cm"
-            cens_join = f"LEFT JOIN {censor_view(sess, population)} cens ON cens.person_id = pr.person_id"
+            cm, cens = "cens.cm", censor_view(sess, population)
+            cens_join = _censor_join(cens)
         kmax = max(hs)
         ends = outcome_ends(outcome_end, end)
         if panel is not None and spells is None:
-            streamed = _horizon_stream(sess, pv, cens_join, panel, hs, ends, start)
+            streamed = _horizon_stream(sess, pv, cens, panel, hs, ends, start)
             if streamed is not None:
                 return attach(pairs_t, streamed, output)
         aggs, outs = [], []
@@ -179,11 +179,17 @@ def horizon_outcomes(
         sess.close()
 
 
-def _stream_keys(sess: Session, pv: str, cens_join: str) -> tuple[pd.Categorical, np.ndarray, np.ndarray]:
-    """The pairs' persons (categorical), month indices and censoring months (NaN: none), in input order."""
+def _censor_join(cens: str) -> str:
+    """SQL joining the censoring view ``cens`` (:func:`censor_view`) to the pairs ``pr``."""
+    return f"LEFT JOIN {cens} cens ON cens.person_id = pr.person_id"
+
+
+def _stream_keys(sess: Session, pv: str, cens: str | None) -> tuple[pd.Categorical, np.ndarray, np.ndarray]:
+    """The pairs' persons (categorical), month indices and censoring months (NaN: none; ``cens`` the censoring
+    view or None), in input order."""
     keys = sess.con.sql(
-        f"""SELECT pr.person_id, pr.u, {"cens.cm" if cens_join else "NULL"} AS cm
-            FROM {pv} pr {cens_join} ORDER BY pr._row"""
+        f"""SELECT pr.person_id, pr.u, {"cens.cm" if cens else "NULL"} AS cm
+            FROM {pv} pr {_censor_join(cens) if cens else ""} ORDER BY pr._row"""
     ).fetchnumpy()
     person = pd.Categorical(np.asarray(keys["person_id"], dtype=object))
     cm = np.ma.filled(np.ma.asarray(keys["cm"]).astype(float), np.nan)
@@ -191,11 +197,11 @@ def _stream_keys(sess: Session, pv: str, cens_join: str) -> tuple[pd.Categorical
 
 
 def _paths_stream(
-    sess: Session, pv: str, cens_join: str, panel: TableLike, window, end: int, ends: dict[str, int], start
+    sess: Session, pv: str, cens: str | None, panel: TableLike, window, end: int, ends: dict[str, int], start
 ) -> pa.Table | None:
     """:func:`outcome_paths`' columns from the person-sorted panel as a stream (``stream.path_values``: the same
     values, without a join); None when the panel is not stored person-sorted."""
-    person, u, cm = _stream_keys(sess, pv, cens_join)
+    person, u, cm = _stream_keys(sess, pv, cens)
     try:
         month, values, censored = path_values(
             person, u, panel, VALUE_COLUMNS, window, end=end, ends=ends, start=start, censor_month=cm
@@ -216,11 +222,11 @@ def _paths_stream(
 
 
 def _horizon_stream(
-    sess: Session, pv: str, cens_join: str, panel: TableLike, hs: list[int], ends: dict[str, int], start
+    sess: Session, pv: str, cens: str | None, panel: TableLike, hs: list[int], ends: dict[str, int], start
 ) -> pa.Table | None:
     """:func:`horizon_outcomes`' columns from the person-sorted panel as a stream (``stream.horizon_values``: the
     same values, without a join of the pairs with the panel); None when the panel is not stored person-sorted."""
-    person, u, cm = _stream_keys(sess, pv, cens_join)
+    person, u, cm = _stream_keys(sess, pv, cens)
     try:
         values = horizon_values(person, u, panel, OUTCOMES, hs, ends=ends, start=start, censor_month=cm)
     except NotPersonSorted:
@@ -309,9 +315,8 @@ def outcome_paths(
         )
         cens = censor_view(sess, population) if population is not None else None
         if panel is not None and spells is None:
-            cens_join = f"LEFT JOIN {cens} cens ON cens.person_id = pr.person_id" if cens else ""
             ends = outcome_ends(outcome_end, end)
-            streamed = _paths_stream(sess, pv, cens_join, panel, (lo, hi), end, ends, start)
+            streamed = _paths_stream(sess, pv, cens, panel, (lo, hi), end, ends, start)
             if streamed is not None:
                 repeat = np.repeat(np.arange(len(pairs_t), dtype=np.int64), hi - lo + 1)
                 return attach(pairs_t, streamed, output, repeat)
