@@ -494,12 +494,17 @@ def _risk_set(
     blocks = []
     rng = np.random.default_rng([seed, 1] if former else seed)
     all_idx = np.arange(len(pid))
+    # the panel read as a stream when it is stored (or held) person-sorted; raw tables go through the engine
+    stream = panel is not None and not any(
+        k in history_kw for k in ("spells", "social_assistance", "earnings")
+    )
     # the eligibility rule (the treated met it in treated_attrition; the same rule for the controls): for the
-    # whole pool and every reference month in one pass over the person-sorted panel (None: the panel is not
-    # person-sorted, and the rule is checked per pair in the engine below)
+    # whole pool and every reference month in one pass over the panel (None: not person-sorted, and the rule is
+    # checked per pair in the engine below)
     recent = None
-    if eligibility == "recent_public_support" and len(ref_months) and len(pid):
+    if stream and eligibility == "recent_public_support" and len(ref_months) and len(pid):
         recent = _pool_support_months(panel, pid, ref_months, lookback_months)
+        stream = recent is not None  # an unsorted panel is not read a second time for the features
     for j, u in enumerate(ref_months.tolist()):
         uu = np.full(len(pid), u, dtype=np.int64)
         m = (
@@ -546,35 +551,9 @@ def _risk_set(
         kw["con"] = con
     # the cohort's rows carry the pre-period path the balance table checks, from the same join with the panel
     kw.setdefault("pre_period", not former)
-    cohort = None
-    if panel is not None and not any(k in kw for k in ("spells", "social_assistance", "earnings")):
-        cohort = _stream_features(pairs, panel, pool.pop, kommun_forbund, kw)
-    # (a panel that is not stored person-sorted, or raw tables) a batch of pairs at a time in the engine: each
-    # pair's features depend on its own history only, so the rows are the same, and the engine's working memory
-    # stays that of one batch (the full pool is ~10⁷ pairs at national scale)
-    if cohort is not None:
-        pass
-    elif len(pairs) > HISTORY_BATCH:
-        # batches of persons in pseudonym order: the panel is stored sorted by person, so the engine reads only
-        # the row groups of the batch's persons (a 2·10⁵-pair query on a 10⁶-person panel: 49 s for persons
-        # spread over the panel, 20 s for a fifth of it); the rows are put back in the cohort's order after
-        by_person = np.argsort(pd.Categorical(pairs["person_id"]).codes, kind="stable")
-        starts = range(0, len(pairs), HISTORY_BATCH)
-        tracker = progress.track("history features, batch", len(starts))
-        parts = []
-        for s in starts:
-            batch = plain(pairs.iloc[by_person[s : s + HISTORY_BATCH]])
-            parts.append(
-                compact(history_features(batch, panel, pool.pop, kommun_forbund, output="pandas", **kw))
-            )
-            del batch
-            tracker.step()
-        cohort = take_compact(concat_compact(parts), np.argsort(by_person, kind="stable"))
-        del parts
-    else:
-        cohort = compact(
-            history_features(plain(pairs), panel, pool.pop, kommun_forbund, output="pandas", **kw)
-        )
+    cohort = _stream_features(pairs, panel, pool.pop, kommun_forbund, kw) if stream else None
+    if cohort is None:
+        cohort = _engine_features(pairs, panel, pool.pop, kommun_forbund, kw)
     cohort.attrs.update(
         {
             "later_treated": later_treated,
@@ -600,11 +579,36 @@ def _risk_set(
 HISTORY_BATCH = 500_000
 
 
+def _engine_features(pairs: pd.DataFrame, panel, population, kommun_forbund, kw: dict) -> pd.DataFrame:
+    """The cohort: ``pairs`` with :func:`~finsam_effekt.panel.history_features` from the engine's join (a panel
+    not stored person-sorted, or raw tables), in compact types. Large pools a batch of pairs at a time: each
+    pair's features depend on its own history only, so the rows are the same, and the engine's working memory
+    stays that of one batch. Batches hold persons in pseudonym order (a batch's persons then sit in few row groups
+    of a panel stored by person: a 2·10⁵-pair query on a 10⁶-person panel took 49 s for persons spread over it,
+    20 s for a fifth of it); the rows are put back in the cohort's order after."""
+    if len(pairs) <= HISTORY_BATCH:
+        return compact(
+            history_features(plain(pairs), panel, population, kommun_forbund, output="pandas", **kw)
+        )
+    by_person = np.argsort(pd.Categorical(pairs["person_id"]).codes, kind="stable")
+    starts = range(0, len(pairs), HISTORY_BATCH)
+    tracker = progress.track("history features, batch", len(starts))
+    parts = []
+    for s in starts:
+        batch = plain(pairs.iloc[by_person[s : s + HISTORY_BATCH]])
+        parts.append(
+            compact(history_features(batch, panel, population, kommun_forbund, output="pandas", **kw))
+        )
+        del batch
+        tracker.step()
+    return take_compact(concat_compact(parts), np.argsort(by_person, kind="stable"))
+
+
 def _stream_features(pairs: pd.DataFrame, panel, population, kommun_forbund, kw: dict) -> pd.DataFrame | None:
     """The cohort: ``pairs`` with the history features from one pass over the person-sorted panel
     (``panel.stream.history_features_stream``), in the compact types the engine path gives after
     ``tables.compact``; None when the panel is not stored person-sorted."""
-    person = pd.Categorical(pairs["person_id"].astype(object))
+    person = pd.Categorical(pairs["person_id"])
     u = mo.to_index(pairs["ref_month"].cat.categories)[pairs["ref_month"].cat.codes]
     batches = progress.track("history features, panel row group", row_groups(panel))
     try:
