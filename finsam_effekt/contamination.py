@@ -85,7 +85,7 @@ from .design import design_matrix, fit_logit
 from .diagnostics import CONTAMINATION_THRESHOLD, DesignWarning, contamination_warning
 from .errors import InputError
 from .matching import PropensityResult
-from .tables import Session, TableLike
+from .tables import Session, TableLike, text_codes
 
 #: Columns of :meth:`ContaminationEstimate.corrected` (the ``contamination`` report table).
 CORRECTED_COLUMNS: tuple[str, ...] = (
@@ -235,20 +235,6 @@ class ContaminationEstimate:
         )
 
 
-def _text_codes(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """``s.astype(str)`` as (int32 codes, text levels) without a string per row: a categorical column's codes
-    through a lookup table over its categories as text (a missing value is ``"nan"``, as ``astype(str)`` writes
-    it); other columns through ``pandas.factorize`` of the text. Levels are unique."""
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        codes = s.cat.codes.to_numpy()
-        text = [str(c) for c in s.cat.categories] + ["nan"]  # code −1 (missing) reads the last entry
-    else:
-        codes, levels = pd.factorize(s.astype(str))
-        text = list(levels)
-    levels, first = np.unique(np.asarray(text, dtype=object), return_inverse=True)  # equal text, one code
-    return first.astype(np.int32)[codes], pd.Index(levels, dtype=object)
-
-
 def cell_codes(*frames: pd.DataFrame) -> tuple[list[np.ndarray], pd.MultiIndex]:
     """The (``forbund_id``, ``ref_month``) cell of every row of each frame as an integer code into one shared
     MultiIndex of text pairs (what ``MultiIndex.from_frame(frame[...].astype(str))`` would hold, without ~10⁷
@@ -257,7 +243,7 @@ def cell_codes(*frames: pd.DataFrame) -> tuple[list[np.ndarray], pd.MultiIndex]:
     per_frame = []
     levels: list[pd.Index] = []
     for col in ("forbund_id", "ref_month"):
-        parts = [_text_codes(f[col]) for f in frames]
+        parts = [text_codes(f[col]) for f in frames]
         union = pd.Index(np.unique(np.concatenate([lv.to_numpy() for _, lv in parts] or [[]])), dtype=object)
         levels.append(union)
         per_frame.append([union.get_indexer(lv).astype(np.int32)[c] for c, lv in parts])
@@ -309,7 +295,7 @@ def linear_predictor(propensity: PropensityResult, rows: pd.DataFrame) -> np.nda
         )
         lp[s : s + len(part)] = x.reindex(columns=beta.index, fill_value=0.0).to_numpy(float) @ b
     if te is not None:
-        codes, levels = _text_codes(rows[te])
+        codes, levels = text_codes(rows[te])
         effect = np.array([params.get(f"{te}={m}", 0.0) for m in levels], dtype=float)
         lp = lp + effect[codes]
     return lp
@@ -343,7 +329,7 @@ def _former_share(
     f_n = np.bincount(fcell, minlength=len(index)).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         cell = (f_n / c_n) / (len(fr) / len(lp_c))
-    fcodes, flevels = _text_codes(co.loc[cand, "forbund_id"])
+    fcodes, flevels = text_codes(co.loc[cand, "forbund_id"])
     r = ratio.reindex(flevels).fillna(r_all).to_numpy(float)[fcodes]
     out = np.zeros(len(co))
     out[cand] = r * dens * cell[ccell]

@@ -267,6 +267,28 @@ def take_compact(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
     return res
 
 
+def text_codes(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """``s.astype(str)`` as (int32 codes, sorted unique text levels) without a string per row: a categorical's
+    codes through a lookup table over its categories as text (a missing value is ``"nan"``, as ``astype(str)``
+    writes it); another column's values factorized first and only the distinct values made text (a missing
+    value as ``astype(str)`` writes it: ``"None"`` or ``"nan"``). Values with equal text share a code (1 and
+    "1"). A national cohort's columns are ~10⁷ rows: as text, ~60 bytes a row each."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        codes = s.cat.codes.to_numpy()
+        text = [str(c) for c in s.cat.categories] + ["nan"]  # code −1 (missing) reads the last entry
+    else:
+        codes, levels = pd.factorize(s)
+        text = [str(v) for v in levels]
+        missing = codes < 0
+        if missing.any():
+            na_codes, na_text = pd.factorize(s[missing].astype(str))
+            codes = codes.copy()
+            codes[missing] = len(text) + na_codes
+            text += list(na_text)
+    levels, first = np.unique(np.asarray(text, dtype=object), return_inverse=True)
+    return first.astype(np.int32)[codes], pd.Index(levels, dtype=object)
+
+
 def plain(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with its categorical columns back as text (``object``, missing as None), float32 columns as
     float64 and int32 columns as int64: the inverse of :func:`compact` for the small tables taken out of a

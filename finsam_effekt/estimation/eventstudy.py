@@ -14,6 +14,7 @@ from scipy import stats
 
 from .. import months
 from ..errors import InputError
+from ..tables import text_codes
 from .inference import normal_interval
 from .results import EventStudyResults
 from .sample import require_columns
@@ -246,12 +247,10 @@ def twoway_wls_cluster(
 
 def unit_codes(p: pd.DataFrame, columns: list[str]) -> np.ndarray:
     """One code per distinct combination of ``columns`` (as their text), numbered in order of first appearance:
-    ``pd.factorize`` of the rows' text tuples, computed column by column (2.5·10⁶ path rows at national scale
-    would otherwise be 2.5·10⁶ tuples of strings)."""
+    ``pd.factorize`` of the rows' text tuples, computed column by column from ``tables.text_codes`` (2.5·10⁶ path
+    rows at national scale would otherwise be 2.5·10⁶ tuples of strings)."""
     codes = np.zeros(len(p), dtype=np.int64)
     for c in columns:
-        col, levels = pd.factorize(p[c])
-        text_code, _ = pd.factorize(pd.Index(levels).astype(str))  # equal text, one code (1 and "1")
-        col = np.where(col >= 0, text_code[np.maximum(col, 0)], -1).astype(np.int64)
-        codes, _ = pd.factorize(codes * (len(levels) + 1) + (col + 1))
+        col, levels = text_codes(p[c])
+        codes, _ = pd.factorize(codes * len(levels) + col)
     return codes.astype(np.int64)
