@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from finsam_effekt.config import load_config
-from finsam_effekt.pipeline import CHAIN, run, run_until, stages
+from finsam_effekt.panel import pre_period_columns, pre_period_outcomes
+from finsam_effekt.pipeline import CHAIN, ColumnFile, run, run_until, stages
 from finsam_effekt.pipeline.cache import CACHED_STAGES
 
 #: Config attributes that change how a stage computes, not what (not part of any cache key).
@@ -184,6 +185,17 @@ def test_cached_results_equal_computed_results(tmp_path, small_world):
         s.label: "hit" for s in CHAIN if s.key in CACHED_STAGES
     }
     pd.testing.assert_frame_equal(cached.balance.table.to_frame(), fresh.balance.table.to_frame())
+    # the pre-period path waits on disk (in the cache entry once stored), not in the cohort held in memory
+    pre_cols = pre_period_columns()
+    assert not set(pre_cols) & set(cached.cohort.cohort.columns)
+    assert (tmp_path / "cache") in cached.cohort.pre_period.path.parents
+    pd.testing.assert_frame_equal(cached.cohort.pre_period.load(), fresh.cohort.pre_period.load())
+    # … and equals the engine's join of the cohort's pairs with the panel
+    keys = cached.cohort.cohort[["person_id", "ref_month"]].astype(str)
+    joined = pre_period_outcomes(keys, cached.panel.person_months, output="pandas")[pre_cols]
+    pd.testing.assert_frame_equal(
+        cached.cohort.pre_period.load().astype(float), joined.astype(float), check_exact=False, rtol=1e-12
+    )
     pd.testing.assert_frame_equal(cached.match.matched, fresh.match.matched)
     for name in ("outcomes", "paths", "path_summary"):
         pd.testing.assert_frame_equal(getattr(cached.outcomes, name), getattr(fresh.outcomes, name))
@@ -241,3 +253,16 @@ def test_an_entry_holding_an_earlier_stage_table_stores_its_name_not_a_copy(tmp_
     hit = cache.load("match", "k1", shared)
     assert hit is not None and hit.result.cohort is cohort
     assert cache.load("match", "k1") is None  # the named table is not there: recompute, never guess
+
+
+def test_a_column_file_reads_its_rows_and_restricts_them(tmp_path):
+    """``ColumnFile``: every column, or the rows ``take`` selected (composed), in the file's order."""
+    path = tmp_path / "cols.parquet"
+    pd.DataFrame({"a": np.arange(6.0), "b": np.arange(6, dtype=np.int32) * 10}).to_parquet(path)
+    f = ColumnFile(path)
+    assert f.columns == ["a", "b"]
+    pd.testing.assert_frame_equal(f.load(["b"]), pd.DataFrame({"b": np.arange(6, dtype=np.int32) * 10}))
+    g = f.take(np.array([1, 3, 4])).take(np.array([0, 2]))
+    pd.testing.assert_frame_equal(
+        g.load(), pd.DataFrame({"a": [1.0, 4.0], "b": np.array([10, 40], np.int32)})
+    )

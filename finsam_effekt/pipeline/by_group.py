@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .. import report as report_mod
@@ -60,7 +61,11 @@ def group_results(
     treated = co["treated"] == 1
     keys = pd.MultiIndex.from_frame(co[["person_id", "ref_month"]].astype(str))
     in_group = keys.isin(pd.MultiIndex.from_frame(labels))
-    cohort = co[~treated | in_group]
+    keep_rows = ~treated | in_group
+    cohort = co[keep_rows]
+    pre = results.cohort.pre_period
+    if pre is not None:
+        pre = pre.take(np.flatnonzero(keep_rows.to_numpy()))
     report = link.linkage_report if linkage_report is None else linkage_report
     report = report[report["step"].isin([s for s, _ in (*LINKAGE_STEPS, *COHORT_STEPS)])]
     if "forbund_id" in report.columns and field == "forbund_id":
@@ -76,7 +81,7 @@ def group_results(
         read=results.read,
         link=LinkResult(replace(link, participants=keep.reset_index(drop=True), linkage_report=report)),
         panel=results.panel,
-        cohort=CohortResult(cohort, status),
+        cohort=CohortResult(cohort, status, pre),
         cache_keys={},
     )
 

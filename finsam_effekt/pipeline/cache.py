@@ -39,7 +39,7 @@ import duckdb
 
 from .. import __version__
 from ..io import connect
-from .results import PanelResult, ReadResult, StageResult
+from .results import CohortResult, PanelResult, ReadResult, StageResult
 
 #: Stages whose results are cached (the expensive ones); the others are recomputed at every run.
 CACHED_STAGES: tuple[str, ...] = (
@@ -193,6 +193,11 @@ class StageCache:
             # the panel was written to the run's work area: move it into the entry (no second copy)
             shutil.move(str(result.person_months), d / "person_months")
             return replace(result, person_months=Path("person_months"))
+        if isinstance(result, CohortResult) and result.pre_period is not None:
+            # the pre-period file was written to the run's work area: moved into the entry (no second copy)
+            pre = result.pre_period
+            shutil.move(str(pre.path), d / "pre_period.parquet")
+            return replace(result, pre_period=replace(pre, path=Path("pre_period.parquet")))
         if isinstance(result, PanelResult):  # an in-memory panel: stored as Parquet, read lazily from there
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -224,6 +229,11 @@ class StageCache:
         if isinstance(result, PanelResult) and isinstance(result.person_months, Path):
             p = result.person_months
             return replace(result, person_months=p if p.is_absolute() else d / p)
+        if isinstance(result, CohortResult) and result.pre_period is not None:
+            p = result.pre_period.path
+            return replace(
+                result, pre_period=replace(result.pre_period, path=p if p.is_absolute() else d / p)
+            )
         return result
 
 
