@@ -195,7 +195,9 @@ def build_cohort(
         immigrants are restricted, and persons with neither pass. Treated who fail are counted in
         ``attrs['dropped_treated']['short_history']``.
     end_month, self_support_threshold, con, **history_kw
-        Passed to :func:`finsam_effekt.panel.history_features`.
+        Passed to :func:`finsam_effekt.panel.history_features`. ``pre_period`` (default True): the pre-period
+        path as columns; a path: written to that Parquet file instead when the panel is stored person-sorted
+        (``panel.stream.history_features_stream``; the file then exists after the call), else as columns.
     treated_status : DataFrame, optional
         :func:`treated_attrition` of ``participants`` with the same settings, when the caller needs it as well
         (the pipeline's cohort stage): its participants without a reason are the treated rows. Computed here
@@ -584,7 +586,9 @@ def _engine_features(pairs: pd.DataFrame, panel, population, kommun_forbund, kw:
     pair's features depend on its own history only, so the rows are the same, and the engine's working memory
     stays that of one batch. Batches hold persons in pseudonym order (a batch's persons then sit in few row groups
     of a panel stored by person: a 2·10⁵-pair query on a 10⁶-person panel took 49 s for persons spread over it,
-    20 s for a fifth of it); the rows are put back in the cohort's order after."""
+    20 s for a fifth of it); the rows are put back in the cohort's order after. The pre-period path is kept as
+    columns here (``pre_period`` a path asks the stream to write it to a file)."""
+    kw = {**kw, "pre_period": bool(kw.get("pre_period", False))}
     if len(pairs) <= HISTORY_BATCH:
         return compact(
             history_features(plain(pairs), panel, population, kommun_forbund, output="pandas", **kw)

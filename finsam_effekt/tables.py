@@ -311,3 +311,28 @@ def plain(frame: pd.DataFrame) -> pd.DataFrame:
     for c in i32:
         out[c] = frame[c].astype(np.int64)
     return out
+
+
+#: The column of a file written in pieces that holds each row's position (:func:`read_positioned`).
+POSITION_COLUMN = "_row"
+
+
+def read_positioned(path: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Columns of a Parquet file, a column at a time, in :func:`compact` types; rows in the order of the file's
+    :data:`POSITION_COLUMN` (each row's position, e.g. a cohort row written in panel order) when it has one, else
+    as stored. The pre-period path of a national cohort (``panel.stream.history_features_stream``) is read so."""
+    import pyarrow.parquet as pq
+
+    f = pq.ParquetFile(path)
+    names = f.schema_arrow.names
+    order = f.read(columns=[POSITION_COLUMN]).column(0).to_numpy() if POSITION_COLUMN in names else None
+    out = {}
+    for c in columns if columns is not None else [c for c in names if c != POSITION_COLUMN]:
+        v = f.read(columns=[c]).column(0).to_numpy()
+        if order is not None:
+            full = np.empty_like(v)
+            full[order] = v
+            v = full
+        out[c] = compact(pd.DataFrame({c: v}, copy=False))[c]
+        del v
+    return pd.DataFrame(out, copy=False)

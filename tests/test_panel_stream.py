@@ -17,7 +17,7 @@ from finsam_effekt.panel.stream import (
     support_month_counts,
 )
 from finsam_effekt.schema import PANEL_COLUMNS, SPELL_GROUPS
-from finsam_effekt.tables import compact
+from finsam_effekt.tables import compact, read_positioned
 
 THRESHOLD = 10_000.0
 
@@ -135,6 +135,27 @@ def test_stream_reads_row_groups_and_files_like_one_table(tmp_path):
     a = stream(pairs, d, pre_period=True, progress=lambda: steps.append(1))
     assert len(steps) == row_groups(d)
     pd.testing.assert_frame_equal(a, stream(pairs, pm, pre_period=True), check_exact=True)
+
+
+def test_the_pre_period_written_to_a_file_equals_the_columns(tmp_path):
+    """``pre_period=path``: the same values (in pair order after ``tables.read_positioned``) as the columns, and
+    the other columns unchanged; a panel the stream refuses leaves no file behind."""
+    pm, pairs = random_panel(6), random_pairs(6)
+    pm = pm.sort_values(["person_id", "month"])
+    d = tmp_path / "person_months"
+    d.mkdir()
+    pq.write_table(pa.Table.from_pandas(pm, preserve_index=False), d / "part-0000.parquet", row_group_size=9)
+    f = tmp_path / "pre.parquet"
+    cols = stream(pairs, d, pre_period=True)
+    rest = stream(pairs, d, pre_period=f)
+    pre = panel.pre_period_columns()
+    pd.testing.assert_frame_equal(rest, cols.drop(columns=pre), check_exact=True)
+    assert pq.read_metadata(f).num_row_groups > 1  # written batch by batch
+    pd.testing.assert_frame_equal(read_positioned(f), cols[pre], check_exact=True)
+    g = tmp_path / "refused.parquet"
+    with pytest.raises(NotPersonSorted):
+        stream(pairs, shuffled(pm, tmp_path), pre_period=g)
+    assert not g.exists()
 
 
 def test_a_panel_not_in_person_order_is_refused_before_any_result(tmp_path):

@@ -256,13 +256,20 @@ def test_an_entry_holding_an_earlier_stage_table_stores_its_name_not_a_copy(tmp_
 
 
 def test_a_column_file_reads_its_rows_and_restricts_them(tmp_path):
-    """``ColumnFile``: every column, or the rows ``take`` selected (composed), in the file's order."""
+    """``ColumnFile``: every column, or the rows ``take`` selected (composed), in compact types (float32 where
+    exact); a file written in pieces (``_row`` = each row's position) comes back in position order."""
     path = tmp_path / "cols.parquet"
     pd.DataFrame({"a": np.arange(6.0), "b": np.arange(6, dtype=np.int32) * 10}).to_parquet(path)
     f = ColumnFile(path)
     assert f.columns == ["a", "b"]
     pd.testing.assert_frame_equal(f.load(["b"]), pd.DataFrame({"b": np.arange(6, dtype=np.int32) * 10}))
     g = f.take(np.array([1, 3, 4])).take(np.array([0, 2]))
-    pd.testing.assert_frame_equal(
-        g.load(), pd.DataFrame({"a": [1.0, 4.0], "b": np.array([10, 40], np.int32)})
-    )
+    expected = pd.DataFrame({"a": np.array([1.0, 4.0], np.float32), "b": np.array([10, 40], np.int32)})
+    pd.testing.assert_frame_equal(g.load(), expected)
+
+    pieces = tmp_path / "pieces.parquet"
+    pd.DataFrame({"_row": [2, 0, 3, 1], "x": [0.1, 7.0, 0.5, 2.0]}).to_parquet(pieces)
+    h = ColumnFile(pieces)
+    assert h.columns == ["x"]
+    pd.testing.assert_frame_equal(h.load(), pd.DataFrame({"x": [7.0, 2.0, 0.1, 0.5]}))  # 0.1: float64 kept
+    pd.testing.assert_frame_equal(h.take(np.array([1, 3])).load(), pd.DataFrame({"x": [2.0, 0.5]}))

@@ -38,7 +38,7 @@ from ..schema import (
     SUPPORT_SOURCES,
     outcome_column,
 )
-from ..tables import Session, TableLike, n_rows
+from ..tables import POSITION_COLUMN, Session, TableLike, n_rows
 from .build import VALUE_COLUMNS, check_threshold, register_input
 from .features import (
     PRE_PERIOD_MEAN_WINDOW,
@@ -316,7 +316,7 @@ def history_features_stream(
     *,
     self_support_threshold: float,
     work_lookback: int = 24,
-    pre_period: bool = False,
+    pre_period: bool | str | Path = False,
     con: duckdb.DuckDBPyConnection | None = None,
     progress=None,
 ) -> pd.DataFrame:
@@ -330,6 +330,10 @@ def history_features_stream(
 
     ``person_id`` is a categorical (its categories the sorted pseudonyms), ``u`` integer month indices, one per
     pair; ``progress`` (optional) is called once per piece of the panel read (:func:`row_groups`).
+    ``pre_period``: True adds the pre-period path (``pre_period_columns()``) as columns; a path writes it to that
+    Parquet file instead, a batch at a time in the order the panel is read, as float64 with each pair's position
+    in column ``tables.POSITION_COLUMN`` (one row per pair; ``tables.read_positioned`` puts them back in pair
+    order) — at national scale the 24 columns would be ~5 GB more in memory.
     """
     threshold = check_threshold(self_support_threshold)
     if work_lookback < 1:
@@ -358,8 +362,13 @@ def history_features_stream(
         cols[f"ps_u{k}"] = _Column(n, "int")
     src_codes = {k: np.full(n, SUPPORT_SOURCES.index("none"), dtype=np.int8) for k in STATUS_MONTHS}
     pre_names = pre_period_columns() if pre_period else []
-    for c in pre_names:
-        cols[c] = _Column(n, "float")
+    writer = None
+    if isinstance(pre_period, str | Path):
+        fields = [(POSITION_COLUMN, pa.int64()), *((c, pa.float64()) for c in pre_names)]
+        writer = pq.ParquetWriter(pre_period, pa.schema(fields))
+    else:
+        for c in pre_names:
+            cols[c] = _Column(n, "float")
     steps = np.arange(1, look + 1)
 
     def features(b: PanelBatch, rows: np.ndarray, lp: np.ndarray, m0: int) -> None:
@@ -393,27 +402,41 @@ def history_features_stream(
         for k in STATUS_MONTHS:
             cols[f"ps_u{k}"].put(rows, ps[:, k - 1].astype(np.int32))
             src_codes[k][rows] = src.ravel()[flat[:, k - 1]]
-        for o in PRE_PERIOD_OUTCOMES if pre_period else ():
+        pre: dict[str, np.ndarray] = {POSITION_COLUMN: rows.astype(np.int64)}
+        for o in PRE_PERIOD_OUTCOMES if pre_names else ():
             x = hist(b.values[o], PRE_PERIOD_MEAN_WINDOW).astype(np.float64)
             for k in PRE_PERIOD_MONTHS:
-                cols[f"{o}_u{k}"].put(rows, x[:, k - 1])
-            cols[f"{o}_mean{PRE_PERIOD_MEAN_WINDOW}"].put(rows, x.sum(axis=1) / PRE_PERIOD_MEAN_WINDOW)
+                pre[f"{o}_u{k}"] = x[:, k - 1]
+            pre[f"{o}_mean{PRE_PERIOD_MEAN_WINDOW}"] = x.sum(axis=1) / PRE_PERIOD_MEAN_WINDOW
+        if writer is not None:
+            writer.write_table(pa.table(pre))
+        else:
+            for c in pre_names:
+                cols[c].put(rows, pre[c])
 
     done = np.zeros(n, dtype=bool)
-    if n:
-        m0, m1 = int(u.min()) - look, int(u.max()) - 1
-        for b, rows, lp in pair_batches(person_id, m0, m1, VALUE_COLUMNS, panel, progress):
-            features(b, rows, lp, m0)
-            done[rows] = True
-        rest = np.flatnonzero(~done)
-        if len(rest):  # persons without panel rows in the months read: an empty history
-            width = m1 - m0 + 1
-            empty = PanelBatch(
-                np.zeros(1, np.int64),
-                {c: np.zeros((1, width)) for c in VALUE_COLUMNS},
-                np.zeros((1, width), dtype=bool),
-            )
-            features(empty, rest, np.zeros(len(rest), np.int64), m0)
+    try:
+        if n:
+            m0, m1 = int(u.min()) - look, int(u.max()) - 1
+            for b, rows, lp in pair_batches(person_id, m0, m1, VALUE_COLUMNS, panel, progress):
+                features(b, rows, lp, m0)
+                done[rows] = True
+            rest = np.flatnonzero(~done)
+            if len(rest):  # persons without panel rows in the months read: an empty history
+                width = m1 - m0 + 1
+                empty = PanelBatch(
+                    np.zeros(1, np.int64),
+                    {c: np.zeros((1, width)) for c in VALUE_COLUMNS},
+                    np.zeros((1, width), dtype=bool),
+                )
+                features(empty, rest, np.zeros(len(rest), np.int64), m0)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+            Path(pre_period).unlink(missing_ok=True)  # type: ignore[arg-type]
+        raise
+    if writer is not None:
+        writer.close()
 
     out: dict[str, pd.Series | np.ndarray | pd.Categorical] = {
         c: cols[c].data for c in cols if c not in pre_names
@@ -422,7 +445,7 @@ def history_features_stream(
         out[f"source_u{k}"] = _source_categorical(src_codes[k])
     persons = pd.Index(person_id.categories.astype(object))
     out.update(_demographics(persons, code, u, population, kommun_forbund, con))
-    for c in pre_names:
+    for c in pre_names if writer is None else ():
         out[c] = cols[c].data
     return pd.DataFrame(out, copy=False)
 

@@ -196,18 +196,19 @@ class ColumnFile:
     def columns(self) -> list[str]:
         import pyarrow.parquet as pq
 
-        return list(pq.read_schema(self.path).names)
+        from ..tables import POSITION_COLUMN
+
+        return [c for c in pq.read_schema(self.path).names if c != POSITION_COLUMN]
 
     def load(self, columns: list[str] | None = None) -> pd.DataFrame:
-        """The columns as a DataFrame (index 0..n−1), a column at a time (no second copy of the file's table)."""
-        import pyarrow.parquet as pq
+        """The columns as a DataFrame (index 0..n−1), a column at a time (``tables.read_positioned``: rows in
+        the order of the file's position column when it has one)."""
+        from ..tables import read_positioned
 
-        f = pq.ParquetFile(self.path)
-        out = {}
-        for c in columns if columns is not None else f.schema_arrow.names:
-            v = f.read(columns=[c]).column(0).to_numpy()
-            out[c] = v if self.rows is None else v[self.rows]
-        return pd.DataFrame(out, copy=False)
+        frame = read_positioned(self.path, columns)
+        if self.rows is None:
+            return frame
+        return pd.DataFrame({c: frame.pop(c).to_numpy()[self.rows] for c in list(frame.columns)}, copy=False)
 
     def take(self, rows: np.ndarray) -> ColumnFile:
         """The same file restricted to ``rows`` (positions among this one's rows, ascending)."""

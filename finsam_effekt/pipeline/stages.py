@@ -179,23 +179,26 @@ def cohort(cfg: AnalysisConfig, read: ReadResult, link: LinkResult, panel: Panel
         register_start=kw["register_start"],
         con=kw["con"],
     )
+    # the pre-period path (read by the balance stage only) goes to a file: written by the stream batch by batch,
+    # or moved out of the frame the engine's join gave
+    path = work_directory(cfg) / "pre_period.parquet"
     co = cohort_mod.build_cohort(
-        link.participants, later_treated=cfg.later_treated, treated_status=status, **kw
+        link.participants, later_treated=cfg.later_treated, treated_status=status, pre_period=path, **kw
     )
-    return CohortResult(co, status, pre_period=pre_period_to_disk(cfg, co))
+    pre = ColumnFile(path) if path.exists() else pre_period_to_disk(co, path)
+    return CohortResult(co, status, pre_period=pre)
 
 
-def pre_period_to_disk(cfg: AnalysisConfig, co: pd.DataFrame) -> ColumnFile | None:
+def pre_period_to_disk(co: pd.DataFrame, path: Path) -> ColumnFile | None:
     """Move the cohort's pre-period path (``panel.pre_period_columns()``, which only the balance stage reads) out
-    of ``co`` into a Parquet file in the run's work area; None when ``co`` does not carry it. At 10⁶ persons the
-    24 columns are 1.2 GB of a 2.5 GB cohort that every later stage would otherwise hold in memory."""
+    of ``co`` into the Parquet file ``path``; None when ``co`` does not carry it. At 10⁶ persons the 24 columns
+    are 1.2 GB of a 2.5 GB cohort that every later stage would otherwise hold in memory."""
     cols = [c for c in panel_mod.pre_period_columns() if c in co.columns]
     if not cols:
         return None
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path = work_directory(cfg) / "pre_period.parquet"
     with pq.ParquetWriter(path, pa.schema([(c, pa.from_numpy_dtype(co[c].dtype)) for c in cols])) as w:
         for s in range(0, len(co), PRE_PERIOD_ROWS_PER_GROUP):
             part = co.iloc[s : s + PRE_PERIOD_ROWS_PER_GROUP]
