@@ -63,7 +63,7 @@ Kish, L. (1965). Survey Sampling.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -551,7 +551,7 @@ def balance_table(
     binary: str = "std",
     smd_threshold: float = 0.1,
     var_ratio_bounds: tuple[float, float] = (0.5, 2.0),
-    pre_period: pd.DataFrame | Sequence[str] | None = None,
+    pre_period: pd.DataFrame | Sequence[str] | Mapping[str, Callable[[], np.ndarray]] | None = None,
 ) -> BalanceTable:
     """Balance of ``covariates`` between treated and controls, before and (with ``weights``) after.
 
@@ -575,7 +575,8 @@ def balance_table(
     pre_period : DataFrame or sequence of str, optional
         Outcomes before the reference month (e.g. ``panel.pre_period_outcomes``), shown after the covariates as
         rows of kind ``pre_period``: numeric columns, one row per row of ``data`` in the same order (a DataFrame)
-        or columns of ``data`` (names).
+        or columns of ``data`` (names), or a mapping name → function returning such a column, each called once
+        when its rows are computed (a national cohort's path read from disk a column at a time).
     """
     if binary not in ("std", "raw"):
         raise ConfigError(f"balance_table: binary must be 'std' or 'raw', got {binary!r}")
@@ -631,7 +632,11 @@ def balance_table(
         if src.codes is not None:
             stats = _level_stats(src.codes, len(src.columns), samples, binary)
         else:
-            stats = [_numeric_stats(src.values, t, samples, weights_of, binary)]
+            values = (
+                src.values if src.values is not None else _pre_period_column(src.name, pre_period, len(t))
+            )
+            stats = [_numeric_stats(values, t, samples, weights_of, binary)]
+            del values
         for col, per_sample in zip(src.columns, stats, strict=True):
             for smp, st in per_sample.items():
                 if tracker is not None:
@@ -659,9 +664,14 @@ def balance_table(
     )
 
 
-def _pre_period_sources(data: pd.DataFrame, pre_period: pd.DataFrame | Sequence[str]) -> list[DesignSource]:
+def _pre_period_sources(
+    data: pd.DataFrame, pre_period: pd.DataFrame | Sequence[str] | Mapping[str, Callable[[], np.ndarray]]
+) -> list[DesignSource]:
     """The pre-period outcomes as numeric columns with one row per row of ``data`` (in its order), read a column
-    at a time (no copy of a 10⁷-row frame)."""
+    at a time (no copy of a 10⁷-row frame); from a mapping of loaders without values (:func:`_pre_period_column`
+    loads each when its rows are computed)."""
+    if isinstance(pre_period, Mapping):
+        return [DesignSource(str(c)) for c in pre_period]
     if isinstance(pre_period, pd.DataFrame):
         if len(pre_period) != len(data):
             raise InputError(
@@ -678,6 +688,16 @@ def _pre_period_sources(data: pd.DataFrame, pre_period: pd.DataFrame | Sequence[
     if bad:
         raise InputError(f"balance_table: pre-period columns {bad} must be numeric without missing values")
     return [DesignSource(str(c), values=numeric_values(pre[c])) for c in columns]
+
+
+def _pre_period_column(name: str, pre_period, n: int) -> np.ndarray:
+    """A pre-period column from its loader, checked as :func:`_pre_period_sources` checks the others."""
+    s = pd.Series(pre_period[name]())
+    if len(s) != n:
+        raise InputError(f"balance_table: pre-period column {name!r} has {len(s)} rows, the data {n}")
+    if not pd.api.types.is_numeric_dtype(s) or s.isna().any():
+        raise InputError(f"balance_table: pre-period columns {[name]} must be numeric without missing values")
+    return numeric_values(s)
 
 
 def match_balance(result, covariates: Sequence[str], *, binary: str = "std", **kw) -> BalanceTable:

@@ -164,6 +164,12 @@ def test_pre_period_rows_are_measured_and_flagged_like_covariates():
     # the same rows from columns of the data, and in the summary
     same = balance_table(data.join(pre), "t", ["x"], weights=w, pre_period=["public_support_u1"])
     pd.testing.assert_frame_equal(same.to_frame(), bt.to_frame())
+    # … and from loaders, each called once (a national cohort's path read from disk a column at a time)
+    calls = []
+    loader = {"public_support_u1": lambda: calls.append(1) or pre["public_support_u1"].to_numpy()}
+    lazy = balance_table(data, "t", ["x"], weights=w, pre_period=loader)
+    pd.testing.assert_frame_equal(lazy.to_frame(), bt.to_frame())
+    assert calls == [1]
     assert "1 of 1 pre-period outcomes with |SMD| > 0.1" in bt.summary()
 
 
@@ -181,6 +187,12 @@ def test_pre_period_rows_with_a_match_result_and_errors():
         balance_table(data, "t", ["x"], pre_period=data[["x"]])
     with pytest.raises(InputError, match=r"pre-period columns \['nope'\] are not in the data"):
         balance_table(data, "t", ["x"], pre_period=["nope"])
+    with pytest.raises(InputError, match=r"pre-period column 'p' has 2 rows, the data 7"):
+        balance_table(data, "t", ["x"], pre_period={"p": lambda: np.zeros(2)})
+    with pytest.raises(
+        InputError, match=r"pre-period columns \['p'\] must be numeric without missing values"
+    ):
+        balance_table(data, "t", ["x"], pre_period={"p": lambda: np.full(7, np.nan)})
 
 
 def test_binary_covariate_constant_among_treated_uses_the_pooled_sd():
