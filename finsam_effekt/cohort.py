@@ -322,8 +322,10 @@ class _Pool:
     def of(cls, population: pd.DataFrame | None, register_start: str | None) -> _Pool:
         if population is None:
             raise InputError("build_cohort: the population table is needed (it is the comparison pool)")
-        pop = population.drop_duplicates("person_id").copy()
+        pop = population.drop_duplicates("person_id")
         pid = pop["person_id"].astype(str).to_numpy()
+        by_id = np.argsort(pid, kind="stable")  # the pool in pseudonym order (build_cohort's integer keys)
+        pop, pid = pop.iloc[by_id].reset_index(drop=True), pid[by_id]
         none = np.full(len(pop), -1)
         imm = mo.of_dates(pop["immigration_date"]) if "immigration_date" in pop else none
         emi = mo.of_dates(pop["emigration_date"]) if "emigration_date" in pop else none
@@ -473,26 +475,25 @@ def _risk_set(
     reason = treated_status["reason"]
     dropped = {r: int((reason == r).sum()) for r in TREATED_DROP_REASONS}
     entering = treated_status[reason.isna()]
-    treated = pd.DataFrame(
-        {
-            "person_id": entering["person_id"].astype(str).to_numpy(),
-            "_u": mo.to_index(entering["ref_month"]).astype(np.int64)
-            if len(entering)
-            else np.array([], np.int64),
-            "treated": 1,
-        }
-    )
     if not (reason.isna() | (reason == "not_eligible")).any():
         raise InputError(
             f"build_cohort: no participant starts within the window {window} while resident and aged "
             f"{age_range[0]}-{age_range[1]} ({len(part)} participants in the window; dropped: {dropped}); "
             "check window and age settings"
         )
+    # rows as integer person keys, positions in the pool, whose pseudonyms are sorted (so key order is pseudonym
+    # order): no string per row of the ~5·10⁷ pairs of a national pool; pseudonyms come back as the categories
+    pid = pool.pid
+    t_key = pool.pos.reindex(pd.Index(entering["person_id"].astype(str), dtype=object)).to_numpy(float)
+    if np.isnan(t_key).any():
+        raise InputError("build_cohort: treated_status names participants without a reason who are not in the "
+                         "population; compute it with treated_attrition on the same population")  # fmt: skip
+    t_key = t_key.astype(np.int64)
+    t_u = mo.to_index(entering["ref_month"]).astype(np.int64) if len(entering) else np.array([], np.int64)
 
     # candidate controls per reference month (former=True: persons whose own first start is before u instead)
-    pid = pool.pid
     own_first = first.reindex(pid).to_numpy(float)  # NaN = never
-    blocks = []
+    keys, months = [t_key[:0]], [t_u[:0]]
     rng = np.random.default_rng([seed, 1] if former else seed)
     all_idx = np.arange(len(pid))
     # the panel read as a stream when it is stored (or held) person-sorted; raw tables go through the engine
@@ -513,36 +514,48 @@ def _risk_set(
             & pool.history_ok(all_idx, uu, min_history_months)
             & ((own_first < u) if former else ~(own_first <= u))
         )
-        idx = all_idx[m]
+        idx = all_idx[m]  # in pseudonym order: the seeded draws below are those of every earlier version
         if sample_rate < 1:
-            idx = idx[np.argsort(pid[idx], kind="stable")]
             idx = idx[rng.random(len(idx)) < sample_rate]
-        if recent is not None:  # after the sample: the seeded draws are those of every earlier version
+        if recent is not None:  # after the sample, for the same reason
             idx = idx[recent[idx, j] > 0]
-        blocks.append(pd.DataFrame({"person_id": pid[idx], "_u": u, "treated": 0}))
-    controls = pd.concat(blocks, ignore_index=True) if blocks else treated.iloc[:0]
-
-    if eligibility == "recent_public_support" and recent is None and len(controls):
-        controls = controls[_support_months(panel, controls, lookback_months, con) > 0]
-    rows = pd.concat([treated.iloc[:0] if former else treated, controls], ignore_index=True)
-
-    rows = rows.sort_values(["_u", "treated", "person_id"], ascending=[True, False, True], kind="stable")
-    rows = rows.reset_index(drop=True)
-    later = first.reindex(rows["person_id"]).to_numpy(float)
-    is_c = rows["treated"].to_numpy() == 0
-    has = is_c & ~np.isnan(later)
-    # months as categories over their range (no string per row: the full pool is ~10⁷ pairs); each batch is
-    # turned into text just before its query (tables.plain)
+        keys.append(idx)
+        months.append(np.full(len(idx), u, dtype=np.int64))
+    c_key, c_u = np.concatenate(keys), np.concatenate(months)
+    del keys, months
+    if eligibility == "recent_public_support" and recent is None and len(c_key):
+        ok = (
+            _support_months(panel, pd.DataFrame({"person_id": pid[c_key], "_u": c_u}), lookback_months, con)
+            > 0
+        )
+        c_key, c_u = c_key[ok], c_u[ok]
+    if former:
+        t_key, t_u = t_key[:0], t_u[:0]
+    key = np.concatenate([t_key, c_key])
+    u_all = np.concatenate([t_u, c_u])
+    treated = np.concatenate([np.ones(len(t_key), np.int64), np.zeros(len(c_key), np.int64)])
+    del c_key, c_u
+    order = np.lexsort((key, -treated, u_all))  # by month, treated first, pseudonym
+    key, u_all, treated = key[order], u_all[order], treated[order]
+    del order
+    later = own_first[key]
+    has = (treated == 0) & ~np.isnan(later)
+    present = np.unique(key)
+    # pseudonyms as categories (those that occur, sorted) and months as categories over their range: no string
+    # per row; each batch is turned into text just before its query (tables.plain)
     pairs = pd.DataFrame(
         {
-            "person_id": rows["person_id"].to_numpy(),
-            "ref_month": _month_categories(rows["_u"].to_numpy(np.int64), np.ones(len(rows), bool)),
-            "treated": rows["treated"].to_numpy().astype(np.int64),
+            "person_id": pd.Categorical.from_codes(
+                np.searchsorted(present, key), categories=pd.Index(pid[present], dtype=object)
+            ),
+            "ref_month": _month_categories(u_all, np.ones(len(u_all), bool)),
+            "treated": treated,
             "first_start_month" if former else "later_start_month": _month_categories(
                 np.where(has, later, 0).astype(np.int64), has
             ),
         }
     )
+    del key, u_all, later, has
     kw = dict(history_kw)
     if end_month is not None:
         kw["end_month"] = end_month
