@@ -137,6 +137,8 @@ def _pool_support_months(panel, pid: np.ndarray, ref_months: np.ndarray, lookbac
         counts = support_month_counts(panel, persons, ref_months, lookback)
     except NotPersonSorted:
         return None
+    if len(persons) == len(pid) and (persons.to_numpy() == pid).all():
+        return counts  # the pool is held in pseudonym order (_Pool.of): no reordered copy
     return counts[persons.get_indexer(pid)]
 
 
