@@ -81,10 +81,10 @@ import numpy as np
 import pandas as pd
 
 from . import months
-from .design import design_matrix, fit_logit
+from .design import fit_logit
 from .diagnostics import CONTAMINATION_THRESHOLD, DesignWarning, contamination_warning
 from .errors import InputError
-from .matching import PropensityResult
+from .matching import PropensityResult, linear_predictor
 from .tables import Session, TableLike, text_codes
 
 #: Columns of :meth:`ContaminationEstimate.corrected` (the ``contamination`` report table).
@@ -270,35 +270,6 @@ def _cell_allocation(
     exp = expected.reindex(index).fillna(0.0).to_numpy()[cell]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(sample & (tot > 0), exp * o / tot, 0.0)
-
-
-#: Rows whose design :func:`linear_predictor` builds at a time.
-LINEAR_PREDICTOR_ROWS = 100_000
-
-
-def linear_predictor(propensity: PropensityResult, rows: pd.DataFrame) -> np.ndarray:
-    """The fitted propensity model's linear predictor ``x'β`` (with its calendar-month effect) for any rows with
-    its covariates — e.g. persons it was not fitted on. Aliased coefficients (NaN) and levels the fit did not see
-    count 0; a month the fit did not see gets the reference month's effect."""
-    params = propensity.params.fillna(0.0)
-    te = propensity.time_effects if propensity.time_effects not in propensity.covariates else None
-    fe = [c for c in params.index if te is not None and c.startswith(f"{te}=")]
-    beta = params.drop(fe)
-    b = beta.to_numpy(float)
-    lp = np.empty(len(rows))
-    # a block of rows at a time: the dense design of 10⁶ former participant-months × 70 columns is ~0.6 GB, twice
-    # over with its aligned copy; a row's x'β is the same whatever block it is in (absent levels are 0 columns)
-    for s in range(0, max(len(rows), 1), LINEAR_PREDICTOR_ROWS):
-        part = rows.iloc[s : s + LINEAR_PREDICTOR_ROWS]
-        x = design_matrix(
-            part, propensity.covariates, intercept=True, drop_constant=False, what="contamination"
-        )
-        lp[s : s + len(part)] = x.reindex(columns=beta.index, fill_value=0.0).to_numpy(float) @ b
-    if te is not None:
-        codes, levels = text_codes(rows[te])
-        effect = np.array([params.get(f"{te}={m}", 0.0) for m in levels], dtype=float)
-        lp = lp + effect[codes]
-    return lp
 
 
 def _former_share(

@@ -125,6 +125,14 @@ class MatchingSettings(StrictModel):
     )
     ipw_trim: StrictFloat | None = Field(None, gt=0, lt=0.5, description="trim PS outside [t, 1-t] for IPW")
     time_effects: StrictBool = Field(True, description="calendar-month fixed effects in the propensity model")
+    propensity_fit_rows: StrictInt | None = Field(
+        10_000_000,
+        ge=1000,
+        description="cohort rows above which the propensity model is fitted on every participant and a seeded "
+        "random sample of the candidates, this many rows in all (case-control sampling: the coefficients are "
+        "consistent, the intercept is corrected by log(sampling rate), Prentice & Pyke 1979), and then scores "
+        "every row; null = always on every row",
+    )
 
     @field_validator("exact")
     @classmethod

@@ -18,7 +18,7 @@ from ..options import M_ORDERS
 from .cohort_match import CohortMatch, match_cohort
 from .distance import mahalanobis, pooled_within_cov
 from .nearest import REASON_CALIPER, REASON_NO_STRATUM, REASON_USED_UP, MatchResult, match_nearest
-from .propensity import PropensityResult, estimate_propensity
+from .propensity import PropensityResult, estimate_propensity, linear_predictor
 from .weighting import ipw_weights, sample_sizes
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "MatchResult",
     "PropensityResult",
     "estimate_propensity",
+    "linear_predictor",
     "ipw_weights",
     "mahalanobis",
     "match_cohort",

@@ -184,7 +184,10 @@ def match_cohort(
     for col in ("treated", "ref_month"):
         if col not in cohort.columns:
             raise InputError(f"match_cohort: the cohort has no {col!r} column (cohort.build_cohort makes it)")
-    ps = estimate_propensity(cohort, "treated", covs, time_effects="ref_month" if m.time_effects else None)
+    ps = estimate_propensity(
+        cohort, "treated", covs, time_effects="ref_month" if m.time_effects else None,
+        fit_rows=m.propensity_fit_rows, seed=seed,
+    )  # fmt: skip
     distance = ps.ps if m.distance == "glm" else ps.linear_predictor
     if m.method == "ipw":
         trim = (m.ipw_trim, 1 - m.ipw_trim) if m.ipw_trim else None

@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from ..design import compact_design_matrix, design_matrix, fit_logit
 from ..errors import InputError
+from ..tables import text_codes
 
 #: Rows above which the propensity model's design is held as a :class:`~finsam_effekt.design.CompactDesign`.
 COMPACT_ROWS = 1_000_000
@@ -45,6 +46,10 @@ class PropensityResult:
     n_control: int
     converged: bool
     design_columns: list[str] = field(default_factory=list)
+    #: Rows the model was fitted on and the controls' sampling rate (``estimate_propensity(fit_rows=)``); None
+    #: when it was fitted on every row.
+    n_fit: int | None = None
+    control_sampling_rate: float | None = None
 
     def summary(self) -> str:
         lines = [
@@ -53,6 +58,11 @@ class PropensityResult:
             f"  covariates: {', '.join(self.covariates)}",
             f"  time effects: {self.time_effects or 'none'}; converged: {self.converged}",
         ]
+        if self.control_sampling_rate is not None:
+            lines.append(
+                f"  fitted on {self.n_fit} rows: every treated row and {self.control_sampling_rate:.4g} of the "
+                "controls (case-control sample; intercept corrected by log of that rate); every row scored"
+            )
         for q, v in zip(
             ("min", "p25", "median", "p75", "max"), np.quantile(self.ps, [0, 0.25, 0.5, 0.75, 1]), strict=True
         ):
@@ -71,6 +81,8 @@ def estimate_propensity(
     *,
     time_effects: str | None = None,
     maxiter: int = 100,
+    fit_rows: int | None = None,
+    seed: int = 0,
 ) -> PropensityResult:
     """Fit ``logit P(treated = 1 | x) = x'b`` by maximum likelihood (:func:`finsam_effekt.design.fit_logit`: the
     Newton iterations of statsmodels ``Logit``; with ``time_effects`` on the block structure of the design, so the
@@ -89,6 +101,14 @@ def estimate_propensity(
         Column with the calendar month or year (e.g. ``ref_month``); enters as fixed effects (one indicator per
         level), so the score compares persons within the same period as in risk-set matching (Li, Propert &
         Rosenbaum 2001).
+    fit_rows : int, optional
+        With more rows than this, the model is fitted on every treated row and a random sample of the controls
+        (rate ``r``, seeded by ``seed``), ``fit_rows`` rows in all, and then every row is scored
+        (:func:`linear_predictor`). Sampling controls at a fixed rate (case-control sampling) leaves the logit's
+        slopes consistent and shifts its intercept by ``−log r`` (Prentice & Pyke 1979; King & Zeng 2001, "prior
+        correction"): the intercept (or, without one, every time effect) is corrected by ``+log r``. The slopes'
+        sampling variance grows by about ``1/m`` of the treated rows' share, ``m`` the controls drawn per treated
+        row. ``None``: fitted on every row.
 
     Returns
     -------
@@ -106,6 +126,8 @@ def estimate_propensity(
     fe = time_effects if time_effects and time_effects not in covariates else None
     if fe is not None and fe not in data.columns:
         raise InputError(f"{what}: columns {[fe]} are not in the data; available: {list(data.columns)}")
+    if fit_rows is not None and len(data) > fit_rows:
+        return _fit_on_sample(data, t, covariates, time_effects, maxiter, fit_rows, seed)
     # a large cohort (the full candidate pool of a national register) is held compactly: the same values,
     # exact, in half the memory (design.CompactDesign)
     if len(data) > COMPACT_ROWS:
@@ -128,3 +150,79 @@ def estimate_propensity(
         converged=fit.converged,
         design_columns=list(fit.params.index),
     )
+
+
+#: Rows whose design :func:`linear_predictor` builds at a time.
+LINEAR_PREDICTOR_ROWS = 100_000
+
+
+def linear_predictor(propensity: PropensityResult, rows: pd.DataFrame) -> np.ndarray:
+    """The fitted propensity model's linear predictor ``x'β`` (with its calendar-month effect) for any rows with
+    its covariates — e.g. persons it was not fitted on, or every row of a cohort whose model was fitted on a sample. Aliased coefficients (NaN) and levels the fit did not see
+    count 0; a month the fit did not see gets the reference month's effect."""
+    params = propensity.params.fillna(0.0)
+    te = propensity.time_effects if propensity.time_effects not in propensity.covariates else None
+    fe = [c for c in params.index if te is not None and c.startswith(f"{te}=")]
+    beta = params.drop(fe)
+    b = beta.to_numpy(float)
+    lp = np.empty(len(rows))
+    # a block of rows at a time: the dense design of 10⁶ former participant-months × 70 columns is ~0.6 GB, twice
+    # over with its aligned copy; a row's x'β is the same whatever block it is in (absent levels are 0 columns)
+    for s in range(0, max(len(rows), 1), LINEAR_PREDICTOR_ROWS):
+        part = rows.iloc[s : s + LINEAR_PREDICTOR_ROWS]
+        x = design_matrix(
+            part, propensity.covariates, intercept=True, drop_constant=False, what="propensity model"
+        )
+        lp[s : s + len(part)] = x.reindex(columns=beta.index, fill_value=0.0).to_numpy(float) @ b
+    if te is not None:
+        codes, levels = text_codes(rows[te])
+        effect = np.array([params.get(f"{te}={m}", 0.0) for m in levels], dtype=float)
+        lp = lp + effect[codes]
+    return lp
+
+
+def _fit_on_sample(
+    data: pd.DataFrame,
+    t: np.ndarray,
+    covariates: Sequence[str],
+    time_effects: str | None,
+    maxiter: int,
+    fit_rows: int,
+    seed: int,
+) -> PropensityResult:
+    """:func:`estimate_propensity` fitted on a case-control sample of ``fit_rows`` rows, every row scored."""
+    treated = np.flatnonzero(t == 1)
+    controls = np.flatnonzero(t == 0)
+    want = fit_rows - len(treated)
+    if want < len(treated):
+        raise InputError(
+            f"propensity model: {len(treated)} treated rows leave {max(want, 0)} of matching.propensity_fit_rows "
+            f"= {fit_rows} for the controls (fewer than one per treated row); raise propensity_fit_rows"
+        )
+    rate = want / len(controls)
+    drawn = controls[np.random.default_rng([seed, 2]).random(len(controls)) < rate]
+    rows = np.sort(np.r_[treated, drawn])
+    cols = list(dict.fromkeys([*covariates, *([time_effects] if time_effects else []), "_t"]))
+    # the sample's columns only (a copy of the whole cohort's rows would hold every column)
+    sample = pd.DataFrame(
+        {c: (data[c] if c != "_t" else pd.Series(t)).take(rows).reset_index(drop=True) for c in cols},
+        copy=False,
+    )
+    fit = estimate_propensity(sample, "_t", covariates, time_effects=time_effects, maxiter=maxiter)
+    del sample
+    params = fit.params.copy()
+    te = time_effects if time_effects not in covariates else None
+    fe = [c for c in params.index if te is not None and c.startswith(f"{te}=")]
+    if "const" in params.index:
+        params["const"] += np.log(rate)
+    else:
+        params[fe] += np.log(rate)
+    fit = PropensityResult(
+        ps=np.empty(0), linear_predictor=np.empty(0), params=params, covariates=list(covariates),
+        time_effects=time_effects, n_treated=len(treated), n_control=len(controls), converged=fit.converged,
+        design_columns=list(params.index), n_fit=len(rows), control_sampling_rate=rate,
+    )  # fmt: skip
+    lp = linear_predictor(fit, data)
+    fit.linear_predictor = lp
+    fit.ps = 1.0 / (1.0 + np.exp(-lp))
+    return fit

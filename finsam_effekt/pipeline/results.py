@@ -257,6 +257,11 @@ class MatchStageResult(StageResult):
         }
         if self.result.match is not None:
             out["unmatched_treated"] = len(self.result.match.unmatched)
+        ps = self.result.propensity
+        if (
+            ps.control_sampling_rate is not None
+        ):  # matching.propensity_fit_rows: fitted on a case-control sample
+            out["propensity_fit_control_share"] = ps.control_sampling_rate
         return out
 
 

@@ -499,6 +499,12 @@ FACT_LABELS: dict[str, tuple[str, str]] = {
         "Participants in the analysis (after attrition)",
     ),
     "candidate_control_months": ("Möjliga jämförelsepersonmånader", "Candidate control person-months"),
+    "propensity_fit_control_share": (
+        "Propensitymodellen skattad på alla deltagare och denna andel av jämförelsepersonmånaderna (slumpurval; "
+        "konstanten korrigerad), sedan tillämpad på alla",
+        "Propensity model fitted on every participant and this share of the candidate person-months (random "
+        "sample; intercept corrected), then applied to all",
+    ),
     "matched_treated": ("Matchade deltagare", "Matched participants"),
     "matched_controls": ("Matchade jämförelsepersoner", "Matched comparison persons"),
     "unmatched_treated": ("Deltagare utan matchning", "Participants without a match"),

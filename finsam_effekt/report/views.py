@@ -216,6 +216,7 @@ FACT_KINDS: dict[str, str] = {
     "contamination_share_matched_now": "percent",
     "contamination_share_matched_before": "percent",
     "contamination_share_candidates": "percent",
+    "propensity_fit_control_share": "percent",
     "cost_per_participant_sek": "sek",
     "net_public_sector_counterfactual_sek": "sek",
     "net_public_sector_before_after_sek": "sek",
