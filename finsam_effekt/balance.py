@@ -576,7 +576,9 @@ def balance_table(
         Outcomes before the reference month (e.g. ``panel.pre_period_outcomes``), shown after the covariates as
         rows of kind ``pre_period``: numeric columns, one row per row of ``data`` in the same order (a DataFrame)
         or columns of ``data`` (names), or a mapping name → function returning such a column, each called once
-        when its rows are computed (a national cohort's path read from disk a column at a time).
+        when its rows are computed (a national cohort's path read from disk a column at a time), or a pair
+        ``(values, rows)``: ``values[i]`` belongs to row ``rows[i]`` (a file in another order, read as stored:
+        the statistics do not depend on the order of the rows).
     """
     if binary not in ("std", "raw"):
         raise ConfigError(f"balance_table: binary must be 'std' or 'raw', got {binary!r}")
@@ -628,14 +630,30 @@ def balance_table(
     # a covariate at a time, its value tables for every sample at once (module docstring); the rows come out
     # sample by sample
     by_sample: dict[str, list[dict]] = {smp.name: [] for smp in samples}
+    moved = None  # (positions, treatment, samples, weights) in the order of a pre-period file (loaders)
     for src, _ in sources:
         if src.codes is not None:
             stats = _level_stats(src.codes, len(src.columns), samples, binary)
-        else:
-            values = (
-                src.values if src.values is not None else _pre_period_column(src.name, pre_period, len(t))
-            )
-            stats = [_numeric_stats(values, t, samples, weights_of, binary)]
+        elif src.values is not None:
+            stats = [_numeric_stats(src.values, t, samples, weights_of, binary)]
+        else:  # a pre-period loader: the column in the data's row order, or in another with each value's row
+            values, pos = _pre_period_column(src.name, pre_period, len(t))
+            if pos is None:
+                stats = [_numeric_stats(values, t, samples, weights_of, binary)]
+            else:  # the statistics do not depend on the rows' order: treatment and weights taken into the file's
+                if moved is None or moved[0] is not pos:  # (built once for the columns sharing ``pos``)
+                    if len(t) and np.bincount(pos, minlength=len(t)).max() != 1:
+                        raise InputError(
+                            f"balance_table: the rows of pre-period column {src.name!r} are not each row once"
+                        )
+                    tp = t[pos]
+                    wp = {k: v[pos] for k, v in weights_of.items()}
+                    sp = [
+                        _sample(smp.name, tp, None if smp.name == "before" else wp[smp.name])
+                        for smp in samples
+                    ]
+                    moved = (pos, tp, sp, wp)
+                stats = [_numeric_stats(values, moved[1], moved[2], moved[3], binary)]
             del values
         for col, per_sample in zip(src.columns, stats, strict=True):
             for smp, st in per_sample.items():
@@ -690,14 +708,18 @@ def _pre_period_sources(
     return [DesignSource(str(c), values=numeric_values(pre[c])) for c in columns]
 
 
-def _pre_period_column(name: str, pre_period, n: int) -> np.ndarray:
-    """A pre-period column from its loader, checked as :func:`_pre_period_sources` checks the others."""
-    s = pd.Series(pre_period[name]())
-    if len(s) != n:
+def _pre_period_column(name: str, pre_period, n: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """A pre-period column from its loader, checked as :func:`_pre_period_sources` checks the others: the values
+    and None (the data's row order), or the values and their rows (a permutation of 0..n−1, checked where the
+    treatment and weights are taken into that order)."""
+    got = pre_period[name]()
+    values, pos = got if isinstance(got, tuple) else (got, None)
+    s = pd.Series(values)
+    if len(s) != n or (pos is not None and len(pos) != n):
         raise InputError(f"balance_table: pre-period column {name!r} has {len(s)} rows, the data {n}")
     if not pd.api.types.is_numeric_dtype(s) or s.isna().any():
         raise InputError(f"balance_table: pre-period columns {[name]} must be numeric without missing values")
-    return numeric_values(s)
+    return numeric_values(s), pos
 
 
 def match_balance(result, covariates: Sequence[str], *, binary: str = "std", **kw) -> BalanceTable:

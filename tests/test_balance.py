@@ -170,6 +170,11 @@ def test_pre_period_rows_are_measured_and_flagged_like_covariates():
     lazy = balance_table(data, "t", ["x"], weights=w, pre_period=loader)
     pd.testing.assert_frame_equal(lazy.to_frame(), bt.to_frame())
     assert calls == [1]
+    # … and from values in another row order with their rows (a file written in another order)
+    perm = np.random.default_rng(0).permutation(len(data))
+    shuffled = {"public_support_u1": lambda: (pre["public_support_u1"].to_numpy()[perm], perm)}
+    moved = balance_table(data, "t", ["x"], weights=w, pre_period=shuffled)
+    pd.testing.assert_frame_equal(moved.to_frame(), bt.to_frame())
     assert "1 of 1 pre-period outcomes with |SMD| > 0.1" in bt.summary()
 
 
@@ -189,6 +194,8 @@ def test_pre_period_rows_with_a_match_result_and_errors():
         balance_table(data, "t", ["x"], pre_period=["nope"])
     with pytest.raises(InputError, match=r"pre-period column 'p' has 2 rows, the data 7"):
         balance_table(data, "t", ["x"], pre_period={"p": lambda: np.zeros(2)})
+    with pytest.raises(InputError, match=r"the rows of pre-period column 'p' are not each row once"):
+        balance_table(data, "t", ["x"], pre_period={"p": lambda: (np.zeros(7), np.zeros(7, np.int64))})
     with pytest.raises(
         InputError, match=r"pre-period columns \['p'\] must be numeric without missing values"
     ):

@@ -273,3 +273,11 @@ def test_a_column_file_reads_its_rows_and_restricts_them(tmp_path):
     assert h.columns == ["x"]
     pd.testing.assert_frame_equal(h.load(), pd.DataFrame({"x": [7.0, 2.0, 0.1, 0.5]}))  # 0.1: float64 kept
     pd.testing.assert_frame_equal(h.take(np.array([1, 3])).load(), pd.DataFrame({"x": [2.0, 0.5]}))
+    # loaders: as stored, with each value's row (the rows of a restriction renumbered among themselves)
+    values, rows = h.loaders(["x"])["x"]()
+    np.testing.assert_array_equal(values, [0.1, 7.0, 0.5, 2.0])
+    np.testing.assert_array_equal(rows, [2, 0, 3, 1])
+    values, rows = h.take(np.array([1, 3])).loaders(["x"])["x"]()
+    np.testing.assert_array_equal(values, [0.5, 2.0])
+    np.testing.assert_array_equal(rows, [1, 0])
+    np.testing.assert_array_equal(f.loaders(["b"])["b"](), np.arange(6) * 10)  # no position column: row order

@@ -273,8 +273,7 @@ def balance(
     pre: pd.DataFrame | list[str] | dict
     if cohort.pre_period is not None:  # measured with the history features, on disk until now: read a column
         # at a time, when the balance table gets to it (24 columns × 5·10⁷ rows would be ~6 GB at once)
-        file = cohort.pre_period
-        pre = {c: (lambda c=c: file.load([c])[c].to_numpy()) for c in pre_cols}
+        pre = cohort.pre_period.loaders(pre_cols)
     elif all(c in data.columns for c in pre_cols):  # build_cohort measured them with the history features
         pre = list(pre_cols)  # by name: read a column at a time, no copy of 24 columns × 10⁷ rows
     else:
