@@ -36,8 +36,8 @@ may serve as a control in several months (and the SEs cluster by person).
 
 The ``cohort`` table (docs/tables.md): ``person_id``, ``ref_month``, ``treated`` (0/1), ``later_start_month``
 (controls: own first start month, empty if never), then ``panel.FEATURE_COLUMNS`` and the pre-period path
-(``panel.pre_period_columns()``), in compact exact types (``tables.compact``: text as categories; a national pool
-is ~10⁷ rows); ``tables.plain`` gives it back as text.
+(``panel.pre_period_columns()``), in compact exact types (``tables.compact``: text as categories; counts of months
+as int8, ``tables.narrow_counts``; a national pool is 10⁷–5·10⁷ rows); ``tables.plain`` gives it back as text.
 
 :func:`former_participants` gives, by the same rules, the linkable persons who started *before* u — never
 controls, but the mirror of the anonymous former participants who cannot be told apart in the comparison pool
@@ -59,8 +59,8 @@ from .errors import ConfigError, InputError
 from .options import ELIGIBILITY_RULES, LATER_TREATED, check
 from .panel import history_features
 from .panel.stream import NotPersonSorted, history_features_stream, row_groups, support_month_counts
-from .schema import DEFAULT_SELF_SUPPORT_THRESHOLD_SEK
-from .tables import Session, as_pandas, compact, concat_compact, plain, take_compact
+from .schema import DEFAULT_SELF_SUPPORT_THRESHOLD_SEK, HISTORY_COUNT_COLUMNS
+from .tables import Session, as_pandas, compact, concat_compact, narrow_counts, plain, take_compact
 
 #: Why a participant whose first start lies in the window does not enter the cohort, in the order the rules are
 #: applied (a participant counts under the first reason it meets):
@@ -570,6 +570,7 @@ def _risk_set(
     cohort = _stream_features(pairs, panel, pool.pop, kommun_forbund, kw) if stream else None
     if cohort is None:
         cohort = _engine_features(pairs, panel, pool.pop, kommun_forbund, kw)
+    narrow_counts(cohort, HISTORY_COUNT_COLUMNS)  # as the stream stores them (the engine's join: int32)
     cohort.attrs.update(
         {
             "later_treated": later_treated,

@@ -180,6 +180,16 @@ HISTORY_COLUMNS: tuple[str, ...] = (
     *(f"ps_u{k}" for k in STATUS_MONTHS),
     *(f"source_u{k}" for k in STATUS_MONTHS),
 )
+#: The history columns that count months (and the 0/1 status flags ``ps_u{k}``): whole numbers of at most a few
+#: dozen, held as int8 in the cohort (``tables.narrow_counts``).
+HISTORY_COUNT_COLUMNS: tuple[str, ...] = (
+    *(f"ps_months_{w}" for w in HISTORY_WINDOWS),
+    "sa_months_12",
+    "sa_months_24",
+    "work_months_12",
+    "months_since_work",
+    *(f"ps_u{k}" for k in STATUS_MONTHS),
+)
 #: Every column of ``panel.history_features`` besides the input keys.
 FEATURE_COLUMNS: tuple[str, ...] = (*HISTORY_COLUMNS, *DEMOGRAPHIC_COLUMNS)
 

@@ -227,6 +227,23 @@ def compact(frame: pd.DataFrame) -> pd.DataFrame:
     return res
 
 
+#: The range a count of months is stored in as int8 (:func:`narrow_counts`).
+COUNT_MIN, COUNT_MAX = -128, 127
+
+
+def narrow_counts(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """``columns`` of ``frame`` (integer counts of months and 0/1 flags, e.g. ``ps_months_12``, ``ps_u1``) as
+    int8 when every value lies in ``COUNT_MIN..COUNT_MAX``, in place; returns ``frame``. A national cohort holds
+    14 such columns for 5·10⁷ rows: 2.8 GB as int32, 0.7 GB as int8. Sums and means of int8 columns are computed
+    in 64 bits by NumPy and pandas (no overflow); the design builders read them as 0..255 or as float64."""
+    for c in columns:
+        if c in frame.columns and frame[c].dtype.kind in "iu" and frame[c].dtype.itemsize > 1:
+            v = frame[c].to_numpy()
+            if len(v) == 0 or (v.min() >= COUNT_MIN and v.max() <= COUNT_MAX):
+                frame[c] = v.astype(np.int8)
+    return frame
+
+
 def concat_compact(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """:func:`pandas.concat` of :func:`compact` frames with the same columns that keeps the categories: each
     categorical column gets the sorted union of the frames' levels (``union_categoricals``), integers the widest

@@ -16,8 +16,8 @@ from finsam_effekt.panel.stream import (
     row_groups,
     support_month_counts,
 )
-from finsam_effekt.schema import PANEL_COLUMNS, SPELL_GROUPS
-from finsam_effekt.tables import compact, read_positioned
+from finsam_effekt.schema import HISTORY_COUNT_COLUMNS, PANEL_COLUMNS, SPELL_GROUPS
+from finsam_effekt.tables import compact, narrow_counts, read_positioned
 
 THRESHOLD = 10_000.0
 
@@ -97,7 +97,7 @@ def engine(pairs: pd.DataFrame, pm, **kw) -> pd.DataFrame:
     out = panel.history_features(
         pairs, pm, population(), KOMMUN_FORBUND, self_support_threshold=THRESHOLD, **kw
     )
-    return compact(out.drop(columns=["person_id", "ref_month"]))
+    return narrow_counts(compact(out.drop(columns=["person_id", "ref_month"])), HISTORY_COUNT_COLUMNS)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

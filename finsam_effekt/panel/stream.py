@@ -38,7 +38,7 @@ from ..schema import (
     SUPPORT_SOURCES,
     outcome_column,
 )
-from ..tables import POSITION_COLUMN, Session, TableLike, n_rows
+from ..tables import COUNT_MAX, COUNT_MIN, POSITION_COLUMN, Session, TableLike, n_rows
 from .build import VALUE_COLUMNS, check_threshold, register_input
 from .features import (
     PRE_PERIOD_MEAN_WINDOW,
@@ -282,17 +282,21 @@ def _main_source(b: PanelBatch, threshold: float) -> np.ndarray:
 
 class _Column:
     """A full-length output column filled batch by batch: float32 while every value is exactly a float32 (as
-    ``tables.compact`` stores it), float64 from the first value that is not."""
+    ``tables.compact`` stores it), float64 from the first value that is not; counts of months (``"int"``) as
+    int8 while every count fits (``tables.narrow_counts``), int32 from the first that does not."""
 
     def __init__(self, n: int, kind: str):
         self.kind = kind
-        self.data = np.zeros(n, dtype=np.float32 if kind == "float" else np.int32)
+        self.data = np.zeros(n, dtype=np.float32 if kind == "float" else np.int8)
 
     def put(self, rows: np.ndarray, values: np.ndarray) -> None:
         if self.kind == "float" and self.data.dtype == np.float32:
             v32 = values.astype(np.float32)
             if not np.array_equal(v32.astype(np.float64), values, equal_nan=True):
                 self.data = self.data.astype(np.float64)
+        elif self.kind == "int" and self.data.dtype == np.int8 and len(values):
+            if values.min() < COUNT_MIN or values.max() > COUNT_MAX:
+                self.data = self.data.astype(np.int32)
         self.data[rows] = values
 
 
