@@ -286,12 +286,24 @@ def _former_share(
     # n_F(s)/n_C(s) along the score s: the odds of a logit of "former" on (s, s²) over candidates and former
     # participants — smooth in s, so that the few former participants in the upper tail, where the matched
     # controls are, do not make it jump
+    n_c = len(lp_c)
     s_all = np.r_[lp_c, lp_f]
+    del lp_c
     mu, sd = float(s_all.mean()), float(s_all.std()) or 1.0
-    z = (s_all - mu) / sd
-    x = pd.DataFrame({"const": 1.0, "s": z, "s2": z**2})
-    fit = fit_logit(x, np.r_[np.zeros(len(lp_c)), np.ones(len(lp_f))])
-    dens = np.exp(fit.linear_predictor[: len(lp_c)])
+    # the design (1, z, z²), z = (s − mean) / sd, built in place as the one (3 × n) block a DataFrame of the three
+    # columns holds (5·10⁷ candidates: 1.2 GB; no second copy of z, z² or the scores)
+    x = np.empty((3, len(s_all)))
+    x[0] = 1.0
+    np.subtract(s_all, mu, out=x[1])
+    x[1] /= sd
+    del s_all
+    np.square(x[1], out=x[2])
+    d = np.zeros(x.shape[1])
+    d[n_c:] = 1.0
+    fit = fit_logit(pd.DataFrame(x.T, columns=["const", "s", "s2"], copy=False), d)
+    del x, d
+    dens = np.exp(fit.linear_predictor[:n_c])
+    del fit
     # the calendar month and förbund: former participants per candidate in the cell relative to overall
     (ccell, fcell), index = cell_codes(
         co.loc[cand, ["forbund_id", "ref_month"]], fr[["forbund_id", "ref_month"]]
@@ -299,7 +311,7 @@ def _former_share(
     c_n = np.bincount(ccell, minlength=len(index)).astype(float)  # candidates per cell (whole counts: exact)
     f_n = np.bincount(fcell, minlength=len(index)).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        cell = (f_n / c_n) / (len(fr) / len(lp_c))
+        cell = (f_n / c_n) / (len(fr) / n_c)
     fcodes, flevels = text_codes(co.loc[cand, "forbund_id"])
     r = ratio.reindex(flevels).fillna(r_all).to_numpy(float)[fcodes]
     out = np.zeros(len(co))
