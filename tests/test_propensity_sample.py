@@ -54,6 +54,8 @@ def test_a_fit_rows_limit_above_the_rows_changes_nothing():
 def test_the_sample_recovers_the_slopes_and_the_corrected_intercept_scores_every_row():
     data = world()
     full = estimate_propensity(data, "treated", COVS, time_effects="ref_month")
+    # the scorer a covariate at a time gives the fit's own x'β
+    np.testing.assert_allclose(linear_predictor(full, data), full.linear_predictor, rtol=0, atol=1e-12)
     fit = estimate_propensity(data, "treated", COVS, time_effects="ref_month", fit_rows=60_000, seed=5)
     t = data["treated"].to_numpy()
     assert fit.n_fit == pytest.approx(60_000, rel=0.02)
