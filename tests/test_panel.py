@@ -6,11 +6,14 @@ Every hand-computed case writes out its arithmetic. Dates are inclusive: a spell
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
+from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -720,6 +723,38 @@ def test_chunks_blocks_and_threads_do_not_change_the_panel(monkeypatch, tmp_path
             drop=True
         )
         pd.testing.assert_frame_equal(back, ref, check_exact=True, check_dtype=False)
+
+
+def test_partitioned_panel_is_the_single_panel_row_for_row(monkeypatch, tmp_path):
+    # The partitioned build reads the inputs once into hash buckets of persons (Parquet in a scratch folder under the
+    # connection's temp_directory) and sorts each bucket on its own: part i is exactly the rows of the single-file
+    # panel whose person is in bucket hash(person_id) % n = i, in the same order and schema; the scratch is gone.
+    sp, sa, ea, pop = random_registers(5)
+    spill = tmp_path / "spill"
+    con = duckdb.connect(config={"threads": 2})
+    con.execute(f"SET temp_directory = '{spill}'")
+    single = panel.person_months(
+        sp, sa, ea, pop, end_month="2024-12", con=con, parquet_path=tmp_path / "one.parquet"
+    )
+    ref = pd.read_parquet(single)
+    made: list[str] = []
+    mkdtemp = tempfile.mkdtemp
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda *a, **k: made.append(mkdtemp(*a, **k)) or made[-1])
+    for n in (3, 16):  # 16 buckets for 10 persons: some parts are empty
+        parts = panel.person_months(
+            sp, sa, ea, pop, end_month="2024-12", con=con, parquet_path=tmp_path / f"parts{n}", partitions=n
+        )
+        bucket = dict(
+            con.execute(f"SELECT DISTINCT person_id, hash(person_id) % {n} FROM '{single}'").fetchall()
+        )
+        files = sorted(parts.glob("*"))
+        assert [f.name for f in files] == [f"part-{i:04d}.parquet" for i in range(n)]
+        for i, f in enumerate(files):
+            assert pq.read_schema(f).equals(pq.read_schema(single))
+            want = ref[ref.person_id.map(bucket) == i].reset_index(drop=True)
+            pd.testing.assert_frame_equal(pd.read_parquet(f), want, check_exact=True)
+    assert made and all(Path(d).parent == spill and not Path(d).exists() for d in made)
+    assert not list(spill.glob("finsam_panel_*"))
 
 
 def test_panel_is_sorted_by_person_id_text_and_month():
