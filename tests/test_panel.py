@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from finsam_effekt import panel
+from finsam_effekt import panel, tables
 from finsam_effekt.errors import InputError
 from finsam_effekt.schema import OUTCOMES, SPELL_GROUPS
 
@@ -755,6 +755,29 @@ def test_partitioned_panel_is_the_single_panel_row_for_row(monkeypatch, tmp_path
             pd.testing.assert_frame_equal(pd.read_parquet(f), want, check_exact=True)
     assert made and all(Path(d).parent == spill and not Path(d).exists() for d in made)
     assert not list(spill.glob("finsam_panel_*"))
+
+
+def test_panel_parts_are_sized_so_one_parts_sort_fits_in_half_the_memory_limit():
+    # parts = ceil(stream rows × 64 B / (memory_limit / 2)), at least 1
+    gb = 10**9
+    assert panel.panel_partitions(0, 4 * gb) == panel.panel_partitions(1000, 4 * gb) == 1
+    assert panel.panel_partitions(31_250_000, 4 * gb) == 1  # 2.0 GB of sort: exactly half the limit
+    assert panel.panel_partitions(31_250_001, 4 * gb) == 2
+    assert panel.panel_partitions(87_834_017, 16 * gb) == 1
+    # the engine states its limit rounded ("3.7 GiB" for 4GB): the national worlds on 4 GB keep 3 and 15 parts
+    con = duckdb.connect()
+    for text, low, high in (
+        ("4GB", 3.9 * gb, 4 * gb),
+        ("1.5GiB", 1.5 * 2**30, 1.5 * 2**30),
+        ("500MB", 0.49 * gb, 0.5 * gb),
+    ):
+        con.execute(f"SET memory_limit = '{text}'")
+        assert low <= tables.memory_limit_bytes(con) <= high
+    con.execute("SET memory_limit = '4GB'")
+    limit = tables.memory_limit_bytes(con)
+    assert panel.panel_partitions(87_834_017, limit) == 3 and panel.panel_partitions(440_000_000, limit) == 15
+    with pytest.raises(InputError, match="positive memory limit"):
+        panel.panel_partitions(10, 0)
 
 
 def test_panel_is_sorted_by_person_id_text_and_month():

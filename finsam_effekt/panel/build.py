@@ -320,6 +320,32 @@ def _prepare(
     return sql, win, bound
 
 
+#: Bytes of the engine's memory one input-stream row takes in the sort of a part: the peak of DuckDB's sort of a
+#: part of the 10⁶-person world (2.9·10⁷ rows, 8-character pseudonyms) was 61 B a row. Pseudonyms of more than 12
+#: bytes are stored out of line and take about their length more.
+SORT_BYTES_PER_ROW = 64
+#: The share of the engine's ``memory_limit`` one part's sort is sized to; the rest is for the tables the engine
+#: already holds (the read stage's materialised inputs) and the scans' buffers.
+SORT_MEMORY_SHARE = 0.5
+
+
+def panel_partitions(stream_rows: int, memory_limit: int) -> int:
+    """How many parts (``person_months(partitions=...)``) to build a panel of ``stream_rows`` input rows in, on an
+    engine with ``memory_limit`` bytes: the fewest whose sort fits in half the limit,
+    ``ceil(stream_rows × SORT_BYTES_PER_ROW / (SORT_MEMORY_SHARE × memory_limit))``, at least 1.
+
+    ``stream_rows`` = benefit spells + social assistance rows + earnings rows (+ censored persons: few). With a
+    4 GB limit: 8.8·10⁷ rows (10⁶ persons) → 3 parts, 4.4·10⁸ (5·10⁶ persons) → 15. A larger part would still be
+    sorted (DuckDB spills to its ``temp_directory``), only slower.
+    """
+    if stream_rows < 0 or memory_limit <= 0:
+        raise InputError(
+            f"panel_partitions needs rows >= 0 and a positive memory limit; got {stream_rows}, {memory_limit}."
+        )
+    budget = SORT_MEMORY_SHARE * memory_limit
+    return max(1, int(np.ceil(stream_rows * SORT_BYTES_PER_ROW / budget)))
+
+
 def _quoted(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
