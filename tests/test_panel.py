@@ -726,9 +726,10 @@ def test_chunks_blocks_and_threads_do_not_change_the_panel(monkeypatch, tmp_path
 
 
 def test_partitioned_panel_is_the_single_panel_row_for_row(monkeypatch, tmp_path):
-    # The partitioned build reads the inputs once into hash buckets of persons (Parquet in a scratch folder under the
-    # connection's temp_directory) and sorts each bucket on its own: part i is exactly the rows of the single-file
-    # panel whose person is in bucket hash(person_id) % n = i, in the same order and schema; the scratch is gone.
+    # With many parts the partitioned build reads the inputs once into hash buckets of persons (Parquet in a scratch
+    # folder under the connection's temp_directory) and sorts each bucket on its own; with few, each part is a query
+    # of its own. Either way part i is exactly the rows of the single-file panel whose person is in bucket
+    # hash(person_id) % n = i, in the same order and schema; the scratch is gone afterwards.
     sp, sa, ea, pop = random_registers(5)
     spill = tmp_path / "spill"
     con = duckdb.connect(config={"threads": 2})
@@ -740,7 +741,8 @@ def test_partitioned_panel_is_the_single_panel_row_for_row(monkeypatch, tmp_path
     made: list[str] = []
     mkdtemp = tempfile.mkdtemp
     monkeypatch.setattr(tempfile, "mkdtemp", lambda *a, **k: made.append(mkdtemp(*a, **k)) or made[-1])
-    for n in (3, 16):  # 16 buckets for 10 persons: some parts are empty
+    assert panel.build.SCAN_ONCE_FROM_PARTS <= 16
+    for n in (3, 16):  # 3: a query per part; 16 (scan once): buckets for 10 persons, some parts empty
         parts = panel.person_months(
             sp, sa, ea, pop, end_month="2024-12", con=con, parquet_path=tmp_path / f"parts{n}", partitions=n
         )
