@@ -117,6 +117,28 @@ def columns(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
     return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {name}").fetchall()]
 
 
+#: Bytes per unit of DuckDB's size texts (``current_setting('memory_limit')`` is e.g. ``3.7 GiB``).
+_SIZE_UNITS = {
+    "bytes": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
+
+
+def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> int:
+    """The connection's ``memory_limit`` in bytes (DuckDB states it rounded, e.g. ``3.7 GiB`` for ``4GB``)."""
+    text = str(con.execute("SELECT current_setting('memory_limit')").fetchone()[0]).strip()
+    number, _, unit = text.partition(" ")
+    return int(float(number) * _SIZE_UNITS[unit.strip().lower() or "bytes"])
+
+
 def require_columns(con: duckdb.DuckDBPyConnection, name: str, table: str, required: Sequence[str]) -> None:
     """Raise :class:`InputError` naming ``table`` when the view ``name`` lacks any of ``required``."""
     cols = columns(con, name)

@@ -6,16 +6,19 @@ Every hand-computed case writes out its arithmetic. Dates are inclusive: a spell
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
+from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from finsam_effekt import panel
+from finsam_effekt import panel, tables
 from finsam_effekt.errors import InputError
 from finsam_effekt.schema import OUTCOMES, SPELL_GROUPS
 
@@ -720,6 +723,63 @@ def test_chunks_blocks_and_threads_do_not_change_the_panel(monkeypatch, tmp_path
             drop=True
         )
         pd.testing.assert_frame_equal(back, ref, check_exact=True, check_dtype=False)
+
+
+def test_partitioned_panel_is_the_single_panel_row_for_row(monkeypatch, tmp_path):
+    # With many parts the partitioned build reads the inputs once into hash buckets of persons (Parquet in a scratch
+    # folder under the connection's temp_directory) and sorts each bucket on its own; with few, each part is a query
+    # of its own. Either way part i is exactly the rows of the single-file panel whose person is in bucket
+    # hash(person_id) % n = i, in the same order and schema; the scratch is gone afterwards.
+    sp, sa, ea, pop = random_registers(5)
+    spill = tmp_path / "spill"
+    con = duckdb.connect(config={"threads": 2})
+    con.execute(f"SET temp_directory = '{spill}'")
+    single = panel.person_months(
+        sp, sa, ea, pop, end_month="2024-12", con=con, parquet_path=tmp_path / "one.parquet"
+    )
+    ref = pd.read_parquet(single)
+    made: list[str] = []
+    mkdtemp = tempfile.mkdtemp
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda *a, **k: made.append(mkdtemp(*a, **k)) or made[-1])
+    assert panel.build.SCAN_ONCE_FROM_PARTS <= 16
+    for n in (3, 16):  # 3: a query per part; 16 (scan once): buckets for 10 persons, some parts empty
+        parts = panel.person_months(
+            sp, sa, ea, pop, end_month="2024-12", con=con, parquet_path=tmp_path / f"parts{n}", partitions=n
+        )
+        bucket = dict(
+            con.execute(f"SELECT DISTINCT person_id, hash(person_id) % {n} FROM '{single}'").fetchall()
+        )
+        files = sorted(parts.glob("*"))
+        assert [f.name for f in files] == [f"part-{i:04d}.parquet" for i in range(n)]
+        for i, f in enumerate(files):
+            assert pq.read_schema(f).equals(pq.read_schema(single))
+            want = ref[ref.person_id.map(bucket) == i].reset_index(drop=True)
+            pd.testing.assert_frame_equal(pd.read_parquet(f), want, check_exact=True)
+    assert made and all(Path(d).parent == spill and not Path(d).exists() for d in made)
+    assert not list(spill.glob("finsam_panel_*"))
+
+
+def test_panel_parts_are_sized_so_one_parts_sort_fits_in_half_the_memory_limit():
+    # parts = ceil(stream rows × 64 B / (memory_limit / 2)), at least 1
+    gb = 10**9
+    assert panel.panel_partitions(0, 4 * gb) == panel.panel_partitions(1000, 4 * gb) == 1
+    assert panel.panel_partitions(31_250_000, 4 * gb) == 1  # 2.0 GB of sort: exactly half the limit
+    assert panel.panel_partitions(31_250_001, 4 * gb) == 2
+    assert panel.panel_partitions(87_834_017, 16 * gb) == 1
+    # the engine states its limit rounded ("3.7 GiB" for 4GB): the national worlds on 4 GB keep 3 and 15 parts
+    con = duckdb.connect()
+    for text, low, high in (
+        ("4GB", 3.9 * gb, 4 * gb),
+        ("1.5GiB", 1.5 * 2**30, 1.5 * 2**30),
+        ("500MB", 0.49 * gb, 0.5 * gb),
+    ):
+        con.execute(f"SET memory_limit = '{text}'")
+        assert low <= tables.memory_limit_bytes(con) <= high
+    con.execute("SET memory_limit = '4GB'")
+    limit = tables.memory_limit_bytes(con)
+    assert panel.panel_partitions(87_834_017, limit) == 3 and panel.panel_partitions(440_000_000, limit) == 15
+    with pytest.raises(InputError, match="positive memory limit"):
+        panel.panel_partitions(10, 0)
 
 
 def test_panel_is_sorted_by_person_id_text_and_month():

@@ -3,7 +3,8 @@
 The package turns the canonical register tables into
 
 * :func:`person_months` (``build.py``) — the sparse person-month försörjning panel (``docs/tables.md``,
-  "panel → person_months"), with the panel rules in that module's docstring;
+  "panel → person_months"), with the panel rules in that module's docstring, built in :func:`panel_partitions`
+  parts at national scale;
 * :func:`history_features` (``features.py``) — register-history covariates for (person, reference month) pairs,
   measured from the months before the reference month only (never from SUS), and :func:`pre_period_outcomes`,
   the main outcomes month by month before it (the balance table's pre-period rows);
@@ -21,7 +22,7 @@ canonical form (``schema.TABLES``).
 """
 
 from ..schema import DEMOGRAPHIC_COLUMNS, FEATURE_COLUMNS, HISTORY_COLUMNS, PANEL_COLUMNS
-from .build import person_months
+from .build import panel_partitions, person_months
 from .features import (
     PRE_PERIOD_MEAN_WINDOW,
     PRE_PERIOD_MONTHS,
@@ -45,6 +46,7 @@ __all__ = [
     "history_features",
     "horizon_outcomes",
     "outcome_paths",
+    "panel_partitions",
     "person_months",
     "pre_period_columns",
     "pre_period_outcomes",

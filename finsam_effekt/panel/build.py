@@ -320,10 +320,110 @@ def _prepare(
     return sql, win, bound
 
 
+#: Bytes of the engine's memory one input-stream row takes in the sort of a part: the peak of DuckDB's sort of a
+#: part of the 10⁶-person world (2.9·10⁷ rows, 8-character pseudonyms) was 61 B a row. Pseudonyms of more than 12
+#: bytes are stored out of line and take about their length more.
+SORT_BYTES_PER_ROW = 64
+#: The share of the engine's ``memory_limit`` one part's sort is sized to; the rest is for the tables the engine
+#: already holds (the read stage's materialised inputs) and the scans' buffers.
+SORT_MEMORY_SHARE = 0.5
+
+
+def panel_partitions(stream_rows: int, memory_limit: int) -> int:
+    """How many parts (``person_months(partitions=...)``) to build a panel of ``stream_rows`` input rows in, on an
+    engine with ``memory_limit`` bytes: the fewest whose sort fits in half the limit,
+    ``ceil(stream_rows × SORT_BYTES_PER_ROW / (SORT_MEMORY_SHARE × memory_limit))``, at least 1.
+
+    ``stream_rows`` = benefit spells + social assistance rows + earnings rows (+ censored persons: few). With a
+    4 GB limit: 8.8·10⁷ rows (10⁶ persons) → 3 parts, 4.4·10⁸ (5·10⁶ persons) → 15. A larger part would still be
+    sorted (DuckDB spills to its ``temp_directory``), only slower.
+    """
+    if stream_rows < 0 or memory_limit <= 0:
+        raise InputError(
+            f"panel_partitions needs rows >= 0 and a positive memory limit; got {stream_rows}, {memory_limit}."
+        )
+    budget = SORT_MEMORY_SHARE * memory_limit
+    return max(1, int(np.ceil(stream_rows * SORT_BYTES_PER_ROW / budget)))
+
+
+#: From this many parts on, a partitioned build reads the inputs once into scratch buckets of persons; with fewer,
+#: each part runs a query of its own. That query repeats only the scan and hash of every input row's person id
+#: (the filter on the hash runs below the transformation): ~4 s CPU per 8.8·10⁷ input rows and part; writing the
+#: buckets as Parquet and reading them back costs ~19 s per 8.8·10⁷ rows once (10⁶-person world, DuckDB 1.5).
+SCAN_ONCE_FROM_PARTS = 5
+
+
 def _partition_sql(sql: str, i: int, n: int) -> str:
     """The input stream ``sql`` (``… ORDER BY …``) restricted to the persons of hash partition ``i`` of ``n``."""
     body, order = sql.rsplit(" ORDER BY ", 1)
     return f"SELECT * FROM ({body}) s WHERE hash(s.person_id) % {int(n)} = {int(i)} ORDER BY {order}"
+
+
+def _quoted(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _write_buckets(con: duckdb.DuckDBPyConnection, sql: str, n: int, scratch: Path) -> list[Path | None]:
+    """Write the input stream ``sql`` (``… ORDER BY …``, the order dropped) once, unsorted, as Parquet into
+    ``scratch`` partitioned by the persons' hash bucket ``hash(person_id) % n``; the folder of each bucket (None:
+    no rows)."""
+    body = sql.rsplit(" ORDER BY ", 1)[0]
+    out = scratch / "buckets"
+    con.execute(
+        f"COPY (SELECT *, hash(s.person_id) % {int(n)} AS bucket FROM ({body}) s) "
+        f"TO {_quoted(out)} (FORMAT parquet, PARTITION_BY (bucket))"
+    )
+    return [d if (d := out / f"bucket={i}").is_dir() else None for i in range(n)]
+
+
+def _bucket_sql(sql: str, bucket: Path) -> str:
+    """The input stream ``sql`` restricted to the rows of one bucket folder of :func:`_write_buckets`, sorted as
+    ``sql`` is."""
+    order = sql.rsplit(" ORDER BY ", 1)[1]
+    return (
+        f"SELECT person_id, k, a, b, x, y FROM read_parquet({_quoted(bucket / '*.parquet')}, hive_partitioning = false) "
+        f"ORDER BY {order}"
+    )
+
+
+def _bucket_scratch(con: duckdb.DuckDBPyConnection) -> Path:
+    """A fresh folder for the buckets: in the connection's ``temp_directory`` when that is an absolute path (where
+    the pipeline's engine spills), else in the system's temporary folder. The caller removes it."""
+    base = Path(str(con.execute("SELECT current_setting('temp_directory')").fetchone()[0] or "."))
+    if base.is_absolute():
+        base.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="finsam_panel_buckets_", dir=base))
+    return Path(tempfile.mkdtemp(prefix="finsam_panel_buckets_"))
+
+
+def _write_part(sess: Session, sql: str, win: Window, file: Path) -> None:
+    parts = panel_parts(sess.con, sql, win)
+    try:
+        write_parquet((c.arrow(win.end) for c in parts), [file])
+    finally:
+        parts.close()  # stops the threads reading the stream before the connection is used again
+
+
+def _write_partitions(sess: Session, sql: str, win: Window, n: int, path: Path) -> None:
+    """The panel of the stream ``sql`` as ``n`` files ``part-NNNN.parquet`` in ``path``, file ``i`` the persons of
+    hash bucket ``i``, sorted. From :data:`SCAN_ONCE_FROM_PARTS` parts on, the inputs are read and transformed
+    once (into bucket files in a scratch folder, removed again) and each bucket is then sorted and aggregated on
+    its own; with fewer, each part is a filtered query of the inputs."""
+    path.mkdir(parents=True, exist_ok=True)
+    if n < SCAN_ONCE_FROM_PARTS:  # a query per part: the persons of hash partition i, sorted
+        for i in range(n):
+            _write_part(sess, _partition_sql(sql, i, n), win, path / f"part-{i:04d}.parquet")
+        return
+    scratch = _bucket_scratch(sess.con)
+    try:
+        for i, bucket in enumerate(_write_buckets(sess.con, sql, n, scratch)):
+            if bucket is None:  # no input rows of these persons: an empty part
+                write_parquet(iter(()), [path / f"part-{i:04d}.parquet"])
+                continue
+            _write_part(sess, _bucket_sql(sql, bucket), win, path / f"part-{i:04d}.parquet")
+            shutil.rmtree(bucket, ignore_errors=True)  # its disk space is free for the next buckets' sorts
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _scratch_directory() -> Path:
@@ -372,10 +472,14 @@ def person_months(
         never held whole in memory).
     partitions
         With ``parquet_path``: write the panel as ``partitions`` files ``part-NNNN.parquet`` into the directory
-        ``parquet_path``, each a complete set of persons (a hash partition), sorted by person. Each file is built
-        by a query of its own, so the engine sorts a ``1/partitions`` share of the input rows at a time: the
-        working memory of the sort at national scale (10⁶ persons, 8.9·10⁷ input rows: over a 4 GB
-        ``memory_limit`` in one query). Every reader of this module accepts the directory.
+        ``parquet_path``, file ``i`` the persons with ``hash(person_id) % partitions = i``, sorted by person. The
+        inputs are read and transformed once, into unsorted Parquet buckets of persons in a scratch folder (under
+        the connection's ``temp_directory`` when that is an absolute path, else the system's temporary folder;
+        removed again, also on error; below :data:`SCAN_ONCE_FROM_PARTS` parts a filtered query of the inputs per
+        part is cheaper and used instead); each bucket is then sorted and aggregated on its own, so the engine sorts
+        a ``1/partitions`` share of the input rows at a time (:func:`panel_partitions` sizes it to the memory
+        limit). The files hold exactly the rows of the single-file panel, in its order. Every reader of this
+        module accepts the directory.
 
     Returns
     -------
@@ -410,13 +514,9 @@ def person_months(
             path = _scratch_directory() / "person_months.parquet"
             write_parquet((c.arrow(win.end) for c in parts), [path])
         elif partitions > 1:
+            parts.close()  # one stream per bucket of persons instead
             path = Path(parquet_path)
-            path.mkdir(parents=True, exist_ok=True)
-            parts.close()  # a query per file instead: the persons of hash partition i, sorted
-            for i in range(partitions):
-                parts = panel_parts(sess.con, _partition_sql(sql, i, partitions), win)
-                write_parquet((c.arrow(win.end) for c in parts), [path / f"part-{i:04d}.parquet"])
-                parts.close()
+            _write_partitions(sess, sql, win, partitions, path)
         else:
             path = Path(parquet_path)
             write_parquet((c.arrow(win.end) for c in parts), [path])

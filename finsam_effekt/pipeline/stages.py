@@ -124,16 +124,17 @@ def link(cfg: AnalysisConfig, read: ReadResult) -> LinkResult:
 
 
 # -- panel ---------------------------------------------------------------------------------------------------------
-#: Benefit-spell rows per part of the panel build: each part (a hash partition of the persons) is aggregated and
-#: written on its own, so its working set fits in the engine's memory at national scale.
-SPELLS_PER_PANEL_PART = 5_000_000
+#: The input tables whose rows are the panel build's input stream (the rows its sort orders).
+PANEL_STREAM_TABLES = ("benefit_spells", "social_assistance", "earnings")
 
 
 def panel(cfg: AnalysisConfig, read: ReadResult) -> PanelResult:
     """The sparse person-month panel (``panel.person_months``), written as Parquet parts to the run's work area
-    (never held whole in memory; every later stage reads it lazily)."""
-    n_spells = int(read.validation.rows.get("benefit_spells") or 0)
-    parts = max(1, -(-n_spells // SPELLS_PER_PANEL_PART))
+    (never held whole in memory; every later stage reads it lazily). The number of parts (hash partitions of the
+    persons, each sorted on its own) is ``panel.panel_partitions`` of the input rows and the engine's memory
+    limit: one part's sort fits in half of it."""
+    rows = sum(int(read.validation.rows.get(t) or 0) for t in PANEL_STREAM_TABLES)
+    parts = panel_mod.panel_partitions(rows, tables.memory_limit_bytes(read.con))
     out = work_directory(cfg) / "person_months"
     out.mkdir()
     panel_mod.person_months(
