@@ -79,3 +79,22 @@ def test_default_estimators_without_covariates_leave_regression_adjustment_out_w
     assert set(res.to_frame()["estimator"]) == {"weighted_mean_diff"}
     assert any("regression_adjustment left out: no covariates" in n for n in res.notes)
     assert "regression_adjustment left out" in res.summary()
+
+
+def test_path_rows_keeps_the_window_uncensored_observed_weighted_rows_and_the_columns_asked():
+    from finsam_effekt.estimation import path_rows
+
+    paths = pd.DataFrame(
+        {
+            "person_id": ["a", "a", "a", "b", "b", "c"],
+            "rel_month": [-13, -1, 2, -1, 1, 1],
+            "censored": [False, False, True, False, False, False],
+            "y": [1.0, 2.0, 3.0, np.nan, 5.0, 6.0],
+            "weights": [1.0, 1.0, 1.0, 1.0, 1.0, 0.0],
+            "other": range(6),
+        }
+    )
+    got = path_rows(paths, (-12, 12), ["person_id", "y", "person_id"], outcome="y", weights="weights")
+    pd.testing.assert_frame_equal(got, paths.loc[[1, 4], ["person_id", "y"]])
+    # no outcome or weight rule: only the window and censoring
+    assert path_rows(paths, (-12, 12), ["rel_month"]).index.tolist() == [1, 3, 4, 5]

@@ -52,10 +52,12 @@ def before_after_effects(
     missing = need - set(paths.columns)
     if missing:
         raise InputError(f"outcome_paths: missing column(s) {sorted(missing)} (docs/tables.md)")
-    df = paths[~paths["censored"].astype(bool)]
-    if "treated" in df.columns:
-        df = df[df["treated"] == 1]
     key = ["person_id", "ref_month"]
+    # one mask and the columns read (the paths of a national run are 1.3·10⁷ rows × 22 columns)
+    keep = ~paths["censored"].to_numpy().astype(bool)
+    if "treated" in paths.columns:
+        keep &= paths["treated"].to_numpy() == 1
+    df = paths.loc[keep, [*key, "rel_month", *REQUIRED_OUTCOMES]]
 
     def window(lo: int, hi: int) -> pd.DataFrame:
         w = df[(df["rel_month"] >= lo) & (df["rel_month"] <= hi)]

@@ -39,6 +39,7 @@ from .results import (
     EventStudyResults,
     SensitivityResults,
 )
+from .sample import path_rows
 from .sensitivity import critical_gamma, e_value, rosenbaum_mcnemar, rosenbaum_wilcoxon, sensitivity_analysis
 from .settings import EffectOptions
 from .staggered import CSResults, callaway_santanna
@@ -72,6 +73,7 @@ __all__ = [
     "estimators_on",
     "event_study",
     "outcome_column",
+    "path_rows",
     "pre_period_means",
     "rosenbaum_mcnemar",
     "rosenbaum_wilcoxon",

@@ -17,7 +17,7 @@ from ..errors import InputError
 from ..tables import text_codes
 from .inference import normal_interval
 from .results import EventStudyResults
-from .sample import require_columns
+from .sample import path_rows, require_columns
 
 
 def event_study(
@@ -60,12 +60,8 @@ def event_study(
     if engine not in ("fwl", "linearmodels"):
         raise InputError(f"event_study engine must be 'fwl' or 'linearmodels', got {engine!r}")
     require_columns(paths, [*unit, "rel_month", "month", outcome, treatment, cluster], "outcome paths")
-    p = paths[(paths["rel_month"] >= window[0]) & (paths["rel_month"] <= window[1])]
-    if "censored" in p:
-        p = p[~p["censored"].astype(bool)]
-    p = p[p[outcome].notna()]
-    if weights is not None and weights in p:
-        p = p[p[weights] > 0]
+    cols = [*unit, "rel_month", "month", outcome, treatment, cluster, *([weights] if weights else [])]
+    p = path_rows(paths, window, cols, outcome=outcome, weights=weights)
     uid = unit_codes(p, list(unit))
     month_codes, month_text = pd.factorize(p["month"])
     tid = np.asarray(months.to_index(pd.Series(month_text, dtype=object)), dtype=np.int64)[month_codes]

@@ -31,7 +31,7 @@ from .inference import (
     wls_influence,
 )
 from .results import Estimate
-from .sample import Cell, FitContext, Fitted, Sample, SampleDesign, fit_cells, require_columns
+from .sample import Cell, FitContext, Fitted, Sample, SampleDesign, fit_cells, path_rows, require_columns
 
 
 def _wls_cell(
@@ -145,9 +145,7 @@ def pre_period_means(
     """
     outcomes = [o for o in (outcomes or OUTCOMES) if o in paths]
     require_columns(paths, [*keys, "rel_month", *outcomes], "outcome paths")
-    p = paths[(paths["rel_month"] >= window[0]) & (paths["rel_month"] <= window[1])]
-    if "censored" in p:
-        p = p[~p["censored"].astype(bool)]
+    p = path_rows(paths, window, [*keys, *outcomes])
     out = p.groupby(list(keys), sort=False, dropna=False)[outcomes].mean().reset_index()
     return out.rename(columns={o: f"{o}{suffix}" for o in outcomes})
 

@@ -278,14 +278,16 @@ def _placebo_rows(
 ) -> list[tuple]:
     unit = [c for c in ("person_id", "ref_month", treatment) if c in paths]
     require_columns(paths, [*unit, "rel_month", cluster], "outcome paths")
-    p = paths
-    if "censored" in p:
-        p = p.assign(**{o: p[o].where(~p["censored"].astype(bool)) for o in outcomes if o in p})
-    extra = [c for c in {weights, cluster} if c and c in p and c not in unit]
+    extra = [c for c in {weights, cluster} if c and c in paths and c not in unit]
     rows: list[tuple] = []
-    outs = [o for o in outcomes if o in p]
+    outs = [o for o in outcomes if o in paths]
     if not outs:
         return rows
+    # the columns read only (the paths of a national run are 1.3·10⁷ rows × 22 columns)
+    cens = ["censored"] if "censored" in paths else []
+    p = paths[list(dict.fromkeys([*unit, "rel_month", *outs, *extra, *cens]))]
+    if cens:
+        p = p.assign(**{o: p[o].where(~p["censored"].astype(bool)) for o in outs})
     # one row per observed unit (groupby, not pivot_table(dropna=False): that builds the full product of the
     # unit columns' levels — persons × months × roles — and set the 10 GiB peak of the example run)
     wide = p.groupby([*unit, "rel_month"], sort=True, observed=True)[outs].first().unstack("rel_month")

@@ -185,9 +185,11 @@ class PanelResult(StageResult):
 
 @dataclass(frozen=True)
 class ColumnFile:
-    """Columns of a large table kept in a Parquet file instead of memory: one row per row of the table, in its
-    order, restricted to ``rows`` (positions, ascending) when given. The cohort's pre-period path (24 columns,
-    ~45 % of a national cohort's bytes) is read by the balance stage only, so it waits on disk until then."""
+    """Columns of a large table kept in a Parquet file instead of memory: one row per row of the table, stored in
+    its order or in any order with each row's position in ``tables.POSITION_COLUMN`` (as the history stream
+    writes them), restricted to ``rows`` (positions, ascending) when given. The cohort's pre-period path (24
+    columns, ~45 % of a national cohort's bytes) is read by the balance stage only, so it waits on disk until
+    then."""
 
     path: Path
     rows: np.ndarray | None = None
@@ -287,11 +289,10 @@ class MatchStageResult(StageResult):
         }
         if self.result.match is not None:
             out["unmatched_treated"] = len(self.result.match.unmatched)
-        ps = self.result.propensity
-        if (
-            ps.control_sampling_rate is not None
-        ):  # matching.propensity_fit_rows: fitted on a case-control sample
-            out["propensity_fit_control_share"] = ps.control_sampling_rate
+        # matching.propensity_fit_rows: the model fitted on a case-control sample, the candidates' share of it
+        rate = self.result.propensity.control_sampling_rate
+        if rate is not None:
+            out["propensity_fit_control_share"] = rate
         return out
 
 

@@ -646,12 +646,9 @@ def event_study_persons(paths: pd.DataFrame, outcome: str, window: tuple[int, in
     """Per month relative to u: the distinct persons among the treated (``n_treated``) and the controls
     (``n_control``) with ``outcome`` observed in that month, as the event study uses the paths (inside the window,
     not censored, outcome present, positive weight)."""
-    p = paths[(paths["rel_month"] >= window[0]) & (paths["rel_month"] <= window[1])]
-    if "censored" in p:
-        p = p[~p["censored"].astype(bool)]
-    p = p[p[outcome].notna()]
-    if "weights" in p:
-        p = p[p["weights"] > 0]
+    p = estimation.path_rows(
+        paths, window, ["rel_month", "treated", "person_id"], outcome=outcome, weights="weights"
+    )
     n = (
         p.assign(arm=np.where(p["treated"].to_numpy() == 1, "n_treated", "n_control"))
         .groupby(["rel_month", "arm"])["person_id"]
