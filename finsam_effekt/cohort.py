@@ -99,6 +99,21 @@ def _first_starts(participants: pd.DataFrame, sus_registrations: pd.DataFrame | 
     return first
 
 
+def _persons_of(population, ids: pd.Index, con):
+    """The rows of ``population`` whose pseudonym is in ``ids`` — in the engine when it is a DuckDB relation
+    (the whole population of a national run is 5·10⁶ rows; the former participants are a few 10⁵ of them)."""
+    if isinstance(population, duckdb.DuckDBPyRelation) and isinstance(con, duckdb.DuckDBPyConnection):
+        sess = Session.open(con)
+        try:
+            view = sess.name("persons_of")
+            sess.con.register(view, pd.DataFrame({"person_id": np.asarray(ids, dtype=object)}))
+            return population.filter(f"CAST(person_id AS VARCHAR) IN (SELECT person_id FROM {view})").df()
+        finally:
+            sess.close()
+    pop = as_pandas(population, "build_cohort: population")
+    return None if pop is None else pop[pop["person_id"].astype(str).isin(ids)]
+
+
 def _support_months(panel, pairs: pd.DataFrame, lookback: int, con) -> np.ndarray:
     """Months with public support in u−L..u−1 for each (person_id, ref_month) pair, from the panel."""
     sess = Session.open(con if isinstance(con, duckdb.DuckDBPyConnection) else None)
@@ -457,9 +472,11 @@ def _risk_set(
     if not 0 < sample_rate <= 1:
         raise ConfigError(f"build_cohort: sample_rate must be in (0, 1], got {sample_rate}")
     sus = as_pandas(sus_registrations, "build_cohort: sus_registrations")
-    pool = _Pool.of(as_pandas(population, "build_cohort: population"), register_start)
     part = _participants(participants)
     first = _first_starts(part, sus)  # every participant's first start, inside the window or not
+    if former:  # only persons with a first start can be former participants: the pool is theirs alone
+        population = _persons_of(population, first.index, con)
+    pool = _Pool.of(as_pandas(population, "build_cohort: population"), register_start)
     part, u_t = _in_window(part, window)
     ref_months = np.unique(u_t)
 

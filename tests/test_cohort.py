@@ -449,3 +449,39 @@ def test_horizon_weights_multiply_the_matching_weights_per_horizon():
         row = res[(res.horizon_months == k) & (res.subgroup == "all")].iloc[0]
         assert row.estimate == pytest.approx(hand, abs=1e-12)
         assert row.n_control == int(c.sum())
+
+
+def test_former_participants_from_the_engine_and_from_pandas_are_the_same_rows(tmp_path, small_world):
+    """The former participants' pool is only the persons with a first start, taken from the population in the
+    engine (a DuckDB relation) or in pandas: the same rows, every one of them after the person's own first start."""
+    import yaml
+
+    from finsam_effekt.cohort import former_participants
+    from finsam_effekt.config import load_config
+    from finsam_effekt.pipeline import run_until, stages
+
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "inputs": str(small_world.path / "mapping.yaml"),
+                "window": {"start": "2019-01", "end": "2020-06"},
+                "cost_benefit": {"enabled": False},
+            }
+        ),
+        encoding="utf-8",
+    )
+    cfg = load_config(path)
+    res = run_until(cfg, "cohort")
+    kw = stages.cohort_arguments(cfg, res.read, res.link, res.panel)
+    engine = former_participants(res.link.participants, **kw)
+    in_pandas = former_participants(res.link.participants, **{**kw, "population": kw["population"].df()})
+    pd.testing.assert_frame_equal(engine, in_pandas)
+    assert len(engine) > 0
+    first = mo.to_index(engine["first_start_month"].astype(str))
+    assert (first < mo.to_index(engine["ref_month"].astype(str))).all()
+    sus = kw["sus_registrations"].df()
+    starters = set(res.link.participants["person_id"].astype(str)) | set(
+        sus["person_id"].dropna().astype(str)
+    )
+    assert set(engine["person_id"].astype(str)) <= starters
