@@ -144,17 +144,14 @@ def _support_months(panel, pairs: pd.DataFrame, lookback: int, con) -> np.ndarra
 
 
 def _pool_support_months(panel, pid: np.ndarray, ref_months: np.ndarray, lookback: int) -> np.ndarray | None:
-    """Months with public support in u−L..u−1 for every pool person (rows in the order of ``pid``) at every
-    reference month (columns), from one pass over the person-sorted panel (``panel.stream``); None when the panel
-    is not stored person-sorted (the caller then asks the engine per pair, :func:`_support_months`)."""
-    persons = pd.Index(np.sort(pid.astype(object)))
+    """Months with public support in u−L..u−1 for every pool person (rows in the order of ``pid``, the pool's
+    pseudonyms, sorted by :meth:`_Pool.of`) at every reference month (columns), from one pass over the
+    person-sorted panel (``panel.stream``); None when the panel is not stored person-sorted (the caller then asks
+    the engine per pair, :func:`_support_months`)."""
     try:
-        counts = support_month_counts(panel, persons, ref_months, lookback)
+        return support_month_counts(panel, pd.Index(pid, dtype=object), ref_months, lookback)
     except NotPersonSorted:
         return None
-    if len(persons) == len(pid) and (persons.to_numpy() == pid).all():
-        return counts  # the pool is held in pseudonym order (_Pool.of): no reordered copy
-    return counts[persons.get_indexer(pid)]
 
 
 def build_cohort(

@@ -106,9 +106,9 @@ def estimate_propensity(
         (rate ``r``, seeded by ``seed``), ``fit_rows`` rows in all, and then every row is scored
         (:func:`linear_predictor`). Sampling controls at a fixed rate (case-control sampling) leaves the logit's
         slopes consistent and shifts its intercept by ``−log r`` (Prentice & Pyke 1979; King & Zeng 2001, "prior
-        correction"): the intercept (or, without one, every time effect) is corrected by ``+log r``. The slopes'
-        sampling variance grows by about ``1/m`` of the treated rows' share, ``m`` the controls drawn per treated
-        row. ``None``: fitted on every row.
+        correction"): the intercept is corrected by ``+log r``. The slopes' sampling variance grows by about
+        ``1/m`` of the treated rows' share, ``m`` the controls drawn per treated row. ``None``: fitted on every
+        row.
 
     Returns
     -------
@@ -207,12 +207,7 @@ def _fit_on_sample(
     fit = estimate_propensity(sample, "_t", covariates, time_effects=time_effects, maxiter=maxiter)
     del sample
     params = fit.params.copy()
-    te = time_effects if time_effects not in covariates else None
-    fe = [c for c in params.index if te is not None and c.startswith(f"{te}=")]
-    if "const" in params.index:
-        params["const"] += np.log(rate)
-    else:
-        params[fe] += np.log(rate)
+    params["const"] += np.log(rate)  # the design's first column (intercept=True), never aliased
     fit = PropensityResult(
         ps=np.empty(0), linear_predictor=np.empty(0), params=params, covariates=list(covariates),
         time_effects=time_effects, n_treated=len(treated), n_control=len(controls), converged=fit.converged,
