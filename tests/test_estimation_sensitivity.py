@@ -120,6 +120,28 @@ def test_placebo_rows_equal_the_pivot_table_reference():
         assert v[("placebo_outcome", "public_support", r, "std_error")] == se
 
 
+def test_placebo_rows_do_not_depend_on_key_types_row_order_or_repeated_rows():
+    # one row per (unit, month) is reshaped by position from the key codes, repeated rows by a groupby (the first
+    # non-missing value); categorical or plain keys, shuffled or repeated rows: the same numbers
+    data, paths = _matched_pairs_world(n=120)
+    paths = paths.copy()
+    paths.loc[paths.index[::5], "censored"] = True
+    paths.loc[paths.index[::11], "public_support"] = np.nan
+
+    def placebo(p):
+        f = sensitivity_analysis(data, paths=p, horizons=(3, 6)).to_frame()
+        return f[f.check.str.startswith("placebo")].reset_index(drop=True)
+
+    ref = placebo(paths)
+    assert len(ref) == 2 * 3 + 2 * 3  # placebo outcome at u-6 and u-12, placebo start at 3 and 6 months
+    cat = paths.astype({"person_id": "category", "ref_month": "category"})
+    pd.testing.assert_frame_equal(placebo(cat), ref)
+    pd.testing.assert_frame_equal(placebo(paths.sample(frac=1, random_state=1)), ref, check_exact=False)
+    blank = paths.assign(public_support=np.nan, censored=False)  # repeated rows, the first of each missing
+    repeated = pd.concat([blank, paths]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(placebo(repeated), ref, check_exact=False)
+
+
 def test_sensitivity_alpha_sets_the_risk_ratio_and_placebo_interval_levels():
     from scipy import stats
 

@@ -160,7 +160,7 @@ def weighted_mean_difference(
     w = np.ones(len(df)) if weights is None or weights not in df else df[weights].to_numpy(float)
     ok = np.isfinite(y) & (w > 0)
     d = df[treatment].to_numpy(float)[ok]
-    if d.min() == d.max():
+    if len(d) == 0 or d.min() == d.max():  # no row observed (a month censored for all), or one arm only
         return float("nan"), float("nan"), int((d == 1).sum()), int((d == 0).sum())
     est, psi, p = wls_influence(y[ok], np.column_stack([np.ones(ok.sum()), d]), w[ok])
     cl = pd.factorize(df[cluster].astype(str).to_numpy()[ok])[0]

@@ -77,6 +77,14 @@ def rosenbaum_wilcoxon(
     (drop) vs 4.34 (Pratt) on DOS2's lead data.
     """
     check("zeros", zeros, ROSENBAUM_ZEROS, where="rosenbaum_wilcoxon")
+    return _wilcoxon_bound(_wilcoxon_sums(treated_y, control_y, zeros), gamma)
+
+
+def _wilcoxon_sums(
+    treated_y: np.ndarray, control_y: np.ndarray, zeros: str
+) -> tuple[float, float, float] | None:
+    """(T, Σ r_i, Σ r_i²) of :func:`rosenbaum_wilcoxon` (the ranks do not depend on Γ: computed once for the
+    search of the critical Γ), or None when every difference is zero."""
     d = np.asarray(treated_y, float) - np.asarray(control_y, float)
     d = d[np.isfinite(d)]
     if zeros == "drop":
@@ -85,13 +93,20 @@ def rosenbaum_wilcoxon(
     else:
         r = stats.rankdata(np.abs(d)) * (d != 0)
     if not np.any(r > 0):
-        return 1.0
+        return None
     if np.sum(r[d > 0]) < np.sum(r[d < 0]):
         d = -d
-    t = float(np.sum(r[d > 0]))
+    return float(np.sum(r[d > 0])), np.sum(r), np.sum(r**2)
+
+
+def _wilcoxon_bound(sums: tuple[float, float, float] | None, gamma: float) -> float:
+    """The bound of :func:`rosenbaum_wilcoxon` at Γ from :func:`_wilcoxon_sums`."""
+    if sums is None:
+        return 1.0
+    t, sum_r, sum_r2 = sums
     p = gamma / (1 + gamma)
-    e = p * np.sum(r)
-    v = p * (1 - p) * np.sum(r**2)
+    e = p * sum_r
+    v = p * (1 - p) * sum_r2
     return float(stats.norm.sf((t - e) / math.sqrt(v)))
 
 
@@ -205,7 +220,8 @@ def sensitivity_analysis(
                     fn = lambda g, a=yt, b=yc: rosenbaum_mcnemar(a, b, g)  # noqa: E731
                 else:
                     name, method = "rosenbaum_wilcoxon", ROSENBAUM_METHODS[zeros]
-                    fn = lambda g, a=yt, b=yc: rosenbaum_wilcoxon(a, b, g, zeros)  # noqa: E731
+                    sums = _wilcoxon_sums(yt, yc, zeros)
+                    fn = lambda g, s=sums: _wilcoxon_bound(s, g)  # noqa: E731
                 rows.append((name, o, k, m, "n_pairs", float(n_p), n_p, n_p, method))
                 rows.append((name, o, k, m, "p_value_gamma_1", fn(1.0), n_p, n_p, method))
                 rows.append((name, o, k, m, "critical_gamma", critical_gamma(fn, alpha), n_p, n_p, method))
@@ -283,16 +299,8 @@ def _placebo_rows(
     outs = [o for o in outcomes if o in paths]
     if not outs:
         return rows
-    # the columns read only (the paths of a national run are 1.3·10⁷ rows × 22 columns)
-    cens = ["censored"] if "censored" in paths else []
-    p = paths[list(dict.fromkeys([*unit, "rel_month", *outs, *extra, *cens]))]
-    if cens:
-        p = p.assign(**{o: p[o].where(~p["censored"].astype(bool)) for o in outs})
-    # one row per observed unit (groupby, not pivot_table(dropna=False): that builds the full product of the
-    # unit columns' levels — persons × months × roles — and set the 10 GiB peak of the example run)
-    wide = p.groupby([*unit, "rel_month"], sort=True, observed=True)[outs].first().unstack("rel_month")
-    base = p.drop_duplicates(unit).set_index(unit)[extra].reindex(wide.index).reset_index()
-    rels = set(p["rel_month"].unique())
+    wide, base = _wide_paths(paths, unit, outs, extra)
+    rels = set(wide.columns.get_level_values("rel_month"))
     for o in outs:
         for r in (-6, -12):
             if r not in rels:
@@ -311,6 +319,60 @@ def _placebo_rows(
             est, se, n1, n0 = weighted_mean_difference(base, y, treatment, weights, cluster)
             rows += _est_rows("placebo_start", o, k, "status", est, se, n1, n0)
     return rows
+
+
+def _wide_paths(
+    paths: pd.DataFrame, unit: list[str], outs: list[str], extra: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The outcome paths one row per unit (``unit`` columns, sorted as a sorted groupby orders them) and one
+    column per (outcome, ``rel_month``), a censored month missing; and the units' ``extra`` columns (weights,
+    cluster) from each unit's first row.
+
+    Where every (unit, month) is one row (the outcome stage's paths) the table is filled by position from the
+    units' and months' codes — the paths of a national run are 1.3·10⁷ rows, and a groupby/unstack of them took
+    20 s; otherwise the first non-missing value of each (unit, month), by a groupby."""
+    cens = paths["censored"].to_numpy(bool) if "censored" in paths else None
+    keys = [paths[c] for c in unit]
+    codes = [
+        k.cat.codes.to_numpy(np.int64)
+        if isinstance(k.dtype, pd.CategoricalDtype)
+        else pd.factorize(k, sort=True)[0].astype(np.int64)
+        for k in keys
+    ]
+    sizes = [
+        len(k.cat.categories) if isinstance(k.dtype, pd.CategoricalDtype) else int(c.max(initial=-1)) + 1
+        for k, c in zip(keys, codes, strict=True)
+    ]
+    rel_code, rel_levels = pd.factorize(paths["rel_month"], sort=True)
+    ok = (rel_code >= 0) & np.logical_and.reduce([c >= 0 for c in codes])  # missing keys: dropped, as groupby
+    if math.prod([*sizes, len(rel_levels)]) < 2**62:
+        key = np.zeros(len(paths), np.int64)
+        for c, n in zip(codes, sizes, strict=True):
+            key = key * n + c
+        units, first, inverse = np.unique(key[ok], return_index=True, return_inverse=True)
+        cell = inverse.astype(np.int64) * len(rel_levels) + rel_code[ok]
+        if len(np.unique(cell)) == len(cell):
+            rows = np.flatnonzero(ok)
+            cols = pd.MultiIndex.from_product([outs, rel_levels], names=[None, "rel_month"])
+            index = pd.MultiIndex.from_arrays([k.take(rows[first]).values for k in keys], names=unit)
+            values = np.full((len(units), len(cols)), np.nan)
+            for j, o in enumerate(outs):
+                y = paths[o].to_numpy(float)[ok]
+                if cens is not None:
+                    y = np.where(cens[ok], np.nan, y)
+                values[inverse, j * len(rel_levels) + rel_code[ok]] = y
+            wide = pd.DataFrame(values, index=index, columns=cols)
+            base = pd.DataFrame({c: paths[c].take(rows[first]).to_numpy() for c in [*unit, *extra]})
+            return wide, base
+    # the columns read only
+    p = paths[list(dict.fromkeys([*unit, "rel_month", *outs, *extra]))]
+    if cens is not None:
+        p = p.assign(**{o: p[o].where(~cens) for o in outs})
+    # one row per observed unit (groupby, not pivot_table(dropna=False): that builds the full product of the
+    # unit columns' levels — persons × months × roles — and set the 10 GiB peak of the example run)
+    wide = p.groupby([*unit, "rel_month"], sort=True, observed=True)[outs].first().unstack("rel_month")
+    base = p.drop_duplicates(unit).set_index(unit)[extra].reindex(wide.index).reset_index()
+    return wide, base
 
 
 def _est_rows(name: str, o: str, k: int, m: str, est: float, se: float, n1: int, n0: int) -> list[tuple]:
