@@ -406,6 +406,26 @@ def test_overlap_histogram_shows_no_bin_of_few_persons():
     assert ps_overlap_plot(ps, treated, weights, lang="en", threshold=10_000) is None
 
 
+def test_overlap_histogram_bars_are_the_weighted_densities_on_the_merged_bins():
+    # the figure bins every score once and draws each merged bin's weight: the bars must be the density
+    # histogram of the arm's scores with their weights on the published edges (as matplotlib draws it from the rows)
+    rng = np.random.default_rng(4)
+    ps = np.r_[rng.beta(2, 5, 3000), rng.beta(3, 3, 300), [0.0, 1.0]]
+    treated = np.r_[np.zeros(3000, bool), np.ones(300, bool), [False, True]]
+    weights = np.r_[rng.choice([0.0, 0.5, 1.0, 2.0], 3000), np.ones(300), [1.0, 1.0]]
+    fig = ps_overlap_plot(ps, treated, weights, lang="en", threshold=T)
+    n = 0
+    for ax, w in zip(fig.axes, (np.ones(len(ps)), weights), strict=True):
+        for container in ax.containers:
+            arm = treated if container.patches[0].get_label() == ARM_LABELS["treated"][1] else ~treated
+            bars = list(container)
+            edges = [b.get_x() for b in bars] + [bars[-1].get_x() + bars[-1].get_width()]
+            dens, _ = np.histogram(ps[arm], bins=edges, weights=w[arm], density=True)
+            np.testing.assert_allclose([b.get_height() for b in bars], dens, rtol=1e-12)
+            n += 1
+    assert n == 4
+
+
 def test_no_figure_from_tables_that_publish_nothing():
     es = pd.DataFrame({"outcome": "public_support", "rel_month": [0, 1], "estimate": np.nan,
                        "ci_lower": np.nan, "ci_upper": np.nan, "suppressed": True})  # fmt: skip

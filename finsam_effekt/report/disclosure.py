@@ -505,7 +505,14 @@ def publishable_bins(
     if weights is not None:
         v = v[np.asarray(weights, dtype=float) > 0]
     counts, _ = np.histogram(v, bins=edges)
-    total = int(counts.sum())
+    return publishable_bins_of_counts(counts, edges, threshold)
+
+
+def publishable_bins_of_counts(
+    counts: np.ndarray, edges: np.ndarray, threshold: int
+) -> tuple[np.ndarray, bool]:
+    """:func:`publishable_bins` from the persons in each bin of ``edges`` (``counts``, one fewer than ``edges``)."""
+    total = int(np.sum(counts))
     if 0 < total < threshold:
         return np.array([], dtype=float), True
     closed: list[tuple[int, int]] = []  # (end of a merged bin, its persons)

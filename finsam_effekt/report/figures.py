@@ -24,7 +24,7 @@ import pandas as pd
 from ..schema import DEFAULT_DISCLOSURE_THRESHOLD
 from . import numbers as num
 from .content import FIGURE_OUTCOMES, PATH_OUTCOMES, SUBGROUP_OUTCOMES
-from .disclosure import publishable_bins
+from .disclosure import publishable_bins_of_counts
 from .labels import (
     COST_FIGURE_LABELS,
     covariate_label,
@@ -311,19 +311,33 @@ def ps_overlap_plot(
     else:
         fig, axes = ax.figure, [ax]
     edges = np.histogram_bin_edges(ps, bins=bins)
-    panels = [("before", np.ones(len(ps)))] + (
-        [("after", np.asarray(weights, float))] if weights is not None else []
-    )
+    # each score's bin, once (np.histogram's bins: [e_j, e_j+1), the last closed); every panel and arm is then a
+    # count per bin — a national cohort has 5·10⁷ scores, and a histogram of them per arm and panel took 11 s
+    nbins = len(edges) - 1
+    idx = np.minimum(np.searchsorted(edges, ps, side="right") - 1, nbins - 1)
+    panels = [("before", None)] + ([("after", np.asarray(weights, float))] if weights is not None else [])
     merged, shown = False, False
     arms = ((t, ARM_LABELS["treated"][li], "C0"), (~t, FIGURE_LABELS["comparison"][li], "C1"))
     for a, (sample, w) in zip(axes, panels, strict=False):
         for arm, label, colour in arms:
-            arm_edges, changed = publishable_bins(ps[arm], edges, threshold, weights=w[arm])
+            persons_in = arm if w is None else arm & (w > 0)
+            persons = np.bincount(idx[persons_in], minlength=nbins)
+            mass = persons if w is None else np.bincount(idx[arm], weights=w[arm], minlength=nbins)
+            arm_edges, changed = publishable_bins_of_counts(persons, edges, threshold)
             merged |= changed
             if len(arm_edges) < 2:  # fewer persons than the threshold in this arm: nothing can be shown
                 continue
+            # the weight in each merged bin, drawn as one value at its left edge
+            ends = np.searchsorted(edges, arm_edges)
+            merged_mass = np.add.reduceat(np.asarray(mass, float), ends[:-1])[: len(arm_edges) - 1]
             a.hist(
-                ps[arm], bins=arm_edges, weights=w[arm], density=True, alpha=0.5, label=label, color=colour
+                arm_edges[:-1],
+                bins=arm_edges,
+                weights=merged_mass,
+                density=True,
+                alpha=0.5,
+                label=label,
+                color=colour,
             )
             shown = True
         a.set_title(SAMPLE_LABELS[sample][li])
