@@ -71,11 +71,12 @@ def event_study(
     common = [e for e in es if e != min(es)]
     names = [f"b{e}" for e in es] + [f"g{e}" for e in common]
     ccode = unit_codes(p, [cluster])
-    dup = pd.DataFrame({"u": uid, "t": tid}).duplicated()
-    if dup.any():
-        first = p.iloc[int(np.argmax(dup.to_numpy()))]
+    ut = pd.Index(uid * (int(tid.max(initial=0)) - int(tid.min(initial=0)) + 1) + (tid - tid.min(initial=0)))
+    if not ut.is_unique:  # one int64 key per unit × month: a hash of 1.3·10⁷ keys, not of two-column rows
+        dup = ut.duplicated()
+        first = p.iloc[int(np.argmax(dup))]
         raise InputError(
-            f"outcome paths have {int(dup.sum())} repeated unit × month rows (first: "
+            f"outcome paths have {int(np.sum(dup))} repeated unit × month rows (first: "
             f"{', '.join(f'{c}={first[c]}' for c in unit)}, month={first['month']}); a unit ({', '.join(unit)}) "
             "must appear once per calendar month — drop duplicates or add the distinguishing column to unit="
         )
@@ -102,8 +103,15 @@ def event_study(
         pos = {e: j for j, e in enumerate(es)}
         gpos = {e: len(es) + j for j, e in enumerate(common)}
         r_all = np.arange(len(p))
-        bj = np.array([pos.get(e, -1) for e in rel], dtype=np.int64)
-        gj = np.array([gpos.get(e, -1) for e in rel], dtype=np.int64)
+        # column of each row's indicators by a look-up table over the event times (no Python loop over rows)
+        lo = int(rel.min(initial=0))
+        lut_b = np.full(int(rel.max(initial=0)) - lo + 1, -1, dtype=np.int64)
+        lut_g = lut_b.copy()
+        for e, j in pos.items():
+            lut_b[e - lo] = j
+        for e, j in gpos.items():
+            lut_g[e - lo] = j
+        bj, gj = lut_b[rel - lo], lut_g[rel - lo]
         mb, mg = (bj >= 0) & (d != 0), gj >= 0
         xmat = sp.csr_matrix(
             (

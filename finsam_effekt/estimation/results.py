@@ -143,7 +143,7 @@ class EffectResults:
             c = float("nan")
             if e.rows is not None:
                 if id(e.rows) not in n_groups:
-                    n_groups[id(e.rows)] = len(np.unique(e.rows))
+                    n_groups[id(e.rows)] = _n_distinct(e.rows)
                 c = cr1_factor(n_groups[id(e.rows)], len(e.rows), e.n_params)
             scales.append(c)
             ses.append(self._se(e, c))
@@ -389,3 +389,12 @@ class SensitivityResults:
             )
         lines += [f"Note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+def _n_distinct(codes: np.ndarray) -> int:
+    """The number of distinct values of ``codes`` (cluster codes: by counting when they are small non-negative
+    integers, as they are, instead of sorting them)."""
+    codes = np.asarray(codes)
+    if codes.dtype.kind in "iu" and len(codes) and 0 <= codes.min() and codes.max() < 4 * len(codes) + 1024:
+        return int(np.count_nonzero(np.bincount(codes)))
+    return len(np.unique(codes))
