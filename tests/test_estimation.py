@@ -164,6 +164,35 @@ def test_regression_adjustment_equals_statsmodels_wls_cluster():
     assert f.std_error.iloc[0] == pytest.approx(sm_fit.bse["treated"], rel=1e-8)
 
 
+def test_regression_adjustment_is_the_same_with_no_design_kept_between_cells(monkeypatch):
+    # the WLS designs a subgroup keeps for the next cell with the same kept rows are bounded in bytes; keeping
+    # none (each cell builds its own) must give identical estimates and SEs, with censoring that differs by horizon
+    from finsam_effekt.estimation import matched
+
+    rng = np.random.default_rng(2)
+    c = _cohort(800)
+    c["sex"] = rng.choice(["K", "M"], len(c))
+    for k in (6, 12):
+        c[f"y_m{k}"] = c["y_m3"] + rng.normal(size=len(c))
+        c.loc[rng.random(len(c)) < 0.1 * k / 6, f"y_m{k}"] = np.nan  # censored rows differ by horizon
+
+    def fit():
+        return estimate_effects(
+            c,
+            outcomes=["y"],
+            horizons=[3, 6, 12],
+            measures=["status"],
+            subgroups=["sex"],
+            estimators=["weighted_mean_diff", "regression_adjustment"],
+            covariates=["x1", "x2"],
+        ).to_frame()
+
+    kept = fit()
+    monkeypatch.setattr(matched, "WLS_CACHE_BYTES", 0)
+    pd.testing.assert_frame_equal(fit(), kept, check_exact=True)
+    assert len(kept) == 2 * 3 * 3  # two estimators, three horizons, all + two sexes
+
+
 def test_ipw_aipw_without_covariates_equal_difference_in_means():
     c = _cohort(500)
     f = (

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -32,6 +33,11 @@ from .inference import (
 )
 from .results import Estimate
 from .sample import Cell, FitContext, Fitted, Sample, SampleDesign, fit_cells, path_rows, require_columns
+
+#: Bytes of WLS designs one subgroup keeps for the next outcome, horizon and measure with the same kept rows and
+#: weights (least recently used dropped first). A national run's regression adjustment has designs of 2.6·10⁵ rows ×
+#: ~60 columns (125 MB) for each distinct set of kept rows; kept all, they took 5.8 GiB.
+WLS_CACHE_BYTES: int = 1 << 30
 
 
 def _wls_cell(
@@ -52,8 +58,9 @@ def _wls_cell(
     # the design, its reduction to independent columns and (X'WX)⁻¹ depend only on the rows kept, not on the
     # outcome: built once per subgroup and set of kept rows, reused for every outcome, horizon and measure (and
     # the cached cluster codes are one array, whose clusters the results count once)
-    key = ("wls", adjust, ok.tobytes(), w.tobytes())
-    hit = cell.cache.get(key)
+    designs: OrderedDict = cell.cache.setdefault("wls", OrderedDict())
+    key = (adjust, ok.tobytes(), w.tobytes())
+    hit = designs.get(key)
     if hit is None:
         x = np.column_stack([np.ones(len(y)), d])
         if adjust:
@@ -62,7 +69,12 @@ def _wls_cell(
             x = np.column_stack([x, cell.cache["design"].rows(None if all_ok else ok)])
         x, c = independent_wls_columns(x, w, 1)
         bread = np.linalg.inv(x.T @ (x * w[:, None]))
-        hit = cell.cache[key] = (x, c, bread, cl)
+        hit = designs[key] = (x, c, bread, cl)
+        # the most recently used designs only, up to WLS_CACHE_BYTES (the one just built always stays)
+        while len(designs) > 1 and sum(e[0].nbytes for e in designs.values()) > WLS_CACHE_BYTES:
+            designs.popitem(last=False)
+    else:
+        designs.move_to_end(key)
     x, c, bread, cl = hit
     est, psi, n_params = wls_influence(y, x, w, c, bread=bread)
     boot = None if context.boot_counts is None else wls_bootstrap(y, x, w, c, cl, context.boot_counts)
