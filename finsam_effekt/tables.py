@@ -328,6 +328,17 @@ def text_codes(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return first.astype(np.int32)[codes], pd.Index(levels, dtype=object)
 
 
+def text_as_categories(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its text columns as categories (levels sorted, so sorting and grouping order the rows as
+    the text does); every other column as it is (unlike :func:`compact`, numbers keep their types)."""
+    text = [
+        c for c in frame.columns if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c].dtype)
+    ]
+    if not text:
+        return frame
+    return frame.assign(**{c: pd.Categorical(frame[c]) for c in text})
+
+
 def plain(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with its categorical columns back as text (``object``, missing as None), float32 columns as
     float64 and int32 columns as int64: the inverse of :func:`compact` for the small tables taken out of a

@@ -535,3 +535,33 @@ def test_large_path_falls_back_to_the_same_ridge_fit_under_separation():
     large = fit_logit(x, df["t"].to_numpy(), fixed_effects=df["month"], large_rows=1000, chunk=3000)
     assert not small.converged and not large.converged
     np.testing.assert_allclose(large.params.to_numpy(), small.params.to_numpy(), rtol=1e-7, atol=1e-9)
+
+
+def test_text_as_categories_keeps_values_numbers_and_the_text_order():
+    # the outcome paths' text keys become categories (levels sorted as the text sorts), numbers keep their types
+    from finsam_effekt.tables import text_as_categories
+
+    f = pd.DataFrame(
+        {
+            "person_id": ["b", "a", None, "b"],
+            "month": ["2020-02", "2019-12", "2020-01", "2020-02"],
+            "y": [0.1, 0.2, np.nan, 1.0],
+            "k": np.array([1, 2, 3, 4], dtype=np.int64),
+        }
+    )
+    g = text_as_categories(f)
+    assert isinstance(g.person_id.dtype, pd.CategoricalDtype)
+    assert list(g.person_id.cat.categories) == ["a", "b"] and g.person_id.isna().tolist() == [
+        False,
+        False,
+        True,
+        False,
+    ]
+    assert g.month.astype(object).tolist() == f.month.tolist()
+    assert g.y.dtype == np.float64 and g.k.dtype == np.int64
+    assert (
+        g.sort_values(["month", "person_id"]).index.tolist()
+        == f.sort_values(["month", "person_id"]).index.tolist()
+    )
+    assert f.person_id.dtype == object  # the input is not changed
+    assert text_as_categories(f[["y"]]).equals(f[["y"]])

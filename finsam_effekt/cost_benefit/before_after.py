@@ -61,7 +61,7 @@ def before_after_effects(
 
     def window(lo: int, hi: int) -> pd.DataFrame:
         w = df[(df["rel_month"] >= lo) & (df["rel_month"] <= hi)]
-        return w.groupby(key)[list(REQUIRED_OUTCOMES)].mean()
+        return w.groupby(key, observed=True)[list(REQUIRED_OUTCOMES)].mean()
 
     b, a = window(*before), window(*after)
     both = a.join(b, how="inner", lsuffix="_after", rsuffix="_before")

@@ -158,7 +158,7 @@ def pre_period_means(
     outcomes = [o for o in (outcomes or OUTCOMES) if o in paths]
     require_columns(paths, [*keys, "rel_month", *outcomes], "outcome paths")
     p = path_rows(paths, window, [*keys, *outcomes])
-    out = p.groupby(list(keys), sort=False, dropna=False)[outcomes].mean().reset_index()
+    out = p.groupby(list(keys), sort=False, dropna=False, observed=True)[outcomes].mean().reset_index()
     return out.rename(columns={o: f"{o}{suffix}" for o in outcomes})
 
 

@@ -319,7 +319,10 @@ def outcomes(
             censoring = later_start_weights(cfg, read, link, panel, ho, hmax)
             ho = pd.concat([ho, censoring.weights], axis=1)
         ho, paths = cohort_mod.censor_at_later_start(ho), cohort_mod.censor_at_later_start(paths)
-    return OutcomeTables(ho, paths, panel_mod.summarise_paths(paths, cfg.outcomes.names), censoring)
+    summary = panel_mod.summarise_paths(paths, cfg.outcomes.names)
+    # the paths' text keys (pseudonym, months) as categories: a national run's 1.3·10⁷ path rows held 2.6 GB of
+    # Python strings through every later stage and the stage cache
+    return OutcomeTables(ho, tables.text_as_categories(paths), summary, censoring)
 
 
 def outcome_sources(cfg: AnalysisConfig, read: ReadResult, panel: PanelResult) -> dict:
