@@ -504,14 +504,16 @@ def _risk_set(
     if np.isnan(t_key).any():
         raise InputError("build_cohort: treated_status names participants without a reason who are not in the "
                          "population; compute it with treated_attrition on the same population")  # fmt: skip
-    t_key = t_key.astype(np.int64)
-    t_u = mo.to_index(entering["ref_month"]).astype(np.int64) if len(entering) else np.array([], np.int64)
+    # keys and months as 32-bit integers: the pool's positions and month indices fit, and the ~5·10⁷ candidate
+    # rows of a national pool are concatenated, sorted and taken several times below (int64: 0.4 GB per copy)
+    t_key = t_key.astype(np.int32)
+    t_u = mo.to_index(entering["ref_month"]).astype(np.int32) if len(entering) else np.array([], np.int32)
 
     # candidate controls per reference month (former=True: persons whose own first start is before u instead)
     own_first = first.reindex(pid).to_numpy(float)  # NaN = never
     keys, months = [t_key[:0]], [t_u[:0]]
     rng = np.random.default_rng([seed, 1] if former else seed)
-    all_idx = np.arange(len(pid))
+    all_idx = np.arange(len(pid), dtype=np.int32)
     # the panel read as a stream when it is stored (or held) person-sorted; raw tables go through the engine
     stream = panel is not None and not any(
         k in history_kw for k in ("spells", "social_assistance", "earnings")
@@ -536,7 +538,7 @@ def _risk_set(
         if recent is not None:  # after the sample, for the same reason
             idx = idx[recent[idx, j] > 0]
         keys.append(idx)
-        months.append(np.full(len(idx), u, dtype=np.int64))
+        months.append(np.full(len(idx), u, dtype=np.int32))
     c_key, c_u = np.concatenate(keys), np.concatenate(months)
     del keys, months
     if eligibility == "recent_public_support" and recent is None and len(c_key):
@@ -545,16 +547,18 @@ def _risk_set(
             > 0
         )
         c_key, c_u = c_key[ok], c_u[ok]
+    del recent  # (persons × reference months) counts: not needed by the features below
     if former:
         t_key, t_u = t_key[:0], t_u[:0]
     key = np.concatenate([t_key, c_key])
     u_all = np.concatenate([t_u, c_u])
-    treated = np.concatenate([np.ones(len(t_key), np.int64), np.zeros(len(c_key), np.int64)])
+    treated = np.concatenate([np.ones(len(t_key), np.int32), np.zeros(len(c_key), np.int32)])
     del c_key, c_u
     order = np.lexsort((key, -treated, u_all))  # by month, treated first, pseudonym
     key, u_all, treated = key[order], u_all[order], treated[order]
     del order
     later = own_first[key]
+    del own_first
     has = (treated == 0) & ~np.isnan(later)
     present = np.unique(key)
     # pseudonyms as categories (those that occur, sorted) and months as categories over their range: no string
@@ -642,7 +646,7 @@ def _stream_features(pairs: pd.DataFrame, panel, population, kommun_forbund, kw:
     (``panel.stream.history_features_stream``), in the compact types the engine path gives after
     ``tables.compact``; None when the panel is not stored person-sorted."""
     person = pd.Categorical(pairs["person_id"])
-    u = mo.to_index(pairs["ref_month"].cat.categories)[pairs["ref_month"].cat.codes]
+    u = mo.to_index(pairs["ref_month"].cat.categories).astype(np.int32)[pairs["ref_month"].cat.codes]
     batches = progress.track("history features, panel row group", row_groups(panel))
     try:
         threshold = kw.get("self_support_threshold", DEFAULT_SELF_SUPPORT_THRESHOLD_SEK)

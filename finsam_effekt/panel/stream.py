@@ -221,8 +221,8 @@ def pair_batches(
     persons = pd.Index(person.categories.astype(object))
     if not persons.is_monotonic_increasing:
         raise ValueError("pair_batches: person categories must be sorted")
-    code = person.codes.astype(np.int64)
-    order = np.argsort(code, kind="stable")
+    code = person.codes.astype(np.int32)  # per pair: 32 bits (a national cohort has ~5·10⁷ pairs)
+    order = np.argsort(code, kind="stable").astype(np.int32)
     sorted_code = code[order]
     for b in panel_batches(panel, persons, m0, m1, list(columns), progress):
         lo, hi = np.searchsorted(sorted_code, [b.codes[0], b.codes[-1] + 1])
@@ -347,8 +347,9 @@ def history_features_stream(
     if pre_period:
         look = max(look, *PRE_PERIOD_MONTHS, PRE_PERIOD_MEAN_WINDOW)
     n = len(u)
-    u = np.asarray(u, dtype=np.int64)
-    code = person_id.codes.astype(np.int64)
+    # per-pair arrays in 32 bits (month indices and person codes fit): a national cohort has ~5·10⁷ pairs
+    u = np.asarray(u, dtype=np.int32)
+    code = person_id.codes.astype(np.int32)
 
     cols: dict[str, _Column] = {}
     for w in HISTORY_WINDOWS:
