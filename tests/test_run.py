@@ -362,6 +362,25 @@ def test_e2e_every_stage_ran_and_no_person_id_in_any_output(two_runs, small_worl
         assert not hits, f"{f.name} contains {len(hits)} person ids"
 
 
+def test_run_keeps_only_the_cohort_keys_after_the_last_reader_of_its_features(two_runs):
+    # no estimator of this run fits on the unmatched cohort: after the balance stage the cohort's history
+    # features are released; the match refers to the same narrowed rows by position
+    from finsam_effekt.pipeline import COHORT_KEY_COLUMNS
+
+    _, a, _ = two_runs
+    co = a.results.cohort
+    assert co.features_dropped and list(co.cohort.columns) == [
+        c for c in COHORT_KEY_COLUMNS if c in co.cohort
+    ]
+    assert {"person_id", "ref_month", "treated"} <= set(co.cohort.columns)
+    assert co.rows() == next(s.rows for s in a.stages if s.name == "cohort")
+    assert a.results.match.result.data is co.cohort and a.results.match.match.data is co.cohort
+    log = (a.out / "run.log").read_text(encoding="utf-8").splitlines()
+    at = [i for i, line in enumerate(log) if "history features released" in line]
+    stage = {line.split()[2]: i for i, line in enumerate(log) if line.startswith("INFO stage ")}
+    assert len(at) == 1 and stage["balance"] < at[0] < stage["outcomes"]
+
+
 @pytest.mark.slow
 def test_e2e_rerun_gives_identical_csvs_and_manifest(two_runs):
     _, a, b = two_runs
@@ -498,6 +517,11 @@ def test_cohort_and_panel_estimators_run_with_abadie_imbens(wired):
     assert any(s.startswith("insats_type=") for s in by["weighted_mean_diff"])
     assert "effects: ipw, aipw by insats_type" in manifest["not_run"]
     assert isinstance(kw["pairs"], MatchResult) and kw["se"] == "abadie_imbens"
+    # ipw and aipw fit on the cohort's features: they are released after the effects stage, not before
+    log = (res.out / "run.log").read_text(encoding="utf-8").splitlines()
+    at = next(i for i, line in enumerate(log) if "history features released" in line)
+    assert at > next(i for i, line in enumerate(log) if line.startswith("INFO stage effects"))
+    assert res.results.cohort.features_dropped
     # ipw/aipw get the unmatched cohort: every candidate control person-month, with horizon outcomes
     cohort = kw_c["cohort"]
     assert (cohort["treated"] == 0).sum() > 10 * (cohort["treated"] == 1).sum()

@@ -14,6 +14,7 @@ from .chain import (
     RunResult,
     Stage,
     design_warnings,
+    drop_cohort_features,
     explain,
     report_content,
     run,
@@ -21,6 +22,7 @@ from .chain import (
     stage,
 )
 from .results import (
+    COHORT_KEY_COLUMNS,
     AttritionResult,
     BalanceResult,
     CohortResult,
@@ -44,6 +46,7 @@ from .stages import StageUnavailable, later_start_weights, outcome_sources, with
 
 __all__ = [
     "CHAIN",
+    "COHORT_KEY_COLUMNS",
     "STAGE_NAMES",
     "AttritionResult",
     "BalanceResult",
@@ -72,6 +75,7 @@ __all__ = [
     "outcome_sources",
     "report_content",
     "design_warnings",
+    "drop_cohort_features",
     "run",
     "run_until",
     "stage",

@@ -25,6 +25,7 @@ from ..config import AnalysisConfig
 from ..diagnostics import DesignWarning
 from ..errors import ConfigError, FinsamError
 from ..estimand import estimand_text
+from ..estimation import REGISTRY
 from . import by_group, plan, resources, stages
 from .cache import CACHED_STAGES, StageCache, config_values, shared_tables
 from .results import (
@@ -70,6 +71,9 @@ class Stage:
         its expensive and cached part), or None. Skipping the whole skips its parts, and a part that does not run
         is reported under the whole's label (the reader knows the whole), so the whole does not run for the
         same reason.
+    cohort_features : whether the stage reads the cohort's history features (not only
+        ``results.COHORT_KEY_COLUMNS``) under a config, or None (never); after the last stage that does,
+        :func:`run` keeps only the cohort's key columns (:func:`drop_cohort_features`).
     """
 
     key: str
@@ -82,6 +86,7 @@ class Stage:
     switch: str | None
     describe: Callable[[AnalysisConfig], str]
     part_of: str | None = None
+    cohort_features: Callable[[AnalysisConfig], bool] | None = None
 
     def off_reason(self, cfg: AnalysisConfig) -> str | None:
         """Why the config turns this stage (or the stage it is a part of) off, or None when it runs."""
@@ -92,6 +97,15 @@ class Stage:
         for part in self.switch.split("."):
             value = getattr(value, part)
         return None if value else f"turned off in the config ({self.switch}: false)"
+
+
+def _always(cfg: AnalysisConfig) -> bool:
+    return True
+
+
+def _cohort_estimators(cfg: AnalysisConfig) -> bool:
+    """Whether an estimator fits on the unmatched cohort (with its covariates: ``ipw``, ``aipw``)."""
+    return any(REGISTRY[e].sample == "cohort" for e in cfg.estimators if e in REGISTRY)
 
 
 #: Every stage, in run order.
@@ -108,9 +122,9 @@ CHAIN: tuple[Stage, ...] = (
           ("window", "age", "eligibility", "later_treated", "outcomes.self_support_threshold_sek", "seed"), True,
           None, plan.cohort),
     Stage("match", "match", stages.match, ("link", "cohort"), MatchStageResult, ("matching", "covariates", "seed"),
-          True, None, plan.match),
+          True, None, plan.match, cohort_features=_always),
     Stage("balance", "balance", stages.balance, ("read", "panel", "cohort", "match"), BalanceResult,
-          ("covariates",), False, None, plan.balance),
+          ("covariates",), False, None, plan.balance, cohort_features=_always),
     Stage("outcomes", "outcomes", stages.outcomes, ("read", "link", "panel", "match"), OutcomeTables,
           ("outcomes", "later_treated", "censoring_weights", "covariates", "cost_benefit.enabled"), True, None,
           plan.outcomes),
@@ -119,7 +133,8 @@ CHAIN: tuple[Stage, ...] = (
           plan.attrition),
     Stage("effects", "effects", stages.effects, ("read", "link", "panel", "cohort", "match", "outcomes"),
           EffectsResult, ("estimators", "inference", "subgroups", "outcomes", "covariates", "window", "later_treated",
-                          "censoring_weights", "cs_did", "seed"), True, None, plan.effects),
+                          "censoring_weights", "cs_did", "seed"), True, None, plan.effects,
+          cohort_features=_cohort_estimators),
     Stage("contamination_share", "contamination share", stages.contamination_share,
           ("read", "link", "panel", "cohort", "match"), ContaminationShareResult,
           ("window", "age", "eligibility", "outcomes.self_support_threshold_sek", "seed"), False, None,
@@ -312,7 +327,7 @@ def run(
         _run_log(tmp / "run.log"),
     ):
         log.info("finsam_effekt run; config hash %s; seed %d", cfg.config_hash(), cfg.seed)
-        _run_stages(results, CHAIN, cache, on_start, on_stage)
+        _run_stages(results, CHAIN, cache, on_start, on_stage, drop_features=by is None)
         files = _write_report(results, tmp, cache, on_start, on_stage, log_file=tmp / "run.log")
         if by is not None:
             files += by_group.run_by_group(
@@ -351,13 +366,16 @@ def _run_stages(
     cache: StageCache | None,
     on_start: Callable[[str], None] | None,
     on_stage: Callable[[StageRecord], None] | None,
+    drop_features: bool = False,
 ) -> None:
     """Run ``chain`` in order on ``results`` (as :func:`run`: optional stages' defects are reported, not raised).
+    With ``drop_features``, after the last stage that reads the cohort's history features only the cohort's keys
+    are kept (:func:`drop_cohort_features`; the per-förbund runs of ``run(by=)`` need them all).
 
     run.log's ``rows=`` of a stage whose rows are persons is ``<t`` when it lies in ``1 .. t − 1``
     (``report.disclosure.rows_text``)."""
     threshold = results.cfg.disclosure_threshold
-    for st in chain:
+    for i, st in enumerate(chain):
         if on_start:
             on_start(st.label)
         rec = _run_stage(results, st, st.off_reason(results.cfg), keep_going=True, cache=cache)
@@ -374,6 +392,26 @@ def _run_stages(
         )
         if on_stage:
             on_stage(rec)
+        if drop_features and not any(_reads_cohort_features(s, results.cfg) for s in chain[i + 1 :]):
+            drop_cohort_features(results)
+
+
+def _reads_cohort_features(st: Stage, cfg: AnalysisConfig) -> bool:
+    return st.cohort_features is not None and st.off_reason(cfg) is None and st.cohort_features(cfg)
+
+
+def drop_cohort_features(results: StageResults) -> None:
+    """Keep only the cohort's key columns (``CohortResult.keys_only``; the same rows, to which the match refers
+    by position) in ``results.cohort`` and in the match, once no later stage reads the history features: a
+    national cohort's features are 4.2 GB that the outcome, effect, event-study, sensitivity and cost-benefit
+    stages would otherwise hold (issue 14). A no-op before the cohort stage or when already done."""
+    co = results.get("cohort")
+    if co is None or co.features_dropped:
+        return
+    results.cohort = co.keys_only()
+    if results.get("match") is not None:
+        results.match = results.match.on_cohort(results.cohort.cohort)
+    log.info("cohort: history features released after their last reader (%d rows kept as keys)", co.rows())
 
 
 def _write_report(
