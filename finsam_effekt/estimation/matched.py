@@ -34,9 +34,9 @@ from .inference import (
 from .results import Estimate
 from .sample import Cell, FitContext, Fitted, Sample, SampleDesign, fit_cells, path_rows, require_columns
 
-#: Bytes of WLS designs one subgroup keeps for the next outcome, horizon and measure with the same kept rows and
-#: weights (least recently used dropped first). A national run's regression adjustment has designs of 2.6·10⁵ rows ×
-#: ~60 columns (125 MB) for each distinct set of kept rows; kept all, they took 5.8 GiB.
+#: Bytes of WLS designs one call keeps (over all subgroups) for the next outcome, horizon and measure with the same
+#: subgroup, kept rows and weights (least recently used dropped first). A national run's regression adjustment
+#: has designs of 2.6·10⁵ rows × ~60 columns (125 MB) for each distinct set of kept rows.
 WLS_CACHE_BYTES: int = 1 << 30
 
 
@@ -58,8 +58,8 @@ def _wls_cell(
     # the design, its reduction to independent columns and (X'WX)⁻¹ depend only on the rows kept, not on the
     # outcome: built once per subgroup and set of kept rows, reused for every outcome, horizon and measure (and
     # the cached cluster codes are one array, whose clusters the results count once)
-    designs: OrderedDict = cell.cache.setdefault("wls", OrderedDict())
-    key = (adjust, ok.tobytes(), w.tobytes())
+    designs: OrderedDict = cell.shared.setdefault("wls", OrderedDict())  # one budget for every subgroup
+    key = (cell.subgroup, adjust, ok.tobytes(), w.tobytes())
     hit = designs.get(key)
     if hit is None:
         x = np.column_stack([np.ones(len(y)), d])

@@ -185,7 +185,8 @@ class Cell:
     """One outcome column of one subgroup's rows, as :func:`fit_cells` hands it to an estimator.
 
     ``rows`` and ``clusters`` are the subgroup's rows and their cluster codes, ``weights`` the weights at this
-    horizon, ``cache`` the subgroup's share of ``Sample.scratch``.
+    horizon, ``cache`` the subgroup's share of ``Sample.scratch`` and ``shared`` the share of every subgroup (work
+    whose memory is bounded over the whole call, such as the WLS designs of ``matched``).
     """
 
     rows: pd.DataFrame
@@ -197,6 +198,7 @@ class Cell:
     subgroup: str
     weights: np.ndarray
     cache: dict
+    shared: dict = field(default_factory=dict)
 
     def values(self) -> np.ndarray:
         """The outcome column as floats (NaN where censored)."""
@@ -212,6 +214,11 @@ class Cell:
         }
 
 
+#: The key of ``Sample.scratch`` whose dict every subgroup's cells share (``Cell.shared``); a tuple, so no
+#: subgroup name can be it.
+SHARED_SCRATCH = ("shared",)
+
+
 def fit_cells(
     sample: Sample, context: FitContext, estimator: str, one: Callable[[Cell], Estimate | None]
 ) -> Fitted:
@@ -224,6 +231,7 @@ def fit_cells(
         rows = sample.frame if sg.mask is None else sample.frame[sg.mask]
         clusters = sample.clusters if sg.mask is None else sample.clusters[sg.mask]
         cache = sample.scratch.setdefault(sg.name, {})
+        shared = sample.scratch.setdefault(SHARED_SCRATCH, {})
         for o in opts.outcomes:
             for m in opts.measures:
                 for k in opts.horizons:
@@ -231,7 +239,9 @@ def fit_cells(
                     if col not in rows:
                         notes.append(f"{estimator}: column {col!r} absent, skipped")
                         continue
-                    cell = Cell(rows, clusters, col, o, k, m, sg.name, sample.cell_weights(rows, k), cache)
+                    cell = Cell(
+                        rows, clusters, col, o, k, m, sg.name, sample.cell_weights(rows, k), cache, shared
+                    )
                     e = one(cell)
                     if e is None:
                         notes.append(
@@ -256,7 +266,7 @@ class SampleDesign:
     def __init__(self, frame: pd.DataFrame, covariates: Sequence[str]) -> None:
         require_columns(frame, covariates, "covariates of estimate_effects: the data")
         self.covariates = list(covariates)
-        self.frame = frame
+        self.frame = frame[self.covariates]  # (for the message about a missing value) not the whole table
         self.n = len(frame)
         self.parts: list[tuple[str, str, np.ndarray, int]] = []
         for c in self.covariates:
