@@ -62,6 +62,7 @@ def event_study(
     require_columns(paths, [*unit, "rel_month", "month", outcome, treatment, cluster], "outcome paths")
     cols = [*unit, "rel_month", "month", outcome, treatment, cluster, *([weights] if weights else [])]
     p = path_rows(paths, window, cols, outcome=outcome, weights=weights)
+    n_obs = len(p)
     uid = unit_codes(p, list(unit))
     month_codes, month_text = pd.factorize(p["month"])
     tid = np.asarray(months.to_index(pd.Series(month_text, dtype=object)), dtype=np.int64)[month_codes]
@@ -120,13 +121,11 @@ def event_study(
             ),
             shape=(len(p), len(names)),
         )
+        y = p[outcome].to_numpy(float)
+        # what the regression does not read is freed before it (a national run's paths: ~10⁷ rows per array)
+        del r_all, bj, gj, mb, mg, ut, rel, d, month_codes, p
         b, v, kept = twoway_wls_cluster(
-            p[outcome].to_numpy(float),
-            xmat,
-            np.ones(len(p)) if wv is None else wv,
-            uid,
-            pd.factorize(tid)[0],
-            ccode,
+            y, xmat, np.ones(n_obs) if wv is None else wv, uid, pd.factorize(tid)[0], ccode
         )
         kn = [names[j] for j in kept]
         params = pd.Series(b, index=kn)
@@ -160,7 +159,7 @@ def event_study(
         pretrend_df=df_,
         pretrend_p=pval,
         n_units=int(uid.max() + 1),
-        n_obs=len(p),
+        n_obs=n_obs,
         cluster=cluster,
         cov=cov.loc[bcols, bcols],
         alpha=alpha,
@@ -212,6 +211,7 @@ def twoway_wls_cluster(
     a = a_zz - a_tz.T @ gamma
     # PanelOLS's absorbed-column rule, in order: residual norm < 1e-5 of the weighted original norm
     orig = np.asarray(z.multiply(wz).sum(axis=0)).ravel()[:k]
+    del wz, ut, tt  # (n-row sparse matrices; the scores below need z only)
     kept: list[int] = []
     for j in range(k):
         r = a[j, j]
