@@ -279,31 +279,56 @@ def _former_share(
     propensity: PropensityResult,
     ratio: pd.Series,
     r_all: float,
+    fit_rows: int | None = None,
+    seed: int = 0,
 ) -> np.ndarray:
-    """``π_before`` per cohort row: ``r_f · g(s_i) · (F_fu/C_fu)/(F/C)`` (module docstring)."""
+    """``π_before`` per cohort row: ``r_f · g(s_i) · (F_fu/C_fu)/(F/C)`` (module docstring). With more candidates
+    and former participants than ``fit_rows``, the logit behind g is fitted on every former participant and a
+    seeded sample of the candidates at the rate r that fills ``fit_rows``, its intercept corrected by log r (a
+    logit with an intercept under outcome-dependent sampling: only the intercept moves; Prentice & Pyke 1979,
+    King & Zeng 2001), and g computed for every candidate from the three coefficients."""
     lp_c = np.asarray(propensity.linear_predictor, float)[cand]
     lp_f = linear_predictor(propensity, fr)
     # n_F(s)/n_C(s) along the score s: the odds of a logit of "former" on (s, s²) over candidates and former
     # participants — smooth in s, so that the few former participants in the upper tail, where the matched
     # controls are, do not make it jump
-    n_c = len(lp_c)
+    n_c, n_f = len(lp_c), len(lp_f)
     s_all = np.r_[lp_c, lp_f]
     del lp_c
     mu, sd = float(s_all.mean()), float(s_all.std()) or 1.0
+    sampled = fit_rows is not None and n_c + n_f > fit_rows and fit_rows - n_f >= 1
+    if sampled:  # every former participant, the candidates at the rate that fills fit_rows
+        rate = (fit_rows - n_f) / n_c
+        drawn = np.flatnonzero(np.random.default_rng([seed, 3]).random(n_c) < rate)
+        s_fit, n_fit_c = s_all[np.r_[drawn, np.arange(n_c, n_c + n_f)]], len(drawn)
+    else:
+        s_fit, n_fit_c = s_all, n_c
     # the design (1, z, z²), z = (s − mean) / sd, built in place as the one (3 × n) block a DataFrame of the three
-    # columns holds (5·10⁷ candidates: 1.2 GB; no second copy of z, z² or the scores)
-    x = np.empty((3, len(s_all)))
+    # columns holds (no second copy of z, z² or the scores)
+    x = np.empty((3, len(s_fit)))
     x[0] = 1.0
-    np.subtract(s_all, mu, out=x[1])
+    np.subtract(s_fit, mu, out=x[1])
     x[1] /= sd
-    del s_all
+    del s_fit
     np.square(x[1], out=x[2])
     d = np.zeros(x.shape[1])
-    d[n_c:] = 1.0
+    d[n_fit_c:] = 1.0
     fit = fit_logit(pd.DataFrame(x.T, columns=["const", "s", "s2"], copy=False), d)
     del x, d
-    dens = np.exp(fit.linear_predictor[:n_c])
-    del fit
+    if sampled:
+        b = fit.params.fillna(0.0)
+        # exp(b0 + log r + z (b1 + b2 z)) in place (one array of the candidates' length besides z)
+        z = s_all[:n_c] - mu
+        z /= sd
+        dens = z * b["s2"]
+        dens += b["s"]
+        dens *= z
+        dens += b["const"] + np.log(rate)
+        np.exp(dens, out=dens)
+        del z
+    else:
+        dens = np.exp(fit.linear_predictor[:n_c])
+    del fit, s_all
     # the calendar month and förbund: former participants per candidate in the cell relative to overall
     (ccell, fcell), index = cell_codes(
         co.loc[cand, ["forbund_id", "ref_month"]], fr[["forbund_id", "ref_month"]]
@@ -314,8 +339,10 @@ def _former_share(
         cell = (f_n / c_n) / (len(fr) / n_c)
     fcodes, flevels = text_codes(co.loc[cand, "forbund_id"])
     r = ratio.reindex(flevels).fillna(r_all).to_numpy(float)[fcodes]
+    dens *= r
+    dens *= cell[ccell]
     out = np.zeros(len(co))
-    out[cand] = r * dens * cell[ccell]
+    out[cand] = dens
     return out
 
 
@@ -327,6 +354,8 @@ def expected_contamination(
     former: pd.DataFrame | None = None,
     *,
     sample_rate: float | None = None,
+    fit_rows: int | None = None,
+    seed: int = 0,
 ) -> ContaminationEstimate:
     """The expected share of matched controls who are anonymous participants (formulas in the module docstring).
 
@@ -341,6 +370,9 @@ def expected_contamination(
     sample_rate : the share of candidate person-months in the cohort (``eligibility.candidate_sample_rate``;
         default ``cohort.attrs["sample_rate"]``, else 1): the anonymous starters of a cell are spread over the
         whole pool, of which the cohort holds this share.
+    fit_rows, seed : above ``fit_rows`` candidates and former participants, the density ratio of the "before"
+        part is fitted on a seeded case-control sample (:func:`_former_share`; the run passes
+        ``matching.propensity_fit_rows`` and the config's seed); None fits on every row.
     """
     need = ["ref_month", "treated", "forbund_id"]
     missing = [c for c in need if c not in cohort.columns]
@@ -384,13 +416,14 @@ def expected_contamination(
     odds = np.where(np.isfinite(odds), odds, 0.0)
     rate = float(cohort.attrs.get("sample_rate", 1.0) if sample_rate is None else sample_rate)
     pi_now = rate * _cell_allocation(co, odds, expected_now, cand)
+    del odds
 
     pi_before = np.zeros(len(co))
     if former is not None and len(former):
         fr = former.reset_index(drop=True)
         fr = fr[fr["forbund_id"].notna()].reset_index(drop=True)
         if len(fr) and cand.any():
-            pi_before = _former_share(co, cand, fr, propensity, per_f["ratio"], r_all)
+            pi_before = _former_share(co, cand, fr, propensity, per_f["ratio"], r_all, fit_rows, seed)
 
     pi = np.minimum(1.0, pi_now + pi_before)
     ctrl = ~t & (weights > 0)

@@ -137,6 +137,56 @@ def test_expected_share_by_hand():
     assert none.share_matched == none.share_candidates == 0.0 and none.warnings() == ()
 
 
+def test_former_share_on_a_case_control_sample_recovers_the_full_fit():
+    # above fit_rows the density ratio g(s) of the "before" part is fitted on every former participant and a
+    # seeded sample of the candidates, its intercept corrected by log(rate): g is then the full fit's up to
+    # sampling noise, the same for the same seed, and identical to the full fit when fit_rows is not exceeded
+    rng = np.random.default_rng(11)
+    n_c, n_t, n_f = 40_000, 400, 2_000
+    z = rng.normal(size=n_c + n_t)
+    cohort = pd.DataFrame(
+        {
+            "person_id": [f"p{i}" for i in range(n_c + n_t)],
+            "ref_month": rng.choice(["2020-01", "2020-02"], n_c + n_t),
+            "treated": np.r_[np.zeros(n_c, int), np.ones(n_t, int)],
+            "forbund_id": rng.choice(["F1", "F2"], n_c + n_t),
+            "z": z,
+        }
+    )
+    params = pd.Series({"const": -4.0, "z": 0.8})
+    lp = params["const"] + params["z"] * z
+    prop = PropensityResult(
+        ps=1 / (1 + np.exp(-lp)), linear_predictor=lp, params=params, covariates=["z"], time_effects=None,
+        n_treated=n_t, n_control=n_c, converged=True, design_columns=["const", "z"],
+    )  # fmt: skip
+    weights = np.r_[(rng.random(n_c) < 0.01).astype(float), np.ones(n_t)]
+    former = pd.DataFrame(
+        {
+            "person_id": [f"f{i}" for i in range(n_f)],
+            "ref_month": rng.choice(["2020-01", "2020-02"], n_f),
+            "treated": 0,
+            "forbund_id": rng.choice(["F1", "F2"], n_f),
+            "z": rng.normal(0.7, 1.1, n_f),  # former participants sit higher on the score than candidates
+        }
+    )
+    regs = pd.DataFrame(
+        {"forbund_id": ["F1", "F2"], "ref_month": "2019-06", "person": [50, 40], "anonymous": [30, 10]}
+    )
+    full = expected_contamination(cohort, prop, weights, regs, former)
+    same = expected_contamination(cohort, prop, weights, regs, former, fit_rows=n_c + n_f, seed=1)
+    np.testing.assert_array_equal(same.pi, full.pi)
+    part = expected_contamination(cohort, prop, weights, regs, former, fit_rows=12_000, seed=1)
+    again = expected_contamination(cohort, prop, weights, regs, former, fit_rows=12_000, seed=1)
+    np.testing.assert_array_equal(part.pi, again.pi)
+    cand = full.pi[:n_c] > 0
+    assert full.share_matched_before > 0.01
+    ratio = part.pi[:n_c][cand] / full.pi[:n_c][cand]
+    assert abs(np.median(ratio) - 1) < 0.05 and np.quantile(np.abs(ratio - 1), 0.9) < 0.15
+    assert part.share_matched_before == pytest.approx(full.share_matched_before, rel=0.05)
+    other = expected_contamination(cohort, prop, weights, regs, former, fit_rows=12_000, seed=2)
+    assert not np.array_equal(other.pi, part.pi)
+
+
 def test_dilution_correction_and_warning():
     cohort, prop, weights, regs, former = _hand_case()
     est = expected_contamination(cohort, prop, weights, regs, former)

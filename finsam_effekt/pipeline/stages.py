@@ -598,8 +598,10 @@ def contamination_share(
     former = None
     if counts["anonymous"].sum() > 0:  # without anonymous registrations the share is 0: no mirror needed
         former = cohort_mod.former_participants(link.participants, **cohort_arguments(cfg, read, link, panel))
-    res = match.result
-    est = contamination_mod.expected_contamination(cohort.cohort, res.propensity, res.weights, counts, former)
+    res, fit = match.result, {"fit_rows": cfg.matching.propensity_fit_rows, "seed": cfg.seed}
+    est = contamination_mod.expected_contamination(
+        cohort.cohort, res.propensity, res.weights, counts, former, **fit
+    )
     return ContaminationShareResult(est)
 
 
