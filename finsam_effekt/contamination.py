@@ -81,7 +81,7 @@ import numpy as np
 import pandas as pd
 
 from . import months
-from .design import fit_logit
+from .design import case_control_draw, fit_logit
 from .diagnostics import CONTAMINATION_THRESHOLD, DesignWarning, contamination_warning
 from .errors import InputError
 from .matching import PropensityResult, linear_predictor
@@ -298,8 +298,7 @@ def _former_share(
     mu, sd = float(s_all.mean()), float(s_all.std()) or 1.0
     sampled = fit_rows is not None and n_c + n_f > fit_rows and fit_rows - n_f >= 1
     if sampled:  # every former participant, the candidates at the rate that fills fit_rows
-        rate = (fit_rows - n_f) / n_c
-        drawn = np.flatnonzero(np.random.default_rng([seed, 3]).random(n_c) < rate)
+        drawn, rate = case_control_draw(n_c, n_f, fit_rows, [seed, 3])
         s_fit, n_fit_c = s_all[np.r_[drawn, np.arange(n_c, n_c + n_f)]], len(drawn)
     else:
         s_fit, n_fit_c = s_all, n_c

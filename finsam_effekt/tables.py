@@ -218,6 +218,11 @@ class Session:
             self.con.close()
 
 
+def _is_text(s: pd.Series) -> bool:
+    """A column :func:`compact` and :func:`text_as_categories` make categorical (object or string dtype)."""
+    return s.dtype == object or pd.api.types.is_string_dtype(s.dtype)
+
+
 def compact(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame in compact exact types: text columns as categories (levels sorted), 64-bit integer columns as
     32-bit ones when they fit (never narrower, so arithmetic on them cannot overflow where 64 bits would not),
@@ -231,7 +236,7 @@ def compact(frame: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for c in frame.columns:
         s = frame[c]
-        if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+        if _is_text(s):
             out[c] = pd.Series(pd.Categorical(s), index=s.index, name=c)
         elif s.dtype == "int64" and (len(s) == 0 or (s.min() >= -(2**31) and s.max() < 2**31)):
             out[c] = s.astype("int32")
@@ -331,9 +336,7 @@ def text_codes(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
 def text_as_categories(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with its text columns as categories (levels sorted, so sorting and grouping order the rows as
     the text does); every other column as it is (unlike :func:`compact`, numbers keep their types)."""
-    text = [
-        c for c in frame.columns if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c].dtype)
-    ]
+    text = [c for c in frame.columns if _is_text(frame[c])]
     if not text:
         return frame
     return frame.assign(**{c: pd.Categorical(frame[c]) for c in text})

@@ -619,3 +619,14 @@ def _newton_blocks(
         if n_lev:
             eta[s:e] += c_ext[code[s:e] + 1]
     return np.concatenate([a, c]), eta
+
+
+def case_control_draw(n_controls: int, n_cases: int, fit_rows: int, seed) -> tuple[np.ndarray, float]:
+    """A case-control sample for a logit fitted on ``fit_rows`` rows: every one of the ``n_cases`` rows with
+    d = 1 and each of the ``n_controls`` rows with d = 0 drawn with probability r = (fit_rows − n_cases) /
+    n_controls (seeded by ``seed``). Returns (positions of the drawn controls among the controls, ascending; r).
+
+    Such sampling on the outcome leaves a logit's slopes consistent and shifts its intercept by −log r (Prentice &
+    Pyke 1979; King & Zeng 2001): the caller adds log r to the fitted intercept before scoring every row."""
+    rate = (fit_rows - n_cases) / n_controls
+    return np.flatnonzero(np.random.default_rng(seed).random(n_controls) < rate), rate

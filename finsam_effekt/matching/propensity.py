@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from ..design import compact_design_matrix, design_matrix, design_sources, fit_logit
+from ..design import case_control_draw, compact_design_matrix, design_matrix, design_sources, fit_logit
 from ..errors import InputError
 from ..tables import text_codes
 
@@ -195,8 +195,8 @@ def _fit_on_sample(
             f"propensity model: {len(treated)} treated rows leave {max(want, 0)} of matching.propensity_fit_rows "
             f"= {fit_rows} for the controls (fewer than one per treated row); raise propensity_fit_rows"
         )
-    rate = want / len(controls)
-    drawn = controls[np.random.default_rng([seed, 2]).random(len(controls)) < rate]
+    picked, rate = case_control_draw(len(controls), len(treated), fit_rows, [seed, 2])
+    drawn = controls[picked]
     rows = np.sort(np.r_[treated, drawn])
     cols = list(dict.fromkeys([*covariates, *([time_effects] if time_effects else []), "_t"]))
     # the sample's columns only (a copy of the whole cohort's rows would hold every column)

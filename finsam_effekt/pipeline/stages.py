@@ -320,8 +320,8 @@ def outcomes(
             ho = pd.concat([ho, censoring.weights], axis=1)
         ho, paths = cohort_mod.censor_at_later_start(ho), cohort_mod.censor_at_later_start(paths)
     summary = panel_mod.summarise_paths(paths, cfg.outcomes.names)
-    # the paths' text keys (pseudonym, months) as categories: a national run's 1.3·10⁷ path rows held 2.6 GB of
-    # Python strings through every later stage and the stage cache
+    # the paths' text keys (pseudonym, months) as categories: a national run's 1.3·10⁷ path rows were object
+    # columns that the stage cache pickled and loaded slowly and every later reader turned into codes again
     return OutcomeTables(ho, tables.text_as_categories(paths), summary, censoring)
 
 

@@ -329,7 +329,7 @@ def ps_overlap_plot(
                 continue
             # the weight in each merged bin, drawn as one value at its left edge
             ends = np.searchsorted(edges, arm_edges)
-            merged_mass = np.add.reduceat(np.asarray(mass, float), ends[:-1])[: len(arm_edges) - 1]
+            merged_mass = np.add.reduceat(np.asarray(mass, float), ends[:-1])
             a.hist(
                 arm_edges[:-1],
                 bins=arm_edges,
