@@ -270,7 +270,7 @@ def treated_attrition(
         the window are not rows (the linkage already counts them).
     """
     _check_rules(eligibility, age_range, min_history_months, panel)
-    pool = _Pool.of(as_pandas(population, "treated_attrition: population"), register_start)
+    pool = _Pool.of(_pool_columns(population, "treated_attrition: population"), register_start)
     part, u_t = _in_window(_participants(participants), window)
     reason = pool.reasons(part["person_id"].to_numpy(), u_t, age_range, min_history_months)
     if eligibility == "recent_public_support" and len(part):
@@ -319,9 +319,21 @@ def _in_window(part: pd.DataFrame, window) -> tuple[pd.DataFrame, np.ndarray]:
     return part[in_window].reset_index(drop=True), u_t[in_window]
 
 
+#: The population's columns the residency, age and history rules read (:class:`_Pool`).
+_POOL_COLUMNS = ("person_id", "birth_year", "immigration_date", "emigration_date", "death_date")
+
+
+def _pool_columns(population, what: str) -> pd.DataFrame | None:
+    """The population's :data:`_POOL_COLUMNS` in pandas (its other columns are not read: a national population's
+    text columns would be ~2 GB in pandas while the cohort is built)."""
+    return as_pandas(population, what, columns=_POOL_COLUMNS)
+
+
 @dataclass
 class _Pool:
-    """The population as arrays, one entry per person, for the residency, age and history rules at a month u."""
+    """The population as arrays, one entry per person, for the residency, age and history rules at a month u
+    (``pop``: its :data:`_POOL_COLUMNS`, one row per person in pseudonym order; ``repeated``: the table given had
+    pseudonyms on more than one row, of which the first counts)."""
 
     pop: pd.DataFrame
     pid: np.ndarray
@@ -331,6 +343,7 @@ class _Pool:
     emigrated: np.ndarray  # month of emigration (_BIG: none)
     birth: np.ndarray
     hist_from: np.ndarray  # first month of register history: the later of register_start and immigration
+    repeated: bool = False
 
     @classmethod
     def of(cls, population: pd.DataFrame | None, register_start: str | None) -> _Pool:
@@ -356,6 +369,7 @@ class _Pool:
             np.where(emi < 0, _BIG, emi),
             pd.to_numeric(pop["birth_year"], errors="coerce").to_numpy(float),
             hist_from,
+            len(pop) < len(population),
         )
 
     def history_ok(self, idx: np.ndarray, u: np.ndarray, min_history_months: int) -> np.ndarray:
@@ -473,7 +487,11 @@ def _risk_set(
     first = _first_starts(part, sus)  # every participant's first start, inside the window or not
     if former:  # only persons with a first start can be former participants: the pool is theirs alone
         population = _persons_of(population, first.index, con)
-    pool = _Pool.of(as_pandas(population, "build_cohort: population"), register_start)
+    pool = _Pool.of(_pool_columns(population, "build_cohort: population"), register_start)
+    # the demographic features join the population itself (its columns the rules do not need stay unread);
+    # a pandas population with repeated pseudonyms gives each person its first row, as the rules take it
+    if pool.repeated:
+        population = as_pandas(population, "build_cohort: population").drop_duplicates("person_id")
     part, u_t = _in_window(part, window)
     ref_months = np.unique(u_t)
 
@@ -585,9 +603,10 @@ def _risk_set(
         kw["con"] = con
     # the cohort's rows carry the pre-period path the balance table checks, from the same join with the panel
     kw.setdefault("pre_period", not former)
-    cohort = _stream_features(pairs, panel, pool.pop, kommun_forbund, kw) if stream else None
+    del pool
+    cohort = _stream_features(pairs, panel, population, kommun_forbund, kw) if stream else None
     if cohort is None:
-        cohort = _engine_features(pairs, panel, pool.pop, kommun_forbund, kw)
+        cohort = _engine_features(pairs, panel, population, kommun_forbund, kw)
     narrow_counts(cohort, HISTORY_COUNT_COLUMNS)  # as the stream stores them (the engine's join: int32)
     cohort.attrs.update(
         {

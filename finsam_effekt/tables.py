@@ -41,6 +41,7 @@ def as_pandas(
     *,
     canonical: str | None = None,
     max_rows: int | None = None,
+    columns: Sequence[str] | None = None,
 ) -> pd.DataFrame | None:
     """The table as a pandas DataFrame (None stays None).
 
@@ -51,6 +52,8 @@ def as_pandas(
     canonical : name of a canonical table (``schema.TABLES``): its ``date`` columns become ``datetime64[ns]`` and
         its ``int`` columns nullable ``Int64``, whatever the source's types.
     max_rows : refuse a table with more rows (large tables stay in DuckDB).
+    columns : only these of its columns, those it has (the others are never read: a national population is
+        5·10⁶ rows, whose text columns would be ~2 GB in pandas).
     """
     if obj is None:
         return None
@@ -63,10 +66,14 @@ def as_pandas(
                 f"{what}: {n:,} rows is too many to load into memory (max_rows={max_rows:,}); query it in DuckDB"
             )
     if isinstance(obj, pd.DataFrame):
-        df = obj
+        df = obj if columns is None else obj[[c for c in obj.columns if c in columns]]
     elif isinstance(obj, pa.Table):
-        df = obj.to_pandas()
+        df = (
+            obj if columns is None else obj.select([c for c in obj.column_names if c in columns])
+        ).to_pandas()
     elif isinstance(obj, duckdb.DuckDBPyRelation):
+        if columns is not None:
+            obj = obj.select(*(duckdb.ColumnExpression(c) for c in obj.columns if c in columns))
         df = obj.df()
     else:
         raise InputError(f"{what}: expected {_KINDS}; got {type(obj).__name__}")
