@@ -120,13 +120,7 @@ def register_pairs(sess: Session, pairs: TableLike) -> tuple[str, str, pa.Table 
 
 def attach(pairs: pd.DataFrame | pa.Table, result: pa.Table, output: str, repeat: np.ndarray | None = None):
     """Input columns (rows repeated by ``repeat`` if given) followed by the ``result`` columns."""
-    clash = [
-        c
-        for c in result.column_names
-        if c in (pairs.columns if isinstance(pairs, pd.DataFrame) else pairs.column_names)
-    ]
-    if clash:
-        raise InputError(f"pairs already have column(s) {', '.join(clash)}; drop or rename them first.")
+    check_no_clash(pairs, result.column_names)
     if isinstance(pairs, pd.DataFrame):
         out = pairs.iloc[repeat].reset_index(drop=True) if repeat is not None else pairs
         res = result.to_pandas()
@@ -139,6 +133,15 @@ def attach(pairs: pd.DataFrame | pa.Table, result: pa.Table, output: str, repeat
     for c in result.column_names:
         base = base.append_column(c, result[c])
     return base if output == "arrow" else base.to_pandas()
+
+
+def check_no_clash(pairs: pd.DataFrame | pa.Table, names) -> None:
+    """:class:`InputError` when the pairs already have a column of the result's ``names``."""
+    clash = [
+        c for c in names if c in (pairs.columns if isinstance(pairs, pd.DataFrame) else pairs.column_names)
+    ]
+    if clash:
+        raise InputError(f"pairs already have column(s) {', '.join(clash)}; drop or rename them first.")
 
 
 def check_output(output: str) -> None:
