@@ -346,7 +346,15 @@ def text_as_categories(frame: pd.DataFrame) -> pd.DataFrame:
     text = [c for c in frame.columns if _is_text(frame[c])]
     if not text:
         return frame
-    return frame.assign(**{c: pd.Categorical(frame[c]) for c in text})
+    # a new frame of the same column objects (assign would copy, and consolidate, every other column: at
+    # national scale 1.5 GB of outcome paths twice over)
+    out = pd.DataFrame(
+        {c: pd.Categorical(frame[c]) if c in text else frame[c] for c in frame.columns},
+        index=frame.index,
+        copy=False,
+    )
+    out.attrs.update(frame.attrs)
+    return out
 
 
 def plain(frame: pd.DataFrame) -> pd.DataFrame:

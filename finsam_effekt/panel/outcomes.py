@@ -231,13 +231,15 @@ def _attach_arrays(pairs: pd.DataFrame | pa.Table, columns: dict[str, np.ndarray
     if not isinstance(pairs, pd.DataFrame):
         pairs = pairs.to_pandas()
     check_no_clash(pairs, list(columns))
-    base = pairs if repeat is None else pairs.iloc[repeat].reset_index(drop=True)
+
+    def values(c: str):  # the column's values, its rows repeated (a column at a time: no copy of the frame)
+        s = pairs[c] if repeat is None else pairs[c].take(repeat)
+        return s.to_numpy() if isinstance(s.dtype, np.dtype) else s.array
+
     out = pd.DataFrame(
-        {**{c: base[c].to_numpy() if isinstance(base[c].dtype, np.dtype) else base[c].array for c in base.columns},
-         **{c: columns.pop(c) for c in list(columns)}},
-        copy=False,
-    )  # fmt: skip
-    out.index = base.index
+        {**{c: values(c) for c in pairs.columns}, **{c: columns.pop(c) for c in list(columns)}}, copy=False
+    )
+    out.index = pairs.index if repeat is None else pd.RangeIndex(len(repeat))
     return out
 
 

@@ -20,9 +20,8 @@ def summarise_paths(paths: pd.DataFrame, outcomes: Sequence[str], weights: str =
     mean, rows treated as independent; the effect table has the clustered inference); ``ci = mean ± 1.96 se``;
     ``n`` = number of distinct persons in the cell (suppressed below the threshold by the writer).
     """
-    p = paths
-    if "censored" in p:
-        p = p[~p["censored"].astype(bool)]
+    p = paths  # censored rows are left out below (ok), not by a copy of the whole table without them
+    seen = ~p["censored"].to_numpy(bool) if "censored" in p else np.ones(len(p), dtype=bool)
     w_all = p[weights].to_numpy(float) if weights in p else np.ones(len(p))
     rows = []
     treated = p["treated"].to_numpy() == 1
@@ -33,12 +32,12 @@ def summarise_paths(paths: pd.DataFrame, outcomes: Sequence[str], weights: str =
     rel_codes, rel_levels = pd.factorize(rel, sort=True)
     key = rel_codes.astype(np.int64) * 2 + treated
     order = np.argsort(key, kind="stable")
-    key_s, w_s, person_s = key[order], w_all[order], person[order]
+    key_s, w_s, person_s, seen_s = key[order], w_all[order], person[order], seen[order]
     for o in outcomes:
         if o not in p:
             continue
         y_s = p[o].to_numpy(float)[order]
-        ok = np.isfinite(y_s) & (w_s > 0)
+        ok = np.isfinite(y_s) & (w_s > 0) & seen_s
         k, w, y, who = key_s[ok], w_s[ok], y_s[ok], person_s[ok]
         bounds = np.flatnonzero(np.r_[True, k[1:] != k[:-1], True]) if len(k) else np.zeros(1, np.int64)
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
