@@ -615,7 +615,9 @@ def balance_table(
             raise InputError(f"balance_table: pre-period columns {clash} are also covariates; rename them")
         sources += [(src, "pre_period") for src in pre]
     kind_of = {c: kind for src, kind in sources for c in src.columns}
-    weights_of = {"before": np.ones(len(data))}
+    # the unweighted sample's weights: every row 1, as a read-only view of one value (a national cohort's 5·10⁷
+    # ones, and their copy in a pre-period file's row order, were 0.8 GB)
+    weights_of = {"before": np.broadcast_to(np.float64(1.0), (len(data),))}
     if weights is not None:
         w = data[weights].to_numpy(float) if isinstance(weights, str) else np.asarray(weights, dtype=float)
         if len(w) != len(data) or np.any(w < 0) or not np.isfinite(w).all():
@@ -647,7 +649,7 @@ def balance_table(
                             f"balance_table: the rows of pre-period column {src.name!r} are not each row once"
                         )
                     tp = t[pos]
-                    wp = {k: v[pos] for k, v in weights_of.items()}
+                    wp = {k: v if k == "before" else v[pos] for k, v in weights_of.items()}  # ones stay ones
                     sp = [
                         _sample(smp.name, tp, None if smp.name == "before" else wp[smp.name])
                         for smp in samples
