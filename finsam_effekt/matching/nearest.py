@@ -50,7 +50,7 @@ class MatchResult:
     weights : numpy.ndarray
         MatchIt's matching weights per input row (0 = unmatched).
     subclass : numpy.ndarray
-        Matched-set id per row (1, 2, …; 0 = none). Only defined without replacement (as MatchIt); with
+        Matched-set id per row (int32: 1, 2, …; 0 = none). Only defined without replacement (as MatchIt); with
         replacement all zeros and ``pairs`` carries the sets.
     pairs : DataFrame
         ``subclass``, ``treated_row``, ``control_row`` (positions in ``data``), ``distance`` (|d_t − d_c|), ``k``
@@ -433,7 +433,8 @@ def match_nearest(
     # normalize = TRUE (.make_sum_to_n): n · w / sum(w), with R's sum (one long-double accumulation)
     w_c = weights[used_c]
     weights[used_c] = len(used_c) * w_c / float(np.add.accumulate(w_c.astype(np.longdouble))[-1])
-    subclass = np.zeros(n, dtype=np.int64)
+    # 32 bits: subclasses number the matched treated rows (a national cohort's 5·10⁷ rows: 0.2 GB less held)
+    subclass = np.zeros(n, dtype=np.int32)
     if reuse_max <= 1:
         subclass[C_a] = S
         subclass[t_rows[matched]] = sub_of[matched]

@@ -289,7 +289,7 @@ def balance(
     else:
         table = balance_mod.match_balance(res.match, covs, pre_period=pre)
         weights = res.match.weights
-    return BalanceResult(table, res.propensity.ps, co["treated"].to_numpy(), weights)
+    return BalanceResult(table, res.propensity.ps, co["treated"].to_numpy() == 1, weights)  # 1 byte a row
 
 
 # -- outcomes ------------------------------------------------------------------------------------------------------
