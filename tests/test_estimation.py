@@ -630,7 +630,7 @@ def test_end_to_end_truth_on_synthetic_world(tmp_path, make_world, effect_scale)
     naive = out.loc["naive_difference"]
     assert (naive.loc[(slice(None), [3, 6]), "z"].abs() > 3).all(), naive[["estimate", "truth", "z"]]
     if effect_scale == 0:
-        es = event_study(ctx.outcomes.paths, outcome="public_support", window=(-12, 12))
+        es = event_study(ctx.outcomes.path_table(), outcome="public_support", window=(-12, 12))
         assert es.pretrend_p > 0.01
 
 

@@ -197,8 +197,13 @@ def test_cached_results_equal_computed_results(tmp_path, small_world):
         cached.cohort.pre_period.load().astype(float), joined.astype(float), check_exact=False, rtol=1e-12
     )
     pd.testing.assert_frame_equal(cached.match.matched, fresh.match.matched)
-    for name in ("outcomes", "paths", "path_summary"):
+    for name in ("outcomes", "path_summary"):
         pd.testing.assert_frame_equal(getattr(cached.outcomes, name), getattr(fresh.outcomes, name))
+    # the paths wait on disk too, moved into the cache entry, and come back as they were written
+    assert (tmp_path / "cache") in cached.outcomes.paths.path.parents
+    pd.testing.assert_frame_equal(cached.outcomes.path_table(), fresh.outcomes.path_table(), check_exact=True)
+    some = cached.outcomes.path_table(["public_support"])
+    assert "public_support" in some and "earnings_sek" not in some and "person_id" in some
     pd.testing.assert_frame_equal(cached.effects.frame, fresh.effects.frame)
     a, b = cached.contamination_share.estimate, fresh.contamination_share.estimate
     assert a.share_matched > 0 and a.share_matched_before > 0  # the former participants were scored

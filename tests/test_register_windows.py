@@ -96,7 +96,7 @@ def test_outcomes_after_a_registers_end_are_missing_not_zero(tmp_path, lagging_w
         between.append(ho.loc[after_sa & before_end, f"earnings_sek_m{k}"])
     between = pd.concat(between)
     assert len(between) >= 20 and between.notna().mean() > 0.9
-    paths = res.outcomes.paths
+    paths = res.outcomes.path_table()
     late = paths["month"].astype(str) > "2021-06"
     assert paths.loc[late, "social_assistance_sek"].isna().all()
     assert (

@@ -96,7 +96,7 @@ def truth_frame(
 
     ``data`` is the matched sample with outcomes (default: the outcomes stage's ``state.outcomes.outcomes``);
     ``cohort_ho`` the naive sample (default: :func:`cohort_outcomes`); ``naive=False`` leaves the naive
-    difference out. ``matched_did`` needs the stage's ``state.outcomes.paths`` (its pre-period).
+    difference out. ``matched_did`` needs the stage's ``state.outcomes.path_table()`` (its pre-period).
     """
     data = state.outcomes.outcomes if data is None else data
     covs = [c for c in state.cfg.covariates if c in data.columns]
@@ -107,7 +107,7 @@ def truth_frame(
         measures=("status",),
         estimators=tuple(estimators),
         covariates=covs,
-        pre_period=state.outcomes.paths if "matched_did" in estimators else None,
+        pre_period=state.outcomes.path_table() if "matched_did" in estimators else None,
         horizon_weights="ipcw_" if "ipcw_1" in data.columns else None,
     ).to_frame()
     out = res[res.subgroup == "all"]
@@ -154,7 +154,7 @@ def main() -> None:
     print(out[cols].to_string(index=False))
     if args.event_study:
         for o in args.outcomes:
-            es = event_study(ctx.outcomes.paths, outcome=o, window=(-12, 12))
+            es = event_study(ctx.outcomes.path_table(), outcome=o, window=(-12, 12))
             print(f"pre-trend {o}: Wald {es.pretrend_wald:.2f}, df {es.pretrend_df}, p {es.pretrend_p:.3f}")
 
 

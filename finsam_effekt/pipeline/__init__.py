@@ -41,6 +41,7 @@ from .results import (
     StageRecord,
     StageResult,
     StageResults,
+    TableFile,
 )
 from .stages import StageUnavailable, later_start_weights, outcome_sources, with_participant_labels
 
@@ -52,6 +53,7 @@ __all__ = [
     "BalanceResult",
     "CohortResult",
     "ColumnFile",
+    "TableFile",
     "ContaminationResult",
     "ContaminationShareResult",
     "CostBenefitResult",

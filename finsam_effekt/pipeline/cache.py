@@ -39,7 +39,7 @@ import duckdb
 
 from .. import __version__
 from ..io import connect
-from .results import CohortResult, PanelResult, ReadResult, StageResult
+from .results import CohortResult, OutcomeTables, PanelResult, ReadResult, StageResult, TableFile
 
 #: Stages whose results are cached (the expensive ones); the others are recomputed at every run.
 CACHED_STAGES: tuple[str, ...] = (
@@ -198,6 +198,9 @@ class StageCache:
             pre = result.pre_period
             shutil.move(str(pre.path), d / "pre_period.parquet")
             return replace(result, pre_period=replace(pre, path=Path("pre_period.parquet")))
+        if isinstance(result, OutcomeTables) and isinstance(result.paths, TableFile):
+            shutil.move(str(result.paths.path), d / "outcome_paths.parquet")  # as the pre-period file
+            return replace(result, paths=TableFile(Path("outcome_paths.parquet")))
         if isinstance(result, PanelResult):  # an in-memory panel: stored as Parquet, read lazily from there
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -234,6 +237,9 @@ class StageCache:
             return replace(
                 result, pre_period=replace(result.pre_period, path=p if p.is_absolute() else d / p)
             )
+        if isinstance(result, OutcomeTables) and isinstance(result.paths, TableFile):
+            p = result.paths.path
+            return replace(result, paths=TableFile(p if p.is_absolute() else d / p))
         return result
 
 

@@ -12,7 +12,7 @@ table names its rows in a ``basis:<key>`` entry (removed before publishing).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -249,6 +249,36 @@ class ColumnFile:
 
 
 @dataclass(frozen=True)
+class TableFile:
+    """A large table kept in a Parquet file (written from pandas, so its column types come back as they were:
+    categories, nullable integers) rather than in memory: the outcome paths of a national run are 1.3·10⁷ rows ×
+    25 columns (1.5 GB) that the event study, sensitivity and cost-benefit stages read a few columns of."""
+
+    path: Path
+
+    @property
+    def columns(self) -> list[str]:
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(self.path).names)
+
+    def load(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The columns (all: None) as the DataFrame that was written, index 0..n−1."""
+        import pyarrow.parquet as pq
+
+        return pq.read_table(self.path, columns=None if columns is None else list(columns)).to_pandas()
+
+    @classmethod
+    def write(cls, frame: pd.DataFrame, path: Path) -> TableFile:
+        """``frame`` (its index dropped) to the Parquet file ``path``."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=1_000_000)
+        return cls(Path(path))
+
+
+@dataclass(frozen=True)
 class CohortResult(StageResult):
     """cohort: participants at their reference month and candidate control person-months with history features;
     ``treated_status``: each participant of the window and why it did not enter the cohort
@@ -382,12 +412,25 @@ class OutcomeTables(StageResult):
     configured), and the weighted summary of the paths."""
 
     outcomes: pd.DataFrame
-    paths: pd.DataFrame
+    #: the paths in memory, or in a Parquet file of the run's work area (the pipeline's outcome stage): read with
+    #: :meth:`path_table`, the columns a reader needs
+    paths: pd.DataFrame | TableFile
     path_summary: pd.DataFrame
     censoring: CensoringWeights | None = None
 
     def rows(self) -> int:
         return len(self.outcomes)
+
+    def path_table(self, outcomes: Sequence[str] | None = None) -> pd.DataFrame:
+        """The outcome paths with every column that is no outcome (the pair's keys, ``rel_month``, ``month``,
+        ``censored``) and the ``outcomes`` given (None: all of ``schema.OUTCOMES``), from memory or their file."""
+        from ..schema import OUTCOMES
+
+        names = self.paths.columns if isinstance(self.paths, TableFile) else list(self.paths.columns)
+        keep = [c for c in names if c not in OUTCOMES or outcomes is None or c in outcomes]
+        if isinstance(self.paths, TableFile):
+            return self.paths.load(keep)
+        return self.paths if len(keep) == len(names) else self.paths[keep]
 
     def report_tables(self) -> Mapping[str, pd.DataFrame]:
         return {"outcome_paths": self.path_summary}

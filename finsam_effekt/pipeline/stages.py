@@ -44,6 +44,7 @@ from .results import (
     PanelResult,
     ReadResult,
     SensitivityResult,
+    TableFile,
 )
 
 log = logging.getLogger("finsam_effekt.run")
@@ -307,11 +308,8 @@ def outcomes(
     hmax = outcome_horizon(cfg)
     ho = panel_mod.horizon_outcomes(keys, tuple(range(1, hmax + 1)), **kw)
     w = cfg.outcomes.path_window
-    path_keys = [
-        c
-        for c in ("person_id", "ref_month", "treated", "weights", "subclass", "later_start_month")
-        if c in keys.columns
-    ]
+    keep = ("person_id", "ref_month", "treated", "weights", "subclass", "later_start_month")
+    path_keys = [c for c in keep if c in keys.columns]
     paths = panel_mod.outcome_paths(keys[path_keys], (-w, w), **kw)
     censoring = None
     if cfg.later_treated == "censor" and "later_start_month" in ho.columns:
@@ -320,9 +318,10 @@ def outcomes(
             ho = pd.concat([ho, censoring.weights], axis=1)
         ho, paths = cohort_mod.censor_at_later_start(ho), cohort_mod.censor_at_later_start(paths)
     summary = panel_mod.summarise_paths(paths, cfg.outcomes.names)
-    # the paths' text keys (pseudonym, months) as categories: a national run's 1.3·10⁷ path rows were object
-    # columns that the stage cache pickled and loaded slowly and every later reader turned into codes again
-    return OutcomeTables(ho, tables.text_as_categories(paths), summary, censoring)
+    # the paths' text keys (pseudonym, months) as categories, on disk until a later stage reads the columns it
+    # needs (OutcomeTables.path_table): a national run's 1.3·10⁷ path rows are 1.5 GB the stages between held
+    paths = TableFile.write(tables.text_as_categories(paths), work_directory(cfg) / "outcome_paths.parquet")
+    return OutcomeTables(ho, paths, summary, censoring)
 
 
 def outcome_sources(cfg: AnalysisConfig, read: ReadResult, panel: PanelResult) -> dict:
@@ -452,7 +451,7 @@ def effects(
             subgroups=[
                 s for s in cfg.subgroups if s in data.columns or (s == "age_band" and "age" in data.columns)
             ],
-            pre_period=outcomes.paths if "matched_did" in cfg.estimators else None,
+            pre_period=outcomes.path_table() if "matched_did" in cfg.estimators else None,
             pairs=match.match if cfg.inference.se == "abadie_imbens" else None,
             panel=cs[0] if cs else None,
             panel_units=cs[1] if cs else None,
@@ -622,7 +621,7 @@ def event_study(cfg: AnalysisConfig, outcomes: OutcomeTables) -> EventStudyResul
     with the persons behind each month's estimate (:func:`event_study_persons`). Too few matched units for the
     regression's fixed effects make the stage not run (the reason names no count)."""
     w = cfg.outcomes.path_window
-    paths = outcomes.paths
+    paths = outcomes.path_table(cfg.event_study_outcomes)
     cluster = cfg.inference.cluster if cfg.inference.cluster in paths.columns else "person_id"
     studies, frames = {}, []
     for o in cfg.event_study_outcomes:
@@ -681,7 +680,7 @@ def sensitivity(
     res = estimation.sensitivity_analysis(
         outcomes.outcomes,
         match.match,
-        paths=outcomes.paths,
+        paths=outcomes.path_table(present_outcomes(cfg, read)),
         outcomes=present_outcomes(cfg, read),
         horizons=cfg.outcomes.horizons,
         cluster=cfg.inference.cluster,
@@ -716,7 +715,7 @@ def cost_benefit_stage(
         se="cluster",
         cluster=cfg.inference.cluster,
         random_state=cfg.seed,
-        pre_period=outcomes.paths if main == "matched_did" else None,
+        pre_period=outcomes.path_table() if main == "matched_did" else None,
     )
     eff = estimation.estimate_effects(data, **common)
     cost = None
@@ -734,8 +733,9 @@ def cost_benefit_stage(
     skipped: dict[str, str] = {}
     try:
         res = cb_mod.cost_benefit(
-            frame, params, cost_per_participant_sek=cost, draws=draws, before_after_paths=outcomes.paths
-        )
+            frame, params, cost_per_participant_sek=cost, draws=draws,
+            before_after_paths=outcomes.path_table(cb_mod.REQUIRED_OUTCOMES),
+        )  # fmt: skip
     except InputError as exc:  # the before/after comparison needs participants observed before and after u
         if "outcome_paths" not in str(exc):
             raise
