@@ -381,6 +381,20 @@ def test_run_keeps_only_the_cohort_keys_after_the_last_reader_of_its_features(tw
     assert len(at) == 1 and stage["balance"] < at[0] < stage["outcomes"]
 
 
+def test_run_releases_the_effect_results_objects_and_keeps_the_effect_table(two_runs):
+    # no later stage reads the results objects (their influence functions are one value per matched row and
+    # estimate); the table they made stays, equal to the published effects.csv
+    _, a, _ = two_runs
+    eff = a.results.effects
+    assert eff.released and eff.results == ()
+    with pytest.raises(ValueError, match=r"released after the effects stage .*run_until\(cfg, 'effects'\)"):
+        _ = eff.main
+    published = pd.read_csv(a.out / "effects.csv")
+    assert len(published) == len(eff.frame) > 0
+    kept = chain.run_until(a.results.cfg, "effects").effects
+    assert not kept.released and kept.main.to_frame().shape[0] > 0
+
+
 @pytest.mark.slow
 def test_e2e_rerun_gives_identical_csvs_and_manifest(two_runs):
     _, a, b = two_runs

@@ -371,7 +371,8 @@ def _run_stages(
 ) -> None:
     """Run ``chain`` in order on ``results`` (as :func:`run`: optional stages' defects are reported, not raised).
     With ``drop_features``, after the last stage that reads the cohort's history features only the cohort's keys
-    are kept (:func:`drop_cohort_features`; the per-förbund runs of ``run(by=)`` need them all).
+    are kept (:func:`drop_cohort_features`; the per-förbund runs of ``run(by=)`` need them all), and the effects'
+    results objects are released after their stage (``EffectsResult.tables_only``).
 
     run.log's ``rows=`` of a stage whose rows are persons is ``<t`` when it lies in ``1 .. t − 1``
     (``report.disclosure.rows_text``)."""
@@ -395,6 +396,8 @@ def _run_stages(
             on_stage(rec)
         if drop_features and not any(_reads_cohort_features(s, results.cfg) for s in chain[i + 1 :]):
             drop_cohort_features(results)
+        if drop_features and st.key == "effects" and results.get("effects") is not None:
+            results.effects = results.effects.tables_only()  # later stages read its table only
 
 
 def _reads_cohort_features(st: Stage, cfg: AnalysisConfig) -> bool:
