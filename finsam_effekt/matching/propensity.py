@@ -121,24 +121,14 @@ def estimate_propensity(
     t = data[treatment].to_numpy()
     if not np.isin(t, [0, 1]).all():
         raise InputError(f"propensity model: treatment column {treatment!r} must be 0/1")
-    t = t.astype(float)
     what = "propensity model"
     fe = time_effects if time_effects and time_effects not in covariates else None
     if fe is not None and fe not in data.columns:
         raise InputError(f"{what}: columns {[fe]} are not in the data; available: {list(data.columns)}")
     if fit_rows is not None and len(data) > fit_rows:
         return _fit_on_sample(data, t, covariates, time_effects, maxiter, fit_rows, seed)
-    # a large cohort (the full candidate pool of a national register) is held compactly: the same values,
-    # exact, in half the memory (design.CompactDesign)
-    if len(data) > COMPACT_ROWS:
-        X = compact_design_matrix(data, covariates, intercept=True, what=what)
-    else:
-        X = design_matrix(data, covariates, intercept=True, what=what)
-    # Multi-threaded BLAS on moderate design matrices is slower than one thread (thread start-up and
-    # oversubscription on shared machines): 10x on a 40 000 x 52 cohort here. Large designs keep all threads
-    # (above 10^6 rows fit_logit's large-data path limits itself to one: it works in cache-sized row blocks)
-    with threadpool_limits(limits=1 if X.size < 20_000_000 else None):
-        fit = fit_logit(X, t, fixed_effects=data[fe] if fe is not None else None, maxiter=maxiter)
+    t = t.astype(float)
+    fit = _fit(_design(data, covariates), t, data[fe] if fe is not None else None, maxiter)
     return PropensityResult(
         ps=fit.fitted,
         linear_predictor=fit.linear_predictor,
@@ -167,14 +157,31 @@ def linear_predictor(propensity: PropensityResult, rows: pd.DataFrame) -> np.nda
         if src.codes is not None:
             effect = np.array([params.get(name, 0.0) for name in src.columns], dtype=float)
             lp += effect[src.codes]
-        elif params.get(src.name, 0.0) != 0.0:
-            lp += float(params[src.name]) * src.values.astype(np.float64)
+        elif params.get(src.name, 0.0) != 0.0:  # β_j x_j in float64 (one temporary, not a copy and a product)
+            lp += np.multiply(src.values, float(params[src.name]), dtype=np.float64)
     te = propensity.time_effects if propensity.time_effects not in propensity.covariates else None
     if te is not None:
         codes, levels = text_codes(rows[te])
         effect = np.array([params.get(f"{te}={m}", 0.0) for m in levels], dtype=float)
         lp += effect[codes]
     return lp
+
+
+def _design(data: pd.DataFrame, covariates: Sequence[str]):
+    """The propensity model's design (intercept first); a large cohort (the full candidate pool of a national
+    register) held compactly: the same values, exact, in half the memory (``design.CompactDesign``)."""
+    if len(data) > COMPACT_ROWS:
+        return compact_design_matrix(data, covariates, intercept=True, what="propensity model")
+    return design_matrix(data, covariates, intercept=True, what="propensity model")
+
+
+def _fit(X, t: np.ndarray, fixed_effects: pd.Series | None, maxiter: int):
+    """``design.fit_logit`` of ``t`` on ``X`` (and the fixed effects). Multi-threaded BLAS on moderate design
+    matrices is slower than one thread (thread start-up and oversubscription on shared machines): 10x on a
+    40 000 x 52 cohort here. Large designs keep all threads (above 10^6 rows fit_logit's large-data path limits
+    itself to one: it works in cache-sized row blocks)."""
+    with threadpool_limits(limits=1 if X.size < 20_000_000 else None):
+        return fit_logit(X, t, fixed_effects=fixed_effects, maxiter=maxiter)
 
 
 def _fit_on_sample(
@@ -196,21 +203,24 @@ def _fit_on_sample(
             f"= {fit_rows} for the controls (fewer than one per treated row); raise propensity_fit_rows"
         )
     picked, rate = case_control_draw(len(controls), len(treated), fit_rows, [seed, 2])
-    drawn = controls[picked]
+    drawn, n_control = controls[picked], len(controls)
+    del controls  # (every candidate row's position: 0.4 GB at national scale)
     rows = np.sort(np.r_[treated, drawn])
-    cols = list(dict.fromkeys([*covariates, *([time_effects] if time_effects else []), "_t"]))
-    # the sample's columns only (a copy of the whole cohort's rows would hold every column)
-    sample = pd.DataFrame(
-        {c: (data[c] if c != "_t" else pd.Series(t)).take(rows).reset_index(drop=True) for c in cols},
-        copy=False,
-    )
-    fit = estimate_propensity(sample, "_t", covariates, time_effects=time_effects, maxiter=maxiter)
+    fe = time_effects if time_effects and time_effects not in covariates else None
+    cols = list(dict.fromkeys([*covariates, *([fe] if fe else [])]))
+    # the sample's columns only (a copy of the whole cohort's rows would hold every column), released once its
+    # design is built (10⁷ rows at national scale: the sample and its design are each ~1 GB)
+    sample = pd.DataFrame({c: data[c].take(rows).reset_index(drop=True) for c in cols}, copy=False)
+    X = _design(sample, covariates)
+    fixed = sample[fe] if fe is not None else None
     del sample
+    fit = _fit(X, t[rows].astype(float), fixed, maxiter)
+    del X, fixed
     params = fit.params.copy()
     params["const"] += np.log(rate)  # the design's first column (intercept=True), never aliased
     fit = PropensityResult(
         ps=np.empty(0), linear_predictor=np.empty(0), params=params, covariates=list(covariates),
-        time_effects=time_effects, n_treated=len(treated), n_control=len(controls), converged=fit.converged,
+        time_effects=time_effects, n_treated=len(treated), n_control=n_control, converged=fit.converged,
         design_columns=list(params.index), n_fit=len(rows), control_sampling_rate=rate,
     )  # fmt: skip
     lp = linear_predictor(fit, data)
