@@ -219,10 +219,17 @@ class ValueCoding:
     def codes(self, rows: np.ndarray) -> np.ndarray:
         """The codes (positions in ``values``) of ``rows``."""
         if self._code is None and len(rows) > len(self.x) // 4:
+            # each row's rank among the distinct values, with as few row-length arrays alive at once as can be
+            # (a national cohort's continuous column: 5·10⁷ rows, 0.4 GB per int64 array)
             order = np.argsort(self.x)
             xs = self.x[order]
-            self._code = np.empty(len(xs), np.intp)
-            self._code[order] = np.concatenate(([0], np.cumsum(xs[1:] != xs[:-1])))
+            new = np.zeros(len(xs), dtype=bool)
+            np.not_equal(xs[1:], xs[:-1], out=new[1:])
+            del xs
+            rank = np.cumsum(new, dtype=np.int64 if len(new) > np.iinfo(np.int32).max else np.int32)
+            del new
+            self._code = np.empty(len(rank), rank.dtype)
+            self._code[order] = rank
         if self._code is not None:
             return self._code[rows]
         keys = self.x[rows]
@@ -667,7 +674,7 @@ def balance_table(
         rows += by_sample[smp]
         for g, m in (("treated", t), ("control", ~t)):
             sizes.append({"sample": smp, "group": g, "n": int((w[m] > 0).sum()), "ess": ess(w[m])})
-    tab = pd.DataFrame(rows)[["variable", "sample", *STAT_COLUMNS]]
+    tab = pd.DataFrame(rows)[["variable", "sample", *STAT_COLUMNS]].copy()
     tab["smd_flag"] = tab["smd"].abs() > smd_threshold
     vr = tab["var_ratio"]
     tab["var_ratio_flag"] = vr.notna() & ((vr < lo) | (vr > hi))
