@@ -290,14 +290,26 @@ class _Column:
         self.data = np.zeros(n, dtype=np.float32 if kind == "float" else np.int8)
 
     def put(self, rows: np.ndarray, values: np.ndarray) -> None:
-        if self.kind == "float" and self.data.dtype == np.float32:
-            v32 = values.astype(np.float32)
-            if not np.array_equal(v32.astype(np.float64), values, equal_nan=True):
-                self.data = self.data.astype(np.float64)
+        if self.kind == "float" and self.data.dtype == np.float32 and not _exact_float32(values):
+            self.data = self.data.astype(np.float64)
         elif self.kind == "int" and self.data.dtype == np.int8 and len(values):
             if values.min() < COUNT_MIN or values.max() > COUNT_MAX:
                 self.data = self.data.astype(np.int32)
         self.data[rows] = values
+
+
+#: Rows per piece where a whole column's values would otherwise be copied several times at once.
+_PIECE = 1 << 20
+
+
+def _exact_float32(values: np.ndarray) -> bool:
+    """Whether every value is exactly a float32 (NaN counts as one), checked a piece at a time (a national
+    cohort's column is 5·10⁷ values, and the check's copies of it were ~1.5 GB)."""
+    for s in range(0, len(values), _PIECE):
+        v = values[s : s + _PIECE]
+        if not np.array_equal(v.astype(np.float32).astype(np.float64), v, equal_nan=True):
+            return False
+    return True
 
 
 def _source_categorical(index: np.ndarray) -> pd.Categorical:
@@ -494,7 +506,9 @@ def _demographics(
         sess.close()
     by = t["birth_year"].to_pandas().to_numpy(dtype=float)
     age = _Column(n, "float")
-    age.put(np.arange(n), (u // 12 - by[code]).astype(np.float64))
+    for s in range(0, n, _PIECE):  # a piece at a time: no copies of the whole column
+        e = min(n, s + _PIECE)
+        age.put(np.arange(s, e), (u[s:e] // 12 - by[code[s:e]]).astype(np.float64))
     out: dict[str, object] = {"age": age.data}
     for c in ("sex", "education", "birth_region", "kommun", "forbund_id"):
         per_person = pd.Categorical(t[c].to_pandas())
