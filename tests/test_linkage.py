@@ -120,6 +120,9 @@ def test_duckdb_relations_and_without_population():
     pd.testing.assert_frame_equal(res.participants, ref.participants)
     none = link_participants(SUS, None, disclosure_threshold=1, **OPTS)
     assert _totals(none.linkage_report)["found_in_population"] == 0 and none.participants.empty
+    # its working tables do not stay in the caller's connection (a national run's engine memory otherwise)
+    left = con.sql("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '__lk_%'").fetchall()
+    assert left == []
 
 
 def test_complementary_suppression_hides_the_recoverable_cell():

@@ -195,7 +195,10 @@ def twoway_wls_cluster(
     n_t = int(time.max()) + 1
     rows = np.arange(n)
     z = sp.hstack([sp.csr_matrix(x), sp.csr_matrix(y.reshape(-1, 1))], format="csr")
-    wz = sp.csr_matrix(z.multiply(w[:, None]))
+    # W·z: each stored value times its row's weight, in a copy of z (z.multiply(w[:, None]) went through an
+    # n × (k+1) broadcast of w: ~1 GB at national scale)
+    wz = z.copy()
+    wz.data *= np.repeat(w, np.diff(z.indptr))
     ut = sp.csr_matrix((np.ones(n), (unit, rows)), shape=(n_u, n))
     tt = sp.csr_matrix((np.ones(n), (time, rows)), shape=(n_t, n))
     w_u = np.bincount(unit, weights=w, minlength=n_u)
