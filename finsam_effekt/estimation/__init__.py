@@ -20,7 +20,7 @@ from ..schema import outcome_column
 from .effects import estimate_effects
 from .eventstudy import event_study, twoway_wls_cluster
 from .inference import abadie_imbens_se, critical_value
-from .matched import pre_period_means
+from .matched import PRE_PERIOD_WINDOW, pre_period_means, with_pre_period_means
 from .registry import (
     COHORT_ESTIMATORS,
     MATCHED_ESTIMATORS,
@@ -75,6 +75,8 @@ __all__ = [
     "outcome_column",
     "path_rows",
     "pre_period_means",
+    "with_pre_period_means",
+    "PRE_PERIOD_WINDOW",
     "rosenbaum_mcnemar",
     "rosenbaum_wilcoxon",
     "sensitivity_analysis",

@@ -124,10 +124,7 @@ def fit_matched_did(sample: Sample, context: FitContext) -> Fitted:
     data = sample.frame
     need = [f"{o}_pre" for o in outcomes]
     if context.pre_period is not None:
-        pre = pre_period_means(context.pre_period, outcomes)
-        on = [k for k in ("person_id", "ref_month", "treated") if k in pre and k in data]
-        merged = data.drop(columns=[c for c in need if c in data]).merge(pre, on=on, how="left")
-        merged.index = data.index
+        merged = with_pre_period_means(data, context.pre_period, outcomes)
         sample = dataclasses.replace(sample, frame=merged, scratch={})
     missing = [c for c in need if c not in sample.frame]
     if missing:
@@ -144,10 +141,27 @@ def fit_matched_did(sample: Sample, context: FitContext) -> Fitted:
     return fit_cells(sample, context, "matched_did", one)
 
 
+#: The months relative to u whose mean outcome is ``matched_did``'s pre-period value (u−12..u−1).
+PRE_PERIOD_WINDOW: tuple[int, int] = (-12, -1)
+
+
+def with_pre_period_means(data: pd.DataFrame, paths: pd.DataFrame, outcomes: Sequence[str]) -> pd.DataFrame:
+    """``data`` with the ``{o}_pre`` columns of :func:`pre_period_means` of ``paths`` (replacing any it has),
+    joined on the keys both have (``person_id``, ``ref_month``, ``treated``); ``data``'s index kept. What
+    ``matched_did`` does with ``pre_period=``; done beforehand, only these columns need to stay in memory (the
+    pipeline joins them from the paths' pre-period months alone)."""
+    need = [f"{o}_pre" for o in outcomes]
+    pre = pre_period_means(paths, outcomes)
+    on = [k for k in ("person_id", "ref_month", "treated") if k in pre and k in data]
+    merged = data.drop(columns=[c for c in need if c in data]).merge(pre, on=on, how="left")
+    merged.index = data.index
+    return merged
+
+
 def pre_period_means(
     paths: pd.DataFrame,
     outcomes: Sequence[str] | None = None,
-    window: tuple[int, int] = (-12, -1),
+    window: tuple[int, int] = PRE_PERIOD_WINDOW,
     keys: Sequence[str] = ("person_id", "ref_month", "treated"),
     suffix: str = "_pre",
 ) -> pd.DataFrame:

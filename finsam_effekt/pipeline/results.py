@@ -262,11 +262,14 @@ class TableFile:
 
         return list(pq.read_schema(self.path).names)
 
-    def load(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        """The columns (all: None) as the DataFrame that was written, index 0..n−1."""
+    def load(self, columns: Sequence[str] | None = None, filters: list | None = None) -> pd.DataFrame:
+        """The columns (all: None) as the DataFrame that was written, index 0..n−1; with ``filters`` (pyarrow's
+        ``[(column, op, value), …]``) only the rows that meet them, in their order."""
         import pyarrow.parquet as pq
 
-        return pq.read_table(self.path, columns=None if columns is None else list(columns)).to_pandas()
+        table = pq.read_table(self.path, columns=None if columns is None else list(columns), filters=filters)
+        # each Arrow column released as it is converted (not the table and its pandas copy at once)
+        return table.to_pandas(self_destruct=True, split_blocks=True)
 
     @classmethod
     def write(cls, frame: pd.DataFrame, path: Path) -> TableFile:
@@ -421,16 +424,28 @@ class OutcomeTables(StageResult):
     def rows(self) -> int:
         return len(self.outcomes)
 
-    def path_table(self, outcomes: Sequence[str] | None = None) -> pd.DataFrame:
+    def path_table(
+        self, outcomes: Sequence[str] | None = None, rel_months: tuple[int, int] | None = None
+    ) -> pd.DataFrame:
         """The outcome paths with every column that is no outcome (the pair's keys, ``rel_month``, ``month``,
-        ``censored``) and the ``outcomes`` given (None: all of ``schema.OUTCOMES``), from memory or their file."""
+        ``censored``) and the ``outcomes`` given (None: all of ``schema.OUTCOMES``), from memory or their file;
+        with ``rel_months`` (first, last) only the rows of those months relative to u, in their order."""
         from ..schema import OUTCOMES
 
         names = self.paths.columns if isinstance(self.paths, TableFile) else list(self.paths.columns)
         keep = [c for c in names if c not in OUTCOMES or outcomes is None or c in outcomes]
         if isinstance(self.paths, TableFile):
-            return self.paths.load(keep)
-        return self.paths if len(keep) == len(names) else self.paths[keep]
+            rows = (
+                None
+                if rel_months is None
+                else [("rel_month", ">=", rel_months[0]), ("rel_month", "<=", rel_months[1])]
+            )
+            return self.paths.load(keep, filters=rows)
+        out = self.paths if len(keep) == len(names) else self.paths[keep]
+        if rel_months is not None:
+            rel = out["rel_month"].to_numpy()
+            out = out[(rel >= rel_months[0]) & (rel <= rel_months[1])].reset_index(drop=True)
+        return out
 
     def report_tables(self) -> Mapping[str, pd.DataFrame]:
         return {"outcome_paths": self.path_summary}

@@ -75,8 +75,7 @@ def read(cfg: AnalysisConfig) -> ReadResult:
     )
     if not ends:
         raise InputError(
-            "cannot tell the months the registers cover: benefit_spells, social_assistance and earnings have no "
-            "rows"
+            "cannot tell the months the registers cover: benefit_spells, social_assistance and earnings have no rows"
         )
     tables = frozenset(cfg.input_spec.tables)
     return ReadResult(con, rep, tables, start, max(ends.values()), ends, io.absent_outcomes(con, tables))
@@ -273,8 +272,7 @@ def balance(
     pre_cols = panel_mod.pre_period_columns()
     data = co if res.match is None else res.match.data  # the frame balance_table reads (the cohort)
     pre: pd.DataFrame | list[str] | dict
-    if cohort.pre_period is not None:  # measured with the history features, on disk until now: read a column
-        # at a time, when the balance table gets to it (24 columns × 5·10⁷ rows would be ~6 GB at once)
+    if cohort.pre_period is not None:  # on disk until now: read a column at a time (24 × 5·10⁷ values: ~6 GB)
         pre = cohort.pre_period.loaders(pre_cols)
     elif all(c in data.columns for c in pre_cols):  # build_cohort measured them with the history features
         pre = list(pre_cols)  # by name: read a column at a time, no copy of 24 columns × 10⁷ rows
@@ -434,6 +432,9 @@ def effects(
         alpha=cfg.inference.alpha,
         estimand=short_estimand(cfg.later_treated, cfg.censoring_weights),
     )
+    if "matched_did" in cfg.estimators:  # its pre-period means joined now, from those months' paths alone
+        win, names = estimation.PRE_PERIOD_WINDOW, common["outcomes"]
+        data = estimation.with_pre_period_means(data, outcomes.path_table(names, rel_months=win), names)
     frames, results = [], []
     skipped = {
         f"effects: {o}": f"absent from the data ({why}): an effect on it cannot be estimated, and it is not zero"
@@ -451,7 +452,6 @@ def effects(
             subgroups=[
                 s for s in cfg.subgroups if s in data.columns or (s == "age_band" and "age" in data.columns)
             ],
-            pre_period=outcomes.path_table() if "matched_did" in cfg.estimators else None,
             pairs=match.match if cfg.inference.se == "abadie_imbens" else None,
             panel=cs[0] if cs else None,
             panel_units=cs[1] if cs else None,
@@ -715,7 +715,7 @@ def cost_benefit_stage(
         se="cluster",
         cluster=cfg.inference.cluster,
         random_state=cfg.seed,
-        pre_period=outcomes.path_table() if main == "matched_did" else None,
+        pre_period=outcomes.path_table(cb_mod.REQUIRED_OUTCOMES) if main == "matched_did" else None,
     )
     eff = estimation.estimate_effects(data, **common)
     cost = None
