@@ -453,6 +453,11 @@ def _table_stats(
                     e = e[present]
             st["ecdf_mean"], st["ecdf_max"] = float(e.mean()), float(e.max())
         out[smp.name] = st
+        if isinstance(tabs, _LazyTables):  # this sample's tables are done with (the SMD's denominator kept)
+            if smp is unit:
+                with np.errstate(all="ignore"):
+                    denominator()
+            tabs.pop(smp.name, None)
     return out
 
 
@@ -466,8 +471,20 @@ def _numeric_stats(
         xf = np.asarray(x, dtype=float)
         order = np.argsort(xf, kind="stable")
         return {s.name: balance_stats(xf, t, weights[s.name], binary=binary, order=order) for s in samples}
-    tabs = {smp.name: _tables(coding, smp) for smp in samples}
-    return _table_stats(coding.values, coding.present, tabs, samples, binary)
+    return _table_stats(coding.values, coding.present, _LazyTables(coding, samples), samples, binary)
+
+
+class _LazyTables(dict):
+    """A sample's value tables computed when first read (``_table_stats`` reads them sample by sample and drops
+    each after use): a continuous column's tables are as long as the cohort, so only one sample's are held."""
+
+    def __init__(self, coding: ValueCoding, samples: list[_Sample]):
+        super().__init__()
+        self.coding, self.samples = coding, {s.name: s for s in samples}
+
+    def __missing__(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        self[name] = _tables(self.coding, self.samples[name])
+        return self[name]
 
 
 def _level_stats(

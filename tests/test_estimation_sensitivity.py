@@ -140,6 +140,13 @@ def test_placebo_rows_do_not_depend_on_key_types_row_order_or_repeated_rows():
     blank = paths.assign(public_support=np.nan, censored=False)  # repeated rows, the first of each missing
     repeated = pd.concat([blank, paths]).reset_index(drop=True)
     pd.testing.assert_frame_equal(placebo(repeated), ref, check_exact=False)
+    # only the months PLACEBO_REL_MONTHS names are read (the pipeline loads no other rows for these checks)
+    from finsam_effekt.estimation import PLACEBO_REL_MONTHS
+
+    lo, hi = PLACEBO_REL_MONTHS
+    assert (~paths["rel_month"].between(lo, hi)).any()  # (else the test would prove nothing)
+    few = paths[paths["rel_month"].between(lo, hi)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(placebo(few), ref, check_exact=True)
 
 
 def test_sensitivity_alpha_sets_the_risk_ratio_and_placebo_interval_levels():
@@ -295,7 +302,8 @@ def test_config_rosenbaum_zeros_reaches_the_sensitivity_stage(monkeypatch):
     seen = {}
     monkeypatch.setattr(estimation, "sensitivity_analysis", lambda *a, **kw: seen.update(kw))
     read = SimpleNamespace(absent_outcomes={})
-    stages.sensitivity(cfg, read, SimpleNamespace(match=object()), SimpleNamespace(outcomes=None, paths=None))
+    outcomes = SimpleNamespace(outcomes=None, path_table=lambda *a, **kw: None)
+    stages.sensitivity(cfg, read, SimpleNamespace(match=object()), outcomes)
     assert seen["zeros"] == "pratt"
     with pytest.raises(ConfigError, match="inference.rosenbaum_zeros"):
         parse_config({**base, "inference": {"rosenbaum_zeros": "rbounds"}}, Path.cwd())

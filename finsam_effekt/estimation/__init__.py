@@ -40,7 +40,14 @@ from .results import (
     SensitivityResults,
 )
 from .sample import path_rows
-from .sensitivity import critical_gamma, e_value, rosenbaum_mcnemar, rosenbaum_wilcoxon, sensitivity_analysis
+from .sensitivity import (
+    PLACEBO_REL_MONTHS,
+    critical_gamma,
+    e_value,
+    rosenbaum_mcnemar,
+    rosenbaum_wilcoxon,
+    sensitivity_analysis,
+)
 from .settings import EffectOptions
 from .staggered import CSResults, callaway_santanna
 
@@ -77,6 +84,7 @@ __all__ = [
     "pre_period_means",
     "with_pre_period_means",
     "PRE_PERIOD_WINDOW",
+    "PLACEBO_REL_MONTHS",
     "rosenbaum_mcnemar",
     "rosenbaum_wilcoxon",
     "sensitivity_analysis",

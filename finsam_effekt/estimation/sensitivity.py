@@ -284,6 +284,11 @@ def _e_value_rows(
     ]
 
 
+#: The months relative to u the placebo checks read (u−6 and u−12; the placebo start's u'+k, k < 12, and its
+#: pre-period u'−12..u'−1, with u' = u − 12): the paths' other months need not be loaded for them.
+PLACEBO_REL_MONTHS: tuple[int, int] = (-24, -1)
+
+
 def _placebo_rows(
     paths: pd.DataFrame,
     outcomes: Sequence[str],

@@ -680,7 +680,7 @@ def sensitivity(
     res = estimation.sensitivity_analysis(
         outcomes.outcomes,
         match.match,
-        paths=outcomes.path_table(present_outcomes(cfg, read)),
+        paths=outcomes.path_table(present_outcomes(cfg, read), rel_months=estimation.PLACEBO_REL_MONTHS),
         outcomes=present_outcomes(cfg, read),
         horizons=cfg.outcomes.horizons,
         cluster=cfg.inference.cluster,
