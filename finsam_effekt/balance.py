@@ -308,9 +308,19 @@ def value_coding(x: np.ndarray) -> ValueCoding | None:
         code = rank[first]
         values = np.asarray(uniques[order], dtype=np.float64)
         return ValueCoding(x, values, np.bincount(code, minlength=len(values)), code, "hashed")
+    # with as few column-length arrays alive at once as can be (a national cohort's score: 5·10⁷ distinct values)
     xs = np.sort(x)
-    last = np.flatnonzero(np.append(xs[1:] != xs[:-1], True))  # the last row of each distinct value
-    return ValueCoding(x, xs[last].astype(np.float64), np.diff(last, prepend=-1), None, "sorted")
+    end = np.ones(len(xs), dtype=bool)
+    np.not_equal(xs[1:], xs[:-1], out=end[:-1])
+    last = np.flatnonzero(end)  # the last row of each distinct value
+    del end
+    values = xs[last] if xs.dtype == np.float64 else xs[last].astype(np.float64)
+    del xs
+    counts = np.empty(len(last), dtype=np.int64)
+    if len(last):
+        counts[0] = last[0] + 1
+        np.subtract(last[1:], last[:-1], out=counts[1:])
+    return ValueCoding(x, values, counts, None, "sorted")
 
 
 @dataclass(frozen=True)
@@ -366,11 +376,29 @@ def _table_var(values: np.ndarray, tab: np.ndarray, g: _Group, binary: bool) -> 
             mx = float(np.sum(tab * values) / tab.sum())
             return max(mx * (1 - mx), 0.0)
         w = tab / tab.sum()
-        mx = np.sum(w * values)
-        d = values - mx  # (v − m)² · w in place: a continuous column's table is as long as the cohort
+        d = w * values  # one work array besides w: a continuous column's table is as long as the cohort
+        mx = np.sum(d)
+        np.subtract(values, mx, out=d)  # (v − m)² · w in place
         np.square(d, out=d)
         d *= w
         return float(np.sum(d) / (1 - g.sum_sq))
+
+
+#: Values per piece of a value table's running sum (:func:`_subtract_cumulative_share`).
+ECDF_PIECE = 1 << 22
+
+
+def _subtract_cumulative_share(e: np.ndarray, table: np.ndarray, total) -> None:
+    """``e −= cumsum(table) / total``, :data:`ECDF_PIECE` values at a time: each piece's running sum starts from
+    the last sum of the one before (prepended), so every partial sum is the one ``np.cumsum`` of the whole forms,
+    in its order."""
+    piece = ECDF_PIECE
+    carry = np.zeros(1)
+    for s in range(0, len(table), piece):
+        run = np.cumsum(np.concatenate([carry, table[s : s + piece]]), dtype=np.float64)[1:]
+        carry = run[-1:].copy()  # (before the division below)
+        run /= total
+        e[s : s + piece] -= run
 
 
 def _table_pooled_sd(values: np.ndarray, tabs: tuple[np.ndarray, np.ndarray], binary: bool) -> float:
@@ -444,10 +472,7 @@ def _table_stats(
                 # the tables of a continuous column are as long as the cohort, 0.4 GB each at national scale)
                 e = np.cumsum(tt, dtype=np.float64)
                 e /= wt
-                fc = np.cumsum(ct, dtype=np.float64)
-                fc /= wc
-                e -= fc
-                del fc
+                _subtract_cumulative_share(e, ct, wc)
                 np.abs(e, out=e)
                 if not present.all():
                     e = e[present]

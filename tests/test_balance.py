@@ -406,3 +406,20 @@ def test_value_tables_are_exact_where_the_row_sums_are_not():
     assert abs(row["ecdf_mean"] - float(Fraction(sum(num), 40 * nt * nc))) <= 1e-16
     assert abs(row["ecdf_max"] - float(Fraction(max(num), nt * nc))) <= 1e-16
     assert row["mean_treated"] == float(x[t].sum()) / nt  # whole-number sums: exact in any order
+
+
+def test_ecdf_running_sums_taken_in_pieces_give_the_same_statistics(monkeypatch):
+    # a continuous column's value tables are as long as the data; their running sums are taken a piece at a time
+    # (balance.ECDF_PIECE), each piece continuing from the last sum of the one before: the same numbers to the bit
+    from finsam_effekt import balance
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    df = pd.DataFrame({"treated": (rng.random(n) < 0.3).astype(int), "x": rng.normal(size=n),
+                       "k": rng.integers(0, 40, n).astype(float)})  # fmt: skip
+    w = np.where(df["treated"] == 1, 1.0, rng.random(n) * (rng.random(n) < 0.5))
+    whole = balance_table(df, "treated", ["x", "k"], weights=w).to_frame()
+    monkeypatch.setattr(balance, "ECDF_PIECE", 7)
+    pieces = balance_table(df, "treated", ["x", "k"], weights=w).to_frame()
+    pd.testing.assert_frame_equal(pieces, whole, check_exact=True)
+    assert whole["ecdf_max"].notna().all() and (whole["ecdf_max"] > 0).all()
