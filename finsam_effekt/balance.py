@@ -316,10 +316,9 @@ def value_coding(x: np.ndarray) -> ValueCoding | None:
     del end
     values = xs[last] if xs.dtype == np.float64 else xs[last].astype(np.float64)
     del xs
-    counts = np.empty(len(last), dtype=np.int64)
-    if len(last):
-        counts[0] = last[0] + 1
-        np.subtract(last[1:], last[:-1], out=counts[1:])
+    counts = np.empty(len(last), dtype=np.int64)  # rows per distinct value
+    counts[:1] = last[:1] + 1
+    np.subtract(last[1:], last[:-1], out=counts[1:])
     return ValueCoding(x, values, counts, None, "sorted")
 
 
@@ -392,8 +391,7 @@ def _subtract_cumulative_share(e: np.ndarray, table: np.ndarray, total) -> None:
     """``e −= cumsum(table) / total``, :data:`ECDF_PIECE` values at a time: each piece's running sum starts from
     the last sum of the one before (prepended), so every partial sum is the one ``np.cumsum`` of the whole forms,
     in its order."""
-    piece = ECDF_PIECE
-    carry = np.zeros(1)
+    piece, carry = ECDF_PIECE, np.zeros(1)
     for s in range(0, len(table), piece):
         run = np.cumsum(np.concatenate([carry, table[s : s + piece]]), dtype=np.float64)[1:]
         carry = run[-1:].copy()  # (before the division below)
