@@ -314,7 +314,7 @@ def value_coding(x: np.ndarray) -> ValueCoding | None:
     np.not_equal(xs[1:], xs[:-1], out=end[:-1])
     last = np.flatnonzero(end)  # the last row of each distinct value
     del end
-    values = xs[last] if xs.dtype == np.float64 else xs[last].astype(np.float64)
+    values = xs[last].astype(np.float64, copy=False)
     del xs
     counts = np.empty(len(last), dtype=np.int64)  # rows per distinct value
     counts[:1] = last[:1] + 1

@@ -38,7 +38,7 @@ from ..schema import (
     SUPPORT_SOURCES,
     outcome_column,
 )
-from ..tables import COUNT_MAX, COUNT_MIN, POSITION_COLUMN, Session, TableLike, n_rows
+from ..tables import COUNT_MAX, COUNT_MIN, POSITION_COLUMN, Session, TableLike, is_exact_float32, n_rows
 from .build import VALUE_COLUMNS, check_threshold, register_input
 from .features import (
     PRE_PERIOD_MEAN_WINDOW,
@@ -290,7 +290,7 @@ class _Column:
         self.data = np.zeros(n, dtype=np.float32 if kind == "float" else np.int8)
 
     def put(self, rows: np.ndarray, values: np.ndarray) -> None:
-        if self.kind == "float" and self.data.dtype == np.float32 and not _exact_float32(values):
+        if self.kind == "float" and self.data.dtype == np.float32 and not is_exact_float32(values):
             self.data = self.data.astype(np.float64)
         elif self.kind == "int" and self.data.dtype == np.int8 and len(values):
             if values.min() < COUNT_MIN or values.max() > COUNT_MAX:
@@ -298,18 +298,8 @@ class _Column:
         self.data[rows] = values
 
 
-#: Rows per piece where a whole column's values would otherwise be copied several times at once.
+#: Rows per piece of the age column (a whole column's values would otherwise be copied several times at once).
 _PIECE = 1 << 20
-
-
-def _exact_float32(values: np.ndarray) -> bool:
-    """Whether every value is exactly a float32 (NaN counts as one), checked a piece at a time (a national
-    cohort's column is 5·10⁷ values, and the check's copies of it were ~1.5 GB)."""
-    for s in range(0, len(values), _PIECE):
-        v = values[s : s + _PIECE]
-        if not np.array_equal(v.astype(np.float32).astype(np.float64), v, equal_nan=True):
-            return False
-    return True
 
 
 def _source_categorical(index: np.ndarray) -> pd.Categorical:
