@@ -310,6 +310,40 @@ def test_design_sources_are_the_columns_as_stored():
     np.testing.assert_array_equal(edu.levels.to_numpy()[edu.codes], text)
 
 
+def test_design_sources_names_only_name_the_columns_without_their_codes():
+    """design_sources(names_only=True): the same sources' names and columns with no values or codes, made one at a
+    time by design_source; the covariates are checked all the same. Categorical columns with unused categories
+    and missing values give the levels of level_codes (level_names)."""
+    from finsam_effekt.design import design_source, level_codes, level_names
+
+    data = _mixed(300)
+    cat = pd.Categorical(
+        data["education"], categories=["upper_secondary", "compulsory", "doctorate", "post_secondary"]
+    )
+    data["edu_cat"] = cat  # "doctorate" unused, the missing values code −1
+    covs = ["age", "flag", "education", "edu_cat", "constant"]
+    full, shells = design_sources(data, covs), design_sources(data, covs, names_only=True)
+    assert [s.columns for s in shells] == [s.columns for s in full]
+    assert all(s.values is None and s.codes is None for s in shells)
+    for src in full:
+        one = design_source(data, src.name)
+        assert one.columns == src.columns
+        for a, b in ((one.values, src.values), (one.codes, src.codes)):
+            assert (a is None and b is None) or np.array_equal(a, b)
+    for col in ("education", "edu_cat"):
+        assert list(level_names(data[col])) == list(level_codes(data[col])[1])
+    np.testing.assert_array_equal(level_codes(data["edu_cat"])[0], level_codes(data["education"])[0])
+    with pytest.raises(InputError, match="balance_table: covariate 'age' has 1 missing value"):
+        design_sources(
+            data.assign(age=data["age"].where(data.index != 3)),
+            ["age"],
+            what="balance_table",
+            names_only=True,
+        )
+    with pytest.raises(InputError, match=r"design: columns \['nope'\] are not in the data"):
+        design_source(data, "nope")
+
+
 def test_categorical_columns_give_the_same_design_as_text():
     """A cohort in compact types (``tables.compact``: text as categories, with unused categories after a subset)
     gives the same levels, codes, design and logit as the same data as text."""

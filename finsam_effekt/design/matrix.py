@@ -36,6 +36,25 @@ def level_codes(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
     if not isinstance(s.dtype, pd.CategoricalDtype):
         cat = pd.Categorical(categorical_values(s))
         return np.asarray(cat.codes), cat.categories
+    codes, levels, lut = _category_levels(s)
+    dtype = np.int8 if len(levels) < 127 else np.int16 if len(levels) < 32767 else np.int32
+    if lut is None:
+        return codes.astype(dtype), levels  # the codes are already these (a copy)
+    return lut[codes].astype(dtype), levels
+
+
+def level_names(s: pd.Series) -> pd.Index:
+    """The levels of :func:`level_codes` without the codes (of a categorical column: from its categories and
+    which of them occur)."""
+    if not isinstance(s.dtype, pd.CategoricalDtype):
+        return level_codes(s)[1]
+    return _category_levels(s)[1]
+
+
+def _category_levels(s: pd.Series) -> tuple[np.ndarray, pd.Index, np.ndarray | None]:
+    """A categorical column's codes (a view), its levels (the categories that occur, as text, and
+    :data:`MISSING_LEVEL` when a value is missing, sorted) and the table from its codes to theirs (its last
+    entry for code −1; None when the codes are already the levels')."""
     codes = np.asarray(s.cat.codes)
     cats = s.cat.categories
     missing = bool((codes < 0).any())
@@ -47,10 +66,8 @@ def level_codes(s: pd.Series) -> tuple[np.ndarray, pd.Index]:
     pos = {name: i for i, name in enumerate(levels)}
     # the last entry is where code −1 (missing) goes
     lut = np.array([pos.get(t, -1) for t in text] + [pos.get(MISSING_LEVEL, -1)], dtype=np.int64)
-    dtype = np.int8 if len(levels) < 127 else np.int16 if len(levels) < 32767 else np.int32
-    if not missing and np.array_equal(lut[:-1], np.arange(len(cats))):
-        return codes.astype(dtype), pd.Index(levels, dtype=object)  # the codes are already these (a copy)
-    return lut[codes].astype(dtype), pd.Index(levels, dtype=object)
+    same = not missing and np.array_equal(lut[:-1], np.arange(len(cats)))
+    return codes, pd.Index(levels, dtype=object), None if same else lut
 
 
 def _no_missing(s: pd.Series, column: str, what: str) -> None:
@@ -151,22 +168,40 @@ def numeric_values(s: pd.Series) -> np.ndarray:
 
 
 def design_sources(
-    data: pd.DataFrame, covariates: Sequence[str], *, what: str = "design"
+    data: pd.DataFrame, covariates: Sequence[str], *, what: str = "design", names_only: bool = False
 ) -> list[DesignSource]:
     """The covariates of ``design_matrix(data, covariates, levels="all", drop_constant=False)`` as
     :class:`DesignSource` (numeric columns as stored, categorical ones as level codes), in order: for statistics
-    that read a categorical covariate's codes once for all its levels (the balance table)."""
+    that read a categorical covariate's codes once for all its levels (the balance table).
+
+    ``names_only=True`` gives the sources without their values and codes (a categorical one with its
+    ``levels``), the covariates checked as they are otherwise: what names the design columns before each
+    source is made, and dropped, one at a time (:func:`design_source`) — a national cohort's level codes are
+    ~50 MB per covariate."""
     _check_columns(data, covariates, what)
+    if not names_only:
+        return [design_source(data, c, what=what) for c in covariates]
     out: list[DesignSource] = []
     for c in covariates:
         s = data[c]
         if is_categorical(s):
-            codes, categories = level_codes(s)  # levels sorted, as pd.get_dummies orders them
-            out.append(DesignSource(c, codes=codes, levels=categories))
+            out.append(DesignSource(c, levels=level_names(s)))
         else:
             _no_missing(s, c, what)
-            out.append(DesignSource(c, values=numeric_values(s)))
+            out.append(DesignSource(c))
     return out
+
+
+def design_source(data: pd.DataFrame, column: str, *, what: str = "design") -> DesignSource:
+    """One covariate of :func:`design_sources`: a numeric column as stored (a missing value is an error), a
+    categorical one as its level codes."""
+    _check_columns(data, [column], what)
+    s = data[column]
+    if is_categorical(s):
+        codes, categories = level_codes(s)  # levels sorted, as pd.get_dummies orders them
+        return DesignSource(column, codes=codes, levels=categories)
+    _no_missing(s, column, what)
+    return DesignSource(column, values=numeric_values(s))
 
 
 def design_columns(

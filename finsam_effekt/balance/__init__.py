@@ -65,16 +65,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from . import progress
-from .design import DesignSource, design_sources, numeric_values
-from .errors import ConfigError, InputError
+from .. import progress
+from ..design import DesignSource, design_source, design_sources, numeric_values
+from ..errors import ConfigError, InputError
+from .coding import ValueCoding, value_coding
 
 _EPS = float(np.sqrt(np.finfo(float).eps))
+_WHAT = "balance_table"  # what the covariates' errors name
 STAT_COLUMNS = ("mean_treated", "mean_control", "smd", "var_ratio", "ecdf_mean", "ecdf_max")
 
 
@@ -173,155 +174,6 @@ def ess(w) -> float:
     return float(np.sum(w) ** 2 / s2) if s2 > 0 else 0.0
 
 
-#: A column on a grid ``k / d`` (k whole, d ≤ ``_MAX_STEP``) with at most half its rows plus ``_RANGE_SLACK``
-#: grid points is coded as ``k`` (``k − min k`` when min k < 0).
-_RANGE_SLACK = 1 << 16
-_MAX_STEP = 64
-#: Otherwise, a column with at most ``_HASH_DISTINCT`` distinct values among ``_PROBE`` evenly spaced rows is coded
-#: by hashing.
-_HASH_DISTINCT = 1 << 12
-_PROBE = 1 << 16
-
-
-class ValueCoding:
-    """A numeric column as codes into its distinct values: what the balance statistics need instead of a sort.
-
-    Attributes
-    ----------
-    values : ndarray
-        Candidate values, float64, ascending; ``values[code] == x`` for every row.
-    counts : ndarray
-        Rows per value (int64); 0 for a value of a whole-number range that no row has.
-    method : str
-        How the codes were found: ``"grid"`` (every value is ``k / d`` for a whole number k and a small whole d —
-        1 for whole numbers, 4 for quarter days, 24 for a mean over 24 months — on at most half the rows
-        + 65 536 grid points: ``code = k``, or ``k − min k`` when min k < 0; no sort), ``"hashed"`` (at most 4 096 distinct values
-        among 65 536 evenly spaced rows: one ``pd.factorize`` pass, then the distinct values sorted), ``"sorted"``
-        (one ``np.sort`` of the column; the codes of some rows by binary search, of more than a quarter of the
-        rows, e.g. IPW weights on every control, from one ``argsort``) or ``"levels"`` (a categorical
-        covariate's level codes).
-    """
-
-    def __init__(
-        self, x: np.ndarray, values: np.ndarray, counts: np.ndarray, code: np.ndarray | None, method: str
-    ):
-        self.x = x
-        self.values = values
-        self.counts = counts
-        self.method = method
-        self._code = code
-
-    @property
-    def present(self) -> np.ndarray:
-        """The values some row has (where the eCDF statistics are read)."""
-        return self.counts > 0
-
-    def codes(self, rows: np.ndarray) -> np.ndarray:
-        """The codes (positions in ``values``) of ``rows``."""
-        if self._code is None and len(rows) > len(self.x) // 4:
-            # each row's rank among the distinct values, with as few row-length arrays alive at once as can be
-            # (a national cohort's continuous column: 5·10⁷ rows, 0.4 GB per int64 array)
-            order = np.argsort(self.x)
-            xs = self.x[order]
-            new = np.zeros(len(xs), dtype=bool)
-            np.not_equal(xs[1:], xs[:-1], out=new[1:])
-            del xs
-            rank = np.cumsum(new, dtype=np.int64 if len(new) > np.iinfo(np.int32).max else np.int32)
-            del new
-            self._code = np.empty(len(rank), rank.dtype)
-            self._code[order] = rank
-        if self._code is not None:
-            return self._code[rows]
-        keys = self.x[rows]
-        order = np.argsort(keys, kind="stable")
-        out = np.empty(len(rows), np.intp)
-        # keys in ascending order: numpy's binary search then starts each search where the last one ended
-        out[order] = np.searchsorted(self.values, keys[order])
-        return out
-
-    def table(self, rows: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        """The total weight of ``rows`` per value (``weights`` None: the row counts, int64)."""
-        return np.bincount(self.codes(rows), weights=weights, minlength=len(self.values))
-
-
-def _grid(
-    x: np.ndarray, probe: np.ndarray, lo: Any, hi: Any, max_size: int
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(code, values)`` when every value of ``x`` is ``k / d`` (k whole, d the smallest of 1 … 64 that fits the
-    ``probe`` rows) and ``values``, the grid ``j / d`` for j from 0 (or from min k when it is negative) to max k,
-    has at most ``max_size`` entries; else None. Checked on every row in x's own dtype,
-    ``fl(rint(fl(x d)) / d) == x``, and ``values`` computed by the same operations: ``values[code] == x`` exactly."""
-    if x.dtype.kind in "iu":
-        lo_k, hi_k = int(lo), int(hi)
-        if max(-lo_k, hi_k) >= 2**53:
-            return None
-        k = x
-    else:
-        lo, hi = float(lo), float(hi)
-        d = next((d for d in range(1, _MAX_STEP + 1) if np.array_equal(np.rint(probe * d) / d, probe)), None)
-        exact = 2.0 ** (np.finfo(x.dtype).nmant + 1)  # whole numbers below this are exact in x's dtype
-        if d is None or (hi - lo) * d >= max_size or max(abs(lo), abs(hi)) * d >= exact:
-            return None
-        k = np.rint(x * d) if d > 1 else np.rint(x)
-        if not np.array_equal(k / d if d > 1 else k, x):
-            return None
-        lo_k, hi_k = int(k.min()), int(k.max())
-    # the grid from 0 when min k ≥ 0 (the codes are then k itself, no subtraction; values below min k unused)
-    start = 0 if 0 <= lo_k and hi_k < max_size else lo_k
-    if hi_k - start >= max_size:
-        return None
-    if start == 0 and k.dtype.kind in "iu" and k.dtype != np.uint64:
-        code = k  # np.bincount and indexing take it as it is
-    else:
-        code = k.astype(np.intp)
-        if start:
-            code -= start
-    whole = np.arange(start, hi_k + 1)
-    values = whole.astype(np.float64) if k is x else np.asarray(whole.astype(x.dtype) / d, dtype=np.float64)
-    return code, values
-
-
-def value_coding(x: np.ndarray) -> ValueCoding | None:
-    """The :class:`ValueCoding` of a numeric column (booleans as 0/1), or None when it has a missing or infinite
-    value (the balance table then takes the row-level reference path, :func:`balance_stats`)."""
-    x = np.asarray(x)
-    if x.dtype == bool:
-        x = x.view(np.uint8)
-    elif x.dtype.kind not in "iuf":
-        x = x.astype(float)
-    n = len(x)
-    if n == 0:
-        return ValueCoding(x, np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.intp), "grid")
-    lo, hi = x.min(), x.max()
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return None
-    probe = x[:: max(1, n // _PROBE)]
-    grid = _grid(x, probe, lo, hi, n // 2 + _RANGE_SLACK)
-    if grid is not None:
-        code, values = grid
-        return ValueCoding(x, values, np.bincount(code, minlength=len(values)), code, "grid")
-    if np.unique(probe).size <= _HASH_DISTINCT:
-        first, uniques = pd.factorize(x)  # codes in order of first appearance
-        order = np.argsort(uniques)
-        rank = np.empty(len(uniques), np.intp)
-        rank[order] = np.arange(len(uniques))
-        code = rank[first]
-        values = np.asarray(uniques[order], dtype=np.float64)
-        return ValueCoding(x, values, np.bincount(code, minlength=len(values)), code, "hashed")
-    # with as few column-length arrays alive at once as can be (a national cohort's score: 5·10⁷ distinct values)
-    xs = np.sort(x)
-    end = np.ones(len(xs), dtype=bool)
-    np.not_equal(xs[1:], xs[:-1], out=end[:-1])
-    last = np.flatnonzero(end)  # the last row of each distinct value
-    del end
-    values = xs[last].astype(np.float64, copy=False)
-    del xs
-    counts = np.empty(len(last), dtype=np.int64)  # rows per distinct value
-    counts[:1] = last[:1] + 1
-    np.subtract(last[1:], last[:-1], out=counts[1:])
-    return ValueCoding(x, values, counts, None, "sorted")
-
-
 @dataclass(frozen=True)
 class _Group:
     """The treated or the control group of one sample, weighed as :func:`balance_stats` weighs it."""
@@ -348,11 +200,18 @@ def _sample(name: str, t: np.ndarray, w: np.ndarray | None) -> _Sample:
     as all rows minus the treated); ``sum_sq`` is the sum :func:`balance_stats` forms, in the same order."""
     groups = []
     for m in (t, ~t):
-        wg = np.ones(int(m.sum())) if w is None else w[m]
         with np.errstate(divide="ignore", invalid="ignore"):
-            sum_sq = float(np.sum((wg / wg.sum()) ** 2))
+            if w is None:  # k values (1/k)², summed as np.sum sums them, from a read-only view of one value
+                k = int(m.sum())
+                sum_sq = float(np.sum(np.broadcast_to((np.float64(1.0) / np.float64(k)) ** 2, (k,))))
+            else:  # (w / Σ w)² in one array (a national cohort's controls: 0.4 GB per array)
+                q = w[m]
+                q /= q.sum()
+                np.square(q, out=q)
+                sum_sq = float(np.sum(q))
+                del q
         if w is None:  # the treated by their rows, the controls as all rows minus the treated (_tables)
-            groups.append(_Group(np.flatnonzero(m) if not groups else None, None, sum_sq, len(wg)))
+            groups.append(_Group(np.flatnonzero(m) if not groups else None, None, sum_sq, k))
         else:
             rows = np.flatnonzero(m & (w != 0))
             groups.append(_Group(rows, w[rows], sum_sq, len(rows)))
@@ -476,6 +335,7 @@ def _table_stats(
                     e = e[present]
             st["ecdf_mean"], st["ecdf_max"] = float(e.mean()), float(e.max())
         out[smp.name] = st
+        tt = ct = e = None  # not held while the next sample's tables are made
         if isinstance(tabs, _LazyTables):  # this sample's tables are done with (the SMD's denominator kept)
             if smp is unit:
                 with np.errstate(all="ignore"):
@@ -660,8 +520,8 @@ def balance_table(
     # every level of a categorical covariate as its own indicator ``name=level`` (cobalt), a missing category as
     # the level "(missing)", constant columns kept (a balance table shows them): the models' one design rule
     # (design.design_sources: numeric columns as stored, categorical ones as level codes; on the full candidate
-    # pool of a national register the float64 design matrix would not fit in memory)
-    sources = [(src, "covariate") for src in design_sources(data, covariates, what="balance_table")]
+    # pool the float64 design matrix would not fit in memory), each covariate's codes made just before its rows
+    sources = [(src, "covariate") for src in design_sources(data, covariates, what=_WHAT, names_only=True)]
     dv = None
     if distance is not None:
         dv = data[distance].to_numpy(float) if isinstance(distance, str) else np.asarray(distance, float)
@@ -692,7 +552,9 @@ def balance_table(
     # sample by sample
     by_sample: dict[str, list[dict]] = {smp.name: [] for smp in samples}
     moved = None  # (positions, treatment, samples, weights) in the order of a pre-period file (loaders)
-    for src, _ in sources:
+    for src, kind in sources:
+        if kind == "covariate":
+            src = design_source(data, src.name, what=_WHAT)
         if src.codes is not None:
             stats = _level_stats(src.codes, len(src.columns), samples, binary)
         elif src.values is not None:
