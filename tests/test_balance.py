@@ -175,6 +175,15 @@ def test_pre_period_rows_are_measured_and_flagged_like_covariates():
     shuffled = {"public_support_u1": lambda: (pre["public_support_u1"].to_numpy()[perm], perm)}
     moved = balance_table(data, "t", ["x"], weights=w, pre_period=shuffled)
     pd.testing.assert_frame_equal(moved.to_frame(), bt.to_frame())
+    # … a column with an infinite value (the row-level reference path, the weights taken into the file's order)
+    inf = pre[["public_support_u1"]].astype(float)
+    inf.iloc[0, 0] = np.inf
+    with np.errstate(invalid="ignore"):
+        ref = balance_table(data, "t", ["x"], weights=w, pre_period=inf).to_frame()
+        got = balance_table(data, "t", ["x"], weights=w, pre_period={"public_support_u1": lambda: (inf.iloc[:, 0].to_numpy()[perm], perm)}).to_frame()  # fmt: skip
+    pd.testing.assert_frame_equal(got, ref)
+    row = ref[(ref["variable"] == "public_support_u1") & (ref["sample"] == "after")]
+    assert np.isinf(row["mean_treated"]).all() or np.isinf(row["mean_control"]).all()
     assert "1 of 1 pre-period outcomes with |SMD| > 0.1" in bt.summary()
 
 
@@ -194,8 +203,9 @@ def test_pre_period_rows_with_a_match_result_and_errors():
         balance_table(data, "t", ["x"], pre_period=["nope"])
     with pytest.raises(InputError, match=r"pre-period column 'p' has 2 rows, the data 7"):
         balance_table(data, "t", ["x"], pre_period={"p": lambda: np.zeros(2)})
-    with pytest.raises(InputError, match=r"the rows of pre-period column 'p' are not each row once"):
-        balance_table(data, "t", ["x"], pre_period={"p": lambda: (np.zeros(7), np.zeros(7, np.int64))})
+    for rows in (np.zeros(7, np.int64), np.arange(1, 8), np.arange(-1, 6)):  # a row twice, out of range
+        with pytest.raises(InputError, match=r"the rows of pre-period column 'p' are not each row once"):
+            balance_table(data, "t", ["x"], pre_period={"p": lambda rows=rows: (np.zeros(7), rows)})
     with pytest.raises(
         InputError, match=r"pre-period columns \['p'\] must be numeric without missing values"
     ):
@@ -282,6 +292,30 @@ def test_value_coding_reproduces_every_value():
     assert value_coding(x).method == "hashed" and value_coding(x[::2] / 4).method == "grid"
     assert value_coding(np.array([1.0, np.inf, 2.0])) is None
     assert value_coding(np.array([1.0, np.nan])) is None
+
+
+def test_grid_coding_checked_a_piece_at_a_time_is_the_same(monkeypatch):
+    """A float column is checked and coded as a grid a piece at a time (balance.coding.GRID_PIECE rows): the same
+    codes and values as in one piece, and a value off the grid in a later piece still makes it no grid."""
+    from finsam_effekt.balance import coding
+
+    rng = np.random.default_rng(5)
+    df = _mixed_columns(2_000, rng)
+    whole = {c: value_coding(df[c].to_numpy()) for c in df.columns}
+    monkeypatch.setattr(coding, "GRID_PIECE", 7)
+    for col, vc in whole.items():
+        got = value_coding(df[col].to_numpy())
+        assert got.method == vc.method, col
+        np.testing.assert_array_equal(got.values, vc.values, err_msg=col)
+        rows = np.arange(len(df))
+        np.testing.assert_array_equal(got.codes(rows), vc.codes(rows), err_msg=col)
+    # whole numbers, the grid step guessed from every second row, a half in the last (odd) row: no grid
+    x = rng.integers(0, 100, (1 << 17) + 10).astype(float)
+    assert value_coding(x).method == "grid"
+    x[-1] = 0.5
+    vc = value_coding(x)
+    assert vc.method == "hashed"
+    np.testing.assert_array_equal(vc.values[vc.codes(np.arange(len(x)))], x)
 
 
 def _weights(kind: str, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -408,18 +442,25 @@ def test_value_tables_are_exact_where_the_row_sums_are_not():
     assert row["mean_treated"] == float(x[t].sum()) / nt  # whole-number sums: exact in any order
 
 
-def test_ecdf_running_sums_taken_in_pieces_give_the_same_statistics(monkeypatch):
-    # a continuous column's value tables are as long as the data; their running sums are taken a piece at a time
-    # (balance.ECDF_PIECE), each piece continuing from the last sum of the one before: the same numbers to the bit
+def test_table_sums_taken_in_pieces_give_the_same_statistics(monkeypatch):
+    # a continuous column's value tables are as long as the data; their sums are taken a piece at a time
+    # (balance.SUM_PIECE values), split as numpy's pairwise summation splits the whole, and their running sums
+    # continue from the last sum of the piece before: the same numbers to the bit as with the whole tables
     from finsam_effekt import balance
 
     rng = np.random.default_rng(3)
     n = 3000
     df = pd.DataFrame({"treated": (rng.random(n) < 0.3).astype(int), "x": rng.normal(size=n),
-                       "k": rng.integers(0, 40, n).astype(float)})  # fmt: skip
+                       "k": rng.integers(0, 40, n).astype(float), "gaps": 2.0 * rng.integers(0, 700, n)})  # fmt: skip
     w = np.where(df["treated"] == 1, 1.0, rng.random(n) * (rng.random(n) < 0.5))
-    whole = balance_table(df, "treated", ["x", "k"], weights=w).to_frame()
-    monkeypatch.setattr(balance, "ECDF_PIECE", 7)
-    pieces = balance_table(df, "treated", ["x", "k"], weights=w).to_frame()
+    covs = ["x", "k", "gaps"]  # "gaps": a grid whose odd values no row has
+    whole = balance_table(df, "treated", covs, weights=w).to_frame()
+    assert balance.SUM_PIECE >= n
+    monkeypatch.setattr(balance, "SUM_PIECE", 128)  # the least: numpy's pairwise block
+    pieces = balance_table(df, "treated", covs, weights=w).to_frame()
     pd.testing.assert_frame_equal(pieces, whole, check_exact=True)
     assert whole["ecdf_max"].notna().all() and (whole["ecdf_max"] > 0).all()
+    ref = balance_stats(df["x"].to_numpy(), df["treated"].to_numpy() == 1, w)
+    row = whole[(whole["variable"] == "x") & (whole["sample"] == "after")].iloc[0]
+    for k in ("mean_treated", "mean_control", "var_ratio", "ecdf_mean", "ecdf_max"):
+        assert row[k] == pytest.approx(ref[k], rel=1e-12), k

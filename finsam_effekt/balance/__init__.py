@@ -228,34 +228,80 @@ def _tables(coding: ValueCoding, smp: _Sample) -> tuple[np.ndarray, np.ndarray]:
 def _table_var(values: np.ndarray, tab: np.ndarray, g: _Group, binary: bool) -> float:
     """``_wvar`` from a value table: ``Σ_v W(v)/ΣW (v − m)² / (1 − Σ w'²)``, ``m = Σ_v v W(v)/ΣW``; binary
     ``m (1 − m)``. Normalized by the table's own total, a group constant at v has ``m = v`` and variance 0
-    exactly."""
+    exactly. The sums a piece at a time (:func:`_pairwise_sum`): the numbers of whole-table arrays."""
+    n = len(values)
     with np.errstate(divide="ignore", invalid="ignore"):
+        total = tab.sum()
         if binary:
-            mx = float(np.sum(tab * values) / tab.sum())
+            mx = float(_table_dot(tab, values) / total)
             return max(mx * (1 - mx), 0.0)
-        w = tab / tab.sum()
-        d = w * values  # one work array besides w: a continuous column's table is as long as the cohort
-        mx = np.sum(d)
-        np.subtract(values, mx, out=d)  # (v − m)² · w in place
-        np.square(d, out=d)
-        d *= w
-        return float(np.sum(d) / (1 - g.sum_sq))
+        mx = _pairwise_sum(n, lambda a, b: tab[a:b] / total * values[a:b])  # Σ w' v, w' = W / ΣW
+
+        def deviation(a: int, b: int) -> np.ndarray:  # (v − m)² w'
+            d = np.subtract(values[a:b], mx)
+            np.square(d, out=d)
+            d *= tab[a:b] / total
+            return d
+
+        return float(_pairwise_sum(n, deviation) / (1 - g.sum_sq))
 
 
-#: Values per piece of a value table's running sum (:func:`_subtract_cumulative_share`).
-ECDF_PIECE = 1 << 22
+#: Values per piece of a value table's sums and running sums (at least 128: numpy's pairwise block).
+SUM_PIECE = 1 << 20
 
 
-def _subtract_cumulative_share(e: np.ndarray, table: np.ndarray, total) -> None:
-    """``e −= cumsum(table) / total``, :data:`ECDF_PIECE` values at a time: each piece's running sum starts from
-    the last sum of the one before (prepended), so every partial sum is the one ``np.cumsum`` of the whole forms,
-    in its order."""
-    piece, carry = ECDF_PIECE, np.zeros(1)
-    for s in range(0, len(table), piece):
-        run = np.cumsum(np.concatenate([carry, table[s : s + piece]]), dtype=np.float64)[1:]
-        carry = run[-1:].copy()  # (before the division below)
-        run /= total
-        e[s : s + piece] -= run
+def _pairwise_sum(n: int, piece: Callable[[int, int], np.ndarray]) -> float:
+    """``np.sum`` of a float64 array of ``n`` values given a piece at a time (``piece(a, b)``: values a..b−1,
+    asked for left to right), to the bit: numpy sums a contiguous array pairwise, splitting n > 128 values at
+    ``h = ⌊n/2⌋ − (⌊n/2⌋ mod 8)`` and adding the halves' sums (numpy's ``pairwise_sum``, ``loops_utils.h``);
+    this splits the same way down to pieces of at most :data:`SUM_PIECE` values, each summed by ``np.sum``. A
+    continuous column's tables are as long as the cohort (a national cohort's distance: 5·10⁷ values, 0.4 GB
+    per array); its products and deviations are never whole arrays."""
+    return _pairwise_part(piece, 0, n, max(SUM_PIECE, 128))
+
+
+def _pairwise_part(piece: Callable[[int, int], np.ndarray], a: int, m: int, limit: int):
+    """The sum of values a..a+m−1 (:func:`_pairwise_sum`; a module function, not a closure calling itself: that
+    would be a reference cycle keeping ``piece``, and the tables it reads, until the next garbage collection)."""
+    if m <= limit:
+        return np.sum(piece(a, a + m))
+    h = m // 2 - (m // 2) % 8
+    return _pairwise_part(piece, a, h, limit) + _pairwise_part(piece, a + h, m - h, limit)
+
+
+def _table_dot(tab: np.ndarray, values: np.ndarray):
+    """``np.sum(tab * values)`` without the product as a whole array."""
+    return _pairwise_sum(len(values), lambda a, b: tab[a:b] * values[a:b])
+
+
+class _EcdfGap:
+    """``|F_T(v) − F_C(v)|`` at each value of a sample's tables, ``F_g`` = running sum of the group's table / its
+    total, for the values a..b−1 when called with ``(a, b)``, left to right: each running sum continues from the
+    last sum of the piece before (prepended), so every partial sum is the one ``np.cumsum`` of the whole table
+    forms, in its order. ``maxima`` keeps each piece's largest gap."""
+
+    def __init__(self, tt: np.ndarray, ct: np.ndarray, wt, wc):
+        self.groups = ((tt, wt), (ct, wc))
+        self.carry = [np.zeros(1), np.zeros(1)]
+        self.end = 0
+        self.maxima: list[float] = []
+
+    def __call__(self, a: int, b: int) -> np.ndarray:
+        if a != self.end:
+            raise RuntimeError("_EcdfGap: pieces must be asked for in order")
+        runs = []
+        for j, (tab, total) in enumerate(self.groups):
+            run = np.cumsum(np.concatenate([self.carry[j], tab[a:b]]), dtype=np.float64)[1:]
+            self.carry[j] = run[-1:].copy()  # (before the division below)
+            run /= total
+            runs.append(run)
+        gap = runs[0]
+        gap -= runs[1]
+        np.abs(gap, out=gap)
+        self.end = b
+        if len(gap):
+            self.maxima.append(gap.max())
+        return gap
 
 
 def _table_pooled_sd(values: np.ndarray, tabs: tuple[np.ndarray, np.ndarray], binary: bool) -> float:
@@ -303,8 +349,8 @@ def _table_stats(
         wt, wc = tt.sum(), ct.sum()  # Σ w per group
         st = dict.fromkeys(STAT_COLUMNS, np.nan)
         with np.errstate(divide="ignore", invalid="ignore"):
-            mt = float(np.sum(tt * values) / wt)
-            mc = float(np.sum(ct * values) / wc)
+            mt = float(_table_dot(tt, values) / wt)
+            mc = float(_table_dot(ct, values) / wc)
         st["mean_treated"], st["mean_control"] = mt, mc
         mdiff = mt - mc
         if binary == "raw" and is_bin:
@@ -325,17 +371,17 @@ def _table_stats(
                         np.float64(_table_var(values, ct, smp.control, False)),
                     )
                 )
-                # MatchIt's qqsum: |F_T − F_C| at each distinct value, F_g = cumulated weight / Σ w (in place:
-                # the tables of a continuous column are as long as the cohort, 0.4 GB each at national scale)
-                e = np.cumsum(tt, dtype=np.float64)
-                e /= wt
-                _subtract_cumulative_share(e, ct, wc)
-                np.abs(e, out=e)
-                if not present.all():
-                    e = e[present]
-            st["ecdf_mean"], st["ecdf_max"] = float(e.mean()), float(e.max())
+                # MatchIt's qqsum: |F_T − F_C| at each distinct value some row has, F_g = cumulated weight / Σ w,
+                # a piece at a time where every value is present (the tables of a continuous column)
+                gap = _EcdfGap(tt, ct, wt, wc)
+                if present.all():
+                    mean = _pairwise_sum(len(values), gap) / len(values)  # = np.mean of the whole
+                    st["ecdf_mean"], st["ecdf_max"] = float(mean), float(np.max(gap.maxima))
+                else:
+                    e = gap(0, len(values))[present]
+                    st["ecdf_mean"], st["ecdf_max"] = float(e.mean()), float(e.max())
         out[smp.name] = st
-        tt = ct = e = None  # not held while the next sample's tables are made
+        tt = ct = gap = e = None  # not held while the next sample's tables are made
         if isinstance(tabs, _LazyTables):  # this sample's tables are done with (the SMD's denominator kept)
             if smp is unit:
                 with np.errstate(all="ignore"):
@@ -345,15 +391,20 @@ def _table_stats(
 
 
 def _numeric_stats(
-    x: np.ndarray, t: np.ndarray, samples: list[_Sample], weights: dict[str, np.ndarray], binary: str
+    x: np.ndarray,
+    t: np.ndarray,
+    samples: list[_Sample],
+    weights: Callable[[], dict[str, np.ndarray]],
+    binary: str,
 ) -> dict[str, dict[str, float]]:
     """The statistics of one numeric column in every sample (value tables; a column with a missing or infinite
-    value by the reference :func:`balance_stats`)."""
+    value by the reference :func:`balance_stats`, with the row weights ``weights()`` gives)."""
     coding = value_coding(x)
     if coding is None:
         xf = np.asarray(x, dtype=float)
         order = np.argsort(xf, kind="stable")
-        return {s.name: balance_stats(xf, t, weights[s.name], binary=binary, order=order) for s in samples}
+        w = weights()
+        return {s.name: balance_stats(xf, t, w[s.name], binary=binary, order=order) for s in samples}
     return _table_stats(coding.values, coding.present, _LazyTables(coding, samples), samples, binary)
 
 
@@ -552,30 +603,37 @@ def balance_table(
     # sample by sample
     by_sample: dict[str, list[dict]] = {smp.name: [] for smp in samples}
     moved = None  # (positions, treatment, samples, weights) in the order of a pre-period file (loaders)
+
+    def row_weights() -> dict[str, np.ndarray]:  # the weights as _numeric_stats takes them
+        return weights_of
+
     for src, kind in sources:
         if kind == "covariate":
             src = design_source(data, src.name, what=_WHAT)
         if src.codes is not None:
             stats = _level_stats(src.codes, len(src.columns), samples, binary)
         elif src.values is not None:
-            stats = [_numeric_stats(src.values, t, samples, weights_of, binary)]
+            stats = [_numeric_stats(src.values, t, samples, row_weights, binary)]
         else:  # a pre-period loader: the column in the data's row order, or in another with each value's row
             values, pos = _pre_period_column(src.name, pre_period, len(t))
             if pos is None:
-                stats = [_numeric_stats(values, t, samples, weights_of, binary)]
+                stats = [_numeric_stats(values, t, samples, row_weights, binary)]
             else:  # the statistics do not depend on the rows' order: treatment and weights taken into the file's
                 if moved is None or moved[0] is not pos:  # (built once for the columns sharing ``pos``)
-                    if len(t) and np.bincount(pos, minlength=len(t)).max() != 1:
+                    if not _each_row_once(pos, len(t)):
                         raise InputError(
                             f"balance_table: the rows of pre-period column {src.name!r} are not each row once"
                         )
                     tp = t[pos]
-                    wp = {k: v if k == "before" else v[pos] for k, v in weights_of.items()}  # ones stay ones
                     sp = [
-                        _sample(smp.name, tp, None if smp.name == "before" else wp[smp.name])
+                        _sample(smp.name, tp, None if smp.name == "before" else weights_of[smp.name][pos])
                         for smp in samples
                     ]
-                    moved = (pos, tp, sp, wp)
+
+                    def moved_weights(pos=pos) -> dict[str, np.ndarray]:  # made where read (0.4 GB each)
+                        return {k: v if k == "before" else v[pos] for k, v in weights_of.items()}  # ones stay
+
+                    moved = (pos, tp, sp, moved_weights)
                 stats = [_numeric_stats(values, moved[1], moved[2], moved[3], binary)]
             del values
         for col, per_sample in zip(src.columns, stats, strict=True):
@@ -629,6 +687,18 @@ def _pre_period_sources(
     if bad:
         raise InputError(f"balance_table: pre-period columns {bad} must be numeric without missing values")
     return [DesignSource(str(c), values=numeric_values(pre[c])) for c in columns]
+
+
+def _each_row_once(pos: np.ndarray, n: int) -> bool:
+    """Whether ``pos`` (n positions, as checked) holds each of 0..n−1 once: all in range and every row seen (a
+    flag per row, not a count: 5·10⁷ rows)."""
+    if n == 0:
+        return True
+    if pos.min() < 0 or pos.max() >= n:
+        return False
+    seen = np.zeros(n, dtype=bool)
+    seen[pos] = True
+    return bool(seen.all())
 
 
 def _pre_period_column(name: str, pre_period, n: int) -> tuple[np.ndarray, np.ndarray | None]:

@@ -17,6 +17,8 @@ _MAX_STEP = 64
 #: by hashing.
 _HASH_DISTINCT = 1 << 12
 _PROBE = 1 << 16
+#: Rows per piece where a column is checked and coded as a grid a piece at a time.
+GRID_PIECE = 1 << 22
 
 
 class ValueCoding:
@@ -99,9 +101,14 @@ def _grid(
         exact = 2.0 ** (np.finfo(x.dtype).nmant + 1)  # whole numbers below this are exact in x's dtype
         if d is None or (hi - lo) * d >= max_size or max(abs(lo), abs(hi)) * d >= exact:
             return None
-        k = np.rint(x * d) if d > 1 else np.rint(x)
-        if not np.array_equal(k / d if d > 1 else k, x):
-            return None
+        # k = rint(x d) checked and stored as codes a piece at a time (a national cohort's column: 5·10⁷ rows)
+        k = np.empty(len(x), np.intp)
+        for s in range(0, len(x), GRID_PIECE):
+            part = x[s : s + GRID_PIECE]
+            kp = np.rint(part * d) if d > 1 else np.rint(part)
+            if not np.array_equal(kp / d if d > 1 else kp, part):
+                return None
+            k[s : s + GRID_PIECE] = kp
         lo_k, hi_k = int(k.min()), int(k.max())
     # the grid from 0 when min k ≥ 0 (the codes are then k itself, no subtraction; values below min k unused)
     start = 0 if 0 <= lo_k and hi_k < max_size else lo_k
@@ -110,7 +117,7 @@ def _grid(
     if start == 0 and k.dtype.kind in "iu" and k.dtype != np.uint64:
         code = k  # np.bincount and indexing take it as it is
     else:
-        code = k.astype(np.intp)
+        code = k if k is not x else k.astype(np.intp)
         if start:
             code -= start
     whole = np.arange(start, hi_k + 1)
