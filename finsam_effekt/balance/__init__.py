@@ -200,19 +200,18 @@ def _sample(name: str, t: np.ndarray, w: np.ndarray | None) -> _Sample:
     as all rows minus the treated); ``sum_sq`` is the sum :func:`balance_stats` forms, in the same order."""
     groups = []
     for m in (t, ~t):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if w is None:  # k values (1/k)², summed as np.sum sums them, from a read-only view of one value
-                k = int(m.sum())
-                sum_sq = float(np.sum(np.broadcast_to((np.float64(1.0) / np.float64(k)) ** 2, (k,))))
-            else:  # (w / Σ w)² in one array (a national cohort's controls: 0.4 GB per array)
-                q = w[m]
-                q /= q.sum()
-                np.square(q, out=q)
-                sum_sq = float(np.sum(q))
-                del q
         if w is None:  # the treated by their rows, the controls as all rows minus the treated (_tables)
+            k = int(m.sum())  # Σ w'²: k values (1/k)², summed as np.sum sums them, from a view of one value
+            with np.errstate(divide="ignore"):
+                sum_sq = float(np.sum(np.broadcast_to((np.float64(1.0) / np.float64(k)) ** 2, (k,))))
             groups.append(_Group(np.flatnonzero(m) if not groups else None, None, sum_sq, k))
         else:
+            q = w[m]  # (w / Σ w)² in one array (a national cohort's controls: 0.4 GB per array)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                q /= q.sum()
+            np.square(q, out=q)
+            sum_sq = float(np.sum(q))
+            del q
             rows = np.flatnonzero(m & (w != 0))
             groups.append(_Group(rows, w[rows], sum_sq, len(rows)))
     return _Sample(name, *groups)
