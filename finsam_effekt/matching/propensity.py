@@ -122,7 +122,7 @@ def estimate_propensity(
     if not np.isin(t, [0, 1]).all():
         raise InputError(f"propensity model: treatment column {treatment!r} must be 0/1")
     what = "propensity model"
-    fe = time_effects if time_effects and time_effects not in covariates else None
+    fe = _fixed_effects_column(time_effects, covariates)
     if fe is not None and fe not in data.columns:
         raise InputError(f"{what}: columns {[fe]} are not in the data; available: {list(data.columns)}")
     if fit_rows is not None and len(data) > fit_rows:
@@ -159,12 +159,18 @@ def linear_predictor(propensity: PropensityResult, rows: pd.DataFrame) -> np.nda
             lp += effect[src.codes]
         elif params.get(src.name, 0.0) != 0.0:  # β_j x_j in float64 (one temporary, not a copy and a product)
             lp += np.multiply(src.values, float(params[src.name]), dtype=np.float64)
-    te = propensity.time_effects if propensity.time_effects not in propensity.covariates else None
+    te = _fixed_effects_column(propensity.time_effects, propensity.covariates)
     if te is not None:
         codes, levels = text_codes(rows[te])
         effect = np.array([params.get(f"{te}={m}", 0.0) for m in levels], dtype=float)
         lp += effect[codes]
     return lp
+
+
+def _fixed_effects_column(time_effects: str | None, covariates: Sequence[str]) -> str | None:
+    """The column whose levels enter the model as fixed effects apart from the design (``time_effects``), None
+    when there is none or it is one of the covariates (then in the design as indicators)."""
+    return time_effects if time_effects and time_effects not in covariates else None
 
 
 def _design(data: pd.DataFrame, covariates: Sequence[str]):
@@ -206,8 +212,8 @@ def _fit_on_sample(
     drawn, n_control = controls[picked], len(controls)
     del controls  # (every candidate row's position: 0.4 GB at national scale)
     rows = np.sort(np.r_[treated, drawn])
-    fe = time_effects if time_effects and time_effects not in covariates else None
-    cols = list(dict.fromkeys([*covariates, *([fe] if fe else [])]))
+    fe = _fixed_effects_column(time_effects, covariates)
+    cols = [*covariates, *([fe] if fe else [])]
     # the sample's columns only (a copy of the whole cohort's rows would hold every column), released once its
     # design is built (10⁷ rows at national scale: the sample and its design are each ~1 GB)
     sample = pd.DataFrame({c: data[c].take(rows).reset_index(drop=True) for c in cols}, copy=False)
