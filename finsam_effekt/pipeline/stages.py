@@ -68,16 +68,14 @@ def read(cfg: AnalysisConfig) -> ReadResult:
     for w in rep.warnings:
         log.warning("validation: %s", w)
     start = first_register_month(con, cfg)
+    tables = frozenset(cfg.input_spec.tables)
     ends = io.register_ends(
-        io.last_complete_months(con, frozenset(cfg.input_spec.tables)),
-        dict(cfg.outcomes.register_end),
-        cfg.outcomes.data_end,
+        io.last_complete_months(con, tables), dict(cfg.outcomes.register_end), cfg.outcomes.data_end
     )
     if not ends:
         raise InputError(
             "cannot tell the months the registers cover: benefit_spells, social_assistance and earnings have no rows"
         )
-    tables = frozenset(cfg.input_spec.tables)
     return ReadResult(con, rep, tables, start, max(ends.values()), ends, io.absent_outcomes(con, tables))
 
 
@@ -705,6 +703,8 @@ def cost_benefit_stage(
     params = cfg.cost_benefit_parameters
     main = cfg.estimators[0]
     data = outcomes.outcomes
+    # the required outcomes' paths, read once: matched_did's pre-period (as the main estimator), the before/after
+    paths = outcomes.path_table(cb_mod.REQUIRED_OUTCOMES) if main == "matched_did" else None
     common = dict(
         outcomes=list(cb_mod.REQUIRED_OUTCOMES),
         horizons=tuple(range(1, outcome_horizon(cfg) + 1)),
@@ -715,7 +715,7 @@ def cost_benefit_stage(
         se="cluster",
         cluster=cfg.inference.cluster,
         random_state=cfg.seed,
-        pre_period=outcomes.path_table(cb_mod.REQUIRED_OUTCOMES) if main == "matched_did" else None,
+        pre_period=paths,
     )
     eff = estimation.estimate_effects(data, **common)
     cost = None
@@ -734,7 +734,7 @@ def cost_benefit_stage(
     try:
         res = cb_mod.cost_benefit(
             frame, params, cost_per_participant_sek=cost, draws=draws,
-            before_after_paths=outcomes.path_table(cb_mod.REQUIRED_OUTCOMES),
+            before_after_paths=outcomes.path_table(cb_mod.REQUIRED_OUTCOMES) if paths is None else paths,
         )  # fmt: skip
     except InputError as exc:  # the before/after comparison needs participants observed before and after u
         if "outcome_paths" not in str(exc):
